@@ -1,0 +1,14 @@
+//! Dockhand's container engine: a library with no HTTP and no CLI parsing.
+//!
+//! Everything it stores belongs to a *host* (a tenant); the machine itself is the
+//! `default` host. Image content (blobs, extracted layers) is shared by digest
+//! across hosts; names, containers and the rest are per host.
+
+pub mod error;
+pub mod fsutil;
+pub mod image;
+pub mod reference;
+pub mod store;
+
+pub use error::{Error, ErrorKind};
+pub use oci_spec;
