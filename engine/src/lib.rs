@@ -8,6 +8,7 @@ pub mod error;
 pub mod fsutil;
 pub mod image;
 pub mod reference;
+pub mod monitor;
 pub mod store;
 
 pub use error::{Error, ErrorKind};
