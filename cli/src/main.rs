@@ -1,1 +1,423 @@
-fn main() {}
+//! The `dockhand` binary: container monitor (`__monitor`), daemon (`daemon`,
+//! `serve`) and a docker-compatible client for everything else.
+
+mod client;
+mod commands;
+#[cfg(test)]
+mod fake_daemon_test;
+mod format;
+mod opts;
+mod stream;
+
+use clap::{Parser, Subcommand};
+use commands::container::{
+    CreateArgs, KillArgs, LogsArgs, PruneArgs, PsArgs, RmArgs, RunArgs, StartArgs, StopArgs,
+    WaitArgs,
+};
+use commands::image::{HistoryArgs, ImagesArgs, ImportArgs, RmiArgs, TagArgs};
+use commands::system::{InfoArgs, InspectArgs, VersionArgs};
+use commands::{CmdResult, Failure};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "docker",
+    about = "A self-sufficient runtime for containers",
+    disable_version_flag = true,
+    subcommand_required = true
+)]
+struct Cli {
+    /// Daemon socket to connect to
+    #[arg(short = 'H', long = "host", value_name = "list")]
+    host: Option<String>,
+    /// Enable debug mode
+    #[arg(short = 'D', long)]
+    debug: bool,
+    /// Set the logging level
+    #[arg(short = 'l', long = "log-level", value_name = "string")]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Debug)]
+struct DaemonArgs {
+    /// Root directory of persistent Dockhand state
+    #[arg(
+        long = "data-root",
+        value_name = "string",
+        default_value = "/var/lib/dockhand"
+    )]
+    data_root: PathBuf,
+    /// Daemon socket to listen on
+    #[arg(short = 'H', long = "host", value_name = "list", default_value = client::DEFAULT_HOST)]
+    host: String,
+    /// Enable debug mode
+    #[arg(short = 'D', long)]
+    debug: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run the Dockhand daemon (Docker Engine API on a unix socket)
+    Daemon(DaemonArgs),
+    /// Run the Dockhand server
+    Serve(DaemonArgs),
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Create a new container
+    Create(CreateArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(WaitArgs),
+    /// Return low-level information on Docker objects
+    Inspect(InspectArgs),
+    /// Manage containers
+    Container {
+        #[command(subcommand)]
+        cmd: ContainerCmd,
+    },
+    /// List images
+    Images(ImagesArgs),
+    /// Manage images
+    Image {
+        #[command(subcommand)]
+        cmd: ImageCmd,
+    },
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+    /// Remove one or more images
+    Rmi(RmiArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Show the Docker version information
+    Version(VersionArgs),
+    /// Display system-wide information
+    Info(InfoArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ContainerCmd {
+    /// List containers
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(PsArgs),
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Create a new container
+    Create(CreateArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Display detailed information on one or more containers
+    Inspect(InspectArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(WaitArgs),
+    /// Remove all stopped containers
+    Prune(PruneArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ImageCmd {
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls(ImagesArgs),
+    /// Display detailed information on one or more images
+    Inspect(InspectArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+    /// Remove one or more images
+    #[command(visible_aliases = ["remove", "rmi"])]
+    Rm(RmiArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // Helper processes first: they must stay single-threaded, so no runtime and
+    // no argument parsing here.
+    match args.get(1).map(String::as_str) {
+        Some("__monitor") => engine::monitor::main(args[2..].to_vec()),
+        Some("__init") => {
+            eprintln!("dockhand: __init is reserved and not implemented yet");
+            std::process::exit(127);
+        }
+        Some("-v" | "--version") => {
+            println!(
+                "Dockhand version {}, build dockhand",
+                env!("CARGO_PKG_VERSION")
+            );
+            std::process::exit(0);
+        }
+        _ => {}
+    }
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                ErrorKind::MissingRequiredArgument
+                | ErrorKind::MissingSubcommand
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 1,
+                _ => 125,
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let code = match cli.cmd {
+        Cmd::Daemon(d) | Cmd::Serve(d) => run_daemon(d, cli.debug),
+        cmd => client_main(cli.host.as_deref(), cmd),
+    };
+    std::process::exit(code);
+}
+
+fn run_daemon(d: DaemonArgs, debug: bool) -> i32 {
+    let level = if d.debug || debug { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let socket = match d.host.strip_prefix("unix://") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            eprintln!("dockhand: only unix:// hosts are supported: {}", d.host);
+            return 1;
+        }
+    };
+    match server::run_daemon(server::DaemonOptions {
+        data_root: d.data_root,
+        socket,
+    }) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("dockhand daemon: {e}");
+            1
+        }
+    }
+}
+
+fn client_main(host: Option<&str>, cmd: Cmd) -> i32 {
+    let host = client::resolve_host(host);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let result = rt.block_on(async move {
+        let mut c = client::Client::new(&host)?;
+        let is_run = matches!(
+            cmd,
+            Cmd::Run(_)
+                | Cmd::Container {
+                    cmd: ContainerCmd::Run(_)
+                }
+        );
+        if let Err(e) = c.ping().await {
+            match (&cmd, e) {
+                // `version` prints its client half even without a daemon.
+                (Cmd::Version(_), _) => c.version = client::DEFAULT_API_VERSION.to_string(),
+                (_, e @ client::ClientError::Connect(_)) if is_run => {
+                    let msg = commands::container::report_error("run", &e.to_string(), true);
+                    return Err(Failure::new(msg, 125));
+                }
+                (_, e) => return Err(e.into()),
+            }
+        }
+        dispatch(&c, cmd).await
+    });
+    // Do not wait for a blocked stdin reader: the command is over.
+    rt.shutdown_background();
+    match result {
+        Ok(code) => code,
+        Err(f) => {
+            if !f.message.is_empty() {
+                eprintln!("{}", f.message);
+            }
+            f.code
+        }
+    }
+}
+
+async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
+    use commands::{container as ct, image as im, system as sy};
+    match cmd {
+        Cmd::Daemon(_) | Cmd::Serve(_) => Ok(0),
+        Cmd::Run(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Run(a),
+        } => ct::run(c, &a).await,
+        Cmd::Create(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Create(a),
+        } => ct::create(c, &a).await,
+        Cmd::Start(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Start(a),
+        } => ct::start(c, &a).await,
+        Cmd::Ps(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Ls(a),
+        } => ct::ps(c, &a).await,
+        Cmd::Logs(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Logs(a),
+        } => ct::logs(c, &a).await,
+        Cmd::Kill(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Kill(a),
+        } => ct::kill(c, &a).await,
+        Cmd::Stop(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Stop(a),
+        } => ct::stop(c, &a).await,
+        Cmd::Restart(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Restart(a),
+        } => ct::restart(c, &a).await,
+        Cmd::Rm(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Rm(a),
+        } => ct::rm(c, &a).await,
+        Cmd::Wait(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Wait(a),
+        } => ct::wait(c, &a).await,
+        Cmd::Container {
+            cmd: ContainerCmd::Prune(a),
+        } => ct::prune(c, &a).await,
+        Cmd::Inspect(a) => sy::inspect(c, &a, None).await,
+        Cmd::Container {
+            cmd: ContainerCmd::Inspect(a),
+        } => sy::inspect(c, &a, Some("container")).await,
+        Cmd::Image {
+            cmd: ImageCmd::Inspect(a),
+        } => sy::inspect(c, &a, Some("image")).await,
+        Cmd::Images(a)
+        | Cmd::Image {
+            cmd: ImageCmd::Ls(a),
+        } => im::images(c, &a).await,
+        Cmd::History(a)
+        | Cmd::Image {
+            cmd: ImageCmd::History(a),
+        } => im::history(c, &a).await,
+        Cmd::Tag(a)
+        | Cmd::Image {
+            cmd: ImageCmd::Tag(a),
+        } => im::tag(c, &a).await,
+        Cmd::Rmi(a)
+        | Cmd::Image {
+            cmd: ImageCmd::Rm(a),
+        } => im::rmi(c, &a).await,
+        Cmd::Import(a)
+        | Cmd::Image {
+            cmd: ImageCmd::Import(a),
+        } => im::import(c, &a).await,
+        Cmd::Version(a) => sy::version(c, &a).await,
+        Cmd::Info(a) => sy::info(c, &a).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_parses_like_docker() {
+        let cli = Cli::try_parse_from([
+            "docker",
+            "-H",
+            "unix:///x.sock",
+            "run",
+            "--rm",
+            "-h",
+            "box",
+            "busybox",
+            "ls",
+            "-l",
+        ])
+        .unwrap();
+        assert_eq!(cli.host.as_deref(), Some("unix:///x.sock"));
+        match cli.cmd {
+            Cmd::Run(a) => {
+                assert!(a.flags.rm);
+                assert_eq!(a.flags.hostname.as_deref(), Some("box"));
+                assert_eq!(a.flags.command, vec!["ls", "-l"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn container_group_and_aliases_parse() {
+        assert!(matches!(
+            Cli::try_parse_from(["docker", "container", "ls", "-a"])
+                .unwrap()
+                .cmd,
+            Cmd::Container {
+                cmd: ContainerCmd::Ls(_)
+            }
+        ));
+        assert!(matches!(
+            Cli::try_parse_from(["docker", "image", "rm", "x"])
+                .unwrap()
+                .cmd,
+            Cmd::Image {
+                cmd: ImageCmd::Rm(_)
+            }
+        ));
+        assert!(Cli::try_parse_from([
+            "docker",
+            "daemon",
+            "--data-root",
+            "/tmp/x",
+            "-H",
+            "unix:///tmp/s"
+        ])
+        .is_ok());
+        assert!(Cli::try_parse_from(["docker", "history", "-H=false", "busybox"]).is_ok());
+        assert!(Cli::try_parse_from(["docker", "ps", "-n", "3"]).is_ok());
+    }
+}

@@ -29,7 +29,11 @@ pub struct IoError {
 
 impl IoError {
     pub fn new(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        IoError { op, path: path.into(), source }
+        IoError {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 }
 

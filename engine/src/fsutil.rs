@@ -11,7 +11,10 @@ use std::path::Path;
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), IoError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).ctx("create dir", dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     {
         let mut f = File::create(&tmp).ctx("create", &tmp)?;
@@ -19,7 +22,9 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), IoError> {
         f.sync_all().ctx("fsync", &tmp)?;
     }
     fs::rename(&tmp, path).ctx("rename", path)?;
-    File::open(dir).and_then(|d| d.sync_all()).ctx("fsync dir", dir)?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .ctx("fsync dir", dir)?;
     Ok(())
 }
 
@@ -52,8 +57,14 @@ mod tests {
         write_json_atomic(&p, &vec![1, 2]).unwrap();
         write_json_atomic(&p, &vec![3]).unwrap();
         assert_eq!(read_json::<Vec<i32>>(&p).unwrap(), Some(vec![3]));
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
-        assert_eq!(read_json::<Vec<i32>>(&dir.path().join("absent")).unwrap(), None);
+        assert_eq!(
+            read_json::<Vec<i32>>(&dir.path().join("absent")).unwrap(),
+            None
+        );
     }
 }

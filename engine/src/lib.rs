@@ -4,12 +4,18 @@
 //! `default` host. Image content (blobs, extracted layers) is shared by digest
 //! across hosts; names, containers and the rest are per host.
 
+pub mod container;
 pub mod error;
 pub mod fsutil;
+pub mod host;
 pub mod image;
-pub mod reference;
+pub mod logs;
 pub mod monitor;
+pub mod names;
+pub mod reference;
+pub mod runtime;
 pub mod store;
+pub mod time;
 
 pub use error::{Error, ErrorKind};
 pub use oci_spec;

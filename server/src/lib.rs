@@ -1,6 +1,20 @@
-//! Dockhand's HTTP side: the Docker Engine API served on a unix socket.
+//! Dockhand's HTTP side: the Docker Engine API served on a unix socket, so that our
+//! CLI and the real docker CLI both drive the engine. Versioned (`/v1.47/...`) and
+//! unversioned paths are served alike; errors are Docker's `{"message": ...}`.
 
+#![recursion_limit = "256"]
+
+mod error;
+mod routes;
+
+pub use error::ApiError;
+
+use axum::extract::Request;
+use axum::Router;
+use engine::host::Host;
 use std::path::PathBuf;
+use std::sync::Arc;
+use tower::ServiceExt;
 
 /// What `dockhand daemon` is started with (dockerd's flag names).
 #[derive(Debug, Clone)]
@@ -11,8 +25,157 @@ pub struct DaemonOptions {
     pub socket: PathBuf,
 }
 
+/// Shared state of the API handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub host: Arc<Host>,
+    pub data_root: PathBuf,
+}
+
+/// Strip an API version prefix (`/v1.47/containers/json` -> `/containers/json`).
+/// Versions below the minimum are refused as Docker does.
+fn strip_version(path: &str) -> Result<Option<String>, String> {
+    let Some(rest) = path.strip_prefix("/v") else {
+        return Ok(None);
+    };
+    let Some((ver, tail)) = rest.split_once('/') else {
+        return Ok(None);
+    };
+    let mut parts = ver.split('.');
+    let (Some(maj), Some(min), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Ok(None);
+    };
+    let (Ok(maj), Ok(min)) = (maj.parse::<u32>(), min.parse::<u32>()) else {
+        return Ok(None);
+    };
+    let parse = |v: &str| -> (u32, u32) {
+        let (a, b) = v.split_once('.').unwrap_or((v, "0"));
+        (a.parse().unwrap_or(0), b.parse().unwrap_or(0))
+    };
+    if (maj, min) < parse(shared::MIN_API_VERSION) {
+        return Err(format!(
+            "client version {maj}.{min} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
+            shared::MIN_API_VERSION
+        ));
+    }
+    if (maj, min) > parse(shared::API_VERSION) {
+        return Err(format!(
+            "client version {maj}.{min} is too new. Maximum supported API version is {}",
+            shared::API_VERSION
+        ));
+    }
+    Ok(Some(format!("/{tail}")))
+}
+
+/// The Engine API service: the router behind a rewrite of versioned paths, which
+/// must run before routing.
+pub type App = tower::util::MapRequest<Router, fn(Request) -> Request>;
+
+fn rewrite(mut req: Request) -> Request {
+    let path = req.uri().path().to_string();
+    match strip_version(&path) {
+        Ok(Some(new)) => {
+            let pq = match req.uri().query() {
+                Some(q) => format!("{new}?{q}"),
+                None => new,
+            };
+            if let Ok(uri) = pq.parse() {
+                *req.uri_mut() = uri;
+            }
+        }
+        Ok(None) => {}
+        Err(msg) => {
+            req.extensions_mut().insert(routes::VersionError(msg));
+        }
+    }
+    req
+}
+
+pub fn app(state: AppState) -> App {
+    let router: Router = routes::router().with_state(state);
+    router.map_request(rewrite as fn(Request) -> Request)
+}
+
 /// Run the daemon until SIGTERM/SIGINT. Builds its own tokio runtime.
 pub fn run_daemon(opts: DaemonOptions) -> std::io::Result<()> {
-    let _ = opts;
-    Err(std::io::Error::other("daemon not implemented yet"))
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(serve(opts))
+}
+
+async fn serve(opts: DaemonOptions) -> std::io::Result<()> {
+    std::fs::create_dir_all(&opts.data_root)?;
+    let exe = std::env::current_exe()?;
+    let host = Host::open(&opts.data_root, "default", exe).map_err(std::io::Error::other)?;
+    match host.images.ensure_busybox() {
+        Ok(Some(id)) => tracing::info!("created busybox:latest ({id}) from the host's busybox"),
+        Ok(None) => {}
+        Err(e) => tracing::error!("{e}"),
+    }
+    if let Some(dir) = opts.socket.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // A socket file left by a daemon that died is stale; a live daemon answers.
+    if std::os::unix::net::UnixStream::connect(&opts.socket).is_ok() {
+        return Err(std::io::Error::other(format!(
+            "another daemon is already listening on {}",
+            opts.socket.display()
+        )));
+    }
+    let _ = std::fs::remove_file(&opts.socket);
+    let listener = tokio::net::UnixListener::bind(&opts.socket)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&opts.socket, std::fs::Permissions::from_mode(0o660))?;
+    tracing::info!("API listening on unix://{}", opts.socket.display());
+    let state = AppState {
+        host,
+        data_root: opts.data_root.clone(),
+    };
+    let svc = app(state);
+    let shutdown = async {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
+        tracing::info!("shutting down; containers keep running under their monitors");
+    };
+    let r = axum::serve(
+        listener,
+        axum::ServiceExt::<Request>::into_make_service(svc),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    let _ = std::fs::remove_file(&opts.socket);
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_prefixes_are_stripped_and_checked() {
+        assert_eq!(
+            strip_version("/v1.47/containers/json").unwrap().as_deref(),
+            Some("/containers/json")
+        );
+        assert_eq!(
+            strip_version("/v1.24/_ping").unwrap().as_deref(),
+            Some("/_ping")
+        );
+        assert_eq!(strip_version("/containers/json").unwrap(), None);
+        assert_eq!(strip_version("/volumes/x").unwrap(), None);
+        assert!(strip_version("/v1.12/info")
+            .unwrap_err()
+            .contains("too old"));
+        assert!(strip_version("/v9.99/info")
+            .unwrap_err()
+            .contains("too new"));
+    }
 }

@@ -1,0 +1,153 @@
+//! A fake Engine API on a temporary unix socket proving that `run` talks to the
+//! daemon in docker's order (create, attach with a 101 upgrade, wait with its
+//! headers read, start) and demultiplexes the attach stream.
+
+use crate::client::Client;
+use crate::commands::container::{run_with, RunArgs};
+use crate::stream::Outputs;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::Response;
+use clap::Parser;
+use shared::mux::{frame, STDERR, STDOUT};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Notify;
+
+#[derive(Default)]
+struct Fake {
+    log: Mutex<Vec<String>>,
+    started: Notify,
+    output_done: Notify,
+}
+
+async fn handler(State(fake): State<Arc<Fake>>, mut req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    fake.log
+        .lock()
+        .unwrap()
+        .push(format!("{} {}?{}", req.method(), path, query));
+    let json = |status: StatusCode, body: &str| {
+        Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    match path.as_str() {
+        "/_ping" => Response::builder()
+            .header("Api-Version", "1.47")
+            .body(Body::from("OK"))
+            .unwrap(),
+        "/v1.47/containers/create" => json(StatusCode::CREATED, r#"{"Id":"c0ffee","Warnings":[]}"#),
+        "/v1.47/containers/c0ffee/attach" => {
+            let on_upgrade = hyper::upgrade::on(&mut req);
+            let f = fake.clone();
+            tokio::spawn(async move {
+                let Ok(up) = on_upgrade.await else { return };
+                let mut io = hyper_util::rt::TokioIo::new(up);
+                // Nothing may be produced before the container starts.
+                f.started.notified().await;
+                let _ = io.write_all(&frame(STDOUT, b"hello\n")).await;
+                let _ = io.write_all(&frame(STDERR, b"oops\n")).await;
+                let _ = io.shutdown().await;
+                f.output_done.notify_one();
+            });
+            Response::builder()
+                .status(StatusCode::SWITCHING_PROTOCOLS)
+                .header(header::CONNECTION, "Upgrade")
+                .header(header::UPGRADE, "tcp")
+                .body(Body::empty())
+                .unwrap()
+        }
+        "/v1.47/containers/c0ffee/wait" => {
+            // Headers now, the status once the output has been sent.
+            let f = fake.clone();
+            let body = futures_util::stream::once(async move {
+                f.output_done.notified().await;
+                Ok::<_, std::io::Error>(bytes::Bytes::from_static(br#"{"StatusCode":3}"#))
+            });
+            Response::builder()
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from_stream(body))
+                .unwrap()
+        }
+        "/v1.47/containers/c0ffee/start" => {
+            fake.started.notify_one();
+            Response::builder()
+                .status(StatusCode::NO_CONTENT)
+                .body(Body::empty())
+                .unwrap()
+        }
+        _ => json(StatusCode::NOT_FOUND, r#"{"message":"page not found"}"#),
+    }
+}
+
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Parser)]
+struct RunCli {
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[tokio::test]
+async fn run_creates_attaches_waits_then_starts_and_demuxes() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("d.sock");
+    let fake = Arc::new(Fake::default());
+    let app = axum::Router::new()
+        .fallback(handler)
+        .with_state(fake.clone());
+    let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let mut client = Client::new(&format!("unix://{}", sock.display())).unwrap();
+    client.ping().await.unwrap();
+    assert_eq!(client.version, "1.47");
+
+    let args = RunCli::try_parse_from(["run", "--rm", "busybox", "sh", "-c", "echo hello"])
+        .unwrap()
+        .run;
+    let (out, err) = (Buf::default(), Buf::default());
+    let outputs = Outputs {
+        out: Box::new(out.clone()),
+        err: Box::new(err.clone()),
+    };
+    let code = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        run_with(&client, &args, outputs),
+    )
+    .await
+    .expect("run finished")
+    .expect("run succeeded");
+
+    assert_eq!(code, 3, "exit status comes from wait");
+    assert_eq!(String::from_utf8_lossy(&out.0.lock().unwrap()), "hello\n");
+    assert_eq!(String::from_utf8_lossy(&err.0.lock().unwrap()), "oops\n");
+    let log = fake.log.lock().unwrap().clone();
+    assert_eq!(
+        log,
+        vec![
+            "HEAD /_ping?".to_string(),
+            "POST /v1.47/containers/create?".to_string(),
+            "POST /v1.47/containers/c0ffee/attach?stderr=1&stdout=1&stream=1".to_string(),
+            "POST /v1.47/containers/c0ffee/wait?condition=removed".to_string(),
+            "POST /v1.47/containers/c0ffee/start?".to_string(),
+        ]
+    );
+}

@@ -1,0 +1,207 @@
+//! Human-readable sizes, durations and times, byte-for-byte as docker's
+//! `go-units` (`HumanDuration`, `HumanSizeWithPrecision`) and Go's `time.Time.String`.
+
+use std::time::Duration;
+
+/// go-units `HumanDuration`: "Less than a second", "About a minute", "3 hours", ...
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    let seconds = secs as i64;
+    let minutes = (secs / 60.0) as i64;
+    let hours = (secs / 3600.0 + 0.5) as i64;
+    if seconds < 1 {
+        "Less than a second".to_string()
+    } else if seconds == 1 {
+        "1 second".to_string()
+    } else if seconds < 60 {
+        format!("{seconds} seconds")
+    } else if minutes == 1 {
+        "About a minute".to_string()
+    } else if minutes < 60 {
+        format!("{minutes} minutes")
+    } else if hours == 1 {
+        "About an hour".to_string()
+    } else if hours < 48 {
+        format!("{hours} hours")
+    } else if hours < 24 * 7 * 2 {
+        format!("{} days", hours / 24)
+    } else if hours < 24 * 30 * 2 {
+        format!("{} weeks", hours / 24 / 7)
+    } else if hours < 24 * 365 * 2 {
+        format!("{} months", hours / 24 / 30)
+    } else {
+        format!("{} years", (secs / 3600.0) as i64 / 24 / 365)
+    }
+}
+
+/// `HumanDuration(now - unix_secs) + " ago"`, as the CREATED columns print it.
+pub fn time_ago(unix_secs: i64) -> String {
+    let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+    let d = (now - unix_secs as f64).max(0.0);
+    format!("{} ago", human_duration(Duration::from_secs_f64(d)))
+}
+
+const DECIMAL_ABBRS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+
+/// go-units `HumanSizeWithPrecision(size, precision)`: `"%.*g%s"` over powers of 1000.
+pub fn human_size_with_precision(size: f64, precision: usize) -> String {
+    let mut size = size;
+    let mut i = 0;
+    while size >= 1000.0 && i < DECIMAL_ABBRS.len() - 1 {
+        size /= 1000.0;
+        i += 1;
+    }
+    format!("{}{}", go_fmt_g(size, precision), DECIMAL_ABBRS[i])
+}
+
+/// docker's usual size rendering (precision 3): `4.26MB`, `0B`, `1.23kB`.
+pub fn human_size(size: i64) -> String {
+    human_size_with_precision(size as f64, 3)
+}
+
+/// Go's `%.{prec}g`: shortest of %e/%f by exponent, trailing zeros removed.
+pub fn go_fmt_g(x: f64, prec: usize) -> String {
+    if x == 0.0 {
+        return "0".to_string();
+    }
+    if !x.is_finite() {
+        return if x.is_nan() {
+            "NaN".into()
+        } else if x > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    let prec = prec.max(1);
+    // Round to `prec` significant digits in scientific form to learn the exponent.
+    let sci = format!("{:.*e}", prec - 1, x);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if exp < -4 || exp >= prec as i32 {
+        let m = trim_zeros(mantissa);
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{m}e{sign}{:02}", exp.abs())
+    } else {
+        let decimals = (prec as i32 - 1 - exp).max(0) as usize;
+        trim_zeros(&format!("{:.*}", decimals, x))
+    }
+}
+
+fn trim_zeros(s: &str) -> String {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// Go's `time.Unix(secs, 0).String()` in the local zone:
+/// `2024-05-01 10:20:30 +0200 CEST`.
+pub fn go_time_string(unix_secs: i64) -> String {
+    let (offset, zone) = local_zone(unix_secs);
+    let Some(t) = chrono::DateTime::from_timestamp(unix_secs, 0) else {
+        return unix_secs.to_string();
+    };
+    let local = t.with_timezone(&offset);
+    format!("{} {}", local.format("%Y-%m-%d %H:%M:%S %z"), zone)
+}
+
+/// Offset and abbreviation (`UTC`, `CEST`) of the local zone at an instant, from libc.
+fn local_zone(unix_secs: i64) -> (chrono::FixedOffset, String) {
+    let utc = chrono::FixedOffset::east_opt(0).expect("zero offset is valid");
+    let t: libc::time_t = unix_secs as libc::time_t;
+    // SAFETY: `tm` is plain old data that localtime_r fills in; both pointers are
+    // valid for the call, and tm_zone points at static zone-name storage.
+    let (off, name) = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return (utc, "UTC".to_string());
+        }
+        let name = if tm.tm_zone.is_null() {
+            String::new()
+        } else {
+            std::ffi::CStr::from_ptr(tm.tm_zone)
+                .to_string_lossy()
+                .into_owned()
+        };
+        (tm.tm_gmtoff, name)
+    };
+    let offset = chrono::FixedOffset::east_opt(off as i32).unwrap_or(utc);
+    let name = if name.is_empty() {
+        "UTC".to_string()
+    } else {
+        name
+    };
+    (offset, name)
+}
+
+/// Go's RFC 3339 rendering of a unix time in the local zone (`history -H=false`).
+pub fn rfc3339_local(unix_secs: i64) -> String {
+    let (offset, _) = local_zone(unix_secs);
+    match chrono::DateTime::from_timestamp(unix_secs, 0) {
+        Some(t) => t
+            .with_timezone(&offset)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        None => unix_secs.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_go_units() {
+        let s = Duration::from_secs;
+        assert_eq!(
+            human_duration(Duration::from_millis(300)),
+            "Less than a second"
+        );
+        assert_eq!(human_duration(s(1)), "1 second");
+        assert_eq!(human_duration(s(59)), "59 seconds");
+        assert_eq!(human_duration(s(60)), "About a minute");
+        assert_eq!(human_duration(s(119)), "About a minute");
+        assert_eq!(human_duration(s(120)), "2 minutes");
+        assert_eq!(human_duration(s(59 * 60)), "59 minutes");
+        assert_eq!(human_duration(s(60 * 60)), "About an hour");
+        assert_eq!(human_duration(s(90 * 60)), "2 hours");
+        assert_eq!(human_duration(s(47 * 3600)), "47 hours");
+        assert_eq!(human_duration(s(48 * 3600)), "2 days");
+        assert_eq!(human_duration(s(14 * 24 * 3600)), "2 weeks");
+        assert_eq!(human_duration(s(60 * 24 * 3600)), "2 months");
+        assert_eq!(human_duration(s(800 * 24 * 3600)), "2 years");
+    }
+
+    #[test]
+    fn sizes_use_three_significant_digits() {
+        assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(999), "999B");
+        assert_eq!(human_size(1000), "1kB");
+        assert_eq!(human_size(1234), "1.23kB");
+        assert_eq!(human_size(4_261_000), "4.26MB");
+        assert_eq!(human_size(77_800_000), "77.8MB");
+        assert_eq!(human_size(1_500_000_000), "1.5GB");
+        // Go rounds 999.999 to four digits and switches to exponent form.
+        assert_eq!(human_size(999_999), "1e+03kB");
+    }
+
+    #[test]
+    fn go_g_format_matches_go() {
+        assert_eq!(go_fmt_g(0.0001234, 3), "0.000123");
+        assert_eq!(go_fmt_g(0.00001234, 3), "1.23e-05");
+        assert_eq!(go_fmt_g(12.0, 3), "12");
+        assert_eq!(go_fmt_g(123.456, 3), "123");
+    }
+
+    #[test]
+    fn go_time_string_has_zone_abbreviation() {
+        let s = go_time_string(0);
+        // e.g. "1970-01-01 00:00:00 +0000 UTC"
+        assert!(s.len() >= 29, "{s}");
+        assert!(
+            s.starts_with("1970-01-01") || s.starts_with("1969-12-31"),
+            "{s}"
+        );
+    }
+}

@@ -1,0 +1,495 @@
+//! `docker create`/`run` flags and their translation into the create body, as
+//! docker/cli's `cli/command/container/opts.go` does it: env files before `-e`,
+//! `--entrypoint ""` sent as `[""]`, `-p` into `ExposedPorts` + `PortBindings`,
+//! `-v` into `Binds` or anonymous `Volumes`.
+
+use clap::Args;
+use serde_json::{json, Map, Value};
+use shared::api::{ContainerConfig, ContainerCreateRequest, HostConfig, RestartPolicy};
+use std::collections::BTreeMap;
+
+/// Flags shared by `create` and `run`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ContainerFlags {
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env", value_name = "list")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file", value_name = "list")]
+    pub env_file: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir", value_name = "string")]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short = 'u', long = "user", value_name = "string")]
+    pub user: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long, value_name = "string")]
+    pub entrypoint: Option<String>,
+    /// Container host name
+    #[arg(short = 'h', long = "hostname", value_name = "string")]
+    pub hostname: Option<String>,
+    /// Set meta data on a container
+    #[arg(short = 'l', long = "label", value_name = "list")]
+    pub label: Vec<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long = "label-file", value_name = "list")]
+    pub label_file: Vec<String>,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long = "interactive")]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long = "tty")]
+    pub tty: bool,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
+    /// Restart policy to apply when a container exits
+    #[arg(long, value_name = "string", default_value = "no")]
+    pub restart: String,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long = "publish", value_name = "list")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long, value_name = "list")]
+    pub expose: Vec<String>,
+    /// Connect a container to a network
+    #[arg(long = "network", alias = "net", value_name = "network")]
+    pub network: Option<String>,
+    /// Bind mount a volume
+    #[arg(short = 'v', long = "volume", value_name = "list")]
+    pub volume: Vec<String>,
+    /// Security Options
+    #[arg(long = "security-opt", value_name = "list")]
+    pub security_opt: Vec<String>,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add", value_name = "list")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop", value_name = "list")]
+    pub cap_drop: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host", value_name = "list")]
+    pub add_host: Vec<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal", value_name = "string")]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long = "stop-timeout", value_name = "int")]
+    pub stop_timeout: Option<i64>,
+    /// Set platform if server is multi-platform capable
+    #[arg(long, value_name = "string")]
+    pub platform: Option<String>,
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long, value_name = "string", default_value = "missing")]
+    pub pull: String,
+    /// Suppress the pull output
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// Automatically remove the container and its associated anonymous volumes when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Print usage
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// The image to create the container from
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The command and its arguments
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+/// Reads a variable from the client's environment.
+pub type Lookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+/// docker's `kvfile.Parse`: skip blank lines and `#` comments, strip a UTF-8 BOM
+/// and leading whitespace; `KEY=VALUE` verbatim; a bare `KEY` takes the value from
+/// `lookup` and is dropped when unset. Whitespace inside a key is an error.
+pub fn parse_kv_file(
+    name: &str,
+    content: &str,
+    lookup: Option<&Lookup<'_>>,
+) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for (i, raw) in content.lines().enumerate() {
+        let line = if i == 0 {
+            raw.trim_start_matches('\u{feff}')
+        } else {
+            raw
+        };
+        let line = line.trim_start_matches([' ', '\t', '\r', '\n', '\x0b', '\x0c']);
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = match line.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (line, None),
+        };
+        if key.is_empty() {
+            return Err(format!("invalid variable on line {}: {}", i + 1, line));
+        }
+        if key.contains([' ', '\t']) {
+            return Err(format!("variable '{key}' contains whitespaces"));
+        }
+        match value {
+            Some(v) => out.push(format!("{key}={v}")),
+            None => match lookup {
+                Some(f) => {
+                    let key = key.trim_end();
+                    if let Some(v) = f(key) {
+                        out.push(format!("{key}={v}"));
+                    }
+                }
+                None => out.push(key.to_string()),
+            },
+        }
+    }
+    let _ = name;
+    Ok(out)
+}
+
+/// `-e KEY` takes KEY's value from the client's environment (kept bare if unset).
+pub fn expand_env(e: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    if e.contains('=') {
+        return e.to_string();
+    }
+    match lookup(e) {
+        Some(v) => format!("{e}={v}"),
+        None => e.to_string(),
+    }
+}
+
+fn os_lookup(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+fn read_file(path: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("open {path}: {}", io_text(&e)))
+}
+
+/// Go-style I/O error text ("no such file or directory").
+pub fn io_text(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => {
+            let s = e.to_string();
+            match s.split_once(" (os error") {
+                Some((m, _)) => m.to_lowercase(),
+                None => s,
+            }
+        }
+    }
+}
+
+/// `--restart no|always|unless-stopped|on-failure[:N]`.
+pub fn parse_restart(s: &str) -> Result<RestartPolicy, String> {
+    let (name, count) = match s.split_once(':') {
+        Some((n, c)) => (n, Some(c)),
+        None => (s, None),
+    };
+    match (name, count) {
+        ("" | "no", None) => Ok(RestartPolicy { name: "no".into(), maximum_retry_count: 0 }),
+        ("always" | "unless-stopped", None) => Ok(RestartPolicy { name: name.into(), maximum_retry_count: 0 }),
+        ("on-failure", c) => {
+            let n = match c {
+                Some(c) => c.parse().map_err(|_| "invalid restart policy format: maximum retry count must be an integer".to_string())?,
+                None => 0,
+            };
+            Ok(RestartPolicy { name: name.into(), maximum_retry_count: n })
+        }
+        ("always" | "unless-stopped" | "no", Some(_)) => {
+            Err("invalid restart policy format: maximum retry count can only be used with 'on-failure'".to_string())
+        }
+        _ => Err(format!("invalid restart policy format: unknown policy '{name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'")),
+    }
+}
+
+/// One `-p [ip:][hostPort:]containerPort[/proto]` into (port key, binding).
+pub fn parse_publish(spec: &str) -> Result<(String, Value), String> {
+    let (rest, proto) = match spec.rsplit_once('/') {
+        Some((r, p)) => (r, p.to_lowercase()),
+        None => (spec, "tcp".to_string()),
+    };
+    // An IPv6 host address is bracketed: [::1]:8080:80
+    let (ip, rest) = if let Some(stripped) = rest.strip_prefix('[') {
+        match stripped.split_once("]:") {
+            Some((ip, r)) => (ip.to_string(), r.to_string()),
+            None => return Err(format!("invalid IP address: {rest}")),
+        }
+    } else {
+        let parts: Vec<&str> = rest.split(':').collect();
+        match parts.len() {
+            1 => (String::new(), rest.to_string()),
+            2 => (String::new(), rest.to_string()),
+            3 => (parts[0].to_string(), format!("{}:{}", parts[1], parts[2])),
+            _ => return Err(format!("invalid proto: {spec}")),
+        }
+    };
+    let (host_port, container_port) = match rest.split_once(':') {
+        Some((h, c)) => (h.to_string(), c.to_string()),
+        None => (String::new(), rest.clone()),
+    };
+    if container_port.is_empty() {
+        return Err(format!("no port specified: {spec}<empty>"));
+    }
+    let valid = |p: &str| p.split('-').all(|x| x.parse::<u16>().is_ok());
+    if !valid(&container_port) {
+        return Err(format!("invalid containerPort: {container_port}"));
+    }
+    if !host_port.is_empty() && !valid(&host_port) {
+        return Err(format!("invalid hostPort: {host_port}"));
+    }
+    Ok((
+        format!("{container_port}/{proto}"),
+        json!({"HostIp": ip, "HostPort": host_port}),
+    ))
+}
+
+/// Everything that turns flags into a create body. `lookup` reads the client env.
+pub fn build_create(
+    f: &ContainerFlags,
+    detach: bool,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<ContainerCreateRequest, String> {
+    let mut env = Vec::new();
+    for file in &f.env_file {
+        env.extend(parse_kv_file(file, &read_file(file)?, Some(lookup))?);
+    }
+    env.extend(f.env.iter().map(|e| expand_env(e, lookup)));
+
+    let mut labels = BTreeMap::new();
+    let mut label_lines = Vec::new();
+    for file in &f.label_file {
+        label_lines.extend(parse_kv_file(file, &read_file(file)?, None)?);
+    }
+    label_lines.extend(f.label.iter().cloned());
+    for l in label_lines {
+        let (k, v) = l.split_once('=').unwrap_or((&l, ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+
+    let mut exposed = BTreeMap::new();
+    let mut bindings: BTreeMap<String, Value> = BTreeMap::new();
+    for p in &f.publish {
+        let (key, b) = parse_publish(p)?;
+        exposed.insert(key.clone(), json!({}));
+        match bindings.get_mut(&key) {
+            Some(Value::Array(a)) => a.push(b),
+            _ => {
+                bindings.insert(key, Value::Array(vec![b]));
+            }
+        }
+    }
+    for e in &f.expose {
+        let key = if e.contains('/') {
+            e.clone()
+        } else {
+            format!("{e}/tcp")
+        };
+        exposed.insert(key, json!({}));
+    }
+
+    let mut binds = Vec::new();
+    let mut volumes = BTreeMap::new();
+    for v in &f.volume {
+        if v.contains(':') {
+            binds.push(v.clone());
+        } else {
+            volumes.insert(v.clone(), json!({}));
+        }
+    }
+
+    let entrypoint = f.entrypoint.as_ref().map(|e| vec![e.clone()]);
+    let cmd = if f.command.is_empty() {
+        None
+    } else {
+        Some(f.command.clone())
+    };
+    let attach = !detach;
+    let config = ContainerConfig {
+        hostname: f.hostname.clone().unwrap_or_default(),
+        user: f.user.clone().unwrap_or_default(),
+        attach_stdin: attach && f.interactive,
+        attach_stdout: attach,
+        attach_stderr: attach,
+        exposed_ports: if exposed.is_empty() {
+            None
+        } else {
+            Some(exposed)
+        },
+        tty: f.tty,
+        open_stdin: f.interactive,
+        stdin_once: attach && f.interactive,
+        env,
+        cmd,
+        image: f.image.clone(),
+        volumes: Some(volumes),
+        working_dir: f.workdir.clone().unwrap_or_default(),
+        entrypoint,
+        labels,
+        stop_signal: f.stop_signal.clone(),
+        stop_timeout: f.stop_timeout,
+        ..Default::default()
+    };
+    let mut extra = Map::new();
+    extra.insert("LogConfig".into(), json!({"Type": "", "Config": {}}));
+    let host_config = HostConfig {
+        binds,
+        network_mode: f.network.clone().unwrap_or_else(|| "default".into()),
+        port_bindings: bindings,
+        restart_policy: parse_restart(&f.restart)?,
+        auto_remove: f.rm,
+        privileged: f.privileged,
+        publish_all_ports: f.publish_all,
+        readonly_rootfs: f.read_only,
+        cap_add: f.cap_add.clone(),
+        cap_drop: f.cap_drop.clone(),
+        security_opt: f.security_opt.clone(),
+        extra_hosts: f.add_host.clone(),
+        init: if f.init { Some(true) } else { None },
+        console_size: Some([0, 0]),
+        extra,
+    };
+    Ok(ContainerCreateRequest {
+        config,
+        host_config,
+        networking_config: Some(json!({"EndpointsConfig": {}})),
+    })
+}
+
+/// Create body from the flags with the process environment.
+pub fn build_create_env(
+    f: &ContainerFlags,
+    detach: bool,
+) -> Result<ContainerCreateRequest, String> {
+    build_create(f, detach, &os_lookup)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    #[command(disable_help_flag = true)]
+    struct T {
+        #[command(flatten)]
+        f: ContainerFlags,
+    }
+
+    fn flags(args: &[&str]) -> ContainerFlags {
+        let mut v = vec!["x"];
+        v.extend_from_slice(args);
+        T::try_parse_from(v).unwrap().f
+    }
+
+    fn lookup(k: &str) -> Option<String> {
+        (k == "HOME").then(|| "/root".to_string())
+    }
+
+    #[test]
+    fn env_file_parsing_matches_docker_kvfile() {
+        let content = "\u{feff}# comment\n\nA=1\n  B=spaced \nHOME\nUNSET\nC=\n";
+        let got = parse_kv_file("f", content, Some(&lookup)).unwrap();
+        assert_eq!(got, vec!["A=1", "B=spaced ", "HOME=/root", "C="]);
+        assert!(parse_kv_file("f", "BAD KEY\n", Some(&lookup)).is_err());
+        assert!(parse_kv_file("f", "B =x\n", Some(&lookup)).is_err());
+    }
+
+    #[test]
+    fn everything_after_the_image_is_the_command() {
+        let f = flags(&["-e", "X=1", "--rm", "busybox", "sh", "-c", "echo hi", "-e"]);
+        assert_eq!(f.image, "busybox");
+        assert_eq!(f.command, vec!["sh", "-c", "echo hi", "-e"]);
+        assert!(f.rm);
+    }
+
+    #[test]
+    fn create_body_carries_the_flags() {
+        let f = flags(&[
+            "-e",
+            "HOME",
+            "-e",
+            "NOPE",
+            "-ti",
+            "--name",
+            "web",
+            "-p",
+            "8080:80",
+            "-v",
+            "/data",
+            "-v",
+            "/h:/c:ro",
+            "--entrypoint",
+            "",
+            "-l",
+            "k=v",
+            "--restart",
+            "on-failure:3",
+            "--init",
+            "-h",
+            "box",
+            "alpine",
+        ]);
+        let r = build_create(&f, false, &lookup).unwrap();
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["Env"], json!(["HOME=/root", "NOPE"]));
+        assert_eq!(v["Tty"], json!(true));
+        assert_eq!(v["OpenStdin"], json!(true));
+        assert_eq!(v["StdinOnce"], json!(true));
+        assert_eq!(v["AttachStdin"], json!(true));
+        assert_eq!(v["Entrypoint"], json!([""]));
+        assert_eq!(v["Cmd"], Value::Null);
+        assert_eq!(v["Hostname"], json!("box"));
+        assert_eq!(v["Labels"], json!({"k": "v"}));
+        assert_eq!(v["ExposedPorts"], json!({"80/tcp": {}}));
+        assert_eq!(v["Volumes"], json!({"/data": {}}));
+        assert_eq!(v["HostConfig"]["Binds"], json!(["/h:/c:ro"]));
+        assert_eq!(
+            v["HostConfig"]["PortBindings"],
+            json!({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]})
+        );
+        assert_eq!(
+            v["HostConfig"]["RestartPolicy"],
+            json!({"Name": "on-failure", "MaximumRetryCount": 3})
+        );
+        assert_eq!(v["HostConfig"]["Init"], json!(true));
+        assert_eq!(v["HostConfig"]["NetworkMode"], json!("default"));
+    }
+
+    #[test]
+    fn detached_run_attaches_nothing() {
+        let f = flags(&["-i", "busybox"]);
+        let r = build_create(&f, true, &lookup).unwrap();
+        assert!(!r.config.attach_stdout && !r.config.attach_stdin && !r.config.stdin_once);
+        assert!(r.config.open_stdin);
+    }
+
+    #[test]
+    fn publish_specs() {
+        assert_eq!(parse_publish("80").unwrap().0, "80/tcp");
+        let (k, b) = parse_publish("127.0.0.1:53:53/udp").unwrap();
+        assert_eq!(k, "53/udp");
+        assert_eq!(b, json!({"HostIp": "127.0.0.1", "HostPort": "53"}));
+        assert!(parse_publish("abc").is_err());
+        assert!(parse_restart("sometimes").is_err());
+    }
+}

@@ -1,0 +1,160 @@
+//! The per-host image index, `<data_root>/hosts/<host>/images.json`: which images a
+//! host has, what they are called there, and per-image metadata. Image *content* is
+//! shared; this file is what makes an image visible to a host. Written atomically.
+
+use crate::error::IoError;
+use crate::fsutil::{read_json, write_json_atomic};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Metadata of one image of a host.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ImageMeta {
+    /// `sha256:` digest of the manifest blob.
+    pub manifest: String,
+    /// Diff IDs (`sha256:...`) of the layers, bottom-most first; kept here so content
+    /// reference counting never has to read configs.
+    pub layers: Vec<String>,
+    /// RFC3339 time the image was last tagged on this host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_tag_time: Option<String>,
+}
+
+/// A host's index.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct HostIndex {
+    /// Canonical reference (`docker.io/library/busybox:latest`) to image ID.
+    pub refs: BTreeMap<String, String>,
+    /// Image ID (`sha256:...`) to metadata.
+    pub images: BTreeMap<String, ImageMeta>,
+    /// Images removed with `rmi -f` while stopped containers still use them:
+    /// invisible to lists and names, reachable by full ID, content kept until
+    /// `ImageStore::release_unused` finds them unused.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub retained: BTreeMap<String, ImageMeta>,
+}
+
+impl HostIndex {
+    pub fn path(data_root: &Path, host: &str) -> PathBuf {
+        data_root.join("hosts").join(host).join("images.json")
+    }
+
+    pub fn load(path: &Path) -> Result<HostIndex, IoError> {
+        Ok(read_json(path)?.unwrap_or_default())
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), IoError> {
+        write_json_atomic(path, self)
+    }
+
+    /// Metadata of a visible or retained image.
+    pub fn meta(&self, id: &str) -> Option<&ImageMeta> {
+        self.images.get(id).or_else(|| self.retained.get(id))
+    }
+
+    /// Canonical references that point at `id`, sorted.
+    pub fn refs_to(&self, id: &str) -> Vec<String> {
+        self.refs
+            .iter()
+            .filter(|(_, v)| v.as_str() == id)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// IDs whose hex starts with `prefix` (`sha256:` optional).
+    pub fn ids_with_prefix(&self, prefix: &str) -> Vec<String> {
+        let p = prefix.strip_prefix("sha256:").unwrap_or(prefix);
+        self.images
+            .keys()
+            .filter(|id| id.strip_prefix("sha256:").is_some_and(|h| h.starts_with(p)))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Every content digest (images, manifests, layers) referenced by any host.
+#[derive(Debug, Default)]
+pub struct ContentRefs {
+    pub images: BTreeSet<String>,
+    pub manifests: BTreeSet<String>,
+    pub layers: BTreeSet<String>,
+}
+
+/// Scan all `hosts/*/images.json`. `override_host` replaces one host's index by an
+/// in-memory version (the caller's, not yet saved or just changed).
+pub fn all_content_refs(
+    data_root: &Path,
+    override_host: Option<(&str, &HostIndex)>,
+) -> Result<ContentRefs, IoError> {
+    let mut out = ContentRefs::default();
+    let mut add = |idx: &HostIndex| {
+        for (id, m) in idx.images.iter().chain(idx.retained.iter()) {
+            out.images.insert(id.clone());
+            out.manifests.insert(m.manifest.clone());
+            out.layers.extend(m.layers.iter().cloned());
+        }
+    };
+    let hosts = data_root.join("hosts");
+    let entries = match std::fs::read_dir(&hosts) {
+        Ok(e) => e.collect::<Vec<_>>(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(IoError::new("read dir", hosts, e)),
+    };
+    for e in entries {
+        let e = e.map_err(|err| IoError::new("read dir", &hosts, err))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some((h, _)) = override_host {
+            if h == name {
+                continue;
+            }
+        }
+        add(&HostIndex::load(&e.path().join("images.json"))?);
+    }
+    if let Some((_, idx)) = override_host {
+        add(idx);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scanning_all_hosts_sees_every_reference_and_overrides_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = HostIndex::default();
+        a.images.insert(
+            "sha256:a".into(),
+            ImageMeta {
+                manifest: "sha256:ma".into(),
+                layers: vec!["sha256:l1".into()],
+                last_tag_time: None,
+            },
+        );
+        a.save(&HostIndex::path(dir.path(), "a")).unwrap();
+        let mut b = HostIndex::default();
+        b.images.insert(
+            "sha256:b".into(),
+            ImageMeta {
+                manifest: "sha256:mb".into(),
+                layers: vec!["sha256:l2".into()],
+                last_tag_time: None,
+            },
+        );
+        b.refs
+            .insert("docker.io/library/x:latest".into(), "sha256:b".into());
+        b.save(&HostIndex::path(dir.path(), "b")).unwrap();
+        let r = all_content_refs(dir.path(), None).unwrap();
+        assert_eq!(r.layers.len(), 2);
+        let r = all_content_refs(dir.path(), Some(("b", &HostIndex::default()))).unwrap();
+        assert_eq!(r.layers.into_iter().collect::<Vec<_>>(), ["sha256:l1"]);
+        assert_eq!(b.refs_to("sha256:b"), ["docker.io/library/x:latest"]);
+        assert_eq!(b.ids_with_prefix("sha256:"), ["sha256:b"]);
+        assert!(all_content_refs(&dir.path().join("none"), None)
+            .unwrap()
+            .images
+            .is_empty());
+    }
+}

@@ -1,0 +1,468 @@
+//! The container's PID 1 before `execve`: runs in the monitor's forked child, which
+//! is already the first process of a new pid namespace. It unshares the remaining
+//! namespaces, builds the root filesystem, switches into it and drops privileges.
+//! Errors carry Docker's exit code: 127 for a missing command, 126 for one that
+//! cannot be executed, 125 for everything else.
+
+use super::{caps, user, RuntimeSpec};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use std::ffi::CString;
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// A setup failure with the exit code Docker reports for it.
+#[derive(Debug)]
+pub struct SetupError {
+    pub code: i64,
+    pub message: String,
+}
+
+fn fail(what: impl std::fmt::Display, e: impl std::fmt::Display) -> SetupError {
+    SetupError {
+        code: 125,
+        message: format!("{what}: {e}"),
+    }
+}
+
+type R<T> = Result<T, SetupError>;
+
+/// Paths Docker masks in `/proc` and `/sys` (moby `oci/defaults.go`).
+const MASKED: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+/// Paths Docker makes read-only.
+const READONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Device nodes in the container's `/dev`: (name, major, minor, mode).
+const DEVICES: &[(&str, u64, u64, u32)] = &[
+    ("null", 1, 3, 0o666),
+    ("zero", 1, 5, 0o666),
+    ("full", 1, 7, 0o666),
+    ("random", 1, 8, 0o666),
+    ("urandom", 1, 9, 0o666),
+    ("tty", 5, 0, 0o666),
+];
+
+/// The overlay mount options; lower layers are listed topmost first, as overlayfs
+/// wants. Paths are made relative to `base` when that shortens them, because the
+/// whole option string must fit in one page.
+pub fn overlay_options(spec: &RuntimeSpec, base: Option<&Path>) -> String {
+    let rel = |p: &Path| -> String {
+        match base.and_then(|b| p.strip_prefix(b).ok()) {
+            Some(r) => r.display().to_string(),
+            None => p.display().to_string(),
+        }
+    };
+    let lower: Vec<String> = spec.lower.iter().rev().map(|p| rel(p)).collect();
+    format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        spec.upper.display(),
+        spec.work.display()
+    )
+}
+
+fn bind(src: &Path, dst: &Path, flags: MsFlags) -> R<()> {
+    mount(
+        Some(src),
+        dst,
+        None::<&str>,
+        MsFlags::MS_BIND | flags,
+        None::<&str>,
+    )
+    .map_err(|e| {
+        fail(
+            format_args!("bind mount {} on {}", src.display(), dst.display()),
+            e,
+        )
+    })
+}
+
+fn remount_ro(dst: &Path, extra: MsFlags) -> R<()> {
+    mount(
+        None::<&str>,
+        dst,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | extra,
+        None::<&str>,
+    )
+    .map_err(|e| fail(format_args!("remount {} read-only", dst.display()), e))
+}
+
+fn mount_fs(fstype: &str, dst: &Path, flags: MsFlags, data: Option<&str>) -> R<()> {
+    fs::create_dir_all(dst).map_err(|e| fail(format_args!("mkdir {}", dst.display()), e))?;
+    mount(Some(fstype), dst, Some(fstype), flags, data)
+        .map_err(|e| fail(format_args!("mount {fstype} on {}", dst.display()), e))
+}
+
+/// Inside the new namespaces: the root filesystem at `spec.rootfs`.
+fn build_root(spec: &RuntimeSpec) -> R<()> {
+    let root = &spec.rootfs;
+    // Our mounts must not leak back to the host's namespace.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| fail("make / private", e))?;
+    let base = spec
+        .lower
+        .first()
+        .and_then(|p| p.parent())
+        .map(Path::to_path_buf);
+    if let Some(b) = &base {
+        std::env::set_current_dir(b).map_err(|e| fail(format_args!("chdir {}", b.display()), e))?;
+    }
+    let opts = overlay_options(spec, base.as_deref());
+    mount(
+        Some("overlay"),
+        root,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(opts.as_str()),
+    )
+    .map_err(|e| fail("mount overlay root", e))?;
+
+    let nse = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
+    mount_fs("proc", &root.join("proc"), nse, None)?;
+    mount_fs("sysfs", &root.join("sys"), nse | MsFlags::MS_RDONLY, None)?;
+    let dev = root.join("dev");
+    mount_fs(
+        "tmpfs",
+        &dev,
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )?;
+    for (name, major, minor, mode) in DEVICES {
+        let p = dev.join(name);
+        mknod(
+            &p,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(*mode),
+            makedev(*major, *minor),
+        )
+        .map_err(|e| fail(format_args!("mknod {}", p.display()), e))?;
+        // mknod honours the umask; set the mode Docker gives.
+        let _ = fs::set_permissions(&p, fs::Permissions::from_mode(*mode));
+    }
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+        ("core", "/proc/kcore"),
+    ] {
+        symlink(target, dev.join(link))
+            .map_err(|e| fail(format_args!("symlink /dev/{link}"), e))?;
+    }
+    mount_fs(
+        "devpts",
+        &dev.join("pts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+    )?;
+    mount_fs(
+        "tmpfs",
+        &dev.join("shm"),
+        nse,
+        Some("mode=1777,size=65536k"),
+    )?;
+    mount_fs("mqueue", &dev.join("mqueue"), nse, None)?;
+
+    for (src, name) in [
+        (&spec.hosts_path, "etc/hosts"),
+        (&spec.hostname_path, "etc/hostname"),
+        (&spec.resolv_conf_path, "etc/resolv.conf"),
+    ] {
+        let dst = root.join(name);
+        if !dst.exists() {
+            // The init layer normally provides the mount point; a layer above may
+            // have replaced /etc with something odd, so make one.
+            if let Some(parent) = dst.parent() {
+                let _ = fs::create_dir_all(parent);
+            }
+            let _ = fs::File::create(&dst);
+        }
+        bind(src, &dst, MsFlags::empty())?;
+    }
+
+    if !spec.privileged {
+        for p in MASKED {
+            let dst = root.join(p.trim_start_matches('/'));
+            match fs::metadata(&dst) {
+                Ok(m) if m.is_dir() => mount(
+                    Some("tmpfs"),
+                    &dst,
+                    Some("tmpfs"),
+                    MsFlags::MS_RDONLY,
+                    None::<&str>,
+                )
+                .map_err(|e| fail(format_args!("mask {p}"), e))?,
+                Ok(_) => bind(Path::new("/dev/null"), &dst, MsFlags::empty())?,
+                Err(_) => {}
+            }
+        }
+        for p in READONLY {
+            let dst = root.join(p.trim_start_matches('/'));
+            if dst.exists() {
+                bind(&dst, &dst, MsFlags::MS_REC)?;
+                remount_ro(
+                    &dst,
+                    MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Switch the root to `rootfs` with `pivot_root(".", ".")` and lazily detach the old one.
+fn pivot(rootfs: &Path) -> R<()> {
+    std::env::set_current_dir(rootfs).map_err(|e| fail("chdir rootfs", e))?;
+    nix::unistd::pivot_root(".", ".").map_err(|e| fail("pivot_root", e))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(|e| fail("detach old root", e))?;
+    std::env::set_current_dir("/").map_err(|e| fail("chdir /", e))?;
+    Ok(())
+}
+
+/// Bring `lo` up in the new network namespace.
+fn loopback_up() -> R<()> {
+    // SAFETY: a plain datagram socket used only for the interface ioctls below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(fail("socket", std::io::Error::last_os_error()));
+    }
+    // SAFETY: ifreq is plain data; zeroed is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (i, b) in b"lo\0".iter().enumerate() {
+        req.ifr_name[i] = *b as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the ifreq we own.
+    let r = unsafe {
+        if libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut req) < 0 {
+            -1
+        } else {
+            req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+            libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &req)
+        }
+    };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: fd is ours.
+    unsafe { libc::close(fd) };
+    if r < 0 {
+        return Err(fail("bring up lo", err));
+    }
+    Ok(())
+}
+
+/// The program to run: `args[0]` as a path, or looked up in the container's PATH.
+/// Error texts are runc's, which Docker shows and maps to 127/126.
+pub fn find_program(arg0: &str, path_var: &str, root: &Path) -> Result<PathBuf, SetupError> {
+    let check = |p: &Path| -> Option<Result<PathBuf, SetupError>> {
+        let full = root.join(p.strip_prefix("/").unwrap_or(p));
+        let meta = fs::metadata(&full).ok()?;
+        if meta.is_dir() || meta.permissions().mode() & 0o111 == 0 {
+            return Some(Err(SetupError {
+                code: 126,
+                message: format!("exec: \"{arg0}\": permission denied"),
+            }));
+        }
+        Some(Ok(p.to_path_buf()))
+    };
+    if arg0.contains('/') {
+        return check(Path::new(arg0)).unwrap_or_else(|| {
+            Err(SetupError {
+                code: 127,
+                message: format!("exec: \"{arg0}\": stat {arg0}: no such file or directory"),
+            })
+        });
+    }
+    let mut denied = None;
+    for dir in path_var.split(':').filter(|d| !d.is_empty()) {
+        match check(&Path::new(dir).join(arg0)) {
+            Some(Ok(p)) => return Ok(p),
+            Some(Err(e)) => denied = denied.or(Some(e)),
+            None => {}
+        }
+    }
+    Err(denied.unwrap_or(SetupError {
+        code: 127,
+        message: format!("exec: \"{arg0}\": executable file not found in $PATH"),
+    }))
+}
+
+fn env_get<'a>(env: &'a [String], key: &str) -> Option<&'a str> {
+    env.iter()
+        .rev()
+        .find_map(|e| e.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}
+
+/// Everything up to the point of `execve`. Returns the program, argv and envp.
+pub fn prepare(spec: &RuntimeSpec) -> R<(CString, Vec<CString>, Vec<CString>)> {
+    use nix::sched::{unshare, CloneFlags};
+    unshare(
+        CloneFlags::CLONE_NEWNS
+            | CloneFlags::CLONE_NEWUTS
+            | CloneFlags::CLONE_NEWIPC
+            | CloneFlags::CLONE_NEWNET,
+    )
+    .map_err(|e| fail("unshare", e))?;
+    nix::unistd::sethostname(&spec.hostname).map_err(|e| fail("sethostname", e))?;
+    loopback_up()?;
+    build_root(spec)?;
+
+    pivot(&spec.rootfs)?;
+    // Look things up inside the new root, where the image's absolute symlinks
+    // resolve as the container will see them.
+    let root = PathBuf::from("/");
+    let mut env = spec.env.clone();
+    let path_var = env_get(&env, "PATH")
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .to_string();
+    if env_get(&env, "PATH").is_none() {
+        env.insert(0, format!("PATH={path_var}"));
+    }
+    let passwd = fs::read_to_string(root.join("etc/passwd")).unwrap_or_default();
+    let group = fs::read_to_string(root.join("etc/group")).unwrap_or_default();
+    let who = user::resolve(&spec.user, &passwd, &group).map_err(|m| SetupError {
+        code: 125,
+        message: m,
+    })?;
+    if env_get(&env, "HOME").is_none() {
+        env.push(format!("HOME={}", who.home));
+    }
+    if env_get(&env, "HOSTNAME").is_none() {
+        env.insert(1.min(env.len()), format!("HOSTNAME={}", spec.hostname));
+    }
+    if spec.tty && env_get(&env, "TERM").is_none() {
+        env.push("TERM=xterm".into());
+    }
+    let arg0 = spec.args.first().cloned().unwrap_or_default();
+    let program = find_program(&arg0, &path_var, &root)?;
+    if spec.readonly_rootfs {
+        remount_ro(Path::new("/"), MsFlags::empty())?;
+    }
+    let cwd = if spec.cwd.is_empty() {
+        "/"
+    } else {
+        spec.cwd.as_str()
+    };
+    if fs::metadata(cwd).is_err() {
+        fs::create_dir_all(cwd).map_err(|e| fail(format_args!("mkdir {cwd}"), e))?;
+        let _ = nix::unistd::chown(
+            cwd,
+            Some(nix::unistd::Uid::from_raw(who.uid)),
+            Some(nix::unistd::Gid::from_raw(who.gid)),
+        );
+    }
+
+    let set = caps::effective_set(spec.privileged, &spec.cap_add, &spec.cap_drop, caps::held())
+        .map_err(|m| SetupError {
+            code: 125,
+            message: m,
+        })?;
+    caps::drop_bounding(set).map_err(|e| fail("drop bounding capabilities", e))?;
+    // Keep capabilities across the uid change; capset below sets the final sets.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    let groups: Vec<nix::unistd::Gid> = who
+        .groups
+        .iter()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
+    nix::unistd::setgroups(&groups).map_err(|e| fail("setgroups", e))?;
+    let gid = nix::unistd::Gid::from_raw(who.gid);
+    nix::unistd::setresgid(gid, gid, gid).map_err(|e| fail("setgid", e))?;
+    let uid = nix::unistd::Uid::from_raw(who.uid);
+    nix::unistd::setresuid(uid, uid, uid).map_err(|e| fail("setuid", e))?;
+    caps::set_caps(set).map_err(|e| fail("set capabilities", e))?;
+    if spec.no_new_privileges {
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    }
+    // The working directory is entered as the container's user, as runc does.
+    std::env::set_current_dir(cwd)
+        .map_err(|e| fail(format_args!("chdir to cwd (\"{cwd}\")"), e))?;
+
+    let cstr = |s: &str| CString::new(s).map_err(|e| fail("argument", e));
+    let prog = cstr(&program.display().to_string())?;
+    let argv = spec.args.iter().map(|a| cstr(a)).collect::<R<Vec<_>>>()?;
+    let envp = env.iter().map(|a| cstr(a)).collect::<R<Vec<_>>>()?;
+    Ok((prog, argv, envp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_lists_lower_layers_topmost_first_and_shortens_paths() {
+        let spec = RuntimeSpec {
+            lower: vec![
+                "/d/layers/aaa".into(),
+                "/d/layers/bbb".into(),
+                "/c/init".into(),
+            ],
+            upper: "/c/upper".into(),
+            work: "/c/work".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            overlay_options(&spec, Some(Path::new("/d/layers"))),
+            "lowerdir=/c/init:bbb:aaa,upperdir=/c/upper,workdir=/c/work"
+        );
+    }
+
+    #[test]
+    fn program_lookup_reports_dockers_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        fs::create_dir(&bin).unwrap();
+        fs::write(bin.join("tool"), "x").unwrap();
+        fs::set_permissions(bin.join("tool"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(bin.join("plain"), "x").unwrap();
+        fs::set_permissions(bin.join("plain"), fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(
+            find_program("tool", "/sbin:/bin", dir.path()).unwrap(),
+            Path::new("/bin/tool")
+        );
+        let nf = find_program("nope", "/bin", dir.path()).unwrap_err();
+        assert_eq!(nf.code, 127);
+        assert!(
+            nf.message.contains("executable file not found in $PATH"),
+            "{}",
+            nf.message
+        );
+        assert_eq!(
+            find_program("plain", "/bin", dir.path()).unwrap_err().code,
+            126
+        );
+        assert_eq!(find_program("/bin", "", dir.path()).unwrap_err().code, 126);
+        assert_eq!(
+            find_program("/no/such", "", dir.path()).unwrap_err().code,
+            127
+        );
+    }
+}

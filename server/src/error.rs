@@ -1,0 +1,61 @@
+//! One error type for every handler: Docker's JSON body and status codes.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use engine::ErrorKind;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl From<engine::Error> for ApiError {
+    fn from(e: engine::Error) -> Self {
+        let status = match e.kind() {
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::InvalidParameter => StatusCode::BAD_REQUEST,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<engine::image::ImageError> for ApiError {
+    fn from(e: engine::image::ImageError) -> Self {
+        engine::Error::from(e).into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!("{}", self.message);
+        } else {
+            tracing::debug!("{}: {}", self.status, self.message);
+        }
+        let body = shared::api::ErrorResponse {
+            message: self.message,
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

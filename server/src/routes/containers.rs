@@ -1,0 +1,235 @@
+//! Container endpoints: create, list, inspect, start/stop/kill/restart, wait,
+//! logs, remove.
+
+use super::truthy;
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use engine::host::WaitCondition;
+use engine::logs::{LogEntry, LogOptions};
+use futures_util::StreamExt;
+use shared::api::ContainerCreateRequest;
+use std::collections::HashMap;
+use std::convert::Infallible;
+
+type Q = Query<HashMap<String, String>>;
+
+pub async fn create(State(st): State<AppState>, Query(q): Q, body: Bytes) -> ApiResult<Response> {
+    let req: ContainerCreateRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    if req.config.image.is_empty() {
+        return Err(ApiError::bad_request("No image was specified"));
+    }
+    let name = q.get("name").filter(|n| !n.is_empty()).cloned();
+    let host = st.host.clone();
+    let created = tokio::task::spawn_blocking(move || host.create(name.as_deref(), req))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+pub async fn list(State(st): State<AppState>, Query(q): Q) -> ApiResult<Response> {
+    let filters =
+        engine::container::parse_filters(q.get("filters").map(String::as_str).unwrap_or(""))
+            .map_err(ApiError::bad_request)?;
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<i64>().ok())
+        .filter(|l| *l > 0)
+        .map(|l| l as usize);
+    let rows = st.host.list(truthy(q.get("all")), limit, &filters)?;
+    Ok(Json(rows).into_response())
+}
+
+pub async fn inspect(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(st.host.inspect(&id)?).into_response())
+}
+
+pub async fn start(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    Ok(if st.host.start(&id).await? {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_MODIFIED
+    })
+}
+
+fn timeout(q: &HashMap<String, String>) -> ApiResult<Option<i64>> {
+    match q.get("t").or(q.get("timeout")) {
+        None => Ok(None),
+        Some(t) => t
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request(format!("invalid timeout: {t}"))),
+    }
+}
+
+pub async fn stop(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> ApiResult<StatusCode> {
+    let t = timeout(&q)?;
+    let stopped = st
+        .host
+        .stop(&id, t, q.get("signal").map(String::as_str))
+        .await?;
+    Ok(if stopped {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_MODIFIED
+    })
+}
+
+pub async fn restart(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> ApiResult<StatusCode> {
+    let t = timeout(&q)?;
+    st.host
+        .stop(&id, t, q.get("signal").map(String::as_str))
+        .await?;
+    st.host.start(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn kill(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> ApiResult<StatusCode> {
+    st.host.kill(&id, q.get("signal").map(String::as_str))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn resize(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    // Window sizes matter with a TTY (a later issue); the container must exist.
+    st.host.resolve(&id)?;
+    Ok(StatusCode::OK)
+}
+
+pub async fn remove(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> ApiResult<StatusCode> {
+    st.host.remove(&id, truthy(q.get("force"))).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Headers go out at once (the CLI blocks on them before `start`); the body when
+/// the condition is met.
+pub async fn wait(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> ApiResult<Response> {
+    let cond = match q.get("condition").map(String::as_str) {
+        None | Some("") | Some("not-running") => WaitCondition::NotRunning,
+        Some("next-exit") => WaitCondition::NextExit,
+        Some("removed") => WaitCondition::Removed,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid condition: \"{other}\""
+            )))
+        }
+    };
+    let fut = st.host.wait(&id, cond)?;
+    let body = futures_util::stream::once(async move {
+        let r = fut.await;
+        Ok::<_, Infallible>(Bytes::from(serde_json::to_vec(&r).unwrap_or_default()))
+    });
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header("Content-Type", "application/json")
+        .body(Body::from_stream(body))
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?)
+}
+
+fn encode(entries: &[LogEntry], opts: &LogOptions, tty: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        let data = opts.render(e);
+        if tty {
+            out.extend_from_slice(&data);
+        } else {
+            let s = if e.stream == "stderr" {
+                shared::mux::STDERR
+            } else {
+                shared::mux::STDOUT
+            };
+            out.extend_from_slice(&shared::mux::frame(s, &data));
+        }
+    }
+    out
+}
+
+pub async fn logs(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> ApiResult<Response> {
+    let opts = LogOptions {
+        stdout: truthy(q.get("stdout")),
+        stderr: truthy(q.get("stderr")),
+        follow: truthy(q.get("follow")),
+        timestamps: truthy(q.get("timestamps")),
+        tail: q.get("tail").and_then(|t| t.parse::<usize>().ok()),
+        since: q.get("since").and_then(|s| engine::logs::parse_unix(s)),
+        until: q.get("until").and_then(|s| engine::logs::parse_unix(s)),
+    };
+    if !opts.stdout && !opts.stderr {
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let tty = st.host.has_tty(&id)?;
+    let (entries, offset, running, full_id) = st.host.logs_snapshot(&id, &opts)?;
+    let first = Bytes::from(encode(&entries, &opts, tty));
+    let content_type = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    let builder = Response::builder()
+        .status(StatusCode::OK)
+        .header("Content-Type", content_type);
+    if !opts.follow || !running {
+        return builder
+            .body(Body::from(first))
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()));
+    }
+    // Follow: poll the file for whole new lines until the container stops, then a
+    // last read so nothing written before the exit is lost.
+    let host = st.host.clone();
+    let follow = futures_util::stream::unfold((offset, true), move |(offset, alive)| {
+        let host = host.clone();
+        let id = full_id.clone();
+        let opts = opts.clone();
+        async move {
+            if !alive {
+                return None;
+            }
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                let Ok((entries, next, running)) = host.logs_since(&id, offset) else {
+                    return None;
+                };
+                let wanted: Vec<LogEntry> = entries.into_iter().filter(|e| opts.wants(e)).collect();
+                if !wanted.is_empty() || !running {
+                    let chunk = Bytes::from(encode(&wanted, &opts, tty));
+                    return Some((Ok::<_, Infallible>(chunk), (next, running)));
+                }
+            }
+        }
+    });
+    let stream =
+        futures_util::stream::once(async move { Ok::<_, Infallible>(first) }).chain(follow);
+    builder
+        .body(Body::from_stream(stream))
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}

@@ -1,0 +1,238 @@
+//! Image endpoints: list, inspect, history, tag, remove, and `images/create` for
+//! `import` (`fromSrc`). Pulling from a registry arrives with the registry client.
+
+use super::truthy;
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::io::Read;
+
+type Q = Query<HashMap<String, String>>;
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+pub async fn list(State(st): State<AppState>, Query(q): Q) -> ApiResult<Response> {
+    let mut rows = st.host.images.list(truthy(q.get("all")));
+    let filters =
+        engine::container::parse_filters(q.get("filters").map(String::as_str).unwrap_or(""))
+            .map_err(ApiError::bad_request)?;
+    for (k, vals) in &filters {
+        match k.as_str() {
+            "dangling" => {
+                let want = vals.iter().any(|v| v == "true" || v == "1");
+                rows.retain(|r| r.repo_tags.is_empty() == want);
+            }
+            "reference" => rows.retain(|r| {
+                r.repo_tags
+                    .iter()
+                    .any(|t| vals.iter().any(|v| reference_matches(v, t)))
+            }),
+            "label" => rows.retain(|r| {
+                vals.iter().any(|v| match v.split_once('=') {
+                    Some((k, val)) => r.labels.get(k).is_some_and(|x| x == val),
+                    None => r.labels.contains_key(v),
+                })
+            }),
+            "before" | "since" => {}
+            other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
+        }
+    }
+    if truthy(q.get("shared-size")) || q.contains_key("all") {
+        for r in &mut rows {
+            r.containers = st.host.image_users(&r.id).len() as i64;
+        }
+    }
+    Ok(Json(rows).into_response())
+}
+
+/// `reference` filters: `busybox`, `busybox:latest`, `bu*`.
+fn reference_matches(pattern: &str, tag: &str) -> bool {
+    let (name, _) = tag.rsplit_once(':').unwrap_or((tag, ""));
+    glob(pattern, tag) || glob(pattern, name)
+}
+
+fn glob(p: &str, s: &str) -> bool {
+    match p.split_once('*') {
+        None => p == s,
+        Some((pre, rest)) => {
+            s.starts_with(pre) && (0..=s.len() - pre.len()).any(|i| glob(rest, &s[pre.len() + i..]))
+        }
+    }
+}
+
+/// Split `NAME/SUFFIX` where NAME may contain slashes.
+fn split_suffix<'a>(rest: &'a str, suffixes: &[&'a str]) -> Option<(&'a str, &'a str)> {
+    suffixes
+        .iter()
+        .find_map(|s| rest.strip_suffix(&format!("/{s}")).map(|n| (n, *s)))
+}
+
+pub async fn get_dispatch(
+    State(st): State<AppState>,
+    Path(rest): Path<String>,
+) -> ApiResult<Response> {
+    match split_suffix(&rest, &["json", "history"]) {
+        Some((name, "json")) => Ok(Json(st.host.images.inspect(name)?).into_response()),
+        Some((name, "history")) => Ok(Json(st.host.images.history(name)?).into_response()),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("page not found: /images/{rest}"),
+        )),
+    }
+}
+
+pub async fn post_dispatch(
+    State(st): State<AppState>,
+    Path(rest): Path<String>,
+    Query(q): Q,
+) -> ApiResult<Response> {
+    match split_suffix(&rest, &["tag", "push"]) {
+        Some((name, "tag")) => {
+            let repo = q.get("repo").cloned().unwrap_or_default();
+            let target = match q.get("tag").filter(|t| !t.is_empty()) {
+                Some(t) => format!("{repo}:{t}"),
+                None => repo,
+            };
+            st.host.images.tag(name, &target)?;
+            Ok(StatusCode::CREATED.into_response())
+        }
+        Some((name, "push")) => Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            format!("push of {name}: the registry client is not part of this build yet"),
+        )),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("page not found: /images/{rest}"),
+        )),
+    }
+}
+
+pub async fn remove(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Q,
+) -> ApiResult<Response> {
+    let host = st.host.clone();
+    let force = truthy(q.get("force"));
+    let users = move |id: &str| host.image_users(id);
+    let rows = st.host.images.remove(&name, force, &users)?;
+    Ok(Json(rows).into_response())
+}
+
+/// `POST /images/create`: `fromSrc=-` imports the body; `fromImage` pulls.
+pub async fn create(
+    State(st): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+    body: Body,
+) -> ApiResult<Response> {
+    let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    if let Some(image) = get("fromImage") {
+        let name = image.split(':').next().unwrap_or(&image).to_string();
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("pull access denied for {name}, repository does not exist or may require 'docker login': no registry is configured"),
+        ));
+    }
+    let Some(src) = get("fromSrc") else {
+        return Err(ApiError::bad_request("fromImage or fromSrc is required"));
+    };
+    if src != "-" {
+        return Err(ApiError::bad_request(format!(
+            "importing from a URL ({src}) is not supported yet: download it and use 'import FILE'"
+        )));
+    }
+    let changes: Vec<String> = q
+        .iter()
+        .filter(|(k, _)| k == "changes")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let message = get("message").unwrap_or_default();
+    let reference = match (
+        get("repo").filter(|r| !r.is_empty()),
+        get("tag").filter(|t| !t.is_empty()),
+    ) {
+        (Some(r), Some(t)) => Some(format!("{r}:{t}")),
+        (Some(r), None) => Some(r),
+        _ => None,
+    };
+    // Spool the body to a temporary file: layers can be large.
+    let spool = tempfile_in(&st.data_root).map_err(internal)?;
+    let mut file = tokio::fs::File::from_std(spool.try_clone().map_err(internal)?);
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk: Bytes = chunk.map_err(|e| ApiError::bad_request(e.to_string()))?;
+        tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
+            .await
+            .map_err(internal)?;
+    }
+    drop(file);
+    let host = st.host.clone();
+    let id = tokio::task::spawn_blocking(move || -> ApiResult<String> {
+        let mut f = spool;
+        std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(0)).map_err(internal)?;
+        let mut r: &mut dyn Read = &mut f;
+        Ok(host
+            .images
+            .import(&mut r, reference.as_deref(), &changes, &message)?)
+    })
+    .await
+    .map_err(internal)??;
+    let line = serde_json::json!({ "status": id }).to_string() + "\r\n";
+    Ok(([("Content-Type", "application/json")], line).into_response())
+}
+
+/// An unnamed temporary file under the data root (same filesystem as the store).
+fn tempfile_in(root: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let dir = root.join("tmp");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags_tmpfile()
+        .open(&dir)
+}
+
+trait TmpFile {
+    fn custom_flags_tmpfile(&mut self) -> &mut Self;
+}
+
+impl TmpFile for std::fs::OpenOptions {
+    fn custom_flags_tmpfile(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.custom_flags(libc::O_TMPFILE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_filter_globs_like_docker() {
+        assert!(reference_matches("busybox", "busybox:latest"));
+        assert!(reference_matches("busybox:latest", "busybox:latest"));
+        assert!(reference_matches("bu*", "busybox:latest"));
+        assert!(!reference_matches("alpine", "busybox:latest"));
+    }
+
+    #[test]
+    fn names_with_slashes_split_from_their_suffix() {
+        assert_eq!(
+            split_suffix("myorg/app:1/json", &["json"]),
+            Some(("myorg/app:1", "json"))
+        );
+        assert_eq!(
+            split_suffix("busybox/history", &["json", "history"]),
+            Some(("busybox", "history"))
+        );
+        assert_eq!(split_suffix("busybox", &["json"]), None);
+    }
+}

@@ -1,0 +1,67 @@
+//! The Engine API's routes. Image names contain slashes, so image routes take the
+//! rest of the path and dispatch on its last segment, as moby's `{name:.*}` does.
+
+mod attach;
+mod containers;
+mod images;
+mod system;
+
+use crate::AppState;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+
+/// Set by the version rewrite when a client asks for an API version we do not speak.
+#[derive(Clone, Debug)]
+pub struct VersionError(pub String);
+
+async fn check_version(req: Request, next: Next) -> Response {
+    if let Some(VersionError(msg)) = req.extensions().get::<VersionError>() {
+        return crate::ApiError::bad_request(msg.clone()).into_response();
+    }
+    next.run(req).await
+}
+
+async fn not_found(req: Request) -> Response {
+    crate::ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        format!("page not found: {} {}", req.method(), req.uri().path()),
+    )
+    .into_response()
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/_ping", get(system::ping).head(system::ping))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/attach", post(attach::attach))
+        .route("/containers/{id}", delete(containers::remove))
+        .route("/images/json", get(images::list))
+        .route("/images/create", post(images::create))
+        .route(
+            "/images/{*rest}",
+            get(images::get_dispatch)
+                .post(images::post_dispatch)
+                .delete(images::remove),
+        )
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(check_version))
+}
+
+/// Docker's boolean query values: `1`, `true`, `True`.
+pub fn truthy(v: Option<&String>) -> bool {
+    v.is_some_and(|s| matches!(s.as_str(), "1" | "true" | "True" | "TRUE"))
+}
