@@ -88,10 +88,15 @@ pub fn status_text(rec: &ContainerInspect, now: chrono::DateTime<chrono::Utc>) -
 
 /// The `ps` row for a record; `image_name` is what the user asked for.
 pub fn summary(rec: &ContainerInspect, now: chrono::DateTime<chrono::Utc>) -> ContainerSummary {
+    // As moby: arguments with spaces are shown single-quoted.
     let mut command = rec.path.clone();
     for a in &rec.args {
         command.push(' ');
-        command.push_str(a);
+        if a.contains(' ') {
+            command.push_str(&format!("'{a}'"));
+        } else {
+            command.push_str(a);
+        }
     }
     ContainerSummary {
         id: rec.id.clone(),

@@ -1,0 +1,136 @@
+//! What a process sees inside a container: its own namespaces, root, devices,
+//! capabilities; and nothing left on the host after removal.
+
+use dockhand_tests::Daemon;
+
+fn sh(d: &Daemon, script: &str) -> String {
+    d.cli(&["run", "--rm", "busybox", "sh", "-c", script]).ok()
+}
+
+#[test]
+fn the_process_is_pid_1_in_its_own_namespaces() {
+    let d = Daemon::start();
+    assert_eq!(sh(&d, "echo $$"), "1");
+    let n: usize = sh(&d, "ls /proc | grep -c '^[0-9]'").parse().unwrap();
+    assert!(
+        n <= 3,
+        "only the shell and its pipeline are visible, saw {n}"
+    );
+    // (a trailing command keeps busybox sh from exec-ing the last one)
+    assert_eq!(sh(&d, "cat /proc/1/comm; true"), "sh");
+    // Network namespace: loopback only, and up.
+    let links = sh(&d, "ip -o link | cut -d: -f2 | tr -d ' '");
+    assert_eq!(links, "lo");
+    assert!(sh(&d, "ip -o link show lo").contains("UP"));
+    // Own mount, uts and ipc namespaces: compare with the host's.
+    let host_ns = |n: &str| {
+        std::fs::read_link(format!("/proc/self/ns/{n}"))
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    for ns in ["mnt", "uts", "ipc", "net", "pid"] {
+        let inside = sh(&d, &format!("readlink /proc/self/ns/{ns}"));
+        assert_ne!(
+            inside,
+            host_ns(ns),
+            "{ns} namespace is shared with the host"
+        );
+    }
+}
+
+#[test]
+fn root_proc_sys_and_dev_are_set_up_as_docker_does() {
+    let d = Daemon::start();
+    assert_eq!(
+        sh(&d, "grep CapEff /proc/self/status | cut -f2"),
+        "00000000a80425fb",
+        "Docker's default set"
+    );
+    assert!(sh(&d, "grep ' / ' /proc/mounts").starts_with("overlay / overlay"));
+    assert!(sh(&d, "grep ' /sys ' /proc/mounts").contains("ro,"));
+    assert!(sh(&d, "grep ' /proc/sys ' /proc/mounts").contains("ro,"));
+    assert_eq!(
+        sh(
+            &d,
+            "echo 1 > /proc/sys/kernel/panic 2>/dev/null && echo writable || echo refused"
+        ),
+        "refused"
+    );
+    // Masked paths read empty (this kernel may lack /proc/kcore; timer_list exists).
+    assert_eq!(
+        sh(&d, "wc -c < /proc/timer_list"),
+        "0",
+        "timer_list is masked"
+    );
+    assert_eq!(
+        sh(&d, "ls /dev | tr '\\n' ' '"),
+        "core fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero"
+    );
+    assert!(sh(&d, "grep ' /dev/pts ' /proc/mounts").contains("devpts"));
+    assert_eq!(sh(&d, "head -c 4 /dev/zero | wc -c"), "4");
+    assert!(sh(&d, "cat /etc/hosts").contains("127.0.0.1\tlocalhost"));
+    assert!(sh(&d, "cat /etc/resolv.conf").contains("nameserver"));
+    // Writes land in the container's layer, not the image.
+    assert_eq!(sh(&d, "echo x > /bin/new && cat /bin/new"), "x");
+    assert_eq!(sh(&d, "ls /bin/new 2>/dev/null || echo absent"), "absent");
+    // --privileged: every capability the daemon holds.
+    let held = std::fs::read_to_string("/proc/self/status").unwrap();
+    let mine = held
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(
+        d.cli(&[
+            "run",
+            "--rm",
+            "--privileged",
+            "busybox",
+            "sh",
+            "-c",
+            "grep CapEff /proc/self/status | cut -f2"
+        ])
+        .ok(),
+        mine
+    );
+    let dropped = d
+        .cli(&[
+            "run",
+            "--rm",
+            "--cap-drop",
+            "ALL",
+            "busybox",
+            "sh",
+            "-c",
+            "grep CapEff /proc/self/status | cut -f2",
+        ])
+        .ok();
+    assert_eq!(dropped, "0000000000000000");
+}
+
+#[test]
+fn a_removed_container_leaves_no_mount_process_or_file() {
+    let d = Daemon::start();
+    let id = d
+        .cli(&["run", "-d", "busybox", "sh", "-c", "sleep 100 & sleep 100"])
+        .ok();
+    let pid = d.cli(&["inspect", "-f", "{{.State.Pid}}", &id]).ok();
+    // The container's mounts live only in its own mount namespace.
+    assert!(d.leftover_mounts().is_empty(), "{:?}", d.leftover_mounts());
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    d.cli(&["rm", "-f", &id]).ok();
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    assert!(
+        d.leftover_processes().is_empty(),
+        "{:?}",
+        d.leftover_processes()
+    );
+    assert!(!d.root.join("hosts/default/containers").join(&id).exists());
+    assert_eq!(
+        std::fs::read_dir(d.root.join("run")).unwrap().count(),
+        0,
+        "no monitor socket left"
+    );
+}
