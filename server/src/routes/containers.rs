@@ -143,11 +143,11 @@ pub async fn wait(
         let r = fut.await;
         Ok::<_, Infallible>(Bytes::from(serde_json::to_vec(&r).unwrap_or_default()))
     });
-    Ok(Response::builder()
+    Response::builder()
         .status(StatusCode::OK)
         .header("Content-Type", "application/json")
         .body(Body::from_stream(body))
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 fn encode(entries: &[LogEntry], opts: &LogOptions, tty: bool) -> Vec<u8> {
