@@ -3,36 +3,7 @@
 
 use std::time::Duration;
 
-/// go-units `HumanDuration`: "Less than a second", "About a minute", "3 hours", ...
-pub fn human_duration(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    let seconds = secs as i64;
-    let minutes = (secs / 60.0) as i64;
-    let hours = (secs / 3600.0 + 0.5) as i64;
-    if seconds < 1 {
-        "Less than a second".to_string()
-    } else if seconds == 1 {
-        "1 second".to_string()
-    } else if seconds < 60 {
-        format!("{seconds} seconds")
-    } else if minutes == 1 {
-        "About a minute".to_string()
-    } else if minutes < 60 {
-        format!("{minutes} minutes")
-    } else if hours == 1 {
-        "About an hour".to_string()
-    } else if hours < 48 {
-        format!("{hours} hours")
-    } else if hours < 24 * 7 * 2 {
-        format!("{} days", hours / 24)
-    } else if hours < 24 * 30 * 2 {
-        format!("{} weeks", hours / 24 / 7)
-    } else if hours < 24 * 365 * 2 {
-        format!("{} months", hours / 24 / 30)
-    } else {
-        format!("{} years", (secs / 3600.0) as i64 / 24 / 365)
-    }
-}
+pub use shared::units::human_duration;
 
 /// `HumanDuration(now - unix_secs) + " ago"`, as the CREATED columns print it.
 pub fn time_ago(unix_secs: i64) -> String {

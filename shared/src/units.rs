@@ -1,0 +1,56 @@
+//! Human-readable durations exactly as docker's `go-units` prints them. Shared by
+//! the daemon (the `Status` text of `ps`) and the CLI (the CREATED columns).
+
+use std::time::Duration;
+
+/// go-units `HumanDuration`: "Less than a second", "About a minute", "3 hours", ...
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    let seconds = secs as i64;
+    let minutes = (secs / 60.0) as i64;
+    let hours = (secs / 3600.0 + 0.5) as i64;
+    if seconds < 1 {
+        "Less than a second".to_string()
+    } else if seconds == 1 {
+        "1 second".to_string()
+    } else if seconds < 60 {
+        format!("{seconds} seconds")
+    } else if minutes == 1 {
+        "About a minute".to_string()
+    } else if minutes < 60 {
+        format!("{minutes} minutes")
+    } else if hours == 1 {
+        "About an hour".to_string()
+    } else if hours < 48 {
+        format!("{hours} hours")
+    } else if hours < 24 * 7 * 2 {
+        format!("{} days", hours / 24)
+    } else if hours < 24 * 30 * 2 {
+        format!("{} weeks", hours / 24 / 7)
+    } else if hours < 24 * 365 * 2 {
+        format!("{} months", hours / 24 / 30)
+    } else {
+        format!("{} years", (secs / 3600.0) as i64 / 24 / 365)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_go_units() {
+        let s = Duration::from_secs;
+        assert_eq!(
+            human_duration(Duration::from_millis(300)),
+            "Less than a second"
+        );
+        assert_eq!(human_duration(s(1)), "1 second");
+        assert_eq!(human_duration(s(47)), "47 seconds");
+        assert_eq!(human_duration(s(80)), "About a minute");
+        assert_eq!(human_duration(s(12 * 60)), "12 minutes");
+        assert_eq!(human_duration(s(65 * 60)), "About an hour");
+        assert_eq!(human_duration(s(5 * 3600)), "5 hours");
+        assert_eq!(human_duration(s(3 * 86400)), "3 days");
+    }
+}
