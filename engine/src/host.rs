@@ -451,37 +451,55 @@ impl Host {
             (e.rec.clone(), std::mem::take(&mut e.pending))
         };
         let id = rec.id.clone();
+        let exits_before = self
+            .lock()
+            .get(&id)
+            .map(|e| e.watch.borrow().exits)
+            .unwrap_or(0);
         let result = self.launch(&rec, pending).await;
+        // Records are persisted under the state lock so that this update and the
+        // exit watcher's (which may already have run, for a short-lived process)
+        // land in order, and never after an auto-remove deleted the directory.
         let mut st = self.lock();
         let Some(e) = st.get_mut(&id) else {
-            return Err(no_such(key));
+            // Ran, exited and was auto-removed before we got here.
+            return match result {
+                Ok(_) => Ok(true),
+                Err((_, msg)) => Err(Error::Internal(format!(
+                    "failed to create task for container: {msg}: unknown"
+                ))),
+            };
         };
         e.starting = false;
         match result {
             Ok(pid) => {
+                let already_exited = e.watch.borrow().exits > exits_before;
                 let s = &mut e.rec.state;
-                // The container may already have exited and been recorded.
-                if e.watch.borrow().exits == 0 || s.status != "exited" {
+                s.started_at = time::now_rfc3339();
+                if !already_exited {
                     s.status = "running".into();
                     s.running = true;
                     s.pid = pid as i64;
                     s.exit_code = 0;
                     s.error.clear();
-                    s.started_at = time::now_rfc3339();
                     s.finished_at = time::ZERO.into();
                     e.watch.send_modify(|w| w.running = true);
                 }
                 let rec = e.rec.clone();
-                drop(st);
                 self.persist(&rec)?;
+                drop(st);
+                // The exit watcher leaves auto-removal to us while we start.
+                if already_exited && rec.host_config.auto_remove {
+                    let _ = self.remove_now(&id);
+                }
                 Ok(true)
             }
             Err((code, msg)) => {
                 e.rec.state.exit_code = code;
                 e.rec.state.error = msg.clone();
                 let rec = e.rec.clone();
-                drop(st);
                 let _ = self.persist(&rec);
+                drop(st);
                 // As moby: a container that was to be removed on exit is removed
                 // when it cannot start (`run --rm` waits for that).
                 if rec.host_config.auto_remove {
@@ -585,7 +603,7 @@ impl Host {
     }
 
     fn on_exit(&self, id: &str, status: ExitStatus) {
-        let (rec, auto) = {
+        let auto = {
             let mut st = self.lock();
             let Some(e) = st.get_mut(id) else { return };
             let s = &mut e.rec.state;
@@ -596,16 +614,16 @@ impl Host {
             s.exit_code = status.code;
             s.oom_killed = status.oom_killed;
             s.finished_at = status.finished_at.clone();
+            if let Err(err) = self.persist(&e.rec) {
+                tracing::error!("persist {id}: {err}");
+            }
             e.watch.send_modify(|w| {
                 w.exits += 1;
                 w.exit_code = status.code;
                 w.running = false;
             });
-            (e.rec.clone(), e.rec.host_config.auto_remove)
+            e.rec.host_config.auto_remove && !e.starting
         };
-        if let Err(e) = self.persist(&rec) {
-            tracing::error!("persist {id}: {e}");
-        }
         if auto {
             let _ = self.remove_now(id);
         }

@@ -439,3 +439,84 @@ fn a_stopped_daemon_is_reported_like_docker() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains(&sock.display().to_string()));
 }
+
+#[test]
+fn inspect_and_ps_templates_as_the_course_uses_them() {
+    let d = Daemon::start();
+    d.cli(&[
+        "create", "--name", "tpl", "-e", "A=1", "-e", "B=2", "busybox", "true",
+    ])
+    .ok();
+    let env = d
+        .cli(&[
+            "inspect",
+            "--format",
+            "{{range .Config.Env}}{{.}};{{end}}",
+            "tpl",
+        ])
+        .ok();
+    assert!(env.ends_with("A=1;B=2;"), "{env}");
+    let cfg: serde_json::Value = serde_json::from_str(
+        &d.cli(&["inspect", "--format", "{{json .Config}}", "tpl"])
+            .ok(),
+    )
+    .unwrap();
+    assert_eq!(cfg["Image"], "busybox");
+    assert_eq!(cfg["Cmd"], serde_json::json!(["true"]));
+    assert_eq!(
+        d.cli(&[
+            "inspect",
+            "--format",
+            "[{{.NetworkSettings.IPAddress}}]",
+            "tpl"
+        ])
+        .ok(),
+        "[]"
+    );
+    assert_eq!(
+        d.cli(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "tpl"
+        ])
+        .ok(),
+        "created 0"
+    );
+    let table = d
+        .cli(&["ps", "-a", "--format", "table {{.Names}}\t{{.Image}}"])
+        .ok();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["NAMES", "IMAGE"]
+    );
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["tpl", "busybox"]
+    );
+    // The default inspect output is a JSON array, as docker's.
+    let v: serde_json::Value = serde_json::from_str(&d.cli(&["inspect", "tpl"]).ok()).unwrap();
+    assert_eq!(v[0]["Name"], "/tpl");
+    assert_eq!(v[0]["HostConfig"]["NetworkMode"], "bridge");
+}
+
+#[test]
+fn no_new_privileges_and_read_only_root_when_asked() {
+    let d = Daemon::start();
+    let nnp = |extra: &[&str]| {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[
+            "busybox",
+            "sh",
+            "-c",
+            "grep NoNewPrivs /proc/self/status | cut -f2",
+        ]);
+        d.cli(&args).ok()
+    };
+    assert_eq!(nnp(&[]), "0", "Docker does not set it by default");
+    assert_eq!(nnp(&["--security-opt", "no-new-privileges"]), "1");
+    let r = d.cli(&["run", "--rm", "--read-only", "busybox", "sh", "-c", "touch /x 2>/dev/null && echo wrote || echo refused; touch /tmp/y 2>/dev/null && echo tmp-wrote || echo tmp-refused"]);
+    assert_eq!(r.ok(), "refused\ntmp-refused");
+}

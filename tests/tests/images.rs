@@ -170,6 +170,41 @@ fn tag_and_rmi_untag_before_deleting() {
             .unwrap_or(0),
         0
     );
-    let r = d.cli(&["run", "--rm", "busybox", "true"]);
-    assert_eq!(r.code(), 125);
+    // busybox is not downloaded: "pulling" it rebuilds it from the host's binary.
+    let r = d.cli(&["run", "--rm", "busybox", "echo", "back"]);
+    assert_eq!(r.ok(), "back");
+    assert!(
+        r.stderr()
+            .contains("Unable to find image 'busybox:latest' locally"),
+        "{}",
+        r.stderr()
+    );
+}
+
+#[test]
+fn rmi_by_id_prefix_deletes_an_untagged_image() {
+    let d = Daemon::start();
+    let tar = rootfs_tar(d.dir.path());
+    let id = d.cli(&["import", tar.to_str().unwrap()]).ok();
+    let hex = id.trim_start_matches("sha256:");
+    let all = d.cli(&["images", "-a", "-q", "--no-trunc"]).ok();
+    assert!(all.contains(&id), "{all}");
+    let out = d.cli(&["rmi", &hex[..8]]).ok();
+    // The image, then its now unused layer, as docker lists them.
+    assert!(
+        out.starts_with(&format!("Deleted: {id}\nDeleted: sha256:")),
+        "{out}"
+    );
+    let r = d.cli(&["rmi", &hex[..8]]);
+    assert!(
+        r.stderr()
+            .contains(&format!("No such image: {}", &hex[..8])),
+        "{}",
+        r.stderr()
+    );
+    // The shared busybox layer is untouched.
+    assert_eq!(
+        d.cli(&["run", "--rm", "busybox", "echo", "still"]).ok(),
+        "still"
+    );
 }
