@@ -3,18 +3,23 @@
 
 mod client;
 mod commands;
+mod escape;
 #[cfg(test)]
 mod fake_daemon_test;
 mod format;
 mod opts;
+mod signals;
 mod stream;
 
 use clap::{Parser, Subcommand};
+use commands::attach::AttachArgs;
 use commands::container::{
     CreateArgs, KillArgs, LogsArgs, PruneArgs, PsArgs, RmArgs, RunArgs, StartArgs, StopArgs,
     WaitArgs,
 };
+use commands::exec::ExecArgs;
 use commands::image::{HistoryArgs, ImagesArgs, ImportArgs, RmiArgs, TagArgs};
+use commands::lifecycle::{ContainersArgs, RenameArgs, TopArgs};
 use commands::system::{InfoArgs, InspectArgs, VersionArgs};
 use commands::{CmdResult, Failure};
 use std::path::PathBuf;
@@ -83,6 +88,18 @@ enum Cmd {
     Rm(RmArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(WaitArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Pause all processes within one or more containers
+    Pause(ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(ContainersArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Rename a container
+    Rename(RenameArgs),
     /// Return low-level information on Docker objects
     Inspect(InspectArgs),
     /// Manage containers
@@ -137,6 +154,18 @@ enum ContainerCmd {
     Inspect(InspectArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(WaitArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Pause all processes within one or more containers
+    Pause(ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(ContainersArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Rename a container
+    Rename(RenameArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
 }
@@ -276,7 +305,7 @@ fn client_main(host: Option<&str>, cmd: Cmd) -> i32 {
 }
 
 async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
-    use commands::{container as ct, image as im, system as sy};
+    use commands::{container as ct, image as im, lifecycle as lc, system as sy};
     match cmd {
         Cmd::Daemon(_) | Cmd::Serve(_) => Ok(0),
         Cmd::Run(a)
@@ -322,6 +351,30 @@ async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
         Cmd::Container {
             cmd: ContainerCmd::Prune(a),
         } => ct::prune(c, &a).await,
+        Cmd::Attach(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Attach(a),
+        } => commands::attach::attach(c, &a).await,
+        Cmd::Exec(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Exec(a),
+        } => commands::exec::exec(c, &a).await,
+        Cmd::Pause(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Pause(a),
+        } => lc::pause(c, &a).await,
+        Cmd::Unpause(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Unpause(a),
+        } => lc::unpause(c, &a).await,
+        Cmd::Top(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Top(a),
+        } => lc::top(c, &a).await,
+        Cmd::Rename(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Rename(a),
+        } => lc::rename(c, &a).await,
         Cmd::Inspect(a) => sy::inspect(c, &a, None).await,
         Cmd::Container {
             cmd: ContainerCmd::Inspect(a),
@@ -388,6 +441,70 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn interactive_commands_parse_like_docker() {
+        let parse = |v: &[&str]| Cli::try_parse_from(v).map(|c| c.cmd);
+        match parse(&[
+            "docker", "exec", "-ti", "-u", "1", "web", "sh", "-c", "x", "-t",
+        ])
+        .unwrap()
+        {
+            Cmd::Exec(a) => {
+                assert!(a.tty && a.interactive);
+                assert_eq!(a.container, "web");
+                assert_eq!(a.command, vec!["sh", "-c", "x", "-t"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["docker", "exec", "web"]).is_err());
+        match parse(&["docker", "top", "web", "-eo", "pid,stat"]).unwrap() {
+            Cmd::Top(a) => assert_eq!(a.ps_args, vec!["-eo", "pid,stat"]),
+            other => panic!("{other:?}"),
+        }
+        match parse(&[
+            "docker",
+            "attach",
+            "--sig-proxy=false",
+            "--detach-keys",
+            "ctrl-x,x",
+            "web",
+        ])
+        .unwrap()
+        {
+            Cmd::Attach(a) => {
+                assert!(!a.sig_proxy && !a.no_stdin);
+                assert_eq!(a.detach_keys.as_deref(), Some("ctrl-x,x"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&[
+            "docker",
+            "run",
+            "--sig-proxy",
+            "-ti",
+            "--detach-keys=ctrl-a",
+            "busybox",
+        ])
+        .unwrap()
+        {
+            Cmd::Run(a) => assert!(a.sig_proxy && a.flags.tty),
+            other => panic!("{other:?}"),
+        }
+        for v in [
+            &["docker", "container", "attach", "x"][..],
+            &["docker", "container", "exec", "x", "true"],
+            &["docker", "container", "pause", "x", "y"],
+            &["docker", "container", "unpause", "x"],
+            &["docker", "container", "top", "x"],
+            &["docker", "container", "rename", "x", "y"],
+            &["docker", "restart", "-t", "1", "-s", "KILL", "x"],
+            &["docker", "start", "-ai", "--detach-keys", "ctrl-x,x", "x"],
+        ] {
+            assert!(parse(v).is_ok(), "{v:?}");
+        }
+        assert!(parse(&["docker", "rename", "x"]).is_err());
     }
 
     #[test]

@@ -53,6 +53,12 @@ pub struct ContainerFlags {
     /// Restart policy to apply when a container exits
     #[arg(long, value_name = "string", default_value = "no")]
     pub restart: String,
+    /// Logging driver for the container
+    #[arg(long = "log-driver", value_name = "string")]
+    pub log_driver: Option<String>,
+    /// Log driver options
+    #[arg(long = "log-opt", value_name = "list")]
+    pub log_opt: Vec<String>,
     /// Publish a container's port(s) to the host
     #[arg(short = 'p', long = "publish", value_name = "list")]
     pub publish: Vec<String>,
@@ -176,11 +182,11 @@ pub fn expand_env(e: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
     }
 }
 
-fn os_lookup(k: &str) -> Option<String> {
+pub fn os_lookup(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
 
-fn read_file(path: &str) -> Result<String, String> {
+pub fn read_file(path: &str) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("open {path}: {}", io_text(&e)))
 }
 
@@ -199,27 +205,42 @@ pub fn io_text(e: &std::io::Error) -> String {
     }
 }
 
-/// `--restart no|always|unless-stopped|on-failure[:N]`.
+/// `--restart` as docker/cli's `opts.ParseRestartPolicy`: only the shape is
+/// checked here (`NAME[:COUNT]`); the daemon validates names and counts
+/// ("invalid restart policy: unknown policy ...").
 pub fn parse_restart(s: &str) -> Result<RestartPolicy, String> {
-    let (name, count) = match s.split_once(':') {
-        Some((n, c)) => (n, Some(c)),
-        None => (s, None),
-    };
-    match (name, count) {
-        ("" | "no", None) => Ok(RestartPolicy { name: "no".into(), maximum_retry_count: 0 }),
-        ("always" | "unless-stopped", None) => Ok(RestartPolicy { name: name.into(), maximum_retry_count: 0 }),
-        ("on-failure", c) => {
-            let n = match c {
-                Some(c) => c.parse().map_err(|_| "invalid restart policy format: maximum retry count must be an integer".to_string())?,
-                None => 0,
-            };
-            Ok(RestartPolicy { name: name.into(), maximum_retry_count: n })
-        }
-        ("always" | "unless-stopped" | "no", Some(_)) => {
-            Err("invalid restart policy format: maximum retry count can only be used with 'on-failure'".to_string())
-        }
-        _ => Err(format!("invalid restart policy format: unknown policy '{name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'")),
+    if s.is_empty() {
+        return Ok(RestartPolicy::default());
     }
+    let (name, count) = s.split_once(':').unwrap_or((s, ""));
+    if s.contains(':') && name.is_empty() {
+        return Err("invalid restart policy format: no policy provided before colon".into());
+    }
+    let maximum_retry_count = if count.is_empty() {
+        0
+    } else {
+        count.parse::<i64>().map_err(|_| {
+            "invalid restart policy format: maximum retry count must be an integer".to_string()
+        })?
+    };
+    Ok(RestartPolicy {
+        name: name.to_string(),
+        maximum_retry_count,
+    })
+}
+
+/// `--log-opt k=v` into `LogConfig.Config` (docker's `parseLoggingOpts`).
+pub fn parse_log_opts(driver: &str, opts: &[String]) -> Result<Map<String, Value>, String> {
+    if driver == "none" && !opts.is_empty() {
+        return Err(format!("invalid logging opts for driver {driver}"));
+    }
+    // Go encodes maps with sorted keys.
+    let mut sorted = BTreeMap::new();
+    for o in opts {
+        let (k, v) = o.split_once('=').unwrap_or((o, ""));
+        sorted.insert(k.to_string(), Value::String(v.to_string()));
+    }
+    Ok(sorted.into_iter().collect())
 }
 
 /// One `-p [ip:][hostPort:]containerPort[/proto]` into (port key, binding).
@@ -349,13 +370,22 @@ pub fn build_create(
         stop_timeout: f.stop_timeout,
         ..Default::default()
     };
+    let restart_policy = parse_restart(&f.restart)?;
+    let log_driver = f.log_driver.clone().unwrap_or_default();
+    let log_config = parse_log_opts(&log_driver, &f.log_opt)?;
+    if f.rm && !(restart_policy.name.is_empty() || restart_policy.name == "no") {
+        return Err("conflicting options: cannot specify both --restart and --rm".into());
+    }
     let mut extra = Map::new();
-    extra.insert("LogConfig".into(), json!({"Type": "", "Config": {}}));
+    extra.insert(
+        "LogConfig".into(),
+        json!({"Type": log_driver, "Config": log_config}),
+    );
     let host_config = HostConfig {
         binds,
         network_mode: f.network.clone().unwrap_or_else(|| "default".into()),
         port_bindings: bindings,
-        restart_policy: parse_restart(&f.restart)?,
+        restart_policy,
         auto_remove: f.rm,
         privileged: f.privileged,
         publish_all_ports: f.publish_all,
@@ -490,6 +520,68 @@ mod tests {
         assert_eq!(k, "53/udp");
         assert_eq!(b, json!({"HostIp": "127.0.0.1", "HostPort": "53"}));
         assert!(parse_publish("abc").is_err());
-        assert!(parse_restart("sometimes").is_err());
+    }
+
+    #[test]
+    fn restart_policy_parses_like_docker_cli() {
+        let p = |s: &str| parse_restart(s).map(|r| (r.name, r.maximum_retry_count));
+        assert_eq!(p("no"), Ok(("no".into(), 0)));
+        assert_eq!(p("always"), Ok(("always".into(), 0)));
+        assert_eq!(p("unless-stopped"), Ok(("unless-stopped".into(), 0)));
+        assert_eq!(p("on-failure"), Ok(("on-failure".into(), 0)));
+        assert_eq!(p("on-failure:2"), Ok(("on-failure".into(), 2)));
+        assert_eq!(p("on-failure:"), Ok(("on-failure".into(), 0)));
+        assert_eq!(p(""), Ok((String::new(), 0)));
+        // Names and counts are the daemon's to judge, as with docker.
+        assert_eq!(p("sometimes"), Ok(("sometimes".into(), 0)));
+        assert_eq!(p("always:3"), Ok(("always".into(), 3)));
+        assert_eq!(
+            p(":3").unwrap_err(),
+            "invalid restart policy format: no policy provided before colon"
+        );
+        assert_eq!(
+            p("on-failure:x").unwrap_err(),
+            "invalid restart policy format: maximum retry count must be an integer"
+        );
+    }
+
+    #[test]
+    fn restart_conflicts_with_rm() {
+        let f = flags(&["--rm", "--restart", "always", "busybox"]);
+        assert_eq!(
+            build_create(&f, false, &lookup).unwrap_err(),
+            "conflicting options: cannot specify both --restart and --rm"
+        );
+        let f = flags(&["--rm", "--restart", "no", "busybox"]);
+        assert!(build_create(&f, false, &lookup).is_ok());
+    }
+
+    #[test]
+    fn log_driver_and_options_become_log_config() {
+        let f = flags(&[
+            "--log-driver",
+            "json-file",
+            "--log-opt",
+            "max-size=10k",
+            "--log-opt",
+            "max-file=3",
+            "busybox",
+        ]);
+        let v = serde_json::to_value(build_create(&f, false, &lookup).unwrap()).unwrap();
+        assert_eq!(
+            v["HostConfig"]["LogConfig"],
+            json!({"Type": "json-file", "Config": {"max-file": "3", "max-size": "10k"}})
+        );
+        let f = flags(&["busybox"]);
+        let v = serde_json::to_value(build_create(&f, false, &lookup).unwrap()).unwrap();
+        assert_eq!(
+            v["HostConfig"]["LogConfig"],
+            json!({"Type": "", "Config": {}})
+        );
+        let f = flags(&["--log-driver", "none", "--log-opt", "a=b", "busybox"]);
+        assert_eq!(
+            build_create(&f, false, &lookup).unwrap_err(),
+            "invalid logging opts for driver none"
+        );
     }
 }

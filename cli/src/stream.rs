@@ -2,6 +2,7 @@
 //! stdout/stderr (demultiplexed unless the container has a TTY), our stdin to the
 //! container with a half-close on EOF, and the local terminal in raw mode for `-t`.
 
+use crate::escape::{EscapeProxy, Filtered};
 use shared::mux::{Demuxer, STDERR};
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -76,28 +77,91 @@ pub async fn copy_output<R: AsyncRead + Unpin>(
     }
 }
 
+/// How an attach session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The daemon closed the output (the process ended, or the daemon detached us).
+    Output,
+    /// The user typed the detach sequence (docker's `term.EscapeError`).
+    Detached,
+}
+
+/// One hijacked session (docker/cli `hijackedIOStreamer`).
+pub struct Session {
+    /// The container or exec has a TTY: output is raw, not multiplexed.
+    pub tty: bool,
+    /// Copy our stdin to the stream, half-closing it on EOF.
+    pub stdin: bool,
+    /// Watch stdin for this detach sequence (docker does so with a TTY only).
+    pub escape: Option<Vec<u8>>,
+    pub outputs: Outputs,
+    /// The local terminal's raw mode, restored as soon as the stream ends.
+    pub raw: Option<RawTerminal>,
+}
+
 /// Run an attach session: output until the daemon closes it; stdin (when wanted)
-/// copied in and half-closed on EOF. Returns when output ends.
-pub async fn attach_session<S>(
-    conn: S,
-    tty: bool,
-    stdin: bool,
-    outputs: Outputs,
-) -> std::io::Result<()>
+/// copied in and half-closed on EOF; the detach sequence ends the session at once.
+pub async fn stream<S>(conn: S, s: Session) -> std::io::Result<End>
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
+    let Session {
+        tty,
+        stdin,
+        escape,
+        outputs,
+        raw,
+    } = s;
     let (r, mut w) = tokio::io::split(conn);
-    if stdin {
-        tokio::spawn(async move {
+    let input = if stdin {
+        Some(tokio::spawn(async move {
             let mut input = tokio::io::stdin();
-            let _ = tokio::io::copy(&mut input, &mut w).await;
+            let mut proxy = escape.map(EscapeProxy::new);
+            let mut buf = vec![0u8; 32 * 1024];
+            loop {
+                let n = match input.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let data = match proxy.as_mut().map(|p| p.feed(&buf[..n])) {
+                    None => buf[..n].to_vec(),
+                    Some(Filtered::Data(d)) => d,
+                    Some(Filtered::Detach(d)) => {
+                        let _ = w.write_all(&d).await;
+                        let _ = w.flush().await;
+                        return End::Detached;
+                    }
+                };
+                if w.write_all(&data).await.is_err() || w.flush().await.is_err() {
+                    break;
+                }
+            }
+            // stdin EOF reaches the process: close our write side only.
             let _ = w.shutdown().await;
-        });
+            End::Output
+        }))
     } else {
         drop(w);
-    }
-    copy_output(r, tty, outputs).await
+        None
+    };
+    let output = copy_output(r, tty, outputs);
+    tokio::pin!(output);
+    let end = match input {
+        None => output.await.map(|_| End::Output),
+        Some(mut input) => tokio::select! {
+            res = &mut output => {
+                input.abort();
+                res.map(|_| End::Output)
+            }
+            end = &mut input => match end {
+                Ok(End::Detached) => Ok(End::Detached),
+                // Input is over: the output still runs to its end.
+                _ => output.await.map(|_| End::Output),
+            },
+        },
+    };
+    drop(raw);
+    end
 }
 
 pub fn stdin_is_terminal() -> bool {
@@ -123,7 +187,7 @@ pub fn terminal_size() -> Option<(u16, u16)> {
 
 /// Puts stdin's terminal into raw mode and restores it when dropped.
 pub struct RawTerminal {
-    saved: nix::sys::termios::Termios,
+    pub saved: nix::sys::termios::Termios,
 }
 
 impl RawTerminal {

@@ -79,6 +79,11 @@ pub fn status_text(rec: &ContainerInspect, now: chrono::DateTime<chrono::Utc>) -
             rec.state.exit_code,
             time::human_duration(since(&rec.state.finished_at))
         ),
+        "restarting" => format!(
+            "Restarting ({}) {} ago",
+            rec.state.exit_code,
+            time::human_duration(since(&rec.state.finished_at))
+        ),
         "created" => "Created".into(),
         "removing" => "Removal In Progress".into(),
         "dead" => "Dead".into(),

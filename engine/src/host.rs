@@ -12,7 +12,7 @@ use crate::fsutil::{read_json, write_json_atomic};
 use crate::image::ImageStore;
 use crate::logs::{LogEntry, LogOptions};
 use crate::monitor::{AttachRequest, EXIT_STREAM};
-use crate::runtime::spec::{ExitStatus, MonitorReport, RuntimeSpec};
+use crate::runtime::spec::{ExecSpec, ExitStatus, MonitorReport, ProcessSpec, RuntimeSpec};
 use crate::{names, time};
 use shared::api::{
     ContainerCreateRequest, ContainerInspect, ContainerSummary, IdResponse, WaitResponse,
@@ -43,6 +43,64 @@ struct Entry {
     watch: watch::Sender<Watch>,
     pending: Vec<Pending>,
     starting: bool,
+    /// Docker's `HasBeenManuallyStopped`: stop, or kill with a fatal signal,
+    /// suspends the restart policy until the next start.
+    manual_stop: bool,
+    /// Restart back-off (doubles from 100 ms while the process keeps dying fast).
+    backoff: std::time::Duration,
+    /// A scheduled restart, cancelled by stop, kill, start and rm.
+    restart_task: Option<tokio::task::AbortHandle>,
+}
+
+impl Entry {
+    fn new(
+        rec: ContainerInspect,
+        watch: watch::Sender<Watch>,
+        starting: bool,
+        manual_stop: bool,
+    ) -> Entry {
+        Entry {
+            rec,
+            watch,
+            pending: vec![],
+            starting,
+            manual_stop,
+            backoff: std::time::Duration::ZERO,
+            restart_task: None,
+        }
+    }
+
+    fn cancel_restart(&mut self) {
+        if let Some(t) = self.restart_task.take() {
+            t.abort();
+        }
+        if self.rec.state.restarting {
+            self.rec.state.restarting = false;
+            self.rec.state.status = "exited".into();
+        }
+    }
+}
+
+/// The on-disk record: what inspect shows plus the daemon's own bookkeeping.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Record {
+    #[serde(flatten)]
+    inspect: ContainerInspect,
+    #[serde(rename = "HasBeenManuallyStopped", default)]
+    manual_stop: bool,
+}
+
+/// One exec'd process, as `GET /exec/{id}/json` reports it.
+#[derive(Debug, Clone)]
+struct ExecRecord {
+    container_id: String,
+    spec: ExecSpec,
+    running: bool,
+    started: bool,
+    exit_code: Option<i64>,
+    stdout: bool,
+    stderr: bool,
+    detach_keys: String,
 }
 
 /// `wait` conditions of the Engine API.
@@ -60,6 +118,7 @@ pub struct Host {
     exe: PathBuf,
     pub images: ImageStore,
     state: Mutex<HashMap<String, Entry>>,
+    execs: Mutex<HashMap<String, ExecRecord>>,
 }
 
 fn no_such(id: &str) -> Error {
@@ -112,6 +171,7 @@ impl Host {
             exe,
             images,
             state: Mutex::new(HashMap::new()),
+            execs: Mutex::new(HashMap::new()),
         });
         host.load()?;
         Ok(host)
@@ -136,8 +196,12 @@ impl Host {
             .join(format!("{}.sock", &id[..24.min(id.len())]))
     }
 
-    fn persist(&self, rec: &ContainerInspect) -> Result<()> {
-        write_json_atomic(&self.cdir(&rec.id).join("config.v2.json"), rec)?;
+    fn persist(&self, e: &Entry) -> Result<()> {
+        let rec = Record {
+            inspect: e.rec.clone(),
+            manual_stop: e.manual_stop,
+        };
+        write_json_atomic(&self.cdir(&e.rec.id).join("config.v2.json"), &rec)?;
         Ok(())
     }
 
@@ -147,18 +211,27 @@ impl Host {
         let mut running = vec![];
         for ent in std::fs::read_dir(&root).ctx("read dir", &root)?.flatten() {
             let path = ent.path();
-            let rec: Option<ContainerInspect> = match read_json(&path.join("config.v2.json")) {
+            let rec: Option<Record> = match read_json(&path.join("config.v2.json")) {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!("skipping unreadable container record: {e}");
                     continue;
                 }
             };
-            let Some(mut rec) = rec else {
+            let Some(Record {
+                inspect: mut rec,
+                manual_stop,
+            }) = rec
+            else {
                 // A create that died before its record was written.
                 let _ = std::fs::remove_dir_all(&path);
                 continue;
             };
+            if rec.state.restarting {
+                // The daemon died during a restart back-off: decided again below.
+                rec.state.restarting = false;
+                rec.state.status = "exited".into();
+            }
             if rec.state.running || rec.state.status == "running" {
                 running.push(rec.id.clone());
             } else if rec.state.status != "exited" && rec.state.status != "created" {
@@ -169,15 +242,8 @@ impl Host {
                 running: rec.state.running,
                 ..Default::default()
             });
-            self.lock().insert(
-                rec.id.clone(),
-                Entry {
-                    rec,
-                    watch: tx,
-                    pending: vec![],
-                    starting: false,
-                },
-            );
+            self.lock()
+                .insert(rec.id.clone(), Entry::new(rec, tx, false, manual_stop));
         }
         for id in running {
             let host = self.clone();
@@ -191,6 +257,27 @@ impl Host {
             .collect();
         for id in autoremove {
             let _ = self.remove_now(&id);
+        }
+        // Restart policies at daemon start: `always` restarts even a container that
+        // was stopped by hand; `unless-stopped` only one that was not.
+        let to_start: Vec<String> = self
+            .lock()
+            .values()
+            .filter(|e| e.rec.state.status == "exited")
+            .filter(|e| match e.rec.host_config.restart_policy.name.as_str() {
+                "always" => true,
+                "unless-stopped" => !e.manual_stop,
+                _ => false,
+            })
+            .map(|e| e.rec.id.clone())
+            .collect();
+        for id in to_start {
+            let host = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = host.start(&id).await {
+                    tracing::warn!("restart policy: starting {id}: {e}");
+                }
+            });
         }
         Ok(())
     }
@@ -226,9 +313,19 @@ impl Host {
     }
 
     pub fn inspect(&self, key: &str) -> Result<ContainerInspect> {
-        let st = self.lock();
-        let id = resolve_in(&st, key)?;
-        Ok(st[&id].rec.clone())
+        let mut rec = {
+            let st = self.lock();
+            let id = resolve_in(&st, key)?;
+            st[&id].rec.clone()
+        };
+        let execs: Vec<String> = self
+            .execs()
+            .iter()
+            .filter(|(_, x)| x.container_id == rec.id && x.running)
+            .map(|(k, _)| k.clone())
+            .collect();
+        rec.exec_ids = (!execs.is_empty()).then_some(execs);
+        Ok(rec)
     }
 
     /// `POST /containers/create`.
@@ -328,18 +425,13 @@ impl Host {
             };
             // Reserve the name before the slow part; the record is not on disk yet.
             let (tx, _) = watch::channel(Watch::default());
-            st.insert(
-                id.clone(),
-                Entry {
-                    rec: rec.clone(),
-                    watch: tx,
-                    pending: vec![],
-                    starting: true,
-                },
-            );
+            st.insert(id.clone(), Entry::new(rec.clone(), tx, true, false));
             rec
         };
-        let made = self.lay_out(&rec).and_then(|_| self.persist(&rec));
+        let made = self.lay_out(&rec).and_then(|_| {
+            let (tx, _) = watch::channel(Watch::default());
+            self.persist(&Entry::new(rec.clone(), tx, false, false))
+        });
         let mut st = self.lock();
         match made {
             Ok(()) => {
@@ -400,23 +492,86 @@ impl Host {
         let mut lower = image.layers.clone();
         lower.push(dir.join("init"));
         let hc = &rec.host_config;
+        let log_opt = |k: &str| {
+            hc.extra
+                .get("LogConfig")
+                .and_then(|l| l.get("Config"))
+                .and_then(|c| c.get(k))
+                .and_then(|v| v.as_str())
+                .map(String::from)
+        };
+        let log_max_size = match log_opt("max-size") {
+            Some(v) => Some(
+                parse_size(&v)
+                    .ok_or_else(|| Error::InvalidParameter(format!("invalid max-size: {v}")))?,
+            ),
+            None => None,
+        };
+        let log_max_file = match log_opt("max-file") {
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| Error::InvalidParameter(format!("invalid max-file: {v}")))?,
+            None => 1,
+        };
         Ok(RuntimeSpec {
             id: rec.id.clone(),
             rootfs: dir.join("rootfs"),
             lower,
             upper: dir.join("upper"),
             work: dir.join("work"),
-            args: std::iter::once(rec.path.clone())
-                .chain(rec.args.iter().cloned())
-                .collect(),
-            env: rec.config.env.clone(),
-            cwd: rec.config.working_dir.clone(),
-            user: rec.config.user.clone(),
-            hostname: rec.config.hostname.clone(),
-            tty: rec.config.tty,
+            process: self.process_spec(
+                rec,
+                rec_args(rec),
+                rec.config.env.clone(),
+                &rec.config.user,
+                &rec.config.working_dir,
+                rec.config.tty,
+                hc.privileged,
+            ),
             open_stdin: rec.config.open_stdin,
-            privileged: hc.privileged,
+            stdin_once: rec.config.stdin_once,
+            console_size: hc
+                .console_size
+                .map(|[h, w]| [h as u16, w as u16])
+                .filter(|[h, w]| *h > 0 && *w > 0),
             readonly_rootfs: hc.readonly_rootfs,
+            init: hc.init.unwrap_or(false),
+            hosts_path: dir.join("hosts"),
+            hostname_path: dir.join("hostname"),
+            resolv_conf_path: dir.join("resolv.conf"),
+            log_path: PathBuf::from(&rec.log_path),
+            log_max_size,
+            log_max_file,
+            cgroup_procs: self.cgroup_procs(&rec.id),
+            socket: self.socket_path(&rec.id),
+            exit_path: dir.join("exit.json"),
+        })
+    }
+
+    /// The process part of a spec: the container's own or an exec'd one, which
+    /// shares the container's capability settings.
+    #[allow(clippy::too_many_arguments)]
+    fn process_spec(
+        &self,
+        rec: &ContainerInspect,
+        args: Vec<String>,
+        env: Vec<String>,
+        user: &str,
+        cwd: &str,
+        tty: bool,
+        privileged: bool,
+    ) -> ProcessSpec {
+        let hc = &rec.host_config;
+        ProcessSpec {
+            args,
+            env,
+            cwd: cwd.to_string(),
+            user: user.to_string(),
+            hostname: rec.config.hostname.clone(),
+            tty,
+            privileged,
             no_new_privileges: hc.security_opt.iter().any(|o| {
                 o == "no-new-privileges"
                     || o == "no-new-privileges:true"
@@ -424,13 +579,13 @@ impl Host {
             }),
             cap_add: hc.cap_add.clone(),
             cap_drop: hc.cap_drop.clone(),
-            hosts_path: dir.join("hosts"),
-            hostname_path: dir.join("hostname"),
-            resolv_conf_path: dir.join("resolv.conf"),
-            log_path: PathBuf::from(&rec.log_path),
-            socket: self.socket_path(&rec.id),
-            exit_path: dir.join("exit.json"),
-        })
+        }
+    }
+
+    /// `cgroup.procs` files for the container's cgroups (none yet: cgroups arrive
+    /// with the cgroup manager).
+    fn cgroup_procs(&self, _id: &str) -> Vec<PathBuf> {
+        Vec::new()
     }
 
     /// `POST /containers/{id}/start`. `Ok(false)` when it already runs (Docker's 304).
@@ -447,9 +602,23 @@ impl Host {
                     "container {id} is already being started"
                 )));
             }
+            e.cancel_restart();
             e.starting = true;
+            e.manual_stop = false;
+            e.rec.restart_count = 0;
+            e.backoff = std::time::Duration::ZERO;
             (e.rec.clone(), std::mem::take(&mut e.pending))
         };
+        self.start_prepared(rec, pending).await
+    }
+
+    /// Start a container already marked `starting` (a manual start, or a restart
+    /// by policy which keeps the restart count).
+    async fn start_prepared(
+        self: &Arc<Self>,
+        rec: ContainerInspect,
+        pending: Vec<Pending>,
+    ) -> Result<bool> {
         let id = rec.id.clone();
         let exits_before = self
             .lock()
@@ -485,8 +654,8 @@ impl Host {
                     s.finished_at = time::ZERO.into();
                     e.watch.send_modify(|w| w.running = true);
                 }
+                self.persist(e)?;
                 let rec = e.rec.clone();
-                self.persist(&rec)?;
                 drop(st);
                 // The exit watcher leaves auto-removal to us while we start.
                 if already_exited && rec.host_config.auto_remove {
@@ -497,8 +666,8 @@ impl Host {
             Err((code, msg)) => {
                 e.rec.state.exit_code = code;
                 e.rec.state.error = msg.clone();
+                let _ = self.persist(e);
                 let rec = e.rec.clone();
-                let _ = self.persist(&rec);
                 drop(st);
                 // As moby: a container that was to be removed on exit is removed
                 // when it cannot start (`run --rm` waits for that).
@@ -602,10 +771,18 @@ impl Host {
         self.on_exit(&id, status);
     }
 
-    fn on_exit(&self, id: &str, status: ExitStatus) {
-        let auto = {
+    fn on_exit(self: &Arc<Self>, id: &str, status: ExitStatus) {
+        // Exec sessions end with the container.
+        self.execs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, x| x.container_id != id);
+        let (auto, restart_in) = {
             let mut st = self.lock();
             let Some(e) = st.get_mut(id) else { return };
+            let ran = time::parse(&e.rec.state.started_at)
+                .map(|t| chrono::Utc::now() - t)
+                .unwrap_or_default();
             let s = &mut e.rec.state;
             s.status = "exited".into();
             s.running = false;
@@ -614,7 +791,29 @@ impl Host {
             s.exit_code = status.code;
             s.oom_killed = status.oom_killed;
             s.finished_at = status.finished_at.clone();
-            if let Err(err) = self.persist(&e.rec) {
+            let policy = &e.rec.host_config.restart_policy;
+            let restart = !e.rec.host_config.auto_remove
+                && should_restart(
+                    &policy.name,
+                    policy.maximum_retry_count,
+                    status.code,
+                    e.manual_stop,
+                    e.rec.restart_count,
+                );
+            let mut delay = None;
+            if restart {
+                // moby's restart manager: 100 ms, doubling while the process keeps
+                // dying within 10 s of its start, at most a minute.
+                e.backoff = if e.backoff.is_zero() || ran >= chrono::Duration::seconds(10) {
+                    std::time::Duration::from_millis(100)
+                } else {
+                    (e.backoff * 2).min(std::time::Duration::from_secs(60))
+                };
+                e.rec.state.status = "restarting".into();
+                e.rec.state.restarting = true;
+                delay = Some(e.backoff);
+            }
+            if let Err(err) = self.persist(e) {
                 tracing::error!("persist {id}: {err}");
             }
             e.watch.send_modify(|w| {
@@ -622,10 +821,38 @@ impl Host {
                 w.exit_code = status.code;
                 w.running = false;
             });
-            e.rec.host_config.auto_remove && !e.starting
+            (e.rec.host_config.auto_remove && !e.starting, delay)
         };
-        if auto {
+        if let Some(delay) = restart_in {
+            let host = self.clone();
+            let cid = id.to_string();
+            let task = tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                host.restart_by_policy(&cid).await;
+            });
+            if let Some(e) = self.lock().get_mut(id) {
+                e.restart_task = Some(task.abort_handle());
+            }
+        } else if auto {
             let _ = self.remove_now(id);
+        }
+    }
+
+    async fn restart_by_policy(self: &Arc<Self>, id: &str) {
+        let (rec, pending) = {
+            let mut st = self.lock();
+            let Some(e) = st.get_mut(id) else { return };
+            if !e.rec.state.restarting || e.starting {
+                return;
+            }
+            e.restart_task = None;
+            e.rec.state.restarting = false;
+            e.rec.restart_count += 1;
+            e.starting = true;
+            (e.rec.clone(), std::mem::take(&mut e.pending))
+        };
+        if let Err(err) = self.start_prepared(rec, pending).await {
+            tracing::warn!("restart policy: {id}: {err}");
         }
     }
 
@@ -654,12 +881,21 @@ impl Host {
     /// `DELETE /containers/{id}`.
     pub async fn remove(&self, key: &str, force: bool) -> Result<()> {
         let (id, running, rx) = {
-            let st = self.lock();
+            let mut st = self.lock();
             let id = resolve_in(&st, key)?;
-            let e = &st[&id];
+            let e = st.get_mut(&id).ok_or_else(|| no_such(key))?;
+            if force {
+                e.cancel_restart();
+            }
             if e.starting {
                 return Err(Error::Conflict(format!(
                     "cannot remove container \"{}\": container is starting",
+                    e.rec.name
+                )));
+            }
+            if e.rec.state.restarting && !force {
+                return Err(Error::Conflict(format!(
+                    "cannot remove container \"{}\": container is restarting: stop the container before removing or force remove",
                     e.rec.name
                 )));
             }
@@ -703,12 +939,26 @@ impl Host {
                 .ok_or_else(|| Error::InvalidParameter(format!("Invalid signal: {s}")))?,
             _ => libc::SIGKILL,
         };
-        let id = self.resolve(key)?;
-        if !self.lock().get(&id).is_some_and(|e| e.rec.state.running) {
-            return Err(Error::Conflict(format!(
-                "Cannot kill container: {key}: Container {id} is not running"
-            )));
-        }
+        let id = {
+            let mut st = self.lock();
+            let id = resolve_in(&st, key)?;
+            let e = st.get_mut(&id).ok_or_else(|| no_such(key))?;
+            if !e.rec.state.running {
+                return Err(Error::Conflict(format!(
+                    "Cannot kill container: {key}: Container {id} is not running"
+                )));
+            }
+            // A fatal signal suspends the restart policy until the next start
+            // (Docker's documented rule); SIGUSR1 and the like leave it in place.
+            let stop_sig = e.rec.config.stop_signal.as_deref().and_then(parse_signal);
+            if [libc::SIGKILL, libc::SIGTERM, libc::SIGINT, libc::SIGQUIT].contains(&sig)
+                || Some(sig) == stop_sig
+            {
+                e.manual_stop = true;
+                let _ = self.persist(e);
+            }
+            id
+        };
         self.signal(&id, sig)
     }
 
@@ -721,12 +971,19 @@ impl Host {
         signal: Option<&str>,
     ) -> Result<bool> {
         let (id, rx, stop_signal, default_timeout) = {
-            let st = self.lock();
+            let mut st = self.lock();
             let id = resolve_in(&st, key)?;
-            let e = &st[&id];
+            let e = st.get_mut(&id).ok_or_else(|| no_such(key))?;
             if !e.rec.state.running {
+                if e.rec.state.restarting {
+                    e.cancel_restart();
+                    e.manual_stop = true;
+                    let _ = self.persist(e);
+                }
                 return Ok(false);
             }
+            e.manual_stop = true;
+            let _ = self.persist(e);
             (
                 id.clone(),
                 e.watch.subscribe(),
@@ -850,6 +1107,241 @@ impl Host {
         Ok(self.inspect(key)?.config.tty)
     }
 
+    fn execs(&self) -> MutexGuard<'_, HashMap<String, ExecRecord>> {
+        self.execs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `POST /containers/{id}/exec`: record what to run; it starts with `exec_start`.
+    pub fn exec_create(&self, key: &str, req: shared::api::ExecCreateRequest) -> Result<String> {
+        let rec = self.inspect(key)?;
+        if rec.state.paused {
+            return Err(Error::Conflict(format!(
+                "Container {} is paused, unpause the container before exec",
+                rec.id
+            )));
+        }
+        if !rec.state.running {
+            return Err(Error::Conflict(format!(
+                "container {} is not running",
+                rec.id
+            )));
+        }
+        if req.cmd.is_empty() {
+            return Err(Error::InvalidParameter("No exec command specified".into()));
+        }
+        let user = if req.user.is_empty() {
+            rec.config.user.clone()
+        } else {
+            req.user.clone()
+        };
+        let cwd = if req.working_dir.is_empty() {
+            rec.config.working_dir.clone()
+        } else {
+            req.working_dir.clone()
+        };
+        let env = container::merge_env(&rec.config.env, &req.env);
+        let privileged = req.privileged || rec.host_config.privileged;
+        let id = random_id();
+        let spec = ExecSpec {
+            id: id.clone(),
+            process: self.process_spec(
+                &rec,
+                req.cmd.clone(),
+                env,
+                &user,
+                &cwd,
+                req.tty,
+                privileged,
+            ),
+            stdin: req.attach_stdin,
+            console_size: req
+                .console_size
+                .map(|[h, w]| [h as u16, w as u16])
+                .filter(|[h, w]| *h > 0 && *w > 0),
+        };
+        self.execs().insert(
+            id.clone(),
+            ExecRecord {
+                container_id: rec.id,
+                spec,
+                running: false,
+                started: false,
+                exit_code: None,
+                stdout: req.attach_stdout,
+                stderr: req.attach_stderr,
+                detach_keys: req.detach_keys,
+            },
+        );
+        Ok(id)
+    }
+
+    fn exec_record(&self, exec_id: &str) -> Result<ExecRecord> {
+        self.execs()
+            .get(exec_id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("No such exec instance: {exec_id}")))
+    }
+
+    /// Whether the exec has a TTY, and its detach keys.
+    pub fn exec_tty(&self, exec_id: &str) -> Result<(bool, String)> {
+        let x = self.exec_record(exec_id)?;
+        Ok((x.spec.process.tty, x.detach_keys))
+    }
+
+    /// `POST /exec/{id}/start`: the connection to the monitor that runs it. The
+    /// stream ends with the exit frame; pass its code to `exec_finished`.
+    pub fn exec_start(
+        &self,
+        exec_id: &str,
+        console_size: Option<[u16; 2]>,
+    ) -> Result<impl std::future::Future<Output = Result<UnixStream>> + Send + 'static> {
+        let (req, socket) = {
+            let mut execs = self.execs();
+            let x = execs
+                .get_mut(exec_id)
+                .ok_or_else(|| Error::NotFound(format!("No such exec instance: {exec_id}")))?;
+            if x.running {
+                return Err(Error::Conflict(format!(
+                    "Error: Exec command {exec_id} is already running"
+                )));
+            }
+            if x.started {
+                return Err(Error::Conflict(format!(
+                    "Error: Exec command {exec_id} has already run"
+                )));
+            }
+            let running = self
+                .lock()
+                .get(&x.container_id)
+                .is_some_and(|e| e.rec.state.running);
+            if !running {
+                return Err(Error::Conflict(format!(
+                    "container {} is not running",
+                    x.container_id
+                )));
+            }
+            x.running = true;
+            x.started = true;
+            let mut spec = x.spec.clone();
+            if console_size.is_some() {
+                spec.console_size = console_size;
+            }
+            let req = AttachRequest {
+                stdin: spec.stdin,
+                stdout: x.stdout,
+                stderr: x.stderr,
+                exec: Some(spec),
+                ..Default::default()
+            };
+            (req, self.socket_path(&x.container_id))
+        };
+        Ok(async move {
+            connect_monitor(&socket, &req)
+                .await
+                .map_err(|e| Error::Internal(format!("exec: {e}")))
+        })
+    }
+
+    /// The exec'd process ended with `code`.
+    pub fn exec_finished(&self, exec_id: &str, code: i64) {
+        if let Some(x) = self.execs().get_mut(exec_id) {
+            x.running = false;
+            x.exit_code = Some(code);
+        }
+    }
+
+    /// `GET /exec/{id}/json`.
+    pub fn exec_inspect(&self, exec_id: &str) -> Result<shared::api::ExecInspect> {
+        let x = self.exec_record(exec_id)?;
+        let p = &x.spec.process;
+        Ok(shared::api::ExecInspect {
+            id: exec_id.to_string(),
+            running: x.running,
+            exit_code: x.exit_code,
+            process_config: shared::api::ExecProcessConfig {
+                tty: p.tty,
+                entrypoint: p.args.first().cloned().unwrap_or_default(),
+                arguments: p.args.iter().skip(1).cloned().collect(),
+                privileged: p.privileged,
+                user: p.user.clone(),
+            },
+            open_stdin: x.spec.stdin,
+            open_stderr: x.stderr,
+            open_stdout: x.stdout,
+            can_remove: false,
+            container_id: x.container_id.clone(),
+            detach_keys: x.detach_keys.clone(),
+            pid: 0,
+        })
+    }
+
+    /// `POST /containers/{id}/resize` and `POST /exec/{id}/resize`.
+    pub async fn resize(
+        &self,
+        key: &str,
+        exec_id: Option<&str>,
+        rows: u16,
+        cols: u16,
+    ) -> Result<()> {
+        let id = match exec_id {
+            Some(x) => self.exec_record(x)?.container_id,
+            None => self.resolve(key)?,
+        };
+        if !self.lock().get(&id).is_some_and(|e| e.rec.state.running) {
+            if exec_id.is_none() {
+                return Err(Error::Conflict(format!("Container {id} is not running")));
+            }
+            return Ok(());
+        }
+        let req = AttachRequest {
+            resize: Some([rows, cols]),
+            exec_id: exec_id.map(String::from),
+            ..Default::default()
+        };
+        // The monitor applies it and closes; a failure means it is going away.
+        let _ = connect_monitor(&self.socket_path(&id), &req).await;
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/rename`.
+    pub fn rename(&self, key: &str, new_name: &str) -> Result<()> {
+        let bare = new_name.trim_start_matches('/');
+        if !names::valid(bare) {
+            return Err(Error::InvalidParameter(format!(
+                "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let slash = format!("/{bare}");
+        let mut st = self.lock();
+        let id = resolve_in(&st, key)?;
+        if st[&id].rec.name == slash {
+            return Err(Error::InvalidParameter(
+                "Renaming a container with the same name as its current name".into(),
+            ));
+        }
+        if let Some(other) = st.values().find(|e| e.rec.name == slash) {
+            return Err(Error::Conflict(format!(
+                "Conflict. The container name \"{slash}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                other.rec.id
+            )));
+        }
+        let e = st.get_mut(&id).ok_or_else(|| no_such(key))?;
+        e.rec.name = slash;
+        self.persist(e)
+    }
+
+    /// `GET /containers/{id}/top`: the container's processes, as `ps -ef` columns.
+    pub fn top(&self, key: &str) -> Result<shared::api::TopResponse> {
+        let rec = self.inspect(key)?;
+        if !rec.state.running {
+            return Err(Error::Conflict(format!(
+                "container {} is not running",
+                rec.id
+            )));
+        }
+        Ok(crate::top::top(rec.state.pid as i32))
+    }
+
     /// `GET /containers/json`.
     pub fn list(
         &self,
@@ -930,6 +1422,42 @@ impl Host {
         let entries = crate::logs::parse_entries(&String::from_utf8_lossy(&tail[..end]));
         Ok((entries, offset + end as u64, rec.state.running))
     }
+}
+
+/// Docker's restart decision after an exit.
+pub fn should_restart(
+    policy: &str,
+    max_retries: i64,
+    code: i64,
+    manual_stop: bool,
+    count: i64,
+) -> bool {
+    match policy {
+        "always" | "unless-stopped" => !manual_stop,
+        "on-failure" => !manual_stop && code != 0 && (max_retries <= 0 || count < max_retries),
+        _ => false,
+    }
+}
+
+fn rec_args(rec: &ContainerInspect) -> Vec<String> {
+    std::iter::once(rec.path.clone())
+        .chain(rec.args.iter().cloned())
+        .collect()
+}
+
+/// Docker's size strings for `--log-opt max-size`: `10m`, `1g`, `512k`, bytes.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last()? {
+        'k' => (&t[..t.len() - 1], 1u64 << 10),
+        'm' => (&t[..t.len() - 1], 1 << 20),
+        'g' => (&t[..t.len() - 1], 1 << 30),
+        't' => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let v: f64 = num.parse().ok()?;
+    (v >= 0.0).then(|| (v * mult as f64) as u64)
 }
 
 fn resolve_in(st: &HashMap<String, Entry>, key: &str) -> Result<String> {

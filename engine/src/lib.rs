@@ -4,11 +4,13 @@
 //! `default` host. Image content (blobs, extracted layers) is shared by digest
 //! across hosts; names, containers and the rest are per host.
 
+pub mod cgroups;
 pub mod container;
 pub mod error;
 pub mod fsutil;
 pub mod host;
 pub mod image;
+pub mod init;
 pub mod logs;
 pub mod monitor;
 pub mod names;
@@ -16,6 +18,7 @@ pub mod reference;
 pub mod runtime;
 pub mod store;
 pub mod time;
+pub mod top;
 
 pub use error::{Error, ErrorKind};
 pub use oci_spec;

@@ -2,26 +2,28 @@
 //!
 //! One small single-threaded process per running container, like containerd's shim
 //! or conmon. It forks the container's PID 1 into a new pid namespace, holds its
-//! stdio, appends its output to the json-file log, serves attach connections on a
-//! unix socket, and records the exit status. It runs in a session of its own, so the
-//! container outlives a daemon restart or a daemon killed with SIGKILL.
+//! stdio (pipes, or the master of a PTY opened on the container's own devpts),
+//! appends its output to the json-file log, serves attach, exec and resize
+//! requests on a unix socket, and records the exit status. It runs in a session of
+//! its own, so the container outlives a daemon restart or a daemon killed with
+//! SIGKILL. Exec'd processes are forked by the monitor too: its children land in
+//! the container's pid namespace, so they die with the container's PID 1.
 //!
 //! Protocol on its socket: the client sends one JSON line (`AttachRequest`), then
 //! (if it asked for stdin) raw stdin bytes. The monitor sends Docker-multiplexed
 //! frames (stream 1 stdout, 2 stderr) and, last, a frame on stream `EXIT_STREAM`
-//! whose payload is the `ExitStatus` JSON. To the daemon it reports on its stdout,
-//! one `MonitorReport` JSON line each: `ready` (attach now), then `started` or
-//! `failed`.
+//! whose payload is the `ExitStatus` JSON. A `resize` request changes a TTY's size
+//! and closes. To the daemon it reports on its stdout, one `MonitorReport` JSON
+//! line each: `ready` (attach now), then `started` or `failed`.
 
 use crate::fsutil::write_json_atomic;
 use crate::runtime::child;
-use crate::runtime::spec::{ExitStatus, MonitorReport, RuntimeSpec};
+use crate::runtime::spec::{ExecSpec, ExitStatus, MonitorReport, RuntimeSpec};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::Duration;
@@ -38,6 +40,14 @@ pub struct AttachRequest {
     pub stdout: bool,
     #[serde(default)]
     pub stderr: bool,
+    /// Start an exec'd process bound to this connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecSpec>,
+    /// Resize the TTY (`[rows, cols]`) of the container or of `exec_id`, then close.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resize: Option<[u16; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec_id: Option<String>,
 }
 
 /// Entry point of `dockhand __monitor DIR ATTACHERS`. Never returns.
@@ -64,6 +74,268 @@ fn report(r: &MonitorReport) {
     }
 }
 
+/// Pass a file descriptor over a unix socket (SCM_RIGHTS).
+fn send_fd(sock: RawFd, fd: RawFd) -> std::io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let fds = [fd];
+    sendmsg::<()>(
+        sock,
+        &[IoSlice::new(b"t")],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )?;
+    Ok(())
+}
+
+fn recv_fd(sock: RawFd) -> std::io::Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut byte = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                // SAFETY: the kernel installed this fd for us; we own it now.
+                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+    }
+    Err(std::io::Error::other(
+        "no terminal received from the container",
+    ))
+}
+
+fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just gave us this fd and nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+fn read_failure(text: &[u8]) -> (i64, String) {
+    let Some(rest) = text.strip_prefix(b"E") else {
+        return (125, "container init exited before it was ready".into());
+    };
+    let text = String::from_utf8_lossy(rest);
+    match text.split_once('\n') {
+        Some((code, msg)) => (code.trim().parse().unwrap_or(125), msg.to_string()),
+        None => (125, text.into_owned()),
+    }
+}
+
+/// What the forked child does before its `execve`.
+enum ChildKind<'a> {
+    Init(&'a RuntimeSpec),
+    Exec { init_pid: i32, exec: &'a ExecSpec },
+}
+
+/// A process the monitor started: its stdio ends, and a handshake in three steps
+/// over `status`: `R` (ready, waiting for the go), then EOF (exec worked) or
+/// `E<code>\n<message>`.
+struct Spawned {
+    pid: nix::unistd::Pid,
+    out: OwnedFd,
+    err: Option<OwnedFd>,
+    stdin: Option<OwnedFd>,
+    tty: bool,
+    status: File,
+    go: File,
+}
+
+/// Fork a process for `kind` with pipes or a PTY; returns once it is ready or failed.
+fn spawn(
+    kind: ChildKind,
+    tty: bool,
+    want_stdin: bool,
+    size: Option<[u16; 2]>,
+    cgroup_procs: &[std::path::PathBuf],
+) -> Result<Spawned, (i64, String)> {
+    let io = |e: std::io::Error| (125i64, e.to_string());
+    let (status_r, status_w) = pipe().map_err(io)?;
+    let (go_r, go_w) = pipe().map_err(io)?;
+    let (out_r, out_w) = if tty {
+        (None, None)
+    } else {
+        pipe().map(|(r, w)| (Some(r), Some(w))).map_err(io)?
+    };
+    let (err_r, err_w) = if tty {
+        (None, None)
+    } else {
+        pipe().map(|(r, w)| (Some(r), Some(w))).map_err(io)?
+    };
+    let (in_r, in_w) = if want_stdin && !tty {
+        pipe().map(|(r, w)| (Some(r), Some(w))).map_err(io)?
+    } else {
+        (None, None)
+    };
+    let (tty_parent, tty_child) = if tty {
+        UnixStream::pair()
+            .map(|(a, b)| (Some(a), Some(b)))
+            .map_err(io)?
+    } else {
+        (None, None)
+    };
+    // SAFETY: the monitor is single-threaded, so the child may allocate and run
+    // ordinary code before execve.
+    let pid = match unsafe { nix::unistd::fork() }.map_err(|e| (125, e.to_string()))? {
+        nix::unistd::ForkResult::Child => {
+            drop((status_r, go_w, out_r, err_r, in_w, tty_parent));
+            child_main(kind, status_w, go_r, out_w, err_w, in_r, tty_child, size)
+        }
+        nix::unistd::ForkResult::Parent { child } => child,
+    };
+    drop((status_w, go_r, out_w, err_w, in_r, tty_child));
+    // Join the container's cgroups before the process runs anything of its own.
+    for procs in cgroup_procs {
+        let _ = std::fs::write(procs, pid.as_raw().to_string());
+    }
+    let mut status = File::from(status_r);
+    let mut first = [0u8; 1];
+    let n = status.read(&mut first).unwrap_or(0);
+    if n == 0 || first[0] != b'R' {
+        let mut rest = vec![first[0]];
+        let _ = status.read_to_end(&mut rest);
+        let _ = nix::sys::wait::waitpid(pid, None);
+        return Err(read_failure(if n == 0 { b"" } else { &rest }));
+    }
+    let (out, err, stdin) = if let Some(sock) = tty_parent {
+        let master = recv_fd(sock.as_raw_fd()).map_err(io)?;
+        let input = master.try_clone().map_err(io)?;
+        (master, None, Some(input))
+    } else {
+        (out_r.expect("pipe"), err_r, in_w)
+    };
+    Ok(Spawned {
+        pid,
+        out,
+        err,
+        stdin,
+        tty,
+        status,
+        go: File::from(go_w),
+    })
+}
+
+impl Spawned {
+    /// Let it `execve`; `Err` with Docker's code and message if that failed.
+    fn go(&mut self) -> Result<(), (i64, String)> {
+        let _ = self.go.write_all(b"G");
+        let mut rest = Vec::new();
+        let _ = self.status.read_to_end(&mut rest);
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let _ = nix::sys::wait::waitpid(self.pid, None);
+        Err(read_failure(&rest))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn child_main(
+    kind: ChildKind,
+    status: OwnedFd,
+    go: OwnedFd,
+    out: Option<OwnedFd>,
+    err: Option<OwnedFd>,
+    stdin: Option<OwnedFd>,
+    tty_sock: Option<UnixStream>,
+    size: Option<[u16; 2]>,
+) -> ! {
+    let mut status = File::from(status);
+    let die = |status: &mut File, code: i64, msg: &str| -> ! {
+        let _ = write!(status, "E{code}\n{msg}");
+        // SAFETY: _exit ends the forked child without running the parent's hooks.
+        unsafe { libc::_exit(code as i32) }
+    };
+    if let (Some(out), Some(err)) = (&out, &err) {
+        let stdin = match stdin {
+            Some(fd) => Ok(fd),
+            None => File::open("/dev/null").map(OwnedFd::from),
+        };
+        let Ok(stdin) = stdin else {
+            die(&mut status, 125, "open /dev/null")
+        };
+        for (fd, target) in [
+            (stdin.as_raw_fd(), 0),
+            (out.as_raw_fd(), 1),
+            (err.as_raw_fd(), 2),
+        ] {
+            if nix::unistd::dup2(fd, target).is_err() {
+                die(&mut status, 125, "dup2 stdio");
+            }
+        }
+    }
+    drop((out, err));
+    let process = match &kind {
+        ChildKind::Init(spec) => {
+            if let Err(e) = child::prepare_container(spec) {
+                die(&mut status, e.code, &e.message);
+            }
+            let mut p = spec.process.clone();
+            if spec.init {
+                p.args
+                    .splice(0..0, ["/sbin/docker-init".to_string(), "--".to_string()]);
+            }
+            p
+        }
+        ChildKind::Exec { init_pid, exec } => {
+            if let Err(e) = child::join_container(*init_pid) {
+                die(&mut status, e.code, &e.message);
+            }
+            exec.process.clone()
+        }
+    };
+    if let Some(sock) = tty_sock {
+        match child::open_tty(size) {
+            Ok(master) => {
+                if send_fd(sock.as_raw_fd(), master.as_raw_fd()).is_err() {
+                    die(&mut status, 125, "pass the terminal to the monitor");
+                }
+            }
+            Err(e) => die(&mut status, e.code, &e.message),
+        }
+    }
+    let (prog, argv, envp) = match child::prepare_process(&process) {
+        Ok(x) => x,
+        Err(e) => die(&mut status, e.code, &e.message),
+    };
+    if matches!(kind, ChildKind::Init(_)) {
+        // A container without its monitor is unmanaged: die with it. Set after the
+        // credential change in prepare_process(), which would clear it.
+        // SAFETY: prctl with integer arguments.
+        unsafe {
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            )
+        };
+    }
+    let _ = status.write_all(b"R");
+    let mut go = File::from(go);
+    let mut b = [0u8; 1];
+    if !matches!(go.read(&mut b), Ok(1)) {
+        // SAFETY: see above.
+        unsafe { libc::_exit(125) }
+    }
+    drop(go);
+    let e = nix::unistd::execve(&prog, &argv, &envp).unwrap_err();
+    let arg0 = process.args.first().cloned().unwrap_or_default();
+    let (code, what) = match e {
+        nix::errno::Errno::ENOENT => (127, "no such file or directory"),
+        nix::errno::Errno::EACCES | nix::errno::Errno::ENOEXEC => (126, "permission denied"),
+        _ => (126, e.desc()),
+    };
+    die(&mut status, code, &format!("exec: \"{arg0}\": {what}"))
+}
+
 fn run(args: &[String]) -> std::io::Result<()> {
     let dir = Path::new(
         args.first()
@@ -75,49 +347,30 @@ fn run(args: &[String]) -> std::io::Result<()> {
         .ok_or_else(|| std::io::Error::other("spec.json missing"))?;
     // A session of our own: signals aimed at the daemon's group do not reach us.
     let _ = nix::unistd::setsid();
-
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    let (status_r, status_w) = pipe()?;
-    let (go_r, go_w) = pipe()?;
-    let (stdin_r, stdin_w) = if spec.open_stdin {
-        let (r, w) = pipe()?;
-        (Some(r), Some(w))
-    } else {
-        (None, None)
-    };
     let _ = std::fs::remove_file(&spec.socket);
     let listener = UnixListener::bind(&spec.socket)?;
-
+    // Our children (the container's PID 1, later exec'd processes) are born into
+    // the container's new pid namespace.
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID)?;
-    // SAFETY: this process is single-threaded (the monitor never starts threads), so
-    // the child may allocate and run ordinary code before execve.
-    let pid = match unsafe { nix::unistd::fork() }? {
-        nix::unistd::ForkResult::Child => {
-            container_init(&spec, out_w, err_w, stdin_r, status_w, go_r);
+    let tty = spec.process.tty;
+    let mut init = match spawn(
+        ChildKind::Init(&spec),
+        tty,
+        spec.open_stdin,
+        spec.console_size,
+        &spec.cgroup_procs,
+    ) {
+        Ok(s) => s,
+        Err((code, message)) => {
+            report(&MonitorReport::Failed { code, message });
+            let _ = std::fs::remove_file(&spec.socket);
+            return Ok(());
         }
-        nix::unistd::ForkResult::Parent { child } => child,
     };
-    drop((out_w, err_w, status_w, go_r, stdin_r));
-    let pidfd = pidfd_open(pid.as_raw())?;
-
-    let mut status = File::from(status_r);
-    let mut first = [0u8; 1];
-    let n = status.read(&mut first)?;
-    if n == 0 || first[0] != b'R' {
-        let code_msg = read_failure(&mut status, n, first[0]);
-        let _ = nix::sys::wait::waitpid(pid, None);
-        report(&MonitorReport::Failed {
-            code: code_msg.0,
-            message: code_msg.1,
-        });
-        let _ = std::fs::remove_file(&spec.socket);
-        return Ok(());
-    }
-    report(&MonitorReport::Ready { pid: pid.as_raw() });
-
+    report(&MonitorReport::Ready {
+        pid: init.pid.as_raw(),
+    });
     let mut clients: Vec<Client> = Vec::new();
-    listener.set_nonblocking(false)?;
     for _ in 0..attachers {
         let ready = {
             let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
@@ -132,12 +385,7 @@ fn run(args: &[String]) -> std::io::Result<()> {
             }
         }
     }
-    File::from(go_w).write_all(b"G")?;
-    let mut rest = Vec::new();
-    status.read_to_end(&mut rest)?;
-    if !rest.is_empty() {
-        let (code, message) = read_failure(&mut &rest[1..], 1, rest[0]);
-        let _ = nix::sys::wait::waitpid(pid, None);
+    if let Err((code, message)) = init.go() {
         report(&MonitorReport::Failed { code, message });
         let _ = std::fs::remove_file(&spec.socket);
         return Ok(());
@@ -147,18 +395,17 @@ fn run(args: &[String]) -> std::io::Result<()> {
     if let Ok(null) = File::open("/dev/null") {
         let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
     }
-
+    let main = Session::new(None, init, spec.stdin_once)?;
     let mut m = Monitor {
         spec: &spec,
-        log: OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&spec.log_path)?,
-        partial: [Vec::new(), Vec::new()],
-        clients,
-        stdin: stdin_w.map(File::from),
+        log: Log::open(&spec)?,
+        sessions: vec![main],
+        clients: Vec::new(),
     };
-    let exit = m.event_loop(&listener, File::from(out_r), File::from(err_r), &pidfd, pid)?;
+    for c in clients {
+        m.add_client(c);
+    }
+    let exit = m.event_loop(&listener)?;
     write_json_atomic(&spec.exit_path, &exit).map_err(std::io::Error::other)?;
     let payload = serde_json::to_vec(&exit).unwrap_or_default();
     for c in &mut m.clients {
@@ -167,102 +414,15 @@ fn run(args: &[String]) -> std::io::Result<()> {
             .write_all(&shared::mux::frame(EXIT_STREAM, &payload));
         let _ = c.stream.shutdown(std::net::Shutdown::Both);
     }
-    // Late clients that connected after the end still learn the status.
     let _ = std::fs::remove_file(&spec.socket);
     Ok(())
-}
-
-fn read_failure(r: &mut dyn Read, n: usize, first: u8) -> (i64, String) {
-    if n == 0 || first != b'E' {
-        return (125, "container init exited before it was ready".into());
-    }
-    let mut text = String::new();
-    let _ = r.read_to_string(&mut text);
-    match text.split_once('\n') {
-        Some((code, msg)) => (code.trim().parse().unwrap_or(125), msg.to_string()),
-        None => (125, text),
-    }
-}
-
-fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just gave us this fd and nobody else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
-/// The forked child: becomes the container's PID 1. Never returns.
-fn container_init(
-    spec: &RuntimeSpec,
-    out: OwnedFd,
-    err: OwnedFd,
-    stdin: Option<OwnedFd>,
-    status: OwnedFd,
-    go: OwnedFd,
-) -> ! {
-    let mut status = File::from(status);
-    let die = |status: &mut File, code: i64, msg: &str| -> ! {
-        let _ = write!(status, "E{code}\n{msg}");
-        // SAFETY: _exit ends the process without running the parent's atexit hooks.
-        unsafe { libc::_exit(code as i32) }
-    };
-    let stdin = match stdin {
-        Some(fd) => Ok(fd),
-        None => File::open("/dev/null").map(OwnedFd::from),
-    };
-    let Ok(stdin) = stdin else {
-        die(&mut status, 125, "open /dev/null")
-    };
-    for (fd, target) in [
-        (stdin.as_raw_fd(), 0),
-        (out.as_raw_fd(), 1),
-        (err.as_raw_fd(), 2),
-    ] {
-        if nix::unistd::dup2(fd, target).is_err() {
-            die(&mut status, 125, "dup2 stdio");
-        }
-    }
-    drop((stdin, out, err));
-    let (prog, argv, envp) = match child::prepare(spec) {
-        Ok(x) => x,
-        Err(e) => die(&mut status, e.code, &e.message),
-    };
-    // A container without its monitor is unmanaged: die with it. Set after the
-    // credential change in prepare(), which would clear it.
-    // SAFETY: prctl with integer arguments.
-    unsafe {
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
-    let _ = status.write_all(b"R");
-    let mut go = File::from(go);
-    let mut b = [0u8; 1];
-    if !matches!(go.read(&mut b), Ok(1)) {
-        // SAFETY: see above.
-        unsafe { libc::_exit(125) }
-    }
-    drop(go);
-    let e = nix::unistd::execve(&prog, &argv, &envp).unwrap_err();
-    let arg0 = spec.args.first().cloned().unwrap_or_default();
-    let (code, what) = match e {
-        nix::errno::Errno::ENOENT => (127, "no such file or directory"),
-        nix::errno::Errno::EACCES | nix::errno::Errno::ENOEXEC => (126, "permission denied"),
-        _ => (126, e.desc()),
-    };
-    die(&mut status, code, &format!("exec: \"{arg0}\": {what}"))
 }
 
 struct Client {
     stream: UnixStream,
     req: AttachRequest,
+    /// Index into `Monitor::sessions` (0 = the container's own process).
+    session: usize,
     /// Still reading stdin from this client.
     reading: bool,
 }
@@ -281,189 +441,95 @@ impl Client {
             reading: req.stdin,
             stream,
             req,
+            session: 0,
         })
     }
 }
 
-struct Monitor<'a> {
-    spec: &'a RuntimeSpec,
-    log: File,
-    partial: [Vec<u8>; 2],
-    clients: Vec<Client>,
+/// One process with its stdio: the container's own, or an exec'd one.
+struct Session {
+    exec_id: Option<String>,
+    pid: nix::unistd::Pid,
+    pidfd: OwnedFd,
+    tty: bool,
+    out: File,
+    err: Option<File>,
     stdin: Option<File>,
+    open: [bool; 2],
+    exited: Option<i64>,
+    stdin_once: bool,
 }
 
-impl Monitor<'_> {
-    fn event_loop(
-        &mut self,
-        listener: &UnixListener,
-        mut out: File,
-        mut err: File,
-        pidfd: &OwnedFd,
-        pid: nix::unistd::Pid,
-    ) -> std::io::Result<ExitStatus> {
-        let mut open = [true, true];
-        let mut exited: Option<i64> = None;
-        let mut buf = vec![0u8; 32 * 1024];
-        let mut pending_stdin: VecDeque<u8> = VecDeque::new();
-        loop {
-            if exited.is_some() && !open[0] && !open[1] {
-                break;
-            }
-            // Poll set: [out, err, listener, pidfd, clients reading stdin...]
-            let (ready, client_ready) = {
-                let mut fds = vec![
-                    PollFd::new(
-                        out.as_fd(),
-                        if open[0] {
-                            PollFlags::POLLIN
-                        } else {
-                            PollFlags::empty()
-                        },
-                    ),
-                    PollFd::new(
-                        err.as_fd(),
-                        if open[1] {
-                            PollFlags::POLLIN
-                        } else {
-                            PollFlags::empty()
-                        },
-                    ),
-                    PollFd::new(listener.as_fd(), PollFlags::POLLIN),
-                    PollFd::new(
-                        pidfd.as_fd(),
-                        if exited.is_none() {
-                            PollFlags::POLLIN
-                        } else {
-                            PollFlags::empty()
-                        },
-                    ),
-                ];
-                let idx: Vec<usize> = (0..self.clients.len())
-                    .filter(|i| self.clients[*i].reading)
-                    .collect();
-                for i in &idx {
-                    fds.push(PollFd::new(
-                        self.clients[*i].stream.as_fd(),
-                        PollFlags::POLLIN,
-                    ));
-                }
-                // After the exit, the pipes close when the last process of the pid
-                // namespace is gone; give stragglers a bounded time.
-                let timeout = if exited.is_some() {
-                    PollTimeout::from(2000u16)
-                } else {
-                    PollTimeout::NONE
-                };
-                let n = poll(&mut fds, timeout).or_else(|e| {
-                    if e == nix::errno::Errno::EINTR {
-                        Ok(0)
-                    } else {
-                        Err(e)
-                    }
-                })?;
-                if n == 0 && exited.is_some() {
-                    open = [false, false];
-                    continue;
-                }
-                let r: Vec<bool> = fds
-                    .iter()
-                    .map(|f| f.revents().is_some_and(|e| !e.is_empty()))
-                    .collect();
-                let cr: Vec<usize> = idx
-                    .iter()
-                    .enumerate()
-                    .filter(|(k, _)| r[4 + k])
-                    .map(|(_, i)| *i)
-                    .collect();
-                (r, cr)
-            };
-            for (k, file) in [(0usize, &mut out), (1usize, &mut err)] {
-                if open[k] && ready[k] {
-                    match file.read(&mut buf) {
-                        Ok(0) | Err(_) => {
-                            open[k] = false;
-                            self.flush_partial(k);
-                        }
-                        Ok(n) => self.output(k, &buf[..n]),
-                    }
-                }
-            }
-            if ready[2] {
-                if let Ok((s, _)) = listener.accept() {
-                    if let Some(c) = Client::handshake(s) {
-                        self.clients.push(c);
-                    }
-                }
-            }
-            if ready[3] && exited.is_none() {
-                let code = match nix::sys::wait::waitpid(pid, None) {
-                    Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => c as i64,
-                    Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => 128 + s as i64,
-                    _ => 255,
-                };
-                exited = Some(code);
-                self.stdin = None;
-            }
-            for i in client_ready {
-                let c = &mut self.clients[i];
-                match c.stream.read(&mut buf) {
-                    Ok(0) | Err(_) => {
-                        c.reading = false;
-                        // Stdin EOF reaches the process (StdinOnce semantics).
-                        self.stdin = None;
-                    }
-                    Ok(n) => pending_stdin.extend(&buf[..n]),
-                }
-            }
-            if !pending_stdin.is_empty() {
-                if let Some(w) = &mut self.stdin {
-                    let data: Vec<u8> = pending_stdin.drain(..).collect();
-                    if w.write_all(&data).is_err() {
-                        self.stdin = None;
-                    }
-                } else {
-                    pending_stdin.clear();
-                }
-            }
-        }
-        Ok(ExitStatus {
-            code: exited.unwrap_or(255),
-            oom_killed: false,
-            finished_at: crate::time::now_rfc3339(),
+impl Session {
+    fn new(exec_id: Option<String>, s: Spawned, stdin_once: bool) -> std::io::Result<Session> {
+        Ok(Session {
+            exec_id,
+            pidfd: pidfd_open(s.pid.as_raw())?,
+            pid: s.pid,
+            tty: s.tty,
+            open: [true, s.err.is_some()],
+            out: File::from(s.out),
+            err: s.err.map(File::from),
+            stdin: s.stdin.map(File::from),
+            exited: None,
+            stdin_once,
         })
     }
 
-    /// Output from the container: to attached clients at once, to the log by line.
-    fn output(&mut self, k: usize, data: &[u8]) {
-        let stream = if k == 0 {
-            shared::mux::STDOUT
+    fn done(&self) -> bool {
+        self.exited.is_some() && !self.open[0] && !self.open[1]
+    }
+}
+
+/// The json-file log with Docker's `max-size`/`max-file` rotation.
+struct Log {
+    path: std::path::PathBuf,
+    file: File,
+    size: u64,
+    max_size: Option<u64>,
+    max_file: u32,
+    partial: [Vec<u8>; 2],
+}
+
+impl Log {
+    fn open(spec: &RuntimeSpec) -> std::io::Result<Log> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&spec.log_path)?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(Log {
+            path: spec.log_path.clone(),
+            file,
+            size,
+            max_size: spec.log_max_size,
+            max_file: spec.log_max_file.max(1),
+            partial: [Vec::new(), Vec::new()],
+        })
+    }
+
+    fn rotate(&mut self) {
+        let name = |i: u32| std::path::PathBuf::from(format!("{}.{i}", self.path.display()));
+        if self.max_file <= 1 {
+            let _ = self.file.set_len(0);
         } else {
-            shared::mux::STDERR
-        };
-        let frame = shared::mux::frame(stream, data);
-        self.clients.retain_mut(|c| {
-            let wants = if k == 0 { c.req.stdout } else { c.req.stderr };
-            !wants || c.stream.write_all(&frame).is_ok()
-        });
-        self.partial[k].extend_from_slice(data);
-        while let Some(pos) = self.partial[k].iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.partial[k].drain(..=pos).collect();
-            self.log_line(k, &line);
+            let _ = std::fs::remove_file(name(self.max_file - 1));
+            for i in (1..self.max_file - 1).rev() {
+                let _ = std::fs::rename(name(i), name(i + 1));
+            }
+            let _ = std::fs::rename(&self.path, name(1));
+            if let Ok(f) = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+            {
+                self.file = f;
+            }
         }
-        if self.partial[k].len() >= 16 * 1024 {
-            self.flush_partial(k);
-        }
+        self.size = 0;
     }
 
-    fn flush_partial(&mut self, k: usize) {
-        if !self.partial[k].is_empty() {
-            let line = std::mem::take(&mut self.partial[k]);
-            self.log_line(k, &line);
-        }
-    }
-
-    fn log_line(&mut self, k: usize, line: &[u8]) {
+    fn line(&mut self, k: usize, line: &[u8]) {
         let entry = crate::logs::LogEntry {
             log: String::from_utf8_lossy(line).into_owned(),
             stream: if k == 0 {
@@ -475,8 +541,307 @@ impl Monitor<'_> {
         };
         if let Ok(mut s) = serde_json::to_vec(&entry) {
             s.push(b'\n');
-            let _ = self.log.write_all(&s);
+            if self
+                .max_size
+                .is_some_and(|m| self.size + s.len() as u64 > m && self.size > 0)
+            {
+                self.rotate();
+            }
+            if self.file.write_all(&s).is_ok() {
+                self.size += s.len() as u64;
+            }
         }
-        let _ = self.spec;
+    }
+
+    fn write(&mut self, k: usize, data: &[u8]) {
+        self.partial[k].extend_from_slice(data);
+        while let Some(pos) = self.partial[k].iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial[k].drain(..=pos).collect();
+            self.line(k, &line);
+        }
+        if self.partial[k].len() >= 16 * 1024 {
+            self.flush(k);
+        }
+    }
+
+    fn flush(&mut self, k: usize) {
+        if !self.partial[k].is_empty() {
+            let line = std::mem::take(&mut self.partial[k]);
+            self.line(k, &line);
+        }
+    }
+}
+
+struct Monitor<'a> {
+    spec: &'a RuntimeSpec,
+    log: Log,
+    sessions: Vec<Session>,
+    clients: Vec<Client>,
+}
+
+/// What one poll entry stands for.
+#[derive(Clone, Copy)]
+enum Slot {
+    Listener,
+    Out(usize, usize),
+    Exit(usize),
+    Client(usize),
+}
+
+impl Monitor<'_> {
+    /// A new connection: an attach to the container, an exec, or a resize.
+    fn add_client(&mut self, mut c: Client) {
+        if let Some([rows, cols]) = c.req.resize {
+            let target = self.sessions.iter().find(|s| s.exec_id == c.req.exec_id);
+            if let Some(s) = target.filter(|s| s.tty) {
+                child::set_winsize(s.out.as_raw_fd(), rows, cols);
+            }
+            return;
+        }
+        if let Some(exec) = c.req.exec.clone() {
+            self.start_exec(c, exec);
+            return;
+        }
+        c.session = 0;
+        self.clients.push(c);
+    }
+
+    fn start_exec(&mut self, mut c: Client, exec: ExecSpec) {
+        let init_pid = self.sessions[0].pid.as_raw();
+        let tty = exec.process.tty;
+        let spawned = spawn(
+            ChildKind::Exec {
+                init_pid,
+                exec: &exec,
+            },
+            tty,
+            exec.stdin,
+            exec.console_size,
+            &self.spec.cgroup_procs,
+        )
+        .and_then(|mut s| s.go().map(|_| s));
+        match spawned.and_then(|s| {
+            Session::new(Some(exec.id.clone()), s, true).map_err(|e| (125, e.to_string()))
+        }) {
+            Ok(session) => {
+                self.sessions.push(session);
+                c.session = self.sessions.len() - 1;
+                self.clients.push(c);
+            }
+            Err((code, message)) => {
+                // As Docker: the runtime's error on the stream, then the exit code.
+                let text = format!("OCI runtime exec failed: exec failed: unable to start container process: {message}: unknown\r\n");
+                let _ = c
+                    .stream
+                    .write_all(&shared::mux::frame(shared::mux::STDOUT, text.as_bytes()));
+                let status = ExitStatus {
+                    code,
+                    oom_killed: false,
+                    finished_at: crate::time::now_rfc3339(),
+                };
+                let _ = c.stream.write_all(&shared::mux::frame(
+                    EXIT_STREAM,
+                    &serde_json::to_vec(&status).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+
+    /// Output of session `si` on stream `k` (0 stdout, 1 stderr).
+    fn output(&mut self, si: usize, k: usize, data: &[u8]) {
+        let stream = if k == 0 {
+            shared::mux::STDOUT
+        } else {
+            shared::mux::STDERR
+        };
+        let frame = shared::mux::frame(stream, data);
+        self.clients.retain_mut(|c| {
+            let wants = c.session == si && if k == 0 { c.req.stdout } else { c.req.stderr };
+            !wants || c.stream.write_all(&frame).is_ok()
+        });
+        if si == 0 {
+            self.log.write(k, data);
+        }
+    }
+
+    /// Session `si` is over: tell its clients (exec sessions), drop it.
+    fn finish_exec(&mut self, si: usize) {
+        let s = &self.sessions[si];
+        let status = ExitStatus {
+            code: s.exited.unwrap_or(255),
+            oom_killed: false,
+            finished_at: crate::time::now_rfc3339(),
+        };
+        let payload = serde_json::to_vec(&status).unwrap_or_default();
+        self.clients.retain_mut(|c| {
+            if c.session != si {
+                return true;
+            }
+            let _ = c
+                .stream
+                .write_all(&shared::mux::frame(EXIT_STREAM, &payload));
+            let _ = c.stream.shutdown(std::net::Shutdown::Both);
+            false
+        });
+        self.sessions.remove(si);
+        for c in &mut self.clients {
+            if c.session > si {
+                c.session -= 1;
+            }
+        }
+    }
+
+    fn event_loop(&mut self, listener: &UnixListener) -> std::io::Result<ExitStatus> {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            if self.sessions[0].done() {
+                break;
+            }
+            let main_exited = self.sessions[0].exited.is_some();
+            let (slots, ready): (Vec<Slot>, Vec<bool>) = {
+                let mut fds = vec![PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+                let mut slots = vec![Slot::Listener];
+                for (si, s) in self.sessions.iter().enumerate() {
+                    if s.open[0] {
+                        fds.push(PollFd::new(s.out.as_fd(), PollFlags::POLLIN));
+                        slots.push(Slot::Out(si, 0));
+                    }
+                    if let (true, Some(e)) = (s.open[1], &s.err) {
+                        fds.push(PollFd::new(e.as_fd(), PollFlags::POLLIN));
+                        slots.push(Slot::Out(si, 1));
+                    }
+                    if s.exited.is_none() {
+                        fds.push(PollFd::new(s.pidfd.as_fd(), PollFlags::POLLIN));
+                        slots.push(Slot::Exit(si));
+                    }
+                }
+                for (ci, c) in self.clients.iter().enumerate() {
+                    if c.reading {
+                        fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
+                        slots.push(Slot::Client(ci));
+                    }
+                }
+                // After the container's exit, its stdio closes when the last process
+                // of the pid namespace is gone; give stragglers a bounded time.
+                let timeout = if main_exited {
+                    PollTimeout::from(2000u16)
+                } else {
+                    PollTimeout::NONE
+                };
+                let n = poll(&mut fds, timeout).or_else(|e| {
+                    if e == nix::errno::Errno::EINTR {
+                        Ok(0)
+                    } else {
+                        Err(e)
+                    }
+                })?;
+                if n == 0 && main_exited {
+                    for s in &mut self.sessions {
+                        s.open = [false, false];
+                        s.exited.get_or_insert(137);
+                    }
+                    continue;
+                }
+                let ready = fds
+                    .iter()
+                    .map(|f| f.revents().is_some_and(|e| !e.is_empty()))
+                    .collect();
+                (slots, ready)
+            };
+            let mut closed_clients = Vec::new();
+            for (slot, r) in slots.iter().zip(ready) {
+                if !r {
+                    continue;
+                }
+                match *slot {
+                    Slot::Listener => {
+                        if let Ok((s, _)) = listener.accept() {
+                            if let Some(c) = Client::handshake(s) {
+                                self.add_client(c);
+                            }
+                        }
+                    }
+                    Slot::Out(si, k) => {
+                        let s = &mut self.sessions[si];
+                        let f = if k == 0 {
+                            &mut s.out
+                        } else {
+                            s.err.as_mut().expect("stderr pipe")
+                        };
+                        match f.read(&mut buf) {
+                            // EIO on a PTY master: the last slave holder is gone.
+                            Ok(0) | Err(_) => {
+                                s.open[k] = false;
+                                if si == 0 {
+                                    self.log.flush(k);
+                                }
+                            }
+                            Ok(n) => {
+                                let data = buf[..n].to_vec();
+                                self.output(si, k, &data);
+                            }
+                        }
+                    }
+                    Slot::Exit(si) => {
+                        let s = &mut self.sessions[si];
+                        let code = match nix::sys::wait::waitpid(s.pid, None) {
+                            Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => c as i64,
+                            Ok(nix::sys::wait::WaitStatus::Signaled(_, sig, _)) => 128 + sig as i64,
+                            _ => 255,
+                        };
+                        s.exited = Some(code);
+                        if !s.tty {
+                            s.stdin = None;
+                        }
+                    }
+                    Slot::Client(ci) => {
+                        let c = &mut self.clients[ci];
+                        match c.stream.read(&mut buf) {
+                            Ok(0) | Err(_) => {
+                                c.reading = false;
+                                closed_clients.push(c.session);
+                            }
+                            Ok(n) => {
+                                let si = c.session;
+                                if let Some(s) = self.sessions.get_mut(si) {
+                                    if let Some(w) = &mut s.stdin {
+                                        if w.write_all(&buf[..n]).is_err() {
+                                            s.stdin = None;
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for si in closed_clients {
+                // Stdin EOF reaches the process (StdinOnce), unless it has a TTY or
+                // another client still types.
+                let others = self.clients.iter().any(|c| c.session == si && c.reading);
+                if let Some(s) = self.sessions.get_mut(si) {
+                    if s.stdin_once && !s.tty && !others {
+                        s.stdin = None;
+                    }
+                }
+            }
+            // Exec sessions that are over.
+            let mut si = self.sessions.len();
+            while si > 1 {
+                si -= 1;
+                if self.sessions[si].done() {
+                    self.finish_exec(si);
+                }
+            }
+        }
+        while self.sessions.len() > 1 {
+            let last = self.sessions.len() - 1;
+            self.finish_exec(last);
+        }
+        Ok(ExitStatus {
+            code: self.sessions[0].exited.unwrap_or(255),
+            oom_killed: false,
+            finished_at: crate::time::now_rfc3339(),
+        })
     }
 }

@@ -362,6 +362,82 @@ pub struct VersionResponse {
     pub build_time: String,
 }
 
+/// Body of `POST /containers/{id}/exec`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExecCreateRequest {
+    #[serde(default)]
+    pub attach_stdin: bool,
+    #[serde(default)]
+    pub attach_stdout: bool,
+    #[serde(default)]
+    pub attach_stderr: bool,
+    #[serde(default)]
+    pub detach_keys: String,
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub env: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub cmd: Vec<String>,
+    #[serde(default)]
+    pub privileged: bool,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub working_dir: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_size: Option<[u32; 2]>,
+}
+
+/// Body of `POST /exec/{id}/start`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExecStartRequest {
+    #[serde(default)]
+    pub detach: bool,
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_size: Option<[u32; 2]>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExecProcessConfig {
+    pub tty: bool,
+    pub entrypoint: String,
+    pub arguments: Vec<String>,
+    pub privileged: bool,
+    pub user: String,
+}
+
+/// `GET /exec/{id}/json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExecInspect {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub running: bool,
+    pub exit_code: Option<i64>,
+    pub process_config: ExecProcessConfig,
+    pub open_stdin: bool,
+    pub open_stderr: bool,
+    pub open_stdout: bool,
+    pub can_remove: bool,
+    #[serde(rename = "ContainerID")]
+    pub container_id: String,
+    pub detach_keys: String,
+    pub pid: i64,
+}
+
+/// `GET /containers/{id}/top`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TopResponse {
+    pub titles: Vec<String>,
+    pub processes: Vec<Vec<String>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

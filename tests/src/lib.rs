@@ -3,6 +3,7 @@
 //! everything it made (containers, monitors, mounts, files), also when the test
 //! fails or panics.
 
+pub mod pty;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -2,12 +2,13 @@
 //! wait, prune. Request order and query parameters follow docker/cli 28 and
 //! moby's client so the daemon sees the traffic the real CLI sends.
 
+use super::attach;
 use super::{collect_errors, CmdResult, Failure};
 use crate::client::{body_stream, json_body, path_escape, Client, ClientError, Query};
 use crate::format::rows::{container_row, PS_DEFAULT, PS_DEFAULT_SIZE, PS_HEADERS};
 use crate::format::{humanize, table};
 use crate::opts::{build_create_env, ContainerFlags};
-use crate::stream;
+use crate::{signals, stream};
 use clap::Args;
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -23,8 +24,12 @@ pub struct RunArgs {
     #[arg(short = 'd', long)]
     pub detach: bool,
     /// Proxy received signals to the process
-    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, hide = true)]
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     #[command(flatten)]
     pub flags: ContainerFlags,
 }
@@ -44,6 +49,9 @@ pub struct StartArgs {
     /// Attach container's STDIN
     #[arg(short = 'i', long)]
     pub interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
@@ -389,21 +397,6 @@ async fn wait_exit_or_removed(
     }))
 }
 
-fn attach_query(stdin: bool) -> Query {
-    Query::new()
-        .set("stream", "1")
-        .set_if(stdin, "stdin", "1")
-        .set("stdout", "1")
-        .set("stderr", "1")
-}
-
-async fn resize(client: &Client, id: &str) {
-    if let Some((h, w)) = stream::terminal_size() {
-        let q = Query::new().set("h", h.to_string()).set("w", w.to_string());
-        let _ = client.post(&cpath(id, "/resize"), &q).await;
-    }
-}
-
 /// `docker run`: create, attach, wait (headers), start, stream, exit status.
 pub async fn run(client: &Client, a: &RunArgs) -> CmdResult {
     run_with(client, a, stream::Outputs::std()).await
@@ -415,8 +408,8 @@ pub async fn run_with(client: &Client, a: &RunArgs, outputs: stream::Outputs) ->
     validate_pull(&f.pull).map_err(|e| Failure::new(report_error("run", &e, true), 125))?;
     let mut body = build_create_env(f, a.detach)
         .map_err(|e| Failure::new(report_error("run", &e, true), 125))?;
-    if !a.detach && f.interactive && f.tty && !stream::stdin_is_terminal() {
-        return Err(Failure::new("the input device is not a TTY", 1));
+    if !a.detach {
+        attach::check_tty(body.config.attach_stdin, f.tty)?;
     }
     if f.tty {
         if let Some((h, w)) = stream::terminal_size() {
@@ -432,34 +425,31 @@ pub async fn run_with(client: &Client, a: &RunArgs, outputs: stream::Outputs) ->
             ))
         }
     };
-    let attach = body.config.attach_stdout || body.config.attach_stderr || body.config.attach_stdin;
+    if a.sig_proxy {
+        signals::forward_all(client, &id);
+    }
+    let cfg = &body.config;
+    let attach = cfg.attach_stdout || cfg.attach_stderr || cfg.attach_stdin;
     if !attach {
         println!("{id}");
     }
-    let mut raw = None;
+    let detach_keys = a.detach_keys.clone().unwrap_or_default();
     let mut session = None;
     if attach {
-        let conn = client
-            .hijack(
-                &cpath(&id, "/attach"),
-                &attach_query(body.config.attach_stdin),
-                None,
-            )
-            .await?;
-        if f.tty && body.config.attach_stdin && stream::stdin_is_terminal() {
-            raw = stream::RawTerminal::enable();
-        }
-        let (tty, stdin) = (f.tty, body.config.attach_stdin);
-        session = Some(tokio::spawn(stream::attach_session(
-            conn, tty, stdin, outputs,
-        )));
+        let q = attach::attach_query(cfg.attach_stdin, &detach_keys);
+        let conn = client.hijack(&cpath(&id, "/attach"), &q, None).await?;
+        let raw = attach::raw_terminal(f.tty, cfg.attach_stdin, a.sig_proxy);
+        let mut s = attach::session(f.tty, cfg.attach_stdin, &detach_keys, raw);
+        s.outputs = outputs;
+        session = Some(tokio::spawn(stream::stream(conn, s)));
     }
-    let status = wait_exit_or_removed(client, &id, f.rm).await?;
+    let mut status = wait_exit_or_removed(client, &id, f.rm).await?;
     if let Err(e) = client.post(&cpath(&id, "/start"), &Query::new()).await {
+        // Aborting the session drops its raw-mode guard: the terminal is restored.
         if let Some(s) = session.take() {
             s.abort();
+            let _ = s.await;
         }
-        drop(raw);
         let msg = e.to_string();
         eprintln!("{}", report_error("run", &msg, false));
         if f.rm {
@@ -467,17 +457,29 @@ pub async fn run_with(client: &Client, a: &RunArgs, outputs: stream::Outputs) ->
         }
         return Ok(start_error_code(&msg));
     }
-    if attach && f.tty && stream::stdout_is_terminal() {
-        resize(client, &id).await;
-    }
-    if let Some(s) = session {
-        let _ = s.await;
-    }
-    drop(raw);
-    if !attach {
+    let Some(mut session) = session else {
         return Ok(0);
+    };
+    if f.tty && stream::stdout_is_terminal() {
+        attach::monitor_tty_size(client, attach::Target::Container, &id).await;
     }
-    Ok(status.await.unwrap_or(125))
+    tokio::select! {
+        end = &mut session => match end {
+            // The user typed the detach keys: the container keeps running.
+            Ok(Ok(stream::End::Detached)) => Ok(0),
+            Ok(Err(e)) => Err(Failure::new(e.to_string(), 1)),
+            _ => Ok(status.await.unwrap_or(125)),
+        },
+        code = &mut status => {
+            // Output may still be in flight: let the stream run to its end, unless
+            // nothing but stdin was attached.
+            if !cfg.attach_stdout && !cfg.attach_stderr {
+                session.abort();
+            }
+            let _ = session.await;
+            Ok(code.unwrap_or(125))
+        }
+    }
 }
 
 /// `docker create`: prints the new container's ID.
@@ -511,34 +513,36 @@ pub async fn start(client: &Client, a: &StartArgs) -> CmdResult {
         let c: ContainerInspect = client
             .get_json(&cpath(name, "/json"), &Query::new())
             .await?;
-        let stdin = a.interactive && c.config.open_stdin;
         let tty = c.config.tty;
-        let conn = client
-            .hijack(&cpath(&c.id, "/attach"), &attach_query(stdin), None)
-            .await?;
-        let raw = if tty && stdin && stream::stdin_is_terminal() {
-            stream::RawTerminal::enable()
-        } else {
-            None
-        };
-        let session = tokio::spawn(stream::attach_session(
+        if !tty {
+            signals::forward_all(client, &c.id);
+        }
+        let stdin = a.interactive && c.config.open_stdin;
+        let detach_keys = a.detach_keys.clone().unwrap_or_default();
+        let q = attach::attach_query(stdin, &detach_keys);
+        let conn = client.hijack(&cpath(&c.id, "/attach"), &q, None).await?;
+        let raw = attach::raw_terminal(tty, stdin, !tty);
+        let mut session = tokio::spawn(stream::stream(
             conn,
-            tty,
-            stdin,
-            stream::Outputs::std(),
+            attach::session(tty, stdin, &detach_keys, raw),
         ));
         let status = wait_exit_or_removed(client, &c.id, c.host_config.auto_remove).await?;
         if let Err(e) = client.post(&cpath(&c.id, "/start"), &Query::new()).await {
             session.abort();
-            drop(raw);
+            let _ = (&mut session).await;
+            if c.host_config.auto_remove {
+                let _ = status.await;
+            }
             return Err(e.into());
         }
         if tty && stream::stdout_is_terminal() {
-            resize(client, &c.id).await;
+            attach::monitor_tty_size(client, attach::Target::Container, &c.id).await;
         }
-        let _ = session.await;
-        drop(raw);
-        return Ok(status.await.unwrap_or(125));
+        return match session.await {
+            Ok(Ok(stream::End::Detached)) => Ok(0),
+            Ok(Err(e)) => Err(Failure::new(e.to_string(), 1)),
+            _ => Ok(status.await.unwrap_or(125)),
+        };
     }
     let mut failed = Vec::new();
     for name in &a.containers {

@@ -1,8 +1,11 @@
 //! The docker-compatible client commands, one file per command group. Each
 //! returns the process exit code or a `Failure` whose text main prints to stderr.
 
+pub mod attach;
 pub mod container;
+pub mod exec;
 pub mod image;
+pub mod lifecycle;
 pub mod system;
 
 use crate::client::ClientError;

@@ -4,6 +4,7 @@
 //! Errors carry Docker's exit code: 127 for a missing command, 126 for one that
 //! cannot be executed, 125 for everything else.
 
+use super::spec::ProcessSpec;
 use super::{caps, user, RuntimeSpec};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
@@ -208,7 +209,21 @@ fn build_root(spec: &RuntimeSpec) -> R<()> {
         bind(src, &dst, MsFlags::empty())?;
     }
 
-    if !spec.privileged {
+    if spec.init {
+        // /sbin may be a symlink (usr-merged images): resolve inside the root.
+        let dst = resolve_in_root(root, "sbin/docker-init");
+        if let Some(parent) = dst.parent() {
+            fs::create_dir_all(parent).map_err(|e| fail("mkdir for docker-init", e))?;
+        }
+        if !dst.exists() {
+            fs::File::create(&dst).map_err(|e| fail("create docker-init mount point", e))?;
+        }
+        let exe = std::env::current_exe().map_err(|e| fail("locate our binary", e))?;
+        bind(&exe, &dst, MsFlags::empty())?;
+        remount_ro(&dst, MsFlags::MS_NOSUID | MsFlags::MS_NODEV)?;
+    }
+
+    if !spec.process.privileged {
         for p in MASKED {
             let dst = root.join(p.trim_start_matches('/'));
             match fs::metadata(&dst) {
@@ -236,6 +251,51 @@ fn build_root(spec: &RuntimeSpec) -> R<()> {
         }
     }
     Ok(())
+}
+
+/// `rel` inside `root`, following symlinks as the container would see them: an
+/// absolute target restarts at `root`, `..` never climbs above it. Components
+/// that do not exist yet are appended as they are.
+pub fn resolve_in_root(root: &Path, rel: &str) -> PathBuf {
+    let mut todo: Vec<String> = rel
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .rev()
+        .map(String::from)
+        .collect();
+    let mut cur: Vec<String> = vec![];
+    let mut links = 0;
+    while let Some(c) = todo.pop() {
+        match c.as_str() {
+            "." => continue,
+            ".." => {
+                cur.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let candidate = cur
+            .iter()
+            .fold(root.to_path_buf(), |p, x| p.join(x))
+            .join(&c);
+        match fs::read_link(&candidate) {
+            Ok(target) if links < 40 => {
+                links += 1;
+                let t = target.to_string_lossy().into_owned();
+                if t.starts_with('/') {
+                    cur.clear();
+                }
+                todo.extend(
+                    t.split('/')
+                        .filter(|x| !x.is_empty())
+                        .rev()
+                        .map(String::from),
+                );
+            }
+            _ => cur.push(c),
+        }
+    }
+    cur.iter().fold(root.to_path_buf(), |p, x| p.join(x))
 }
 
 /// Switch the root to `rootfs` with `pivot_root(".", ".")` and lazily detach the old one.
@@ -319,8 +379,10 @@ fn env_get<'a>(env: &'a [String], key: &str) -> Option<&'a str> {
         .find_map(|e| e.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
 
-/// Everything up to the point of `execve`. Returns the program, argv and envp.
-pub fn prepare(spec: &RuntimeSpec) -> R<(CString, Vec<CString>, Vec<CString>)> {
+/// The container's namespaces and root: unshare, hostname, loopback, the overlay
+/// root with /proc, /dev and friends, pivot_root. Runs in the container's PID 1
+/// before anything else.
+pub fn prepare_container(spec: &RuntimeSpec) -> R<()> {
     use nix::sched::{unshare, CloneFlags};
     unshare(
         CloneFlags::CLONE_NEWNS
@@ -329,15 +391,91 @@ pub fn prepare(spec: &RuntimeSpec) -> R<(CString, Vec<CString>, Vec<CString>)> {
             | CloneFlags::CLONE_NEWNET,
     )
     .map_err(|e| fail("unshare", e))?;
-    nix::unistd::sethostname(&spec.hostname).map_err(|e| fail("sethostname", e))?;
+    nix::unistd::sethostname(&spec.process.hostname).map_err(|e| fail("sethostname", e))?;
     loopback_up()?;
     build_root(spec)?;
-
     pivot(&spec.rootfs)?;
-    // Look things up inside the new root, where the image's absolute symlinks
-    // resolve as the container will see them.
+    if spec.readonly_rootfs {
+        remount_ro(Path::new("/"), MsFlags::empty())?;
+    }
+    Ok(())
+}
+
+/// Join the namespaces of a running container's PID 1 (for exec). The pid
+/// namespace needs no join: the monitor forks exec'd processes straight into it.
+/// Joining the mount namespace also moves root and cwd to the container's root.
+pub fn join_container(init_pid: i32) -> R<()> {
+    use nix::sched::{setns, CloneFlags};
+    let open = |ns: &str| {
+        let p = format!("/proc/{init_pid}/ns/{ns}");
+        fs::File::open(&p).map_err(|e| fail(format_args!("open {p}"), e))
+    };
+    let files = [
+        (open("ipc")?, CloneFlags::CLONE_NEWIPC),
+        (open("uts")?, CloneFlags::CLONE_NEWUTS),
+        (open("net")?, CloneFlags::CLONE_NEWNET),
+        (open("mnt")?, CloneFlags::CLONE_NEWNS),
+    ];
+    for (f, flag) in &files {
+        setns(f, *flag).map_err(|e| fail(format_args!("setns {flag:?}"), e))?;
+    }
+    std::env::set_current_dir("/").map_err(|e| fail("chdir /", e))?;
+    Ok(())
+}
+
+/// Open a pseudo-terminal on the container's own devpts (so `tty` names a device
+/// that exists inside), make its slave the controlling terminal and stdio of this
+/// process, and return the master for the monitor.
+pub fn open_tty(size: Option<[u16; 2]>) -> R<std::os::fd::OwnedFd> {
+    use nix::fcntl::OFlag;
+    use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(|e| fail("open /dev/ptmx", e))?;
+    grantpt(&master).map_err(|e| fail("grantpt", e))?;
+    unlockpt(&master).map_err(|e| fail("unlockpt", e))?;
+    let name = ptsname_r(&master).map_err(|e| fail("ptsname", e))?;
+    if let Some([rows, cols]) = size {
+        set_winsize(master.as_raw_fd(), rows, cols);
+    }
+    let slave = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&name)
+        .map_err(|e| fail(format_args!("open {name}"), e))?;
+    nix::unistd::setsid().map_err(|e| fail("setsid", e))?;
+    // SAFETY: TIOCSCTTY on the slave fd we just opened; argument 0 = do not steal.
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY as _, 0) } < 0 {
+        return Err(fail(
+            "set controlling terminal",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    for target in 0..3 {
+        nix::unistd::dup2(slave.as_raw_fd(), target).map_err(|e| fail("dup2 tty", e))?;
+    }
+    // SAFETY: into_raw_fd hands over ownership of the master's fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(master)) })
+}
+
+/// TIOCSWINSZ on a terminal fd (the kernel signals the foreground group).
+pub fn set_winsize(fd: i32, rows: u16, cols: u16) {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize struct we own.
+    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ as _, &ws) };
+}
+
+/// Everything about the process itself up to `execve`, inside the container's
+/// root: environment, user, program lookup, working directory, capabilities.
+/// Returns the program, argv and envp.
+pub fn prepare_process(p: &ProcessSpec) -> R<(CString, Vec<CString>, Vec<CString>)> {
     let root = PathBuf::from("/");
-    let mut env = spec.env.clone();
+    let mut env = p.env.clone();
     let path_var = env_get(&env, "PATH")
         .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         .to_string();
@@ -346,28 +484,25 @@ pub fn prepare(spec: &RuntimeSpec) -> R<(CString, Vec<CString>, Vec<CString>)> {
     }
     let passwd = fs::read_to_string(root.join("etc/passwd")).unwrap_or_default();
     let group = fs::read_to_string(root.join("etc/group")).unwrap_or_default();
-    let who = user::resolve(&spec.user, &passwd, &group).map_err(|m| SetupError {
+    let who = user::resolve(&p.user, &passwd, &group).map_err(|m| SetupError {
         code: 125,
         message: m,
     })?;
+    if env_get(&env, "HOSTNAME").is_none() && !p.hostname.is_empty() {
+        env.insert(1.min(env.len()), format!("HOSTNAME={}", p.hostname));
+    }
     if env_get(&env, "HOME").is_none() {
         env.push(format!("HOME={}", who.home));
     }
-    if env_get(&env, "HOSTNAME").is_none() {
-        env.insert(1.min(env.len()), format!("HOSTNAME={}", spec.hostname));
-    }
-    if spec.tty && env_get(&env, "TERM").is_none() {
+    if p.tty && env_get(&env, "TERM").is_none() {
         env.push("TERM=xterm".into());
     }
-    let arg0 = spec.args.first().cloned().unwrap_or_default();
+    let arg0 = p.args.first().cloned().unwrap_or_default();
     let program = find_program(&arg0, &path_var, &root)?;
-    if spec.readonly_rootfs {
-        remount_ro(Path::new("/"), MsFlags::empty())?;
-    }
-    let cwd = if spec.cwd.is_empty() {
+    let cwd = if p.cwd.is_empty() {
         "/"
     } else {
-        spec.cwd.as_str()
+        p.cwd.as_str()
     };
     if fs::metadata(cwd).is_err() {
         fs::create_dir_all(cwd).map_err(|e| fail(format_args!("mkdir {cwd}"), e))?;
@@ -378,10 +513,12 @@ pub fn prepare(spec: &RuntimeSpec) -> R<(CString, Vec<CString>, Vec<CString>)> {
         );
     }
 
-    let set = caps::effective_set(spec.privileged, &spec.cap_add, &spec.cap_drop, caps::held())
-        .map_err(|m| SetupError {
-            code: 125,
-            message: m,
+    let set =
+        caps::effective_set(p.privileged, &p.cap_add, &p.cap_drop, caps::held()).map_err(|m| {
+            SetupError {
+                code: 125,
+                message: m,
+            }
         })?;
     caps::drop_bounding(set).map_err(|e| fail("drop bounding capabilities", e))?;
     // Keep capabilities across the uid change; capset below sets the final sets.
@@ -398,7 +535,7 @@ pub fn prepare(spec: &RuntimeSpec) -> R<(CString, Vec<CString>, Vec<CString>)> {
     let uid = nix::unistd::Uid::from_raw(who.uid);
     nix::unistd::setresuid(uid, uid, uid).map_err(|e| fail("setuid", e))?;
     caps::set_caps(set).map_err(|e| fail("set capabilities", e))?;
-    if spec.no_new_privileges {
+    if p.no_new_privileges {
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
     }
@@ -408,7 +545,7 @@ pub fn prepare(spec: &RuntimeSpec) -> R<(CString, Vec<CString>, Vec<CString>)> {
 
     let cstr = |s: &str| CString::new(s).map_err(|e| fail("argument", e));
     let prog = cstr(&program.display().to_string())?;
-    let argv = spec.args.iter().map(|a| cstr(a)).collect::<R<Vec<_>>>()?;
+    let argv = p.args.iter().map(|a| cstr(a)).collect::<R<Vec<_>>>()?;
     let envp = env.iter().map(|a| cstr(a)).collect::<R<Vec<_>>>()?;
     Ok((prog, argv, envp))
 }
@@ -433,6 +570,26 @@ mod tests {
             overlay_options(&spec, Some(Path::new("/d/layers"))),
             "lowerdir=/c/init:bbb:aaa,upperdir=/c/upper,workdir=/c/work"
         );
+    }
+
+    #[test]
+    fn paths_resolve_inside_the_root_through_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("usr/sbin")).unwrap();
+        symlink("usr/sbin", root.join("sbin")).unwrap();
+        symlink("/usr", root.join("abs")).unwrap();
+        symlink("../../../../etc", root.join("escape")).unwrap();
+        assert_eq!(
+            resolve_in_root(root, "sbin/docker-init"),
+            root.join("usr/sbin/docker-init")
+        );
+        assert_eq!(resolve_in_root(root, "abs/sbin/x"), root.join("usr/sbin/x"));
+        assert_eq!(
+            resolve_in_root(root, "escape/passwd"),
+            root.join("etc/passwd")
+        );
+        assert_eq!(resolve_in_root(root, "new/dir/f"), root.join("new/dir/f"));
     }
 
     #[test]

@@ -4,6 +4,21 @@
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+/// The process to run: the container's own or an exec'd one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProcessSpec {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: String,
+    pub hostname: String,
+    pub tty: bool,
+    pub privileged: bool,
+    pub no_new_privileges: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RuntimeSpec {
     pub id: String,
@@ -13,28 +28,39 @@ pub struct RuntimeSpec {
     pub lower: Vec<PathBuf>,
     pub upper: PathBuf,
     pub work: PathBuf,
-    pub args: Vec<String>,
-    pub env: Vec<String>,
-    pub cwd: String,
-    pub user: String,
-    pub hostname: String,
-    pub tty: bool,
+    pub process: ProcessSpec,
     pub open_stdin: bool,
-    pub privileged: bool,
+    /// Close the process's stdin when the (last) attached client closes its input.
+    pub stdin_once: bool,
+    /// `[rows, cols]` of the TTY at start.
+    pub console_size: Option<[u16; 2]>,
     pub readonly_rootfs: bool,
-    pub no_new_privileges: bool,
-    pub cap_add: Vec<String>,
-    pub cap_drop: Vec<String>,
+    /// `--init`: our own binary is bind-mounted at /sbin/docker-init and runs as PID 1.
+    pub init: bool,
     /// Files bind-mounted at /etc/hosts, /etc/hostname, /etc/resolv.conf.
     pub hosts_path: PathBuf,
     pub hostname_path: PathBuf,
     pub resolv_conf_path: PathBuf,
     /// The json-file log the monitor appends to.
     pub log_path: PathBuf,
-    /// The monitor's unix socket for attach and exit notification.
+    /// Rotate the log past this size (`--log-opt max-size`), keeping `log_max_file` files.
+    pub log_max_size: Option<u64>,
+    pub log_max_file: u32,
+    /// `cgroup.procs` files every process of the container is written to.
+    pub cgroup_procs: Vec<PathBuf>,
+    /// The monitor's unix socket for attach, exec and exit notification.
     pub socket: PathBuf,
     /// Where the monitor records the exit status (atomically).
     pub exit_path: PathBuf,
+}
+
+/// An exec'd process, started by the monitor in the container's namespaces.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExecSpec {
+    pub id: String,
+    pub process: ProcessSpec,
+    pub stdin: bool,
+    pub console_size: Option<[u16; 2]>,
 }
 
 /// What the monitor writes to `exit_path` when the container's PID 1 is gone.

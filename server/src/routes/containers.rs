@@ -106,10 +106,72 @@ pub async fn kill(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn resize(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    // Window sizes matter with a TTY (a later issue); the container must exist.
-    st.host.resolve(&id)?;
+fn size(q: &HashMap<String, String>) -> ApiResult<(u16, u16)> {
+    let get = |k: &str| {
+        q.get(k)
+            .and_then(|v| v.parse::<u16>().ok())
+            .ok_or_else(|| ApiError::bad_request(format!("invalid resize parameter {k}")))
+    };
+    Ok((get("h")?, get("w")?))
+}
+
+pub async fn resize(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> ApiResult<StatusCode> {
+    let (h, w) = size(&q)?;
+    st.host.resize(&id, None, h, w).await?;
     Ok(StatusCode::OK)
+}
+
+pub async fn exec_resize(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> ApiResult<StatusCode> {
+    let (h, w) = size(&q)?;
+    st.host.resize("", Some(&id), h, w).await?;
+    Ok(StatusCode::OK)
+}
+
+pub async fn exec_create(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let req: shared::api::ExecCreateRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let exec_id = st.host.exec_create(&id, req)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(shared::api::IdResponse {
+            id: exec_id,
+            warnings: vec![],
+        }),
+    )
+        .into_response())
+}
+
+pub async fn exec_inspect(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(st.host.exec_inspect(&id)?).into_response())
+}
+
+pub async fn rename(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> ApiResult<StatusCode> {
+    let name = q.get("name").cloned().unwrap_or_default();
+    st.host.rename(&id, &name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn top(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(st.host.top(&id)?).into_response())
 }
 
 pub async fn remove(

@@ -1,0 +1,252 @@
+//! `docker exec` (docker/cli `exec.go`): inspect first so that "No such
+//! container" wins, `POST /containers/{id}/exec`, then either a plain
+//! `POST /exec/{id}/start` with `{"Detach":true}` or the hijacked start, the
+//! TTY size, and the exit code from `GET /exec/{id}/json`.
+
+use super::attach::{self, Target};
+use super::{CmdResult, Failure};
+use crate::client::{json_body, path_escape, Client, Query};
+use crate::escape::ESCAPE_MESSAGE;
+use crate::opts::{expand_env, os_lookup, parse_kv_file, read_file};
+use crate::stream::{self, End};
+use clap::Args;
+use serde::Serialize;
+use shared::api::IdResponse;
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Detached mode: run command in the background
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env", value_name = "list")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file", value_name = "list")]
+    pub env_file: Vec<String>,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Give extended privileges to the command
+    #[arg(long)]
+    pub privileged: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Username or UID (format: "<name|uid>[:<group|gid>]")
+    #[arg(short = 'u', long, value_name = "string")]
+    pub user: Option<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long, value_name = "string")]
+    pub workdir: Option<String>,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// The command and its arguments
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+/// moby's `container.ExecOptions`, in its field order.
+#[derive(Serialize, Debug, Default, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExecCreate {
+    pub user: String,
+    pub privileged: bool,
+    pub tty: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console_size: Option<[u16; 2]>,
+    pub attach_stdin: bool,
+    pub attach_stderr: bool,
+    pub attach_stdout: bool,
+    pub detach: bool,
+    pub detach_keys: String,
+    pub env: Option<Vec<String>>,
+    pub working_dir: String,
+    pub cmd: Vec<String>,
+}
+
+/// moby's `container.ExecStartOptions`.
+#[derive(Serialize, Debug, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExecStart {
+    pub detach: bool,
+    pub tty: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console_size: Option<[u16; 2]>,
+}
+
+/// docker's `parseExec`: env files before `-e`; everything attached unless `-d`.
+pub fn build_exec(
+    a: &ExecArgs,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<ExecCreate, String> {
+    let mut env = Vec::new();
+    for file in &a.env_file {
+        env.extend(parse_kv_file(file, &read_file(file)?, Some(lookup))?);
+    }
+    env.extend(a.env.iter().map(|e| expand_env(e, lookup)));
+    Ok(ExecCreate {
+        user: a.user.clone().unwrap_or_default(),
+        privileged: a.privileged,
+        tty: a.tty,
+        console_size: None,
+        attach_stdin: !a.detach && a.interactive,
+        attach_stderr: !a.detach,
+        attach_stdout: !a.detach,
+        detach: a.detach,
+        detach_keys: a.detach_keys.clone().unwrap_or_default(),
+        env: (!env.is_empty()).then_some(env),
+        working_dir: a.workdir.clone().unwrap_or_default(),
+        cmd: a.command.clone(),
+    })
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ExecInspect {
+    #[serde(default)]
+    exit_code: i32,
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, Failure> {
+    serde_json::to_vec(v).map_err(|e| Failure::new(e.to_string(), 1))
+}
+
+pub async fn exec(client: &Client, a: &ExecArgs) -> CmdResult {
+    let mut body = build_exec(a, &os_lookup)?;
+    let cpath = format!("/containers/{}", path_escape(&a.container));
+    // "No such container" takes precedence over a TTY complaint.
+    client.get(&format!("{cpath}/json"), &Query::new()).await?;
+    if !a.detach {
+        attach::check_tty(body.attach_stdin, body.tty)?;
+    }
+    if body.tty {
+        let (h, w) = stream::terminal_size().unwrap_or((0, 0));
+        body.console_size = Some([h, w]);
+    }
+    let resp = client
+        .post_json(&format!("{cpath}/exec"), &Query::new(), &body)
+        .await?;
+    let created: IdResponse = json_body(resp).await?;
+    if created.id.is_empty() {
+        return Err(Failure::new("exec ID empty", 1));
+    }
+    let id = created.id;
+    let start_path = format!("/exec/{}/start", path_escape(&id));
+    let start = ExecStart {
+        detach: a.detach,
+        tty: body.tty,
+        console_size: body.console_size,
+    };
+    if a.detach {
+        client.post_json(&start_path, &Query::new(), &start).await?;
+        return Ok(0);
+    }
+    let conn = client
+        .hijack(&start_path, &Query::new(), Some(to_json(&start)?))
+        .await?;
+    let raw = attach::raw_terminal(body.tty, body.attach_stdin, false);
+    let session = attach::session(body.tty, body.attach_stdin, &body.detach_keys, raw);
+    let streaming = tokio::spawn(stream::stream(conn, session));
+    if body.tty && stream::stdin_is_terminal() {
+        attach::monitor_tty_size(client, Target::Exec, &id).await;
+    }
+    let end = streaming
+        .await
+        .map_err(|e| Failure::new(e.to_string(), 1))?
+        .map_err(|e| Failure::new(e.to_string(), 1))?;
+    if end == End::Detached {
+        return Err(Failure::new(ESCAPE_MESSAGE, 1));
+    }
+    match client
+        .get_json::<ExecInspect>(&format!("/exec/{}/json", path_escape(&id)), &Query::new())
+        .await
+    {
+        Ok(i) => Ok(i.exit_code),
+        // The daemon went away: docker exits -1 (255).
+        Err(crate::client::ClientError::Connect(_)) => Ok(-1),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        a: ExecArgs,
+    }
+
+    fn args(v: &[&str]) -> ExecArgs {
+        let mut all = vec!["exec"];
+        all.extend_from_slice(v);
+        T::try_parse_from(all).unwrap().a
+    }
+
+    #[test]
+    fn exec_body_is_dockers() {
+        let a = args(&[
+            "-ti",
+            "-u",
+            "nobody",
+            "-e",
+            "A=1",
+            "-w",
+            "/tmp",
+            "--privileged",
+            "web",
+            "sh",
+            "-c",
+            "id -u",
+        ]);
+        let b = build_exec(&a, &|_| None).unwrap();
+        let v = serde_json::to_string(&b).unwrap();
+        assert_eq!(
+            v,
+            r#"{"User":"nobody","Privileged":true,"Tty":true,"AttachStdin":true,"AttachStderr":true,"AttachStdout":true,"Detach":false,"DetachKeys":"","Env":["A=1"],"WorkingDir":"/tmp","Cmd":["sh","-c","id -u"]}"#
+        );
+    }
+
+    #[test]
+    fn detached_exec_attaches_nothing_and_flags_after_the_container_are_the_command() {
+        let a = args(&["-d", "web", "ls", "-l", "-t"]);
+        assert_eq!(a.command, vec!["ls", "-l", "-t"]);
+        assert!(!a.tty);
+        let b = build_exec(&a, &|_| None).unwrap();
+        assert!(b.detach && !b.attach_stdin && !b.attach_stdout && !b.attach_stderr);
+        assert_eq!(b.env, None);
+    }
+
+    #[test]
+    fn start_body_matches_the_docker_client() {
+        let s = ExecStart {
+            detach: false,
+            tty: true,
+            console_size: Some([24, 80]),
+        };
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"Detach":false,"Tty":true,"ConsoleSize":[24,80]}"#
+        );
+        let d = ExecStart {
+            detach: true,
+            tty: false,
+            console_size: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#"{"Detach":true,"Tty":false}"#
+        );
+    }
+}

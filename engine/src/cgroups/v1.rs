@@ -1,0 +1,225 @@
+//! The backend for legacy and hybrid hosts: the container's cgroup exists once
+//! per v1 hierarchy (`<mount>/<prefix>/<host>/<id>`), and on hybrid hosts also in
+//! the controller-less cgroup2 tree, as runc does, so that tools reading the
+//! unified tree (systemd) see the container as a unit of its own.
+
+use super::common::{
+    check_name, mkdir, read, read_pids, rmdir_if_empty, rmdir_leaf, sigkill, wait_until, write,
+    CgroupManager, Limits,
+};
+use super::error::CgroupError;
+use super::layout::{Controller, V1Hierarchy};
+use super::v2;
+use super::Inner;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A container's cgroup on a legacy or hybrid host.
+#[derive(Debug, Clone)]
+pub struct V1Manager {
+    cg: Arc<Inner>,
+    host: String,
+    id: String,
+}
+
+impl V1Manager {
+    pub(crate) fn new(cg: Arc<Inner>, host: &str, id: &str) -> Result<Self, CgroupError> {
+        check_name(host)?;
+        check_name(id)?;
+        Ok(V1Manager {
+            cg,
+            host: host.to_string(),
+            id: id.to_string(),
+        })
+    }
+
+    fn hierarchy(&self, c: Controller) -> Option<&V1Hierarchy> {
+        self.cg.v1.iter().find(|h| h.controllers.contains(&c))
+    }
+
+    /// `<root>/<prefix>/<host>/<id>`
+    fn leaf(&self, root: &Path) -> PathBuf {
+        root.join(&self.cg.prefix).join(&self.host).join(&self.id)
+    }
+
+    /// The roots of every tree the container has a cgroup in.
+    fn roots(&self) -> impl Iterator<Item = &Path> {
+        self.cg
+            .v1
+            .iter()
+            .map(|h| h.mount.as_path())
+            .chain(self.cg.unified.as_deref())
+    }
+
+    fn freezer_leaf(&self) -> Option<PathBuf> {
+        self.hierarchy(Controller::Freezer)
+            .map(|h| self.leaf(&h.mount))
+    }
+
+    fn unified_leaf(&self) -> Option<PathBuf> {
+        self.cg.unified.as_deref().map(|u| self.leaf(u))
+    }
+
+    fn set_v1_frozen(&self, leaf: &Path, frozen: bool) -> Result<(), CgroupError> {
+        let state = leaf.join("freezer.state");
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        // Freezing can stall in FREEZING while tasks are in uninterruptible
+        // sleep; writing FROZEN again nudges the kernel to retry (runc does
+        // the same). Thawing is immediate but checking it costs nothing.
+        let settled = wait_until(self.cg.freeze_timeout, || {
+            write(&state, want)?;
+            Ok(read(&state)?.trim() == want)
+        })?;
+        if settled {
+            return Ok(());
+        }
+        if frozen {
+            // Do not leave a half-frozen container behind.
+            let _ = write(&state, "THAWED");
+        }
+        Err(CgroupError::FreezeTimeout {
+            path: leaf.to_path_buf(),
+            want: if frozen { "frozen" } else { "thawed" },
+            waited: self.cg.freeze_timeout,
+        })
+    }
+
+    fn set_frozen(&self, frozen: bool) -> Result<(), CgroupError> {
+        if let Some(leaf) = self.freezer_leaf() {
+            return self.set_v1_frozen(&leaf, frozen);
+        }
+        // A hybrid host without the v1 freezer still has the core cgroup2
+        // freezer in its unified tree.
+        match self.unified_leaf() {
+            Some(leaf) => v2::set_frozen(&leaf, frozen, self.cg.freeze_timeout),
+            None => Err(CgroupError::MissingController("freezer")),
+        }
+    }
+}
+
+/// A new cpuset cgroup starts with empty `cpuset.cpus` and `cpuset.mems`, and
+/// no task may join it until both are set: inherit the parent's.
+fn fill_cpuset(parent: &Path, dir: &Path) -> Result<(), CgroupError> {
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let own = dir.join(file);
+        let current = super::common::read_opt(&own)?.unwrap_or_default();
+        if !current.trim().is_empty() {
+            continue;
+        }
+        let inherited = read(&parent.join(file))?;
+        write(&own, inherited.trim())?;
+    }
+    Ok(())
+}
+
+impl CgroupManager for V1Manager {
+    fn create(&self) -> Result<(), CgroupError> {
+        let is_cpuset = |root: &Path| {
+            self.hierarchy(Controller::Cpuset)
+                .is_some_and(|h| h.mount == root)
+        };
+        for root in self.roots() {
+            let mut parent = root.to_path_buf();
+            for name in [&self.cg.prefix, &self.host, &self.id] {
+                let dir = parent.join(name);
+                mkdir(self.cg.ops.as_ref(), &dir)?;
+                if is_cpuset(root) {
+                    fill_cpuset(&parent, &dir)?;
+                }
+                parent = dir;
+            }
+        }
+        Ok(())
+    }
+
+    fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
+        for root in self.roots() {
+            write(&self.leaf(root).join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn freeze(&self) -> Result<(), CgroupError> {
+        self.set_frozen(true)
+    }
+
+    fn thaw(&self) -> Result<(), CgroupError> {
+        self.set_frozen(false)
+    }
+
+    fn is_frozen(&self) -> Result<bool, CgroupError> {
+        if let Some(leaf) = self.freezer_leaf() {
+            return Ok(read(&leaf.join("freezer.state"))?.trim() == "FROZEN");
+        }
+        match self.unified_leaf() {
+            Some(leaf) => v2::frozen(&leaf),
+            None => Err(CgroupError::MissingController("freezer")),
+        }
+    }
+
+    fn pids(&self) -> Result<Vec<i32>, CgroupError> {
+        // Every hierarchy should list the same processes; take the union so a
+        // process that joined only some of them is not missed by kill_all.
+        let mut all = Vec::new();
+        for root in self.roots() {
+            all.extend(read_pids(&self.leaf(root).join("cgroup.procs"))?);
+        }
+        all.sort_unstable();
+        all.dedup();
+        Ok(all)
+    }
+
+    fn kill_all(&self) -> Result<(), CgroupError> {
+        // Frozen, no process can fork a new one between our reading the list
+        // and the kill; SIGKILL stays pending until the thaw, then they die.
+        let frozen = match self.freeze() {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!("kill_all without freezing: {e}");
+                false
+            }
+        };
+        let killed = self
+            .pids()
+            .and_then(|pids| pids.into_iter().try_for_each(sigkill));
+        let thawed = if frozen { self.thaw() } else { Ok(()) };
+        killed.and(thawed)
+    }
+
+    fn remove(&self) -> Result<(), CgroupError> {
+        let ops = self.cg.ops.as_ref();
+        let mut first_err = None;
+        for root in self.roots() {
+            if let Err(e) = rmdir_leaf(ops, &self.leaf(root)) {
+                first_err.get_or_insert(e);
+            }
+        }
+        for root in self.roots() {
+            let prefix = root.join(&self.cg.prefix);
+            let parents = [prefix.join(&self.host), prefix];
+            for dir in parents {
+                if let Err(e) = rmdir_if_empty(ops, &dir) {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn apply(&self, limits: &Limits) -> Result<(), CgroupError> {
+        if let Some(max) = limits.pids_max {
+            let h = self
+                .hierarchy(Controller::Pids)
+                .ok_or(CgroupError::MissingController("pids"))?;
+            write(
+                &self.leaf(&h.mount).join("pids.max"),
+                &super::common::pids_max_value(max),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn path(&self, controller: Controller) -> Option<PathBuf> {
+        self.hierarchy(controller).map(|h| self.leaf(&h.mount))
+    }
+}
