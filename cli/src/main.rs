@@ -190,14 +190,15 @@ enum ImageCmd {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // Bind-mounted into a container as /sbin/docker-init for `--init`.
+    if args.first().is_some_and(|a| a.ends_with("docker-init")) {
+        engine::init::main(args[1..].to_vec());
+    }
     // Helper processes first: they must stay single-threaded, so no runtime and
     // no argument parsing here.
     match args.get(1).map(String::as_str) {
         Some("__monitor") => engine::monitor::main(args[2..].to_vec()),
-        Some("__init") => {
-            eprintln!("dockhand: __init is reserved and not implemented yet");
-            std::process::exit(127);
-        }
+        Some("__init") => engine::init::main(args[2..].to_vec()),
         Some("-v" | "--version") => {
             println!(
                 "Dockhand version {}, build dockhand",

@@ -117,6 +117,8 @@ pub struct Host {
     run_dir: PathBuf,
     exe: PathBuf,
     pub images: ImageStore,
+    /// The host's cgroups, when the machine offers a cgroupfs we can use.
+    cgroups: Option<crate::cgroups::Cgroups>,
     state: Mutex<HashMap<String, Entry>>,
     execs: Mutex<HashMap<String, ExecRecord>>,
 }
@@ -164,12 +166,14 @@ impl Host {
         let images = ImageStore::open(data_root, name)?;
         let run_dir = data_root.join("run");
         std::fs::create_dir_all(&run_dir).ctx("create dir", &run_dir)?;
+        let cgroups = open_cgroups(data_root);
         let host = Arc::new(Host {
             name: name.to_string(),
             dir,
             run_dir,
             exe,
             images,
+            cgroups,
             state: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
         });
@@ -244,6 +248,16 @@ impl Host {
             });
             self.lock()
                 .insert(rec.id.clone(), Entry::new(rec, tx, false, manual_stop));
+        }
+        if let Some(cg) = &self.cgroups {
+            // Cgroups of containers that are gone (a crash between exit and cleanup).
+            let st = self.lock();
+            let keep = |host: &str, id: &str| {
+                host == self.name && st.get(id).is_some_and(|e| e.rec.state.running)
+            };
+            if let Err(e) = cg.cleanup_orphans(&keep) {
+                tracing::warn!("cleaning up orphaned cgroups: {e}");
+            }
         }
         for id in running {
             let host = self.clone();
@@ -544,7 +558,7 @@ impl Host {
             log_path: PathBuf::from(&rec.log_path),
             log_max_size,
             log_max_file,
-            cgroup_procs: self.cgroup_procs(&rec.id),
+            cgroup_procs: self.cgroup_procs(&rec.id)?,
             socket: self.socket_path(&rec.id),
             exit_path: dir.join("exit.json"),
         })
@@ -582,10 +596,94 @@ impl Host {
         }
     }
 
-    /// `cgroup.procs` files for the container's cgroups (none yet: cgroups arrive
-    /// with the cgroup manager).
-    fn cgroup_procs(&self, _id: &str) -> Vec<PathBuf> {
-        Vec::new()
+    fn cgroup(&self, id: &str) -> Option<crate::cgroups::AnyCgroupManager> {
+        self.cgroups
+            .as_ref()
+            .and_then(|cg| cg.for_container(&self.name, id).ok())
+    }
+
+    /// Create the container's cgroups; the `cgroup.procs` files its processes join.
+    fn cgroup_procs(&self, id: &str) -> Result<Vec<PathBuf>> {
+        use crate::cgroups::{CgroupManager, Controller};
+        let Some(m) = self.cgroup(id) else {
+            return Ok(vec![]);
+        };
+        m.create()
+            .map_err(|e| Error::Internal(format!("create cgroup: {e}")))?;
+        let mut procs: Vec<PathBuf> = Controller::ALL
+            .iter()
+            .filter_map(|c| m.path(*c))
+            .map(|p| p.join("cgroup.procs"))
+            .collect();
+        // On hybrid hosts the unified tree holds no controllers, but processes
+        // join it too (as runc does), so that tools reading it see the container.
+        if let Some(cg) = &self.cgroups {
+            if let Some(u) = cg.unified_root() {
+                let dir = u.join(cg.prefix()).join(&self.name).join(id);
+                if dir.is_dir() {
+                    procs.push(dir.join("cgroup.procs"));
+                }
+            }
+        }
+        procs.sort();
+        procs.dedup();
+        Ok(procs)
+    }
+
+    fn remove_cgroup(&self, id: &str) {
+        use crate::cgroups::CgroupManager;
+        if let Some(m) = self.cgroup(id) {
+            if let Err(e) = m.remove() {
+                tracing::warn!("removing cgroup of {id}: {e}");
+            }
+        }
+    }
+
+    /// `POST /containers/{id}/pause` (`true`) and `/unpause` (`false`): the
+    /// freezer stops every process of the container at once.
+    pub fn pause(&self, key: &str, pause: bool) -> Result<()> {
+        use crate::cgroups::CgroupManager;
+        let mut st = self.lock();
+        let id = resolve_in(&st, key)?;
+        let e = st.get_mut(&id).ok_or_else(|| no_such(key))?;
+        if !e.rec.state.running {
+            return Err(Error::Conflict(format!("Container {id} is not running")));
+        }
+        if pause && e.rec.state.paused {
+            return Err(Error::Conflict(format!("Container {id} is already paused")));
+        }
+        if !pause && !e.rec.state.paused {
+            return Err(Error::Conflict(format!("Container {id} is not paused")));
+        }
+        let m = self.cgroup(&id).ok_or_else(|| {
+            Error::Internal("pause needs the freezer cgroup, which this host does not offer".into())
+        })?;
+        let r = if pause { m.freeze() } else { m.thaw() };
+        r.map_err(|err| {
+            Error::Internal(format!(
+                "{}: {err}",
+                if pause { "pause" } else { "unpause" }
+            ))
+        })?;
+        e.rec.state.paused = pause;
+        e.rec.state.status = if pause { "paused" } else { "running" }.into();
+        self.persist(e)
+    }
+
+    /// Thaw a paused container so that a signal sent to it takes effect.
+    fn thaw_if_paused(&self, id: &str) {
+        use crate::cgroups::CgroupManager;
+        let paused = self.lock().get(id).is_some_and(|e| e.rec.state.paused);
+        if paused {
+            if let Some(m) = self.cgroup(id) {
+                let _ = m.thaw();
+            }
+        }
+    }
+
+    /// The cgroup layout's version for `info`: "1" (legacy, hybrid) or "2".
+    pub fn cgroup_version(&self) -> &'static str {
+        self.cgroups.as_ref().map(|c| c.version()).unwrap_or("1")
     }
 
     /// `POST /containers/{id}/start`. `Ok(false)` when it already runs (Docker's 304).
@@ -772,6 +870,8 @@ impl Host {
     }
 
     fn on_exit(self: &Arc<Self>, id: &str, status: ExitStatus) {
+        // Every process of the container is gone with its PID 1.
+        self.remove_cgroup(id);
         // Exec sessions end with the container.
         self.execs
             .lock()
@@ -858,6 +958,8 @@ impl Host {
 
     /// Drop a stopped container's record and files.
     fn remove_now(&self, id: &str) -> Result<()> {
+        self.execs().retain(|_, x| x.container_id != id);
+        self.remove_cgroup(id);
         let entry = self.lock().remove(id);
         let dir = self.cdir(id);
         // Record first: a crash after this point leaves only a directory without a
@@ -928,6 +1030,10 @@ impl Host {
             if err.raw_os_error() != Some(libc::ESRCH) {
                 return Err(Error::Internal(format!("kill {pid}: {err}")));
             }
+        }
+        // A frozen process only acts on the signal once thawed.
+        if sig == libc::SIGKILL || sig == libc::SIGTERM {
+            self.thaw_if_paused(id);
         }
         Ok(())
     }
@@ -1439,6 +1545,24 @@ pub fn should_restart(
     }
 }
 
+/// The daemon's cgroups under a prefix derived from its data root, so that two
+/// daemons on one machine (tests, virtual hosts) never share a cgroup. The prefix
+/// is written to `<data_root>/cgroup-prefix` for tools that clean up after it.
+fn open_cgroups(data_root: &Path) -> Option<crate::cgroups::Cgroups> {
+    use sha2::Digest;
+    let canon = std::fs::canonicalize(data_root).unwrap_or_else(|_| data_root.to_path_buf());
+    let hash = sha2::Sha256::digest(canon.as_os_str().as_encoded_bytes());
+    let prefix = format!("dockhand-{}", &hex::encode(hash)[..12]);
+    let _ = std::fs::write(data_root.join("cgroup-prefix"), &prefix);
+    match crate::cgroups::Cgroups::new(Path::new(crate::cgroups::DEFAULT_ROOT), &prefix) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("no cgroups: {e}; pause and limits are unavailable");
+            None
+        }
+    }
+}
+
 fn rec_args(rec: &ContainerInspect) -> Vec<String> {
     std::iter::once(rec.path.clone())
         .chain(rec.args.iter().cloned())
@@ -1457,7 +1581,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
         _ => (t, 1),
     };
     let v: f64 = num.parse().ok()?;
-    (v >= 0.0).then(|| (v * mult as f64) as u64)
+    (v >= 0.0).then_some((v * mult as f64) as u64)
 }
 
 fn resolve_in(st: &HashMap<String, Entry>, key: &str) -> Result<String> {

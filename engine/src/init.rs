@@ -56,7 +56,12 @@ fn sys(op: &'static str) -> impl FnOnce(Errno) -> InitError {
 /// The entry point: `args` is the program and its arguments (what follows
 /// `--`). Never returns; exits with the program's status.
 pub fn main(args: Vec<String>) -> ! {
-    let code = match run(&args) {
+    // Accept tini's own syntax too: `docker-init -- PROGRAM ARGS...`.
+    let args = match args.first() {
+        Some(first) if first == "--" => &args[1..],
+        _ => &args[..],
+    };
+    let code = match run(args) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("[init] {e}");

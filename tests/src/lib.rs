@@ -199,6 +199,15 @@ impl Daemon {
         pids
     }
 
+    /// Cgroup directories the daemon made (under the prefix it records in its data
+    /// root), in every hierarchy.
+    pub fn leftover_cgroups(&self) -> Vec<PathBuf> {
+        let Ok(prefix) = std::fs::read_to_string(self.root.join("cgroup-prefix")) else {
+            return vec![];
+        };
+        cgroup_dirs(prefix.trim())
+    }
+
     /// Mount points under this test's directory in the host's mount namespace.
     pub fn leftover_mounts(&self) -> Vec<String> {
         let needle = self.dir.path().to_string_lossy().into_owned();
@@ -210,6 +219,40 @@ impl Daemon {
             .map(String::from)
             .collect()
     }
+}
+
+/// Every directory named `prefix` directly under a cgroup hierarchy root, with
+/// everything below it, deepest first.
+fn cgroup_dirs(prefix: &str) -> Vec<PathBuf> {
+    if prefix.is_empty() || prefix.contains('/') {
+        return vec![];
+    }
+    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
+    for e in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            roots.push(e.path());
+        }
+    }
+    let mut out = vec![];
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                walk(&e.path(), out);
+            }
+        }
+        out.push(dir.to_path_buf());
+    }
+    for r in roots {
+        let top = r.join(prefix);
+        if top.is_dir() {
+            walk(&top, &mut out);
+        }
+    }
+    out
 }
 
 fn run_with(mut cmd: Command, stdin: Option<&[u8]>) -> Run {
@@ -267,6 +310,24 @@ impl Drop for Daemon {
                 unsafe { libc::kill(p, libc::SIGKILL) };
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+        for dir in self.leftover_cgroups() {
+            for pid in std::fs::read_to_string(dir.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+            {
+                if let Ok(p) = pid.trim().parse::<i32>() {
+                    // SAFETY: kill(2) on a pid listed in our own cgroup.
+                    unsafe { libc::kill(p, libc::SIGKILL) };
+                }
+            }
+            let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+            for _ in 0..20 {
+                if std::fs::remove_dir(&dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
         for m in self.leftover_mounts().iter().rev() {
             let c = std::ffi::CString::new(m.as_str()).expect("path");

@@ -133,4 +133,64 @@ fn a_removed_container_leaves_no_mount_process_or_file() {
         0,
         "no monitor socket left"
     );
+    let cgroups: Vec<_> = d
+        .leftover_cgroups()
+        .into_iter()
+        .filter(|p| p.ends_with(&id))
+        .collect();
+    assert!(cgroups.is_empty(), "container cgroups left: {cgroups:?}");
+}
+
+#[test]
+fn each_container_has_a_cgroup_that_its_exec_processes_join() {
+    let d = Daemon::start();
+    let id = d.cli(&["run", "-d", "busybox", "sleep", "100"]).ok();
+    let pid = d.cli(&["inspect", "-f", "{{.State.Pid}}", &id]).ok();
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let prefix = std::fs::read_to_string(d.root.join("cgroup-prefix")).unwrap();
+    let want = format!("/{}/default/{id}", prefix.trim());
+    assert!(cg.lines().any(|l| l.ends_with(&want)), "{cg}");
+    // An exec'd process joins the same cgroups as the container's PID 1.
+    let exec_pid = d
+        .cli(&[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "cat /proc/self/cgroup >/dev/null; echo $$",
+        ])
+        .ok();
+    assert!(!exec_pid.is_empty());
+    let dirs: Vec<_> = d
+        .leftover_cgroups()
+        .into_iter()
+        .filter(|p| p.ends_with(&id))
+        .collect();
+    assert!(!dirs.is_empty());
+    for dir in &dirs {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        assert!(
+            procs.lines().any(|l| l == pid),
+            "{} lacks {pid}: {procs}",
+            dir.display()
+        );
+    }
+    let long = d.cli(&["exec", "-d", &id, "sleep", "50"]);
+    long.ok();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let counts: Vec<usize> = dirs
+        .iter()
+        .map(|dir| {
+            std::fs::read_to_string(dir.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+                .count()
+        })
+        .collect();
+    assert!(
+        counts.iter().all(|c| *c == 2),
+        "PID 1 and the exec'd sleep in every hierarchy: {counts:?}"
+    );
+    d.cli(&["rm", "-f", &id]).ok();
+    assert!(d.leftover_cgroups().iter().all(|p| !p.ends_with(&id)));
 }

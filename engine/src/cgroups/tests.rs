@@ -63,6 +63,13 @@ impl Drop for Sleeper {
 }
 
 #[test]
+fn cgroups_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<Cgroups>();
+    shareable::<AnyCgroupManager>();
+}
+
+#[test]
 fn detects_unified_when_the_root_is_cgroup2() {
     let t = tree(|r| test_tree::unified(r, "cpu io memory pids"));
     let cg = cgroups(t.path(), true);
@@ -586,7 +593,15 @@ mod kernel {
         assert_eq!(proc_state(s.pid()), 'D');
         m.thaw().expect("thaw");
         assert!(!m.is_frozen().expect("is_frozen"));
-        assert_eq!(proc_state(s.pid()), 'S');
+        // Thawed, it wakes (briefly R) and goes back to its interruptible sleep.
+        let start = Instant::now();
+        while proc_state(s.pid()) != 'S' {
+            assert!(
+                start.elapsed() < Duration::from_secs(2),
+                "still frozen after thaw"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
 
         m.apply(&Limits { pids_max: Some(5) }).expect("apply");
         let pids_dir = m.path(Controller::Pids).expect("pids controller");
@@ -603,17 +618,20 @@ mod kernel {
         let Some(g) = guard() else { return };
         let m = g.0.for_container("h1", "c1").expect("manager");
         m.create().expect("create");
-        // sh's two sleeps join the cgroup by being forked inside it.
+        // sh waits for a line on stdin, so its two sleeps are forked only once
+        // it is in the cgroup, and join it by being forked there.
         let mut sh = Sleeper(
             Command::new("sh")
-                .args(["-c", "sleep 30 & sleep 30 & wait"])
+                .args(["-c", "read go; sleep 30 & sleep 30 & wait"])
+                .stdin(std::process::Stdio::piped())
                 .spawn()
                 .expect("spawn sh"),
         );
         m.add_pid(sh.pid()).expect("add_pid");
-        // sh may have forked before joining; its later forks surely follow it.
+        let mut stdin = sh.0.stdin.take().expect("stdin");
+        std::io::Write::write_all(&mut stdin, b"go\n").expect("write");
         let start = Instant::now();
-        while m.pids().expect("pids").len() < 2 {
+        while m.pids().expect("pids").len() < 3 {
             assert!(start.elapsed() < Duration::from_secs(5), "sh did not fork");
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -170,6 +170,16 @@ pub async fn rename(
     Ok(StatusCode::NO_CONTENT)
 }
 
+pub async fn pause(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    st.host.pause(&id, true)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn unpause(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    st.host.pause(&id, false)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub async fn top(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     Ok(Json(st.host.top(&id)?).into_response())
 }

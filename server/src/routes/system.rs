@@ -67,13 +67,6 @@ pub async fn version() -> Json<VersionResponse> {
     })
 }
 
-fn cgroup_version() -> &'static str {
-    match nix::sys::statfs::statfs("/sys/fs/cgroup") {
-        Ok(s) if s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC => "2",
-        _ => "1",
-    }
-}
-
 fn mem_total() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -130,7 +123,7 @@ pub async fn info(State(st): State<AppState>) -> Json<serde_json::Value> {
         "SystemTime": engine::time::now_rfc3339(),
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
-        "CgroupVersion": cgroup_version(),
+        "CgroupVersion": st.host.cgroup_version(),
         "NEventsListener": 0,
         "KernelVersion": kernel(),
         "OperatingSystem": os_name(),
