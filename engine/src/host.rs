@@ -356,6 +356,7 @@ impl Host {
         let Some((path, args)) = container::command_of(&config) else {
             return Err(Error::InvalidParameter("no command specified".into()));
         };
+        validate_host_config(&req.host_config).map_err(Error::InvalidParameter)?;
         crate::runtime::caps::effective_set(
             false,
             &req.host_config.cap_add,
@@ -393,6 +394,24 @@ impl Host {
                 }
             };
             let mut host_config = req.host_config.clone();
+            if host_config.restart_policy.name.is_empty() {
+                host_config.restart_policy.name = "no".into();
+            }
+            let log = host_config
+                .extra
+                .entry("LogConfig")
+                .or_insert_with(|| serde_json::json!({}));
+            if let Some(obj) = log.as_object_mut() {
+                if obj
+                    .get("Type")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or("")
+                    .is_empty()
+                {
+                    obj.insert("Type".into(), "json-file".into());
+                }
+                obj.entry("Config").or_insert_with(|| serde_json::json!({}));
+            }
             if host_config.network_mode.is_empty() || host_config.network_mode == "default" {
                 host_config.network_mode = "bridge".into();
             }
@@ -1530,6 +1549,65 @@ impl Host {
     }
 }
 
+/// Checks of `HostConfig` that moby makes at create, with its texts.
+pub fn validate_host_config(hc: &shared::api::HostConfig) -> Result<(), String> {
+    let p = &hc.restart_policy;
+    match p.name.as_str() {
+        "" | "no" | "always" | "unless-stopped" => {
+            if p.maximum_retry_count != 0 {
+                return Err("invalid restart policy: maximum retry count can only be used with 'on-failure'".into());
+            }
+        }
+        "on-failure" => {
+            if p.maximum_retry_count < 0 {
+                return Err("invalid restart policy: maximum retry count cannot be negative".into());
+            }
+        }
+        other => {
+            return Err(format!(
+                "invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+            ))
+        }
+    }
+    if hc.auto_remove && !matches!(p.name.as_str(), "" | "no") {
+        return Err("can't create 'AutoRemove' container with restart policy".into());
+    }
+    if let Some(log) = hc.extra.get("LogConfig") {
+        let kind = log.get("Type").and_then(|t| t.as_str()).unwrap_or("");
+        if !matches!(kind, "" | "json-file") {
+            return Err(format!(
+                "logger: no log driver named '{kind}' is registered"
+            ));
+        }
+        let opt = |k: &str| {
+            log.get("Config")
+                .and_then(|c| c.get(k))
+                .and_then(|v| v.as_str())
+        };
+        if let Some(v) = opt("max-size") {
+            if parse_size(v).is_none() {
+                return Err(format!("invalid max-size: {v}"));
+            }
+        }
+        if let Some(v) = opt("max-file") {
+            if v.parse::<u32>().ok().filter(|n| *n > 0).is_none() {
+                return Err(format!("invalid max-file: {v}"));
+            }
+        }
+        if let Some(cfg) = log.get("Config").and_then(|c| c.as_object()) {
+            for k in cfg.keys() {
+                if !matches!(
+                    k.as_str(),
+                    "max-size" | "max-file" | "compress" | "labels" | "env" | "tag"
+                ) {
+                    return Err(format!("unknown log opt '{k}' for json-file log driver"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Docker's restart decision after an exit.
 pub fn should_restart(
     policy: &str,
@@ -1679,6 +1757,52 @@ pub fn parse_signal(s: &str) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restart_decisions_follow_the_policy() {
+        assert!(should_restart("always", 0, 0, false, 5));
+        assert!(
+            !should_restart("always", 0, 0, true, 0),
+            "a manual stop suspends it"
+        );
+        assert!(should_restart("unless-stopped", 0, 1, false, 0));
+        assert!(should_restart("on-failure", 2, 1, false, 1));
+        assert!(
+            !should_restart("on-failure", 2, 1, false, 2),
+            "retry count reached"
+        );
+        assert!(
+            !should_restart("on-failure", 0, 0, false, 0),
+            "exit 0 is no failure"
+        );
+        assert!(!should_restart("no", 0, 1, false, 0));
+    }
+
+    #[test]
+    fn host_config_checks_use_mobys_texts() {
+        let mut hc = shared::api::HostConfig::default();
+        hc.restart_policy.name = "sometimes".into();
+        assert!(validate_host_config(&hc)
+            .unwrap_err()
+            .contains("unknown policy 'sometimes'"));
+        hc.restart_policy.name = "always".into();
+        hc.restart_policy.maximum_retry_count = 3;
+        assert!(validate_host_config(&hc)
+            .unwrap_err()
+            .contains("can only be used with 'on-failure'"));
+        hc.restart_policy.name = "on-failure".into();
+        validate_host_config(&hc).unwrap();
+        hc.auto_remove = true;
+        assert!(validate_host_config(&hc).is_err());
+        let mut hc = shared::api::HostConfig::default();
+        hc.extra.insert(
+            "LogConfig".into(),
+            serde_json::json!({"Type": "json-file", "Config": {"max-size": "10x"}}),
+        );
+        assert!(validate_host_config(&hc).unwrap_err().contains("max-size"));
+        assert_eq!(parse_size("10k"), Some(10240));
+        assert_eq!(parse_size("1.5m"), Some(1572864));
+    }
 
     #[test]
     fn signals_parse_by_name_and_number() {

@@ -437,7 +437,7 @@ fn exec_runs_in_the_container_with_its_flags_and_returns_the_exit_code() {
     // The exec'd process is in the container's pid namespace and root.
     assert_eq!(
         run(&d, v, &["exec", "ex", "cat", "/proc/1/cmdline"]).ok(),
-        "sleep\u{0}1000"
+        "sleep\u{0}1000\u{0}"
     );
     // Stdin with -i, EOF included.
     let r = v.run(&d, &["exec", "-i", "ex", "cat"], Some(b"piped\n"));
