@@ -10,7 +10,7 @@ use crate::container::{self, Filters};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{read_json, write_json_atomic};
 use crate::image::ImageStore;
-use crate::logs::{LogEntry, LogOptions};
+use crate::logs::LogEntry;
 use crate::monitor::{AttachRequest, EXIT_STREAM};
 use crate::runtime::spec::{ExecSpec, ExitStatus, MonitorReport, ProcessSpec, RuntimeSpec};
 use crate::{names, time};
@@ -1516,28 +1516,37 @@ impl Host {
             .collect()
     }
 
-    /// Log entries selected by `opts`, and whether to keep following.
-    pub fn logs_snapshot(
-        &self,
-        key: &str,
-        opts: &LogOptions,
-    ) -> Result<(Vec<LogEntry>, u64, bool, String)> {
+    /// The log file and whether the container runs (for `logs`).
+    pub fn log_source(&self, key: &str) -> Result<(PathBuf, bool, String)> {
         let rec = self.inspect(key)?;
-        let text = std::fs::read(&rec.log_path).unwrap_or_default();
-        let len = text.len() as u64;
-        let entries = crate::logs::select(
-            crate::logs::parse_entries(&String::from_utf8_lossy(&text)),
-            opts,
-        );
-        Ok((entries, len, rec.state.running, rec.id))
+        Ok((PathBuf::from(rec.log_path), rec.state.running, rec.id))
     }
 
     /// New complete log entries after byte `offset`; returns the new offset and
     /// whether the container still runs.
     pub fn logs_since(&self, id: &str, offset: u64) -> Result<(Vec<LogEntry>, u64, bool)> {
+        use std::io::{Read, Seek};
         let rec = self.inspect(id)?;
-        let text = std::fs::read(&rec.log_path).unwrap_or_default();
-        let tail = &text[(offset as usize).min(text.len())..];
+        let mut text = Vec::new();
+        if let Ok(mut f) = std::fs::File::open(&rec.log_path) {
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            // The file was rotated under us: start over in the new one.
+            let start = if len < offset { 0 } else { offset };
+            if f.seek(std::io::SeekFrom::Start(start)).is_ok() {
+                // At most a few MiB per poll keeps memory bounded.
+                let _ = f.take(4 << 20).read_to_end(&mut text);
+            }
+            if start != offset {
+                let end = text
+                    .iter()
+                    .rposition(|b| *b == b'\n')
+                    .map(|p| p + 1)
+                    .unwrap_or(0);
+                let entries = crate::logs::parse_entries(&String::from_utf8_lossy(&text[..end]));
+                return Ok((entries, end as u64, rec.state.running));
+            }
+        }
+        let tail = &text[..];
         // Only whole lines: the monitor may be mid-write.
         let end = tail
             .iter()

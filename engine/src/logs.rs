@@ -59,6 +59,91 @@ impl LogOptions {
     }
 }
 
+/// The log files of a container, oldest first: `LOG.N` ... `LOG.1`, `LOG`.
+pub fn files(log_path: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut rotated: Vec<(u32, std::path::PathBuf)> = vec![];
+    if let (Some(dir), Some(name)) = (log_path.parent(), log_path.file_name()) {
+        let prefix = format!("{}.", name.to_string_lossy());
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if let Some(i) = n.strip_prefix(&prefix).and_then(|x| x.parse::<u32>().ok()) {
+                rotated.push((i, e.path()));
+            }
+        }
+    }
+    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
+    let mut out: Vec<std::path::PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
+    out.push(log_path.to_path_buf());
+    out
+}
+
+/// Read the selected entries of a container's log files line by line, handing
+/// them to `emit` in batches, so memory stays bounded whatever the log's size:
+/// with `--tail N` only the last N selected entries are kept. Returns the length
+/// of the current file read (where `--follow` carries on).
+pub fn scan(
+    log_path: &std::path::Path,
+    opts: &LogOptions,
+    emit: &mut dyn FnMut(Vec<LogEntry>) -> bool,
+) -> u64 {
+    use std::io::BufRead;
+    let mut ring: std::collections::VecDeque<LogEntry> = std::collections::VecDeque::new();
+    let mut batch = vec![];
+    let mut offset = 0;
+    let paths = files(log_path);
+    let last = paths.len() - 1;
+    for (i, p) in paths.iter().enumerate() {
+        let Ok(f) = std::fs::File::open(p) else {
+            continue;
+        };
+        let mut r = std::io::BufReader::new(f);
+        let mut line = Vec::new();
+        let mut read = 0u64;
+        loop {
+            line.clear();
+            match r.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    // A torn last line (the monitor mid-write) is left for later.
+                    if line.last() != Some(&b'\n') {
+                        break;
+                    }
+                    read += n as u64;
+                }
+            }
+            let Ok(e) = serde_json::from_slice::<LogEntry>(&line) else {
+                continue;
+            };
+            if !opts.wants(&e) {
+                continue;
+            }
+            match opts.tail {
+                Some(0) => {}
+                Some(n) => {
+                    if ring.len() == n {
+                        ring.pop_front();
+                    }
+                    ring.push_back(e);
+                }
+                None => {
+                    batch.push(e);
+                    if batch.len() >= 256 && !emit(std::mem::take(&mut batch)) {
+                        return read;
+                    }
+                }
+            }
+        }
+        if i == last {
+            offset = read;
+        }
+    }
+    batch.extend(ring);
+    if !batch.is_empty() {
+        emit(batch);
+    }
+    offset
+}
+
 /// Parse complete lines of a log file; a torn last line (a crash mid-write) is skipped.
 pub fn parse_entries(text: &str) -> Vec<LogEntry> {
     text.lines()
@@ -86,6 +171,45 @@ mod tests {
             stream: stream.into(),
             time: time.into(),
         }
+    }
+
+    #[test]
+    fn scanning_reads_rotated_files_oldest_first_and_keeps_only_the_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("c-json.log");
+        let line = |t: &str| {
+            serde_json::to_string(&e(&format!("{t}\n"), "stdout", "2026-01-01T00:00:01Z")).unwrap()
+                + "\n"
+        };
+        std::fs::write(dir.path().join("c-json.log.2"), line("one")).unwrap();
+        std::fs::write(dir.path().join("c-json.log.1"), line("two")).unwrap();
+        std::fs::write(&log, line("three") + &line("four") + "{\"torn").unwrap();
+        let all = LogOptions {
+            stdout: true,
+            ..Default::default()
+        };
+        let mut got = vec![];
+        let off = scan(&log, &all, &mut |b| {
+            got.extend(b.into_iter().map(|x| x.log));
+            true
+        });
+        assert_eq!(got, vec!["one\n", "two\n", "three\n", "four\n"]);
+        assert_eq!(
+            off as usize,
+            line("three").len() + line("four").len(),
+            "offset stops before the torn line"
+        );
+        let tail = LogOptions {
+            stdout: true,
+            tail: Some(3),
+            ..Default::default()
+        };
+        let mut got = vec![];
+        scan(&log, &tail, &mut |b| {
+            got.extend(b.into_iter().map(|x| x.log));
+            true
+        });
+        assert_eq!(got, vec!["two\n", "three\n", "four\n"]);
     }
 
     #[test]

@@ -260,8 +260,7 @@ pub async fn logs(
         ));
     }
     let tty = st.host.has_tty(&id)?;
-    let (entries, offset, running, full_id) = st.host.logs_snapshot(&id, &opts)?;
-    let first = Bytes::from(encode(&entries, &opts, tty));
+    let (path, running, full_id) = st.host.log_source(&id)?;
     let content_type = if tty {
         "application/vnd.docker.raw-stream"
     } else {
@@ -270,37 +269,61 @@ pub async fn logs(
     let builder = Response::builder()
         .status(StatusCode::OK)
         .header("Content-Type", content_type);
+    // The existing log is read on a blocking thread and streamed in batches; the
+    // channel's bound keeps a slow client from making the daemon buffer it all.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+    let scan_opts = opts.clone();
+    let (off_tx, off_rx) = tokio::sync::oneshot::channel::<u64>();
+    tokio::task::spawn_blocking(move || {
+        let offset = engine::logs::scan(&path, &scan_opts, &mut |batch| {
+            tx.blocking_send(Bytes::from(encode(&batch, &scan_opts, tty)))
+                .is_ok()
+        });
+        let _ = off_tx.send(offset);
+    });
+    let existing = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
     if !opts.follow || !running {
         return builder
-            .body(Body::from(first))
+            .body(Body::from_stream(existing))
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()));
     }
-    // Follow: poll the file for whole new lines until the container stops, then a
-    // last read so nothing written before the exit is lost.
     let host = st.host.clone();
-    let follow = futures_util::stream::unfold((offset, true), move |(offset, alive)| {
-        let host = host.clone();
-        let id = full_id.clone();
-        let opts = opts.clone();
-        async move {
-            if !alive {
-                return None;
-            }
-            loop {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                let Ok((entries, next, running)) = host.logs_since(&id, offset) else {
+    // Follow: once the existing log is out, poll the file for whole new lines
+    // until the container stops, then a last read so nothing written before the
+    // exit is lost.
+    let follow = futures_util::stream::unfold(
+        (0u64, Some(off_rx), true),
+        move |(offset, off_rx, alive)| {
+            let host = host.clone();
+            let id = full_id.clone();
+            let opts = opts.clone();
+            async move {
+                if !alive {
                     return None;
-                };
-                let wanted: Vec<LogEntry> = entries.into_iter().filter(|e| opts.wants(e)).collect();
-                if !wanted.is_empty() || !running {
-                    let chunk = Bytes::from(encode(&wanted, &opts, tty));
-                    return Some((Ok::<_, Infallible>(chunk), (next, running)));
+                }
+                let mut offset = offset;
+                if let Some(rx) = off_rx {
+                    offset = rx.await.unwrap_or(0);
+                }
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    let Ok((entries, next, running)) = host.logs_since(&id, offset) else {
+                        return None;
+                    };
+                    let wanted: Vec<LogEntry> =
+                        entries.into_iter().filter(|e| opts.wants(e)).collect();
+                    if !wanted.is_empty() || !running {
+                        let chunk = Bytes::from(encode(&wanted, &opts, tty));
+                        return Some((Ok::<_, Infallible>(chunk), (next, None, running)));
+                    }
+                    offset = next;
                 }
             }
-        }
-    });
-    let stream =
-        futures_util::stream::once(async move { Ok::<_, Infallible>(first) }).chain(follow);
+        },
+    );
+    let stream = existing.chain(follow);
     builder
         .body(Body::from_stream(stream))
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
