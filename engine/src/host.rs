@@ -103,6 +103,17 @@ struct ExecRecord {
     detach_keys: String,
 }
 
+/// See `Host::container_fs`.
+#[derive(Debug, Clone)]
+pub struct ContainerFs {
+    pub upper: PathBuf,
+    pub lower: Vec<PathBuf>,
+    pub image_id: String,
+    pub running: bool,
+    pub paused: bool,
+    pub record: ContainerInspect,
+}
+
 /// `wait` conditions of the Engine API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitCondition {
@@ -1426,6 +1437,23 @@ impl Host {
         // The monitor applies it and closes; a failure means it is going away.
         let _ = connect_monitor(&self.socket_path(&id), &req).await;
         Ok(())
+    }
+
+    /// A container's filesystem as layers: what `commit`, `diff` and `export` read.
+    /// `lower` is the image's layers, bottom-most first; `upper` holds the
+    /// container's changes in overlayfs form (whiteouts as 0/0 character devices,
+    /// opaque directories marked with `trusted.overlay.opaque`).
+    pub fn container_fs(&self, key: &str) -> Result<ContainerFs> {
+        let rec = self.inspect(key)?;
+        let image = self.images.resolve(&rec.image)?;
+        Ok(ContainerFs {
+            upper: self.cdir(&rec.id).join("upper"),
+            lower: image.layers,
+            image_id: rec.image.clone(),
+            running: rec.state.running,
+            paused: rec.state.paused,
+            record: rec,
+        })
     }
 
     /// `POST /containers/{id}/rename`.
