@@ -107,6 +107,67 @@ pub struct ContainerFlags {
     /// Automatically remove the container and its associated anonymous volumes when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Memory limit
+    #[arg(short = 'm', long = "memory", value_name = "bytes")]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long = "memory-swap", value_name = "bytes", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation", value_name = "bytes")]
+    pub memory_reservation: Option<String>,
+    /// Kernel memory limit
+    #[arg(long = "kernel-memory", value_name = "bytes")]
+    pub kernel_memory: Option<String>,
+    /// Tune container memory swappiness (0 to 100)
+    #[arg(
+        long = "memory-swappiness",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
+    pub memory_swappiness: Option<i64>,
+    /// Disable OOM Killer
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares", value_name = "int")]
+    pub cpu_shares: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", value_name = "int", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period", value_name = "int")]
+    pub cpu_period: Option<i64>,
+    /// Number of CPUs
+    #[arg(long = "cpus", value_name = "decimal")]
+    pub cpus: Option<String>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus", value_name = "string")]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems", value_name = "string")]
+    pub cpuset_mems: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", value_name = "int", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
+    #[arg(long = "blkio-weight", value_name = "uint16")]
+    pub blkio_weight: Option<u16>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "list")]
+    pub network_alias: Vec<String>,
+    /// Add link to another container
+    #[arg(long = "link", value_name = "list")]
+    pub link: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long = "ip", value_name = "string")]
+    pub ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address", value_name = "string")]
+    pub mac_address: Option<String>,
+    /// Set custom DNS servers
+    #[arg(long = "dns", value_name = "list")]
+    pub dns: Vec<String>,
     /// Print usage
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -381,6 +442,18 @@ pub fn build_create(
         "LogConfig".into(),
         json!({"Type": log_driver, "Config": log_config}),
     );
+    resource_fields(f, &mut extra)?;
+    if !f.link.is_empty() {
+        let links: Vec<Value> = f
+            .link
+            .iter()
+            .map(|l| Value::from(normalize_link(l)))
+            .collect();
+        extra.insert("Links".into(), Value::Array(links));
+    }
+    if !f.dns.is_empty() {
+        extra.insert("Dns".into(), json!(f.dns));
+    }
     let host_config = HostConfig {
         binds,
         network_mode: f.network.clone().unwrap_or_else(|| "default".into()),
@@ -398,11 +471,142 @@ pub fn build_create(
         console_size: Some([0, 0]),
         extra,
     };
+    // Aliases, a fixed IP and links go with the network the container joins.
+    let mut endpoints = Map::new();
+    let net = f.network.clone().unwrap_or_default();
+    let user_net = !net.is_empty()
+        && !matches!(net.as_str(), "default" | "bridge" | "host" | "none")
+        && !net.starts_with("container:");
+    if user_net && (!f.network_alias.is_empty() || f.ip.is_some() || f.mac_address.is_some()) {
+        let mut ep = Map::new();
+        if !f.network_alias.is_empty() {
+            ep.insert("Aliases".into(), json!(f.network_alias));
+        }
+        if let Some(ip) = &f.ip {
+            ep.insert("IPAMConfig".into(), json!({"IPv4Address": ip}));
+        }
+        if let Some(mac) = &f.mac_address {
+            ep.insert("MacAddress".into(), json!(mac));
+        }
+        endpoints.insert(net.clone(), Value::Object(ep));
+    } else if !f.network_alias.is_empty() {
+        return Err("network-scoped aliases are only supported for user-defined networks".into());
+    }
     Ok(ContainerCreateRequest {
         config,
         host_config,
-        networking_config: Some(json!({"EndpointsConfig": {}})),
+        networking_config: Some(json!({"EndpointsConfig": endpoints})),
     })
+}
+
+/// `--link name[:alias]`: docker sends `name:alias`, the alias defaulting to the name.
+fn normalize_link(l: &str) -> String {
+    match l.split_once(':') {
+        Some((n, a)) => format!("{n}:{a}"),
+        None => format!("{l}:{l}"),
+    }
+}
+
+/// go-units `RAMInBytes`: `512m`, `1g`, `1.5GB`, plain bytes; binary multiples.
+pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let digits_end = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(digits_end);
+    let unit = unit.trim();
+    let mult: f64 = match unit.trim_end_matches('b').trim_end_matches('i') {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0 * 1024.0,
+        "g" => 1024.0 * 1024.0 * 1024.0,
+        "t" => 1024f64.powi(4),
+        "p" => 1024f64.powi(5),
+        _ => return Err(format!("invalid size: '{t}'")),
+    };
+    let v: f64 = num.parse().map_err(|_| format!("invalid size: '{t}'"))?;
+    if v < 0.0 {
+        return Err(format!("invalid size: '{t}'"));
+    }
+    Ok((v * mult) as i64)
+}
+
+/// docker's `--cpus` into NanoCpus.
+pub fn parse_cpus(s: &str) -> Result<i64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("failed to parse {s} as a rational number"))?;
+    let nano = (v * 1e9).round();
+    if !(0.0..=(i64::MAX as f64)).contains(&nano) {
+        return Err("value is too precise".into());
+    }
+    Ok(nano as i64)
+}
+
+/// Resource flags into HostConfig fields, with docker's flag errors.
+fn resource_fields(f: &ContainerFlags, extra: &mut Map<String, Value>) -> Result<(), String> {
+    let size = |v: &Option<String>, flag: &str| -> Result<Option<i64>, String> {
+        match v {
+            None => Ok(None),
+            Some(x) => ram_in_bytes(x)
+                .map(Some)
+                .map_err(|e| format!("invalid argument \"{x}\" for \"{flag}\" flag: {e}")),
+        }
+    };
+    if let Some(m) = size(&f.memory, "-m, --memory")? {
+        extra.insert("Memory".into(), m.into());
+    }
+    match f.memory_swap.as_deref() {
+        None => {}
+        Some("-1") => {
+            extra.insert("MemorySwap".into(), (-1).into());
+        }
+        Some(_) => {
+            if let Some(v) = size(&f.memory_swap, "--memory-swap")? {
+                extra.insert("MemorySwap".into(), v.into());
+            }
+        }
+    }
+    if let Some(v) = size(&f.memory_reservation, "--memory-reservation")? {
+        extra.insert("MemoryReservation".into(), v.into());
+    }
+    if let Some(v) = size(&f.kernel_memory, "--kernel-memory")? {
+        extra.insert("KernelMemory".into(), v.into());
+    }
+    if let Some(v) = f.memory_swappiness {
+        extra.insert("MemorySwappiness".into(), v.into());
+    }
+    if f.oom_kill_disable {
+        extra.insert("OomKillDisable".into(), true.into());
+    }
+    if let Some(v) = f.cpu_shares {
+        extra.insert("CpuShares".into(), v.into());
+    }
+    if let Some(v) = f.cpu_quota {
+        extra.insert("CpuQuota".into(), v.into());
+    }
+    if let Some(v) = f.cpu_period {
+        extra.insert("CpuPeriod".into(), v.into());
+    }
+    if let Some(c) = &f.cpus {
+        let nano = parse_cpus(c)
+            .map_err(|e| format!("invalid argument \"{c}\" for \"--cpus\" flag: {e}"))?;
+        extra.insert("NanoCpus".into(), nano.into());
+    }
+    if let Some(v) = &f.cpuset_cpus {
+        extra.insert("CpusetCpus".into(), v.clone().into());
+    }
+    if let Some(v) = &f.cpuset_mems {
+        extra.insert("CpusetMems".into(), v.clone().into());
+    }
+    if let Some(v) = f.pids_limit {
+        extra.insert("PidsLimit".into(), v.into());
+    }
+    if let Some(v) = f.blkio_weight {
+        extra.insert("BlkioWeight".into(), v.into());
+    }
+    Ok(())
 }
 
 /// Create body from the flags with the process environment.
@@ -511,6 +715,25 @@ mod tests {
         let r = build_create(&f, true, &lookup).unwrap();
         assert!(!r.config.attach_stdout && !r.config.attach_stdin && !r.config.stdin_once);
         assert!(r.config.open_stdin);
+    }
+
+    #[test]
+    fn sizes_and_cpus_parse_like_docker() {
+        assert_eq!(ram_in_bytes("512m").unwrap(), 512 << 20);
+        assert_eq!(ram_in_bytes("1g").unwrap(), 1 << 30);
+        assert_eq!(ram_in_bytes("1.5GB").unwrap(), 3 << 29);
+        assert_eq!(ram_in_bytes("100").unwrap(), 100);
+        assert_eq!(ram_in_bytes("32MiB").unwrap(), 32 << 20);
+        assert!(ram_in_bytes("lots").is_err());
+        assert_eq!(parse_cpus("1.5").unwrap(), 1_500_000_000);
+        assert_eq!(parse_cpus("0.5").unwrap(), 500_000_000);
+        assert!(parse_cpus("x").is_err());
+    }
+
+    #[test]
+    fn links_default_their_alias_to_the_name() {
+        assert_eq!(normalize_link("db"), "db:db");
+        assert_eq!(normalize_link("db:database"), "db:database");
     }
 
     #[test]

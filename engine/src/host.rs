@@ -377,7 +377,17 @@ impl Host {
         .map_err(Error::InvalidParameter)?;
         let id = random_id();
         if config.hostname.is_empty() {
-            config.hostname = id[..12].to_string();
+            // With the host's network the container shows the host's name, as Docker.
+            config.hostname = if req.host_config.network_mode == "host" {
+                nix::unistd::gethostname()
+                    .map(|h| h.to_string_lossy().into_owned())
+                    .unwrap_or_else(|_| id[..12].to_string())
+            } else {
+                id[..12].to_string()
+            };
+        }
+        if let Some(other) = req.host_config.network_mode.strip_prefix("container:") {
+            self.resolve(other)?;
         }
         let dir = self.cdir(&id);
         let rec = {
@@ -559,7 +569,9 @@ impl Host {
                 .ok_or_else(|| Error::InvalidParameter(format!("invalid max-file: {v}")))?,
             None => 1,
         };
+        let net = self.net_namespace(&hc.network_mode)?;
         Ok(RuntimeSpec {
+            net,
             id: rec.id.clone(),
             rootfs: dir.join("rootfs"),
             lower,
@@ -592,6 +604,24 @@ impl Host {
             socket: self.socket_path(&rec.id),
             exit_path: dir.join("exit.json"),
         })
+    }
+
+    /// `--net host`, `--net container:NAME`, or a namespace of its own.
+    fn net_namespace(&self, mode: &str) -> Result<crate::runtime::spec::NetNamespace> {
+        use crate::runtime::spec::NetNamespace;
+        if mode == "host" {
+            return Ok(NetNamespace::Host);
+        }
+        if let Some(other) = mode.strip_prefix("container:") {
+            let rec = self.inspect(other)?;
+            if !rec.state.running || rec.state.pid <= 0 {
+                return Err(Error::Conflict(format!(
+                    "cannot join network namespace of a non running container: {other}"
+                )));
+            }
+            return Ok(NetNamespace::Join(rec.state.pid as i32));
+        }
+        Ok(NetNamespace::New)
     }
 
     /// The process part of a spec: the container's own or an exec'd one, which

@@ -4,7 +4,9 @@
 //! `default` host. Image content (blobs, extracted layers) is shared by digest
 //! across hosts; names, containers and the rest are per host.
 
+pub mod archive;
 pub mod cgroups;
+pub mod commit;
 pub mod container;
 pub mod error;
 pub mod fsutil;

@@ -194,3 +194,70 @@ fn each_container_has_a_cgroup_that_its_exec_processes_join() {
     d.cli(&["rm", "-f", &id]).ok();
     assert!(d.leftover_cgroups().iter().all(|p| !p.ends_with(&id)));
 }
+
+#[test]
+fn network_modes_host_none_and_container() {
+    let d = Daemon::start();
+    // --net host: the host's interfaces and hostname.
+    let host_links = std::fs::read_dir("/sys/class/net").unwrap().count();
+    let inside: usize = d
+        .cli(&[
+            "run",
+            "--rm",
+            "--net",
+            "host",
+            "busybox",
+            "sh",
+            "-c",
+            "ls /sys/class/net | wc -l",
+        ])
+        .ok()
+        .parse()
+        .unwrap();
+    assert_eq!(inside, host_links);
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(
+        d.cli(&["run", "--rm", "--net", "host", "busybox", "hostname"])
+            .ok(),
+        host_name.trim()
+    );
+    // --net none: loopback only.
+    assert_eq!(
+        d.cli(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "busybox",
+            "ls",
+            "/sys/class/net"
+        ])
+        .ok(),
+        "lo"
+    );
+    // --net container:NAME shares that container's namespace.
+    d.cli(&["run", "-d", "--name", "netowner", "busybox", "sleep", "100"])
+        .ok();
+    let owner = d
+        .cli(&["exec", "netowner", "readlink", "/proc/self/ns/net"])
+        .ok();
+    let joined = d
+        .cli(&[
+            "run",
+            "--rm",
+            "--net",
+            "container:netowner",
+            "busybox",
+            "readlink",
+            "/proc/self/ns/net",
+        ])
+        .ok();
+    assert_eq!(owner, joined);
+    let r = d.cli(&["run", "--rm", "--net", "container:ghost", "busybox", "true"]);
+    assert_ne!(r.code(), 0);
+    assert!(
+        r.stderr().contains("No such container: ghost"),
+        "{}",
+        r.stderr()
+    );
+}

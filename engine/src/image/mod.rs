@@ -14,6 +14,10 @@ mod delete;
 mod import;
 pub mod index;
 pub mod layer;
+mod usage;
+
+pub use delete::chain_ids;
+pub use usage::ImageUsage;
 
 use crate::error::{IoContext, IoError};
 use crate::reference::{is_full_hex_id, Reference, ReferenceError};
@@ -180,7 +184,7 @@ impl ImageStore {
     }
 
     /// Exclusive lock over shared content (create/delete of blobs and layers).
-    fn content_lock(&self) -> Result<Flock<File>, ImageError> {
+    pub(crate) fn content_lock(&self) -> Result<Flock<File>, ImageError> {
         let p = self.data_root.join("content.lock");
         let f = File::options()
             .create(true)
@@ -411,6 +415,11 @@ impl ImageStore {
         let d = parse_digest(id).ok_or_else(|| ImageError::NotFound(id.to_string()))?;
         let bytes = self.blobs.read(&d)?;
         StoredConfig::parse(&bytes).map_err(ImageError::Internal)
+    }
+
+    /// The ID of an image and, when it was named by reference, that reference.
+    pub fn lookup_name(&self, name_or_id: &str) -> Result<(String, Option<Reference>), ImageError> {
+        self.lookup(&self.lock_index(), name_or_id)
     }
 
     /// The ID of an image, looked up as docker does.

@@ -147,7 +147,15 @@ fn build_root(spec: &RuntimeSpec) -> R<()> {
 
     let nse = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
     mount_fs("proc", &root.join("proc"), nse, None)?;
-    mount_fs("sysfs", &root.join("sys"), nse | MsFlags::MS_RDONLY, None)?;
+    if spec.net == super::spec::NetNamespace::New {
+        mount_fs("sysfs", &root.join("sys"), nse | MsFlags::MS_RDONLY, None)?;
+    } else {
+        // A new sysfs needs a network namespace of our own; share the host's, read-only.
+        let sys = root.join("sys");
+        fs::create_dir_all(&sys).map_err(|e| fail("mkdir /sys", e))?;
+        bind(Path::new("/sys"), &sys, MsFlags::MS_REC)?;
+        remount_ro(&sys, nse)?;
+    }
     let dev = root.join("dev");
     mount_fs(
         "tmpfs",
@@ -383,16 +391,22 @@ fn env_get<'a>(env: &'a [String], key: &str) -> Option<&'a str> {
 /// root with /proc, /dev and friends, pivot_root. Runs in the container's PID 1
 /// before anything else.
 pub fn prepare_container(spec: &RuntimeSpec) -> R<()> {
-    use nix::sched::{unshare, CloneFlags};
-    unshare(
-        CloneFlags::CLONE_NEWNS
-            | CloneFlags::CLONE_NEWUTS
-            | CloneFlags::CLONE_NEWIPC
-            | CloneFlags::CLONE_NEWNET,
-    )
-    .map_err(|e| fail("unshare", e))?;
+    use super::spec::NetNamespace;
+    use nix::sched::{setns, unshare, CloneFlags};
+    let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
+    if spec.net == NetNamespace::New {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    if let NetNamespace::Join(pid) = spec.net {
+        let p = format!("/proc/{pid}/ns/net");
+        let f = fs::File::open(&p).map_err(|e| fail(format_args!("open {p}"), e))?;
+        setns(&f, CloneFlags::CLONE_NEWNET).map_err(|e| fail("join network namespace", e))?;
+    }
+    unshare(flags).map_err(|e| fail("unshare", e))?;
     nix::unistd::sethostname(&spec.process.hostname).map_err(|e| fail("sethostname", e))?;
-    loopback_up()?;
+    if spec.net == NetNamespace::New {
+        loopback_up()?;
+    }
     build_root(spec)?;
     pivot(&spec.rootfs)?;
     if spec.readonly_rootfs {

@@ -19,8 +19,23 @@ pub struct ProcessSpec {
     pub cap_drop: Vec<String>,
 }
 
+/// Which network namespace the container's processes live in.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum NetNamespace {
+    /// A new one (loopback up; the daemon adds interfaces before the process runs).
+    #[default]
+    New,
+    /// The host's (`--net host`).
+    Host,
+    /// That of another container's PID 1 (`--net container:NAME`).
+    Join(i32),
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RuntimeSpec {
+    #[serde(default)]
+    pub net: NetNamespace,
     pub id: String,
     /// Where the overlay root is mounted (inside the container's mount namespace only).
     pub rootfs: PathBuf,

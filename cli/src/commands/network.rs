@@ -1,0 +1,379 @@
+//! `network create|ls|inspect|rm|prune|connect|disconnect` and `port`
+//! (docker/cli 28 `cli/command/network/*.go`, `container/port.go`).
+
+use super::{collect_errors, CmdResult, Failure};
+use crate::client::{json_body, path_escape, Client, Query};
+use crate::format::table::render;
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkCmd {
+    /// Create a network
+    Create(CreateArgs),
+    /// List networks
+    #[command(alias = "list")]
+    Ls(LsArgs),
+    /// Display detailed information on one or more networks
+    Inspect(InspectArgs),
+    /// Remove one or more networks
+    #[command(alias = "remove")]
+    Rm(RmArgs),
+    /// Remove all unused networks
+    Prune(PruneArgs),
+    /// Connect a container to a network
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(DisconnectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// Driver to manage the Network
+    #[arg(short = 'd', long, default_value = "bridge")]
+    pub driver: String,
+    /// Subnet in CIDR format that represents a network segment
+    #[arg(long)]
+    pub subnet: Vec<String>,
+    /// IPv4 or IPv6 Gateway for the master subnet
+    #[arg(long)]
+    pub gateway: Vec<String>,
+    /// Allocate container ip from a sub-range
+    #[arg(long = "ip-range")]
+    pub ip_range: Vec<String>,
+    /// Restrict external access to the network
+    #[arg(long)]
+    pub internal: bool,
+    /// Enable manual container attachment
+    #[arg(long)]
+    pub attachable: bool,
+    /// Set metadata on a network
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// Set driver specific options
+    #[arg(short = 'o', long = "opt")]
+    pub opt: Vec<String>,
+    #[arg(value_name = "NETWORK")]
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Provide filter values (e.g. "driver=bridge")
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Do not truncate the output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Only display network IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Format output using a custom template
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+    #[arg(required = true, value_name = "NETWORK")]
+    pub networks: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Do not error if the network does not exist
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(required = true, value_name = "NETWORK")]
+    pub networks: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long)]
+    pub filter: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ConnectArgs {
+    /// Add network-scoped alias for the container
+    #[arg(long)]
+    pub alias: Vec<String>,
+    /// IPv4 address (e.g., "172.30.100.104")
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Add link to another container
+    #[arg(long)]
+    pub link: Vec<String>,
+    #[arg(value_name = "NETWORK")]
+    pub network: String,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DisconnectArgs {
+    /// Force the container to disconnect from a network
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(value_name = "NETWORK")]
+    pub network: String,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PortArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// PRIVATE_PORT[/PROTO]
+    #[arg(value_name = "PRIVATE_PORT[/PROTO]")]
+    pub port: Option<String>,
+}
+
+fn kv_map(items: &[String]) -> serde_json::Map<String, Value> {
+    items
+        .iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            (k.to_string(), Value::from(v))
+        })
+        .collect()
+}
+
+/// The body of `POST /networks/create`, as docker/cli builds it.
+pub fn create_body(a: &CreateArgs) -> Result<Value, String> {
+    if a.gateway.len() > a.subnet.len() {
+        return Err("every ip-range or gateway must have a corresponding subnet".into());
+    }
+    let config: Vec<Value> = a
+        .subnet
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut c = serde_json::Map::new();
+            c.insert("Subnet".into(), s.clone().into());
+            if let Some(g) = a.gateway.get(i) {
+                c.insert("Gateway".into(), g.clone().into());
+            }
+            if let Some(r) = a.ip_range.get(i) {
+                c.insert("IPRange".into(), r.clone().into());
+            }
+            Value::Object(c)
+        })
+        .collect();
+    Ok(json!({
+        "Name": a.name,
+        "Driver": a.driver,
+        "Options": kv_map(&a.opt),
+        "IPAM": {"Driver": "default", "Config": config, "Options": {}},
+        "Internal": a.internal,
+        "Attachable": a.attachable,
+        "Labels": kv_map(&a.label),
+    }))
+}
+
+pub async fn run(client: &Client, cmd: &NetworkCmd) -> CmdResult {
+    match cmd {
+        NetworkCmd::Create(a) => {
+            let body = create_body(a)?;
+            let resp = client.post_json("/networks/create", &Query::new(), &body).await?;
+            let v: Value = json_body(resp).await?;
+            println!("{}", v["Id"].as_str().unwrap_or_default());
+            Ok(0)
+        }
+        NetworkCmd::Ls(a) => {
+            let filters = super::container::filters_json(&a.filter)?;
+            let q = match filters {
+                Some(f) => Query::new().set("filters", f),
+                None => Query::new(),
+            };
+            let list: Vec<Value> = client.get_json("/networks", &q).await?;
+            let mut list = list;
+            list.sort_by(|x, y| x["Name"].as_str().cmp(&y["Name"].as_str()));
+            if a.quiet {
+                for n in &list {
+                    let id = n["Id"].as_str().unwrap_or_default();
+                    println!("{}", if a.no_trunc { id } else { &id[..12.min(id.len())] });
+                }
+                return Ok(0);
+            }
+            let rows: Vec<_> = list
+                .iter()
+                .map(|n| {
+                    let id = n["Id"].as_str().unwrap_or_default();
+                    let mut r = crate::format::table::Row::new();
+                    r.insert("ID".into(), if a.no_trunc { id.to_string() } else { id[..12.min(id.len())].to_string() });
+                    r.insert("Name".into(), n["Name"].as_str().unwrap_or_default().into());
+                    r.insert("Driver".into(), n["Driver"].as_str().unwrap_or_default().into());
+                    r.insert("Scope".into(), n["Scope"].as_str().unwrap_or_default().into());
+                    r.insert("Internal".into(), n["Internal"].as_bool().unwrap_or(false).to_string());
+                    r.insert("IPv6".into(), n["EnableIPv6"].as_bool().unwrap_or(false).to_string());
+                    r
+                })
+                .collect();
+            let format = a.format.clone().unwrap_or_else(|| "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}".into());
+            let headers = [("ID", "NETWORK ID"), ("Name", "NAME"), ("Driver", "DRIVER"), ("Scope", "SCOPE"), ("Internal", "INTERNAL"), ("IPv6", "IPV6")];
+            print!("{}", render(&format, &rows, &headers)?);
+            Ok(0)
+        }
+        NetworkCmd::Inspect(a) => {
+            let mut out = Vec::new();
+            let mut errs = Vec::new();
+            for n in &a.networks {
+                match client.get_json::<Value>(&format!("/networks/{}", path_escape(n)), &Query::new()).await {
+                    Ok(v) => out.push(v),
+                    Err(e) => errs.push(e.to_string()),
+                }
+            }
+            match &a.format {
+                Some(f) => {
+                    for v in &out {
+                        println!("{}", crate::format::template::render_json(f, v)?);
+                    }
+                }
+                None => {
+                    let joined = serde_json::to_string(&out).map_err(|e| e.to_string())?;
+                    println!("{}", super::system::json_indent(&joined, "    "));
+                }
+            }
+            collect_errors(errs)
+        }
+        NetworkCmd::Rm(a) => {
+            let mut errs = Vec::new();
+            for n in &a.networks {
+                match client.delete(&format!("/networks/{}", path_escape(n)), &Query::new()).await {
+                    Ok(_) => println!("{n}"),
+                    Err(e) if a.force && e.is_not_found() => {}
+                    Err(e) => errs.push(e.to_string()),
+                }
+            }
+            collect_errors(errs)
+        }
+        NetworkCmd::Prune(a) => {
+            if !a.force && !super::container::confirm("WARNING! This will remove all custom networks not used by at least one container.") {
+                return Ok(0);
+            }
+            let resp = client.post("/networks/prune", &Query::new()).await?;
+            let v: Value = json_body(resp).await?;
+            let deleted: Vec<&str> = v["NetworksDeleted"].as_array().into_iter().flatten().filter_map(|x| x.as_str()).collect();
+            if !deleted.is_empty() {
+                println!("Deleted Networks:");
+                for d in deleted {
+                    println!("{d}");
+                }
+            }
+            Ok(0)
+        }
+        NetworkCmd::Connect(a) => {
+            let mut ep = serde_json::Map::new();
+            if !a.alias.is_empty() {
+                ep.insert("Aliases".into(), json!(a.alias));
+            }
+            if let Some(ip) = &a.ip {
+                ep.insert("IPAMConfig".into(), json!({"IPv4Address": ip}));
+            }
+            if !a.link.is_empty() {
+                ep.insert("Links".into(), json!(a.link));
+            }
+            let body = json!({"Container": a.container, "EndpointConfig": ep});
+            client.post_json(&format!("/networks/{}/connect", path_escape(&a.network)), &Query::new(), &body).await?;
+            Ok(0)
+        }
+        NetworkCmd::Disconnect(a) => {
+            let body = json!({"Container": a.container, "Force": a.force});
+            client.post_json(&format!("/networks/{}/disconnect", path_escape(&a.network)), &Query::new(), &body).await?;
+            Ok(0)
+        }
+    }
+}
+
+/// `docker port CONTAINER [PRIVATE_PORT[/PROTO]]`.
+pub async fn port(client: &Client, a: &PortArgs) -> CmdResult {
+    let c: Value = client.get_json(&format!("/containers/{}/json", path_escape(&a.container)), &Query::new()).await?;
+    let ports = c["NetworkSettings"]["Ports"].as_object().cloned().unwrap_or_default();
+    let lines = port_lines(&ports, a.port.as_deref());
+    if let Some(p) = &a.port {
+        if lines.is_empty() {
+            return Err(Failure::new(format!("Error: No public port '{}' published for {}", with_proto(p), a.container), 1));
+        }
+    }
+    for l in lines {
+        println!("{l}");
+    }
+    Ok(0)
+}
+
+fn with_proto(p: &str) -> String {
+    if p.contains('/') {
+        p.to_string()
+    } else {
+        format!("{p}/tcp")
+    }
+}
+
+/// docker's `port` output: `80/tcp -> 0.0.0.0:32768`, or just `0.0.0.0:32768`
+/// when one port was asked for.
+pub fn port_lines(ports: &serde_json::Map<String, Value>, only: Option<&str>) -> Vec<String> {
+    let mut keys: Vec<&String> = ports.keys().collect();
+    keys.sort_by_key(|k| {
+        let (n, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+        (n.parse::<u32>().unwrap_or(0), proto.to_string())
+    });
+    let mut out = vec![];
+    for k in keys {
+        if let Some(o) = only {
+            if with_proto(o) != *k {
+                continue;
+            }
+        }
+        for b in ports[k].as_array().into_iter().flatten() {
+            let ip = b["HostIp"].as_str().unwrap_or("");
+            let port = b["HostPort"].as_str().unwrap_or("");
+            let ip = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
+            let addr = format!("{ip}:{port}");
+            out.push(if only.is_some() { addr } else { format!("{k} -> {addr}") });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_output_matches_docker() {
+        let ports = json!({"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "32768"}], "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}], "9/tcp": null});
+        let m = ports.as_object().unwrap();
+        assert_eq!(port_lines(m, None), vec!["53/udp -> 127.0.0.1:5353", "80/tcp -> 0.0.0.0:32768"]);
+        assert_eq!(port_lines(m, Some("80")), vec!["0.0.0.0:32768"]);
+        assert!(port_lines(m, Some("81")).is_empty());
+    }
+
+    #[test]
+    fn create_body_carries_ipam_config() {
+        let a = CreateArgs {
+            driver: "bridge".into(),
+            subnet: vec!["10.9.0.0/24".into()],
+            gateway: vec!["10.9.0.1".into()],
+            ip_range: vec![],
+            internal: true,
+            attachable: false,
+            label: vec!["a=b".into()],
+            opt: vec![],
+            name: "learning".into(),
+        };
+        let b = create_body(&a).unwrap();
+        assert_eq!(b["IPAM"]["Config"][0]["Gateway"], "10.9.0.1");
+        assert_eq!(b["Internal"], true);
+        assert_eq!(b["Labels"]["a"], "b");
+    }
+}
