@@ -21,6 +21,9 @@ use commands::exec::ExecArgs;
 use commands::image::{HistoryArgs, ImagesArgs, ImportArgs, RmiArgs, TagArgs};
 use commands::lifecycle::{ContainersArgs, RenameArgs, TopArgs};
 use commands::system::{InfoArgs, InspectArgs, VersionArgs};
+use commands::workflow::{
+    CommitArgs, DfArgs, DiffArgs, ExportArgs, ImagePruneArgs, LoadArgs, SaveArgs, SystemPruneArgs,
+};
 use commands::{CmdResult, Failure};
 use std::path::PathBuf;
 
@@ -60,6 +63,84 @@ struct DaemonArgs {
     /// Enable debug mode
     #[arg(short = 'D', long)]
     debug: bool,
+    /// Name of the default bridge (created if missing)
+    #[arg(
+        short = 'b',
+        long = "bridge",
+        value_name = "string",
+        default_value = "dockhand0"
+    )]
+    bridge: String,
+    /// The default bridge's IP with its prefix (e.g. 172.17.0.1/16)
+    #[arg(long = "bip", value_name = "string")]
+    bip: Option<String>,
+    /// Default address pools for user networks (base=10.10.0.0/16,size=24)
+    #[arg(long = "default-address-pool", value_name = "pool-options")]
+    default_address_pool: Vec<String>,
+    /// Prefix of the daemon's firewall chains
+    #[arg(
+        long = "iptables-chain-prefix",
+        value_name = "string",
+        default_value = "DOCKHAND"
+    )]
+    chain_prefix: String,
+    /// Prefix of the kernel names of user networks' bridges
+    #[arg(
+        long = "network-bridge-prefix",
+        value_name = "string",
+        default_value = "dh-"
+    )]
+    user_bridge_prefix: String,
+    /// Run containers without networking of their own (loopback only)
+    #[arg(long = "no-networking")]
+    no_networking: bool,
+}
+
+/// The network configuration from the daemon's flags (dockerd's names where it has them).
+fn net_config(d: &DaemonArgs) -> Result<Option<engine::network::NetConfig>, String> {
+    use engine::network::{Ipv4Net, NetConfig, PoolSpec};
+    if d.no_networking {
+        return Ok(None);
+    }
+    let mut cfg = NetConfig {
+        bridge_name: d.bridge.clone(),
+        chain_prefix: d.chain_prefix.clone(),
+        user_bridge_prefix: d.user_bridge_prefix.clone(),
+        ..NetConfig::default()
+    };
+    if let Some(bip) = &d.bip {
+        let (addr, len) = bip
+            .split_once('/')
+            .ok_or_else(|| format!("invalid --bip: {bip}"))?;
+        let gw: std::net::Ipv4Addr = addr.parse().map_err(|_| format!("invalid --bip: {bip}"))?;
+        let net: Ipv4Net = format!("{gw}/{len}")
+            .parse()
+            .map_err(|e| format!("invalid --bip: {e}"))?;
+        cfg.default_subnet = net;
+        cfg.default_gateway = Some(gw);
+    }
+    if !d.default_address_pool.is_empty() {
+        cfg.pools = d
+            .default_address_pool
+            .iter()
+            .map(|p| {
+                let mut base = None;
+                let mut size = None;
+                for kv in p.split(',') {
+                    match kv.split_once('=') {
+                        Some(("base", v)) => base = v.parse::<Ipv4Net>().ok(),
+                        Some(("size", v)) => size = v.parse::<u8>().ok(),
+                        _ => {}
+                    }
+                }
+                match (base, size) {
+                    (Some(base), Some(size)) => Ok(PoolSpec { base, size }),
+                    _ => Err(format!("invalid --default-address-pool: {p}")),
+                }
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(Some(cfg))
 }
 
 #[derive(Subcommand, Debug)]
@@ -122,6 +203,32 @@ enum Cmd {
     Rmi(RmiArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+    /// Manage Docker
+    System {
+        #[command(subcommand)]
+        cmd: SystemCmd,
+    },
+    /// Manage networks
+    Network {
+        #[command(subcommand)]
+        cmd: commands::network::NetworkCmd,
+    },
+    /// List port mappings or a specific mapping for the container
+    Port(commands::network::PortArgs),
+    /// Update configuration of one or more containers
+    Update(commands::resources::UpdateArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(commands::resources::StatsArgs),
     /// Show the Docker version information
     Version(VersionArgs),
     /// Display system-wide information
@@ -168,6 +275,28 @@ enum ContainerCmd {
     Rename(RenameArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(commands::network::PortArgs),
+    /// Update configuration of one or more containers
+    Update(commands::resources::UpdateArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(commands::resources::StatsArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum SystemCmd {
+    /// Show docker disk usage
+    Df(DfArgs),
+    /// Remove unused data
+    Prune(SystemPruneArgs),
+    /// Display system-wide information
+    Info(InfoArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -186,6 +315,12 @@ enum ImageCmd {
     Rm(RmiArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Remove unused images
+    Prune(ImagePruneArgs),
 }
 
 fn main() {
@@ -245,9 +380,17 @@ fn run_daemon(d: DaemonArgs, debug: bool) -> i32 {
             return 1;
         }
     };
+    let net = match net_config(&d) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("dockhand: {e}");
+            return 1;
+        }
+    };
     match server::run_daemon(server::DaemonOptions {
         data_root: d.data_root,
         socket,
+        net,
     }) {
         Ok(()) => 0,
         Err(e) => {
@@ -306,7 +449,7 @@ fn client_main(host: Option<&str>, cmd: Cmd) -> i32 {
 }
 
 async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
-    use commands::{container as ct, image as im, lifecycle as lc, system as sy};
+    use commands::{container as ct, image as im, lifecycle as lc, system as sy, workflow as wf};
     match cmd {
         Cmd::Daemon(_) | Cmd::Serve(_) => Ok(0),
         Cmd::Run(a)
@@ -372,6 +515,19 @@ async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
         | Cmd::Container {
             cmd: ContainerCmd::Top(a),
         } => lc::top(c, &a).await,
+        Cmd::Network { cmd } => commands::network::run(c, &cmd).await,
+        Cmd::Port(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Port(a),
+        } => commands::network::port(c, &a).await,
+        Cmd::Update(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Update(a),
+        } => commands::resources::update(c, &a).await,
+        Cmd::Stats(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Stats(a),
+        } => commands::resources::stats(c, &a).await,
         Cmd::Rename(a)
         | Cmd::Container {
             cmd: ContainerCmd::Rename(a),
@@ -403,6 +559,38 @@ async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
         | Cmd::Image {
             cmd: ImageCmd::Import(a),
         } => im::import(c, &a).await,
+        Cmd::Commit(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Commit(a),
+        } => wf::commit(c, &a).await,
+        Cmd::Export(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Export(a),
+        } => wf::export(c, &a).await,
+        Cmd::Diff(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Diff(a),
+        } => wf::diff(c, &a).await,
+        Cmd::Save(a)
+        | Cmd::Image {
+            cmd: ImageCmd::Save(a),
+        } => wf::save(c, &a).await,
+        Cmd::Load(a)
+        | Cmd::Image {
+            cmd: ImageCmd::Load(a),
+        } => wf::load(c, &a).await,
+        Cmd::Image {
+            cmd: ImageCmd::Prune(a),
+        } => wf::image_prune(c, &a).await,
+        Cmd::System {
+            cmd: SystemCmd::Df(a),
+        } => wf::df(c, &a).await,
+        Cmd::System {
+            cmd: SystemCmd::Prune(a),
+        } => wf::system_prune(c, &a).await,
+        Cmd::System {
+            cmd: SystemCmd::Info(a),
+        } => sy::info(c, &a).await,
         Cmd::Version(a) => sy::version(c, &a).await,
         Cmd::Info(a) => sy::info(c, &a).await,
     }

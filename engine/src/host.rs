@@ -17,6 +17,9 @@ use crate::{names, time};
 use shared::api::{
     ContainerCreateRequest, ContainerInspect, ContainerSummary, IdResponse, WaitResponse,
 };
+#[path = "host_net.rs"]
+mod net;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -130,6 +133,10 @@ pub struct Host {
     pub images: ImageStore,
     /// The host's cgroups, when the machine offers a cgroupfs we can use.
     cgroups: Option<crate::cgroups::Cgroups>,
+    /// What the host's kernel can limit (Docker's sysinfo).
+    pub sys: crate::resources::SysInfo,
+    /// Bridges, endpoints, published ports and embedded DNS.
+    networks: Option<Arc<crate::network::Networks>>,
     state: Mutex<HashMap<String, Entry>>,
     execs: Mutex<HashMap<String, ExecRecord>>,
 }
@@ -171,7 +178,12 @@ pub fn container_resolv_conf(host: &str) -> String {
 impl Host {
     /// Open (or create) a host under `data_root`, reconciling containers whose
     /// processes ended while no daemon was watching. Must run inside a tokio runtime.
-    pub fn open(data_root: &Path, name: &str, exe: PathBuf) -> Result<Arc<Host>> {
+    pub fn open(
+        data_root: &Path,
+        name: &str,
+        exe: PathBuf,
+        net: Option<crate::network::NetConfig>,
+    ) -> Result<Arc<Host>> {
         let dir = data_root.join("hosts").join(name);
         std::fs::create_dir_all(dir.join("containers")).ctx("create dir", &dir)?;
         let images = ImageStore::open(data_root, name)?;
@@ -184,6 +196,11 @@ impl Host {
             run_dir,
             exe,
             images,
+            sys: crate::resources::SysInfo::detect(cgroups.as_ref()),
+            networks: match net {
+                Some(cfg) => Some(Arc::new(crate::network::Networks::open(data_root, cfg)?)),
+                None => None,
+            },
             cgroups,
             state: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
@@ -350,6 +367,11 @@ impl Host {
             .map(|(k, _)| k.clone())
             .collect();
         rec.exec_ids = (!execs.is_empty()).then_some(execs);
+        if rec.state.running {
+            if let Some(ns) = self.live_network_settings(&rec) {
+                rec.network_settings = ns;
+            }
+        }
         Ok(rec)
     }
 
@@ -368,6 +390,9 @@ impl Host {
             return Err(Error::InvalidParameter("no command specified".into()));
         };
         validate_host_config(&req.host_config).map_err(Error::InvalidParameter)?;
+        let requested_networks = self.requested_networks(&req)?;
+        let (resources, warnings) =
+            crate::resources::Resources::for_create(&req.host_config.extra, &self.sys)?;
         crate::runtime::caps::effective_set(
             false,
             &req.host_config.cap_add,
@@ -415,6 +440,7 @@ impl Host {
                 }
             };
             let mut host_config = req.host_config.clone();
+            resources.write_to(&mut host_config.extra);
             if host_config.restart_policy.name.is_empty() {
                 host_config.restart_policy.name = "no".into();
             }
@@ -475,6 +501,10 @@ impl Host {
                     ]),
                 },
                 config,
+                network_settings: shared::api::NetworkSettings {
+                    networks: requested_networks,
+                    ..Default::default()
+                },
                 ..Default::default()
             };
             // Reserve the name before the slow part; the record is not on disk yet.
@@ -492,10 +522,7 @@ impl Host {
                 if let Some(e) = st.get_mut(&id) {
                     e.starting = false;
                 }
-                Ok(IdResponse {
-                    id,
-                    warnings: vec![],
-                })
+                Ok(IdResponse { id, warnings })
             }
             Err(e) => {
                 st.remove(&id);
@@ -580,7 +607,17 @@ impl Host {
             process: self.process_spec(
                 rec,
                 rec_args(rec),
-                rec.config.env.clone(),
+                {
+                    // Legacy links: the linked containers' addresses, ports and env.
+                    let mut env = rec.config.env.clone();
+                    for l in self.link_infos(rec)? {
+                        env.extend(crate::network::hosts::link_env(
+                            rec.name.trim_start_matches('/'),
+                            &l,
+                        ));
+                    }
+                    env
+                },
                 &rec.config.user,
                 &rec.config.working_dir,
                 rec.config.tty,
@@ -600,10 +637,34 @@ impl Host {
             log_path: PathBuf::from(&rec.log_path),
             log_max_size,
             log_max_file,
-            cgroup_procs: self.cgroup_procs(&rec.id)?,
+            cgroup_procs: self.cgroup_procs(rec)?,
             socket: self.socket_path(&rec.id),
             exit_path: dir.join("exit.json"),
         })
+    }
+
+    /// The endpoint settings a create asks for (aliases, a fixed IP), by network
+    /// name; the network must exist, as Docker checks at create.
+    fn requested_networks(
+        &self,
+        req: &ContainerCreateRequest,
+    ) -> Result<BTreeMap<String, serde_json::Value>> {
+        let mut out = BTreeMap::new();
+        let mode = req.host_config.network_mode.as_str();
+        if let (Some(nets), Some(primary)) = (&self.networks, net::primary_network(mode)) {
+            let found = nets
+                .find(primary)
+                .map_err(|_| Error::NotFound(format!("network {primary} not found")))?;
+            let cfg = req
+                .networking_config
+                .as_ref()
+                .and_then(|n| n.get("EndpointsConfig"))
+                .and_then(|e| e.get(mode).or_else(|| e.get(&found.name)))
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!({}));
+            out.insert(found.name, cfg);
+        }
+        Ok(out)
     }
 
     /// `--net host`, `--net container:NAME`, or a namespace of its own.
@@ -663,13 +724,20 @@ impl Host {
     }
 
     /// Create the container's cgroups; the `cgroup.procs` files its processes join.
-    fn cgroup_procs(&self, id: &str) -> Result<Vec<PathBuf>> {
+    fn cgroup_procs(&self, rec: &ContainerInspect) -> Result<Vec<PathBuf>> {
         use crate::cgroups::{CgroupManager, Controller};
+        let id = rec.id.as_str();
         let Some(m) = self.cgroup(id) else {
             return Ok(vec![]);
         };
         m.create()
             .map_err(|e| Error::Internal(format!("create cgroup: {e}")))?;
+        // Limits are in place before any process of the container runs.
+        let res = crate::resources::Resources::from_host_config(&rec.host_config.extra)?;
+        if let Err(e) = m.apply(&res.limits()) {
+            let _ = m.remove();
+            return Err(Error::Internal(format!("apply resource limits: {e}")));
+        }
         let mut procs: Vec<PathBuf> = Controller::ALL
             .iter()
             .filter_map(|c| m.path(*c))
@@ -871,6 +939,7 @@ impl Host {
             .stdout
             .take()
             .ok_or_else(|| internal(&"monitor stdout"))?;
+        let monitor_pid = child.id();
         // Reap the monitor whenever it ends; the container's fate is reported by it.
         tokio::spawn(async move {
             let _ = child.wait().await;
@@ -882,6 +951,16 @@ impl Host {
             match serde_json::from_str::<MonitorReport>(&line) {
                 Ok(MonitorReport::Ready { pid: p }) => {
                     pid = p;
+                    // Interfaces, ports and DNS before the process runs.
+                    if let Err(e) = self.attach_network(rec, p).await {
+                        // The monitor dies and takes its waiting init with it.
+                        if let Some(m) = monitor_pid {
+                            // SAFETY: kill(2) on the monitor we spawned.
+                            unsafe { libc::kill(m as i32, libc::SIGKILL) };
+                        }
+                        let _ = std::fs::remove_file(&spec.socket);
+                        return Err((125, e.to_string()));
+                    }
                     match connect_monitor(&spec.socket, &AttachRequest::default()).await {
                         Ok(control) => {
                             let host = self.clone();
@@ -929,9 +1008,19 @@ impl Host {
         self.on_exit(&id, status);
     }
 
-    fn on_exit(self: &Arc<Self>, id: &str, status: ExitStatus) {
-        // Every process of the container is gone with its PID 1.
+    fn on_exit(self: &Arc<Self>, id: &str, mut status: ExitStatus) {
+        // The kernel's OOM-kill counter of the (fresh) cgroup tells whether the
+        // OOM killer ended it; read before the cgroup goes with its processes.
+        if let Some(m) = self.cgroup(id) {
+            if crate::stats::OomWatch::from_zero()
+                .oom_killed(&m)
+                .unwrap_or(false)
+            {
+                status.oom_killed = true;
+            }
+        }
         self.remove_cgroup(id);
+        self.release_network(id);
         // Exec sessions end with the container.
         self.execs
             .lock()
@@ -1020,6 +1109,7 @@ impl Host {
     fn remove_now(&self, id: &str) -> Result<()> {
         self.execs().retain(|_, x| x.container_id != id);
         self.remove_cgroup(id);
+        self.release_network(id);
         let entry = self.lock().remove(id);
         let dir = self.cdir(id);
         // Record first: a crash after this point leaves only a directory without a
@@ -1513,6 +1603,70 @@ impl Host {
         self.persist(e)
     }
 
+    /// `POST /containers/{id}/update`: new limits (applied at once to a running
+    /// container) and restart policy. Returns Docker's warnings.
+    pub fn update(
+        &self,
+        key: &str,
+        body: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Vec<String>> {
+        use crate::cgroups::CgroupManager;
+        let mut st = self.lock();
+        let id = resolve_in(&st, key)?;
+        let e = st.get_mut(&id).ok_or_else(|| no_such(key))?;
+        let current = crate::resources::Resources::from_host_config(&e.rec.host_config.extra)?;
+        let (merged, warnings) =
+            crate::resources::Resources::for_update(&current, body, &self.sys)?;
+        let mut policy = e.rec.host_config.restart_policy.clone();
+        if let Some(rp) = body.get("RestartPolicy") {
+            policy = serde_json::from_value(rp.clone())
+                .map_err(|err| Error::InvalidParameter(format!("invalid restart policy: {err}")))?;
+            let mut probe = e.rec.host_config.clone();
+            probe.restart_policy = policy.clone();
+            validate_host_config(&probe).map_err(|m| {
+                if m.contains("AutoRemove") {
+                    Error::InvalidParameter(
+                        "Cannot update restart policy of an AutoRemove container".into(),
+                    )
+                } else {
+                    Error::InvalidParameter(m)
+                }
+            })?;
+        }
+        if e.rec.state.running {
+            if let Some(m) = self.cgroup(&id) {
+                m.apply(&merged.limits()).map_err(|err| {
+                    Error::Internal(format!("Cannot update container {id}: {err}"))
+                })?;
+            }
+        }
+        merged.write_to(&mut e.rec.host_config.extra);
+        e.rec.host_config.restart_policy = policy;
+        self.persist(e)?;
+        Ok(warnings)
+    }
+
+    /// What `stats` samples: the container's cgroup, name and PID 1 (for its
+    /// network counters), or `None` when it does not run.
+    #[allow(clippy::type_complexity)]
+    pub fn stats_source(
+        &self,
+        key: &str,
+    ) -> Result<(
+        String,
+        String,
+        Option<(crate::cgroups::AnyCgroupManager, i32)>,
+    )> {
+        let rec = self.inspect(key)?;
+        let running = rec.state.running && rec.state.pid > 0;
+        let src = if running {
+            self.cgroup(&rec.id).map(|m| (m, rec.state.pid as i32))
+        } else {
+            None
+        };
+        Ok((rec.id, rec.name, src))
+    }
+
     /// `GET /containers/{id}/top`: the container's processes, as `ps -ef` columns.
     pub fn top(&self, key: &str) -> Result<shared::api::TopResponse> {
         let rec = self.inspect(key)?;
@@ -1551,10 +1705,17 @@ impl Host {
         if let Some(n) = limit {
             recs.truncate(n);
         }
-        Ok(recs
+        let mut rows: Vec<ContainerSummary> = recs
             .into_iter()
             .map(|r| container::summary(r, now))
-            .collect())
+            .collect();
+        drop(st);
+        for row in &mut rows {
+            if row.state == "running" {
+                row.ports = self.ps_ports(&row.id);
+            }
+        }
+        Ok(rows)
     }
 
     /// Counts for `/info`: (total, running, paused, stopped).

@@ -23,6 +23,9 @@ pub struct DaemonOptions {
     pub data_root: PathBuf,
     /// `-H unix:///PATH`, default `/run/dockhand.sock`.
     pub socket: PathBuf,
+    /// Bridge, subnets and firewall chain names (`--bridge`, `--bip`,
+    /// `--default-address-pool`, ...). `None` disables container networking.
+    pub net: Option<engine::network::NetConfig>,
 }
 
 /// Shared state of the API handlers.
@@ -107,7 +110,11 @@ pub fn run_daemon(opts: DaemonOptions) -> std::io::Result<()> {
 async fn serve(opts: DaemonOptions) -> std::io::Result<()> {
     std::fs::create_dir_all(&opts.data_root)?;
     let exe = std::env::current_exe()?;
-    let host = Host::open(&opts.data_root, "default", exe).map_err(std::io::Error::other)?;
+    let host = Host::open(&opts.data_root, "default", exe, opts.net.clone())
+        .map_err(std::io::Error::other)?;
+    if let Err(e) = host.reconcile_networks().await {
+        tracing::error!("networking: {e}");
+    }
     match host.images.ensure_busybox() {
         Ok(Some(id)) => tracing::info!("created busybox:latest ({id}) from the host's busybox"),
         Ok(None) => {}

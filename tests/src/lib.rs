@@ -48,6 +48,8 @@ macro_rules! require_docker_cli {
 }
 
 pub struct Daemon {
+    /// Index of this daemon's subnets (10.250.N.0/24, 10.(100+N).0.0/16).
+    net_index: usize,
     pub dir: tempfile::TempDir,
     pub root: PathBuf,
     pub socket: PathBuf,
@@ -91,7 +93,11 @@ impl Daemon {
             .expect("tempdir");
         let root = dir.path().join("root");
         let socket = dir.path().join("dockhand.sock");
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let net_index = (std::process::id() as usize + k) % 150;
         let mut d = Daemon {
+            net_index,
             dir,
             root,
             socket,
@@ -107,12 +113,25 @@ impl Daemon {
             .append(true)
             .open(self.dir.path().join("daemon.log"))
             .expect("daemon log");
+        let n = self.net_index;
+        let tag = format!("{:04x}", (std::process::id() as usize * 31 + n) & 0xffff);
         let child = Command::new(bin())
             .arg("daemon")
             .arg("--data-root")
             .arg(&self.root)
             .arg("-H")
             .arg(format!("unix://{}", self.socket.display()))
+            // Names and subnets of this daemon alone: tests run side by side.
+            .arg("--bridge")
+            .arg(format!("dhb{tag}"))
+            .arg("--bip")
+            .arg(format!("10.250.{n}.1/24"))
+            .arg("--default-address-pool")
+            .arg(format!("base=10.{}.0.0/16,size=24", 100 + n))
+            .arg("--iptables-chain-prefix")
+            .arg(format!("DH-T{tag}"))
+            .arg("--network-bridge-prefix")
+            .arg(format!("dhu{tag}"))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -208,6 +227,91 @@ impl Daemon {
         cgroup_dirs(prefix.trim())
     }
 
+    /// This daemon's name tag (bridges `dhb<tag>`, `dhu<tag>…`, chains `DH-T<tag>…`).
+    pub fn net_tag(&self) -> String {
+        format!(
+            "{:04x}",
+            (std::process::id() as usize * 31 + self.net_index) & 0xffff
+        )
+    }
+
+    /// Links and firewall lines of this daemon still present.
+    pub fn leftover_network(&self) -> Vec<String> {
+        let tag = self.net_tag();
+        let mut out: Vec<String> = links()
+            .into_iter()
+            .filter(|l| l.starts_with(&format!("dhb{tag}")) || l.starts_with(&format!("dhu{tag}")))
+            .collect();
+        let chain = format!("DH-T{tag}");
+        for table in ["nat", "filter"] {
+            let save = Command::new("iptables-save").args(["-t", table]).output();
+            let text = save
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            out.extend(
+                text.lines()
+                    .filter(|l| l.contains(&chain))
+                    .map(|l| format!("{table}: {l}")),
+            );
+        }
+        out
+    }
+
+    /// Delete this daemon's bridges, jump rules and chains (after it is dead).
+    fn remove_network(&self) {
+        let tag = self.net_tag();
+        for l in links() {
+            if l.starts_with(&format!("dhb{tag}")) || l.starts_with(&format!("dhu{tag}")) {
+                let _ = Command::new("ip").args(["link", "del", &l]).output();
+            }
+        }
+        let chain = format!("DH-T{tag}");
+        for table in ["nat", "filter"] {
+            let text = Command::new("iptables-save")
+                .args(["-t", table])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            // Jumps from the built-in chains first, then our chains.
+            for line in text.lines() {
+                if let Some(rule) = line.strip_prefix("-A ") {
+                    let builtin = !rule.starts_with(&chain);
+                    if builtin && rule.contains(&chain) {
+                        let args: Vec<&str> = split_rule(rule);
+                        let _ = Command::new("iptables")
+                            .args(["-t", table, "-D"])
+                            .args(&args)
+                            .output();
+                    }
+                }
+            }
+            for line in text.lines() {
+                if let Some(c) = line
+                    .strip_prefix(':')
+                    .and_then(|l| l.split_whitespace().next())
+                {
+                    if c.starts_with(&chain) {
+                        let _ = Command::new("iptables")
+                            .args(["-t", table, "-F", c])
+                            .output();
+                    }
+                }
+            }
+            for line in text.lines() {
+                if let Some(c) = line
+                    .strip_prefix(':')
+                    .and_then(|l| l.split_whitespace().next())
+                {
+                    if c.starts_with(&chain) {
+                        let _ = Command::new("iptables")
+                            .args(["-t", table, "-X", c])
+                            .output();
+                    }
+                }
+            }
+        }
+    }
+
     /// Mount points under this test's directory in the host's mount namespace.
     pub fn leftover_mounts(&self) -> Vec<String> {
         let needle = self.dir.path().to_string_lossy().into_owned();
@@ -255,7 +359,36 @@ fn cgroup_dirs(prefix: &str) -> Vec<PathBuf> {
     out
 }
 
+/// Names of the network links in the test's (the host's) namespace.
+fn links() -> Vec<String> {
+    std::fs::read_dir("/sys/class/net")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Split an `iptables-save` rule into arguments, keeping quoted comments whole.
+fn split_rule(rule: &str) -> Vec<&str> {
+    let mut out = vec![];
+    let mut rest = rule.trim();
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('"') {
+            let end = r.find('"').unwrap_or(r.len());
+            out.push(&r[..end]);
+            rest = r[(end + 1).min(r.len())..].trim_start();
+        } else {
+            let end = rest.find(' ').unwrap_or(rest.len());
+            out.push(&rest[..end]);
+            rest = rest[end..].trim_start();
+        }
+    }
+    out
+}
+
 fn run_with(mut cmd: Command, stdin: Option<&[u8]>) -> Run {
+    use std::io::Read;
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -272,20 +405,37 @@ fn run_with(mut cmd: Command, stdin: Option<&[u8]>) -> Run {
             let _ = s.write_all(&data);
         });
     }
+    // Read both pipes while the command runs: output larger than a pipe buffer
+    // must not block it.
+    let reader = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out = reader(Box::new(child.stdout.take().expect("stdout")));
+    let err = reader(Box::new(child.stderr.take().expect("stderr")));
     // Bounded: no CLI call in a test may hang the suite.
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
+    let status = loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            break st;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            break;
+            break child.wait().expect("wait CLI");
         }
         std::thread::sleep(Duration::from_millis(5));
-    }
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
     Run {
-        out: child.wait_with_output().expect("CLI output"),
+        out: Output {
+            status,
+            stdout,
+            stderr,
+        },
     }
 }
 
@@ -329,6 +479,7 @@ impl Drop for Daemon {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
+        self.remove_network();
         for m in self.leftover_mounts().iter().rev() {
             let c = std::ffi::CString::new(m.as_str()).expect("path");
             // SAFETY: umount2 with a path string we own.

@@ -6,7 +6,10 @@ pub mod container;
 pub mod exec;
 pub mod image;
 pub mod lifecycle;
+pub mod network;
+pub mod resources;
 pub mod system;
+pub mod workflow;
 
 use crate::client::ClientError;
 

@@ -184,7 +184,9 @@ pub async fn run(client: &Client, cmd: &NetworkCmd) -> CmdResult {
     match cmd {
         NetworkCmd::Create(a) => {
             let body = create_body(a)?;
-            let resp = client.post_json("/networks/create", &Query::new(), &body).await?;
+            let resp = client
+                .post_json("/networks/create", &Query::new(), &body)
+                .await?;
             let v: Value = json_body(resp).await?;
             println!("{}", v["Id"].as_str().unwrap_or_default());
             Ok(0)
@@ -201,7 +203,14 @@ pub async fn run(client: &Client, cmd: &NetworkCmd) -> CmdResult {
             if a.quiet {
                 for n in &list {
                     let id = n["Id"].as_str().unwrap_or_default();
-                    println!("{}", if a.no_trunc { id } else { &id[..12.min(id.len())] });
+                    println!(
+                        "{}",
+                        if a.no_trunc {
+                            id
+                        } else {
+                            &id[..12.min(id.len())]
+                        }
+                    );
                 }
                 return Ok(0);
             }
@@ -210,17 +219,46 @@ pub async fn run(client: &Client, cmd: &NetworkCmd) -> CmdResult {
                 .map(|n| {
                     let id = n["Id"].as_str().unwrap_or_default();
                     let mut r = crate::format::table::Row::new();
-                    r.insert("ID".into(), if a.no_trunc { id.to_string() } else { id[..12.min(id.len())].to_string() });
+                    r.insert(
+                        "ID".into(),
+                        if a.no_trunc {
+                            id.to_string()
+                        } else {
+                            id[..12.min(id.len())].to_string()
+                        },
+                    );
                     r.insert("Name".into(), n["Name"].as_str().unwrap_or_default().into());
-                    r.insert("Driver".into(), n["Driver"].as_str().unwrap_or_default().into());
-                    r.insert("Scope".into(), n["Scope"].as_str().unwrap_or_default().into());
-                    r.insert("Internal".into(), n["Internal"].as_bool().unwrap_or(false).to_string());
-                    r.insert("IPv6".into(), n["EnableIPv6"].as_bool().unwrap_or(false).to_string());
+                    r.insert(
+                        "Driver".into(),
+                        n["Driver"].as_str().unwrap_or_default().into(),
+                    );
+                    r.insert(
+                        "Scope".into(),
+                        n["Scope"].as_str().unwrap_or_default().into(),
+                    );
+                    r.insert(
+                        "Internal".into(),
+                        n["Internal"].as_bool().unwrap_or(false).to_string(),
+                    );
+                    r.insert(
+                        "IPv6".into(),
+                        n["EnableIPv6"].as_bool().unwrap_or(false).to_string(),
+                    );
                     r
                 })
                 .collect();
-            let format = a.format.clone().unwrap_or_else(|| "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}".into());
-            let headers = [("ID", "NETWORK ID"), ("Name", "NAME"), ("Driver", "DRIVER"), ("Scope", "SCOPE"), ("Internal", "INTERNAL"), ("IPv6", "IPV6")];
+            let format = a
+                .format
+                .clone()
+                .unwrap_or_else(|| "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}".into());
+            let headers = [
+                ("ID", "NETWORK ID"),
+                ("Name", "NAME"),
+                ("Driver", "DRIVER"),
+                ("Scope", "SCOPE"),
+                ("Internal", "INTERNAL"),
+                ("IPv6", "IPV6"),
+            ];
             print!("{}", render(&format, &rows, &headers)?);
             Ok(0)
         }
@@ -228,7 +266,10 @@ pub async fn run(client: &Client, cmd: &NetworkCmd) -> CmdResult {
             let mut out = Vec::new();
             let mut errs = Vec::new();
             for n in &a.networks {
-                match client.get_json::<Value>(&format!("/networks/{}", path_escape(n)), &Query::new()).await {
+                match client
+                    .get_json::<Value>(&format!("/networks/{}", path_escape(n)), &Query::new())
+                    .await
+                {
                     Ok(v) => out.push(v),
                     Err(e) => errs.push(e.to_string()),
                 }
@@ -249,7 +290,10 @@ pub async fn run(client: &Client, cmd: &NetworkCmd) -> CmdResult {
         NetworkCmd::Rm(a) => {
             let mut errs = Vec::new();
             for n in &a.networks {
-                match client.delete(&format!("/networks/{}", path_escape(n)), &Query::new()).await {
+                match client
+                    .delete(&format!("/networks/{}", path_escape(n)), &Query::new())
+                    .await
+                {
                     Ok(_) => println!("{n}"),
                     Err(e) if a.force && e.is_not_found() => {}
                     Err(e) => errs.push(e.to_string()),
@@ -263,7 +307,12 @@ pub async fn run(client: &Client, cmd: &NetworkCmd) -> CmdResult {
             }
             let resp = client.post("/networks/prune", &Query::new()).await?;
             let v: Value = json_body(resp).await?;
-            let deleted: Vec<&str> = v["NetworksDeleted"].as_array().into_iter().flatten().filter_map(|x| x.as_str()).collect();
+            let deleted: Vec<&str> = v["NetworksDeleted"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.as_str())
+                .collect();
             if !deleted.is_empty() {
                 println!("Deleted Networks:");
                 for d in deleted {
@@ -284,12 +333,24 @@ pub async fn run(client: &Client, cmd: &NetworkCmd) -> CmdResult {
                 ep.insert("Links".into(), json!(a.link));
             }
             let body = json!({"Container": a.container, "EndpointConfig": ep});
-            client.post_json(&format!("/networks/{}/connect", path_escape(&a.network)), &Query::new(), &body).await?;
+            client
+                .post_json(
+                    &format!("/networks/{}/connect", path_escape(&a.network)),
+                    &Query::new(),
+                    &body,
+                )
+                .await?;
             Ok(0)
         }
         NetworkCmd::Disconnect(a) => {
             let body = json!({"Container": a.container, "Force": a.force});
-            client.post_json(&format!("/networks/{}/disconnect", path_escape(&a.network)), &Query::new(), &body).await?;
+            client
+                .post_json(
+                    &format!("/networks/{}/disconnect", path_escape(&a.network)),
+                    &Query::new(),
+                    &body,
+                )
+                .await?;
             Ok(0)
         }
     }
@@ -297,12 +358,27 @@ pub async fn run(client: &Client, cmd: &NetworkCmd) -> CmdResult {
 
 /// `docker port CONTAINER [PRIVATE_PORT[/PROTO]]`.
 pub async fn port(client: &Client, a: &PortArgs) -> CmdResult {
-    let c: Value = client.get_json(&format!("/containers/{}/json", path_escape(&a.container)), &Query::new()).await?;
-    let ports = c["NetworkSettings"]["Ports"].as_object().cloned().unwrap_or_default();
+    let c: Value = client
+        .get_json(
+            &format!("/containers/{}/json", path_escape(&a.container)),
+            &Query::new(),
+        )
+        .await?;
+    let ports = c["NetworkSettings"]["Ports"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     let lines = port_lines(&ports, a.port.as_deref());
     if let Some(p) = &a.port {
         if lines.is_empty() {
-            return Err(Failure::new(format!("Error: No public port '{}' published for {}", with_proto(p), a.container), 1));
+            return Err(Failure::new(
+                format!(
+                    "Error: No public port '{}' published for {}",
+                    with_proto(p),
+                    a.container
+                ),
+                1,
+            ));
         }
     }
     for l in lines {
@@ -337,9 +413,17 @@ pub fn port_lines(ports: &serde_json::Map<String, Value>, only: Option<&str>) ->
         for b in ports[k].as_array().into_iter().flatten() {
             let ip = b["HostIp"].as_str().unwrap_or("");
             let port = b["HostPort"].as_str().unwrap_or("");
-            let ip = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
+            let ip = if ip.contains(':') {
+                format!("[{ip}]")
+            } else {
+                ip.to_string()
+            };
             let addr = format!("{ip}:{port}");
-            out.push(if only.is_some() { addr } else { format!("{k} -> {addr}") });
+            out.push(if only.is_some() {
+                addr
+            } else {
+                format!("{k} -> {addr}")
+            });
         }
     }
     out
@@ -353,7 +437,10 @@ mod tests {
     fn port_output_matches_docker() {
         let ports = json!({"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "32768"}], "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}], "9/tcp": null});
         let m = ports.as_object().unwrap();
-        assert_eq!(port_lines(m, None), vec!["53/udp -> 127.0.0.1:5353", "80/tcp -> 0.0.0.0:32768"]);
+        assert_eq!(
+            port_lines(m, None),
+            vec!["53/udp -> 127.0.0.1:5353", "80/tcp -> 0.0.0.0:32768"]
+        );
         assert_eq!(port_lines(m, Some("80")), vec!["0.0.0.0:32768"]);
         assert!(port_lines(m, Some("81")).is_empty());
     }

@@ -57,7 +57,10 @@ pub fn update_body(a: &UpdateArgs) -> Result<Value, String> {
     let mut m = Map::new();
     let size = |v: &Option<String>, flag: &str| -> Result<Option<i64>, String> {
         v.as_ref()
-            .map(|x| ram_in_bytes(x).map_err(|e| format!("invalid argument \"{x}\" for \"{flag}\" flag: {e}")))
+            .map(|x| {
+                ram_in_bytes(x)
+                    .map_err(|e| format!("invalid argument \"{x}\" for \"{flag}\" flag: {e}"))
+            })
             .transpose()
     };
     if let Some(v) = size(&a.memory, "-m, --memory")? {
@@ -77,13 +80,23 @@ pub fn update_body(a: &UpdateArgs) -> Result<Value, String> {
     if let Some(v) = size(&a.memory_reservation, "--memory-reservation")? {
         m.insert("MemoryReservation".into(), v.into());
     }
-    for (k, v) in [("CpuShares", a.cpu_shares), ("CpuQuota", a.cpu_quota), ("CpuPeriod", a.cpu_period), ("PidsLimit", a.pids_limit)] {
+    for (k, v) in [
+        ("CpuShares", a.cpu_shares),
+        ("CpuQuota", a.cpu_quota),
+        ("CpuPeriod", a.cpu_period),
+        ("PidsLimit", a.pids_limit),
+    ] {
         if let Some(v) = v {
             m.insert(k.into(), v.into());
         }
     }
     if let Some(c) = &a.cpus {
-        m.insert("NanoCpus".into(), parse_cpus(c).map_err(|e| format!("invalid argument \"{c}\" for \"--cpus\" flag: {e}"))?.into());
+        m.insert(
+            "NanoCpus".into(),
+            parse_cpus(c)
+                .map_err(|e| format!("invalid argument \"{c}\" for \"--cpus\" flag: {e}"))?
+                .into(),
+        );
     }
     if let Some(v) = &a.cpuset_cpus {
         m.insert("CpusetCpus".into(), v.clone().into());
@@ -99,7 +112,10 @@ pub fn update_body(a: &UpdateArgs) -> Result<Value, String> {
             Some((n, c)) => (n.to_string(), c.parse::<i64>().map_err(|_| format!("invalid restart policy format: maximum retry count must be an integer: {c}"))?),
             None => (r.clone(), 0),
         };
-        m.insert("RestartPolicy".into(), json!({"Name": name, "MaximumRetryCount": count}));
+        m.insert(
+            "RestartPolicy".into(),
+            json!({"Name": name, "MaximumRetryCount": count}),
+        );
     }
     if m.is_empty() {
         return Err("you must provide one or more flags when using this command".into());
@@ -111,10 +127,22 @@ pub async fn update(client: &Client, a: &UpdateArgs) -> CmdResult {
     let body = update_body(a).map_err(|e| Failure::new(format!("docker: {e}"), 1))?;
     let mut errs = Vec::new();
     for c in &a.containers {
-        match client.post_json(&format!("/containers/{}/update", path_escape(c)), &Query::new(), &body).await {
+        match client
+            .post_json(
+                &format!("/containers/{}/update", path_escape(c)),
+                &Query::new(),
+                &body,
+            )
+            .await
+        {
             Ok(resp) => {
                 let v: Value = json_body(resp).await.unwrap_or(Value::Null);
-                for w in v["Warnings"].as_array().into_iter().flatten().filter_map(|w| w.as_str()) {
+                for w in v["Warnings"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|w| w.as_str())
+                {
                     eprintln!("{w}");
                 }
                 println!("{c}");
@@ -164,9 +192,16 @@ pub fn stats_row(v: &Value, no_trunc: bool) -> Row {
     let sys_delta = f(&cpu["system_cpu_usage"]) - f(&pre["system_cpu_usage"]);
     let mut online = f(&cpu["online_cpus"]);
     if online == 0.0 {
-        online = cpu["cpu_usage"]["percpu_usage"].as_array().map(|a| a.len()).unwrap_or(0) as f64;
+        online = cpu["cpu_usage"]["percpu_usage"]
+            .as_array()
+            .map(|a| a.len())
+            .unwrap_or(0) as f64;
     }
-    let cpu_pct = if sys_delta > 0.0 && cpu_delta > 0.0 { cpu_delta / sys_delta * online * 100.0 } else { 0.0 };
+    let cpu_pct = if sys_delta > 0.0 && cpu_delta > 0.0 {
+        cpu_delta / sys_delta * online * 100.0
+    } else {
+        0.0
+    };
     let mem = &v["memory_stats"];
     let usage = f(&mem["usage"]);
     // Page cache that can be reclaimed is not "used" (v1: total_inactive_file).
@@ -177,14 +212,26 @@ pub fn stats_row(v: &Value, no_trunc: bool) -> Row {
         .unwrap_or(0.0);
     let used = usage - cache;
     let limit = f(&mem["limit"]);
-    let mem_pct = if limit > 0.0 { used / limit * 100.0 } else { 0.0 };
+    let mem_pct = if limit > 0.0 {
+        used / limit * 100.0
+    } else {
+        0.0
+    };
     let (mut rx, mut tx) = (0.0, 0.0);
-    for n in v["networks"].as_object().into_iter().flat_map(|m| m.values()) {
+    for n in v["networks"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+    {
         rx += f(&n["rx_bytes"]);
         tx += f(&n["tx_bytes"]);
     }
     let (mut rd, mut wr) = (0.0, 0.0);
-    for e in v["blkio_stats"]["io_service_bytes_recursive"].as_array().into_iter().flatten() {
+    for e in v["blkio_stats"]["io_service_bytes_recursive"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         match e["op"].as_str().map(|s| s.to_ascii_lowercase()) {
             Some(op) if op == "read" => rd += f(&e["value"]),
             Some(op) if op == "write" => wr += f(&e["value"]),
@@ -193,15 +240,49 @@ pub fn stats_row(v: &Value, no_trunc: bool) -> Row {
     }
     let id = v["id"].as_str().unwrap_or_default();
     let mut r = Row::new();
-    r.insert("ID".into(), if no_trunc { id.to_string() } else { id[..12.min(id.len())].to_string() });
+    r.insert(
+        "ID".into(),
+        if no_trunc {
+            id.to_string()
+        } else {
+            id[..12.min(id.len())].to_string()
+        },
+    );
     r.insert("Container".into(), r["ID"].clone());
-    r.insert("Name".into(), v["name"].as_str().unwrap_or_default().trim_start_matches('/').to_string());
+    r.insert(
+        "Name".into(),
+        v["name"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string(),
+    );
     r.insert("CPUPerc".into(), format!("{cpu_pct:.2}%"));
-    r.insert("MemUsage".into(), format!("{} / {}", bytes_size(used), bytes_size(limit)));
+    r.insert(
+        "MemUsage".into(),
+        format!("{} / {}", bytes_size(used), bytes_size(limit)),
+    );
     r.insert("MemPerc".into(), format!("{mem_pct:.2}%"));
-    r.insert("NetIO".into(), format!("{} / {}", human_size_with_precision(rx, 3), human_size_with_precision(tx, 3)));
-    r.insert("BlockIO".into(), format!("{} / {}", human_size_with_precision(rd, 3), human_size_with_precision(wr, 3)));
-    r.insert("PIDs".into(), format!("{}", v["pids_stats"]["current"].as_u64().unwrap_or(0)));
+    r.insert(
+        "NetIO".into(),
+        format!(
+            "{} / {}",
+            human_size_with_precision(rx, 3),
+            human_size_with_precision(tx, 3)
+        ),
+    );
+    r.insert(
+        "BlockIO".into(),
+        format!(
+            "{} / {}",
+            human_size_with_precision(rd, 3),
+            human_size_with_precision(wr, 3)
+        ),
+    );
+    r.insert(
+        "PIDs".into(),
+        format!("{}", v["pids_stats"]["current"].as_u64().unwrap_or(0)),
+    );
     r
 }
 
@@ -224,7 +305,10 @@ async fn targets(client: &Client, a: &StatsArgs) -> Result<Vec<String>, Failure>
     }
     let q = Query::new().set_if(a.all, "all", "1");
     let list: Vec<Value> = client.get_json("/containers/json", &q).await?;
-    Ok(list.iter().filter_map(|c| c["Id"].as_str().map(String::from)).collect())
+    Ok(list
+        .iter()
+        .filter_map(|c| c["Id"].as_str().map(String::from))
+        .collect())
 }
 
 async fn sample(client: &Client, names: &[String], no_trunc: bool) -> (Vec<Row>, Vec<String>) {
@@ -232,7 +316,10 @@ async fn sample(client: &Client, names: &[String], no_trunc: bool) -> (Vec<Row>,
     let mut errs = vec![];
     for c in names {
         let q = Query::new().set("stream", "0");
-        match client.get_json::<Value>(&format!("/containers/{}/stats", path_escape(c)), &q).await {
+        match client
+            .get_json::<Value>(&format!("/containers/{}/stats", path_escape(c)), &q)
+            .await
+        {
             Ok(v) => rows.push(stats_row(&v, no_trunc)),
             Err(e) => errs.push(e.to_string()),
         }
@@ -295,9 +382,19 @@ mod tests {
     #[test]
     fn update_needs_a_flag_and_parses_sizes() {
         let mut a = UpdateArgs {
-            memory: None, memory_swap: None, memory_reservation: None, cpu_shares: None, cpu_quota: None,
-            cpu_period: None, cpus: None, cpuset_cpus: None, cpuset_mems: None, pids_limit: None,
-            blkio_weight: None, restart: None, containers: vec!["x".into()],
+            memory: None,
+            memory_swap: None,
+            memory_reservation: None,
+            cpu_shares: None,
+            cpu_quota: None,
+            cpu_period: None,
+            cpus: None,
+            cpuset_cpus: None,
+            cpuset_mems: None,
+            pids_limit: None,
+            blkio_weight: None,
+            restart: None,
+            containers: vec!["x".into()],
         };
         assert!(update_body(&a).is_err());
         a.memory = Some("64m".into());

@@ -87,7 +87,7 @@ impl Staging {
             .map_err(|e| bad(format!("invalid tar archive: {e}")))?;
         let mut n = 0u64;
         for entry in entries {
-            let mut entry = entry.map_err(|e| bad(format!("invalid tar archive: {e}")))?;
+            let mut entry = entry.map_err(tar_error)?;
             let name = clean(&entry.path_bytes())?;
             if name.is_empty() {
                 continue;
@@ -162,6 +162,16 @@ impl Staging {
     }
 }
 
+fn tar_error(e: io::Error) -> ImageError {
+    if e.kind() == io::ErrorKind::UnexpectedEof || e.to_string().contains("EOF") {
+        bad(format!(
+            "invalid tar archive: {e} (the archive is truncated)"
+        ))
+    } else {
+        bad(format!("invalid tar archive: {e}"))
+    }
+}
+
 fn check_digest(f: &Staged, want: &Sha256Digest, what: &str) -> Result<(), ImageError> {
     if &f.digest != want {
         return Err(bad(format!(
@@ -194,7 +204,7 @@ fn copy_hashing(src: &mut dyn Read, path: &Path) -> Result<(Sha256Digest, u64), 
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(bad(format!("invalid tar archive: {e}"))),
+            Err(e) => return Err(tar_error(e)),
         };
         h.update(&buf[..n]);
         f.write_all(&buf[..n])

@@ -37,7 +37,9 @@ impl<'a> SaveSet<'a> {
         let mut images: Vec<Entry> = Vec::new();
         for name in names {
             let (id, r) = store.lookup_name(name)?;
-            let r = r.filter(|r| r.digest().is_none()).map(|r| r.with_default_tag());
+            let r = r
+                .filter(|r| r.digest().is_none())
+                .map(|r| r.with_default_tag());
             if let Some(e) = images.iter_mut().find(|e| digest_string(&e.config) == id) {
                 if let Some(r) = r {
                     if !e.refs.contains(&r) {
@@ -47,8 +49,8 @@ impl<'a> SaveSet<'a> {
                 continue;
             }
             let config = parse_digest(&id).ok_or_else(|| ImageError::NotFound(id.clone()))?;
-            let cfg = StoredConfig::parse(&store.config_bytes(&id)?)
-                .map_err(ImageError::Internal)?;
+            let cfg =
+                StoredConfig::parse(&store.config_bytes(&id)?).map_err(ImageError::Internal)?;
             let layers = cfg
                 .diff_ids()
                 .iter()

@@ -1,9 +1,10 @@
 //! What every backend shares: the `CgroupManager` trait and the enum that
-//! dispatches to a backend (youki's `libcgroups/src/common.rs` shape), the
-//! resource `Limits`, and small helpers for reading and writing cgroupfs files.
+//! dispatches to a backend (youki's `libcgroups/src/common.rs` shape), and small
+//! helpers for reading and writing cgroupfs files.
 
 use super::error::CgroupError;
 use super::layout::Controller;
+use super::limits::Limits;
 use super::v1::V1Manager;
 use super::v2::V2Manager;
 use crate::error::{IoContext, IoError};
@@ -32,8 +33,17 @@ pub trait CgroupManager {
     /// Remove the cgroup from every hierarchy, and the host and prefix
     /// directories above it once they are empty. Removing twice is fine.
     fn remove(&self) -> Result<(), CgroupError>;
-    /// Write resource limits. Extension point: issue 4 fills `Limits`.
+    /// Write resource limits; `None` fields are left as they are, so applying
+    /// is idempotent and serves `update` of a running container as well.
     fn apply(&self, limits: &Limits) -> Result<(), CgroupError>;
+    /// Read back what the kernel holds, in the units of `Limits` (-1 for
+    /// unlimited; `None` where the host lacks the file). On v2 the shares come
+    /// back from `cpu.weight` as the smallest value with that weight.
+    fn read_limits(&self) -> Result<Limits, CgroupError>;
+    /// How many processes the OOM killer has killed in the cgroup
+    /// (`oom_kill` of `memory.oom_control` on v1, `memory.events` on v2);
+    /// `None` when the kernel does not count them.
+    fn oom_kills(&self) -> Result<Option<u64>, CgroupError>;
     /// Where the cgroup lives for a controller (for diagnostics and stats);
     /// `None` when the host does not offer that controller.
     fn path(&self, controller: Controller) -> Option<PathBuf>;
@@ -85,30 +95,14 @@ impl CgroupManager for AnyCgroupManager {
     fn apply(&self, limits: &Limits) -> Result<(), CgroupError> {
         dispatch!(self, m => m.apply(limits))
     }
+    fn read_limits(&self) -> Result<Limits, CgroupError> {
+        dispatch!(self, m => m.read_limits())
+    }
+    fn oom_kills(&self) -> Result<Option<u64>, CgroupError> {
+        dispatch!(self, m => m.oom_kills())
+    }
     fn path(&self, controller: Controller) -> Option<PathBuf> {
         dispatch!(self, m => m.path(controller))
-    }
-}
-
-/// Resource limits of one cgroup.
-///
-/// EXTENSION POINT (issue 4): memory (`memory.max` / `memory.limit_in_bytes`),
-/// swap, reservation, CPU shares/weight, quota and period, cpuset, blkio weight,
-/// OOM-kill control go here, each `Option` so that `update` can change one
-/// without touching the others. Only the pids limit is implemented so far.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Limits {
-    /// `--pids-limit`: `None` leaves the cgroup as it is; zero or a negative
-    /// value means unlimited (`max`), as Docker reads it.
-    pub pids_max: Option<i64>,
-}
-
-/// The text a `pids.max` file takes for a limit (the same on v1 and v2).
-pub(crate) fn pids_max_value(limit: i64) -> String {
-    if limit <= 0 {
-        "max".to_string()
-    } else {
-        limit.to_string()
     }
 }
 
@@ -174,6 +168,25 @@ pub(crate) fn write(path: &Path, data: &str) -> Result<(), CgroupError> {
         .ctx("open", path)?;
     f.write_all(data.as_bytes()).ctx("write", path)?;
     Ok(())
+}
+
+/// Read and parse an optional one-value file; `Ok(None)` when it is absent.
+pub(crate) fn read_parsed<T>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, CgroupError> {
+    match read_opt(path)? {
+        None => Ok(None),
+        Some(text) => parse(&text).map(Some).ok_or_else(|| CgroupError::Parse {
+            path: path.to_path_buf(),
+            content: text,
+        }),
+    }
+}
+
+/// Whether a cgroup error is the kernel's EINVAL for a write.
+pub(crate) fn is_einval(e: &CgroupError) -> bool {
+    matches!(e, CgroupError::Io(io) if io.source.raw_os_error() == Some(libc::EINVAL))
 }
 
 /// Parse `cgroup.procs`: one pid per line.

@@ -32,6 +32,16 @@ pub enum CgroupError {
     /// A cgroup file held something that is not what the kernel writes there.
     #[error("unexpected content in {path}: {content:?}")]
     Parse { path: PathBuf, content: String },
+    /// A limit needs a control file this kernel does not offer (e.g.
+    /// `memory.memsw.limit_in_bytes` without swap accounting).
+    #[error("cgroup file {0} does not exist: the kernel does not support this limit")]
+    MissingFile(PathBuf),
+    /// A limit cgroup v2 cannot express.
+    #[error("{0} is not supported on cgroup v2")]
+    Unsupported(&'static str),
+    /// Limits that contradict each other.
+    #[error("{0}")]
+    InvalidLimits(String),
     /// Sending a signal to a process of the cgroup failed.
     #[error("kill {pid}: {source}")]
     Signal {

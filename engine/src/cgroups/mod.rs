@@ -17,15 +17,22 @@ mod common;
 mod error;
 mod layout;
 #[cfg(test)]
+mod limit_tests;
+mod limits;
+#[cfg(test)]
 mod test_tree;
 #[cfg(test)]
 mod tests;
 mod v1;
 mod v2;
 
-pub use common::{AnyCgroupManager, CgroupManager, Limits};
+pub use common::{AnyCgroupManager, CgroupManager};
 pub use error::CgroupError;
 pub use layout::{Controller, Layout, V1Hierarchy};
+pub use limits::{
+    blkio_to_io_weight, shares_to_weight, v1_plan, v2_plan, v2_swap, weight_to_shares, Limits,
+    Write,
+};
 pub use v1::V1Manager;
 pub use v2::V2Manager;
 

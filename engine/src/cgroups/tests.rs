@@ -437,9 +437,17 @@ fn apply_writes_pids_max() {
         .expect("manager");
     m.create().expect("create");
     let file = t.path().join("pids").join(PREFIX).join("h1/c1/pids.max");
-    m.apply(&Limits { pids_max: Some(20) }).expect("apply");
+    m.apply(&Limits {
+        pids_max: Some(20),
+        ..Limits::default()
+    })
+    .expect("apply");
     assert_eq!(read(&file), "20");
-    m.apply(&Limits { pids_max: Some(-1) }).expect("apply");
+    m.apply(&Limits {
+        pids_max: Some(-1),
+        ..Limits::default()
+    })
+    .expect("apply");
     assert_eq!(read(&file), "max");
     m.apply(&Limits::default()).expect("apply nothing");
     assert_eq!(read(&file), "max");
@@ -449,7 +457,11 @@ fn apply_writes_pids_max() {
         .for_container("h1", "c1")
         .expect("manager");
     m.create().expect("create");
-    m.apply(&Limits { pids_max: Some(5) }).expect("apply");
+    m.apply(&Limits {
+        pids_max: Some(5),
+        ..Limits::default()
+    })
+    .expect("apply");
     assert_eq!(read(t.path().join(PREFIX).join("h1/c1/pids.max")), "5");
 
     let t = tree(|r| test_tree::unified(r, "cpu"));
@@ -458,7 +470,10 @@ fn apply_writes_pids_max() {
         .expect("manager");
     m.create().expect("create");
     let err = m
-        .apply(&Limits { pids_max: Some(5) })
+        .apply(&Limits {
+            pids_max: Some(5),
+            ..Limits::default()
+        })
         .expect_err("no pids controller");
     assert!(
         matches!(err, CgroupError::MissingController("pids")),
@@ -603,7 +618,11 @@ mod kernel {
             std::thread::sleep(Duration::from_millis(5));
         }
 
-        m.apply(&Limits { pids_max: Some(5) }).expect("apply");
+        m.apply(&Limits {
+            pids_max: Some(5),
+            ..Limits::default()
+        })
+        .expect("apply");
         let pids_dir = m.path(Controller::Pids).expect("pids controller");
         assert_eq!(read(pids_dir.join("pids.max")), "5");
 

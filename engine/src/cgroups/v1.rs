@@ -4,11 +4,12 @@
 //! unified tree (systemd) see the container as a unit of its own.
 
 use super::common::{
-    check_name, mkdir, read, read_pids, rmdir_if_empty, rmdir_leaf, sigkill, wait_until, write,
-    CgroupManager, Limits,
+    check_name, is_einval, mkdir, read, read_opt, read_parsed, read_pids, rmdir_if_empty,
+    rmdir_leaf, sigkill, wait_until, write, CgroupManager,
 };
 use super::error::CgroupError;
 use super::layout::{Controller, V1Hierarchy};
+use super::limits::{keyed, v1_bytes, v1_plan, v2_max, Limits, Write};
 use super::v2;
 use super::Inner;
 use std::path::{Path, PathBuf};
@@ -102,7 +103,7 @@ impl V1Manager {
 fn fill_cpuset(parent: &Path, dir: &Path) -> Result<(), CgroupError> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let own = dir.join(file);
-        let current = super::common::read_opt(&own)?.unwrap_or_default();
+        let current = read_opt(&own)?.unwrap_or_default();
         if !current.trim().is_empty() {
             continue;
         }
@@ -110,6 +111,28 @@ fn fill_cpuset(parent: &Path, dir: &Path) -> Result<(), CgroupError> {
         write(&own, inherited.trim())?;
     }
     Ok(())
+}
+
+impl V1Manager {
+    /// Carry out one write of a plan in the controller's hierarchy.
+    fn write_planned(&self, w: &Write) -> Result<(), CgroupError> {
+        let Some(dir) = self.path(w.controller) else {
+            if w.optional {
+                return Ok(());
+            }
+            return Err(CgroupError::MissingController(w.controller.v1_name()));
+        };
+        for (file, value) in &w.targets {
+            let path = dir.join(file);
+            if path.exists() {
+                return write(&path, value);
+            }
+        }
+        if w.optional {
+            return Ok(());
+        }
+        Err(CgroupError::MissingFile(dir.join(w.file())))
+    }
 }
 
 impl CgroupManager for V1Manager {
@@ -207,16 +230,90 @@ impl CgroupManager for V1Manager {
     }
 
     fn apply(&self, limits: &Limits) -> Result<(), CgroupError> {
-        if let Some(max) = limits.pids_max {
-            let h = self
-                .hierarchy(Controller::Pids)
-                .ok_or(CgroupError::MissingController("pids"))?;
-            write(
-                &self.leaf(&h.mount).join("pids.max"),
-                &super::common::pids_max_value(max),
-            )?;
+        let current = match self.path(Controller::Memory) {
+            Some(dir) => read_parsed(&dir.join("memory.limit_in_bytes"), |t| {
+                t.trim().parse::<u64>().ok()
+            })
+            .unwrap_or(None),
+            None => None,
+        };
+        let plan = v1_plan(limits, current);
+        let mut i = 0;
+        while i < plan.len() {
+            let w = &plan[i];
+            let quota = plan
+                .get(i + 1)
+                .filter(|q| w.file() == "cpu.cfs_period_us" && q.file() == "cpu.cfs_quota_us");
+            if let Some(q) = quota {
+                // A new period can be invalid against the old quota (and the
+                // other way round); runc retries in the other order.
+                match self.write_planned(w) {
+                    Ok(()) => self.write_planned(q)?,
+                    Err(e) if is_einval(&e) => {
+                        self.write_planned(q)?;
+                        self.write_planned(w)?;
+                    }
+                    Err(e) => return Err(e),
+                }
+                i += 2;
+                continue;
+            }
+            self.write_planned(w)?;
+            i += 1;
         }
         Ok(())
+    }
+
+    fn read_limits(&self) -> Result<Limits, CgroupError> {
+        use Controller::*;
+        let file = |c: Controller, f: &str| self.path(c).map(|d| d.join(f));
+        let get = |c: Controller, f: &str, parse: &dyn Fn(&str) -> Option<i64>| match file(c, f) {
+            Some(p) => read_parsed(&p, parse),
+            None => Ok(None),
+        };
+        let get_str = |c: Controller, f: &str| match file(c, f) {
+            Some(p) => Ok::<_, CgroupError>(read_opt(&p)?.map(|t| t.trim().to_string())),
+            None => Ok(None),
+        };
+        let int = |t: &str| t.trim().parse::<i64>().ok();
+        let bytes = |t: &str| v1_bytes(t);
+        let max = |t: &str| v2_max(t);
+        let weight = |t: &str| {
+            // `blkio.bfq.weight` reads "default 100".
+            t.split_whitespace()
+                .last()
+                .and_then(|w| w.parse::<i64>().ok())
+        };
+        let blkio = match get(Blkio, "blkio.weight", &weight)? {
+            Some(w) => Some(w),
+            None => get(Blkio, "blkio.bfq.weight", &weight)?,
+        };
+        let oom = match file(Memory, "memory.oom_control") {
+            Some(p) => read_opt(&p)?.and_then(|t| keyed(&t, "oom_kill_disable")),
+            None => None,
+        };
+        Ok(Limits {
+            memory: get(Memory, "memory.limit_in_bytes", &bytes)?,
+            memory_swap: get(Memory, "memory.memsw.limit_in_bytes", &bytes)?,
+            memory_reservation: get(Memory, "memory.soft_limit_in_bytes", &bytes)?,
+            kernel_memory: get(Memory, "memory.kmem.limit_in_bytes", &bytes)?,
+            memory_swappiness: get(Memory, "memory.swappiness", &int)?.map(|v| v as u64),
+            oom_kill_disable: oom.map(|v| v == 1),
+            cpu_shares: get(Cpu, "cpu.shares", &int)?.map(|v| v as u64),
+            cpu_quota: get(Cpu, "cpu.cfs_quota_us", &int)?,
+            cpu_period: get(Cpu, "cpu.cfs_period_us", &int)?.map(|v| v as u64),
+            cpuset_cpus: get_str(Cpuset, "cpuset.cpus")?,
+            cpuset_mems: get_str(Cpuset, "cpuset.mems")?,
+            pids_max: get(Pids, "pids.max", &max)?,
+            blkio_weight: blkio.and_then(|w| u16::try_from(w).ok()),
+        })
+    }
+
+    fn oom_kills(&self) -> Result<Option<u64>, CgroupError> {
+        let Some(dir) = self.path(Controller::Memory) else {
+            return Ok(None);
+        };
+        Ok(read_opt(&dir.join("memory.oom_control"))?.and_then(|t| keyed(&t, "oom_kill")))
     }
 
     fn path(&self, controller: Controller) -> Option<PathBuf> {

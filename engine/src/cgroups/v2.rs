@@ -5,11 +5,14 @@
 //! Processes live only in the leaf ("no internal processes" rule).
 
 use super::common::{
-    check_name, mkdir, read, read_opt, read_pids, rmdir_if_empty, rmdir_leaf, sigkill, wait_until,
-    write, CgroupManager, Limits,
+    check_name, mkdir, read, read_opt, read_parsed, read_pids, rmdir_if_empty, rmdir_leaf, sigkill,
+    wait_until, write, CgroupManager,
 };
 use super::error::CgroupError;
 use super::layout::Controller;
+use super::limits::{
+    io_to_blkio_weight, keyed, v2_controller, v2_max, v2_plan, weight_to_shares, Limits,
+};
 use super::Inner;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -181,15 +184,82 @@ impl CgroupManager for V2Manager {
     }
 
     fn apply(&self, limits: &Limits) -> Result<(), CgroupError> {
+        let plan = v2_plan(limits)?;
+        if plan.is_empty() {
+            return Ok(());
+        }
         let leaf = self.leaf();
-        if let Some(max) = limits.pids_max {
-            let available = read_opt(&leaf.join("cgroup.controllers"))?.unwrap_or_default();
-            if !available.split_whitespace().any(|c| c == "pids") {
-                return Err(CgroupError::MissingController("pids"));
+        let available = read_opt(&leaf.join("cgroup.controllers"))?.unwrap_or_default();
+        for w in &plan {
+            let name = v2_controller(w.controller);
+            if !available.split_whitespace().any(|c| c == name) {
+                if w.optional {
+                    continue;
+                }
+                return Err(CgroupError::MissingController(name));
             }
-            write(&leaf.join("pids.max"), &super::common::pids_max_value(max))?;
+            match w.targets.iter().find(|(f, _)| leaf.join(f).exists()) {
+                Some((file, value)) => write(&leaf.join(file), value)?,
+                None if w.optional => {}
+                None => return Err(CgroupError::MissingFile(leaf.join(w.file()))),
+            }
         }
         Ok(())
+    }
+
+    fn read_limits(&self) -> Result<Limits, CgroupError> {
+        let leaf = self.leaf();
+        let get = |f: &str| read_parsed(&leaf.join(f), v2_max);
+        let get_str =
+            |f: &str| Ok::<_, CgroupError>(read_opt(&leaf.join(f))?.map(|t| t.trim().to_string()));
+        let memory = get("memory.max")?;
+        // v2 limits swap alone; Limits counts memory plus swap, as v1 does.
+        let memory_swap = match (memory, get("memory.swap.max")?) {
+            (_, None) => None,
+            (Some(-1), Some(_)) | (_, Some(-1)) => Some(-1),
+            (Some(m), Some(s)) => Some(m.saturating_add(s)),
+            (None, Some(s)) => Some(s),
+        };
+        let (cpu_quota, cpu_period) = match read_opt(&leaf.join("cpu.max"))? {
+            Some(t) => {
+                let mut it = t.split_whitespace();
+                let quota = it.next().and_then(v2_max);
+                let period = it.next().and_then(|p| p.parse::<u64>().ok());
+                (quota, period)
+            }
+            None => (None, None),
+        };
+        let weight = |t: &str| {
+            // "default 100" (and per-device lines after it).
+            t.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().last())
+                .and_then(|w| w.parse::<u64>().ok())
+        };
+        let blkio_weight = match read_parsed(&leaf.join("io.bfq.weight"), weight)? {
+            Some(w) => u16::try_from(w).ok(),
+            None => read_parsed(&leaf.join("io.weight"), weight)?.map(io_to_blkio_weight),
+        };
+        Ok(Limits {
+            memory,
+            memory_swap,
+            memory_reservation: get("memory.low")?,
+            kernel_memory: None,
+            memory_swappiness: None,
+            oom_kill_disable: None,
+            cpu_shares: read_parsed(&leaf.join("cpu.weight"), |t| t.trim().parse::<u64>().ok())?
+                .map(weight_to_shares),
+            cpu_quota,
+            cpu_period,
+            cpuset_cpus: get_str("cpuset.cpus")?,
+            cpuset_mems: get_str("cpuset.mems")?,
+            pids_max: get("pids.max")?,
+            blkio_weight,
+        })
+    }
+
+    fn oom_kills(&self) -> Result<Option<u64>, CgroupError> {
+        Ok(read_opt(&self.leaf().join("memory.events"))?.and_then(|t| keyed(&t, "oom_kill")))
     }
 
     fn path(&self, _controller: Controller) -> Option<PathBuf> {

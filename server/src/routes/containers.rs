@@ -328,3 +328,68 @@ pub async fn logs(
         .body(Body::from_stream(stream))
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
+
+pub async fn update(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let v: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let map = v.as_object().cloned().unwrap_or_default();
+    let warnings = st.host.update(&id, &map)?;
+    Ok(Json(serde_json::json!({ "Warnings": warnings })).into_response())
+}
+
+/// `GET /containers/{id}/stats`: one JSON object per second while streaming;
+/// with `stream=false` two samples a second apart (so CPU % has a delta) and
+/// the second sent; `one-shot` sends the first at once.
+pub async fn stats(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> ApiResult<Response> {
+    let stream = q.get("stream").map(|v| truthy(Some(v))).unwrap_or(true);
+    let one_shot = truthy(q.get("one-shot"));
+    let (full_id, name, src) = st.host.stats_source(&id)?;
+    let Some((cgroup, pid)) = src else {
+        let v = engine::stats::ContainerStats::stopped(&full_id, &name);
+        return Ok(Json(v).into_response());
+    };
+    let mut sampler = engine::stats::StatsSampler::new(cgroup, &full_id, &name, Some(pid));
+    let internal = |e: engine::stats::StatsError| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    };
+    if !stream {
+        let first = sampler.sample().map_err(internal)?;
+        if one_shot {
+            return Ok(Json(first).into_response());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let second = sampler.sample().map_err(internal)?;
+        return Ok(Json(second).into_response());
+    }
+    let host = st.host.clone();
+    let body = futures_util::stream::unfold((sampler, true), move |(mut sampler, first)| {
+        let host = host.clone();
+        let id = full_id.clone();
+        async move {
+            if !first {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            let running = host.inspect(&id).map(|r| r.state.running).unwrap_or(false);
+            if !running {
+                return None;
+            }
+            let v = sampler.sample().ok()?;
+            let mut line = serde_json::to_vec(&v).ok()?;
+            line.push(b'\n');
+            Some((Ok::<_, Infallible>(Bytes::from(line)), (sampler, false)))
+        }
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("Content-Type", "application/json")
+        .body(Body::from_stream(body))
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}

@@ -9,7 +9,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::io::Read;
 
@@ -79,8 +78,9 @@ pub async fn get_dispatch(
     State(st): State<AppState>,
     Path(rest): Path<String>,
 ) -> ApiResult<Response> {
-    match split_suffix(&rest, &["json", "history"]) {
+    match split_suffix(&rest, &["json", "history", "get"]) {
         Some((name, "json")) => Ok(Json(st.host.images.inspect(name)?).into_response()),
+        Some((name, "get")) => super::archive::save(st.clone(), vec![name.to_string()]).await,
         Some((name, "history")) => Ok(Json(st.host.images.history(name)?).into_response()),
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -162,11 +162,6 @@ pub async fn create(
     let Some(src) = get("fromSrc") else {
         return Err(ApiError::bad_request("fromImage or fromSrc is required"));
     };
-    if src != "-" {
-        return Err(ApiError::bad_request(format!(
-            "importing from a URL ({src}) is not supported yet: download it and use 'import FILE'"
-        )));
-    }
     let changes: Vec<String> = q
         .iter()
         .filter(|(k, _)| k == "changes")
@@ -181,22 +176,25 @@ pub async fn create(
         (Some(r), None) => Some(r),
         _ => None,
     };
-    // Spool the body to a temporary file: layers can be large.
-    let spool = tempfile_in(&st.data_root).map_err(internal)?;
-    let mut file = tokio::fs::File::from_std(spool.try_clone().map_err(internal)?);
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk: Bytes = chunk.map_err(|e| ApiError::bad_request(e.to_string()))?;
-        tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
-            .await
-            .map_err(internal)?;
-    }
-    drop(file);
+    // Spool the body (or the download) to a temporary file: layers can be large.
+    let mut status_lines = String::new();
+    let spool = if src == "-" {
+        super::archive::spool_body(&st, body).await?
+    } else {
+        status_lines.push_str(
+            &(serde_json::json!({ "status": format!("Downloading from {src}") }).to_string()
+                + "\r\n"),
+        );
+        let spool = tempfile_in(&st.data_root).map_err(internal)?;
+        download(&src, spool.try_clone().map_err(internal)?).await?;
+        spool
+    };
     let host = st.host.clone();
     let id = tokio::task::spawn_blocking(move || -> ApiResult<String> {
         let mut f = spool;
         std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(0)).map_err(internal)?;
-        let mut r: &mut dyn Read = &mut f;
+        // Like Docker, take the rootfs plain, gzip, bzip2 or xz compressed.
+        let mut r: Box<dyn Read + Send> = engine::archive::decompressed(f)?;
         Ok(host
             .images
             .import(&mut r, reference.as_deref(), &changes, &message)?)
@@ -204,11 +202,63 @@ pub async fn create(
     .await
     .map_err(internal)??;
     let line = serde_json::json!({ "status": id }).to_string() + "\r\n";
-    Ok(([("Content-Type", "application/json")], line).into_response())
+    Ok(([("Content-Type", "application/json")], status_lines + &line).into_response())
+}
+
+/// `import URL`: fetch an `http://` URL the host can reach into `dst`.
+async fn download(url: &str, dst: std::fs::File) -> ApiResult<()> {
+    use http_body_util::BodyExt;
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("invalid URL {url}: {e}")))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(ApiError::bad_request(format!(
+            "importing from {url}: only http:// URLs are supported"
+        )));
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| ApiError::bad_request(format!("invalid URL {url}: no host")))?
+        .to_string();
+    let port = uri.port_u16().unwrap_or(80);
+    let fail = |e: &dyn std::fmt::Display| internal(format!("Get \"{url}\": {e}"));
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| fail(&e))?;
+    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .map_err(|e| fail(&e))?;
+    tokio::spawn(conn);
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let req = hyper::Request::get(path)
+        .header("Host", uri.authority().map(|a| a.as_str()).unwrap_or(&host))
+        .body(http_body_util::Empty::<Bytes>::new())
+        .map_err(|e| fail(&e))?;
+    let resp = send.send_request(req).await.map_err(|e| fail(&e))?;
+    if !resp.status().is_success() {
+        return Err(internal(format!(
+            "Get \"{url}\": unexpected status {}",
+            resp.status()
+        )));
+    }
+    let mut body = resp.into_body();
+    let mut file = tokio::fs::File::from_std(dst);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| fail(&e))?;
+        if let Some(data) = frame.data_ref() {
+            tokio::io::AsyncWriteExt::write_all(&mut file, data)
+                .await
+                .map_err(internal)?;
+        }
+    }
+    tokio::io::AsyncWriteExt::flush(&mut file)
+        .await
+        .map_err(internal)?;
+    Ok(())
 }
 
 /// An unnamed temporary file under the data root (same filesystem as the store).
-fn tempfile_in(root: &std::path::Path) -> std::io::Result<std::fs::File> {
+pub(crate) fn tempfile_in(root: &std::path::Path) -> std::io::Result<std::fs::File> {
     let dir = root.join("tmp");
     std::fs::create_dir_all(&dir)?;
     std::fs::OpenOptions::new()

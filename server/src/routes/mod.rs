@@ -1,9 +1,11 @@
 //! The Engine API's routes. Image names contain slashes, so image routes take the
 //! rest of the path and dispatch on its last segment, as moby's `{name:.*}` does.
 
+mod archive;
 mod attach;
 mod containers;
 mod images;
+mod networks;
 mod system;
 
 use crate::AppState;
@@ -57,6 +59,27 @@ pub fn router() -> Router<AppState> {
         .route("/exec/{id}/resize", post(containers::exec_resize))
         .route("/exec/{id}/json", get(containers::exec_inspect))
         .route("/containers/{id}", delete(containers::remove))
+        .route("/containers/{id}/export", get(archive::export))
+        .route("/containers/{id}/changes", get(archive::changes))
+        .route("/containers/prune", post(archive::containers_prune))
+        .route("/commit", post(archive::commit))
+        .route("/system/df", get(archive::system_df))
+        .route("/images/get", get(archive::save_many))
+        .route("/images/load", post(archive::load))
+        .route("/images/prune", post(archive::images_prune))
+        // Placeholder until the builder owns it (`system prune` calls every pruner).
+        .route("/build/prune", post(archive::build_prune))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
+        .route("/containers/{id}/update", post(containers::update))
+        .route("/containers/{id}/stats", get(containers::stats))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route(

@@ -1,0 +1,277 @@
+//! Links, addresses and routes through `rtnetlink`: the bridges, the veth pairs and
+//! the configuration inside a container's namespace.
+//!
+//! A veth pair is created in one netlink request with its peer already placed in
+//! the container's namespace (`IFLA_NET_NS_PID` on the peer) and its host end
+//! already enslaved to the bridge (`IFLA_MASTER`), so a crash never leaves an
+//! unattached or unmoved half: whatever exists is on our bridge and is found again
+//! by `reconcile`. The peer is then renamed `ethN` and given its address and route
+//! through a netlink socket opened inside the namespace (see `netns`).
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use futures_util::TryStreamExt;
+use rtnetlink::packet_route::link::LinkMessage;
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo};
+use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder};
+
+use super::netns;
+use crate::error::Result;
+use crate::Error;
+
+/// A link as we need to know it.
+#[derive(Debug, Clone)]
+pub struct LinkSummary {
+    pub index: u32,
+    pub name: String,
+    pub controller: Option<u32>,
+    pub kind: Option<String>,
+}
+
+/// An rtnetlink connection bound to the namespace of the thread that opened it.
+pub struct Netlink {
+    handle: Handle,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Netlink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn nl_err(what: &str, e: rtnetlink::Error) -> Error {
+    Error::Internal(format!("{what}: {e}"))
+}
+
+/// The errno of a netlink NACK (positive), if that is what `e` is.
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
+        _ => None,
+    }
+}
+
+impl Netlink {
+    /// Open a connection in the current thread's namespace; needs a tokio runtime.
+    pub fn new() -> Result<Netlink> {
+        let (conn, handle, _) = rtnetlink::new_connection()
+            .map_err(|e| Error::Internal(format!("netlink socket: {e}")))?;
+        let task = tokio::spawn(conn);
+        Ok(Netlink { handle, task })
+    }
+
+    pub async fn links(&self) -> Result<Vec<LinkSummary>> {
+        let mut stream = self.handle.link().get().execute();
+        let mut out = Vec::new();
+        while let Some(msg) = stream
+            .try_next()
+            .await
+            .map_err(|e| nl_err("list links", e))?
+        {
+            out.push(summarize(&msg));
+        }
+        Ok(out)
+    }
+
+    pub async fn link_by_name(&self, name: &str) -> Result<Option<LinkSummary>> {
+        let mut stream = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
+        match stream.try_next().await {
+            Ok(Some(msg)) => Ok(Some(summarize(&msg))),
+            Ok(None) => Ok(None),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(None),
+            Err(e) => Err(nl_err(&format!("get link {name}"), e)),
+        }
+    }
+
+    /// Create the bridge if missing, give it `gateway/prefix`, bring it up.
+    pub async fn ensure_bridge(&self, name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<u32> {
+        let link = match self.link_by_name(name).await? {
+            Some(l) => l,
+            None => {
+                let r = self
+                    .handle
+                    .link()
+                    .add(LinkBridge::new(name).up().build())
+                    .execute()
+                    .await;
+                if let Err(e) = r {
+                    if errno(&e) != Some(libc::EEXIST) {
+                        return Err(nl_err(&format!("create bridge {name}"), e));
+                    }
+                }
+                self.link_by_name(name)
+                    .await?
+                    .ok_or_else(|| Error::Internal(format!("bridge {name} vanished")))?
+            }
+        };
+        self.add_address(link.index, gateway, prefix).await?;
+        self.set_up(link.index).await?;
+        Ok(link.index)
+    }
+
+    pub async fn add_address(&self, index: u32, ip: Ipv4Addr, prefix: u8) -> Result<()> {
+        match self
+            .handle
+            .address()
+            .add(index, IpAddr::V4(ip), prefix)
+            .execute()
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+            Err(e) => Err(nl_err(&format!("add address {ip}/{prefix}"), e)),
+        }
+    }
+
+    pub async fn set_up(&self, index: u32) -> Result<()> {
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(index).up().build())
+            .execute()
+            .await
+            .map_err(|e| nl_err("set link up", e))
+    }
+
+    /// Delete a link by name; a missing link is not an error.
+    pub async fn delete_link(&self, name: &str) -> Result<()> {
+        let Some(link) = self.link_by_name(name).await? else {
+            return Ok(());
+        };
+        match self.handle.link().del(link.index).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(()),
+            Err(e) => Err(nl_err(&format!("delete link {name}"), e)),
+        }
+    }
+
+    /// Create a veth pair: `host` enslaved to `bridge_index` and up, `peer` created
+    /// directly inside the network namespace of `pid`, with `mac`.
+    pub async fn create_veth(
+        &self,
+        host: &str,
+        peer: &str,
+        bridge_index: u32,
+        pid: u32,
+        mac: [u8; 6],
+    ) -> Result<()> {
+        let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
+            .name(peer.to_string())
+            .address(mac.to_vec())
+            .setns_by_pid(pid)
+            .build();
+        let msg = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Veth)
+            .name(host.to_string())
+            .controller(bridge_index)
+            .up()
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
+            .build();
+        self.handle
+            .link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(|e| nl_err(&format!("create veth {host}"), e))
+    }
+
+    pub async fn rename(&self, index: u32, name: &str) -> Result<()> {
+        self.handle
+            .link()
+            .set(
+                LinkUnspec::new_with_index(index)
+                    .name(name.to_string())
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(|e| nl_err(&format!("rename link to {name}"), e))
+    }
+
+    pub async fn add_default_route(&self, gateway: Ipv4Addr, index: u32) -> Result<()> {
+        let route = RouteMessageBuilder::<Ipv4Addr>::new()
+            .gateway(gateway)
+            .output_interface(index)
+            .build();
+        match self.handle.route().add(route).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+            Err(e) => Err(nl_err(&format!("add default route via {gateway}"), e)),
+        }
+    }
+}
+
+fn summarize(msg: &LinkMessage) -> LinkSummary {
+    let mut s = LinkSummary {
+        index: msg.header.index,
+        name: String::new(),
+        controller: None,
+        kind: None,
+    };
+    for a in &msg.attributes {
+        match a {
+            LinkAttribute::IfName(n) => s.name = n.clone(),
+            LinkAttribute::Controller(c) => s.controller = Some(*c),
+            LinkAttribute::LinkInfo(infos) => {
+                for i in infos {
+                    if let LinkInfo::Kind(k) = i {
+                        s.kind = Some(k.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+/// What to do inside the container's namespace for one endpoint.
+#[derive(Debug, Clone)]
+pub struct InnerConfig {
+    /// The peer's temporary name.
+    pub peer: String,
+    pub ip: Ipv4Addr,
+    pub prefix_len: u8,
+    /// Some(gateway) to add the default route (primary, non-internal network).
+    pub default_route: Option<Ipv4Addr>,
+}
+
+/// Inside the namespace of `pid`: bring `lo` up, rename the peer to the first free
+/// `ethN`, give it its address, bring it up, add the default route. Returns `ethN`.
+pub async fn configure_inside(pid: u32, cfg: InnerConfig) -> Result<String> {
+    netns::run_async(pid, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async move {
+            netns::loopback_up()?;
+            let nl = Netlink::new().map_err(std::io::Error::other)?;
+            configure(&nl, &cfg).await.map_err(std::io::Error::other)
+        })
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("configuring the container network: {e}")))
+}
+
+async fn configure(nl: &Netlink, cfg: &InnerConfig) -> Result<String> {
+    let links = nl.links().await?;
+    let peer = links
+        .iter()
+        .find(|l| l.name == cfg.peer)
+        .ok_or_else(|| Error::Internal(format!("{} not in the container namespace", cfg.peer)))?;
+    let ifname = (0..)
+        .map(|n| format!("eth{n}"))
+        .find(|n| !links.iter().any(|l| &l.name == n))
+        .unwrap_or_else(|| "eth0".into());
+    nl.rename(peer.index, &ifname).await?;
+    nl.add_address(peer.index, cfg.ip, cfg.prefix_len).await?;
+    nl.set_up(peer.index).await?;
+    if let Some(gw) = cfg.default_route {
+        nl.add_default_route(gw, peer.index).await?;
+    }
+    Ok(ifname)
+}

@@ -1,0 +1,1244 @@
+//! Container networking as Docker does it: bridges and veth pairs (rtnetlink), IPAM,
+//! NAT and isolation (iptables, in chains of our own), port publishing (DNAT plus a
+//! userland proxy for 127.0.0.1), an embedded DNS server for user-defined networks,
+//! and the files a container's network gives it (/etc/hosts, resolv.conf, link env).
+//!
+//! # The manager
+//!
+//! One [`Networks`] per daemon (per virtual host), opened with [`Networks::open`].
+//! Everything the daemon must remember (networks, endpoints = address leases plus
+//! veths, published ports) lives in `<data_root>/network/state.json`, written
+//! atomically after every change. Kernel objects are named from [`NetConfig`], so
+//! several daemons (and parallel tests) never touch each other's bridges or chains.
+//!
+//! The predefined networks `bridge` (the default bridge, [`NetConfig::bridge_name`],
+//! [`NetConfig::default_subnet`]), `host` and `none` always exist and cannot be
+//! removed. User networks get a bridge named [`NetConfig::user_bridge_prefix`] plus
+//! the first hex digits of their id, and a subnet from [`NetConfig::pools`] unless
+//! one is given.
+//!
+//! # How the container lifecycle calls it
+//!
+//! - daemon start: [`Networks::open`], then [`Networks::reconcile`] with the set of
+//!   running containers (recreates bridges/rules, restarts proxies and DNS servers of
+//!   running containers, removes leftovers of a crashed daemon).
+//! - container start, after its network namespace exists (the monitor/init holds it,
+//!   `pid`) and before its process runs: for `bridge`/user networks,
+//!   [`Networks::connect`] once per network (the first one carries the default
+//!   route), [`Networks::publish`] with the container's IP on the network that holds
+//!   its published ports, [`Networks::dns_start`] (a no-op off user networks), then
+//!   write /etc/hosts ([`hosts::hosts_file`]) and /etc/resolv.conf
+//!   ([`hosts::resolv_conf`], `embedded_dns` = [`Networks::uses_embedded_dns`]).
+//! - container stop (its process ended): [`Networks::release_container`] (veths,
+//!   leases, rules, proxies, DNS — all of it, idempotent).
+//! - `network connect`/`disconnect` on a running container: [`Networks::connect`] /
+//!   [`Networks::disconnect`].
+//! - inspect: [`Networks::network_settings`]; `network inspect/ls`: [`Networks::inspect`],
+//!   [`Networks::list`].
+//! - virtual host destroyed / tests: [`Networks::shutdown_cleanup`].
+//!
+//! # Kernel state we change
+//!
+//! `net.ipv4.ip_forward` is set to 1 (and left so: other software may rely on it
+//! once on) when the first bridge network is set up. `route_localnet` is not
+//! touched: 127.0.0.1 is served by the userland proxy (see `portmap`).
+
+pub mod bridge;
+pub mod dns;
+pub mod firewall;
+pub mod hosts;
+pub mod ipam;
+pub mod netns;
+pub mod portmap;
+pub mod settings;
+pub mod store;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use bridge::{InnerConfig, Netlink};
+use firewall::{Firewall, NetRules, PortRules};
+pub use ipam::{Ipv4Net, PoolSpec};
+use store::{EndpointRecord, NetworkRecord, PortRecord, State};
+
+use crate::error::Result;
+use crate::Error;
+
+/// The names and ranges of one daemon's networking.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// The default bridge's kernel name (`dockhand0`).
+    pub bridge_name: String,
+    /// The default bridge's subnet (Docker's 172.17.0.0/16).
+    pub default_subnet: Ipv4Net,
+    /// Its gateway (the first host address when None).
+    pub default_gateway: Option<Ipv4Addr>,
+    /// Prefix of our iptables chains (`DOCKHAND`): `P`, `P-POSTROUTING`, `P-FORWARD`, ...
+    pub chain_prefix: String,
+    /// Subnets for user networks created without `--subnet`.
+    pub pools: Vec<PoolSpec>,
+    /// Kernel bridge names of user networks: prefix + id hex, 15 characters in all.
+    pub user_bridge_prefix: String,
+    /// The host's resolv.conf (its nameservers are the embedded DNS's upstreams).
+    pub host_resolv_conf: PathBuf,
+    /// Upstream resolvers instead of those of `host_resolv_conf` (tests).
+    pub dns_upstreams: Option<Vec<SocketAddr>>,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            bridge_name: "dockhand0".into(),
+            default_subnet: Ipv4Net::new(Ipv4Addr::new(172, 17, 0, 0), 16).expect("valid"),
+            default_gateway: None,
+            chain_prefix: "DOCKHAND".into(),
+            pools: ipam::docker_default_pools(),
+            user_bridge_prefix: "dh-".into(),
+            host_resolv_conf: PathBuf::from("/etc/resolv.conf"),
+            dns_upstreams: None,
+        }
+    }
+}
+
+/// Options of `network create`.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// "bridge" (default); "host"/"null" refused as Docker does.
+    pub driver: Option<String>,
+    pub subnet: Option<String>,
+    pub gateway: Option<String>,
+    pub internal: bool,
+    pub attachable: bool,
+    pub labels: BTreeMap<String, String>,
+    /// Driver options; `com.docker.network.bridge.name` names the kernel bridge.
+    pub options: BTreeMap<String, String>,
+}
+
+/// What `connect` needs to know about the container.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectRequest {
+    /// Network name, id or id prefix.
+    pub network: String,
+    pub container_id: String,
+    /// With or without the leading `/`.
+    pub container_name: String,
+    /// A process inside the container's network namespace (/proc/<pid>/ns/net).
+    pub pid: u32,
+    /// `--network-alias` / `--alias` (user networks only).
+    pub aliases: Vec<String>,
+    /// `--ip` (user networks with a configured subnet only).
+    pub ip: Option<Ipv4Addr>,
+    /// `--mac-address`; Docker's 02:42:<ip> when None.
+    pub mac: Option<String>,
+}
+
+/// One network interface of a container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub network_id: String,
+    pub network_name: String,
+    pub endpoint_id: String,
+    pub ip: Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: Ipv4Addr,
+    pub mac: String,
+    /// The host end, on the bridge.
+    pub host_veth: String,
+    /// The name inside the container: eth0, eth1, ...
+    pub ifname: String,
+    pub bridge: String,
+}
+
+/// One published port (`-p [host_ip:]host_port:container_port[/proto]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortBinding {
+    /// "" or "0.0.0.0": every address.
+    pub host_ip: String,
+    /// 0: a free port from the ephemeral range.
+    pub host_port: u16,
+    pub container_port: u16,
+    /// "tcp" or "udp".
+    pub proto: String,
+}
+
+/// What `reconcile` did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReconcileReport {
+    pub removed_endpoints: usize,
+    pub removed_links: usize,
+    pub removed_rules: usize,
+    pub restarted_proxies: usize,
+    pub restarted_dns: usize,
+}
+
+/// What runs in this daemon (not persisted: rebuilt by `reconcile`).
+#[derive(Default)]
+struct Running {
+    proxies: HashMap<String, Vec<(PortRecord, portmap::Proxy)>>,
+    dns: HashMap<String, dns::DnsServer>,
+    realized: HashSet<String>,
+}
+
+/// A daemon's networks.
+pub struct Networks {
+    dir: PathBuf,
+    cfg: NetConfig,
+    fw: Firewall,
+    /// Serialises changes (held across kernel calls; never held by readers).
+    op: tokio::sync::Mutex<()>,
+    state: Arc<RwLock<State>>,
+    running: Mutex<Running>,
+    upstreams: Arc<Vec<SocketAddr>>,
+}
+
+pub const BRIDGE: &str = "bridge";
+pub const HOST: &str = "host";
+pub const NONE: &str = "none";
+
+fn random_hex(bytes: usize) -> String {
+    let v: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
+    hex::encode(v)
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+fn lock_err<T>(_: T) -> Error {
+    Error::Internal("network state lock poisoned".into())
+}
+
+impl Networks {
+    /// Load (or create) the records under `<data_root>/network`, adding the
+    /// predefined networks. Touches no kernel state: call [`Networks::reconcile`] next.
+    pub fn open(data_root: &Path, cfg: NetConfig) -> Result<Networks> {
+        let dir = data_root.join("network");
+        let mut state = store::load(&dir)?;
+        let gw = cfg
+            .default_gateway
+            .or_else(|| cfg.default_subnet.first_host())
+            .ok_or_else(|| Error::InvalidParameter("default subnet too small".into()))?;
+        let mut changed = false;
+        for (name, driver) in [
+            (BRIDGE, store::DRIVER_BRIDGE),
+            (HOST, store::DRIVER_HOST),
+            (NONE, store::DRIVER_NULL),
+        ] {
+            let is_bridge = name == BRIDGE;
+            let mut options = BTreeMap::new();
+            if is_bridge {
+                for (k, v) in [
+                    ("com.docker.network.bridge.default_bridge", "true"),
+                    ("com.docker.network.bridge.enable_icc", "true"),
+                    ("com.docker.network.bridge.enable_ip_masquerade", "true"),
+                    ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
+                    ("com.docker.network.bridge.name", cfg.bridge_name.as_str()),
+                    ("com.docker.network.driver.mtu", "1500"),
+                ] {
+                    options.insert(k.to_string(), v.to_string());
+                }
+            }
+            let want = NetworkRecord {
+                id: random_hex(32),
+                name: name.into(),
+                driver: driver.into(),
+                created: now_rfc3339(),
+                bridge: if is_bridge {
+                    cfg.bridge_name.clone()
+                } else {
+                    String::new()
+                },
+                subnet: is_bridge.then_some(cfg.default_subnet),
+                gateway: is_bridge.then_some(gw),
+                internal: false,
+                attachable: false,
+                labels: BTreeMap::new(),
+                options,
+                predefined: true,
+            };
+            match state
+                .networks
+                .iter_mut()
+                .find(|n| n.predefined && n.name == name)
+            {
+                Some(existing) => {
+                    // The configuration wins over the record (a renamed bridge, a new subnet).
+                    if existing.bridge != want.bridge
+                        || existing.subnet != want.subnet
+                        || existing.gateway != want.gateway
+                    {
+                        existing.bridge = want.bridge;
+                        existing.subnet = want.subnet;
+                        existing.gateway = want.gateway;
+                        existing.options = want.options;
+                        changed = true;
+                    }
+                }
+                None => {
+                    state.networks.push(want);
+                    changed = true;
+                }
+            }
+        }
+        if changed || !store::state_path(&dir).exists() {
+            store::save(&dir, &state)?;
+        }
+        let upstreams = match &cfg.dns_upstreams {
+            Some(u) => u.clone(),
+            None => {
+                let text = std::fs::read_to_string(&cfg.host_resolv_conf).unwrap_or_default();
+                // The forwarder runs in the daemon's namespace, so loopback resolvers
+                // of the host (systemd-resolved) work here, unlike in a container.
+                let mut v: Vec<SocketAddr> = hosts::host_nameservers(&text)
+                    .iter()
+                    .filter_map(|ns| ns.parse::<IpAddr>().ok())
+                    .map(|ip| SocketAddr::new(ip, 53))
+                    .collect();
+                if v.is_empty() {
+                    v = vec![
+                        SocketAddr::from(([8, 8, 8, 8], 53)),
+                        SocketAddr::from(([8, 8, 4, 4], 53)),
+                    ];
+                }
+                v
+            }
+        };
+        Ok(Networks {
+            dir,
+            fw: Firewall::new(&cfg.chain_prefix),
+            cfg,
+            op: tokio::sync::Mutex::new(()),
+            state: Arc::new(RwLock::new(state)),
+            running: Mutex::new(Running::default()),
+            upstreams: Arc::new(upstreams),
+        })
+    }
+
+    pub fn config(&self) -> &NetConfig {
+        &self.cfg
+    }
+
+    /// A copy of the records.
+    pub fn snapshot(&self) -> Result<State> {
+        Ok(self.state.read().map_err(lock_err)?.clone())
+    }
+
+    fn commit(&self, new: State) -> Result<()> {
+        store::save(&self.dir, &new)?;
+        *self.state.write().map_err(lock_err)? = new;
+        Ok(())
+    }
+
+    /// The default bridge's gateway: what `--add-host x:host-gateway` resolves to.
+    pub fn host_gateway(&self) -> Ipv4Addr {
+        self.state
+            .read()
+            .ok()
+            .and_then(|s| {
+                s.networks
+                    .iter()
+                    .find(|n| n.predefined && n.name == BRIDGE)?
+                    .gateway
+            })
+            .unwrap_or(Ipv4Addr::new(172, 17, 0, 1))
+    }
+
+    /// Whether `network` (name/id) is a user network, whose containers get 127.0.0.11.
+    pub fn uses_embedded_dns(&self, network: &str) -> bool {
+        self.state
+            .read()
+            .ok()
+            .and_then(|s| s.find_network(network).map(|n| n.has_dns()))
+            .unwrap_or(false)
+    }
+
+    /// The network record for a name, id or unique id prefix.
+    pub fn find(&self, key: &str) -> Result<NetworkRecord> {
+        self.state
+            .read()
+            .map_err(lock_err)?
+            .find_network(key)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("network {key} not found")))
+    }
+
+    /// `network create`: returns the new id.
+    pub async fn create(&self, name: &str, opts: CreateOptions) -> Result<String> {
+        let _op = self.op.lock().await;
+        let mut state = self.snapshot()?;
+        let driver = opts.driver.as_deref().unwrap_or(store::DRIVER_BRIDGE);
+        match driver {
+            store::DRIVER_BRIDGE => {}
+            store::DRIVER_HOST | store::DRIVER_NULL => {
+                return Err(Error::Conflict(format!(
+                    "only one instance of \"{driver}\" network is allowed"
+                )))
+            }
+            other => {
+                return Err(Error::NotFound(format!("plugin \"{other}\" not found")));
+            }
+        }
+        if name.is_empty() {
+            return Err(Error::InvalidParameter(
+                "network name cannot be empty".into(),
+            ));
+        }
+        if state.networks.iter().any(|n| n.name == name) {
+            return Err(Error::Conflict(format!(
+                "network with name {name} already exists"
+            )));
+        }
+        let used: Vec<Ipv4Net> = state.networks.iter().filter_map(|n| n.subnet).collect();
+        let subnet = match &opts.subnet {
+            Some(s) => {
+                let net: Ipv4Net = s.parse().map_err(Error::InvalidParameter)?;
+                if used.iter().any(|u| u.overlaps(&net)) {
+                    return Err(Error::Conflict(
+                        "Pool overlaps with other one on this address space".into(),
+                    ));
+                }
+                net
+            }
+            None => {
+                if opts.gateway.is_some() {
+                    return Err(Error::InvalidParameter(
+                        "every ip-range or gateway must have a corresponding subnet".into(),
+                    ));
+                }
+                ipam::pick_subnet(&self.cfg.pools, &used).ok_or_else(|| {
+                    Error::Internal("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into())
+                })?
+            }
+        };
+        let gateway = match &opts.gateway {
+            Some(g) => {
+                let ip: Ipv4Addr = g
+                    .parse()
+                    .map_err(|_| Error::InvalidParameter(format!("invalid gateway address {g}")))?;
+                if !subnet.is_host(ip) {
+                    return Err(Error::InvalidParameter(format!(
+                        "no matching subnet for gateway {g}"
+                    )));
+                }
+                ip
+            }
+            None => subnet.first_host().ok_or_else(|| {
+                Error::InvalidParameter(format!("subnet {subnet} has no host addresses"))
+            })?,
+        };
+        let id = random_hex(32);
+        let bridge = match opts.options.get("com.docker.network.bridge.name") {
+            Some(b) => {
+                if b.is_empty() || b.len() > 15 {
+                    return Err(Error::InvalidParameter(format!(
+                        "invalid bridge name {b}: at most 15 characters"
+                    )));
+                }
+                if state.networks.iter().any(|n| &n.bridge == b) {
+                    return Err(Error::Conflict(format!("bridge name {b} already in use")));
+                }
+                b.clone()
+            }
+            None => {
+                let keep = 15usize.saturating_sub(self.cfg.user_bridge_prefix.len());
+                format!("{}{}", self.cfg.user_bridge_prefix, &id[..keep])
+            }
+        };
+        let rec = NetworkRecord {
+            id: id.clone(),
+            name: name.to_string(),
+            driver: driver.to_string(),
+            created: now_rfc3339(),
+            bridge,
+            subnet: Some(subnet),
+            gateway: Some(gateway),
+            internal: opts.internal,
+            attachable: opts.attachable,
+            labels: opts.labels,
+            options: opts.options,
+            predefined: false,
+        };
+        if let Err(e) = self.realize(&rec).await {
+            self.unrealize(&rec).await;
+            return Err(e);
+        }
+        state.networks.push(rec.clone());
+        if let Err(e) = self.commit(state) {
+            self.unrealize(&rec).await;
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// Make a bridge network's bridge and rules exist (idempotent).
+    async fn realize(&self, rec: &NetworkRecord) -> Result<()> {
+        if !rec.is_bridge() {
+            return Ok(());
+        }
+        let (Some(subnet), Some(gw)) = (rec.subnet, rec.gateway) else {
+            return Err(Error::Internal(format!(
+                "network {} has no subnet",
+                rec.name
+            )));
+        };
+        let nl = Netlink::new()?;
+        nl.ensure_bridge(&rec.bridge, gw, subnet.prefix_len())
+            .await?;
+        self.fw
+            .ensure_network(&NetRules {
+                bridge: rec.bridge.clone(),
+                subnet,
+                internal: rec.internal,
+                tag: firewall::net_tag(&rec.id),
+            })
+            .await?;
+        enable_ip_forward();
+        self.running
+            .lock()
+            .map_err(lock_err)?
+            .realized
+            .insert(rec.id.clone());
+        Ok(())
+    }
+
+    /// Remove a network's bridge and rules; best effort, errors are logged.
+    async fn unrealize(&self, rec: &NetworkRecord) {
+        if !rec.is_bridge() {
+            return;
+        }
+        if let Ok(nl) = Netlink::new() {
+            if let Err(e) = nl.delete_link(&rec.bridge).await {
+                tracing::warn!("removing bridge {}: {e}", rec.bridge);
+            }
+        }
+        if let Err(e) = self.fw.remove_tag(&firewall::net_tag(&rec.id)).await {
+            tracing::warn!("removing rules of network {}: {e}", rec.name);
+        }
+        if let Ok(mut r) = self.running.lock() {
+            r.realized.remove(&rec.id);
+        }
+    }
+
+    async fn ensure_realized(&self, rec: &NetworkRecord) -> Result<()> {
+        let done = self
+            .running
+            .lock()
+            .map_err(lock_err)?
+            .realized
+            .contains(&rec.id);
+        if done {
+            // Cheap check that nobody deleted the bridge behind our back.
+            if Netlink::new()?.link_by_name(&rec.bridge).await?.is_some() {
+                return Ok(());
+            }
+        }
+        self.realize(rec).await
+    }
+
+    /// `network ls`: every network in Docker's inspect shape, by name.
+    pub fn list(&self) -> Result<Vec<serde_json::Value>> {
+        let state = self.state.read().map_err(lock_err)?;
+        let mut nets: Vec<&NetworkRecord> = state.networks.iter().collect();
+        nets.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(nets
+            .into_iter()
+            .map(|n| settings::network_inspect(&state, n))
+            .collect())
+    }
+
+    /// `network inspect KEY` in Docker's JSON shape.
+    pub fn inspect(&self, key: &str) -> Result<serde_json::Value> {
+        let state = self.state.read().map_err(lock_err)?;
+        let n = state
+            .find_network(key)
+            .ok_or_else(|| Error::NotFound(format!("network {key} not found")))?;
+        Ok(settings::network_inspect(&state, n))
+    }
+
+    /// `network rm KEY`.
+    pub async fn remove(&self, key: &str) -> Result<()> {
+        let _op = self.op.lock().await;
+        let mut state = self.snapshot()?;
+        let rec = state
+            .find_network(key)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("network {key} not found")))?;
+        if rec.predefined {
+            return Err(Error::Conflict(format!(
+                "{} is a pre-defined network and cannot be removed",
+                rec.name
+            )));
+        }
+        if state.endpoints_of_network(&rec.id).next().is_some() {
+            return Err(Error::Conflict(format!(
+                "error while removing network: network {} id {} has active endpoints",
+                rec.name, rec.id
+            )));
+        }
+        state.networks.retain(|n| n.id != rec.id);
+        self.commit(state)?;
+        self.unrealize(&rec).await;
+        Ok(())
+    }
+
+    /// `network prune`: removes user networks without endpoints; returns their names.
+    pub async fn prune(&self) -> Result<Vec<String>> {
+        let candidates: Vec<NetworkRecord> = {
+            let s = self.state.read().map_err(lock_err)?;
+            s.networks
+                .iter()
+                .filter(|n| !n.predefined && s.endpoints_of_network(&n.id).next().is_none())
+                .cloned()
+                .collect()
+        };
+        let mut removed = Vec::new();
+        for n in candidates {
+            // A container may have connected meanwhile: that is a refusal, not an error.
+            if self.remove(&n.id).await.is_ok() {
+                removed.push(n.name);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Attach a container to a bridge network: veth, address, route, lease.
+    /// Connecting a container that is already on the network returns its endpoint.
+    pub async fn connect(&self, req: ConnectRequest) -> Result<Endpoint> {
+        let _op = self.op.lock().await;
+        let mut state = self.snapshot()?;
+        let net = state
+            .find_network(&req.network)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("network {} not found", req.network)))?;
+        if !net.is_bridge() {
+            return Err(Error::InvalidParameter(format!(
+                "container cannot be disconnected from host network or connected to {} network",
+                net.name
+            )));
+        }
+        if let Some(ep) = state
+            .endpoints_of_network(&net.id)
+            .find(|e| e.container_id == req.container_id)
+        {
+            return Ok(endpoint_of(ep, &net));
+        }
+        if !req.aliases.is_empty() && net.predefined {
+            return Err(Error::InvalidParameter(
+                "network-scoped alias is supported only for containers in user defined networks"
+                    .into(),
+            ));
+        }
+        let (Some(subnet), Some(gateway)) = (net.subnet, net.gateway) else {
+            return Err(Error::Internal(format!(
+                "network {} has no subnet",
+                net.name
+            )));
+        };
+        let used: HashSet<Ipv4Addr> = state.endpoints_of_network(&net.id).map(|e| e.ip).collect();
+        let ip = match req.ip {
+            Some(ip) => {
+                if net.predefined {
+                    return Err(Error::InvalidParameter(
+                        "user specified IP address is supported on user defined networks only"
+                            .into(),
+                    ));
+                }
+                if !subnet.is_host(ip) || ip == gateway {
+                    return Err(Error::InvalidParameter(format!(
+                        "Invalid address {ip}: It does not belong to any of this network's subnets"
+                    )));
+                }
+                if used.contains(&ip) {
+                    return Err(Error::Conflict("Address already in use".into()));
+                }
+                ip
+            }
+            None => ipam::lease(&subnet, gateway, &used).ok_or_else(|| {
+                Error::Conflict(format!(
+                    "no available IPv4 addresses on this network's address pools: {} ({})",
+                    net.name, net.id
+                ))
+            })?,
+        };
+        let mac = match &req.mac {
+            Some(m) => ipam::parse_mac(m)
+                .ok_or_else(|| Error::InvalidParameter(format!("invalid MAC address: {m}")))?,
+            None => ipam::mac_for(ip),
+        };
+        self.ensure_realized(&net).await?;
+        let primary = state
+            .endpoints_of_container(&req.container_id)
+            .next()
+            .is_none();
+        let host_veth = format!("veth{}", &random_hex(4)[..7]);
+        let peer = format!("dhp{}", random_hex(4));
+        let nl = Netlink::new()?;
+        let bridge_index = nl
+            .link_by_name(&net.bridge)
+            .await?
+            .ok_or_else(|| Error::Internal(format!("bridge {} missing", net.bridge)))?
+            .index;
+        nl.create_veth(&host_veth, &peer, bridge_index, req.pid, mac)
+            .await?;
+        let inner = InnerConfig {
+            peer,
+            ip,
+            prefix_len: subnet.prefix_len(),
+            default_route: (primary && !net.internal).then_some(gateway),
+        };
+        let ifname = match bridge::configure_inside(req.pid, inner).await {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = nl.delete_link(&host_veth).await;
+                return Err(e);
+            }
+        };
+        let rec = EndpointRecord {
+            network_id: net.id.clone(),
+            container_id: req.container_id.clone(),
+            container_name: req.container_name.trim_start_matches('/').to_string(),
+            endpoint_id: random_hex(32),
+            ip,
+            prefix_len: subnet.prefix_len(),
+            gateway,
+            mac: ipam::format_mac(&mac),
+            host_veth: host_veth.clone(),
+            ifname,
+            pid: req.pid,
+            aliases: req.aliases.clone(),
+            fixed_ip: req.ip.is_some(),
+            primary,
+        };
+        state.endpoints.push(rec.clone());
+        if let Err(e) = self.commit(state) {
+            let _ = nl.delete_link(&host_veth).await;
+            return Err(e);
+        }
+        Ok(endpoint_of(&rec, &net))
+    }
+
+    /// Detach a container from a network (veth, lease, its ports on that network,
+    /// DNS names). Returns false when it was not connected.
+    pub async fn disconnect(&self, network: &str, container_id: &str) -> Result<bool> {
+        let _op = self.op.lock().await;
+        let mut state = self.snapshot()?;
+        let net = state
+            .find_network(network)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("network {network} not found")))?;
+        let Some(ep) = state
+            .endpoints_of_network(&net.id)
+            .find(|e| e.container_id == container_id)
+            .cloned()
+        else {
+            return Ok(false);
+        };
+        // Ports published on that address go with it.
+        let gone: Vec<PortRecord> = state
+            .ports_of_container(container_id)
+            .filter(|p| p.container_ip == ep.ip)
+            .cloned()
+            .collect();
+        self.stop_proxies(container_id, |p| p.container_ip == ep.ip)?;
+        for p in &gone {
+            self.fw.remove_port_rules(&port_rules(p)).await?;
+        }
+        Netlink::new()?.delete_link(&ep.host_veth).await?;
+        state
+            .ports
+            .retain(|p| !(p.container_id == container_id && p.container_ip == ep.ip));
+        state
+            .endpoints
+            .retain(|e| !(e.container_id == container_id && e.network_id == net.id));
+        let still_dns = state.endpoints_of_container(container_id).any(|e| {
+            state
+                .network(&e.network_id)
+                .is_some_and(NetworkRecord::has_dns)
+        });
+        self.commit(state)?;
+        if !still_dns {
+            self.dns_stop(container_id);
+        }
+        Ok(true)
+    }
+
+    /// Everything of a container, in one call (it stopped or is being removed):
+    /// DNS server, proxies, port rules, veths, leases. Idempotent.
+    pub async fn release_container(&self, container_id: &str) -> Result<()> {
+        self.dns_stop(container_id);
+        let _op = self.op.lock().await;
+        self.release_locked(container_id).await
+    }
+
+    async fn release_locked(&self, container_id: &str) -> Result<()> {
+        let mut state = self.snapshot()?;
+        self.stop_proxies(container_id, |_| true)?;
+        self.fw
+            .remove_tag(&firewall::port_tag(container_id))
+            .await?;
+        let nl = Netlink::new()?;
+        for ep in state.endpoints_of_container(container_id) {
+            nl.delete_link(&ep.host_veth).await?;
+        }
+        let before = (state.endpoints.len(), state.ports.len());
+        state.endpoints.retain(|e| e.container_id != container_id);
+        state.ports.retain(|p| p.container_id != container_id);
+        if before != (state.endpoints.len(), state.ports.len()) {
+            self.commit(state)?;
+        }
+        Ok(())
+    }
+
+    fn stop_proxies(&self, container_id: &str, which: impl Fn(&PortRecord) -> bool) -> Result<()> {
+        let mut run = self.running.lock().map_err(lock_err)?;
+        if let Some(list) = run.proxies.get_mut(container_id) {
+            // Dropping a Proxy stops it.
+            list.retain(|(p, _)| !which(p));
+            if list.is_empty() {
+                run.proxies.remove(container_id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Publish ports of a container whose address (on one of its networks) is
+    /// `container_ip`. Returns the bindings with the host ports really used. On any
+    /// error nothing of this call remains.
+    pub async fn publish(
+        &self,
+        container_id: &str,
+        container_ip: Ipv4Addr,
+        bindings: &[PortBinding],
+    ) -> Result<Vec<PortBinding>> {
+        let _op = self.op.lock().await;
+        let mut state = self.snapshot()?;
+        let ep = state
+            .endpoints_of_container(container_id)
+            .find(|e| e.ip == container_ip)
+            .cloned()
+            .ok_or_else(|| {
+                Error::InvalidParameter(format!(
+                    "container {container_id} has no endpoint with address {container_ip}"
+                ))
+            })?;
+        let net = state
+            .network(&ep.network_id)
+            .cloned()
+            .ok_or_else(|| Error::Internal("endpoint of an unknown network".into()))?;
+        let mut made: Vec<(PortRecord, portmap::Proxy)> = Vec::new();
+        let mut out = Vec::new();
+        let result: Result<()> = async {
+            for b in bindings {
+                let proto = match b.proto.as_str() {
+                    "" | "tcp" => "tcp",
+                    "udp" => "udp",
+                    other => {
+                        return Err(Error::InvalidParameter(format!(
+                            "invalid proto: {other}"
+                        )))
+                    }
+                };
+                let shown_ip = if b.host_ip.is_empty() {
+                    "0.0.0.0".to_string()
+                } else {
+                    b.host_ip.clone()
+                };
+                let host_ip: Ipv4Addr = shown_ip.parse().map_err(|_| {
+                    Error::InvalidParameter(format!("invalid host IP {shown_ip}: only IPv4 is supported"))
+                })?;
+                if b.host_port != 0 {
+                    let taken = state
+                        .ports
+                        .iter()
+                        .chain(made.iter().map(|(p, _)| p))
+                        .any(|p| {
+                            p.proto == proto
+                                && p.host_port == b.host_port
+                                && ips_overlap(&p.host_ip, host_ip)
+                        });
+                    if taken {
+                        return Err(Error::Conflict(format!(
+                            "Bind for {shown_ip}:{} failed: port is already allocated",
+                            b.host_port
+                        )));
+                    }
+                }
+                let target = SocketAddrV4::new(container_ip, b.container_port);
+                let proxy = portmap::start(proto, host_ip, b.host_port, target)
+                    .await
+                    .map_err(|e| {
+                        Error::Conflict(format!(
+                            "driver failed programming external connectivity on endpoint {} ({}): Error starting userland proxy: {}",
+                            ep.container_name,
+                            ep.endpoint_id,
+                            portmap::listen_error(proto, host_ip, b.host_port, &e)
+                        ))
+                    })?;
+                let rec = PortRecord {
+                    container_id: container_id.to_string(),
+                    host_ip: shown_ip.clone(),
+                    host_port: proxy.port,
+                    container_ip,
+                    container_port: b.container_port,
+                    proto: proto.to_string(),
+                    bridge: net.bridge.clone(),
+                };
+                self.fw.add_port(&port_rules(&rec)).await?;
+                out.push(PortBinding {
+                    host_ip: shown_ip,
+                    host_port: proxy.port,
+                    container_port: b.container_port,
+                    proto: proto.to_string(),
+                });
+                made.push((rec, proxy));
+            }
+            Ok(())
+        }
+        .await;
+        let rollback = |made: Vec<(PortRecord, portmap::Proxy)>| async move {
+            for (rec, proxy) in made {
+                drop(proxy);
+                if let Err(e) = self.fw.remove_port_rules(&port_rules(&rec)).await {
+                    tracing::warn!("rolling back port {}: {e}", rec.host_port);
+                }
+            }
+        };
+        if let Err(e) = result {
+            rollback(made).await;
+            return Err(e);
+        }
+        state.ports.extend(made.iter().map(|(p, _)| p.clone()));
+        if let Err(e) = self.commit(state) {
+            rollback(made).await;
+            return Err(e);
+        }
+        self.running
+            .lock()
+            .map_err(lock_err)?
+            .proxies
+            .entry(container_id.to_string())
+            .or_default()
+            .extend(made);
+        Ok(out)
+    }
+
+    /// Remove every published port of a container.
+    pub async fn unpublish(&self, container_id: &str) -> Result<()> {
+        let _op = self.op.lock().await;
+        self.stop_proxies(container_id, |_| true)?;
+        self.fw
+            .remove_tag(&firewall::port_tag(container_id))
+            .await?;
+        let mut state = self.snapshot()?;
+        if state.ports_of_container(container_id).next().is_some() {
+            state.ports.retain(|p| p.container_id != container_id);
+            self.commit(state)?;
+        }
+        Ok(())
+    }
+
+    /// The published ports of a container (`docker port`).
+    pub fn ports(&self, container_id: &str) -> Result<Vec<PortBinding>> {
+        let s = self.state.read().map_err(lock_err)?;
+        Ok(s.ports_of_container(container_id)
+            .map(|p| PortBinding {
+                host_ip: p.host_ip.clone(),
+                host_port: p.host_port,
+                container_port: p.container_port,
+                proto: p.proto.clone(),
+            })
+            .collect())
+    }
+
+    /// The endpoints of a container.
+    pub fn endpoints(&self, container_id: &str) -> Result<Vec<Endpoint>> {
+        let s = self.state.read().map_err(lock_err)?;
+        Ok(s.endpoints_of_container(container_id)
+            .filter_map(|e| Some(endpoint_of(e, s.network(&e.network_id)?)))
+            .collect())
+    }
+
+    /// Start the embedded DNS server inside the container's namespace (127.0.0.11:53).
+    /// A no-op for a container on no user network. Restarts a running one.
+    pub async fn dns_start(&self, container_id: &str, pid: u32) -> Result<()> {
+        let on_user_net = {
+            let s = self.state.read().map_err(lock_err)?;
+            let on = s
+                .endpoints_of_container(container_id)
+                .any(|e| s.network(&e.network_id).is_some_and(NetworkRecord::has_dns));
+            on
+        };
+        if !on_user_net {
+            return Ok(());
+        }
+        self.dns_stop(container_id);
+        let (udp, tcp) = dns::bind_in(pid).await.map_err(|e| {
+            Error::Internal(format!(
+                "starting the embedded DNS server in /proc/{pid}/ns/net: {e}"
+            ))
+        })?;
+        let state = self.state.clone();
+        let asker = container_id.to_string();
+        let lookup: dns::Lookup = Arc::new(move |name: &str| {
+            let s = state.read().ok()?;
+            settings::resolve_name(&s, &asker, name)
+        });
+        let server = dns::serve(udp, tcp, lookup, self.upstreams.clone())
+            .map_err(|e| Error::Internal(format!("embedded DNS server: {e}")))?;
+        self.running
+            .lock()
+            .map_err(lock_err)?
+            .dns
+            .insert(container_id.to_string(), server);
+        Ok(())
+    }
+
+    /// Stop the container's DNS server (its sockets close; idempotent).
+    pub fn dns_stop(&self, container_id: &str) {
+        if let Ok(mut r) = self.running.lock() {
+            r.dns.remove(container_id);
+        }
+    }
+
+    /// Bring kernel state in line with the records at daemon start: recreate bridges
+    /// and rules, drop endpoints and ports of containers that are not running (`live`
+    /// says which are), delete veths on our bridges and rules in our chains that no
+    /// record explains, delete user bridges no network owns, and restart proxies and
+    /// DNS servers of running containers.
+    pub async fn reconcile(&self, live: &dyn Fn(&str) -> bool) -> Result<ReconcileReport> {
+        let _op = self.op.lock().await;
+        let mut report = ReconcileReport::default();
+        let mut state = self.snapshot()?;
+        let nl = Netlink::new()?;
+        // Endpoints of containers that are gone.
+        let dead: Vec<String> = state
+            .endpoints
+            .iter()
+            .map(|e| e.container_id.clone())
+            .chain(state.ports.iter().map(|p| p.container_id.clone()))
+            .filter(|c| !live(c))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        for c in &dead {
+            self.dns_stop(c);
+            self.stop_proxies(c, |_| true)?;
+            for ep in state.endpoints_of_container(c) {
+                nl.delete_link(&ep.host_veth).await?;
+                report.removed_endpoints += 1;
+            }
+        }
+        state.endpoints.retain(|e| live(&e.container_id));
+        state.ports.retain(|p| live(&p.container_id));
+        self.commit(state.clone())?;
+        // Bridges and network rules.
+        for net in state.networks.iter().filter(|n| n.is_bridge()) {
+            if let Err(e) = self.realize(net).await {
+                tracing::warn!("network {}: {e}", net.name);
+            }
+        }
+        // Links nobody explains.
+        let links = nl.links().await?;
+        let our_bridges: HashMap<u32, &str> = links
+            .iter()
+            .filter(|l| {
+                state
+                    .networks
+                    .iter()
+                    .any(|n| n.is_bridge() && n.bridge == l.name)
+            })
+            .map(|l| (l.index, l.name.as_str()))
+            .collect();
+        let known_veths: HashSet<&str> = state
+            .endpoints
+            .iter()
+            .map(|e| e.host_veth.as_str())
+            .collect();
+        for l in &links {
+            let stray_port = l.controller.is_some_and(|c| our_bridges.contains_key(&c))
+                && !known_veths.contains(l.name.as_str());
+            let stray_bridge = l.kind.as_deref() == Some("bridge")
+                && l.name.starts_with(&self.cfg.user_bridge_prefix)
+                && !our_bridges.values().any(|b| *b == l.name);
+            if stray_port || stray_bridge {
+                nl.delete_link(&l.name).await?;
+                report.removed_links += 1;
+            }
+        }
+        // Rules nobody explains.
+        let net_tags: HashSet<String> = state
+            .networks
+            .iter()
+            .map(|n| firewall::net_tag(&n.id))
+            .collect();
+        let port_tags: HashSet<String> = state
+            .ports
+            .iter()
+            .map(|p| firewall::port_tag(&p.container_id))
+            .collect();
+        let port_rule_sets: Vec<PortRules> = state.ports.iter().map(port_rules).collect();
+        report.removed_rules += self
+            .fw
+            .remove_where(|t| {
+                (t.starts_with("dh-net:") && !net_tags.contains(t))
+                    || (t.starts_with("dh-port:") && !port_tags.contains(t))
+            })
+            .await?;
+        for p in &port_rule_sets {
+            self.fw.add_port(p).await?;
+        }
+        // Proxies and DNS servers of running containers.
+        for p in &state.ports {
+            let running = self
+                .running
+                .lock()
+                .map_err(lock_err)?
+                .proxies
+                .get(&p.container_id)
+                .is_some_and(|l| l.iter().any(|(r, _)| r == p));
+            if running {
+                continue;
+            }
+            let ip: Ipv4Addr = p.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
+            match portmap::start(
+                &p.proto,
+                ip,
+                p.host_port,
+                SocketAddrV4::new(p.container_ip, p.container_port),
+            )
+            .await
+            {
+                Ok(proxy) => {
+                    self.running
+                        .lock()
+                        .map_err(lock_err)?
+                        .proxies
+                        .entry(p.container_id.clone())
+                        .or_default()
+                        .push((p.clone(), proxy));
+                    report.restarted_proxies += 1;
+                }
+                Err(e) => tracing::warn!(
+                    "restarting the proxy of {}:{}/{}: {e}",
+                    p.host_ip,
+                    p.host_port,
+                    p.proto
+                ),
+            }
+        }
+        let dns_wanted: Vec<(String, u32)> = state
+            .endpoints
+            .iter()
+            .filter(|e| {
+                state
+                    .network(&e.network_id)
+                    .is_some_and(NetworkRecord::has_dns)
+            })
+            .map(|e| (e.container_id.clone(), e.pid))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        for (c, pid) in dns_wanted {
+            let running = self.running.lock().map_err(lock_err)?.dns.contains_key(&c);
+            if running || !netns::netns_path(pid).exists() {
+                continue;
+            }
+            match self.dns_start(&c, pid).await {
+                Ok(()) => report.restarted_dns += 1,
+                Err(e) => tracing::warn!("restarting DNS of {}: {e}", short(&c)),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Remove every kernel object of this manager: DNS servers, proxies, veths,
+    /// bridges, rules, chains and hooks. Network records stay (a later `reconcile`
+    /// recreates the bridges); endpoint and port records go with their kernel state.
+    pub async fn shutdown_cleanup(&self) -> Result<()> {
+        let _op = self.op.lock().await;
+        {
+            let mut r = self.running.lock().map_err(lock_err)?;
+            r.dns.clear();
+            r.proxies.clear();
+            r.realized.clear();
+        }
+        let mut state = self.snapshot()?;
+        let nl = Netlink::new()?;
+        for ep in &state.endpoints {
+            nl.delete_link(&ep.host_veth).await?;
+        }
+        for n in state.networks.iter().filter(|n| n.is_bridge()) {
+            nl.delete_link(&n.bridge).await?;
+        }
+        self.fw.teardown().await?;
+        state.endpoints.clear();
+        state.ports.clear();
+        self.commit(state)
+    }
+
+    /// Docker's `NetworkSettings` for a container. `mode` is its network mode
+    /// ("host", "none", "container:x", or a network name); `exposed` its exposed
+    /// ports (`80/tcp`), which appear with `null` when not published.
+    pub fn network_settings(
+        &self,
+        container_id: &str,
+        mode: &str,
+        exposed: &[String],
+    ) -> Result<serde_json::Value> {
+        let s = self.state.read().map_err(lock_err)?;
+        Ok(settings::network_settings(&s, container_id, mode, exposed))
+    }
+}
+
+fn ips_overlap(recorded: &str, ip: Ipv4Addr) -> bool {
+    let r: Ipv4Addr = recorded.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
+    r.is_unspecified() || ip.is_unspecified() || r == ip
+}
+
+fn port_rules(p: &PortRecord) -> PortRules {
+    PortRules {
+        bridge: p.bridge.clone(),
+        host_ip: p.host_ip.parse().ok(),
+        host_port: p.host_port,
+        container_ip: p.container_ip,
+        container_port: p.container_port,
+        proto: p.proto.clone(),
+        tag: firewall::port_tag(&p.container_id),
+    }
+}
+
+fn endpoint_of(e: &EndpointRecord, net: &NetworkRecord) -> Endpoint {
+    Endpoint {
+        network_id: net.id.clone(),
+        network_name: net.name.clone(),
+        endpoint_id: e.endpoint_id.clone(),
+        ip: e.ip,
+        prefix_len: e.prefix_len,
+        gateway: e.gateway,
+        mac: e.mac.clone(),
+        host_veth: e.host_veth.clone(),
+        ifname: e.ifname.clone(),
+        bridge: net.bridge.clone(),
+    }
+}
+
+/// Turn on IPv4 forwarding (needed for NAT and for containers to reach out).
+fn enable_ip_forward() {
+    let path = "/proc/sys/net/ipv4/ip_forward";
+    if std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1") {
+        return;
+    }
+    match std::fs::write(path, "1") {
+        Ok(()) => tracing::info!("set net.ipv4.ip_forward=1"),
+        Err(e) => tracing::warn!("cannot enable net.ipv4.ip_forward: {e}"),
+    }
+}

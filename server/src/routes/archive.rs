@@ -1,0 +1,457 @@
+//! The local image workflow: `commit`, `save` (`GET /images/get`), `load`,
+//! `export`, `diff` (`/changes`), `system df` and the prune endpoints.
+//!
+//! Archives are produced on a blocking thread that writes into a channel the
+//! response body drains, so a large `save` or `export` streams with bounded memory.
+//! `load` spools the upload to an unnamed file under the data root first: an
+//! archive's index comes last, and a half-read upload must never become an image.
+
+use super::images::tempfile_in;
+use super::truthy;
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use engine::commit::{ChangeKind, CommitOptions};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Write};
+use tokio::sync::mpsc;
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// A `Write` that hands its bytes to a response body.
+pub struct ChanWriter(mpsc::Sender<Result<Bytes, io::Error>>);
+
+impl Write for ChanWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A body fed by a blocking producer; an error mid-stream cuts the response short
+/// (as Docker does: the client sees a truncated archive).
+pub fn streamed_body(
+    produce: impl FnOnce(&mut ChanWriter) -> io::Result<()> + Send + 'static,
+) -> Body {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(16);
+    tokio::task::spawn_blocking(move || {
+        let mut w = ChanWriter(tx.clone());
+        if let Err(e) = produce(&mut w) {
+            tracing::warn!(error = %e, "streaming an archive failed");
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Body::from_stream(stream)
+}
+
+fn tar_response(body: Body) -> Response {
+    ([("Content-Type", "application/x-tar")], body).into_response()
+}
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`
+pub async fn commit(
+    State(st): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let container = get("container").unwrap_or_default();
+    let reference = match (
+        get("repo").filter(|r| !r.is_empty()),
+        get("tag").filter(|t| !t.is_empty()),
+    ) {
+        (Some(r), Some(t)) => Some(format!("{r}:{t}")),
+        (Some(r), None) => Some(r),
+        (None, Some(_)) => return Err(ApiError::bad_request("tag without a repository")),
+        (None, None) => None,
+    };
+    let opts = CommitOptions {
+        reference,
+        comment: get("comment").unwrap_or_default(),
+        author: get("author").unwrap_or_default(),
+        changes: q
+            .iter()
+            .filter(|(k, _)| k == "changes")
+            .flat_map(|(_, v)| v.split('\n').map(String::from).collect::<Vec<_>>())
+            .filter(|c| !c.trim().is_empty())
+            .collect(),
+        // API 1.13+: pause unless told otherwise.
+        pause: match get("pause").as_deref() {
+            None | Some("") => true,
+            p => truthy(p.map(String::from).as_ref()),
+        },
+    };
+    let host = st.host.clone();
+    let id = tokio::task::spawn_blocking(move || engine::commit::commit(&host, &container, &opts))
+        .await
+        .map_err(internal)??;
+    Ok((StatusCode::CREATED, Json(json!({ "Id": id }))).into_response())
+}
+
+/// `GET /images/get?names=` and `GET /images/{name}/get`.
+pub async fn save(st: AppState, names: Vec<String>) -> ApiResult<Response> {
+    if names.is_empty() {
+        return Err(ApiError::bad_request("no image names given"));
+    }
+    let host = st.host.clone();
+    // Resolve every name before the first byte goes out.
+    {
+        let host = host.clone();
+        let names = names.clone();
+        tokio::task::spawn_blocking(move || {
+            engine::archive::SaveSet::prepare(&host.images, &names).map(|_| ())
+        })
+        .await
+        .map_err(internal)??;
+    }
+    let body = streamed_body(move |w| {
+        let set = engine::archive::SaveSet::prepare(&host.images, &names)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        set.write(w)
+    });
+    Ok(tar_response(body))
+}
+
+pub async fn save_many(
+    State(st): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    let names = q
+        .into_iter()
+        .filter(|(k, _)| k == "names")
+        .map(|(_, v)| v)
+        .collect();
+    save(st, names).await
+}
+
+fn json_line(v: &Value) -> Bytes {
+    Bytes::from(v.to_string() + "\r\n")
+}
+
+/// Docker's progress text: `[=====>     ]  1.2MB/5MB`.
+pub fn progress_text(current: u64, total: u64) -> String {
+    let width = 50u64;
+    let filled = (current.min(total) * width)
+        .checked_div(total)
+        .unwrap_or(width)
+        .min(width);
+    let mut bar = "=".repeat(filled as usize);
+    if filled < width {
+        bar.push('>');
+        bar.push_str(&" ".repeat((width - filled - 1) as usize));
+    }
+    format!("[{bar}] {:>8}/{}", human_size(current), human_size(total))
+}
+
+/// go-units' `HumanSize`: decimal units, four significant digits.
+pub fn human_size(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    let decimals = if v >= 1000.0 {
+        0
+    } else if v >= 100.0 {
+        1
+    } else if v >= 10.0 {
+        2
+    } else {
+        3
+    };
+    let mut s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format!("{s}{}", UNITS[i])
+}
+
+/// `POST /images/load?quiet=`: a JSON message stream, as Docker sends it.
+pub async fn load(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Body,
+) -> ApiResult<Response> {
+    let quiet = truthy(q.get("quiet"));
+    let spool = spool_body(&st, body).await?;
+    let host = st.host.clone();
+    let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(64);
+    tokio::task::spawn_blocking(move || {
+        let send = |v: Value| {
+            let _ = tx.blocking_send(Ok(json_line(&v)));
+        };
+        let res = (|| -> Result<Vec<engine::archive::Loaded>, engine::image::ImageError> {
+            let mut f = spool;
+            std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(0))
+                .map_err(|e| engine::image::ImageError::Internal(e.to_string()))?;
+            let mut src = engine::archive::decompressed(f)?;
+            let mut progress = |id: &str, cur: u64, total: u64| {
+                if !quiet {
+                    send(json!({
+                        "status": "Loading layer",
+                        "progressDetail": {"current": cur, "total": total},
+                        "progress": progress_text(cur, total),
+                        "id": id,
+                    }));
+                }
+            };
+            engine::archive::load(&host.images, &mut src, &mut progress)
+        })();
+        match res {
+            Ok(images) => {
+                for i in images {
+                    if i.tags.is_empty() {
+                        send(json!({ "stream": format!("Loaded image ID: {}\n", i.id) }));
+                    }
+                    for t in &i.tags {
+                        send(json!({ "stream": format!("Loaded image: {t}\n") }));
+                    }
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                send(json!({"errorDetail": {"message": msg}, "error": msg}));
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok((
+        [("Content-Type", "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// Write a request body to an unnamed file under the data root.
+pub async fn spool_body(st: &AppState, body: Body) -> ApiResult<std::fs::File> {
+    let spool = tempfile_in(&st.data_root).map_err(internal)?;
+    let mut file = tokio::fs::File::from_std(spool.try_clone().map_err(internal)?);
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk: Bytes = chunk.map_err(|e| ApiError::bad_request(e.to_string()))?;
+        tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
+            .await
+            .map_err(internal)?;
+    }
+    tokio::io::AsyncWriteExt::flush(&mut file)
+        .await
+        .map_err(internal)?;
+    drop(file);
+    Ok(spool)
+}
+
+/// `GET /containers/{id}/export`
+pub async fn export(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let fs = st.host.container_fs(&id)?;
+    Ok(tar_response(streamed_body(move |w| {
+        engine::commit::export(&fs, w)
+    })))
+}
+
+/// `GET /containers/{id}/changes`
+pub async fn changes(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let fs = st.host.container_fs(&id)?;
+    let rows = tokio::task::spawn_blocking(move || engine::commit::changes(&fs))
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    let out: Vec<Value> = rows
+        .iter()
+        .map(|c| {
+            let kind = match c.kind {
+                ChangeKind::Modify => 0,
+                ChangeKind::Add => 1,
+                ChangeKind::Delete => 2,
+            };
+            json!({"Path": c.path, "Kind": kind})
+        })
+        .collect();
+    Ok(Json(out).into_response())
+}
+
+/// `GET /system/df`
+pub async fn system_df(State(st): State<AppState>) -> ApiResult<Response> {
+    let host = st.host.clone();
+    let v = tokio::task::spawn_blocking(move || -> ApiResult<Value> {
+        let images = host.images.usage();
+        let mut count: HashMap<&str, usize> = HashMap::new();
+        let mut sizes: HashMap<&str, u64> = HashMap::new();
+        for i in &images {
+            for (d, s) in &i.layers {
+                *count.entry(d).or_default() += 1;
+                sizes.insert(d, *s);
+            }
+        }
+        let layers_size: u64 = sizes.values().sum();
+        let containers = host.list(true, None, &Default::default())?;
+        let mut image_rows = Vec::new();
+        for i in &images {
+            let shared: u64 = i
+                .layers
+                .iter()
+                .filter(|(d, _)| count.get(d.as_str()).copied().unwrap_or(0) > 1)
+                .map(|(_, s)| s)
+                .sum();
+            image_rows.push(json!({
+                "Id": i.id,
+                "ParentId": "",
+                "RepoTags": i.repo_tags,
+                "RepoDigests": [],
+                "Created": i.created,
+                "Size": i.size(),
+                "SharedSize": shared,
+                "Labels": {},
+                "Containers": host.image_users(&i.id).len(),
+            }));
+        }
+        let mut container_rows = Vec::new();
+        for c in containers {
+            let mut v = serde_json::to_value(&c).map_err(internal)?;
+            let (rw, image) = match host.container_fs(&c.id) {
+                Ok(fs) => (
+                    engine::commit::dir_size(&fs.upper),
+                    images
+                        .iter()
+                        .find(|i| i.id == fs.image_id)
+                        .map(|i| i.size())
+                        .unwrap_or(0),
+                ),
+                Err(_) => (0, 0),
+            };
+            v["SizeRw"] = json!(rw);
+            v["SizeRootFs"] = json!(rw + image);
+            container_rows.push(v);
+        }
+        Ok(json!({
+            "LayersSize": layers_size,
+            "Images": image_rows,
+            "Containers": container_rows,
+            "Volumes": [],
+            "BuildCache": [],
+        }))
+    })
+    .await
+    .map_err(internal)??;
+    Ok(Json(v).into_response())
+}
+
+/// `POST /images/prune?filters=`: dangling images, or with `dangling=false` every
+/// image no container uses.
+pub async fn images_prune(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let filters =
+        engine::container::parse_filters(q.get("filters").map(String::as_str).unwrap_or(""))
+            .map_err(ApiError::bad_request)?;
+    let mut dangling_only = true;
+    for (k, vals) in &filters {
+        match k.as_str() {
+            "dangling" => {
+                dangling_only = !vals.iter().any(|v| v == "false" || v == "0");
+            }
+            "until" | "label" | "label!" => {}
+            other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
+        }
+    }
+    let host = st.host.clone();
+    let v = tokio::task::spawn_blocking(move || -> ApiResult<Value> {
+        let before = host.images.stored_bytes();
+        let mut deleted = Vec::new();
+        for img in host.images.usage() {
+            if dangling_only && !img.repo_tags.is_empty() {
+                continue;
+            }
+            if !host.image_users(&img.id).is_empty() {
+                continue;
+            }
+            let h = host.clone();
+            let users = move |id: &str| h.image_users(id);
+            match host.images.remove(&img.id, true, &users) {
+                Ok(rows) => deleted.extend(rows),
+                Err(e) => tracing::debug!(image = %img.id, error = %e, "prune skipped an image"),
+            }
+        }
+        let after = host.images.stored_bytes();
+        Ok(json!({
+            "ImagesDeleted": if deleted.is_empty() { Value::Null } else { serde_json::to_value(&deleted).map_err(internal)? },
+            "SpaceReclaimed": before.saturating_sub(after),
+        }))
+    })
+    .await
+    .map_err(internal)??;
+    Ok(Json(v).into_response())
+}
+
+/// `POST /containers/prune`: remove every stopped container.
+pub async fn containers_prune(State(st): State<AppState>) -> ApiResult<Response> {
+    let list = st.host.list(true, None, &Default::default())?;
+    let mut deleted = Vec::new();
+    let mut reclaimed = 0u64;
+    let mut seen = HashSet::new();
+    for c in list {
+        if c.state == "running" || c.state == "paused" || c.state == "restarting" {
+            continue;
+        }
+        if !seen.insert(c.id.clone()) {
+            continue;
+        }
+        let size = st
+            .host
+            .container_fs(&c.id)
+            .map(|fs| engine::commit::dir_size(&fs.upper))
+            .unwrap_or(0);
+        match st.host.remove(&c.id, false).await {
+            Ok(()) => {
+                reclaimed += size;
+                deleted.push(c.id);
+            }
+            Err(e) => tracing::debug!(container = %c.id, error = %e, "prune skipped a container"),
+        }
+    }
+    Ok(Json(json!({
+        "ContainersDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
+        "SpaceReclaimed": reclaimed,
+    }))
+    .into_response())
+}
+
+/// `POST /networks/prune` and `POST /build/prune` for `docker system prune`, which
+/// calls every pruner and fails on a missing one. Nothing to prune here yet: no
+/// user-defined networks and no build cache are kept by this module.
+pub async fn build_prune() -> Response {
+    Json(json!({ "CachesDeleted": null, "SpaceReclaimed": 0 })).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_text_looks_like_dockers() {
+        let s = progress_text(0, 100);
+        assert!(s.starts_with("[>"), "{s}");
+        let s = progress_text(100, 100);
+        assert!(s.starts_with(&format!("[{}]", "=".repeat(50))), "{s}");
+        assert!(s.ends_with("100B/100B"), "{s}");
+    }
+}

@@ -1,0 +1,131 @@
+//! `/networks`: create, list, inspect, remove, prune, connect, disconnect.
+
+use super::truthy;
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use engine::network::{CreateOptions, Networks};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+type Q = Query<HashMap<String, String>>;
+
+fn nets(st: &AppState) -> ApiResult<Arc<Networks>> {
+    st.host.networks().cloned().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "networking is disabled on this daemon",
+        )
+    })
+}
+
+fn body_json(body: &Bytes) -> ApiResult<Value> {
+    if body.is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
+fn str_map(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult<Response> {
+    let v = body_json(&body)?;
+    let name = v["Name"].as_str().unwrap_or_default();
+    if name.is_empty() {
+        return Err(ApiError::bad_request("network name is required"));
+    }
+    let cfg = &v["IPAM"]["Config"][0];
+    let opts = CreateOptions {
+        driver: v["Driver"]
+            .as_str()
+            .filter(|d| !d.is_empty())
+            .map(String::from),
+        subnet: cfg["Subnet"].as_str().map(String::from),
+        gateway: cfg["Gateway"].as_str().map(String::from),
+        internal: v["Internal"].as_bool().unwrap_or(false),
+        attachable: v["Attachable"].as_bool().unwrap_or(false),
+        labels: str_map(&v["Labels"]),
+        options: str_map(&v["Options"]),
+    };
+    let id = nets(&st)?.create(name, opts).await?;
+    Ok((StatusCode::CREATED, Json(json!({"Id": id, "Warning": ""}))).into_response())
+}
+
+pub async fn list(State(st): State<AppState>, Query(q): Q) -> ApiResult<Response> {
+    let mut all = nets(&st)?.list()?;
+    let filters =
+        engine::container::parse_filters(q.get("filters").map(String::as_str).unwrap_or(""))
+            .map_err(ApiError::bad_request)?;
+    for (k, vals) in &filters {
+        all.retain(|n| {
+            vals.iter().any(|v| match k.as_str() {
+                "name" => n["Name"].as_str().is_some_and(|x| x.contains(v.as_str())),
+                "id" => n["Id"].as_str().is_some_and(|x| x.starts_with(v.as_str())),
+                "driver" => n["Driver"].as_str() == Some(v.as_str()),
+                "label" => match v.split_once('=') {
+                    Some((lk, lv)) => n["Labels"][lk].as_str() == Some(lv),
+                    None => n["Labels"].get(v).is_some(),
+                },
+                "type" => {
+                    let builtin = matches!(n["Name"].as_str(), Some("bridge" | "host" | "none"));
+                    (v == "builtin") == builtin
+                }
+                "scope" => n["Scope"].as_str() == Some(v.as_str()),
+                _ => true,
+            })
+        });
+    }
+    Ok(Json(all).into_response())
+}
+
+pub async fn inspect(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(nets(&st)?.inspect(&id)?).into_response())
+}
+
+pub async fn remove(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    nets(&st)?.remove(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn prune(State(st): State<AppState>) -> ApiResult<Response> {
+    let deleted = nets(&st)?.prune().await?;
+    Ok(Json(json!({ "NetworksDeleted": deleted })).into_response())
+}
+
+pub async fn connect(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let v = body_json(&body)?;
+    let container = v["Container"].as_str().unwrap_or_default();
+    st.host
+        .network_connect(&id, container, v["EndpointConfig"].clone())
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+pub async fn disconnect(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let v = body_json(&body)?;
+    let container = v["Container"].as_str().unwrap_or_default();
+    let _force = truthy(v["Force"].as_bool().map(|b| b.to_string()).as_ref());
+    st.host.network_disconnect(&id, container).await?;
+    Ok(StatusCode::OK)
+}

@@ -1,0 +1,308 @@
+//! Resource limits measured on the real kernel: memory (OOM kill), pids, CPU
+//! quota, live `update`, `stats`, and Docker's validation errors.
+
+use dockhand_tests::Daemon;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The container's cgroup directory of one controller hierarchy, if mounted.
+fn cgroup_dir(d: &Daemon, id: &str, controller_file: &str) -> Option<PathBuf> {
+    d.leftover_cgroups()
+        .into_iter()
+        .find(|p| p.ends_with(id) && p.join(controller_file).exists())
+}
+
+#[test]
+fn memory_limit_ooms_a_hog_with_137_and_oomkilled() {
+    let d = Daemon::start();
+    // tmpfs pages are charged to the cgroup and cannot be reclaimed without swap.
+    let r = d.cli(&[
+        "run",
+        "--name",
+        "hog",
+        "-m",
+        "32m",
+        "busybox",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/shm/fill",
+        "bs=1M",
+        "count=60",
+    ]);
+    assert_eq!(r.code(), 137, "{}", r.stderr());
+    assert_eq!(
+        d.cli(&[
+            "inspect",
+            "-f",
+            "{{.State.OOMKilled}} {{.State.ExitCode}}",
+            "hog"
+        ])
+        .ok(),
+        "true 137"
+    );
+    assert_eq!(
+        d.cli(&["inspect", "-f", "{{.HostConfig.Memory}}", "hog"])
+            .ok(),
+        (32 << 20).to_string()
+    );
+    // Under the limit nothing happens.
+    let ok = d.cli(&[
+        "run",
+        "--rm",
+        "-m",
+        "32m",
+        "busybox",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/shm/fill",
+        "bs=1M",
+        "count=8",
+    ]);
+    assert_eq!(ok.code(), 0, "{}", ok.stderr());
+}
+
+#[test]
+fn pids_limit_stops_a_fork_loop() {
+    let d = Daemon::start();
+    let id = d
+        .cli(&[
+            "run",
+            "-d",
+            "--pids-limit",
+            "20",
+            "busybox",
+            "sh",
+            "-c",
+            "for i in $(seq 1 60); do sleep 30 & done 2>/dev/null; sleep 30",
+        ])
+        .ok();
+    let dir = cgroup_dir(&d, &id, "pids.max").expect("pids cgroup");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("pids.max"))
+            .unwrap()
+            .trim(),
+        "20"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut current = 0;
+    while Instant::now() < deadline {
+        current = std::fs::read_to_string(dir.join("pids.current"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        if current == 20 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(current, 20, "the fork loop filled the limit and no more");
+    let events = std::fs::read_to_string(dir.join("pids.events")).unwrap_or_default();
+    assert!(!events.contains("max 0"), "forks were refused: {events}");
+}
+
+#[test]
+fn cpus_half_uses_about_half_a_cpu() {
+    let d = Daemon::start();
+    let id = d
+        .cli(&[
+            "run",
+            "-d",
+            "--cpus",
+            "0.5",
+            "busybox",
+            "sh",
+            "-c",
+            "while :; do :; done",
+        ])
+        .ok();
+    let dir = cgroup_dir(&d, &id, "cpuacct.usage")
+        .or_else(|| cgroup_dir(&d, &id, "cpu.stat"))
+        .expect("cpu cgroup");
+    let usage = || -> f64 {
+        if let Ok(t) = std::fs::read_to_string(dir.join("cpuacct.usage")) {
+            return t.trim().parse::<f64>().unwrap() / 1e9;
+        }
+        let stat = std::fs::read_to_string(dir.join("cpu.stat")).unwrap();
+        stat.lines()
+            .find_map(|l| l.strip_prefix("usage_usec "))
+            .unwrap()
+            .trim()
+            .parse::<f64>()
+            .unwrap()
+            / 1e6
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let (u0, t0) = (usage(), Instant::now());
+    std::thread::sleep(Duration::from_secs(1));
+    let cpus = (usage() - u0) / t0.elapsed().as_secs_f64();
+    assert!(
+        (0.35..=0.65).contains(&cpus),
+        "busy loop under --cpus 0.5 used {cpus:.3} CPUs"
+    );
+    assert_eq!(
+        d.cli(&["inspect", "-f", "{{.HostConfig.NanoCpus}}", &id])
+            .ok(),
+        "500000000"
+    );
+}
+
+#[test]
+fn update_lowers_memory_on_the_running_process() {
+    let d = Daemon::start();
+    let id = d
+        .cli(&[
+            "run", "-d", "--name", "upd", "-m", "256m", "busybox", "sleep", "300",
+        ])
+        .ok();
+    d.cli(&[
+        "exec",
+        "upd",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/shm/a",
+        "bs=1M",
+        "count=40",
+    ])
+    .ok();
+    assert_eq!(
+        d.cli(&["update", "-m", "64m", "--memory-swap", "64m", "upd"])
+            .ok(),
+        "upd"
+    );
+    assert_eq!(
+        d.cli(&["inspect", "-f", "{{.HostConfig.Memory}}", "upd"])
+            .ok(),
+        (64 << 20).to_string()
+    );
+    if let Some(dir) = cgroup_dir(&d, &id, "memory.limit_in_bytes") {
+        assert_eq!(
+            std::fs::read_to_string(dir.join("memory.limit_in_bytes"))
+                .unwrap()
+                .trim(),
+            (64 << 20).to_string()
+        );
+    }
+    // Growing past the new limit is now fatal for the writer.
+    let r = d.cli(&[
+        "exec",
+        "upd",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/shm/b",
+        "bs=1M",
+        "count=40",
+    ]);
+    assert_eq!(r.code(), 137, "{}", r.stderr());
+    assert_eq!(
+        d.cli(&["inspect", "-f", "{{.State.Running}}", "upd"]).ok(),
+        "true",
+        "only the writer was killed"
+    );
+    // Lowering below usage is refused by the kernel, reported as docker does.
+    let r = d.cli(&["update", "-m", "6m", "--memory-swap", "6m", "upd"]);
+    assert_ne!(r.code(), 0);
+}
+
+#[test]
+fn stats_show_dockers_columns_from_the_cgroup() {
+    let d = Daemon::start();
+    d.cli(&[
+        "run", "-d", "--name", "st", "-m", "32m", "busybox", "sleep", "300",
+    ])
+    .ok();
+    let out = d.cli(&["stats", "--no-stream", "st"]).ok();
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap()
+        .split("   ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "CONTAINER ID",
+            "NAME",
+            "CPU %",
+            "MEM USAGE / LIMIT",
+            "MEM %",
+            "NET I/O",
+            "BLOCK I/O",
+            "PIDS"
+        ]
+    );
+    let row = lines.next().unwrap();
+    assert!(
+        row.contains(" st ") && row.contains("/ 32MiB") && row.trim_end().ends_with('1'),
+        "{row}"
+    );
+    let fmt = d
+        .cli(&[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.Name}} {{.PIDs}}",
+            "st",
+        ])
+        .ok();
+    assert_eq!(fmt, "st 1");
+}
+
+#[test]
+fn invalid_limits_get_dockers_errors_and_create_nothing() {
+    let d = Daemon::start();
+    let r = d.cli(&["run", "--rm", "-m", "1m", "busybox", "true"]);
+    assert_eq!(r.code(), 125);
+    assert!(
+        r.stderr().contains("Minimum memory limit allowed is 6MB"),
+        "{}",
+        r.stderr()
+    );
+    let r = d.cli(&[
+        "run",
+        "--rm",
+        "-m",
+        "64m",
+        "--memory-swap",
+        "32m",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        r.stderr()
+            .contains("Minimum memoryswap limit should be larger than memory limit"),
+        "{}",
+        r.stderr()
+    );
+    let r = d.cli(&[
+        "run",
+        "--rm",
+        "--cpus",
+        "0.5",
+        "--cpu-period",
+        "50000",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        r.stderr()
+            .contains("Conflicting options: Nano CPUs and CPU Period cannot both be set"),
+        "{}",
+        r.stderr()
+    );
+    let r = d.cli(&["run", "--rm", "-m", "lots", "busybox", "true"]);
+    assert_eq!(r.code(), 125);
+    assert!(
+        r.stderr()
+            .contains("invalid argument \"lots\" for \"-m, --memory\" flag"),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(d.cli(&["ps", "-aq"]).ok(), "");
+    assert!(d
+        .leftover_cgroups()
+        .iter()
+        .all(|p| p.file_name().map(|n| n.len() != 64).unwrap_or(true)));
+}

@@ -1,0 +1,349 @@
+//! The course's networking on the real kernel: published ports (the echo server
+//! with `nc -lp 45678 | nc -lp 45679`), UDP, dynamic ports, user networks with
+//! names, isolation, `--internal`, legacy links, and nothing left afterwards.
+//! Traffic goes only to loopback and to the test's own containers.
+
+use dockhand_tests::Daemon;
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// Connect to 127.0.0.1:port, retrying while the server inside starts (bounded).
+fn connect(port: u16) -> TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => return s,
+            Err(e) if Instant::now() > deadline => panic!("connect 127.0.0.1:{port}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn the_course_echo_server_through_two_published_ports() {
+    let d = Daemon::start();
+    let (p1, p2) = (free_port(), free_port());
+    let a = format!("{p1}:45678");
+    let b = format!("{p2}:45679");
+    d.cli(&[
+        "run",
+        "-d",
+        "--name",
+        "echo-server",
+        "-p",
+        &a,
+        "-p",
+        &b,
+        "busybox",
+        "sh",
+        "-c",
+        "nc -lp 45678 | nc -lp 45679",
+    ])
+    .ok();
+    // Reader first (45679), then the writer (45678), as the course does it.
+    let mut reader = connect(p2);
+    let mut writer = connect(p1);
+    writer.write_all(b"hello through docker\n").unwrap();
+    drop(writer);
+    reader
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut got = String::new();
+    let _ = reader.read_to_string(&mut got);
+    assert_eq!(got, "hello through docker\n");
+    let ports = d.cli(&["port", "echo-server"]).ok();
+    assert!(
+        ports.contains(&format!("45678/tcp -> 0.0.0.0:{p1}")),
+        "{ports}"
+    );
+    // The NAT table shows the DNAT for the published ports.
+    let nat = std::process::Command::new("iptables")
+        .args(["-t", "nat", "-n", "-L"])
+        .output()
+        .unwrap();
+    let nat = String::from_utf8_lossy(&nat.stdout);
+    assert!(
+        nat.contains(&format!("dpt:{p1}")) && nat.contains("DNAT"),
+        "{nat}"
+    );
+    d.cli(&["rm", "-f", "echo-server"]).ok();
+    let nat = std::process::Command::new("iptables-save")
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&nat.stdout).contains(&format!("--dport {p1}")),
+        "rules removed with the container"
+    );
+}
+
+#[test]
+fn dynamic_and_udp_ports() {
+    let d = Daemon::start();
+    d.cli(&[
+        "run",
+        "-d",
+        "--name",
+        "dyn",
+        "-p",
+        "45678",
+        "busybox",
+        "sh",
+        "-c",
+        "echo served | nc -lp 45678",
+    ])
+    .ok();
+    let addr = d.cli(&["port", "dyn", "45678"]).ok();
+    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let bounds: Vec<u16> = range
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!(
+        port >= bounds[0] && port <= bounds[1],
+        "{port} in the ephemeral range"
+    );
+    let mut s = connect(port);
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = String::new();
+    let _ = s.read_to_string(&mut got);
+    assert_eq!(got, "served\n");
+    // UDP: Debian's static busybox has no UDP netcat, so the receiver is a test
+    // thread that joins the container's network namespace (only that thread).
+    let up = free_port();
+    let spec = format!("{up}:1234/udp");
+    d.cli(&[
+        "run", "-d", "--name", "udp", "-p", &spec, "busybox", "sleep", "100",
+    ])
+    .ok();
+    let pid: i32 = d
+        .cli(&["inspect", "-f", "{{.State.Pid}}", "udp"])
+        .ok()
+        .parse()
+        .unwrap();
+    let receiver = std::thread::spawn(move || -> Result<Vec<u8>, String> {
+        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).map_err(|e| e.to_string())?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns on this thread only, with a namespace fd we opened.
+        if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(std::io::Error::last_os_error().to_string());
+        }
+        let sock = UdpSocket::bind("0.0.0.0:1234").map_err(|e| e.to_string())?;
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 64];
+        let (n, _) = sock.recv_from(&mut buf).map_err(|e| e.to_string())?;
+        Ok(buf[..n].to_vec())
+    });
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while !receiver.is_finished() && Instant::now() < deadline {
+        sock.send_to(b"ping-udp", ("127.0.0.1", up)).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(receiver.join().unwrap().unwrap(), b"ping-udp");
+}
+
+#[test]
+fn a_taken_port_is_refused_and_nothing_remains() {
+    let d = Daemon::start();
+    let held = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let spec = format!("{port}:80");
+    let r = d.cli(&[
+        "run", "-d", "--name", "clash", "-p", &spec, "busybox", "sleep", "100",
+    ]);
+    assert_ne!(r.code(), 0);
+    assert!(
+        r.stderr().contains("address already in use")
+            || r.stderr().contains("port is already allocated"),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(
+        d.cli(&["inspect", "-f", "{{.State.Running}}", "clash"])
+            .ok(),
+        "false"
+    );
+    let save = String::from_utf8_lossy(
+        &std::process::Command::new("iptables-save")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        !save.contains(&format!("--dport {port}")),
+        "no rule of the failed start"
+    );
+    assert!(d.leftover_processes().is_empty());
+}
+
+#[test]
+fn user_networks_resolve_names_and_are_isolated() {
+    let d = Daemon::start();
+    let id = d.cli(&["network", "create", "learning"]).ok();
+    assert_eq!(id.len(), 64);
+    assert!(d.cli(&["network", "ls"]).ok().contains("learning"));
+    d.cli(&["network", "create", "other"]).ok();
+    d.cli(&[
+        "run",
+        "-d",
+        "--net",
+        "learning",
+        "--name",
+        "server",
+        "--network-alias",
+        "srv",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo pong | nc -lp 7000; done",
+    ])
+    .ok();
+    // By name and by alias, through the embedded DNS.
+    let out = d
+        .cli(&[
+            "run",
+            "--rm",
+            "--net",
+            "learning",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /etc/resolv.conf; nslookup server; nc -w 2 server 7000; nc -w 2 srv 7000",
+        ])
+        .ok();
+    assert!(out.contains("nameserver 127.0.0.11"), "{out}");
+    assert_eq!(out.matches("pong").count(), 2, "{out}");
+    // Another network cannot reach it, not even by address.
+    let ip = d
+        .cli(&[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.learning.IPAddress}}",
+            "server",
+        ])
+        .ok();
+    assert!(ip.contains('.'), "{ip}");
+    let r = d
+        .cli(&[
+            "run",
+            "--rm",
+            "--net",
+            "other",
+            "busybox",
+            "sh",
+            "-c",
+            &format!("nc -w 2 {ip} 7000 || echo unreachable"),
+        ])
+        .ok();
+    assert!(r.contains("unreachable"), "{r}");
+    let r = d
+        .cli(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "nslookup server >/dev/null 2>&1 && echo found || echo unknown",
+        ])
+        .ok();
+    assert_eq!(r, "unknown", "the default bridge has no name resolution");
+    // connect puts a container on a second network.
+    d.cli(&["run", "-d", "--name", "roamer", "busybox", "sleep", "100"])
+        .ok();
+    d.cli(&["network", "connect", "learning", "roamer"]).ok();
+    assert!(d
+        .cli(&["exec", "roamer", "sh", "-c", "nc -w 2 server 7000"])
+        .ok()
+        .contains("pong"));
+    d.cli(&["network", "disconnect", "learning", "roamer"]).ok();
+    let r = d.cli(&["network", "rm", "learning"]);
+    assert!(
+        r.stderr().contains("has active endpoints"),
+        "{}",
+        r.stderr()
+    );
+    d.cli(&["rm", "-f", "server", "roamer"]).ok();
+    assert_eq!(
+        d.cli(&["network", "rm", "learning", "other"]).ok(),
+        "learning\nother"
+    );
+}
+
+#[test]
+fn internal_networks_have_no_way_out_and_links_go_one_way() {
+    let d = Daemon::start();
+    d.cli(&["network", "create", "--internal", "closed"]).ok();
+    let r = d
+        .cli(&[
+            "run",
+            "--rm",
+            "--net",
+            "closed",
+            "busybox",
+            "sh",
+            "-c",
+            "ip route | grep -c default || true",
+        ])
+        .ok();
+    assert_eq!(r, "0", "no default route on an internal network");
+    // Legacy links on the default bridge.
+    d.cli(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "-e",
+        "SECRET=42",
+        "--expose",
+        "5432",
+        "busybox",
+        "sleep",
+        "100",
+    ])
+    .ok();
+    let out = d
+        .cli(&[
+            "run",
+            "--rm",
+            "--link",
+            "db:database",
+            "busybox",
+            "sh",
+            "-c",
+            "env | sort; cat /etc/hosts",
+        ])
+        .ok();
+    assert!(out.contains("DATABASE_ENV_SECRET=42"), "{out}");
+    assert!(out.contains("DATABASE_PORT_5432_TCP_PORT=5432"), "{out}");
+    assert!(out.contains("DATABASE_NAME=/"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("database") && l.contains("db")),
+        "{out}"
+    );
+    // One way only: db knows nothing of its linker.
+    let env = d.cli(&["exec", "db", "env"]).ok();
+    assert!(!env.contains("_PORT_"), "{env}");
+    // The default bridge reaches its gateway and has its own IP in /etc/hosts.
+    let ip = d
+        .cli(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "db"])
+        .ok();
+    assert!(d
+        .cli(&["exec", "db", "cat", "/etc/hosts"])
+        .ok()
+        .contains(&ip));
+    d.cli(&["rm", "-f", "db"]).ok();
+    d.cli(&["network", "rm", "closed"]).ok();
+}
