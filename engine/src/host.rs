@@ -1164,9 +1164,12 @@ impl Host {
             wait_for(rx, |w| !w.running, std::time::Duration::from_secs(30)).await;
         }
         if self.lock().get(&id).is_none() {
+            self.release_network_now(&id).await;
             return Ok(()); // auto-removed meanwhile
         }
-        self.remove_now(&id)
+        let r = self.remove_now(&id);
+        self.release_network_now(&id).await;
+        r
     }
 
     fn signal(&self, id: &str, sig: i32) -> Result<()> {

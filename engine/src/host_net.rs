@@ -260,6 +260,16 @@ impl Host {
         }
     }
 
+    /// The same, finished before returning (`rm` answers only when the ports
+    /// and rules are gone).
+    pub(super) async fn release_network_now(&self, id: &str) {
+        if let Some(nets) = &self.networks {
+            if let Err(e) = nets.release_container(id).await {
+                tracing::warn!("releasing the network of {id}: {e}");
+            }
+        }
+    }
+
     /// Live `NetworkSettings` of a running container.
     pub(super) fn live_network_settings(
         &self,

@@ -64,41 +64,26 @@ fn memory_limit_ooms_a_hog_with_137_and_oomkilled() {
 #[test]
 fn pids_limit_stops_a_fork_loop() {
     let d = Daemon::start();
+    // The loop runs in a subshell (a refused fork ends it); PID 1 then becomes
+    // `sleep` without forking, so the container outlives the loop.
     let id = d
-        .cli(&[
-            "run",
-            "-d",
-            "--pids-limit",
-            "20",
-            "busybox",
-            "sh",
-            "-c",
-            "for i in $(seq 1 60); do sleep 30 & done 2>/dev/null; sleep 30",
-        ])
+        .cli(&["run", "-d", "--pids-limit", "20", "busybox", "sh", "-c", "(for i in $(seq 1 60); do sleep 30 & done) 2>/dev/null; exec sleep 30"])
         .ok();
     let dir = cgroup_dir(&d, &id, "pids.max").expect("pids cgroup");
-    assert_eq!(
-        std::fs::read_to_string(dir.join("pids.max"))
-            .unwrap()
-            .trim(),
-        "20"
-    );
+    assert_eq!(std::fs::read_to_string(dir.join("pids.max")).unwrap().trim(), "20");
     let deadline = Instant::now() + Duration::from_secs(5);
-    let mut current = 0;
-    while Instant::now() < deadline {
-        current = std::fs::read_to_string(dir.join("pids.current"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        if current == 20 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let (mut peak, mut refused) = (0u64, 0u64);
+    while Instant::now() < deadline && refused == 0 {
+        let cur = std::fs::read_to_string(dir.join("pids.current")).unwrap_or_default();
+        peak = peak.max(cur.trim().parse().unwrap_or(0));
+        let events = std::fs::read_to_string(dir.join("pids.events")).unwrap_or_default();
+        refused = events.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+        std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(current, 20, "the fork loop filled the limit and no more");
-    let events = std::fs::read_to_string(dir.join("pids.events")).unwrap_or_default();
-    assert!(!events.contains("max 0"), "forks were refused: {events}");
+    assert!(refused > 0, "the kernel refused forks past the limit");
+    assert!(peak <= 20, "never more than 20 tasks, saw {peak}");
+    let left: usize = d.cli(&["top", &id]).ok().lines().count() - 1;
+    assert!((10..=20).contains(&left), "the container keeps what fitted: {left} processes");
 }
 
 #[test]
@@ -305,4 +290,53 @@ fn invalid_limits_get_dockers_errors_and_create_nothing() {
         .leftover_cgroups()
         .iter()
         .all(|p| p.file_name().map(|n| n.len() != 64).unwrap_or(true)));
+}
+
+#[test]
+fn cpu_shares_split_one_cpu_about_two_to_one() {
+    let d = Daemon::start();
+    let busy = |name: &str, shares: &str| {
+        d.cli(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--cpuset-cpus",
+            "0",
+            "-c",
+            shares,
+            "busybox",
+            "sh",
+            "-c",
+            "while :; do :; done",
+        ])
+        .ok()
+    };
+    let a = busy("heavy", "1024");
+    let b = busy("light", "512");
+    let usage = |id: &str| -> f64 {
+        let dir = cgroup_dir(&d, id, "cpuacct.usage")
+            .or_else(|| cgroup_dir(&d, id, "cpu.stat"))
+            .expect("cpu cgroup");
+        if let Ok(t) = std::fs::read_to_string(dir.join("cpuacct.usage")) {
+            return t.trim().parse::<f64>().unwrap() / 1e9;
+        }
+        let stat = std::fs::read_to_string(dir.join("cpu.stat")).unwrap();
+        stat.lines()
+            .find_map(|l| l.strip_prefix("usage_usec "))
+            .unwrap()
+            .trim()
+            .parse::<f64>()
+            .unwrap()
+            / 1e6
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let (a0, b0) = (usage(&a), usage(&b));
+    std::thread::sleep(Duration::from_secs(2));
+    let (da, db) = (usage(&a) - a0, usage(&b) - b0);
+    let ratio = da / db;
+    assert!(
+        (1.5..=2.6).contains(&ratio),
+        "shares 1024:512 gave {da:.3}s vs {db:.3}s (ratio {ratio:.2})"
+    );
 }

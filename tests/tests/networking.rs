@@ -347,3 +347,72 @@ fn internal_networks_have_no_way_out_and_links_go_one_way() {
     d.cli(&["rm", "-f", "db"]).ok();
     d.cli(&["network", "rm", "closed"]).ok();
 }
+
+#[test]
+fn the_real_docker_cli_drives_networks_and_ports() {
+    dockhand_tests::require_docker_cli!();
+    let d = Daemon::start();
+    d.docker(&["network", "create", "learning"]).ok();
+    assert!(d
+        .docker(&["network", "ls", "--format", "{{.Name}}"])
+        .ok()
+        .lines()
+        .any(|l| l == "learning"));
+    d.docker(&[
+        "run",
+        "-d",
+        "--net",
+        "learning",
+        "--name",
+        "server",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo hi | nc -lp 8080; done",
+    ])
+    .ok();
+    let out = d
+        .docker(&[
+            "run", "--rm", "--net", "learning", "busybox", "nc", "-w", "2", "server", "8080",
+        ])
+        .ok();
+    assert_eq!(out, "hi");
+    let p = free_port();
+    let spec = format!("{p}:8080");
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "pub",
+        "-p",
+        &spec,
+        "busybox",
+        "sh",
+        "-c",
+        "echo published | nc -lp 8080",
+    ])
+    .ok();
+    assert_eq!(
+        d.docker(&["port", "pub"]).ok(),
+        format!("8080/tcp -> 0.0.0.0:{p}")
+    );
+    let mut s = connect(p);
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = String::new();
+    let _ = s.read_to_string(&mut got);
+    assert_eq!(got, "published\n");
+    d.docker(&["run", "-d", "--name", "late", "busybox", "sleep", "100"])
+        .ok();
+    d.docker(&["network", "connect", "learning", "late"]).ok();
+    assert_eq!(
+        d.docker(&["exec", "late", "nc", "-w", "2", "server", "8080"])
+            .ok(),
+        "hi"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&d.docker(&["network", "inspect", "learning"]).ok()).unwrap();
+    assert_eq!(v[0]["Containers"].as_object().map(|m| m.len()), Some(2));
+    d.docker(&["rm", "-f", "server", "pub", "late"]).ok();
+    d.docker(&["network", "rm", "learning"]).ok();
+    assert!(d.leftover_processes().is_empty());
+}

@@ -782,9 +782,14 @@ impl Networks {
     async fn release_locked(&self, container_id: &str) -> Result<()> {
         let mut state = self.snapshot()?;
         self.stop_proxies(container_id, |_| true)?;
-        self.fw
-            .remove_tag(&firewall::port_tag(container_id))
-            .await?;
+        // Port rules exist only for recorded ports (publish rolls back on
+        // failure; reconcile sweeps after a crash): skip the costly rule scan
+        // for the common container without any.
+        if state.ports.iter().any(|p| p.container_id == container_id) {
+            self.fw
+                .remove_tag(&firewall::port_tag(container_id))
+                .await?;
+        }
         let nl = Netlink::new()?;
         for ep in state.endpoints_of_container(container_id) {
             nl.delete_link(&ep.host_veth).await?;
