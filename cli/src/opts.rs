@@ -371,12 +371,13 @@ pub fn build_create(
     let mut exposed = BTreeMap::new();
     let mut bindings: BTreeMap<String, Value> = BTreeMap::new();
     for p in &f.publish {
-        let (key, b) = parse_publish(p)?;
-        exposed.insert(key.clone(), json!({}));
-        match bindings.get_mut(&key) {
-            Some(Value::Array(a)) => a.push(b),
-            _ => {
-                bindings.insert(key, Value::Array(vec![b]));
+        for (key, b) in expand_publish(p)? {
+            exposed.insert(key.clone(), json!({}));
+            match bindings.get_mut(&key) {
+                Some(Value::Array(a)) => a.push(b),
+                _ => {
+                    bindings.insert(key, Value::Array(vec![b]));
+                }
             }
         }
     }
@@ -497,6 +498,56 @@ pub fn build_create(
         host_config,
         networking_config: Some(json!({"EndpointsConfig": endpoints})),
     })
+}
+
+/// docker's `nat.ParsePortSpecs` for ranges: `8000-8002:80-82` becomes three
+/// bindings, `8000-8010:80` lets the daemon pick within the range (first port
+/// here), a container range without host ports gets dynamic ports.
+pub fn expand_publish(spec: &str) -> Result<Vec<(String, Value)>, String> {
+    let (key, b) = parse_publish(spec)?;
+    let (cports, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+    let range = |r: &str| -> Result<(u16, u16), String> {
+        let (a, z) = r.split_once('-').unwrap_or((r, r));
+        let a: u16 = a.parse().map_err(|_| format!("invalid port: {r}"))?;
+        let z: u16 = z.parse().map_err(|_| format!("invalid port: {r}"))?;
+        if z < a {
+            return Err(format!("invalid range specified for port: {r}"));
+        }
+        Ok((a, z))
+    };
+    let (c0, c1) = range(cports)?;
+    let host = b["HostPort"].as_str().unwrap_or("").to_string();
+    let ip = b["HostIp"].clone();
+    let hrange = if host.is_empty() {
+        None
+    } else {
+        Some(range(&host)?)
+    };
+    if let Some((h0, h1)) = hrange {
+        if c1 - c0 != h1 - h0 && c0 != c1 {
+            return Err(format!(
+                "invalid ranges specified for container and host Ports: {cports} and {host}"
+            ));
+        }
+        if c0 == c1 && h0 != h1 {
+            // One container port, a host range: the first port of the range.
+            return Ok(vec![(
+                format!("{c0}/{proto}"),
+                json!({"HostIp": ip, "HostPort": h0.to_string()}),
+            )]);
+        }
+    }
+    Ok((0..=(c1 - c0))
+        .map(|i| {
+            let hp = hrange
+                .map(|(h0, _)| (h0 + i).to_string())
+                .unwrap_or_default();
+            (
+                format!("{}/{proto}", c0 + i),
+                json!({"HostIp": ip, "HostPort": hp}),
+            )
+        })
+        .collect())
 }
 
 /// `--link name[:alias]`: docker sends `name:alias`, the alias defaulting to the name.
@@ -728,6 +779,19 @@ mod tests {
         assert_eq!(parse_cpus("1.5").unwrap(), 1_500_000_000);
         assert_eq!(parse_cpus("0.5").unwrap(), 500_000_000);
         assert!(parse_cpus("x").is_err());
+    }
+
+    #[test]
+    fn port_ranges_expand_like_docker() {
+        let v = expand_publish("8000-8002:80-82").unwrap();
+        let keys: Vec<&str> = v.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["80/tcp", "81/tcp", "82/tcp"]);
+        assert_eq!(v[2].1["HostPort"], "8002");
+        let v = expand_publish("127.0.0.1:9000-9001:90-91/udp").unwrap();
+        assert_eq!(v[1].0, "91/udp");
+        assert_eq!(v[1].1["HostIp"], "127.0.0.1");
+        assert_eq!(expand_publish("7000-7001").unwrap().len(), 2);
+        assert!(expand_publish("8000-8001:80-82").is_err());
     }
 
     #[test]

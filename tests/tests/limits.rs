@@ -67,23 +67,44 @@ fn pids_limit_stops_a_fork_loop() {
     // The loop runs in a subshell (a refused fork ends it); PID 1 then becomes
     // `sleep` without forking, so the container outlives the loop.
     let id = d
-        .cli(&["run", "-d", "--pids-limit", "20", "busybox", "sh", "-c", "(for i in $(seq 1 60); do sleep 30 & done) 2>/dev/null; exec sleep 30"])
+        .cli(&[
+            "run",
+            "-d",
+            "--pids-limit",
+            "20",
+            "busybox",
+            "sh",
+            "-c",
+            "(for i in $(seq 1 60); do sleep 30 & done) 2>/dev/null; exec sleep 30",
+        ])
         .ok();
     let dir = cgroup_dir(&d, &id, "pids.max").expect("pids cgroup");
-    assert_eq!(std::fs::read_to_string(dir.join("pids.max")).unwrap().trim(), "20");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("pids.max"))
+            .unwrap()
+            .trim(),
+        "20"
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     let (mut peak, mut refused) = (0u64, 0u64);
     while Instant::now() < deadline && refused == 0 {
         let cur = std::fs::read_to_string(dir.join("pids.current")).unwrap_or_default();
         peak = peak.max(cur.trim().parse().unwrap_or(0));
         let events = std::fs::read_to_string(dir.join("pids.events")).unwrap_or_default();
-        refused = events.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+        refused = events
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(refused > 0, "the kernel refused forks past the limit");
     assert!(peak <= 20, "never more than 20 tasks, saw {peak}");
     let left: usize = d.cli(&["top", &id]).ok().lines().count() - 1;
-    assert!((10..=20).contains(&left), "the container keeps what fitted: {left} processes");
+    assert!(
+        (10..=20).contains(&left),
+        "the container keeps what fitted: {left} processes"
+    );
 }
 
 #[test]

@@ -416,3 +416,110 @@ fn the_real_docker_cli_drives_networks_and_ports() {
     d.docker(&["network", "rm", "learning"]).ok();
     assert!(d.leftover_processes().is_empty());
 }
+
+#[test]
+fn add_host_publish_all_bound_ip_and_networks_survive_a_restart() {
+    let mut d = Daemon::start();
+    // --add-host, with host-gateway meaning the default bridge's gateway.
+    let hosts = d
+        .cli(&[
+            "run",
+            "--rm",
+            "--add-host",
+            "db.local:10.9.9.9",
+            "--add-host",
+            "host.docker.internal:host-gateway",
+            "busybox",
+            "cat",
+            "/etc/hosts",
+        ])
+        .ok();
+    assert!(hosts.contains("10.9.9.9\tdb.local"), "{hosts}");
+    let gw = d
+        .cli(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "ip route | awk '/default/ {print $3}'",
+        ])
+        .ok();
+    assert!(
+        hosts.contains(&format!("{gw}\thost.docker.internal")),
+        "gateway {gw} in {hosts}"
+    );
+    // -P publishes every exposed port on a free host port.
+    d.cli(&[
+        "run", "-d", "--name", "all", "--expose", "7001", "--expose", "7002", "-P", "busybox",
+        "sleep", "100",
+    ])
+    .ok();
+    let ports = d.cli(&["port", "all"]).ok();
+    assert!(
+        ports.contains("7001/tcp -> 0.0.0.0:") && ports.contains("7002/tcp -> 0.0.0.0:"),
+        "{ports}"
+    );
+    // -p IP:HOST:CONTAINER binds that address only.
+    let p = free_port();
+    let spec = format!("127.0.0.1:{p}:80");
+    d.cli(&[
+        "run",
+        "-d",
+        "--name",
+        "local",
+        "-p",
+        &spec,
+        "busybox",
+        "sh",
+        "-c",
+        "echo local-only | nc -lp 80",
+    ])
+    .ok();
+    assert_eq!(
+        d.cli(&["port", "local", "80"]).ok(),
+        format!("127.0.0.1:{p}")
+    );
+    let mut s = connect(p);
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = String::new();
+    let _ = s.read_to_string(&mut got);
+    assert_eq!(got, "local-only\n");
+    // User networks and running containers' endpoints persist across a daemon
+    // killed with SIGKILL.
+    d.cli(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("10.{}.77.0/24", 180 + (std::process::id() % 60)),
+        "keep",
+    ])
+    .ok();
+    d.cli(&[
+        "run",
+        "-d",
+        "--net",
+        "keep",
+        "--name",
+        "stay",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo alive | nc -lp 9000; done",
+    ])
+    .ok();
+    d.restart();
+    assert!(d
+        .cli(&["network", "ls", "--format", "{{.Name}}"])
+        .ok()
+        .lines()
+        .any(|l| l == "keep"));
+    let out = d
+        .cli(&[
+            "run", "--rm", "--net", "keep", "busybox", "nc", "-w", "2", "stay", "9000",
+        ])
+        .ok();
+    assert_eq!(out, "alive");
+    d.cli(&["rm", "-f", "all", "local", "stay"]).ok();
+    d.cli(&["network", "rm", "keep"]).ok();
+}
