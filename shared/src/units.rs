@@ -52,5 +52,17 @@ mod tests {
         assert_eq!(human_duration(s(65 * 60)), "About an hour");
         assert_eq!(human_duration(s(5 * 3600)), "5 hours");
         assert_eq!(human_duration(s(3 * 86400)), "3 days");
+        assert_eq!(human_duration(s(59)), "59 seconds");
+        assert_eq!(human_duration(s(60)), "About a minute");
+        assert_eq!(human_duration(s(119)), "About a minute");
+        assert_eq!(human_duration(s(120)), "2 minutes");
+        assert_eq!(human_duration(s(59 * 60)), "59 minutes");
+        assert_eq!(human_duration(s(60 * 60)), "About an hour");
+        assert_eq!(human_duration(s(90 * 60)), "2 hours");
+        assert_eq!(human_duration(s(47 * 3600)), "47 hours");
+        assert_eq!(human_duration(s(48 * 3600)), "2 days");
+        assert_eq!(human_duration(s(14 * 24 * 3600)), "2 weeks");
+        assert_eq!(human_duration(s(60 * 24 * 3600)), "2 months");
+        assert_eq!(human_duration(s(800 * 24 * 3600)), "2 years");
     }
 }

@@ -12,6 +12,24 @@ fn cgroup_dir(d: &Daemon, id: &str, controller_file: &str) -> Option<PathBuf> {
         .find(|p| p.ends_with(id) && p.join(controller_file).exists())
 }
 
+/// CPU time used by a container's cgroup so far, in seconds (v1 or v2 counters).
+fn cpu_seconds(d: &Daemon, id: &str) -> f64 {
+    let dir = cgroup_dir(d, id, "cpuacct.usage")
+        .or_else(|| cgroup_dir(d, id, "cpu.stat"))
+        .expect("cpu cgroup");
+    if let Ok(t) = std::fs::read_to_string(dir.join("cpuacct.usage")) {
+        return t.trim().parse::<f64>().unwrap() / 1e9;
+    }
+    let stat = std::fs::read_to_string(dir.join("cpu.stat")).unwrap();
+    stat.lines()
+        .find_map(|l| l.strip_prefix("usage_usec "))
+        .unwrap()
+        .trim()
+        .parse::<f64>()
+        .unwrap()
+        / 1e6
+}
+
 #[test]
 fn memory_limit_ooms_a_hog_with_137_and_oomkilled() {
     let d = Daemon::start();
@@ -122,22 +140,7 @@ fn cpus_half_uses_about_half_a_cpu() {
             "while :; do :; done",
         ])
         .ok();
-    let dir = cgroup_dir(&d, &id, "cpuacct.usage")
-        .or_else(|| cgroup_dir(&d, &id, "cpu.stat"))
-        .expect("cpu cgroup");
-    let usage = || -> f64 {
-        if let Ok(t) = std::fs::read_to_string(dir.join("cpuacct.usage")) {
-            return t.trim().parse::<f64>().unwrap() / 1e9;
-        }
-        let stat = std::fs::read_to_string(dir.join("cpu.stat")).unwrap();
-        stat.lines()
-            .find_map(|l| l.strip_prefix("usage_usec "))
-            .unwrap()
-            .trim()
-            .parse::<f64>()
-            .unwrap()
-            / 1e6
-    };
+    let usage = || cpu_seconds(&d, &id);
     std::thread::sleep(Duration::from_millis(300));
     let (u0, t0) = (usage(), Instant::now());
     std::thread::sleep(Duration::from_secs(1));
@@ -335,22 +338,7 @@ fn cpu_shares_split_one_cpu_about_two_to_one() {
     };
     let a = busy("heavy", "1024");
     let b = busy("light", "512");
-    let usage = |id: &str| -> f64 {
-        let dir = cgroup_dir(&d, id, "cpuacct.usage")
-            .or_else(|| cgroup_dir(&d, id, "cpu.stat"))
-            .expect("cpu cgroup");
-        if let Ok(t) = std::fs::read_to_string(dir.join("cpuacct.usage")) {
-            return t.trim().parse::<f64>().unwrap() / 1e9;
-        }
-        let stat = std::fs::read_to_string(dir.join("cpu.stat")).unwrap();
-        stat.lines()
-            .find_map(|l| l.strip_prefix("usage_usec "))
-            .unwrap()
-            .trim()
-            .parse::<f64>()
-            .unwrap()
-            / 1e6
-    };
+    let usage = |id: &str| cpu_seconds(&d, id);
     std::thread::sleep(Duration::from_millis(300));
     let (a0, b0) = (usage(&a), usage(&b));
     std::thread::sleep(Duration::from_secs(2));
