@@ -108,6 +108,14 @@ fn net_config(d: &DaemonArgs) -> Result<Option<engine::network::NetConfig>, Stri
         user_bridge_prefix: d.user_bridge_prefix.clone(),
         ..NetConfig::default()
     };
+    if d.bip.is_none() {
+        // Like Docker, do not take a subnet the host already routes (a docker0 on
+        // 172.17.0.0/16, a VPN): the first free one of 172.17-31.0.0/16.
+        let routes = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+        if let Some(net) = free_default_subnet(&routes, &d.bridge) {
+            cfg.default_subnet = net;
+        }
+    }
     if let Some(bip) = &d.bip {
         let (addr, len) = bip
             .split_once('/')
@@ -141,6 +149,40 @@ fn net_config(d: &DaemonArgs) -> Result<Option<engine::network::NetConfig>, Stri
             .collect::<Result<_, _>>()?;
     }
     Ok(Some(cfg))
+}
+
+/// Routes of /proc/net/route as (network, prefix length), without the default
+/// route and those through `own_bridge`.
+fn host_routes(text: &str, own_bridge: &str) -> Vec<(u32, u32)> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() < 8 || f[0] == own_bridge {
+                return None;
+            }
+            // Little-endian hex, as the kernel prints them.
+            let dest = u32::from_be(u32::from_str_radix(f[1], 16).ok()?);
+            let mask = u32::from_be(u32::from_str_radix(f[7], 16).ok()?);
+            (mask != 0).then_some((dest, mask.count_ones()))
+        })
+        .collect()
+}
+
+/// The first of Docker's default-bridge candidates that no host route overlaps.
+fn free_default_subnet(routes: &str, own_bridge: &str) -> Option<engine::network::Ipv4Net> {
+    let taken = host_routes(routes, own_bridge);
+    let overlaps = |net: u32, len: u32| {
+        taken.iter().any(|(r, rlen)| {
+            let l = len.min(*rlen);
+            let m = if l == 0 { 0 } else { u32::MAX << (32 - l) };
+            (net & m) == (r & m)
+        })
+    };
+    (17..=31u32)
+        .map(|b| (172u32 << 24) | (b << 16))
+        .find(|n| !overlaps(*n, 16))
+        .and_then(|n| format!("{}/16", std::net::Ipv4Addr::from(n)).parse().ok())
 }
 
 #[derive(Subcommand, Debug)]
@@ -725,5 +767,33 @@ mod tests {
         .is_ok());
         assert!(Cli::try_parse_from(["docker", "history", "-H=false", "busybox"]).is_ok());
         assert!(Cli::try_parse_from(["docker", "ps", "-n", "3"]).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod bridge_subnet_tests {
+    use super::*;
+
+    const ROUTES: &str =
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+eth0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n\
+dockhand0\t000012AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
+
+    #[test]
+    fn the_default_bridge_avoids_routed_subnets_but_not_its_own() {
+        // docker0 holds 172.17/16; our own dockhand0 route does not count.
+        let net = free_default_subnet(ROUTES, "dockhand0").unwrap();
+        assert_eq!(net.to_string(), "172.18.0.0/16");
+        // Seen from another bridge name, 172.18/16 is taken too.
+        assert_eq!(
+            free_default_subnet(ROUTES, "other").unwrap().to_string(),
+            "172.19.0.0/16"
+        );
+        let none = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n";
+        assert_eq!(
+            free_default_subnet(none, "dockhand0").unwrap().to_string(),
+            "172.17.0.0/16"
+        );
     }
 }
