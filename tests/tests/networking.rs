@@ -8,6 +8,11 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
+/// A shell function for clients of `while true; do ... nc -lp PORT; done`
+/// servers, which need a moment to listen again after each connection: up to
+/// ten tries, 0.2 s apart.
+const TRY: &str = "try() { for i in 1 2 3 4 5 6 7 8 9 10; do nc -w 2 \"$1\" \"$2\" && return 0; sleep 0.2; done; return 1; };";
+
 /// Connect to 127.0.0.1:port, retrying while the server inside starts (bounded).
 fn connect(port: u16) -> TcpStream {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -220,7 +225,7 @@ fn user_networks_resolve_names_and_are_isolated() {
             "busybox",
             "sh",
             "-c",
-            "cat /etc/resolv.conf; nslookup server; nc -w 2 server 7000; nc -w 2 srv 7000",
+            &format!("{TRY} cat /etc/resolv.conf; nslookup server; try server 7000; try srv 7000"),
         ])
         .ok();
     assert!(out.contains("nameserver 127.0.0.11"), "{out}");
@@ -264,7 +269,13 @@ fn user_networks_resolve_names_and_are_isolated() {
         .ok();
     d.cli(&["network", "connect", "learning", "roamer"]).ok();
     assert!(d
-        .cli(&["exec", "roamer", "sh", "-c", "nc -w 2 server 7000"])
+        .cli(&[
+            "exec",
+            "roamer",
+            "sh",
+            "-c",
+            &format!("{TRY} try server 7000")
+        ])
         .ok()
         .contains("pong"));
     d.cli(&["network", "disconnect", "learning", "roamer"]).ok();
@@ -373,7 +384,14 @@ fn the_real_docker_cli_drives_networks_and_ports() {
     .ok();
     let out = d
         .docker(&[
-            "run", "--rm", "--net", "learning", "busybox", "nc", "-w", "2", "server", "8080",
+            "run",
+            "--rm",
+            "--net",
+            "learning",
+            "busybox",
+            "sh",
+            "-c",
+            &format!("{TRY} try server 8080"),
         ])
         .ok();
     assert_eq!(out, "hi");
@@ -405,8 +423,14 @@ fn the_real_docker_cli_drives_networks_and_ports() {
         .ok();
     d.docker(&["network", "connect", "learning", "late"]).ok();
     assert_eq!(
-        d.docker(&["exec", "late", "nc", "-w", "2", "server", "8080"])
-            .ok(),
+        d.docker(&[
+            "exec",
+            "late",
+            "sh",
+            "-c",
+            &format!("{TRY} try server 8080")
+        ])
+        .ok(),
         "hi"
     );
     let v: serde_json::Value =
@@ -516,7 +540,14 @@ fn add_host_publish_all_bound_ip_and_networks_survive_a_restart() {
         .any(|l| l == "keep"));
     let out = d
         .cli(&[
-            "run", "--rm", "--net", "keep", "busybox", "nc", "-w", "2", "stay", "9000",
+            "run",
+            "--rm",
+            "--net",
+            "keep",
+            "busybox",
+            "sh",
+            "-c",
+            &format!("{TRY} try stay 9000"),
         ])
         .ok();
     assert_eq!(out, "alive");
