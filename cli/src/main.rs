@@ -265,6 +265,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: commands::network::NetworkCmd,
     },
+    /// Manage volumes
+    Volume {
+        #[command(subcommand)]
+        cmd: commands::volume::VolumeCmd,
+    },
     /// List port mappings or a specific mapping for the container
     Port(commands::network::PortArgs),
     /// Update configuration of one or more containers
@@ -558,6 +563,7 @@ async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
             cmd: ContainerCmd::Top(a),
         } => lc::top(c, &a).await,
         Cmd::Network { cmd } => commands::network::run(c, &cmd).await,
+        Cmd::Volume { cmd } => commands::volume::run(c, &cmd).await,
         Cmd::Port(a)
         | Cmd::Container {
             cmd: ContainerCmd::Port(a),

@@ -74,6 +74,15 @@ pub struct ContainerFlags {
     /// Bind mount a volume
     #[arg(short = 'v', long = "volume", value_name = "list")]
     pub volume: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from", value_name = "list")]
+    pub volumes_from: Vec<String>,
+    /// Mount a tmpfs directory
+    #[arg(long = "tmpfs", value_name = "list")]
+    pub tmpfs: Vec<String>,
+    /// Attach a filesystem mount to the container
+    #[arg(long = "mount", value_name = "mount")]
+    pub mount: Vec<String>,
     /// Security Options
     #[arg(long = "security-opt", value_name = "list")]
     pub security_opt: Vec<String>,
@@ -455,6 +464,25 @@ pub fn build_create(
     if !f.dns.is_empty() {
         extra.insert("Dns".into(), json!(f.dns));
     }
+    if !f.volumes_from.is_empty() {
+        extra.insert("VolumesFrom".into(), json!(f.volumes_from));
+    }
+    if !f.tmpfs.is_empty() {
+        let mut t = Map::new();
+        for spec in &f.tmpfs {
+            let (path, opts) = spec.split_once(':').unwrap_or((spec, ""));
+            t.insert(path.to_string(), Value::from(opts));
+        }
+        extra.insert("Tmpfs".into(), Value::Object(t));
+    }
+    if !f.mount.is_empty() {
+        let mounts = f
+            .mount
+            .iter()
+            .map(|m| parse_mount(m))
+            .collect::<Result<Vec<_>, _>>()?;
+        extra.insert("Mounts".into(), Value::Array(mounts));
+    }
     let host_config = HostConfig {
         binds,
         network_mode: f.network.clone().unwrap_or_else(|| "default".into()),
@@ -548,6 +576,72 @@ pub fn expand_publish(spec: &str) -> Result<Vec<(String, Value)>, String> {
             )
         })
         .collect())
+}
+
+/// docker/cli `opts/mount.go`: `--mount type=bind,source=/a,target=/b,readonly`
+/// into an Engine API `Mount`.
+pub fn parse_mount(spec: &str) -> Result<Value, String> {
+    let mut kind = "volume".to_string();
+    let mut m = Map::new();
+    let mut tmpfs = Map::new();
+    let mut vol = Map::new();
+    for field in spec.split(',').filter(|f| !f.is_empty()) {
+        let (k, v) = match field.split_once('=') {
+            Some((k, v)) => (k.trim().to_lowercase(), Some(v.trim())),
+            None => (field.trim().to_lowercase(), None),
+        };
+        let flag = |v: Option<&str>| -> Result<bool, String> {
+            match v {
+                None | Some("1" | "true" | "True") => Ok(true),
+                Some("0" | "false" | "False") => Ok(false),
+                Some(x) => Err(format!("invalid value for {k}: {x}")),
+            }
+        };
+        let need = |v: Option<&str>| -> Result<String, String> {
+            v.map(String::from)
+                .ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"))
+        };
+        match k.as_str() {
+            "type" => kind = need(v)?,
+            "source" | "src" => {
+                m.insert("Source".into(), need(v)?.into());
+            }
+            "target" | "dst" | "destination" => {
+                m.insert("Target".into(), need(v)?.into());
+            }
+            "readonly" | "ro" => {
+                m.insert("ReadOnly".into(), flag(v)?.into());
+            }
+            "volume-nocopy" => {
+                vol.insert("NoCopy".into(), flag(v)?.into());
+            }
+            "bind-propagation" => {
+                m.insert("BindOptions".into(), json!({"Propagation": need(v)?}));
+            }
+            "tmpfs-size" => {
+                let n =
+                    ram_in_bytes(&need(v)?).map_err(|e| format!("invalid value for {k}: {e}"))?;
+                tmpfs.insert("SizeBytes".into(), n.into());
+            }
+            "tmpfs-mode" => {
+                let n = u32::from_str_radix(&need(v)?, 8)
+                    .map_err(|e| format!("invalid value for {k}: {e}"))?;
+                tmpfs.insert("Mode".into(), n.into());
+            }
+            _ => return Err(format!("unexpected key '{k}' in '{field}'")),
+        }
+    }
+    if !m.contains_key("Target") {
+        return Err("target is required".into());
+    }
+    m.insert("Type".into(), kind.clone().into());
+    if !tmpfs.is_empty() {
+        m.insert("TmpfsOptions".into(), Value::Object(tmpfs));
+    }
+    if !vol.is_empty() {
+        m.insert("VolumeOptions".into(), Value::Object(vol));
+    }
+    Ok(Value::Object(m))
 }
 
 /// `--link name[:alias]`: docker sends `name:alias`, the alias defaulting to the name.
@@ -697,6 +791,40 @@ mod tests {
         assert_eq!(got, vec!["A=1", "B=spaced ", "HOME=/root", "C="]);
         assert!(parse_kv_file("f", "BAD KEY\n", Some(&lookup)).is_err());
         assert!(parse_kv_file("f", "B =x\n", Some(&lookup)).is_err());
+    }
+
+    #[test]
+    fn volume_flags_fill_the_host_config() {
+        let f = flags(&[
+            "-v",
+            "/h:/c:ro",
+            "-v",
+            "/anon",
+            "--volumes-from",
+            "other:ro",
+            "--tmpfs",
+            "/t:size=1m",
+            "--tmpfs",
+            "/u",
+            "--mount",
+            "type=tmpfs,dst=/m,tmpfs-size=1m,tmpfs-mode=1777",
+            "busybox",
+        ]);
+        let v = serde_json::to_value(build_create(&f, true, &lookup).unwrap()).unwrap();
+        assert_eq!(v["HostConfig"]["Binds"], json!(["/h:/c:ro"]));
+        assert_eq!(v["Volumes"], json!({"/anon": {}}));
+        assert_eq!(v["HostConfig"]["VolumesFrom"], json!(["other:ro"]));
+        assert_eq!(v["HostConfig"]["Tmpfs"], json!({"/t": "size=1m", "/u": ""}));
+        assert_eq!(
+            v["HostConfig"]["Mounts"],
+            json!([{"Type": "tmpfs", "Target": "/m",
+                    "TmpfsOptions": {"SizeBytes": 1048576, "Mode": 1023}}])
+        );
+        assert!(
+            parse_mount("type=bind,src=/a").is_err(),
+            "target is required"
+        );
+        assert!(parse_mount("type=bind,src=/a,dst=/b,bogus=1").is_err());
     }
 
     #[test]

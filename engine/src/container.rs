@@ -47,8 +47,15 @@ pub fn merge_config(req: &ContainerConfig, image: &ContainerConfig) -> Container
     if c.exposed_ports.is_none() {
         c.exposed_ports = image.exposed_ports.clone();
     }
-    if c.volumes.is_none() {
-        c.volumes = image.volumes.clone();
+    // moby's `merge`: the image's volumes join the ones asked for.
+    match (&mut c.volumes, &image.volumes) {
+        (Some(v), Some(img)) => {
+            for (k, x) in img {
+                v.entry(k.clone()).or_insert_with(|| x.clone());
+            }
+        }
+        (None, Some(img)) => c.volumes = Some(img.clone()),
+        _ => {}
     }
     if c.stop_signal.is_none() {
         c.stop_signal = image.stop_signal.clone();
@@ -122,7 +129,7 @@ pub fn summary(rec: &ContainerInspect, now: chrono::DateTime<chrono::Utc>) -> Co
             network_mode: rec.host_config.network_mode.clone(),
         },
         network_settings: serde_json::json!({ "Networks": rec.network_settings.networks }),
-        mounts: vec![],
+        mounts: rec.mounts.clone(),
     }
 }
 

@@ -19,6 +19,8 @@ use shared::api::{
 };
 #[path = "host_net.rs"]
 mod net;
+#[path = "host_vol.rs"]
+mod vol;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -137,6 +139,8 @@ pub struct Host {
     pub sys: crate::resources::SysInfo,
     /// Bridges, endpoints, published ports and embedded DNS.
     networks: Option<Arc<crate::network::Networks>>,
+    /// Named and anonymous volumes.
+    volumes: crate::volume::VolumeStore,
     state: Mutex<HashMap<String, Entry>>,
     execs: Mutex<HashMap<String, ExecRecord>>,
 }
@@ -190,7 +194,9 @@ impl Host {
         let run_dir = data_root.join("run");
         std::fs::create_dir_all(&run_dir).ctx("create dir", &run_dir)?;
         let cgroups = open_cgroups(data_root);
+        let volumes = crate::volume::VolumeStore::open(&dir)?;
         let host = Arc::new(Host {
+            volumes,
             name: name.to_string(),
             dir,
             run_dir,
@@ -298,7 +304,7 @@ impl Host {
             .map(|e| e.rec.id.clone())
             .collect();
         for id in autoremove {
-            let _ = self.remove_now(&id);
+            let _ = self.remove_now(&id, true);
         }
         // Restart policies at daemon start: `always` restarts even a container that
         // was stopped by hand; `unless-stopped` only one that was not.
@@ -414,6 +420,11 @@ impl Host {
         if let Some(other) = req.host_config.network_mode.strip_prefix("container:") {
             self.resolve(other)?;
         }
+        let mounts: Vec<serde_json::Value> = self
+            .mount_points(&req.host_config, &config)?
+            .into_iter()
+            .filter_map(|m| serde_json::to_value(m).ok())
+            .collect();
         let dir = self.cdir(&id);
         let rec = {
             let mut st = self.lock();
@@ -505,6 +516,7 @@ impl Host {
                     networks: requested_networks,
                     ..Default::default()
                 },
+                mounts,
                 ..Default::default()
             };
             // Reserve the name before the slow part; the record is not on disk yet.
@@ -598,6 +610,7 @@ impl Host {
         };
         let net = self.net_namespace(&hc.network_mode)?;
         Ok(RuntimeSpec {
+            mounts: self.runtime_mounts(rec)?,
             net,
             id: rec.id.clone(),
             rootfs: dir.join("rootfs"),
@@ -885,7 +898,7 @@ impl Host {
                 drop(st);
                 // The exit watcher leaves auto-removal to us while we start.
                 if already_exited && rec.host_config.auto_remove {
-                    let _ = self.remove_now(&id);
+                    let _ = self.remove_now(&id, true);
                 }
                 Ok(true)
             }
@@ -898,7 +911,7 @@ impl Host {
                 // As moby: a container that was to be removed on exit is removed
                 // when it cannot start (`run --rm` waits for that).
                 if rec.host_config.auto_remove {
-                    let _ = self.remove_now(&id);
+                    let _ = self.remove_now(&id, true);
                 }
                 let full = format!("failed to create task for container: {msg}: unknown");
                 Err(if code == 126 || code == 127 {
@@ -1083,7 +1096,7 @@ impl Host {
                 e.restart_task = Some(task.abort_handle());
             }
         } else if auto {
-            let _ = self.remove_now(id);
+            let _ = self.remove_now(id, true);
         }
     }
 
@@ -1106,7 +1119,8 @@ impl Host {
     }
 
     /// Drop a stopped container's record and files.
-    fn remove_now(&self, id: &str) -> Result<()> {
+    /// With `volumes`, the container's anonymous volumes go too (`rm -v`, `--rm`).
+    fn remove_now(&self, id: &str, volumes: bool) -> Result<()> {
         self.execs().retain(|_, x| x.container_id != id);
         self.remove_cgroup(id);
         self.release_network(id);
@@ -1117,6 +1131,9 @@ impl Host {
         let _ = std::fs::remove_file(dir.join("config.v2.json"));
         let r = std::fs::remove_dir_all(&dir).ctx("remove", &dir);
         if let Some(e) = entry {
+            if volumes {
+                self.remove_anonymous_volumes(&e.rec.mounts);
+            }
             e.watch.send_modify(|w| w.removed = true);
         }
         // Content of an image removed with `rmi -f` while this container used it
@@ -1132,6 +1149,11 @@ impl Host {
 
     /// `DELETE /containers/{id}`.
     pub async fn remove(&self, key: &str, force: bool) -> Result<()> {
+        self.remove_with_volumes(key, force, false).await
+    }
+
+    /// `DELETE /containers/{id}?v=1`: also the container's anonymous volumes.
+    pub async fn remove_with_volumes(&self, key: &str, force: bool, volumes: bool) -> Result<()> {
         let (id, running, rx) = {
             let mut st = self.lock();
             let id = resolve_in(&st, key)?;
@@ -1167,7 +1189,7 @@ impl Host {
             self.release_network_now(&id).await;
             return Ok(()); // auto-removed meanwhile
         }
-        let r = self.remove_now(&id);
+        let r = self.remove_now(&id, volumes);
         self.release_network_now(&id).await;
         r
     }

@@ -9,6 +9,7 @@ pub mod lifecycle;
 pub mod network;
 pub mod resources;
 pub mod system;
+pub mod volume;
 pub mod workflow;
 
 use crate::client::ClientError;

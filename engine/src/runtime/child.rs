@@ -4,7 +4,7 @@
 //! Errors carry Docker's exit code: 127 for a missing command, 126 for one that
 //! cannot be executed, 125 for everything else.
 
-use super::spec::ProcessSpec;
+use super::spec::{ProcessSpec, SpecMount};
 use super::{caps, user, RuntimeSpec};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
@@ -231,6 +231,8 @@ fn build_root(spec: &RuntimeSpec) -> R<()> {
         remount_ro(&dst, MsFlags::MS_NOSUID | MsFlags::MS_NODEV)?;
     }
 
+    mount_volumes(root, &spec.mounts)?;
+
     if !spec.process.privileged {
         for p in MASKED {
             let dst = root.join(p.trim_start_matches('/'));
@@ -256,6 +258,114 @@ fn build_root(spec: &RuntimeSpec) -> R<()> {
                     MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
                 )?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Volumes, binds and tmpfs mounts. Mount points are made inside the root, never
+/// through a symlink that leads out of it: a directory for a directory, an empty
+/// file for anything else (a file, a unix socket such as docker.sock).
+fn mount_volumes(root: &Path, mounts: &[SpecMount]) -> R<()> {
+    for m in mounts {
+        let dst = resolve_in_root(root, &m.destination);
+        if m.kind == "tmpfs" {
+            let (flags, data) = tmpfs_options(&m.options);
+            fs::create_dir_all(&dst)
+                .map_err(|e| fail(format_args!("mkdir {}", m.destination), e))?;
+            mount(Some("tmpfs"), &dst, Some("tmpfs"), flags, data.as_deref())
+                .map_err(|e| fail(format_args!("mount tmpfs on {}", m.destination), e))?;
+            continue;
+        }
+        let meta = fs::metadata(&m.source)
+            .map_err(|e| fail(format_args!("bind source path {}", m.source.display()), e))?;
+        if meta.is_dir() {
+            fs::create_dir_all(&dst)
+                .map_err(|e| fail(format_args!("mkdir {}", m.destination), e))?;
+            if m.copy_up {
+                copy_up(&dst, &m.source).map_err(|e| {
+                    fail(
+                        format_args!("copy image content to volume at {}", m.destination),
+                        e,
+                    )
+                })?;
+            }
+        } else {
+            if let Some(parent) = dst.parent() {
+                fs::create_dir_all(parent)
+                    .map_err(|e| fail(format_args!("mkdir for {}", m.destination), e))?;
+            }
+            if fs::symlink_metadata(&dst).is_err() {
+                fs::File::create(&dst)
+                    .map_err(|e| fail(format_args!("create mount point {}", m.destination), e))?;
+            }
+        }
+        bind(&m.source, &dst, MsFlags::MS_REC)?;
+        if m.readonly {
+            remount_ro(&dst, MsFlags::empty())?;
+        }
+    }
+    Ok(())
+}
+
+/// `--tmpfs` options: flags for mount(2) and the rest as data. Docker's defaults
+/// are noexec, nosuid and nodev; `exec`, `suid`, `dev` lift them.
+pub fn tmpfs_options(opts: &str) -> (MsFlags, Option<String>) {
+    let mut flags = MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    let mut data = vec![];
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" => flags |= MsFlags::MS_RDONLY,
+            "rw" => flags &= !MsFlags::MS_RDONLY,
+            "exec" => flags &= !MsFlags::MS_NOEXEC,
+            "noexec" => flags |= MsFlags::MS_NOEXEC,
+            "suid" => flags &= !MsFlags::MS_NOSUID,
+            "nosuid" => flags |= MsFlags::MS_NOSUID,
+            "dev" => flags &= !MsFlags::MS_NODEV,
+            "nodev" => flags |= MsFlags::MS_NODEV,
+            "noatime" => flags |= MsFlags::MS_NOATIME,
+            "nodiratime" => flags |= MsFlags::MS_NODIRATIME,
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => {}
+            other => data.push(other),
+        }
+    }
+    (flags, (!data.is_empty()).then(|| data.join(",")))
+}
+
+/// Docker's copy-up: an empty volume mounted over a directory of the image gets
+/// that directory's content and its owner and mode.
+fn copy_up(image_dir: &Path, volume: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{lchown, MetadataExt};
+    if fs::read_dir(volume)?.next().is_some() {
+        return Ok(());
+    }
+    let meta = fs::metadata(image_dir)?;
+    copy_tree(image_dir, volume)?;
+    lchown(volume, Some(meta.uid()), Some(meta.gid()))?;
+    fs::set_permissions(volume, fs::Permissions::from_mode(meta.mode() & 0o7777))
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{lchown, MetadataExt};
+    for ent in fs::read_dir(from)? {
+        let ent = ent?;
+        let src = ent.path();
+        let dst = to.join(ent.file_name());
+        let meta = fs::symlink_metadata(&src)?;
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            fs::create_dir(&dst)?;
+            copy_tree(&src, &dst)?;
+        } else if ft.is_symlink() {
+            symlink(fs::read_link(&src)?, &dst)?;
+        } else if ft.is_file() {
+            fs::copy(&src, &dst)?;
+        } else {
+            continue; // devices, fifos and sockets are not copied
+        }
+        lchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
+        if !ft.is_symlink() {
+            fs::set_permissions(&dst, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
         }
     }
     Ok(())
@@ -604,6 +714,38 @@ mod tests {
             root.join("etc/passwd")
         );
         assert_eq!(resolve_in_root(root, "new/dir/f"), root.join("new/dir/f"));
+    }
+
+    #[test]
+    fn tmpfs_options_split_into_flags_and_data() {
+        let (f, d) = tmpfs_options("");
+        assert!(f.contains(MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV));
+        assert_eq!(d, None);
+        let (f, d) = tmpfs_options("rw,exec,size=64m,mode=1777");
+        assert!(!f.contains(MsFlags::MS_NOEXEC));
+        assert!(f.contains(MsFlags::MS_NOSUID));
+        assert_eq!(d.as_deref(), Some("size=64m,mode=1777"));
+        assert!(tmpfs_options("ro").0.contains(MsFlags::MS_RDONLY));
+    }
+
+    #[test]
+    fn copy_up_fills_only_an_empty_volume() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("img");
+        fs::create_dir_all(img.join("sub")).unwrap();
+        fs::write(img.join("sub/f"), "x").unwrap();
+        symlink("sub/f", img.join("l")).unwrap();
+        let vol = dir.path().join("vol");
+        fs::create_dir(&vol).unwrap();
+        copy_up(&img, &vol).unwrap();
+        assert_eq!(fs::read_to_string(vol.join("sub/f")).unwrap(), "x");
+        assert_eq!(fs::read_link(vol.join("l")).unwrap(), Path::new("sub/f"));
+        fs::write(img.join("new"), "y").unwrap();
+        copy_up(&img, &vol).unwrap();
+        assert!(
+            !vol.join("new").exists(),
+            "a volume with data is left alone"
+        );
     }
 
     #[test]

@@ -32,8 +32,27 @@ pub enum NetNamespace {
     Join(i32),
 }
 
+/// A volume, bind or tmpfs mounted into the container's root after /proc, /dev
+/// and the hosts files, before the switch into the root.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SpecMount {
+    /// `bind` (host paths and volumes) or `tmpfs`.
+    pub kind: String,
+    pub source: PathBuf,
+    /// Absolute path inside the container.
+    pub destination: String,
+    pub readonly: bool,
+    /// tmpfs options as `--tmpfs` writes them (`size=64m,mode=1777,exec`).
+    pub options: String,
+    /// A volume: fill it from the image's content at the destination when empty.
+    pub copy_up: bool,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RuntimeSpec {
+    /// Volumes, binds and tmpfs mounts, in mount order.
+    #[serde(default)]
+    pub mounts: Vec<SpecMount>,
     #[serde(default)]
     pub net: NetNamespace,
     pub id: String,

@@ -189,7 +189,9 @@ pub async fn remove(
     Path(id): Path<String>,
     Query(q): Q,
 ) -> ApiResult<StatusCode> {
-    st.host.remove(&id, truthy(q.get("force"))).await?;
+    st.host
+        .remove_with_volumes(&id, truthy(q.get("force")), truthy(q.get("v")))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

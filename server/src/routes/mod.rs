@@ -7,6 +7,7 @@ mod containers;
 mod images;
 mod networks;
 mod system;
+mod volumes;
 
 use crate::AppState;
 use axum::extract::Request;
@@ -78,6 +79,13 @@ pub fn router() -> Router<AppState> {
         )
         .route("/networks/{id}/connect", post(networks::connect))
         .route("/networks/{id}/disconnect", post(networks::disconnect))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         .route("/containers/{id}/update", post(containers::update))
         .route("/containers/{id}/stats", get(containers::stats))
         .route("/images/json", get(images::list))

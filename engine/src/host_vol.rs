@@ -1,0 +1,427 @@
+//! The container side of volumes: the mount points a new container gets (moby's
+//! `registerMountPoints` and `createContainerOSSpecificSettings`), the mounts its
+//! runtime spec carries, the anonymous volumes `rm -v` and `--rm` take along, and
+//! the volume API with its in-use checks (a volume is in use while any container
+//! record, running or not, mounts it).
+
+use super::Host;
+use crate::container::Filters;
+use crate::error::{Error, Result};
+use crate::runtime::spec::SpecMount;
+use crate::volume::{self, BindSource, MountPoint};
+use serde_json::Value;
+use shared::api::{ContainerConfig, ContainerInspect, HostConfig};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn mount_points_of(rec: &ContainerInspect) -> Vec<MountPoint> {
+    rec.mounts
+        .iter()
+        .filter_map(|v| serde_json::from_value(v.clone()).ok())
+        .collect()
+}
+
+/// `HostConfig.Tmpfs`: destination -> options.
+fn tmpfs_of(hc: &HostConfig) -> BTreeMap<String, String> {
+    hc.extra
+        .get("Tmpfs")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        volume::clean_path(k),
+                        v.as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `HostConfig.Mounts` (`--mount`).
+fn api_mounts(hc: &HostConfig) -> Vec<Value> {
+    hc.extra
+        .get("Mounts")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// tmpfs options of a `--mount type=tmpfs` entry, in `--tmpfs` form.
+fn api_tmpfs_options(m: &Value) -> String {
+    let mut o = vec![];
+    if m["ReadOnly"].as_bool().unwrap_or(false) {
+        o.push("ro".to_string());
+    }
+    if let Some(n) = m["TmpfsOptions"]["SizeBytes"].as_i64().filter(|n| *n > 0) {
+        o.push(format!("size={n}"));
+    }
+    if let Some(n) = m["TmpfsOptions"]["Mode"].as_u64().filter(|n| *n > 0) {
+        o.push(format!("mode={n:o}"));
+    }
+    o.join(",")
+}
+
+impl Host {
+    /// The mount points of a container being created, creating the volumes they
+    /// name: `--volumes-from` first, then `Binds`, `--mount`, and last anonymous
+    /// volumes for `Config.Volumes` (the image's `VOLUME`s and `-v /path`) whose
+    /// destination nothing else (tmpfs included) covers.
+    pub(super) fn mount_points(
+        &self,
+        hc: &HostConfig,
+        config: &ContainerConfig,
+    ) -> Result<Vec<MountPoint>> {
+        let mut by_dst: BTreeMap<String, MountPoint> = BTreeMap::new();
+        let volumes_from: Vec<String> = hc
+            .extra
+            .get("VolumesFrom")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for spec in &volumes_from {
+            let (name, rw) = volume::parse_volumes_from(spec)?;
+            let other = self.inspect(&name)?;
+            for mut mp in mount_points_of(&other) {
+                if mp.kind == "tmpfs" {
+                    continue;
+                }
+                if let Some(rw) = rw {
+                    mp.rw = rw;
+                    mp.mode = if rw { "rw".into() } else { "ro".into() };
+                }
+                by_dst.insert(mp.destination.clone(), mp);
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for b in &hc.binds {
+            let spec = volume::parse_bind(b)?;
+            if !seen.insert(spec.destination.clone()) {
+                return Err(Error::InvalidParameter(format!(
+                    "Duplicate mount point: {}",
+                    spec.destination
+                )));
+            }
+            let mp = match spec.source {
+                BindSource::Host(src) => MountPoint {
+                    kind: "bind".into(),
+                    source: volume::clean_path(&src),
+                    destination: spec.destination.clone(),
+                    mode: spec.mode,
+                    rw: spec.rw,
+                    propagation: "rprivate".into(),
+                    ..Default::default()
+                },
+                BindSource::Volume(name) => {
+                    self.volumes
+                        .create(Some(&name), BTreeMap::new(), BTreeMap::new())?;
+                    MountPoint {
+                        kind: "volume".into(),
+                        source: self.volumes.data_path(&name).display().to_string(),
+                        name,
+                        destination: spec.destination.clone(),
+                        driver: "local".into(),
+                        mode: if spec.mode.is_empty() {
+                            "z".into()
+                        } else {
+                            spec.mode
+                        },
+                        rw: spec.rw,
+                        propagation: String::new(),
+                    }
+                }
+            };
+            by_dst.insert(mp.destination.clone(), mp);
+        }
+        for m in api_mounts(hc) {
+            let kind = m["Type"].as_str().unwrap_or("volume").to_string();
+            let target = m["Target"].as_str().unwrap_or_default();
+            volume::check_destination(&kind, target)?;
+            let dst = volume::clean_path(target);
+            let rw = !m["ReadOnly"].as_bool().unwrap_or(false);
+            let src = m["Source"].as_str().unwrap_or_default().to_string();
+            let mp = match kind.as_str() {
+                "bind" => {
+                    if !src.starts_with('/') || std::fs::metadata(&src).is_err() {
+                        return Err(Error::InvalidParameter(format!(
+                            "invalid mount config for type \"bind\": bind source path does not exist: {src}"
+                        )));
+                    }
+                    MountPoint {
+                        kind,
+                        source: src,
+                        destination: dst,
+                        rw,
+                        propagation: "rprivate".into(),
+                        ..Default::default()
+                    }
+                }
+                "volume" => {
+                    let v = self.volumes.create(
+                        Some(src.as_str()).filter(|s| !s.is_empty()),
+                        BTreeMap::new(),
+                        BTreeMap::new(),
+                    )?;
+                    let nocopy = m["VolumeOptions"]["NoCopy"].as_bool().unwrap_or(false);
+                    MountPoint {
+                        kind,
+                        source: self.volumes.data_path(&v.name).display().to_string(),
+                        name: v.name,
+                        destination: dst,
+                        driver: "local".into(),
+                        mode: if nocopy { "nocopy".into() } else { "z".into() },
+                        rw,
+                        propagation: String::new(),
+                    }
+                }
+                "tmpfs" => MountPoint {
+                    kind,
+                    destination: dst,
+                    rw,
+                    ..Default::default()
+                },
+                other => {
+                    return Err(Error::InvalidParameter(format!(
+                        "invalid mount config: mount type unknown: \"{other}\""
+                    )))
+                }
+            };
+            by_dst.insert(mp.destination.clone(), mp);
+        }
+        let tmpfs = tmpfs_of(hc);
+        for dst in config.volumes.iter().flat_map(|v| v.keys()) {
+            volume::check_destination("volume", dst)?;
+            let dst = volume::clean_path(dst);
+            if by_dst.contains_key(&dst) || tmpfs.contains_key(&dst) {
+                continue;
+            }
+            let v = self
+                .volumes
+                .create(None, BTreeMap::new(), BTreeMap::new())?;
+            by_dst.insert(
+                dst.clone(),
+                MountPoint {
+                    kind: "volume".into(),
+                    source: self.volumes.data_path(&v.name).display().to_string(),
+                    name: v.name,
+                    destination: dst,
+                    driver: "local".into(),
+                    mode: String::new(),
+                    rw: true,
+                    propagation: String::new(),
+                },
+            );
+        }
+        Ok(by_dst.into_values().collect())
+    }
+
+    /// The mounts the runtime makes, parents before children. A missing host
+    /// directory of a `-v` bind is created, as Docker does.
+    pub(super) fn runtime_mounts(&self, rec: &ContainerInspect) -> Result<Vec<SpecMount>> {
+        let mut out = vec![];
+        let api = api_mounts(&rec.host_config);
+        for mp in mount_points_of(rec) {
+            match mp.kind.as_str() {
+                "bind" => {
+                    let src = PathBuf::from(&mp.source);
+                    if std::fs::symlink_metadata(&src).is_err() {
+                        std::fs::create_dir_all(&src).map_err(|e| {
+                            Error::InvalidParameter(format!(
+                                "error while creating mount source path '{}': {e}",
+                                mp.source
+                            ))
+                        })?;
+                    }
+                    out.push(SpecMount {
+                        kind: "bind".into(),
+                        source: src,
+                        destination: mp.destination,
+                        readonly: !mp.rw,
+                        ..Default::default()
+                    });
+                }
+                "volume" => {
+                    // Recreated if someone removed it by hand while unused.
+                    self.volumes
+                        .create(Some(&mp.name), BTreeMap::new(), BTreeMap::new())?;
+                    out.push(SpecMount {
+                        kind: "bind".into(),
+                        source: self.volumes.data_path(&mp.name),
+                        destination: mp.destination,
+                        readonly: !mp.rw,
+                        options: String::new(),
+                        copy_up: !mp.mode.split(',').any(|m| m == "nocopy"),
+                    });
+                }
+                "tmpfs" => {
+                    let options = api
+                        .iter()
+                        .find(|m| {
+                            m["Type"] == "tmpfs"
+                                && volume::clean_path(m["Target"].as_str().unwrap_or_default())
+                                    == mp.destination
+                        })
+                        .map(api_tmpfs_options)
+                        .unwrap_or_default();
+                    out.push(SpecMount {
+                        kind: "tmpfs".into(),
+                        destination: mp.destination,
+                        options,
+                        ..Default::default()
+                    });
+                }
+                _ => {}
+            }
+        }
+        for (dst, options) in tmpfs_of(&rec.host_config) {
+            out.push(SpecMount {
+                kind: "tmpfs".into(),
+                destination: dst,
+                options,
+                ..Default::default()
+            });
+        }
+        out.sort_by_key(|m| m.destination.split('/').filter(|c| !c.is_empty()).count());
+        Ok(out)
+    }
+
+    /// IDs of the containers whose records mount volume `name`.
+    fn volume_users(&self, name: &str) -> Vec<String> {
+        let st = self.lock();
+        let mut ids: Vec<String> = st
+            .values()
+            .filter(|e| {
+                mount_points_of(&e.rec)
+                    .iter()
+                    .any(|m| m.kind == "volume" && m.name == name)
+            })
+            .map(|e| e.rec.id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// After a container is gone: its anonymous volumes that no one else uses.
+    pub(super) fn remove_anonymous_volumes(&self, mounts: &[Value]) {
+        for v in mounts {
+            let Ok(mp) = serde_json::from_value::<MountPoint>(v.clone()) else {
+                continue;
+            };
+            if mp.kind != "volume" || mp.name.is_empty() {
+                continue;
+            }
+            let anonymous = self.volumes.get(&mp.name).is_ok_and(|r| r.anonymous());
+            if anonymous && self.volume_users(&mp.name).is_empty() {
+                if let Err(e) = self.volumes.remove(&mp.name) {
+                    tracing::warn!("removing volume {}: {e}", mp.name);
+                }
+            }
+        }
+    }
+
+    /// `POST /volumes/create`.
+    pub fn volume_create(
+        &self,
+        name: Option<&str>,
+        driver: Option<&str>,
+        labels: BTreeMap<String, String>,
+        options: BTreeMap<String, String>,
+    ) -> Result<Value> {
+        if let Some(d) = driver.filter(|d| !d.is_empty() && *d != "local") {
+            return Err(Error::NotFound(format!(
+                "error looking up volume plugin {d}: plugin \"{d}\" not found"
+            )));
+        }
+        let r = self.volumes.create(name, labels, options)?;
+        Ok(self.volumes.to_json(&r))
+    }
+
+    /// `GET /volumes/{name}`.
+    pub fn volume_inspect(&self, name: &str) -> Result<Value> {
+        let r = self.volumes.get(name)?;
+        Ok(self.volumes.to_json(&r))
+    }
+
+    /// `GET /volumes`, with the `name`, `driver`, `label` and `dangling` filters.
+    pub fn volume_list(&self, filters: &Filters) -> Result<Vec<Value>> {
+        for k in filters.keys() {
+            if !matches!(k.as_str(), "name" | "driver" | "label" | "dangling") {
+                return Err(Error::InvalidParameter(format!("invalid filter '{k}'")));
+            }
+        }
+        let mut out = vec![];
+        for r in self.volumes.list()? {
+            let ok = filters.iter().all(|(k, vals)| {
+                vals.iter().any(|v| match k.as_str() {
+                    "name" => r.name.contains(v.as_str()),
+                    "driver" => v == "local",
+                    "label" => label_matches(&r.labels, v),
+                    "dangling" => {
+                        let dangling = matches!(v.as_str(), "true" | "1");
+                        self.volume_users(&r.name).is_empty() == dangling
+                    }
+                    _ => true,
+                })
+            });
+            if ok {
+                out.push(self.volumes.to_json(&r));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `DELETE /volumes/{name}`: refused while a container uses it; `force`
+    /// only forgives a missing volume.
+    pub fn volume_remove(&self, name: &str, force: bool) -> Result<()> {
+        if let Err(e) = self.volumes.get(name) {
+            return if force { Ok(()) } else { Err(e) };
+        }
+        let users = self.volume_users(name);
+        if !users.is_empty() {
+            return Err(Error::Conflict(format!(
+                "remove {name}: volume is in use - [{}]",
+                users.join(" ")
+            )));
+        }
+        self.volumes.remove(name)
+    }
+
+    /// `POST /volumes/prune`: unused anonymous volumes, or every unused volume
+    /// with the `all=true` filter. Returns the names and the bytes reclaimed.
+    pub fn volume_prune(&self, filters: &Filters) -> Result<(Vec<String>, u64)> {
+        let all = filters
+            .get("all")
+            .is_some_and(|v| v.iter().any(|x| matches!(x.as_str(), "true" | "1")));
+        let mut deleted = vec![];
+        let mut reclaimed = 0;
+        for r in self.volumes.list()? {
+            if !all && !r.anonymous() {
+                continue;
+            }
+            let labels_ok = filters
+                .get("label")
+                .is_none_or(|ls| ls.iter().all(|l| label_matches(&r.labels, l)));
+            if !labels_ok || !self.volume_users(&r.name).is_empty() {
+                continue;
+            }
+            let size = crate::commit::dir_size(&self.volumes.data_path(&r.name));
+            if self.volumes.remove(&r.name).is_ok() {
+                reclaimed += size;
+                deleted.push(r.name);
+            }
+        }
+        Ok((deleted, reclaimed))
+    }
+}
+
+fn label_matches(labels: &BTreeMap<String, String>, filter: &str) -> bool {
+    match filter.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+        None => labels.contains_key(filter),
+    }
+}

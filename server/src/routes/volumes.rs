@@ -1,0 +1,72 @@
+//! `/volumes`: create, list, inspect, remove, prune (driver `local` only).
+
+use super::truthy;
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+
+type Q = Query<HashMap<String, String>>;
+
+fn str_map(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn filters(q: &HashMap<String, String>) -> ApiResult<engine::container::Filters> {
+    engine::container::parse_filters(q.get("filters").map(String::as_str).unwrap_or(""))
+        .map_err(ApiError::bad_request)
+}
+
+pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult<Response> {
+    let v: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+    };
+    let vol = st.host.volume_create(
+        v["Name"].as_str(),
+        v["Driver"].as_str(),
+        str_map(&v["Labels"]),
+        str_map(&v["DriverOpts"]),
+    )?;
+    Ok((StatusCode::CREATED, Json(vol)).into_response())
+}
+
+pub async fn list(State(st): State<AppState>, Query(q): Q) -> ApiResult<Response> {
+    let vols = st.host.volume_list(&filters(&q)?)?;
+    Ok(Json(json!({"Volumes": vols, "Warnings": []})).into_response())
+}
+
+pub async fn inspect(State(st): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+    Ok(Json(st.host.volume_inspect(&name)?).into_response())
+}
+
+pub async fn remove(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Q,
+) -> ApiResult<StatusCode> {
+    st.host.volume_remove(&name, truthy(q.get("force")))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn prune(State(st): State<AppState>, Query(q): Q) -> ApiResult<Response> {
+    let (deleted, reclaimed) = st.host.volume_prune(&filters(&q)?)?;
+    Ok(Json(json!({
+        "VolumesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
+        "SpaceReclaimed": reclaimed,
+    }))
+    .into_response())
+}
