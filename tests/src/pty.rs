@@ -96,9 +96,12 @@ impl Pty {
         drop(slave);
         let screen = Arc::new((Mutex::new(Screen::default()), Condvar::new()));
         let mut reader = master.try_clone().expect("dup master");
+        let mut answer = master.try_clone().expect("dup master");
         let sink = screen.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
+            // The tail of the previous read, so a query split across reads is seen.
+            let mut tail: Vec<u8> = Vec::new();
             loop {
                 let n = reader.read(&mut buf).unwrap_or(0);
                 let (lock, cv) = &*sink;
@@ -110,6 +113,21 @@ impl Pty {
                 }
                 s.bytes.extend_from_slice(&buf[..n]);
                 cv.notify_all();
+                drop(s);
+                // Behave like a terminal: answer "where is the cursor?" (DSR,
+                // ESC[6n), which busybox's line editor sends with each prompt and
+                // waits for; unanswered, it would eat the next keystrokes.
+                tail.extend_from_slice(&buf[..n]);
+                let queries = tail.windows(4).filter(|w| *w == b"\x1b[6n").count();
+                for _ in 0..queries {
+                    let _ = answer.write_all(b"\x1b[1;1R");
+                }
+                let keep = tail.len().saturating_sub(3);
+                if queries > 0 {
+                    tail.clear();
+                } else {
+                    tail.drain(..keep);
+                }
             }
         });
         Pty {
