@@ -263,29 +263,7 @@ pub async fn run(client: &Client, cmd: &NetworkCmd) -> CmdResult {
             Ok(0)
         }
         NetworkCmd::Inspect(a) => {
-            let mut out = Vec::new();
-            let mut errs = Vec::new();
-            for n in &a.networks {
-                match client
-                    .get_json::<Value>(&format!("/networks/{}", path_escape(n)), &Query::new())
-                    .await
-                {
-                    Ok(v) => out.push(v),
-                    Err(e) => errs.push(e.to_string()),
-                }
-            }
-            match &a.format {
-                Some(f) => {
-                    for v in &out {
-                        println!("{}", crate::format::template::render_json(f, v)?);
-                    }
-                }
-                None => {
-                    let joined = serde_json::to_string(&out).map_err(|e| e.to_string())?;
-                    println!("{}", super::system::json_indent(&joined, "    "));
-                }
-            }
-            collect_errors(errs)
+            super::system::inspect_each(client, "/networks", &a.networks, a.format.as_deref()).await
         }
         NetworkCmd::Rm(a) => {
             let mut errs = Vec::new();

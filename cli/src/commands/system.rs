@@ -121,6 +121,32 @@ pub fn print_inspect(raws: &[String], format: Option<&str>) -> Result<(), String
     Ok(())
 }
 
+/// `network inspect`, `volume inspect`: each object at `{prefix}/{name}`, printed
+/// as `inspect` prints, errors collected per name.
+pub async fn inspect_each(
+    client: &Client,
+    prefix: &str,
+    names: &[String],
+    format: Option<&str>,
+) -> CmdResult {
+    let mut raws = Vec::new();
+    let mut errs = Vec::new();
+    for n in names {
+        match get_raw(
+            client,
+            &format!("{prefix}/{}", crate::client::path_escape(n)),
+            &Query::new(),
+        )
+        .await
+        {
+            Ok(raw) => raws.push(raw),
+            Err(e) => errs.push(e.to_string()),
+        }
+    }
+    print_inspect(&raws, format)?;
+    super::collect_errors(errs)
+}
+
 async fn get_raw(client: &Client, path: &str, q: &Query) -> Result<String, ClientError> {
     let resp = client.get(path, q).await?;
     let b = body_bytes(resp).await?;

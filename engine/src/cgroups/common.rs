@@ -209,6 +209,24 @@ pub(crate) fn read_pids(procs: &Path) -> Result<Vec<i32>, CgroupError> {
 }
 
 /// SIGKILL one process; one that is already gone is not an error.
+/// Kill every process of a cgroup by signal: freeze first (when the freezer is
+/// there) so that none can fork between reading the list and the kill; SIGKILL
+/// stays pending until the thaw, then they die.
+pub(crate) fn freeze_kill_thaw(m: &impl CgroupManager) -> Result<(), CgroupError> {
+    let frozen = match m.freeze() {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!("kill_all without freezing: {e}");
+            false
+        }
+    };
+    let killed = m
+        .pids()
+        .and_then(|pids| pids.into_iter().try_for_each(sigkill));
+    let thawed = if frozen { m.thaw() } else { Ok(()) };
+    killed.and(thawed)
+}
+
 pub(crate) fn sigkill(pid: i32) -> Result<(), CgroupError> {
     match kill(Pid::from_raw(pid), Signal::SIGKILL) {
         Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),

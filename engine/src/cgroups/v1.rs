@@ -4,8 +4,8 @@
 //! unified tree (systemd) see the container as a unit of its own.
 
 use super::common::{
-    check_name, is_einval, mkdir, read, read_opt, read_parsed, read_pids, rmdir_if_empty,
-    rmdir_leaf, sigkill, wait_until, write, CgroupManager,
+    check_name, freeze_kill_thaw, is_einval, mkdir, read, read_opt, read_parsed, read_pids,
+    rmdir_if_empty, rmdir_leaf, wait_until, write, CgroupManager,
 };
 use super::error::CgroupError;
 use super::layout::{Controller, V1Hierarchy};
@@ -193,20 +193,7 @@ impl CgroupManager for V1Manager {
     }
 
     fn kill_all(&self) -> Result<(), CgroupError> {
-        // Frozen, no process can fork a new one between our reading the list
-        // and the kill; SIGKILL stays pending until the thaw, then they die.
-        let frozen = match self.freeze() {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::debug!("kill_all without freezing: {e}");
-                false
-            }
-        };
-        let killed = self
-            .pids()
-            .and_then(|pids| pids.into_iter().try_for_each(sigkill));
-        let thawed = if frozen { self.thaw() } else { Ok(()) };
-        killed.and(thawed)
+        freeze_kill_thaw(self)
     }
 
     fn remove(&self) -> Result<(), CgroupError> {

@@ -5,8 +5,8 @@
 //! Processes live only in the leaf ("no internal processes" rule).
 
 use super::common::{
-    check_name, mkdir, read, read_opt, read_parsed, read_pids, rmdir_if_empty, rmdir_leaf, sigkill,
-    wait_until, write, CgroupManager,
+    check_name, freeze_kill_thaw, mkdir, read, read_opt, read_parsed, read_pids, rmdir_if_empty,
+    rmdir_leaf, wait_until, write, CgroupManager,
 };
 use super::error::CgroupError;
 use super::layout::Controller;
@@ -161,18 +161,7 @@ impl CgroupManager for V2Manager {
             // Linux 5.14+: the kernel kills every process, forks included.
             return write(&kill_file, "1");
         }
-        let frozen = match self.freeze() {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::debug!("kill_all without freezing: {e}");
-                false
-            }
-        };
-        let killed = self
-            .pids()
-            .and_then(|pids| pids.into_iter().try_for_each(sigkill));
-        let thawed = if frozen { self.thaw() } else { Ok(()) };
-        killed.and(thawed)
+        freeze_kill_thaw(self)
     }
 
     fn remove(&self) -> Result<(), CgroupError> {
