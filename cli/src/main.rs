@@ -415,7 +415,13 @@ fn main() {
 fn run_daemon(d: DaemonArgs, debug: bool) -> i32 {
     let level = if d.debug || debug { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level))
+        // The netlink crate warns about every attribute a newer kernel adds.
+        .add_directive(
+            "netlink_packet_route=error"
+                .parse()
+                .expect("static directive"),
+        );
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
