@@ -91,15 +91,35 @@ pub fn from_reader<R: tokio::io::AsyncRead + Send + Unpin + 'static>(r: R) -> Bo
     BodyExt::boxed_unsync(StreamBody::new(s))
 }
 
+/// Where a virtual host's Docker API socket is, inside it (and where docker's is).
+pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
 /// Resolve the daemon address as docker does: `-H`, then `DOCKER_HOST`, then the default.
 pub fn resolve_host(flag: Option<&str>) -> String {
+    resolve_host_with(flag, std::env::var("DOCKER_HOST").ok(), &|p| {
+        std::path::Path::new(p).exists()
+    })
+}
+
+/// `resolve_host` with the environment and the file system passed in. Without
+/// `-H` or `DOCKER_HOST`, Dockhand's own socket, unless it is missing and
+/// docker's is there (inside a virtual host, where this binary is `docker`).
+pub fn resolve_host_with(
+    flag: Option<&str>,
+    env: Option<String>,
+    exists: &dyn Fn(&str) -> bool,
+) -> String {
     if let Some(h) = flag.filter(|h| !h.is_empty()) {
         return h.to_string();
     }
-    match std::env::var("DOCKER_HOST") {
-        Ok(h) if !h.is_empty() => h,
-        _ => DEFAULT_HOST.to_string(),
+    if let Some(h) = env.filter(|h| !h.is_empty()) {
+        return h;
     }
+    let own = DEFAULT_HOST.trim_start_matches("unix://");
+    if !exists(own) && exists(DOCKER_SOCKET) {
+        return format!("unix://{DOCKER_SOCKET}");
+    }
+    DEFAULT_HOST.to_string()
 }
 
 /// Query parameters, encoded like Go's `url.Values.Encode` (sorted by key).
@@ -488,6 +508,30 @@ mod tests {
     fn host_resolution_prefers_flag() {
         assert_eq!(resolve_host(Some("unix:///x.sock")), "unix:///x.sock");
         assert!(Client::new("tcp://1.2.3.4:2375").is_err());
+    }
+
+    #[test]
+    fn host_resolution_falls_back_to_dockers_socket_only_when_ours_is_missing() {
+        let env = || Some("unix:///env.sock".to_string());
+        let only_docker = |p: &str| p == "/var/run/docker.sock";
+        let both = |p: &str| p == "/var/run/docker.sock" || p == "/run/dockhand.sock";
+        let none = |_: &str| false;
+        // -H and DOCKER_HOST win over any socket on disk.
+        assert_eq!(
+            resolve_host_with(Some("unix:///x.sock"), env(), &only_docker),
+            "unix:///x.sock"
+        );
+        assert_eq!(
+            resolve_host_with(None, env(), &only_docker),
+            "unix:///env.sock"
+        );
+        assert_eq!(
+            resolve_host_with(Some(""), Some(String::new()), &only_docker),
+            "unix:///var/run/docker.sock"
+        );
+        assert_eq!(resolve_host_with(None, None, &both), DEFAULT_HOST);
+        // Neither exists: our own, so the error names the socket we expect.
+        assert_eq!(resolve_host_with(None, None, &none), DEFAULT_HOST);
     }
 
     #[test]

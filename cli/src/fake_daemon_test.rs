@@ -1,6 +1,7 @@
 //! A fake Engine API on a temporary unix socket proving that `run` talks to the
 //! daemon in docker's order (create, attach with a 101 upgrade, wait with its
-//! headers read, start) and demultiplexes the attach stream.
+//! headers read, start) and demultiplexes the attach stream, and that `host exec`
+//! drives Docker's exec API under the virtual host's prefix.
 
 use crate::client::Client;
 use crate::commands::container::{run_with, RunArgs};
@@ -148,6 +149,119 @@ async fn run_creates_attaches_waits_then_starts_and_demuxes() {
             "POST /v1.47/containers/c0ffee/attach?stderr=1&stdout=1&stream=1".to_string(),
             "POST /v1.47/containers/c0ffee/wait?condition=removed".to_string(),
             "POST /v1.47/containers/c0ffee/start?".to_string(),
+        ]
+    );
+}
+
+#[derive(Default)]
+struct FakeHost {
+    log: Mutex<Vec<String>>,
+    exec_body: Mutex<Option<serde_json::Value>>,
+}
+
+async fn host_handler(State(fake): State<Arc<FakeHost>>, mut req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    fake.log
+        .lock()
+        .unwrap()
+        .push(format!("{} {}", req.method(), path));
+    let json = |status: StatusCode, body: &str| {
+        Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    match path.as_str() {
+        "/_ping" => Response::builder()
+            .header("Api-Version", "1.47")
+            .body(Body::from("OK"))
+            .unwrap(),
+        "/v1.47/dockhand/hosts/lab" => json(
+            StatusCode::OK,
+            r#"{"Name":"lab","Hostname":"lab","Created":"","Limits":{},"State":"running"}"#,
+        ),
+        "/v1.47/dockhand/hosts/lab/exec" => {
+            use http_body_util::BodyExt;
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            *fake.exec_body.lock().unwrap() = serde_json::from_slice(&body).ok();
+            json(StatusCode::CREATED, r#"{"Id":"e1"}"#)
+        }
+        "/v1.47/dockhand/hosts/lab/exec/e1/start" => {
+            let on_upgrade = hyper::upgrade::on(&mut req);
+            tokio::spawn(async move {
+                let Ok(up) = on_upgrade.await else { return };
+                let mut io = hyper_util::rt::TokioIo::new(up);
+                let _ = io.write_all(&frame(STDOUT, b"root\n")).await;
+                let _ = io.shutdown().await;
+            });
+            Response::builder()
+                .status(StatusCode::SWITCHING_PROTOCOLS)
+                .header(header::CONNECTION, "Upgrade")
+                .header(header::UPGRADE, "tcp")
+                .body(Body::empty())
+                .unwrap()
+        }
+        "/v1.47/dockhand/hosts/lab/exec/e1/json" => json(StatusCode::OK, r#"{"ExitCode":7}"#),
+        _ => json(StatusCode::NOT_FOUND, r#"{"message":"page not found"}"#),
+    }
+}
+
+#[tokio::test]
+async fn host_exec_drives_the_exec_api_under_the_virtual_hosts_prefix() {
+    use crate::commands::exec::{build_exec, exec_with, ExecApi};
+    use crate::commands::host::HostCmd;
+
+    #[derive(Parser)]
+    struct HostCli {
+        #[command(subcommand)]
+        cmd: HostCmd,
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("d.sock");
+    let fake = Arc::new(FakeHost::default());
+    let app = axum::Router::new()
+        .fallback(host_handler)
+        .with_state(fake.clone());
+    let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut client = Client::new(&format!("unix://{}", sock.display())).unwrap();
+    client.ping().await.unwrap();
+
+    let HostCmd::Exec(a) = HostCli::try_parse_from(["host", "exec", "lab", "--", "id", "-un"])
+        .unwrap()
+        .cmd
+    else {
+        panic!("not an exec")
+    };
+    let body = build_exec(&a.opts, false, &a.command, &|_| None).unwrap();
+    let out = Buf::default();
+    let outputs = Outputs {
+        out: Box::new(out.clone()),
+        err: Box::new(Buf::default()),
+    };
+    let code = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        exec_with(&client, &ExecApi::vhost(&a.host), body, outputs),
+    )
+    .await
+    .expect("exec finished")
+    .expect("exec succeeded");
+
+    assert_eq!(code, 7, "exit status comes from the exec's json");
+    assert_eq!(String::from_utf8_lossy(&out.0.lock().unwrap()), "root\n");
+    let sent = fake.exec_body.lock().unwrap().clone().unwrap();
+    assert_eq!(sent["Cmd"], serde_json::json!(["id", "-un"]));
+    assert_eq!(sent["AttachStdout"], true);
+    assert_eq!(
+        fake.log.lock().unwrap().clone(),
+        vec![
+            "HEAD /_ping",
+            "GET /v1.47/dockhand/hosts/lab",
+            "POST /v1.47/dockhand/hosts/lab/exec",
+            "POST /v1.47/dockhand/hosts/lab/exec/e1/start",
+            "GET /v1.47/dockhand/hosts/lab/exec/e1/json",
         ]
     );
 }

@@ -270,6 +270,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: commands::volume::VolumeCmd,
     },
+    /// Manage virtual hosts
+    Host {
+        #[command(subcommand)]
+        cmd: commands::host::HostCmd,
+    },
     /// List port mappings or a specific mapping for the container
     Port(commands::network::PortArgs),
     /// Update configuration of one or more containers
@@ -570,6 +575,7 @@ async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
         } => lc::top(c, &a).await,
         Cmd::Network { cmd } => commands::network::run(c, &cmd).await,
         Cmd::Volume { cmd } => commands::volume::run(c, &cmd).await,
+        Cmd::Host { cmd } => commands::host::run(c, &cmd).await,
         Cmd::Port(a)
         | Cmd::Container {
             cmd: ContainerCmd::Port(a),
@@ -695,7 +701,7 @@ mod tests {
         .unwrap()
         {
             Cmd::Exec(a) => {
-                assert!(a.tty && a.interactive);
+                assert!(a.opts.tty && a.opts.interactive);
                 assert_eq!(a.container, "web");
                 assert_eq!(a.command, vec!["sh", "-c", "x", "-t"]);
             }
@@ -779,6 +785,15 @@ mod tests {
         .is_ok());
         assert!(Cli::try_parse_from(["docker", "history", "-H=false", "busybox"]).is_ok());
         assert!(Cli::try_parse_from(["docker", "ps", "-n", "3"]).is_ok());
+        // `-H` is the daemon's address; `host` the virtual hosts command group.
+        let cli = Cli::try_parse_from(["docker", "-H", "unix:///x.sock", "host", "ls"]).unwrap();
+        assert_eq!(cli.host.as_deref(), Some("unix:///x.sock"));
+        assert!(matches!(
+            cli.cmd,
+            Cmd::Host {
+                cmd: commands::host::HostCmd::Ls(_)
+            }
+        ));
     }
 }
 

@@ -55,6 +55,9 @@ struct Entry {
     backoff: std::time::Duration,
     /// A scheduled restart, cancelled by stop, kill, start and rm.
     restart_task: Option<tokio::task::AbortHandle>,
+    /// PID 1 as the virtual host sees it (`State.Pid` there); 0 on the machine,
+    /// where `rec.state.pid` is both.
+    host_pid: i64,
 }
 
 impl Entry {
@@ -72,6 +75,7 @@ impl Entry {
             manual_stop,
             backoff: std::time::Duration::ZERO,
             restart_task: None,
+            host_pid: 0,
         }
     }
 
@@ -93,6 +97,48 @@ struct Record {
     inspect: ContainerInspect,
     #[serde(rename = "HasBeenManuallyStopped", default)]
     manual_stop: bool,
+    /// See `Entry::host_pid`.
+    #[serde(rename = "HostPid", default, skip_serializing_if = "is_zero")]
+    host_pid: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// The label of a virtual host's own init, a container no API call shows.
+pub const SANDBOX_LABEL: &str = "dockhand.sandbox";
+
+fn hidden(rec: &ContainerInspect) -> bool {
+    rec.config.labels.contains_key(SANDBOX_LABEL)
+}
+
+/// What makes a host virtual: its uid range and its init (see `engine::vhost`).
+#[derive(Debug)]
+pub struct VirtualNs {
+    /// uid/gid 0..size inside are uid_base..uid_base+size on the machine.
+    pub uid_base: u32,
+    pub size: u32,
+    /// What `hostname` says inside (node1).
+    pub hostname: String,
+    /// The read-only root layer of the virtual host itself.
+    pub base_layer: PathBuf,
+    /// The socket bound at /var/run/docker.sock inside.
+    pub socket: PathBuf,
+    /// Real pid of its init; 0 until it runs.
+    pub init_pid: std::sync::atomic::AtomicI32,
+    /// Unix time of the last use seen (API calls, shell input), for idle timeouts.
+    pub last_active: std::sync::atomic::AtomicI64,
+}
+
+impl VirtualNs {
+    /// Note a use of the virtual host.
+    pub fn touch(&self) {
+        self.last_active.store(
+            chrono::Utc::now().timestamp(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
 }
 
 /// One exec'd process, as `GET /exec/{id}/json` reports it.
@@ -143,6 +189,8 @@ pub struct Host {
     volumes: crate::volume::VolumeStore,
     state: Mutex<HashMap<String, Entry>>,
     execs: Mutex<HashMap<String, ExecRecord>>,
+    /// Set for a virtual host.
+    virt: Option<Arc<VirtualNs>>,
 }
 
 fn no_such(id: &str) -> Error {
@@ -188,6 +236,27 @@ impl Host {
         exe: PathBuf,
         net: Option<crate::network::NetConfig>,
     ) -> Result<Arc<Host>> {
+        Self::open_with(data_root, name, exe, net, None)
+    }
+
+    /// Open a virtual host's view (see `engine::vhost`).
+    pub fn open_virtual(
+        data_root: &Path,
+        name: &str,
+        exe: PathBuf,
+        net: Option<crate::network::NetConfig>,
+        virt: Arc<VirtualNs>,
+    ) -> Result<Arc<Host>> {
+        Self::open_with(data_root, name, exe, net, Some(virt))
+    }
+
+    fn open_with(
+        data_root: &Path,
+        name: &str,
+        exe: PathBuf,
+        net: Option<crate::network::NetConfig>,
+        virt: Option<Arc<VirtualNs>>,
+    ) -> Result<Arc<Host>> {
         let dir = data_root.join("hosts").join(name);
         std::fs::create_dir_all(dir.join("containers")).ctx("create dir", &dir)?;
         let images = ImageStore::open(data_root, name)?;
@@ -210,6 +279,7 @@ impl Host {
             cgroups,
             state: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
+            virt,
         });
         host.load()?;
         Ok(host)
@@ -217,6 +287,24 @@ impl Host {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The virtual host's namespaces, when this host is one.
+    pub fn virtual_ns(&self) -> Option<&Arc<VirtualNs>> {
+        self.virt.as_ref()
+    }
+
+    /// This host's directory (a virtual host's disk is mounted there).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Give a path the virtual host's root as owner (a no-op on the machine).
+    pub fn chown_to_root(&self, path: &Path) {
+        if let Some(v) = &self.virt {
+            let id = Some(v.uid_base);
+            let _ = std::os::unix::fs::chown(path, id, id);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
@@ -238,6 +326,7 @@ impl Host {
         let rec = Record {
             inspect: e.rec.clone(),
             manual_stop: e.manual_stop,
+            host_pid: e.host_pid,
         };
         write_json_atomic(&self.cdir(&e.rec.id).join("config.v2.json"), &rec)?;
         Ok(())
@@ -259,6 +348,7 @@ impl Host {
             let Some(Record {
                 inspect: mut rec,
                 manual_stop,
+                host_pid,
             }) = rec
             else {
                 // A create that died before its record was written.
@@ -280,14 +370,16 @@ impl Host {
                 running: rec.state.running,
                 ..Default::default()
             });
-            self.lock()
-                .insert(rec.id.clone(), Entry::new(rec, tx, false, manual_stop));
+            let mut e = Entry::new(rec, tx, false, manual_stop);
+            e.host_pid = host_pid;
+            self.lock().insert(e.rec.id.clone(), e);
         }
         if let Some(cg) = &self.cgroups {
             // Cgroups of containers that are gone (a crash between exit and cleanup).
             let st = self.lock();
+            // Only our own: other hosts (virtual ones) clean up theirs.
             let keep = |host: &str, id: &str| {
-                host == self.name && st.get(id).is_some_and(|e| e.rec.state.running)
+                host != self.name || st.get(id).is_some_and(|e| e.rec.state.running)
             };
             if let Err(e) = cg.cleanup_orphans(&keep) {
                 tracing::warn!("cleaning up orphaned cgroups: {e}");
@@ -361,6 +453,16 @@ impl Host {
     }
 
     pub fn inspect(&self, key: &str) -> Result<ContainerInspect> {
+        let mut rec = self.inspect_raw(key)?;
+        if self.virt.is_some() && rec.state.pid > 0 {
+            let st = self.lock();
+            rec.state.pid = st.get(&rec.id).map(|e| e.host_pid).unwrap_or(0);
+        }
+        Ok(rec)
+    }
+
+    /// As `inspect`, with `State.Pid` the machine's pid (for our own use).
+    fn inspect_raw(&self, key: &str) -> Result<ContainerInspect> {
         let mut rec = {
             let st = self.lock();
             let id = resolve_in(&st, key)?;
@@ -409,13 +511,16 @@ impl Host {
         let id = random_id();
         if config.hostname.is_empty() {
             // With the host's network the container shows the host's name, as Docker.
-            config.hostname = if req.host_config.network_mode == "host" {
-                nix::unistd::gethostname()
-                    .map(|h| h.to_string_lossy().into_owned())
-                    .unwrap_or_else(|_| id[..12].to_string())
-            } else {
-                id[..12].to_string()
-            };
+            config.hostname =
+                if let (true, Some(v)) = (req.host_config.network_mode == "host", &self.virt) {
+                    v.hostname.clone()
+                } else if req.host_config.network_mode == "host" {
+                    nix::unistd::gethostname()
+                        .map(|h| h.to_string_lossy().into_owned())
+                        .unwrap_or_else(|_| id[..12].to_string())
+                } else {
+                    id[..12].to_string()
+                };
         }
         if let Some(other) = req.host_config.network_mode.strip_prefix("container:") {
             self.resolve(other)?;
@@ -576,13 +681,21 @@ impl Host {
                 &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
             ),
         )?;
+        // In a virtual host the container's root directory and these files belong
+        // to its root (the image layers are idmapped instead).
+        for f in ["upper", "hosts", "hostname", "resolv.conf"] {
+            self.chown_to_root(&dir.join(f));
+        }
         Ok(())
     }
 
     fn spec_for(&self, rec: &ContainerInspect) -> Result<RuntimeSpec> {
         let dir = self.cdir(&rec.id);
-        let image = self.images.resolve(&rec.image)?;
-        let mut lower = image.layers.clone();
+        let is_sandbox = hidden(rec);
+        let mut lower = match (&self.virt, is_sandbox) {
+            (Some(v), true) => vec![v.base_layer.clone()],
+            _ => self.images.resolve(&rec.image)?.layers,
+        };
         lower.push(dir.join("init"));
         let hc = &rec.host_config;
         let log_opt = |k: &str| {
@@ -609,8 +722,36 @@ impl Host {
             None => 1,
         };
         let net = self.net_namespace(&hc.network_mode)?;
+        let mode = |k: &str| hc.extra.get(k).and_then(|v| v.as_str()).unwrap_or("") == "host";
+        let sandbox = self.virt.as_ref().map(|v| {
+            let init_pid = v.init_pid.load(std::sync::atomic::Ordering::SeqCst);
+            crate::runtime::spec::SandboxNs {
+                init_pid: (!is_sandbox).then_some(init_pid),
+                uid_base: v.uid_base,
+                size: v.size,
+            }
+        });
+        if sandbox.as_ref().is_some_and(|s| s.init_pid == Some(0)) {
+            return Err(Error::Conflict("the virtual host is not running".into()));
+        }
+        let mut mounts = self.runtime_mounts(rec)?;
+        let mut self_binds = vec![];
+        if let (Some(v), true) = (&self.virt, is_sandbox) {
+            mounts.push(crate::runtime::spec::SpecMount {
+                kind: "bind".into(),
+                source: v.socket.clone(),
+                destination: "/var/run/docker.sock".into(),
+                ..Default::default()
+            });
+            self_binds.push("/usr/local/bin/docker".to_string());
+        }
         Ok(RuntimeSpec {
-            mounts: self.runtime_mounts(rec)?,
+            mounts,
+            pid_host: mode("PidMode"),
+            ipc_host: mode("IpcMode"),
+            uts_host: mode("UTSMode"),
+            sandbox,
+            self_binds,
             net,
             id: rec.id.clone(),
             rootfs: dir.join("rootfs"),
@@ -687,7 +828,7 @@ impl Host {
             return Ok(NetNamespace::Host);
         }
         if let Some(other) = mode.strip_prefix("container:") {
-            let rec = self.inspect(other)?;
+            let rec = self.inspect_raw(other)?;
             if !rec.state.running || rec.state.pid <= 0 {
                 return Err(Error::Conflict(format!(
                     "cannot join network namespace of a non running container: {other}"
@@ -962,8 +1103,16 @@ impl Host {
         let mut pending = pending;
         while let Ok(Some(line)) = lines.next_line().await {
             match serde_json::from_str::<MonitorReport>(&line) {
-                Ok(MonitorReport::Ready { pid: p }) => {
+                Ok(MonitorReport::Ready {
+                    pid: p,
+                    host_pid,
+                    monitor,
+                }) => {
                     pid = p;
+                    let monitor_pid = monitor.map(|m| m as u32).or(monitor_pid);
+                    if let Some(e) = self.lock().get_mut(&rec.id) {
+                        e.host_pid = host_pid.unwrap_or(0) as i64;
+                    }
                     // Interfaces, ports and DNS before the process runs.
                     if let Err(e) = self.attach_network(rec, p).await {
                         // The monitor dies and takes its waiting init with it.
@@ -1395,6 +1544,109 @@ impl Host {
     /// `POST /containers/{id}/exec`: record what to run; it starts with `exec_start`.
     pub fn exec_create(&self, key: &str, req: shared::api::ExecCreateRequest) -> Result<String> {
         let rec = self.inspect(key)?;
+        self.exec_create_for(rec, req)
+    }
+
+    /// An exec in a virtual host's own init: a shell of the virtual host.
+    pub fn sandbox_exec_create(&self, req: shared::api::ExecCreateRequest) -> Result<String> {
+        let rec = self
+            .sandbox_record()
+            .ok_or_else(|| Error::Conflict("this host has no virtual host init".into()))?;
+        self.exec_create_for(rec, req)
+    }
+
+    /// The virtual host's own init, if this host is virtual and it exists.
+    pub fn sandbox_record(&self) -> Option<ContainerInspect> {
+        self.lock()
+            .values()
+            .find(|e| hidden(&e.rec))
+            .map(|e| e.rec.clone())
+    }
+
+    /// Every container ID, the hidden init of a virtual host included.
+    pub fn all_ids(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    /// Create (not start) a virtual host's init: a hidden container on the
+    /// virtual host's base layer, with `docker-init` reaping as PID 1.
+    pub fn create_sandbox(&self, env: Vec<String>, hosts_extra: &str) -> Result<String> {
+        let v = self
+            .virt
+            .as_ref()
+            .ok_or_else(|| Error::Internal("not a virtual host".into()))?;
+        let id = random_id();
+        let dir = self.cdir(&id);
+        let config = shared::api::ContainerConfig {
+            hostname: v.hostname.clone(),
+            env,
+            cmd: Some(vec!["sleep".into(), "2147483647".into()]),
+            working_dir: "/root".into(),
+            labels: BTreeMap::from([(SANDBOX_LABEL.to_string(), "1".to_string())]),
+            ..Default::default()
+        };
+        let mut host_config = shared::api::HostConfig {
+            network_mode: "none".into(),
+            privileged: true,
+            init: Some(true),
+            ..Default::default()
+        };
+        host_config.restart_policy.name = "no".into();
+        let rec = ContainerInspect {
+            id: id.clone(),
+            created: time::now_rfc3339(),
+            path: "sleep".into(),
+            args: vec!["2147483647".into()],
+            state: shared::api::ContainerState {
+                status: "created".into(),
+                started_at: time::ZERO.into(),
+                finished_at: time::ZERO.into(),
+                ..Default::default()
+            },
+            image: "dockhand-vhost-base".into(),
+            resolv_conf_path: dir.join("resolv.conf").display().to_string(),
+            hostname_path: dir.join("hostname").display().to_string(),
+            hosts_path: dir.join("hosts").display().to_string(),
+            log_path: dir.join(format!("{id}-json.log")).display().to_string(),
+            name: format!("/{}-init", v.hostname),
+            driver: "overlay2".into(),
+            platform: "linux".into(),
+            host_config,
+            config,
+            ..Default::default()
+        };
+        self.lay_out(&rec)?;
+        let hosts = format!("{HOSTS_BASE}{hosts_extra}");
+        std::fs::write(dir.join("hosts"), hosts).ctx("write", dir.join("hosts"))?;
+        let (tx, _) = watch::channel(Watch::default());
+        let e = Entry::new(rec, tx, false, false);
+        self.persist(&e)?;
+        self.lock().insert(id.clone(), e);
+        Ok(id)
+    }
+
+    /// Start the virtual host's init (see `create_sandbox`); its real pid.
+    pub async fn start_sandbox(self: &Arc<Self>, id: &str) -> Result<i32> {
+        let rec = self
+            .lock()
+            .get(id)
+            .map(|e| e.rec.clone())
+            .ok_or_else(|| no_such(id))?;
+        self.start_prepared(rec, vec![]).await?;
+        let pid = self.lock().get(id).map(|e| e.rec.state.pid).unwrap_or(0);
+        if pid <= 0 {
+            return Err(Error::Internal(
+                "the virtual host's init did not start".into(),
+            ));
+        }
+        Ok(pid as i32)
+    }
+
+    fn exec_create_for(
+        &self,
+        rec: ContainerInspect,
+        req: shared::api::ExecCreateRequest,
+    ) -> Result<String> {
         if rec.state.paused {
             return Err(Error::Conflict(format!(
                 "Container {} is paused, unpause the container before exec",
@@ -1682,7 +1934,7 @@ impl Host {
         String,
         Option<(crate::cgroups::AnyCgroupManager, i32)>,
     )> {
-        let rec = self.inspect(key)?;
+        let rec = self.inspect_raw(key)?;
         let running = rec.state.running && rec.state.pid > 0;
         let src = if running {
             self.cgroup(&rec.id).map(|m| (m, rec.state.pid as i32))
@@ -1694,7 +1946,7 @@ impl Host {
 
     /// `GET /containers/{id}/top`: the container's processes, as `ps -ef` columns.
     pub fn top(&self, key: &str) -> Result<shared::api::TopResponse> {
-        let rec = self.inspect(key)?;
+        let rec = self.inspect_raw(key)?;
         if !rec.state.running {
             return Err(Error::Conflict(format!(
                 "container {} is not running",
@@ -1723,6 +1975,7 @@ impl Host {
         let mut recs: Vec<&ContainerInspect> = st
             .values()
             .map(|e| &e.rec)
+            .filter(|r| !hidden(r))
             .filter(|r| all || limit.is_some() || r.state.running || filters.contains_key("status"))
             .filter(|r| container::matches(r, filters, &ancestors))
             .collect();
@@ -1746,9 +1999,11 @@ impl Host {
     /// Counts for `/info`: (total, running, paused, stopped).
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         let st = self.lock();
-        let running = st.values().filter(|e| e.rec.state.running).count();
-        let paused = st.values().filter(|e| e.rec.state.paused).count();
-        (st.len(), running, paused, st.len() - running)
+        let shown = || st.values().filter(|e| !hidden(&e.rec));
+        let total = shown().count();
+        let running = shown().filter(|e| e.rec.state.running).count();
+        let paused = shown().filter(|e| e.rec.state.paused).count();
+        (total, running, paused, total - running)
     }
 
     /// Containers (id, running) created from an image, for `rmi`'s checks.
@@ -1879,7 +2134,7 @@ pub fn should_restart(
 /// The daemon's cgroups under a prefix derived from its data root, so that two
 /// daemons on one machine (tests, virtual hosts) never share a cgroup. The prefix
 /// is written to `<data_root>/cgroup-prefix` for tools that clean up after it.
-fn open_cgroups(data_root: &Path) -> Option<crate::cgroups::Cgroups> {
+pub fn open_cgroups(data_root: &Path) -> Option<crate::cgroups::Cgroups> {
     use sha2::Digest;
     let canon = std::fs::canonicalize(data_root).unwrap_or_else(|_| data_root.to_path_buf());
     let hash = sha2::Sha256::digest(canon.as_os_str().as_encoded_bytes());
@@ -1919,14 +2174,18 @@ fn resolve_in(st: &HashMap<String, Entry>, key: &str) -> Result<String> {
     if key.is_empty() {
         return Err(no_such(key));
     }
-    if st.contains_key(key) {
+    if st.get(key).is_some_and(|e| !hidden(&e.rec)) {
         return Ok(key.to_string());
     }
     let slash = format!("/{}", key.trim_start_matches('/'));
-    if let Some(e) = st.values().find(|e| e.rec.name == slash) {
+    if let Some(e) = st.values().find(|e| e.rec.name == slash && !hidden(&e.rec)) {
         return Ok(e.rec.id.clone());
     }
-    let found: Vec<&String> = st.keys().filter(|id| id.starts_with(key)).collect();
+    let found: Vec<&String> = st
+        .iter()
+        .filter(|(id, e)| id.starts_with(key) && !hidden(&e.rec))
+        .map(|(id, _)| id)
+        .collect();
     match found.as_slice() {
         [one] => Ok((*one).clone()),
         [] => Err(no_such(key)),

@@ -147,7 +147,9 @@ impl Host {
             let src = m["Source"].as_str().unwrap_or_default().to_string();
             let mp = match kind.as_str() {
                 "bind" => {
-                    if !src.starts_with('/') || std::fs::metadata(&src).is_err() {
+                    // A virtual host's path is checked when the container starts.
+                    let missing = self.virtual_ns().is_none() && std::fs::metadata(&src).is_err();
+                    if !src.starts_with('/') || missing {
                         return Err(Error::InvalidParameter(format!(
                             "invalid mount config for type \"bind\": bind source path does not exist: {src}"
                         )));
@@ -229,6 +231,34 @@ impl Host {
             match mp.kind.as_str() {
                 "bind" => {
                     let src = PathBuf::from(&mp.source);
+                    let sock = self.virtual_ns().map(|v| v.socket.clone());
+                    if let (Some(sock), true) = (
+                        sock,
+                        ["/var/run/docker.sock", "/run/docker.sock"].contains(&mp.source.as_str()),
+                    ) {
+                        // The virtual host's own API socket (sibling containers).
+                        out.push(SpecMount {
+                            kind: "bind".into(),
+                            source: sock,
+                            destination: mp.destination,
+                            readonly: !mp.rw,
+                            ..Default::default()
+                        });
+                        continue;
+                    }
+                    if self.virtual_ns().is_some() {
+                        // A path of the virtual host: found (or made) in its mount
+                        // namespace when the container starts.
+                        out.push(SpecMount {
+                            kind: "bind".into(),
+                            source: src,
+                            destination: mp.destination,
+                            readonly: !mp.rw,
+                            in_sandbox: true,
+                            ..Default::default()
+                        });
+                        continue;
+                    }
                     if std::fs::symlink_metadata(&src).is_err() {
                         std::fs::create_dir_all(&src).map_err(|e| {
                             Error::InvalidParameter(format!(
@@ -249,6 +279,14 @@ impl Host {
                     // Recreated if someone removed it by hand while unused.
                     self.volumes
                         .create(Some(&mp.name), BTreeMap::new(), BTreeMap::new())?;
+                    let data = self.volumes.data_path(&mp.name);
+                    if self.virtual_ns().is_some()
+                        && std::fs::metadata(&data)
+                            .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+                    {
+                        // A fresh volume belongs to the virtual host's root.
+                        self.chown_to_root(&data);
+                    }
                     out.push(SpecMount {
                         kind: "bind".into(),
                         source: self.volumes.data_path(&mp.name),
@@ -256,6 +294,7 @@ impl Host {
                         readonly: !mp.rw,
                         options: String::new(),
                         copy_up: !mp.mode.split(',').any(|m| m == "nocopy"),
+                        in_sandbox: false,
                     });
                 }
                 "tmpfs" => {

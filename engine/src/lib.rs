@@ -24,6 +24,7 @@ pub mod stats;
 pub mod store;
 pub mod time;
 pub mod top;
+pub mod vhost;
 pub mod volume;
 
 pub use error::{Error, ErrorKind};

@@ -130,8 +130,12 @@ fn read_failure(text: &[u8]) -> (i64, String) {
 
 /// What the forked child does before its `execve`.
 enum ChildKind<'a> {
-    Init(&'a RuntimeSpec),
-    Exec { init_pid: i32, exec: &'a ExecSpec },
+    Init(&'a RuntimeSpec, Option<&'a crate::runtime::sandbox::NsFds>),
+    Exec {
+        init_pid: i32,
+        exec: &'a ExecSpec,
+        sandbox: bool,
+    },
 }
 
 /// A process the monitor started: its stdio ends, and a handshake in three steps
@@ -272,8 +276,8 @@ fn child_main(
     }
     drop((out, err));
     let process = match &kind {
-        ChildKind::Init(spec) => {
-            if let Err(e) = child::prepare_container(spec) {
+        ChildKind::Init(spec, ns) => {
+            if let Err(e) = child::prepare_container(spec, *ns) {
                 die(&mut status, e.code, &e.message);
             }
             let mut p = spec.process.clone();
@@ -283,8 +287,12 @@ fn child_main(
             }
             p
         }
-        ChildKind::Exec { init_pid, exec } => {
-            if let Err(e) = child::join_container(*init_pid) {
+        ChildKind::Exec {
+            init_pid,
+            exec,
+            sandbox,
+        } => {
+            if let Err(e) = child::join_container(*init_pid, *sandbox) {
                 die(&mut status, e.code, &e.message);
             }
             exec.process.clone()
@@ -304,7 +312,7 @@ fn child_main(
         Ok(x) => x,
         Err(e) => die(&mut status, e.code, &e.message),
     };
-    if matches!(kind, ChildKind::Init(_)) {
+    if matches!(kind, ChildKind::Init(..)) {
         // A container without its monitor is unmanaged: die with it. Set after the
         // credential change in prepare_process(), which would clear it.
         // SAFETY: prctl with integer arguments.
@@ -350,11 +358,41 @@ fn run(args: &[String]) -> std::io::Result<()> {
     let _ = std::fs::remove_file(&spec.socket);
     let listener = UnixListener::bind(&spec.socket)?;
     // Our children (the container's PID 1, later exec'd processes) are born into
-    // the container's new pid namespace.
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID)?;
+    // the container's new pid namespace (or the host's, with `--pid host`).
+    let host_init = spec.sandbox.as_ref().and_then(|s| s.init_pid);
+    if let Some(p) = host_init {
+        if let Err(e) = crate::runtime::sandbox::enter_host_pid_ns(p) {
+            report(&MonitorReport::Failed {
+                code: 125,
+                message: format!("virtual host pid namespace: {e}"),
+            });
+            let _ = std::fs::remove_file(&spec.socket);
+            return Ok(());
+        }
+    }
+    // The namespace helper is forked before the pid namespace is unshared: the
+    // first child born into a new one is its init.
+    let ns = if spec.sandbox.is_some() {
+        match crate::runtime::sandbox::prepare(&spec) {
+            Ok(ns) => Some(ns),
+            Err(e) => {
+                report(&MonitorReport::Failed {
+                    code: 125,
+                    message: format!("virtual host namespaces: {e}"),
+                });
+                let _ = std::fs::remove_file(&spec.socket);
+                return Ok(());
+            }
+        }
+    } else {
+        None
+    };
+    if !spec.pid_host {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID)?;
+    }
     let tty = spec.process.tty;
     let mut init = match spawn(
-        ChildKind::Init(&spec),
+        ChildKind::Init(&spec, ns.as_ref()),
         tty,
         spec.open_stdin,
         spec.console_size,
@@ -367,8 +405,20 @@ fn run(args: &[String]) -> std::io::Result<()> {
             return Ok(());
         }
     };
+    drop(ns);
+    // Inside a virtual host our pids are its own; the daemon wants the machine's.
+    let (pid, host_pid, monitor) = match host_init {
+        Some(_) => (
+            crate::runtime::sandbox::machine_pid(init.pid.as_raw()).unwrap_or(0),
+            Some(init.pid.as_raw()),
+            crate::runtime::sandbox::machine_pid(std::process::id() as i32),
+        ),
+        None => (init.pid.as_raw(), None, None),
+    };
     report(&MonitorReport::Ready {
-        pid: init.pid.as_raw(),
+        pid,
+        host_pid,
+        monitor,
     });
     let mut clients: Vec<Client> = Vec::new();
     for _ in 0..attachers {
@@ -607,12 +657,24 @@ impl Monitor<'_> {
     }
 
     fn start_exec(&mut self, mut c: Client, exec: ExecSpec) {
+        // The child joins namespaces through the machine's /proc.
         let init_pid = self.sessions[0].pid.as_raw();
+        let init_pid = if self
+            .spec
+            .sandbox
+            .as_ref()
+            .is_some_and(|s| s.init_pid.is_some())
+        {
+            crate::runtime::sandbox::machine_pid(init_pid).unwrap_or(init_pid)
+        } else {
+            init_pid
+        };
         let tty = exec.process.tty;
         let spawned = spawn(
             ChildKind::Exec {
                 init_pid,
                 exec: &exec,
+                sandbox: self.spec.sandbox.is_some(),
             },
             tty,
             exec.stdin,

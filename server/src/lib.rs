@@ -33,6 +33,71 @@ pub struct DaemonOptions {
 pub struct AppState {
     pub host: Arc<Host>,
     pub data_root: PathBuf,
+    /// Virtual hosts: on the machine's socket only.
+    pub vhosts: Option<Arc<engine::vhost::Manager>>,
+}
+
+/// Serves each virtual host's Docker API on its own socket.
+#[derive(Default)]
+pub struct HostSockets {
+    data_root: PathBuf,
+    tasks: std::sync::Mutex<std::collections::HashMap<String, (tokio::task::AbortHandle, PathBuf)>>,
+}
+
+impl engine::vhost::ApiServer for HostSockets {
+    fn serve(&self, host: Arc<Host>, socket: &std::path::Path) -> engine::error::Result<()> {
+        let name = host.name().to_string();
+        self.stop(&name);
+        let _ = std::fs::remove_file(socket);
+        let std_listener = std::os::unix::net::UnixListener::bind(socket)
+            .map_err(|e| engine::Error::Internal(format!("bind {}: {e}", socket.display())))?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| engine::Error::Internal(e.to_string()))?;
+        let listener = tokio::net::UnixListener::from_std(std_listener)
+            .map_err(|e| engine::Error::Internal(e.to_string()))?;
+        let virt = host.virtual_ns().cloned();
+        let state = AppState {
+            host,
+            data_root: self.data_root.clone(),
+            vhosts: None,
+        };
+        let router: Router = routes::router()
+            .with_state(state)
+            .layer(axum::middleware::from_fn(
+                move |req: Request, next: axum::middleware::Next| {
+                    if let Some(v) = &virt {
+                        v.touch();
+                    }
+                    next.run(req)
+                },
+            ));
+        let svc = router.map_request(rewrite as fn(Request) -> Request);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                axum::ServiceExt::<Request>::into_make_service(svc),
+            )
+            .await;
+        });
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, (task.abort_handle(), socket.to_path_buf()));
+        Ok(())
+    }
+
+    fn stop(&self, name: &str) {
+        if let Some((task, path)) = self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name)
+        {
+            task.abort();
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// Strip an API version prefix (`/v1.47/containers/json` -> `/containers/json`).
@@ -135,9 +200,21 @@ async fn serve(opts: DaemonOptions) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&opts.socket, std::fs::Permissions::from_mode(0o660))?;
     tracing::info!("API listening on unix://{}", opts.socket.display());
+    let vhosts = engine::vhost::Manager::open(
+        &opts.data_root,
+        std::env::current_exe()?,
+        engine::vhost::Defaults::default(),
+        Box::new(HostSockets {
+            data_root: opts.data_root.clone(),
+            ..Default::default()
+        }),
+    )
+    .await
+    .map_err(std::io::Error::other)?;
     let state = AppState {
         host,
         data_root: opts.data_root.clone(),
+        vhosts: Some(vhosts),
     };
     let svc = app(state);
     let shutdown = async {

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod mux;
 pub mod units;
+pub mod vhost;
 
 /// The Engine API version this daemon speaks (Docker 27's). Clients negotiate down to it.
 pub const API_VERSION: &str = "1.47";

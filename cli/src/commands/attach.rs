@@ -30,23 +30,27 @@ pub struct AttachArgs {
 }
 
 /// Which resize endpoint: a container's or an exec's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     Container,
-    Exec,
+    /// An exec whose API lives under `prefix`: "" for Docker's `/exec/{id}`,
+    /// `/dockhand/hosts/{name}` for a shell of a virtual host.
+    Exec {
+        prefix: String,
+    },
 }
 
-fn resize_path(target: Target, id: &str) -> String {
+pub fn resize_path(target: &Target, id: &str) -> String {
     match target {
         Target::Container => format!("/containers/{}/resize", path_escape(id)),
-        Target::Exec => format!("/exec/{}/resize", path_escape(id)),
+        Target::Exec { prefix } => format!("{prefix}/exec/{}/resize", path_escape(id)),
     }
 }
 
 /// docker's `resizeTtyTo`: nothing for a 0x0 size.
 pub async fn resize_to(
     client: &Client,
-    target: Target,
+    target: &Target,
     id: &str,
     h: u16,
     w: u16,
@@ -58,7 +62,7 @@ pub async fn resize_to(
     client.post(&resize_path(target, id), &q).await.map(|_| ())
 }
 
-async fn resize_tty(client: &Client, target: Target, id: &str) -> Result<(), ClientError> {
+async fn resize_tty(client: &Client, target: &Target, id: &str) -> Result<(), ClientError> {
     let (h, w) = stream::terminal_size().unwrap_or((0, 0));
     resize_to(client, target, id, h, w).await
 }
@@ -66,12 +70,12 @@ async fn resize_tty(client: &Client, target: Target, id: &str) -> Result<(), Cli
 /// docker's `MonitorTtySize`: the terminal's size now (retried up to ten times
 /// when the process is not ready for it yet), then again on every SIGWINCH.
 pub async fn monitor_tty_size(client: &Client, target: Target, id: &str) {
-    if resize_tty(client, target, id).await.is_err() {
-        let (client, id) = (client.clone(), id.to_string());
+    if resize_tty(client, &target, id).await.is_err() {
+        let (client, target, id) = (client.clone(), target.clone(), id.to_string());
         tokio::spawn(async move {
             for retry in 0..10u64 {
                 tokio::time::sleep(Duration::from_millis((retry + 1) * 10)).await;
-                if resize_tty(&client, target, &id).await.is_ok() {
+                if resize_tty(&client, &target, &id).await.is_ok() {
                     return;
                 }
             }
@@ -82,7 +86,7 @@ pub async fn monitor_tty_size(client: &Client, target: Target, id: &str) {
         let (client, id) = (client.clone(), id.to_string());
         tokio::spawn(async move {
             while winch.recv().await.is_some() {
-                let _ = resize_tty(&client, target, &id).await;
+                let _ = resize_tty(&client, &target, &id).await;
             }
         });
     }
@@ -177,7 +181,7 @@ pub async fn attach(client: &Client, a: &AttachArgs) -> CmdResult {
     if c.config.tty && stream::stdout_is_terminal() {
         // A size change makes the shell redraw its prompt on a second attach.
         let (h, w) = stream::terminal_size().unwrap_or((0, 0));
-        let _ = resize_to(client, Target::Container, &a.container, h + 1, w + 1).await;
+        let _ = resize_to(client, &Target::Container, &a.container, h + 1, w + 1).await;
         monitor_tty_size(client, Target::Container, &a.container).await;
     }
     let end = stream::stream(conn, session(c.config.tty, stdin, &detach_keys, raw))
@@ -228,9 +232,19 @@ mod tests {
     #[test]
     fn resize_paths() {
         assert_eq!(
-            resize_path(Target::Container, "abc"),
+            resize_path(&Target::Container, "abc"),
             "/containers/abc/resize"
         );
-        assert_eq!(resize_path(Target::Exec, "e1"), "/exec/e1/resize");
+        let docker = Target::Exec {
+            prefix: String::new(),
+        };
+        assert_eq!(resize_path(&docker, "e1"), "/exec/e1/resize");
+        let vhost = Target::Exec {
+            prefix: "/dockhand/hosts/lab".into(),
+        };
+        assert_eq!(
+            resize_path(&vhost, "e1"),
+            "/dockhand/hosts/lab/exec/e1/resize"
+        );
     }
 }

@@ -1,20 +1,23 @@
-//! `docker exec` (docker/cli `exec.go`): inspect first so that "No such
-//! container" wins, `POST /containers/{id}/exec`, then either a plain
-//! `POST /exec/{id}/start` with `{"Detach":true}` or the hijacked start, the
-//! TTY size, and the exit code from `GET /exec/{id}/json`.
+//! `docker exec` (docker/cli `exec.go`) and, through the same code, `host exec`:
+//! inspect first so that "No such container" wins, create the exec, then either a
+//! plain start with `{"Detach":true}` or the hijacked start, the TTY size, and the
+//! exit code from the exec's `json`. Docker's execs are created at
+//! `/containers/{id}/exec` and driven at `/exec/{id}/...`; a virtual host's shells
+//! use the same API under `/dockhand/hosts/{name}` ([`ExecApi`]).
 
 use super::attach::{self, Target};
 use super::{CmdResult, Failure};
 use crate::client::{json_body, path_escape, Client, Query};
 use crate::escape::ESCAPE_MESSAGE;
 use crate::opts::{expand_env, os_lookup, parse_kv_file, read_file};
-use crate::stream::{self, End};
+use crate::stream::{self, End, Outputs};
 use clap::Args;
 use serde::Serialize;
 use shared::api::IdResponse;
 
+/// The flags `docker exec` and `host exec` share.
 #[derive(Args, Debug)]
-pub struct ExecArgs {
+pub struct ExecOptions {
     /// Detached mode: run command in the background
     #[arg(short = 'd', long)]
     pub detach: bool,
@@ -30,9 +33,6 @@ pub struct ExecArgs {
     /// Keep STDIN open even if not attached
     #[arg(short = 'i', long)]
     pub interactive: bool,
-    /// Give extended privileges to the command
-    #[arg(long)]
-    pub privileged: bool,
     /// Allocate a pseudo-TTY
     #[arg(short = 't', long)]
     pub tty: bool,
@@ -42,6 +42,15 @@ pub struct ExecArgs {
     /// Working directory inside the container
     #[arg(short = 'w', long, value_name = "string")]
     pub workdir: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub opts: ExecOptions,
+    /// Give extended privileges to the command
+    #[arg(long)]
+    pub privileged: bool,
     #[arg(value_name = "CONTAINER")]
     pub container: String,
     /// The command and its arguments
@@ -52,6 +61,55 @@ pub struct ExecArgs {
         value_name = "COMMAND"
     )]
     pub command: Vec<String>,
+}
+
+/// Where an exec is created and driven: Docker's API for a container, or the
+/// same API under a virtual host's prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecApi {
+    /// Read first, so that its "No such ..." error wins over a TTY complaint.
+    pub check: String,
+    /// `POST` here creates the exec.
+    pub create: String,
+    /// What comes before `/exec/{id}/start|resize|json`.
+    pub prefix: String,
+}
+
+impl ExecApi {
+    /// `docker exec CONTAINER`.
+    pub fn container(name: &str) -> Self {
+        let c = format!("/containers/{}", path_escape(name));
+        ExecApi {
+            check: format!("{c}/json"),
+            create: format!("{c}/exec"),
+            prefix: String::new(),
+        }
+    }
+
+    /// `host exec HOST`: a process in the virtual host's own init, as its root.
+    pub fn vhost(name: &str) -> Self {
+        let h = format!("/dockhand/hosts/{}", path_escape(name));
+        ExecApi {
+            check: h.clone(),
+            create: format!("{h}/exec"),
+            prefix: h,
+        }
+    }
+
+    pub fn start(&self, id: &str) -> String {
+        format!("{}/exec/{}/start", self.prefix, path_escape(id))
+    }
+
+    pub fn inspect(&self, id: &str) -> String {
+        format!("{}/exec/{}/json", self.prefix, path_escape(id))
+    }
+
+    /// The resize endpoint, for `attach::monitor_tty_size`.
+    pub fn target(&self) -> Target {
+        Target::Exec {
+            prefix: self.prefix.clone(),
+        }
+    }
 }
 
 /// moby's `container.ExecOptions`, in its field order.
@@ -85,27 +143,29 @@ pub struct ExecStart {
 
 /// docker's `parseExec`: env files before `-e`; everything attached unless `-d`.
 pub fn build_exec(
-    a: &ExecArgs,
+    o: &ExecOptions,
+    privileged: bool,
+    command: &[String],
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ExecCreate, String> {
     let mut env = Vec::new();
-    for file in &a.env_file {
+    for file in &o.env_file {
         env.extend(parse_kv_file(file, &read_file(file)?, Some(lookup))?);
     }
-    env.extend(a.env.iter().map(|e| expand_env(e, lookup)));
+    env.extend(o.env.iter().map(|e| expand_env(e, lookup)));
     Ok(ExecCreate {
-        user: a.user.clone().unwrap_or_default(),
-        privileged: a.privileged,
-        tty: a.tty,
+        user: o.user.clone().unwrap_or_default(),
+        privileged,
+        tty: o.tty,
         console_size: None,
-        attach_stdin: !a.detach && a.interactive,
-        attach_stderr: !a.detach,
-        attach_stdout: !a.detach,
-        detach: a.detach,
-        detach_keys: a.detach_keys.clone().unwrap_or_default(),
+        attach_stdin: !o.detach && o.interactive,
+        attach_stderr: !o.detach,
+        attach_stdout: !o.detach,
+        detach: o.detach,
+        detach_keys: o.detach_keys.clone().unwrap_or_default(),
         env: (!env.is_empty()).then_some(env),
-        working_dir: a.workdir.clone().unwrap_or_default(),
-        cmd: a.command.clone(),
+        working_dir: o.workdir.clone().unwrap_or_default(),
+        cmd: command.to_vec(),
     })
 }
 
@@ -120,33 +180,47 @@ fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, Failure> {
     serde_json::to_vec(v).map_err(|e| Failure::new(e.to_string(), 1))
 }
 
+/// `docker exec`.
 pub async fn exec(client: &Client, a: &ExecArgs) -> CmdResult {
-    let mut body = build_exec(a, &os_lookup)?;
-    let cpath = format!("/containers/{}", path_escape(&a.container));
-    // "No such container" takes precedence over a TTY complaint.
-    client.get(&format!("{cpath}/json"), &Query::new()).await?;
-    if !a.detach {
+    let body = build_exec(&a.opts, a.privileged, &a.command, &os_lookup)?;
+    exec_with(
+        client,
+        &ExecApi::container(&a.container),
+        body,
+        Outputs::std(),
+    )
+    .await
+}
+
+/// Create and run an exec at `api`; the exit code is the command's (0 when
+/// detached).
+pub async fn exec_with(
+    client: &Client,
+    api: &ExecApi,
+    mut body: ExecCreate,
+    outputs: Outputs,
+) -> CmdResult {
+    client.get(&api.check, &Query::new()).await?;
+    if !body.detach {
         attach::check_tty(body.attach_stdin, body.tty)?;
     }
     if body.tty {
         let (h, w) = stream::terminal_size().unwrap_or((0, 0));
         body.console_size = Some([h, w]);
     }
-    let resp = client
-        .post_json(&format!("{cpath}/exec"), &Query::new(), &body)
-        .await?;
+    let resp = client.post_json(&api.create, &Query::new(), &body).await?;
     let created: IdResponse = json_body(resp).await?;
     if created.id.is_empty() {
         return Err(Failure::new("exec ID empty", 1));
     }
     let id = created.id;
-    let start_path = format!("/exec/{}/start", path_escape(&id));
+    let start_path = api.start(&id);
     let start = ExecStart {
-        detach: a.detach,
+        detach: body.detach,
         tty: body.tty,
         console_size: body.console_size,
     };
-    if a.detach {
+    if body.detach {
         client.post_json(&start_path, &Query::new(), &start).await?;
         return Ok(0);
     }
@@ -154,10 +228,11 @@ pub async fn exec(client: &Client, a: &ExecArgs) -> CmdResult {
         .hijack(&start_path, &Query::new(), Some(to_json(&start)?))
         .await?;
     let raw = attach::raw_terminal(body.tty, body.attach_stdin, false);
-    let session = attach::session(body.tty, body.attach_stdin, &body.detach_keys, raw);
+    let mut session = attach::session(body.tty, body.attach_stdin, &body.detach_keys, raw);
+    session.outputs = outputs;
     let streaming = tokio::spawn(stream::stream(conn, session));
     if body.tty && stream::stdin_is_terminal() {
-        attach::monitor_tty_size(client, Target::Exec, &id).await;
+        attach::monitor_tty_size(client, api.target(), &id).await;
     }
     let end = streaming
         .await
@@ -167,7 +242,7 @@ pub async fn exec(client: &Client, a: &ExecArgs) -> CmdResult {
         return Err(Failure::new(ESCAPE_MESSAGE, 1));
     }
     match client
-        .get_json::<ExecInspect>(&format!("/exec/{}/json", path_escape(&id)), &Query::new())
+        .get_json::<ExecInspect>(&api.inspect(&id), &Query::new())
         .await
     {
         Ok(i) => Ok(i.exit_code),
@@ -210,7 +285,7 @@ mod tests {
             "-c",
             "id -u",
         ]);
-        let b = build_exec(&a, &|_| None).unwrap();
+        let b = build_exec(&a.opts, a.privileged, &a.command, &|_| None).unwrap();
         let v = serde_json::to_string(&b).unwrap();
         assert_eq!(
             v,
@@ -222,8 +297,8 @@ mod tests {
     fn detached_exec_attaches_nothing_and_flags_after_the_container_are_the_command() {
         let a = args(&["-d", "web", "ls", "-l", "-t"]);
         assert_eq!(a.command, vec!["ls", "-l", "-t"]);
-        assert!(!a.tty);
-        let b = build_exec(&a, &|_| None).unwrap();
+        assert!(!a.opts.tty);
+        let b = build_exec(&a.opts, a.privileged, &a.command, &|_| None).unwrap();
         assert!(b.detach && !b.attach_stdin && !b.attach_stdout && !b.attach_stderr);
         assert_eq!(b.env, None);
     }
@@ -247,6 +322,34 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&d).unwrap(),
             r#"{"Detach":true,"Tty":false}"#
+        );
+    }
+
+    #[test]
+    fn a_double_dash_ends_the_options_and_is_not_part_of_the_command() {
+        let a = args(&["-i", "web", "--", "ls", "-l"]);
+        assert_eq!(a.container, "web");
+        assert_eq!(a.command, vec!["ls", "-l"]);
+        let a = args(&["web", "sh", "--", "-c"]);
+        assert_eq!(a.command, vec!["sh", "--", "-c"]);
+    }
+
+    #[test]
+    fn docker_execs_and_virtual_host_shells_use_their_own_paths() {
+        let c = ExecApi::container("web");
+        assert_eq!(c.check, "/containers/web/json");
+        assert_eq!(c.create, "/containers/web/exec");
+        assert_eq!(c.start("e1"), "/exec/e1/start");
+        assert_eq!(c.inspect("e1"), "/exec/e1/json");
+        assert_eq!(attach::resize_path(&c.target(), "e1"), "/exec/e1/resize");
+        let v = ExecApi::vhost("lab 1");
+        assert_eq!(v.check, "/dockhand/hosts/lab%201");
+        assert_eq!(v.create, "/dockhand/hosts/lab%201/exec");
+        assert_eq!(v.start("e1"), "/dockhand/hosts/lab%201/exec/e1/start");
+        assert_eq!(v.inspect("e1"), "/dockhand/hosts/lab%201/exec/e1/json");
+        assert_eq!(
+            attach::resize_path(&v.target(), "e1"),
+            "/dockhand/hosts/lab%201/exec/e1/resize"
         );
     }
 }

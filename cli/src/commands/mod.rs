@@ -4,6 +4,7 @@
 pub mod attach;
 pub mod container;
 pub mod exec;
+pub mod host;
 pub mod image;
 pub mod lifecycle;
 pub mod network;

@@ -133,6 +133,23 @@ impl Cgroups {
         })
     }
 
+    /// The cgroup of a whole host, `<prefix>/<host>`: a virtual host's caps,
+    /// above the cgroups of its containers.
+    pub fn for_host(&self, host: &str) -> Result<AnyCgroupManager, CgroupError> {
+        self.for_container(host, "")
+    }
+
+    /// Every host that has a cgroup under the prefix.
+    pub fn hosts(&self) -> Result<Vec<String>, CgroupError> {
+        let mut found = Vec::new();
+        for root in self.roots() {
+            found.extend(child_cgroups(&root.join(&self.inner.prefix))?);
+        }
+        found.sort();
+        found.dedup();
+        Ok(found)
+    }
+
     /// Every tree root a container cgroup can exist under.
     fn roots(&self) -> Vec<PathBuf> {
         let inner = &self.inner;
@@ -181,6 +198,29 @@ impl Cgroups {
             removed.push((host, id));
         }
         Ok(removed)
+    }
+
+    /// Kill everything in a host's cgroup tree and remove it (a destroyed
+    /// virtual host).
+    pub fn remove_host_tree(&self, host: &str) -> Result<(), CgroupError> {
+        check_name(host)?;
+        let dirs: Vec<PathBuf> = self
+            .roots()
+            .into_iter()
+            .map(|root| root.join(&self.inner.prefix).join(host))
+            .collect();
+        let mut first_err = None;
+        for d in &dirs {
+            if let Err(e) = thaw_and_kill_tree(d) {
+                first_err.get_or_insert(e);
+            }
+        }
+        for d in &dirs {
+            if let Err(e) = remove_tree(self.inner.ops.as_ref(), d) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 
     /// Tear down everything under the prefix in every hierarchy, killing what

@@ -26,7 +26,9 @@ pub struct V1Manager {
 impl V1Manager {
     pub(crate) fn new(cg: Arc<Inner>, host: &str, id: &str) -> Result<Self, CgroupError> {
         check_name(host)?;
-        check_name(id)?;
+        if !id.is_empty() {
+            check_name(id)?;
+        }
         Ok(V1Manager {
             cg,
             host: host.to_string(),
@@ -40,7 +42,12 @@ impl V1Manager {
 
     /// `<root>/<prefix>/<host>/<id>`
     fn leaf(&self, root: &Path) -> PathBuf {
-        root.join(&self.cg.prefix).join(&self.host).join(&self.id)
+        let host = root.join(&self.cg.prefix).join(&self.host);
+        if self.id.is_empty() {
+            host
+        } else {
+            host.join(&self.id)
+        }
     }
 
     /// The roots of every tree the container has a cgroup in.
@@ -144,6 +151,9 @@ impl CgroupManager for V1Manager {
         for root in self.roots() {
             let mut parent = root.to_path_buf();
             for name in [&self.cg.prefix, &self.host, &self.id] {
+                if name.is_empty() {
+                    continue;
+                }
                 let dir = parent.join(name);
                 mkdir(self.cg.ops.as_ref(), &dir)?;
                 if is_cpuset(root) {

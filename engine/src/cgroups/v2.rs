@@ -101,7 +101,9 @@ fn enable_controllers(dir: &Path) -> Result<(), CgroupError> {
 impl V2Manager {
     pub(crate) fn new(cg: Arc<Inner>, host: &str, id: &str) -> Result<Self, CgroupError> {
         check_name(host)?;
-        check_name(id)?;
+        if !id.is_empty() {
+            check_name(id)?;
+        }
         Ok(V2Manager {
             cg,
             host: host.to_string(),
@@ -115,10 +117,12 @@ impl V2Manager {
     }
 
     fn leaf(&self) -> PathBuf {
-        self.root()
-            .join(&self.cg.prefix)
-            .join(&self.host)
-            .join(&self.id)
+        let host = self.root().join(&self.cg.prefix).join(&self.host);
+        if self.id.is_empty() {
+            host
+        } else {
+            host.join(&self.id)
+        }
     }
 }
 
@@ -126,6 +130,9 @@ impl CgroupManager for V2Manager {
     fn create(&self) -> Result<(), CgroupError> {
         let mut parent = self.root().to_path_buf();
         for name in [&self.cg.prefix, &self.host, &self.id] {
+            if name.is_empty() {
+                continue;
+            }
             enable_controllers(&parent)?;
             let dir = parent.join(name);
             mkdir(self.cg.ops.as_ref(), &dir)?;

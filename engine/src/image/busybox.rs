@@ -145,7 +145,7 @@ pub fn elf_is_static(b: &[u8]) -> Option<bool> {
 }
 
 /// The applet names `busybox --list` prints.
-fn applets(busybox: &Path) -> Result<Vec<String>, ImageError> {
+pub fn applets(busybox: &Path) -> Result<Vec<String>, ImageError> {
     let out = Command::new(busybox)
         .arg("--list")
         .output()

@@ -10,6 +10,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use std::ffi::CString;
 use std::fs;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -115,8 +116,10 @@ fn mount_fs(fstype: &str, dst: &Path, flags: MsFlags, data: Option<&str>) -> R<(
         .map_err(|e| fail(format_args!("mount {fstype} on {}", dst.display()), e))
 }
 
-/// Inside the new namespaces: the root filesystem at `spec.rootfs`.
-fn build_root(spec: &RuntimeSpec) -> R<()> {
+/// Inside the new namespaces: the root filesystem at `spec.rootfs`. With `userns`
+/// (a virtual host's container), the image layers are seen through idmapped
+/// mounts and the fresh filesystems belong to the virtual host's root.
+fn build_root(spec: &RuntimeSpec, userns: Option<&OwnedFd>, pre: &[Option<OwnedFd>]) -> R<()> {
     let root = &spec.rootfs;
     // Our mounts must not leak back to the host's namespace.
     mount(
@@ -135,6 +138,28 @@ fn build_root(spec: &RuntimeSpec) -> R<()> {
     if let Some(b) = &base {
         std::env::set_current_dir(b).map_err(|e| fail(format_args!("chdir {}", b.display()), e))?;
     }
+    if let Some(u) = userns {
+        for l in &spec.lower {
+            super::sandbox::idmap_in_place(l, u).map_err(|e| {
+                let which = fs::read_link(format!(
+                    "/proc/self/fd/{}",
+                    std::os::fd::AsRawFd::as_raw_fd(u)
+                ))
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+                fail(
+                    format_args!("idmapped mount of {} ({which})", l.display()),
+                    e,
+                )
+            })?;
+        }
+    }
+    let base_id = spec.sandbox.as_ref().map(|s| s.uid_base).unwrap_or(0);
+    let owner = if userns.is_some() {
+        format!(",uid={base_id},gid={base_id}")
+    } else {
+        String::new()
+    };
     let opts = overlay_options(spec, base.as_deref());
     mount(
         Some("overlay"),
@@ -147,7 +172,7 @@ fn build_root(spec: &RuntimeSpec) -> R<()> {
 
     let nse = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
     mount_fs("proc", &root.join("proc"), nse, None)?;
-    if spec.net == super::spec::NetNamespace::New {
+    if spec.net == super::spec::NetNamespace::New || userns.is_some() {
         mount_fs("sysfs", &root.join("sys"), nse | MsFlags::MS_RDONLY, None)?;
     } else {
         // A new sysfs needs a network namespace of our own; share the host's, read-only.
@@ -161,7 +186,7 @@ fn build_root(spec: &RuntimeSpec) -> R<()> {
         "tmpfs",
         &dev,
         MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
-        Some("mode=755,size=65536k"),
+        Some(format!("mode=755,size=65536k{owner}").as_str()),
     )?;
     for (name, major, minor, mode) in DEVICES {
         let p = dev.join(name);
@@ -190,13 +215,13 @@ fn build_root(spec: &RuntimeSpec) -> R<()> {
         "devpts",
         &dev.join("pts"),
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        Some(format!("newinstance,ptmxmode=0666,mode=0620,gid={}", base_id + 5).as_str()),
     )?;
     mount_fs(
         "tmpfs",
         &dev.join("shm"),
         nse,
-        Some("mode=1777,size=65536k"),
+        Some(format!("mode=1777,size=65536k{owner}").as_str()),
     )?;
     mount_fs("mqueue", &dev.join("mqueue"), nse, None)?;
 
@@ -231,7 +256,20 @@ fn build_root(spec: &RuntimeSpec) -> R<()> {
         remount_ro(&dst, MsFlags::MS_NOSUID | MsFlags::MS_NODEV)?;
     }
 
-    mount_volumes(root, &spec.mounts)?;
+    for path in &spec.self_binds {
+        let dst = resolve_in_root(root, path.trim_start_matches('/'));
+        if let Some(parent) = dst.parent() {
+            fs::create_dir_all(parent).map_err(|e| fail(format_args!("mkdir for {path}"), e))?;
+        }
+        if !dst.exists() {
+            fs::File::create(&dst).map_err(|e| fail(format_args!("create {path}"), e))?;
+        }
+        let exe = std::env::current_exe().map_err(|e| fail("locate our binary", e))?;
+        bind(&exe, &dst, MsFlags::empty())?;
+        remount_ro(&dst, MsFlags::MS_NOSUID | MsFlags::MS_NODEV)?;
+    }
+
+    mount_volumes(root, &spec.mounts, pre)?;
 
     if !spec.process.privileged {
         for p in MASKED {
@@ -266,9 +304,31 @@ fn build_root(spec: &RuntimeSpec) -> R<()> {
 /// Volumes, binds and tmpfs mounts. Mount points are made inside the root, never
 /// through a symlink that leads out of it: a directory for a directory, an empty
 /// file for anything else (a file, a unix socket such as docker.sock).
-fn mount_volumes(root: &Path, mounts: &[SpecMount]) -> R<()> {
-    for m in mounts {
+fn mount_volumes(root: &Path, mounts: &[SpecMount], pre: &[Option<OwnedFd>]) -> R<()> {
+    for (i, m) in mounts.iter().enumerate() {
         let dst = resolve_in_root(root, &m.destination);
+        if let Some(Some(fd)) = pre.get(i) {
+            // A path of the virtual host, cloned from its mount namespace.
+            let meta = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(fd))
+                .map_err(|e| fail(format_args!("bind source path {}", m.source.display()), e))?;
+            if meta.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                fs::create_dir_all(&dst)
+                    .map_err(|e| fail(format_args!("mkdir {}", m.destination), e))?;
+            } else {
+                if let Some(parent) = dst.parent() {
+                    fs::create_dir_all(parent)
+                        .map_err(|e| fail(format_args!("mkdir for {}", m.destination), e))?;
+                }
+                if fs::symlink_metadata(&dst).is_err() {
+                    fs::File::create(&dst).map_err(|e| {
+                        fail(format_args!("create mount point {}", m.destination), e)
+                    })?;
+                }
+            }
+            super::sandbox::attach(fd, &dst)
+                .map_err(|e| fail(format_args!("bind mount on {}", m.destination), e))?;
+            continue;
+        }
         if m.kind == "tmpfs" {
             let (flags, data) = tmpfs_options(&m.options);
             fs::create_dir_all(&dst)
@@ -500,35 +560,108 @@ fn env_get<'a>(env: &'a [String], key: &str) -> Option<&'a str> {
 /// The container's namespaces and root: unshare, hostname, loopback, the overlay
 /// root with /proc, /dev and friends, pivot_root. Runs in the container's PID 1
 /// before anything else.
-pub fn prepare_container(spec: &RuntimeSpec) -> R<()> {
+pub fn prepare_container(spec: &RuntimeSpec, ns: Option<&super::sandbox::NsFds>) -> R<()> {
     use super::spec::NetNamespace;
     use nix::sched::{setns, unshare, CloneFlags};
-    let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
-    if spec.net == NetNamespace::New {
-        flags |= CloneFlags::CLONE_NEWNET;
+    let mut flags = CloneFlags::CLONE_NEWNS;
+    match ns {
+        None => {
+            if !spec.uts_host {
+                flags |= CloneFlags::CLONE_NEWUTS;
+            }
+            if !spec.ipc_host {
+                flags |= CloneFlags::CLONE_NEWIPC;
+            }
+            if spec.net == NetNamespace::New {
+                flags |= CloneFlags::CLONE_NEWNET;
+            }
+        }
+        Some(ns) => {
+            for (fd, flag) in [
+                (&ns.net, CloneFlags::CLONE_NEWNET),
+                (&ns.uts, CloneFlags::CLONE_NEWUTS),
+                (&ns.ipc, CloneFlags::CLONE_NEWIPC),
+            ] {
+                if let Some(fd) = fd {
+                    setns(fd, flag).map_err(|e| fail(format_args!("setns {flag:?}"), e))?;
+                }
+            }
+        }
     }
     if let NetNamespace::Join(pid) = spec.net {
         let p = format!("/proc/{pid}/ns/net");
         let f = fs::File::open(&p).map_err(|e| fail(format_args!("open {p}"), e))?;
         setns(&f, CloneFlags::CLONE_NEWNET).map_err(|e| fail("join network namespace", e))?;
     }
+    let pre = match ns.and_then(|n| n.host_mnt.as_ref()) {
+        Some(mnt) => open_sandbox_binds(spec, mnt)?,
+        None => Vec::new(),
+    };
     unshare(flags).map_err(|e| fail("unshare", e))?;
-    nix::unistd::sethostname(&spec.process.hostname).map_err(|e| fail("sethostname", e))?;
+    if !spec.uts_host {
+        nix::unistd::sethostname(&spec.process.hostname).map_err(|e| fail("sethostname", e))?;
+    }
     if spec.net == NetNamespace::New {
         loopback_up()?;
     }
-    build_root(spec)?;
+    build_root(spec, ns.and_then(|n| n.user.as_ref()), &pre)?;
     pivot(&spec.rootfs)?;
     if spec.readonly_rootfs {
         remount_ro(Path::new("/"), MsFlags::empty())?;
     }
+    if let Some(user) = ns.and_then(|n| n.user.as_ref()) {
+        // Last: from here on we are the virtual host's root, not the machine's.
+        setns(user, CloneFlags::CLONE_NEWUSER).map_err(|e| fail("join the user namespace", e))?;
+        if spec.process.privileged {
+            // A mount namespace of the virtual host's own, so that `--privileged`
+            // can mount; what we mounted above stays locked in place.
+            unshare(CloneFlags::CLONE_NEWNS).map_err(|e| fail("unshare mount namespace", e))?;
+        }
+    }
     Ok(())
+}
+
+/// Bind sources that are paths of the virtual host: cloned from its mount
+/// namespace (missing directories are made, owned by its root, as `-v` does).
+fn open_sandbox_binds(spec: &RuntimeSpec, mnt: &OwnedFd) -> R<Vec<Option<OwnedFd>>> {
+    use nix::sched::{setns, CloneFlags};
+    let own = fs::File::open("/proc/self/ns/mnt").map_err(|e| fail("open mount namespace", e))?;
+    setns(mnt, CloneFlags::CLONE_NEWNS).map_err(|e| fail("enter the host's mounts", e))?;
+    let base = spec.sandbox.as_ref().map(|s| s.uid_base).unwrap_or(0);
+    let result = spec
+        .mounts
+        .iter()
+        .map(|m| {
+            if m.kind != "bind" || !m.in_sandbox {
+                return Ok(None);
+            }
+            if fs::symlink_metadata(&m.source).is_err() {
+                fs::create_dir_all(&m.source).map_err(|e| {
+                    fail(format_args!("bind source path {}", m.source.display()), e)
+                })?;
+                let _ = nix::unistd::chown(
+                    &m.source,
+                    Some(nix::unistd::Uid::from_raw(base)),
+                    Some(nix::unistd::Gid::from_raw(base)),
+                );
+            }
+            let fd = super::sandbox::clone_tree(&m.source, true)
+                .map_err(|e| fail(format_args!("bind source path {}", m.source.display()), e))?;
+            if m.readonly {
+                super::sandbox::make_readonly(&fd)
+                    .map_err(|e| fail(format_args!("read-only bind of {}", m.destination), e))?;
+            }
+            Ok(Some(fd))
+        })
+        .collect::<R<Vec<_>>>();
+    setns(&own, CloneFlags::CLONE_NEWNS).map_err(|e| fail("leave the host's mounts", e))?;
+    result
 }
 
 /// Join the namespaces of a running container's PID 1 (for exec). The pid
 /// namespace needs no join: the monitor forks exec'd processes straight into it.
 /// Joining the mount namespace also moves root and cwd to the container's root.
-pub fn join_container(init_pid: i32) -> R<()> {
+pub fn join_container(init_pid: i32, sandbox: bool) -> R<()> {
     use nix::sched::{setns, CloneFlags};
     let open = |ns: &str| {
         let p = format!("/proc/{init_pid}/ns/{ns}");
@@ -540,8 +673,12 @@ pub fn join_container(init_pid: i32) -> R<()> {
         (open("net")?, CloneFlags::CLONE_NEWNET),
         (open("mnt")?, CloneFlags::CLONE_NEWNS),
     ];
+    let user = if sandbox { Some(open("user")?) } else { None };
     for (f, flag) in &files {
         setns(f, *flag).map_err(|e| fail(format_args!("setns {flag:?}"), e))?;
+    }
+    if let Some(u) = user {
+        setns(&u, CloneFlags::CLONE_NEWUSER).map_err(|e| fail("join the user namespace", e))?;
     }
     std::env::set_current_dir("/").map_err(|e| fail("chdir /", e))?;
     Ok(())

@@ -8,6 +8,7 @@
 
 pub mod caps;
 pub mod child;
+pub mod sandbox;
 pub mod spec;
 pub mod user;
 

@@ -46,6 +46,22 @@ pub struct SpecMount {
     pub options: String,
     /// A volume: fill it from the image's content at the destination when empty.
     pub copy_up: bool,
+    /// A path of the virtual host (`-v /data:/data` inside one): resolved in its
+    /// mount namespace, not the machine's.
+    #[serde(default)]
+    pub in_sandbox: bool,
+}
+
+/// A virtual host's namespaces, for its containers and for its own init.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SandboxNs {
+    /// Real pid of the virtual host's init: its user, pid, net, uts, ipc and mount
+    /// namespaces are "the host" of this container. `None` for that init itself,
+    /// which gets a new user namespace with the mapping below.
+    pub init_pid: Option<i32>,
+    /// uid and gid `0..size` inside are `base..base+size` on the machine.
+    pub uid_base: u32,
+    pub size: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -55,6 +71,21 @@ pub struct RuntimeSpec {
     pub mounts: Vec<SpecMount>,
     #[serde(default)]
     pub net: NetNamespace,
+    /// `--pid host`, `--ipc host`, `--uts host`: share the host's namespace (the
+    /// virtual host's, in one).
+    #[serde(default)]
+    pub pid_host: bool,
+    #[serde(default)]
+    pub ipc_host: bool,
+    #[serde(default)]
+    pub uts_host: bool,
+    /// Set for containers of a virtual host and for its init.
+    #[serde(default)]
+    pub sandbox: Option<SandboxNs>,
+    /// Extra read-only binds of our own binary (the virtual host's
+    /// `/usr/local/bin/docker`), and a file or socket bound at a path.
+    #[serde(default)]
+    pub self_binds: Vec<String>,
     pub id: String,
     /// Where the overlay root is mounted (inside the container's mount namespace only).
     pub rootfs: PathBuf,
@@ -112,7 +143,15 @@ pub struct ExitStatus {
 #[serde(rename_all = "snake_case")]
 pub enum MonitorReport {
     /// The container's init is set up and waits for the go; attach now.
-    Ready { pid: i32 },
+    Ready {
+        pid: i32,
+        /// The pid as the (virtual) host sees it, when that differs.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host_pid: Option<i32>,
+        /// The monitor's own pid, when it is not the process the daemon spawned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        monitor: Option<i32>,
+    },
     /// `execve` succeeded: the container runs.
     Started,
     /// Setup or exec failed; nothing runs. `code` is Docker's (125/126/127).

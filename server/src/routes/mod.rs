@@ -7,6 +7,7 @@ mod containers;
 mod images;
 mod networks;
 mod system;
+mod vhosts;
 mod volumes;
 
 use crate::AppState;
@@ -38,6 +39,25 @@ async fn not_found(req: Request) -> Response {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/_ping", get(system::ping).head(system::ping))
+        .route("/dockhand/hosts/create", post(vhosts::create))
+        .route("/dockhand/hosts", get(vhosts::list))
+        .route(
+            "/dockhand/hosts/{name}",
+            get(vhosts::inspect).delete(vhosts::remove),
+        )
+        .route("/dockhand/hosts/{name}/exec", post(vhosts::exec_create))
+        .route(
+            "/dockhand/hosts/{name}/exec/{id}/start",
+            post(vhosts::exec_start),
+        )
+        .route(
+            "/dockhand/hosts/{name}/exec/{id}/resize",
+            post(vhosts::exec_resize),
+        )
+        .route(
+            "/dockhand/hosts/{name}/exec/{id}/json",
+            get(vhosts::exec_inspect),
+        )
         .route("/version", get(system::version))
         .route("/info", get(system::info))
         .route("/containers/create", post(containers::create))
