@@ -632,7 +632,7 @@ fn fake_upstream() -> SocketAddr {
     addr
 }
 
-fn dns_udp(pid: u32, name: &str) -> std::io::Result<(u16, Vec<Ipv4Addr>)> {
+pub(super) fn dns_udp(pid: u32, name: &str) -> std::io::Result<(u16, Vec<Ipv4Addr>)> {
     let q = dns::tests::query(name, 1);
     netns::run(pid, move || {
         let s = UdpSocket::bind("127.0.0.1:0")?;
@@ -644,7 +644,7 @@ fn dns_udp(pid: u32, name: &str) -> std::io::Result<(u16, Vec<Ipv4Addr>)> {
     })
 }
 
-fn dns_tcp(pid: u32, name: &str) -> std::io::Result<(u16, Vec<Ipv4Addr>)> {
+pub(super) fn dns_tcp(pid: u32, name: &str) -> std::io::Result<(u16, Vec<Ipv4Addr>)> {
     let q = dns::tests::query(name, 1);
     netns::run(pid, move || {
         let mut s =
