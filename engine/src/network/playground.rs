@@ -36,9 +36,10 @@
 //! as ESTABLISHED. Per-vhost rules carry the tag `dh-pg:vh:<host veth>`, session
 //! rules `dh-pg:br:<bridge>`, so leftovers are found again by tag.
 //!
-//! A virtual host is root in its own network namespace and could change the
-//! address of its `eth0`: the per-address rules assume it does not (see the
-//! module's report on anti-spoofing).
+//! Known gap: a virtual host is root in its own network namespace and could change
+//! the address of its `eth0` to a neighbour's, and so borrow that neighbour's
+//! policy. Closing it needs a per-port source check on the bridge (nftables'
+//! bridge family, or `-m physdev` where br_netfilter is loaded), not done yet.
 //!
 //! # State
 //!
