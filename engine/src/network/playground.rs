@@ -24,8 +24,8 @@
 //!
 //! | table  | chain      | hooked from              | holds |
 //! |--------|------------|--------------------------|-------|
-//! | filter | `P-FWD`    | FORWARD (first rule)     | replies accepted; `P-SESS`; vhost-to-vhost dropped; `P-REG`; DNAT-ed (the machine's published ports) dropped; `P-EGRESS`; everything else from or to the playground dropped |
-//! | filter | `P-IN`     | INPUT (first rule)       | replies accepted; `P-REG`; everything else from the playground dropped |
+//! | filter | `P-FWD`    | FORWARD (first rule, put back on top by every attach) | replies accepted; `P-SESS`; vhost-to-vhost dropped; `P-REG`; DNAT-ed (the machine's published ports) dropped; `P-EGRESS`; everything else from or to the playground dropped |
+//! | filter | `P-IN`     | INPUT (first rule, likewise) | replies accepted; `P-REG`; everything else from the playground dropped |
 //! | filter | `P-SESS`   | `P-FWD`                  | `-i br -o br -j ACCEPT` per session bridge (bridged traffic meets FORWARD when br_netfilter is loaded) |
 //! | filter | `P-REG`    | `P-FWD`, `P-IN`          | per vhost whose policy is `registries` or `all`: TCP to each registry (its original destination, so a DNAT-ed registry counts) |
 //! | filter | `P-EGRESS` | `P-FWD`                  | per vhost whose policy is `all`: accept |
@@ -445,6 +445,18 @@ impl Playground {
         }
     }
 
+    /// Move our FORWARD and INPUT jumps back to the top, blind (no read needed):
+    /// software that inserted its own first rule since (the machine's `Networks`
+    /// does, for FORWARD) would otherwise see vhost traffic before our policy.
+    /// Fails the restore if a jump is missing, which sets the base up again.
+    fn plan_hooks_first(&self, b: &mut Batch) {
+        for (builtin, ours) in [("FORWARD", self.chain("FWD")), ("INPUT", self.chain("IN"))] {
+            let rule = format!("-j {ours}");
+            b.delete_spec(FILTER, builtin, &rule);
+            b.insert_first(FILTER, builtin, &rule);
+        }
+    }
+
     /// The rules of one virtual host: (chain, rule).
     fn vhost_rules(&self, ip: Ipv4Addr, egress: Egress, tag: &str) -> Vec<(String, String)> {
         let c = format!("-m comment --comment {tag}");
@@ -604,6 +616,7 @@ impl Playground {
             for (chain, rule) in self.vhost_rules(ip, egress, &tag_of_vhost(&host_veth)) {
                 batch.append(FILTER, &chain, &rule);
             }
+            self.plan_hooks_first(&mut batch);
             if let Err(e) = iptables::restore(&self.ns, &batch).await {
                 // Our chains may have been removed behind our back: once more
                 // after setting the base up again.

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use super::playground::{Egress, Playground, PlaygroundConfig};
-use super::tests::{sh, tcp_ask, tcp_ask_from, tcp_server};
+use super::tests::{free_port, sh, tcp_ask, tcp_ask_from, tcp_server};
 use super::tests_netns::{holder, sh_in};
 use super::*;
 
@@ -377,9 +377,21 @@ async fn egress_none_registries_and_all_are_enforced_on_the_machine() {
     let local_registry = machine_server();
     let local_other = machine_server();
     let gw: Ipv4Addr = format!("10.217.{}.1", 2 * env.x).parse().unwrap();
+    // Two ports the machine publishes by DNAT (as its own containers' ports look
+    // to a vhost), forwarded to the peer: one of them is a registry.
+    let (dnat_reg, dnat_other) = (free_port(), free_port());
+    let dnat = format!("{}-TDNAT", env.cfg.chain_prefix);
+    assert!(ok(&format!(
+        "iptables -w -t nat -N {dnat} && iptables -w -t nat -A PREROUTING -j {dnat} && \
+         iptables -w -t nat -A {dnat} -d {gw}/32 -p tcp --dport {dnat_reg} \
+           -j DNAT --to-destination {peer_ip}:5000 && \
+         iptables -w -t nat -A {dnat} -d {gw}/32 -p tcp --dport {dnat_other} \
+           -j DNAT --to-destination {peer_ip}:7000"
+    )));
     env.cfg.registries = vec![
         SocketAddrV4::new(peer_ip, 5000),
         SocketAddrV4::new(gw, local_registry),
+        SocketAddrV4::new(gw, dnat_reg),
     ];
     let pg = env.open();
     let ((pn, nn), (pr, nr), (pa, na)) = (env.vhost(), env.vhost(), env.vhost());
@@ -391,9 +403,18 @@ async fn egress_none_registries_and_all_are_enforced_on_the_machine() {
     let all = pg.attach("all", &na, None, Egress::All).await.unwrap();
     let machine_reg = SocketAddr::from((gw, local_registry));
     let machine_other = SocketAddr::from((gw, local_other));
+    let published_reg = SocketAddr::from((gw, dnat_reg));
+    let published_other = SocketAddr::from((gw, dnat_other));
 
     // none: nothing leaves.
-    for to in [registry, elsewhere, machine_reg, machine_other] {
+    for to in [
+        registry,
+        elsewhere,
+        machine_reg,
+        machine_other,
+        published_reg,
+        published_other,
+    ] {
         assert!(!reach(Some(pn), to, 400), "none reached {to}");
     }
     // registries: only the registries, on the peer and on the machine.
@@ -405,6 +426,11 @@ async fn egress_none_registries_and_all_are_enforced_on_the_machine() {
     assert!(tcp_ask_from(pr, machine_reg).is_ok());
     assert!(!reach(Some(pr), elsewhere, 400));
     assert!(!reach(Some(pr), machine_other, 400));
+    assert!(
+        tcp_ask_from(pr, published_reg).is_ok(),
+        "a DNAT-ed registry"
+    );
+    assert!(!reach(Some(pr), published_other, 400));
     // all: anywhere outside, but the machine itself only for registries.
     assert!(tcp_ask_from(pa, registry).is_ok());
     assert_eq!(
@@ -413,6 +439,11 @@ async fn egress_none_registries_and_all_are_enforced_on_the_machine() {
     );
     assert!(tcp_ask_from(pa, machine_reg).is_ok());
     assert!(!reach(Some(pa), machine_other, 400));
+    assert!(tcp_ask_from(pa, published_reg).is_ok());
+    assert!(
+        !reach(Some(pa), published_other, 400),
+        "the machine's published ports are the machine's, even DNAT-ed"
+    );
     // The machine reaches all of them (the server proxying to published ports).
     for (p, l) in [(pn, &none), (pr, &reg), (pa, &all)] {
         tcp_server(p, 8080);
@@ -429,6 +460,7 @@ async fn egress_none_registries_and_all_are_enforced_on_the_machine() {
     assert!(!rules.contains(&none.host_veth), "old rules gone");
 
     pg.shutdown_cleanup().await.unwrap();
+    purge_chains(&dnat);
     env.assert_clean();
 }
 
