@@ -168,11 +168,6 @@ impl Batch {
         self.table(&rule.table).1.push(line);
     }
 
-    /// Delete a rule given in our own spelling (the restore fails if it is missing).
-    pub fn delete_spec(&mut self, table: &str, chain: &str, args: &str) {
-        self.table(table).1.push(format!("-D {chain} {args}"));
-    }
-
     pub fn flush(&mut self, table: &str, chain: &str) {
         self.table(table).1.push(format!("-F {chain}"));
     }

@@ -12,6 +12,9 @@
 //! atomically after every change. Kernel objects are named from [`NetConfig`], so
 //! several daemons (and parallel tests) never touch each other's bridges or chains.
 //!
+//! The machine's side of virtual hosts (their `eth0`, session networks, egress
+//! policy) is a separate manager, [`playground::Playground`].
+//!
 //! # Whose network namespace
 //!
 //! [`NetConfig::netns`] names the namespace that is "the host" for this manager:
@@ -52,8 +55,9 @@
 //!
 //! # Kernel state we change
 //!
-//! `net.ipv4.ip_forward` is set to 1 (and left so: other software may rely on it
-//! once on) when the first bridge network is set up. `route_localnet` is not
+//! `net.ipv4.ip_forward` is set to 1 in the host's namespace (and left so: other
+//! software may rely on it once on) when the first bridge network is set up; in a
+//! virtual host's namespace `lo` is brought up too. `route_localnet` is not
 //! touched: 127.0.0.1 is served by the userland proxy (see `portmap`).
 
 pub mod bridge;

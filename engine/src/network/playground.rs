@@ -24,12 +24,18 @@
 //!
 //! | table  | chain      | hooked from              | holds |
 //! |--------|------------|--------------------------|-------|
-//! | filter | `P-FWD`    | FORWARD (first rule, put back on top by every attach) | replies accepted; `P-SESS`; vhost-to-vhost dropped; `P-REG`; DNAT-ed (the machine's published ports) dropped; `P-EGRESS`; everything else from or to the playground dropped |
-//! | filter | `P-IN`     | INPUT (first rule, likewise) | replies accepted; `P-REG`; everything else from the playground dropped |
+//! | filter | `P-FWD`    | FORWARD (first rule)     | replies accepted; `P-SESS`; vhost-to-vhost dropped; `P-REG`; DNAT-ed (the machine's published ports) dropped; `P-EGRESS`; everything else from or to the playground dropped |
+//! | filter | `P-IN`     | INPUT (first rule)       | replies accepted; `P-REG`; everything else from the playground dropped |
 //! | filter | `P-SESS`   | `P-FWD`                  | `-i br -o br -j ACCEPT` per session bridge (bridged traffic meets FORWARD when br_netfilter is loaded) |
 //! | filter | `P-REG`    | `P-FWD`, `P-IN`          | per vhost whose policy is `registries` or `all`: TCP to each registry (its original destination, so a DNAT-ed registry counts) |
 //! | filter | `P-EGRESS` | `P-FWD`                  | per vhost whose policy is `all`: accept |
 //! | nat    | `P-POST`   | POSTROUTING              | MASQUERADE of the playground leaving it |
+//!
+//! The jumps are put back on top when the base is set up (first attach) and by
+//! every [`Playground::reconcile`]: the daemon calls it after the machine's own
+//! `Networks::reconcile`, whose FORWARD jump is inserted first too. (Checking the
+//! order at every attach would cost a read of the tables, or a delete by
+//! specification, about 10 ms with iptables-nft.)
 //!
 //! Connections the machine opens to a virtual host (the server proxying to a
 //! published port) are OUTPUT traffic, never filtered; their replies are accepted
@@ -445,18 +451,6 @@ impl Playground {
         }
     }
 
-    /// Move our FORWARD and INPUT jumps back to the top, blind (no read needed):
-    /// software that inserted its own first rule since (the machine's `Networks`
-    /// does, for FORWARD) would otherwise see vhost traffic before our policy.
-    /// Fails the restore if a jump is missing, which sets the base up again.
-    fn plan_hooks_first(&self, b: &mut Batch) {
-        for (builtin, ours) in [("FORWARD", self.chain("FWD")), ("INPUT", self.chain("IN"))] {
-            let rule = format!("-j {ours}");
-            b.delete_spec(FILTER, builtin, &rule);
-            b.insert_first(FILTER, builtin, &rule);
-        }
-    }
-
     /// The rules of one virtual host: (chain, rule).
     fn vhost_rules(&self, ip: Ipv4Addr, egress: Egress, tag: &str) -> Vec<(String, String)> {
         let c = format!("-m comment --comment {tag}");
@@ -530,7 +524,7 @@ impl Playground {
         }
         let nl = Netlink::new()?;
         self.ensure_base(&nl, false).await?;
-        let mut state = self.snapshot()?;
+        let state = self.snapshot()?;
         let mut batch = Batch::default();
 
         let (bridge, subnet, gateway, new_session) = match session {
@@ -577,6 +571,18 @@ impl Playground {
             egress,
         };
 
+        // The new state is written (fsync'd) while the kernel work runs: the
+        // slowest step of an attach overlaps the rest. A crash in between leaves
+        // a record whose veth is missing, which `reconcile` drops.
+        let mut new_state = state.clone();
+        if let Some(s) = &new_session {
+            new_state.sessions.push(s.clone());
+        }
+        new_state.links.push(rec.clone());
+        let persist = {
+            let (path, data) = (state_path(&self.dir), new_state.clone());
+            tokio::task::spawn_blocking(move || crate::fsutil::write_json_atomic(&path, &data))
+        };
         let made = async {
             let bridge_index = match &new_session {
                 Some(s) => {
@@ -616,7 +622,6 @@ impl Playground {
             for (chain, rule) in self.vhost_rules(ip, egress, &tag_of_vhost(&host_veth)) {
                 batch.append(FILTER, &chain, &rule);
             }
-            self.plan_hooks_first(&mut batch);
             if let Err(e) = iptables::restore(&self.ns, &batch).await {
                 // Our chains may have been removed behind our back: once more
                 // after setting the base up again.
@@ -627,23 +632,25 @@ impl Playground {
             Ok::<(), Error>(())
         }
         .await;
-        if let Err(e) = made {
+        let persisted = match persist.await {
+            Ok(r) => r.map_err(Error::from),
+            Err(e) => Err(Error::Internal(format!("writing playground state: {e}"))),
+        };
+        if let Err(e) = made.and(persisted) {
             let _ = nl.delete_link(&host_veth).await;
+            let mut tags = vec![tag_of_vhost(&host_veth)];
             if let Some(s) = &new_session {
                 let _ = nl.delete_link(&s.bridge).await;
+                tags.push(tag_of_bridge(&s.bridge));
             }
-            let tags = [tag_of_vhost(&host_veth)];
             let _ = self.remove_tagged(&tags).await;
+            // Back to the records as they were (whether or not the write landed).
+            if let Err(e2) = self.commit(state) {
+                tracing::warn!("restoring playground state after a failed attach: {e2}");
+            }
             return Err(e);
         }
-        if let Some(s) = new_session {
-            state.sessions.push(s);
-        }
-        state.links.push(rec.clone());
-        if let Err(e) = self.commit(state) {
-            let _ = nl.delete_link(&host_veth).await;
-            return Err(e);
-        }
+        *self.state.write().map_err(lock_err)? = new_state;
         tracing::info!(
             vhost,
             ip = %ip,
