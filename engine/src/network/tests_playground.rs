@@ -491,6 +491,18 @@ async fn reconcile_removes_dead_vhosts_and_what_no_record_explains() {
         2 * env.x
     )));
     tcp_server(pb, 80);
+    // Software that inserted its own first FORWARD rule meanwhile.
+    let foreign = format!("{}-TFOREIGN", env.cfg.chain_prefix);
+    assert!(ok(&format!(
+        "iptables -w -N {foreign} && iptables -w -I FORWARD 1 -j {foreign}"
+    )));
+    let position = |chain: &str| {
+        sh("iptables -S FORWARD")
+            .lines()
+            .position(|l| l == format!("-A FORWARD -j {chain}"))
+    };
+    let ours = format!("{}-FWD", env.cfg.chain_prefix);
+    assert!(position(&foreign) < position(&ours));
 
     let pg = env.open();
     assert!(pg.link("a").is_some(), "records survive a restart");
@@ -499,6 +511,11 @@ async fn reconcile_removes_dead_vhosts_and_what_no_record_explains() {
     assert_eq!(report.removed_links, 1, "{report:?}");
     assert_eq!(report.removed_bridges, 1, "{report:?}");
     assert_eq!(report.removed_rules, 1, "{report:?}");
+    assert!(
+        position(&ours) < position(&foreign),
+        "our jump is first again"
+    );
+    purge_chains(&foreign);
     let links = sh("ip -o link show");
     assert!(
         !links.contains(&a.host_veth) && !links.contains(&stray),
