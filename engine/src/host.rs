@@ -273,7 +273,10 @@ impl Host {
             images,
             sys: crate::resources::SysInfo::detect(cgroups.as_ref()),
             networks: match net {
-                Some(cfg) => Some(Arc::new(crate::network::Networks::open(data_root, cfg)?)),
+                Some(cfg) => Some(Arc::new(crate::network::Networks::open(
+                    &data_root.join("network"),
+                    cfg,
+                )?)),
                 None => None,
             },
             cgroups,

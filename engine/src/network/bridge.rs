@@ -13,9 +13,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use futures_util::TryStreamExt;
 use rtnetlink::packet_route::link::LinkMessage;
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo};
-use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder};
+use rtnetlink::{
+    Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder,
+};
 
-use super::netns;
+use super::netns::{self, NsHandle};
 use crate::error::Result;
 use crate::Error;
 
@@ -59,6 +61,21 @@ impl Netlink {
             .map_err(|e| Error::Internal(format!("netlink socket: {e}")))?;
         let task = tokio::spawn(conn);
         Ok(Netlink { handle, task })
+    }
+
+    /// Open a connection inside `ns` (made on its worker thread, registered with
+    /// the current runtime, so it serves that namespace from any thread).
+    pub async fn open_in(ns: &NsHandle) -> Result<Netlink> {
+        if ns.is_own() {
+            return Netlink::new();
+        }
+        let rt = tokio::runtime::Handle::current();
+        ns.run(move || {
+            let _entered = rt.enter();
+            Netlink::new().map_err(std::io::Error::other)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("netlink socket in {ns:?}: {e}")))
     }
 
     pub async fn links(&self) -> Result<Vec<LinkSummary>> {
@@ -177,6 +194,44 @@ impl Netlink {
             .execute()
             .await
             .map_err(|e| nl_err(&format!("create veth {host}"), e))
+    }
+
+    /// Create a veth pair: `host` (down) enslaved to `bridge_index`, `peer` created
+    /// directly inside the network namespace open as `netns_fd`, with its final name.
+    pub async fn create_veth_into_ns(
+        &self,
+        host: &str,
+        peer: &str,
+        bridge_index: u32,
+        netns_fd: std::os::fd::RawFd,
+    ) -> Result<()> {
+        let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
+            .name(peer.to_string())
+            .setns_by_fd(netns_fd)
+            .build();
+        let msg = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Veth)
+            .name(host.to_string())
+            .controller(bridge_index)
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
+            .build();
+        match self.handle.link().add(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Err(Error::Conflict(format!(
+                "create veth {host}/{peer}: a link of that name already exists"
+            ))),
+            Err(e) => Err(nl_err(&format!("create veth {host}"), e)),
+        }
+    }
+
+    /// `bridge link set dev X isolated on`: the port cannot talk to other isolated
+    /// ports of its bridge (only to non-isolated ones and the bridge itself).
+    pub async fn set_port_isolated(&self, index: u32, on: bool) -> Result<()> {
+        self.handle
+            .link()
+            .set_port(LinkBridgePort::new(index).isolated(on).build())
+            .execute()
+            .await
+            .map_err(|e| nl_err("set bridge port isolated", e))
     }
 
     pub async fn rename(&self, index: u32, name: &str) -> Result<()> {

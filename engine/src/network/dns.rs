@@ -6,7 +6,8 @@
 //! container's namespace and are served by tokio tasks of the daemon. A query for
 //! an A record of a container name or alias on a network the asking container is
 //! on is answered from our records; anything else is forwarded, as is, to the
-//! host's resolvers from the daemon's namespace, with a bounded timeout.
+//! host's resolvers from the host's namespace (the daemon's, or the virtual
+//! host's, see [`Upstreams`]), with a bounded timeout.
 //!
 //! DNS messages are parsed by hand: we only need the header and the first question,
 //! and we only build answers with A records (RFC 1035 section 4).
@@ -21,7 +22,15 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::hosts::EMBEDDED_DNS;
-use super::netns;
+use super::netns::{self, NsHandle};
+
+/// Where unknown names are forwarded: the host's resolvers, asked from the host's
+/// network namespace (so a virtual host's egress policy applies to them too).
+#[derive(Debug, Clone, Default)]
+pub struct Upstreams {
+    pub servers: Vec<SocketAddr>,
+    pub ns: NsHandle,
+}
 
 /// Per upstream server.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
@@ -70,7 +79,7 @@ pub fn serve(
     udp: std::net::UdpSocket,
     tcp: std::net::TcpListener,
     lookup: Lookup,
-    upstreams: Arc<Vec<SocketAddr>>,
+    upstreams: Arc<Upstreams>,
 ) -> io::Result<DnsServer> {
     let udp = Arc::new(UdpSocket::from_std(udp)?);
     let tcp = TcpListener::from_std(tcp)?;
@@ -128,7 +137,7 @@ pub fn serve(
 }
 
 /// The reply to one query: ours, the upstream's, or SERVFAIL. None drops it.
-pub async fn respond(query: &[u8], lookup: &Lookup, upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
+pub async fn respond(query: &[u8], lookup: &Lookup, upstreams: &Upstreams) -> Option<Vec<u8>> {
     match answer_locally(query, lookup)? {
         Local::Reply(r) => Some(r),
         Local::Forward => match forward(query, upstreams).await {
@@ -227,14 +236,14 @@ pub fn build_reply(query: &[u8], ips: &[Ipv4Addr], rcode: u16) -> Option<Vec<u8>
 }
 
 /// Ask each upstream in turn; the first reply with our id wins.
-async fn forward(query: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
-    for up in upstreams.iter().take(3) {
+async fn forward(query: &[u8], upstreams: &Upstreams) -> Option<Vec<u8>> {
+    for up in upstreams.servers.iter().take(3) {
         let bind: SocketAddr = if up.is_ipv4() {
             "0.0.0.0:0".parse().ok()?
         } else {
             "[::]:0".parse().ok()?
         };
-        let Ok(sock) = UdpSocket::bind(bind).await else {
+        let Ok(sock) = upstreams.ns.udp_bind(bind).await else {
             continue;
         };
         if sock.connect(up).await.is_err() || sock.send(query).await.is_err() {
@@ -329,9 +338,13 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn no_upstream_means_servfail() {
-        let r = respond(&query("elsewhere", TYPE_A), &lookup(), &[])
-            .await
-            .unwrap();
+        let r = respond(
+            &query("elsewhere", TYPE_A),
+            &lookup(),
+            &Upstreams::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(parse_a(&r).0, RCODE_SERVFAIL);
     }
 }

@@ -14,12 +14,18 @@
 //! Every rule carries a comment tag (`dh-net:<network id>` or `dh-port:<container
 //! id>`), so removal scans our chains and deletes the rules of one tag; a crashed
 //! daemon's leftovers are found the same way.
+//!
+//! Everything runs in the manager's network namespace ([`NsHandle`]) and goes
+//! through one `iptables-save` plus one `iptables-restore` per change (see
+//! `iptables`). Scans look only at that namespace's tables, so a virtual host may
+//! use Docker's own names (`DOCKER`, `docker0`) without meeting anybody else's.
 
 use std::net::Ipv4Addr;
 
 use super::ipam::Ipv4Net;
+use super::iptables::{self, Batch, Saved};
+use super::netns::NsHandle;
 use crate::error::Result;
-use crate::Error;
 
 const TABLE_NAT: &str = "nat";
 const TABLE_FILTER: &str = "filter";
@@ -41,7 +47,7 @@ fn short(id: &str) -> &str {
 /// One rule found in one of our chains.
 #[derive(Debug, Clone)]
 pub struct FoundRule {
-    pub table: &'static str,
+    pub table: String,
     pub chain: String,
     /// The rule's arguments after `-A CHAIN`.
     pub args: Vec<String>,
@@ -73,16 +79,20 @@ pub struct PortRules {
 #[derive(Debug, Clone)]
 pub struct Firewall {
     prefix: String,
+    ns: NsHandle,
 }
 
 fn argv(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_string).collect()
 }
 
+type RuleSpec = (&'static str, String, Vec<String>);
+
 impl Firewall {
-    pub fn new(prefix: &str) -> Firewall {
+    pub fn new(prefix: &str, ns: NsHandle) -> Firewall {
         Firewall {
             prefix: prefix.to_string(),
+            ns,
         }
     }
 
@@ -112,92 +122,121 @@ impl Firewall {
         ]
     }
 
+    fn is_ours(&self, table: &str, chain: &str) -> bool {
+        self.chains().iter().any(|(t, c)| *t == table && c == chain)
+    }
+
     /// The jump rules from the built-in chains: (table, chain, rule, insert first).
-    fn hooks(&self) -> Vec<(&'static str, &'static str, Vec<String>, bool)> {
+    fn hooks(&self) -> Vec<(&'static str, &'static str, String, bool)> {
         vec![
             (
                 TABLE_NAT,
                 "PREROUTING",
-                argv(&format!(
-                    "-m addrtype --dst-type LOCAL -j {}",
-                    self.nat_chain()
-                )),
+                format!("-m addrtype --dst-type LOCAL -j {}", self.nat_chain()),
                 false,
             ),
             (
                 TABLE_NAT,
                 "OUTPUT",
-                argv(&format!(
+                format!(
                     "! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j {}",
                     self.nat_chain()
-                )),
+                ),
                 false,
             ),
             (
                 TABLE_NAT,
                 "POSTROUTING",
-                argv(&format!("-j {}", self.post_chain())),
+                format!("-j {}", self.post_chain()),
                 false,
             ),
             (
                 TABLE_FILTER,
                 "FORWARD",
-                argv(&format!("-j {}", self.fwd_chain())),
+                format!("-j {}", self.fwd_chain()),
                 true,
             ),
         ]
     }
 
-    /// Create our chains and hook them in, once; idempotent.
-    pub async fn ensure_base(&self) -> Result<()> {
+    /// Plan the chains and hooks that are missing.
+    fn plan_base(&self, s: &Saved, b: &mut Batch) {
         for (table, chain) in self.chains() {
-            if !chain_exists(table, &chain).await {
-                let out = iptables(&["-t", table, "-N", &chain]).await;
-                if let Err(e) = out {
-                    if !chain_exists(table, &chain).await {
-                        return Err(e);
-                    }
+            if !s.has_chain(table, &chain) {
+                b.new_chain(table, &chain);
+            }
+        }
+        let iso = format!("-j {}", self.iso1());
+        if !s.has_rule(TABLE_FILTER, &self.fwd_chain(), &iso) {
+            b.insert_first(TABLE_FILTER, &self.fwd_chain(), &iso);
+        }
+        for (table, chain, rule, first) in self.hooks() {
+            if !s.has_rule(table, chain, &rule) {
+                if first {
+                    b.insert_first(table, chain, &rule);
+                } else {
+                    b.append(table, chain, &rule);
                 }
             }
         }
-        let iso = argv(&format!("-j {}", self.iso1()));
-        ensure_rule(TABLE_FILTER, &self.fwd_chain(), &iso, Some(1)).await?;
-        for (table, chain, rule, first) in self.hooks() {
-            ensure_rule(table, chain, &rule, first.then_some(1)).await?;
+    }
+
+    /// Plan the rules of `set` that are missing (after the base).
+    fn plan_add(&self, s: &Saved, b: &mut Batch, set: &[RuleSpec]) {
+        for (table, chain, rule) in set {
+            let rule = rule.join(" ");
+            if !s.has_rule(table, chain, &rule) {
+                b.append(table, chain, &rule);
+            }
         }
-        Ok(())
+    }
+
+    /// Create our chains and hook them in, once; idempotent.
+    pub async fn ensure_base(&self) -> Result<()> {
+        iptables::transact(&self.ns, |s| {
+            let mut b = Batch::default();
+            self.plan_base(s, &mut b);
+            b
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Whether the hooks are in place (used to decide whether to tear down).
     pub async fn base_exists(&self) -> bool {
-        chain_exists(TABLE_NAT, &self.nat_chain()).await
+        iptables::save(&self.ns)
+            .await
+            .is_ok_and(|s| s.has_chain(TABLE_NAT, &self.nat_chain()))
     }
 
-    /// Remove our hooks and chains entirely.
+    /// Remove our hooks and chains entirely (every jump to them, duplicates too).
     pub async fn teardown(&self) -> Result<()> {
-        for (table, chain, rule, _) in self.hooks() {
-            // Delete every copy (a crashed daemon may have left duplicates).
-            for _ in 0..16 {
-                if !rule_exists(table, chain, &rule).await {
-                    break;
+        iptables::transact(&self.ns, |s| {
+            let mut b = Batch::default();
+            for r in s.all() {
+                let jumps_to_ours = r.target().is_some_and(|t| self.is_ours(&r.table, t));
+                if jumps_to_ours && !self.is_ours(&r.table, &r.chain) {
+                    b.delete(r);
                 }
-                delete_rule(table, chain, &rule).await?;
             }
-        }
-        for (table, chain) in self.chains() {
-            if chain_exists(table, &chain).await {
-                iptables(&["-t", table, "-F", &chain]).await?;
+            let present: Vec<(&str, String)> = self
+                .chains()
+                .into_iter()
+                .filter(|(t, c)| s.has_chain(t, c))
+                .collect();
+            for (t, c) in &present {
+                b.flush(t, c);
             }
-        }
-        for (table, chain) in self.chains() {
-            if chain_exists(table, &chain).await {
-                iptables(&["-t", table, "-X", &chain]).await?;
+            for (t, c) in &present {
+                b.delete_chain(t, c);
             }
-        }
-        Ok(())
+            b
+        })
+        .await
+        .map(|_| ())
     }
 
-    fn net_rule_set(&self, n: &NetRules) -> Vec<(&'static str, String, Vec<String>)> {
+    fn net_rule_set(&self, n: &NetRules) -> Vec<RuleSpec> {
         let br = &n.bridge;
         let c = format!("-m comment --comment {}", n.tag);
         let mut rules = vec![
@@ -257,14 +296,18 @@ impl Firewall {
 
     /// Add a network's rules (idempotent).
     pub async fn ensure_network(&self, n: &NetRules) -> Result<()> {
-        self.ensure_base().await?;
-        for (table, chain, rule) in self.net_rule_set(n) {
-            ensure_rule(table, &chain, &rule, None).await?;
-        }
-        Ok(())
+        let set = self.net_rule_set(n);
+        iptables::transact(&self.ns, |s| {
+            let mut b = Batch::default();
+            self.plan_base(s, &mut b);
+            self.plan_add(s, &mut b, &set);
+            b
+        })
+        .await
+        .map(|_| ())
     }
 
-    fn port_rule_set(&self, p: &PortRules) -> Vec<(&'static str, String, Vec<String>)> {
+    fn port_rule_set(&self, p: &PortRules) -> Vec<RuleSpec> {
         let br = &p.bridge;
         let c = format!("-m comment --comment {}", p.tag);
         let dst = p
@@ -307,135 +350,76 @@ impl Firewall {
         ]
     }
 
-    /// Add the DNAT, hairpin and forward rules of one published port.
+    /// Add the DNAT, hairpin and forward rules of published ports, in one go.
+    pub async fn add_ports(&self, ports: &[PortRules]) -> Result<()> {
+        let set: Vec<RuleSpec> = ports.iter().flat_map(|p| self.port_rule_set(p)).collect();
+        iptables::transact(&self.ns, |s| {
+            let mut b = Batch::default();
+            self.plan_base(s, &mut b);
+            self.plan_add(s, &mut b, &set);
+            b
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Add the rules of one published port.
     pub async fn add_port(&self, p: &PortRules) -> Result<()> {
-        self.ensure_base().await?;
-        for (table, chain, rule) in self.port_rule_set(p) {
-            ensure_rule(table, &chain, &rule, None).await?;
-        }
-        Ok(())
+        self.add_ports(std::slice::from_ref(p)).await
+    }
+
+    /// Remove the rules of published ports (those that exist).
+    pub async fn remove_ports(&self, ports: &[PortRules]) -> Result<()> {
+        let set: Vec<RuleSpec> = ports.iter().flat_map(|p| self.port_rule_set(p)).collect();
+        iptables::transact(&self.ns, |s| {
+            let mut b = Batch::default();
+            for (table, chain, rule) in &set {
+                if let Some(r) = s.find(table, chain, &rule.join(" ")) {
+                    b.delete(r);
+                }
+            }
+            b
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Remove the rules of one published port (those that exist).
     pub async fn remove_port_rules(&self, p: &PortRules) -> Result<()> {
-        for (table, chain, rule) in self.port_rule_set(p) {
-            if rule_exists(table, &chain, &rule).await {
-                delete_rule(table, &chain, &rule).await?;
-            }
-        }
-        Ok(())
+        self.remove_ports(std::slice::from_ref(p)).await
     }
 
     /// Every rule in our chains (missing chains are skipped).
     pub async fn list(&self) -> Vec<FoundRule> {
-        let mut out = Vec::new();
-        for (table, chain) in self.chains() {
-            let Ok(text) = iptables(&["-t", table, "-S", &chain]).await else {
-                continue;
-            };
-            let head = format!("-A {chain} ");
-            for line in text.lines() {
-                let Some(rest) = line.strip_prefix(&head) else {
-                    continue;
-                };
-                let args: Vec<String> = rest
-                    .split_whitespace()
-                    .map(|t| t.trim_matches('"').to_string())
-                    .collect();
-                let tag = args
-                    .iter()
-                    .position(|a| a == "--comment")
-                    .and_then(|i| args.get(i + 1).cloned());
-                out.push(FoundRule {
-                    table,
-                    chain: chain.clone(),
-                    args,
-                    tag,
-                });
-            }
-        }
-        out
+        let Ok(s) = iptables::save(&self.ns).await else {
+            return Vec::new();
+        };
+        s.all()
+            .filter(|r| self.is_ours(&r.table, &r.chain))
+            .map(|r| FoundRule {
+                table: r.table.clone(),
+                chain: r.chain.clone(),
+                args: r.args.clone(),
+                tag: r.tag.clone(),
+            })
+            .collect()
     }
 
     /// Delete every rule of our chains whose tag satisfies `pred`.
     pub async fn remove_where(&self, pred: impl Fn(&str) -> bool) -> Result<usize> {
-        let mut n = 0;
-        for r in self.list().await {
-            if r.tag.as_deref().is_some_and(&pred) {
-                delete_rule(r.table, &r.chain, &r.args).await?;
-                n += 1;
+        iptables::transact(&self.ns, |s| {
+            let mut b = Batch::default();
+            for r in s.all() {
+                if self.is_ours(&r.table, &r.chain) && r.tag.as_deref().is_some_and(&pred) {
+                    b.delete(r);
+                }
             }
-        }
-        Ok(n)
+            b
+        })
+        .await
     }
 
     pub async fn remove_tag(&self, tag: &str) -> Result<usize> {
         self.remove_where(|t| t == tag).await
     }
-}
-
-async fn chain_exists(table: &str, chain: &str) -> bool {
-    iptables(&["-t", table, "-S", chain]).await.is_ok()
-}
-
-async fn rule_exists(table: &str, chain: &str, rule: &[String]) -> bool {
-    let mut args: Vec<&str> = vec!["-t", table, "-C", chain];
-    args.extend(rule.iter().map(String::as_str));
-    iptables(&args).await.is_ok()
-}
-
-async fn ensure_rule(table: &str, chain: &str, rule: &[String], at: Option<u32>) -> Result<()> {
-    if rule_exists(table, chain, rule).await {
-        return Ok(());
-    }
-    let pos = at.map(|p| p.to_string());
-    let mut args: Vec<&str> = vec!["-t", table];
-    match &pos {
-        Some(p) => args.extend(["-I", chain, p.as_str()]),
-        None => args.extend(["-A", chain]),
-    }
-    args.extend(rule.iter().map(String::as_str));
-    iptables(&args).await.map(|_| ())
-}
-
-async fn delete_rule(table: &str, chain: &str, rule: &[String]) -> Result<()> {
-    let mut args: Vec<&str> = vec!["-t", table, "-D", chain];
-    args.extend(rule.iter().map(String::as_str));
-    match iptables(&args).await {
-        Ok(_) => Ok(()),
-        // Already gone (a concurrent cleanup, or a rule listed twice) is fine.
-        Err(_) if !rule_exists(table, chain, rule).await => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// Run `iptables -w ARGS`, returning stdout. A transient failure of the nft
-/// backend under concurrent updates is retried a few times.
-pub async fn iptables(args: &[&str]) -> Result<String> {
-    let mut last = String::new();
-    for attempt in 0..3 {
-        let out = tokio::process::Command::new("iptables")
-            .arg("-w")
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .map_err(|e| Error::Internal(format!("running iptables: {e}")))?;
-        if out.status.success() {
-            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
-        }
-        last = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        let transient = last.contains("temporarily unavailable")
-            || last.contains("Resource busy")
-            || out.status.code() == Some(4);
-        let is_query = args.iter().any(|a| *a == "-C" || *a == "-S");
-        if !transient || is_query {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt + 1))).await;
-    }
-    Err(Error::Internal(format!(
-        "iptables {}: {last}",
-        args.join(" ")
-    )))
 }

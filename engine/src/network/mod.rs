@@ -7,9 +7,25 @@
 //!
 //! One [`Networks`] per daemon (per virtual host), opened with [`Networks::open`].
 //! Everything the daemon must remember (networks, endpoints = address leases plus
-//! veths, published ports) lives in `<data_root>/network/state.json`, written
+//! veths, published ports) lives in `<dir>/state.json` (the daemon passes
+//! `<data_root>/network`; each virtual host its own directory), written
 //! atomically after every change. Kernel objects are named from [`NetConfig`], so
 //! several daemons (and parallel tests) never touch each other's bridges or chains.
+//!
+//! The machine's side of virtual hosts (their `eth0`, session networks, egress
+//! policy) is a separate manager, [`playground::Playground`].
+//!
+//! # Whose network namespace
+//!
+//! [`NetConfig::netns`] names the namespace that is "the host" for this manager:
+//! None for the daemon's own, or a virtual host's (`/proc/<pid>/ns/net`). Every
+//! host-side operation happens there ([`netns::NsHandle`]): netlink sockets are
+//! opened by a thread that entered it, `iptables-save`/`iptables-restore` enter it
+//! in the forked child, sysctls are written and the userland proxy's sockets are
+//! made by that thread, the embedded DNS forwards upstream from there. Container
+//! sides (the veth peer, 127.0.0.11) are found by pid as always. Inside a virtual
+//! host the names can be Docker's own (`docker0`, `DOCKER`): every scan for our
+//! names (stray bridges, rules by tag) only looks inside that namespace.
 //!
 //! The predefined networks `bridge` (the default bridge, [`NetConfig::bridge_name`],
 //! [`NetConfig::default_subnet`]), `host` and `none` always exist and cannot be
@@ -39,8 +55,9 @@
 //!
 //! # Kernel state we change
 //!
-//! `net.ipv4.ip_forward` is set to 1 (and left so: other software may rely on it
-//! once on) when the first bridge network is set up. `route_localnet` is not
+//! `net.ipv4.ip_forward` is set to 1 in the host's namespace (and left so: other
+//! software may rely on it once on) when the first bridge network is set up; in a
+//! virtual host's namespace `lo` is brought up too. `route_localnet` is not
 //! touched: 127.0.0.1 is served by the userland proxy (see `portmap`).
 
 pub mod bridge;
@@ -48,13 +65,20 @@ pub mod dns;
 pub mod firewall;
 pub mod hosts;
 pub mod ipam;
+pub mod iptables;
 pub mod netns;
+pub mod playground;
 pub mod portmap;
+pub mod routes;
 pub mod settings;
 pub mod store;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_netns;
+#[cfg(test)]
+mod tests_playground;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -64,6 +88,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use bridge::{InnerConfig, Netlink};
 use firewall::{Firewall, NetRules, PortRules};
 pub use ipam::{Ipv4Net, PoolSpec};
+use netns::NsHandle;
+pub use playground::{Egress, Playground, PlaygroundConfig, VhostLink};
 use store::{EndpointRecord, NetworkRecord, PortRecord, State};
 
 use crate::error::Result;
@@ -88,6 +114,10 @@ pub struct NetConfig {
     pub host_resolv_conf: PathBuf,
     /// Upstream resolvers instead of those of `host_resolv_conf` (tests).
     pub dns_upstreams: Option<Vec<SocketAddr>>,
+    /// The network namespace that is "the host" for this manager (a virtual
+    /// host's: `/proc/<pid>/ns/net` or a bind-mounted nsfs file); None for the
+    /// daemon's own.
+    pub netns: Option<PathBuf>,
 }
 
 impl Default for NetConfig {
@@ -101,6 +131,7 @@ impl Default for NetConfig {
             user_bridge_prefix: "dh-".into(),
             host_resolv_conf: PathBuf::from("/etc/resolv.conf"),
             dns_upstreams: None,
+            netns: None,
         }
     }
 }
@@ -188,12 +219,14 @@ struct Running {
 pub struct Networks {
     dir: PathBuf,
     cfg: NetConfig,
+    /// Where host-side work happens.
+    ns: NsHandle,
     fw: Firewall,
     /// Serialises changes (held across kernel calls; never held by readers).
     op: tokio::sync::Mutex<()>,
     state: Arc<RwLock<State>>,
     running: Mutex<Running>,
-    upstreams: Arc<Vec<SocketAddr>>,
+    upstreams: Arc<dns::Upstreams>,
 }
 
 pub const BRIDGE: &str = "bridge";
@@ -218,10 +251,13 @@ fn lock_err<T>(_: T) -> Error {
 }
 
 impl Networks {
-    /// Load (or create) the records under `<data_root>/network`, adding the
-    /// predefined networks. Touches no kernel state: call [`Networks::reconcile`] next.
-    pub fn open(data_root: &Path, cfg: NetConfig) -> Result<Networks> {
-        let dir = data_root.join("network");
+    /// Load (or create) the records in `dir` (this manager's own directory),
+    /// adding the predefined networks, and enter [`NetConfig::netns`] if set.
+    /// Touches no kernel state: call [`Networks::reconcile`] next.
+    pub fn open(dir: &Path, cfg: NetConfig) -> Result<Networks> {
+        let dir = dir.to_path_buf();
+        let ns = NsHandle::from_config(cfg.netns.as_deref())
+            .map_err(|e| Error::InvalidParameter(format!("network namespace of the host: {e}")))?;
         let mut state = store::load(&dir)?;
         let gw = cfg
             .default_gateway
@@ -296,8 +332,9 @@ impl Networks {
             Some(u) => u.clone(),
             None => {
                 let text = std::fs::read_to_string(&cfg.host_resolv_conf).unwrap_or_default();
-                // The forwarder runs in the daemon's namespace, so loopback resolvers
-                // of the host (systemd-resolved) work here, unlike in a container.
+                // The forwarder runs in the host's namespace (the daemon's, or the
+                // virtual host's), so loopback resolvers of that host
+                // (systemd-resolved) work here, unlike in a container.
                 let mut v: Vec<SocketAddr> = hosts::host_nameservers(&text)
                     .iter()
                     .filter_map(|ns| ns.parse::<IpAddr>().ok())
@@ -314,13 +351,27 @@ impl Networks {
         };
         Ok(Networks {
             dir,
-            fw: Firewall::new(&cfg.chain_prefix),
+            fw: Firewall::new(&cfg.chain_prefix, ns.clone()),
+            upstreams: Arc::new(dns::Upstreams {
+                servers: upstreams,
+                ns: ns.clone(),
+            }),
+            ns,
             cfg,
             op: tokio::sync::Mutex::new(()),
             state: Arc::new(RwLock::new(state)),
             running: Mutex::new(Running::default()),
-            upstreams: Arc::new(upstreams),
         })
+    }
+
+    /// A netlink connection in this manager's namespace.
+    async fn nl(&self) -> Result<Netlink> {
+        Netlink::open_in(&self.ns).await
+    }
+
+    /// The namespace host-side work happens in.
+    pub fn netns(&self) -> &NsHandle {
+        &self.ns
     }
 
     pub fn config(&self) -> &NetConfig {
@@ -490,7 +541,7 @@ impl Networks {
                 rec.name
             )));
         };
-        let nl = Netlink::new()?;
+        let nl = self.nl().await?;
         nl.ensure_bridge(&rec.bridge, gw, subnet.prefix_len())
             .await?;
         self.fw
@@ -501,7 +552,7 @@ impl Networks {
                 tag: firewall::net_tag(&rec.id),
             })
             .await?;
-        enable_ip_forward();
+        self.enable_ip_forward().await;
         self.running
             .lock()
             .map_err(lock_err)?
@@ -515,7 +566,7 @@ impl Networks {
         if !rec.is_bridge() {
             return;
         }
-        if let Ok(nl) = Netlink::new() {
+        if let Ok(nl) = self.nl().await {
             if let Err(e) = nl.delete_link(&rec.bridge).await {
                 tracing::warn!("removing bridge {}: {e}", rec.bridge);
             }
@@ -537,7 +588,7 @@ impl Networks {
             .contains(&rec.id);
         if done {
             // Cheap check that nobody deleted the bridge behind our back.
-            if Netlink::new()?.link_by_name(&rec.bridge).await?.is_some() {
+            if self.nl().await?.link_by_name(&rec.bridge).await?.is_some() {
                 return Ok(());
             }
         }
@@ -681,7 +732,7 @@ impl Networks {
             .is_none();
         let host_veth = format!("veth{}", &random_hex(4)[..7]);
         let peer = format!("dhp{}", random_hex(4));
-        let nl = Netlink::new()?;
+        let nl = self.nl().await?;
         let bridge_index = nl
             .link_by_name(&net.bridge)
             .await?
@@ -749,10 +800,11 @@ impl Networks {
             .cloned()
             .collect();
         self.stop_proxies(container_id, |p| p.container_ip == ep.ip)?;
-        for p in &gone {
-            self.fw.remove_port_rules(&port_rules(p)).await?;
+        if !gone.is_empty() {
+            let rules: Vec<PortRules> = gone.iter().map(port_rules).collect();
+            self.fw.remove_ports(&rules).await?;
         }
-        Netlink::new()?.delete_link(&ep.host_veth).await?;
+        self.nl().await?.delete_link(&ep.host_veth).await?;
         state
             .ports
             .retain(|p| !(p.container_id == container_id && p.container_ip == ep.ip));
@@ -790,7 +842,7 @@ impl Networks {
                 .remove_tag(&firewall::port_tag(container_id))
                 .await?;
         }
-        let nl = Netlink::new()?;
+        let nl = self.nl().await?;
         for ep in state.endpoints_of_container(container_id) {
             nl.delete_link(&ep.host_veth).await?;
         }
@@ -878,7 +930,7 @@ impl Networks {
                     }
                 }
                 let target = SocketAddrV4::new(container_ip, b.container_port);
-                let proxy = portmap::start(proto, host_ip, b.host_port, target)
+                let proxy = portmap::start(&self.ns, proto, host_ip, b.host_port, target)
                     .await
                     .map_err(|e| {
                         Error::Conflict(format!(
@@ -897,7 +949,6 @@ impl Networks {
                     proto: proto.to_string(),
                     bridge: net.bridge.clone(),
                 };
-                self.fw.add_port(&port_rules(&rec)).await?;
                 out.push(PortBinding {
                     host_ip: shown_ip,
                     host_port: proxy.port,
@@ -906,15 +957,22 @@ impl Networks {
                 });
                 made.push((rec, proxy));
             }
+            // Every binding's rules in one transaction.
+            let rules: Vec<PortRules> = made.iter().map(|(r, _)| port_rules(r)).collect();
+            if !rules.is_empty() {
+                self.fw.add_ports(&rules).await?;
+            }
             Ok(())
         }
         .await;
         let rollback = |made: Vec<(PortRecord, portmap::Proxy)>| async move {
-            for (rec, proxy) in made {
-                drop(proxy);
-                if let Err(e) = self.fw.remove_port_rules(&port_rules(&rec)).await {
-                    tracing::warn!("rolling back port {}: {e}", rec.host_port);
-                }
+            let rules: Vec<PortRules> = made.iter().map(|(r, _)| port_rules(r)).collect();
+            drop(made);
+            if rules.is_empty() {
+                return;
+            }
+            if let Err(e) = self.fw.remove_ports(&rules).await {
+                tracing::warn!("rolling back published ports: {e}");
             }
         };
         if let Err(e) = result {
@@ -1023,7 +1081,7 @@ impl Networks {
         let _op = self.op.lock().await;
         let mut report = ReconcileReport::default();
         let mut state = self.snapshot()?;
-        let nl = Netlink::new()?;
+        let nl = self.nl().await?;
         // Endpoints of containers that are gone.
         let dead: Vec<String> = state
             .endpoints
@@ -1098,8 +1156,8 @@ impl Networks {
                     || (t.starts_with("dh-port:") && !port_tags.contains(t))
             })
             .await?;
-        for p in &port_rule_sets {
-            self.fw.add_port(p).await?;
+        if !port_rule_sets.is_empty() {
+            self.fw.add_ports(&port_rule_sets).await?;
         }
         // Proxies and DNS servers of running containers.
         for p in &state.ports {
@@ -1115,6 +1173,7 @@ impl Networks {
             }
             let ip: Ipv4Addr = p.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
             match portmap::start(
+                &self.ns,
                 &p.proto,
                 ip,
                 p.host_port,
@@ -1177,7 +1236,7 @@ impl Networks {
             r.realized.clear();
         }
         let mut state = self.snapshot()?;
-        let nl = Netlink::new()?;
+        let nl = self.nl().await?;
         for ep in &state.endpoints {
             nl.delete_link(&ep.host_veth).await?;
         }
@@ -1236,14 +1295,20 @@ fn endpoint_of(e: &EndpointRecord, net: &NetworkRecord) -> Endpoint {
     }
 }
 
-/// Turn on IPv4 forwarding (needed for NAT and for containers to reach out).
-fn enable_ip_forward() {
-    let path = "/proc/sys/net/ipv4/ip_forward";
-    if std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1") {
-        return;
-    }
-    match std::fs::write(path, "1") {
-        Ok(()) => tracing::info!("set net.ipv4.ip_forward=1"),
-        Err(e) => tracing::warn!("cannot enable net.ipv4.ip_forward: {e}"),
+impl Networks {
+    /// Turn on IPv4 forwarding in the host's namespace (needed for NAT and for
+    /// containers to reach out), and bring its `lo` up (the userland proxy serves
+    /// 127.0.0.1; a fresh namespace has it down).
+    async fn enable_ip_forward(&self) {
+        match self.ns.set_sysctl("net.ipv4.ip_forward", "1").await {
+            Ok(true) => tracing::info!("set net.ipv4.ip_forward=1 in {:?}", self.ns),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("cannot enable net.ipv4.ip_forward in {:?}: {e}", self.ns),
+        }
+        if !self.ns.is_own() {
+            if let Err(e) = self.ns.run(netns::loopback_up).await {
+                tracing::warn!("cannot bring lo up in {:?}: {e}", self.ns);
+            }
+        }
     }
 }

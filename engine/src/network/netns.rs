@@ -7,10 +7,18 @@
 //! Sockets made there stay in that namespace for their whole life, whichever thread
 //! uses them later: that is how the embedded DNS server and the in-container netlink
 //! socket work.
+//!
+//! [`NsHandle`] is the same idea for a namespace that a whole manager lives in (a
+//! virtual host's): one dedicated thread enters it once and then runs short jobs
+//! for the manager (make a socket, open a netlink connection, write a sysctl);
+//! commands (`iptables`) enter it in the forked child before `exec`.
 
 use std::fs::File;
 use std::io;
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
 
 /// The path of the network namespace of `pid`.
 pub fn netns_path(pid: u32) -> PathBuf {
@@ -80,4 +88,234 @@ pub fn loopback_up() -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The network namespace a manager's host-side work happens in: the daemon's own
+/// (`NsHandle::own()`, the default), or the one an nsfs path names
+/// (`/proc/<pid>/ns/net`, a bind-mounted `/run/netns/x`).
+///
+/// For another namespace a worker thread enters it once and serves jobs until the
+/// last clone of the handle is dropped; it is never a tokio thread. Sockets made by
+/// a job stay in that namespace whichever thread uses them afterwards.
+#[derive(Clone, Default)]
+pub struct NsHandle {
+    inner: Option<Arc<Worker>>,
+}
+
+struct Worker {
+    path: PathBuf,
+    /// Kept open for `setns` in the children of [`NsHandle::command`].
+    file: File,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for NsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.inner {
+            None => write!(f, "NsHandle(own)"),
+            Some(w) => write!(f, "NsHandle({})", w.path.display()),
+        }
+    }
+}
+
+impl NsHandle {
+    /// The daemon's own network namespace: jobs run in place.
+    pub fn own() -> NsHandle {
+        NsHandle { inner: None }
+    }
+
+    /// `None`: the daemon's own; `Some(path)`: [`NsHandle::open`].
+    pub fn from_config(path: Option<&Path>) -> io::Result<NsHandle> {
+        match path {
+            None => Ok(NsHandle::own()),
+            Some(p) => NsHandle::open(p),
+        }
+    }
+
+    /// Enter the namespace at `path` with a new worker thread. Fails (with the
+    /// path) when it is not a network namespace.
+    pub fn open(path: &Path) -> io::Result<NsHandle> {
+        let with_path = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+        let file = File::open(path).map_err(with_path)?;
+        let for_thread = file.try_clone().map_err(with_path)?;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<io::Result<()>>(1);
+        std::thread::Builder::new()
+            .name("netns-worker".into())
+            .spawn(move || {
+                let entered = nix::sched::setns(&for_thread, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(io::Error::from);
+                drop(for_thread);
+                let ok = entered.is_ok();
+                let _ = ready_tx.send(entered);
+                if !ok {
+                    return;
+                }
+                while let Ok(job) = rx.recv() {
+                    // A panicking job loses its answer (the caller sees an error),
+                    // not the worker.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                }
+            })?;
+        ready_rx
+            .recv()
+            .map_err(|_| io::Error::other("netns worker did not start"))?
+            .map_err(with_path)?;
+        Ok(NsHandle {
+            inner: Some(Arc::new(Worker {
+                path: path.to_path_buf(),
+                file,
+                jobs,
+            })),
+        })
+    }
+
+    /// Whether this is the daemon's own namespace.
+    pub fn is_own(&self) -> bool {
+        self.inner.is_none()
+    }
+
+    /// The path it was opened from (None for the daemon's own).
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.as_ref().map(|w| w.path.as_path())
+    }
+
+    /// Run a short, non-blocking job inside the namespace and return its result.
+    pub async fn run<T, F>(&self, f: F) -> io::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> io::Result<T> + Send + 'static,
+    {
+        let Some(w) = &self.inner else {
+            return f();
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        w.jobs
+            .send(Box::new(move || {
+                let _ = tx.send(f());
+            }))
+            .map_err(|_| io::Error::other("netns worker stopped"))?;
+        rx.await
+            .map_err(|_| io::Error::other("netns job panicked"))?
+    }
+
+    /// [`NsHandle::run`] for synchronous callers (never from a runtime worker that
+    /// other tasks are waiting on for long).
+    pub fn run_blocking<T, F>(&self, f: F) -> io::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> io::Result<T> + Send + 'static,
+    {
+        let Some(w) = &self.inner else {
+            return f();
+        };
+        let (tx, rx) = mpsc::sync_channel(1);
+        w.jobs
+            .send(Box::new(move || {
+                let _ = tx.send(f());
+            }))
+            .map_err(|_| io::Error::other("netns worker stopped"))?;
+        rx.recv()
+            .map_err(|_| io::Error::other("netns job panicked"))?
+    }
+
+    /// A command whose process runs inside the namespace: the forked child calls
+    /// `setns` before `exec`, so the daemon's own threads never move.
+    pub fn command(&self, program: &str) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(program);
+        if let Some(w) = &self.inner {
+            // The closure owns a clone of the worker, so the fd stays open as long
+            // as the command exists.
+            let w = w.clone();
+            // SAFETY: the closure runs in the child between fork and exec, where only
+            // async-signal-safe calls are allowed: it reads an integer and calls
+            // setns(2), and allocates nothing.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setns(w.file.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        cmd
+    }
+
+    /// Write a sysctl under /proc/sys/net (per namespace: resolved by the opening
+    /// thread's namespace) unless it already has `value`. Returns whether it changed.
+    pub async fn set_sysctl(&self, key: &str, value: &str) -> io::Result<bool> {
+        let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
+        let value = value.to_string();
+        self.run(move || {
+            if std::fs::read_to_string(&path).is_ok_and(|v| v.trim() == value) {
+                return Ok(false);
+            }
+            std::fs::write(&path, &value)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// A TCP listener on `addr` inside the namespace.
+    pub async fn tcp_listen(&self, addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
+        if self.is_own() {
+            return tokio::net::TcpListener::bind(addr).await;
+        }
+        let l = self
+            .run(move || {
+                let l = std::net::TcpListener::bind(addr)?;
+                l.set_nonblocking(true)?;
+                Ok(l)
+            })
+            .await?;
+        tokio::net::TcpListener::from_std(l)
+    }
+
+    /// A UDP socket bound to `addr` inside the namespace.
+    pub async fn udp_bind(&self, addr: SocketAddr) -> io::Result<tokio::net::UdpSocket> {
+        if self.is_own() {
+            return tokio::net::UdpSocket::bind(addr).await;
+        }
+        let s = self
+            .run(move || {
+                let s = std::net::UdpSocket::bind(addr)?;
+                s.set_nonblocking(true)?;
+                Ok(s)
+            })
+            .await?;
+        tokio::net::UdpSocket::from_std(s)
+    }
+
+    /// A TCP connection to `addr` from inside the namespace: the socket is made
+    /// there, the (non-blocking) connect runs on the runtime.
+    pub async fn tcp_connect(&self, addr: SocketAddr) -> io::Result<tokio::net::TcpStream> {
+        if self.is_own() {
+            return tokio::net::TcpStream::connect(addr).await;
+        }
+        let v4 = addr.is_ipv4();
+        let fd = self
+            .run(move || {
+                use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+                let family = if v4 {
+                    AddressFamily::Inet
+                } else {
+                    AddressFamily::Inet6
+                };
+                socket(
+                    family,
+                    SockType::Stream,
+                    SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+                    None,
+                )
+                .map_err(io::Error::from)
+            })
+            .await?;
+        tokio::net::TcpSocket::from_std_stream(std::net::TcpStream::from(fd))
+            .connect(addr)
+            .await
+    }
 }

@@ -9,6 +9,10 @@
 //! the error docker prints), and port 0 asks the kernel for a free port from
 //! `ip_local_port_range`. Traffic from other machines (and to the host's own
 //! non-loopback addresses) is DNAT-ed by the kernel and never reaches the proxy.
+//!
+//! For a virtual host every socket of the proxy (the listener, each outgoing
+//! connection, each UDP flow) is made inside the virtual host's namespace by its
+//! [`NsHandle`] worker, then served by the daemon's runtime.
 
 use std::collections::HashMap;
 use std::io;
@@ -16,8 +20,10 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::{JoinHandle, JoinSet};
+
+use super::netns::NsHandle;
 
 /// How long a UDP flow without replies is kept.
 const UDP_IDLE: Duration = Duration::from_secs(60);
@@ -52,8 +58,9 @@ pub fn listen_error(proto: &str, ip: Ipv4Addr, port: u16, e: &io::Error) -> Stri
     format!("listen {proto}4 {ip}:{port}: bind: {reason}")
 }
 
-/// Bind `ip:port` (port 0: a free ephemeral port) and forward to `target`.
+/// Bind `ip:port` (port 0: a free ephemeral port) in `ns` and forward to `target`.
 pub async fn start(
+    ns: &NsHandle,
     proto: &str,
     ip: Ipv4Addr,
     port: u16,
@@ -61,21 +68,21 @@ pub async fn start(
 ) -> io::Result<Proxy> {
     match proto {
         "udp" => {
-            let sock = UdpSocket::bind(SocketAddrV4::new(ip, port)).await?;
+            let sock = ns.udp_bind(SocketAddrV4::new(ip, port).into()).await?;
             let port = sock.local_addr()?.port();
-            let task = tokio::spawn(udp_proxy(Arc::new(sock), target));
+            let task = tokio::spawn(udp_proxy(ns.clone(), Arc::new(sock), target));
             Ok(Proxy { task, port })
         }
         _ => {
-            let listener = TcpListener::bind(SocketAddrV4::new(ip, port)).await?;
+            let listener = ns.tcp_listen(SocketAddrV4::new(ip, port).into()).await?;
             let port = listener.local_addr()?.port();
-            let task = tokio::spawn(tcp_proxy(listener, target));
+            let task = tokio::spawn(tcp_proxy(ns.clone(), listener, target));
             Ok(Proxy { task, port })
         }
     }
 }
 
-async fn tcp_proxy(listener: TcpListener, target: SocketAddrV4) {
+async fn tcp_proxy(ns: NsHandle, listener: TcpListener, target: SocketAddrV4) {
     // Connection tasks live in the set, so aborting the listener ends them too.
     let mut conns = JoinSet::new();
     loop {
@@ -85,9 +92,10 @@ async fn tcp_proxy(listener: TcpListener, target: SocketAddrV4) {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
+                let ns = ns.clone();
                 conns.spawn(async move {
                     let Ok(Ok(mut outbound)) =
-                        tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target)).await
+                        tokio::time::timeout(CONNECT_TIMEOUT, ns.tcp_connect(target.into())).await
                     else {
                         return;
                     };
@@ -99,7 +107,7 @@ async fn tcp_proxy(listener: TcpListener, target: SocketAddrV4) {
     }
 }
 
-async fn udp_proxy(sock: Arc<UdpSocket>, target: SocketAddrV4) {
+async fn udp_proxy(ns: NsHandle, sock: Arc<UdpSocket>, target: SocketAddrV4) {
     let mut flows: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
     let mut tasks: JoinSet<SocketAddr> = JoinSet::new();
     let mut buf = vec![0u8; 65535];
@@ -110,7 +118,8 @@ async fn udp_proxy(sock: Arc<UdpSocket>, target: SocketAddrV4) {
                 let up = match flows.get(&client) {
                     Some(up) => up.clone(),
                     None => {
-                        let Ok(up) = UdpSocket::bind("0.0.0.0:0").await else { continue };
+                        let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+                        let Ok(up) = ns.udp_bind(any).await else { continue };
                         if up.connect(target).await.is_err() {
                             continue;
                         }

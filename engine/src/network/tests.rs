@@ -13,7 +13,7 @@ use super::*;
 
 static NEXT_SUBNET: AtomicU8 = AtomicU8::new(0);
 
-fn sh(cmd: &str) -> String {
+pub(super) fn sh(cmd: &str) -> String {
     let out = Command::new("sh").arg("-c").arg(cmd).output().expect("sh");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -47,6 +47,7 @@ impl Env {
             user_bridge_prefix: format!("du{tag}"),
             host_resolv_conf: PathBuf::from("/nonexistent"),
             dns_upstreams: Some(vec![]),
+            netns: None,
         };
         Env {
             tag,
@@ -151,7 +152,7 @@ impl Drop for Env {
     }
 }
 
-fn req(network: &str, cid: &str, name: &str, pid: u32) -> ConnectRequest {
+pub(super) fn req(network: &str, cid: &str, name: &str, pid: u32) -> ConnectRequest {
     ConnectRequest {
         network: network.into(),
         container_id: cid.into(),
@@ -163,7 +164,7 @@ fn req(network: &str, cid: &str, name: &str, pid: u32) -> ConnectRequest {
 
 /// A TCP server in the namespace of `pid` on `port`: answers each connection with
 /// "<peer ip> <first line>\n".
-fn tcp_server(pid: u32, port: u16) {
+pub(super) fn tcp_server(pid: u32, port: u16) {
     let l = netns::run(pid, move || TcpListener::bind(("0.0.0.0", port))).unwrap();
     std::thread::spawn(move || {
         for s in l.incoming() {
@@ -180,7 +181,7 @@ fn tcp_server(pid: u32, port: u16) {
 }
 
 /// A UDP server in the namespace of `pid`: echoes "<peer ip> <payload>".
-fn udp_server(pid: u32, port: u16) {
+pub(super) fn udp_server(pid: u32, port: u16) {
     let sock = netns::run(pid, move || UdpSocket::bind(("0.0.0.0", port))).unwrap();
     std::thread::spawn(move || {
         let mut buf = [0u8; 1500];
@@ -192,7 +193,7 @@ fn udp_server(pid: u32, port: u16) {
 }
 
 /// Connect to `addr`, send "hi", return the reply line (the peer address seen).
-fn tcp_ask(addr: SocketAddr) -> std::io::Result<String> {
+pub(super) fn tcp_ask(addr: SocketAddr) -> std::io::Result<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(1500))?;
     s.set_read_timeout(Some(Duration::from_secs(3)))?;
     s.write_all(b"hi\n")?;
@@ -201,11 +202,11 @@ fn tcp_ask(addr: SocketAddr) -> std::io::Result<String> {
     Ok(out.trim().to_string())
 }
 
-fn tcp_ask_from(pid: u32, addr: SocketAddr) -> std::io::Result<String> {
+pub(super) fn tcp_ask_from(pid: u32, addr: SocketAddr) -> std::io::Result<String> {
     netns::run(pid, move || tcp_ask(addr))
 }
 
-fn udp_ask(addr: SocketAddr) -> std::io::Result<String> {
+pub(super) fn udp_ask(addr: SocketAddr) -> std::io::Result<String> {
     let s = UdpSocket::bind("0.0.0.0:0")?;
     s.set_read_timeout(Some(Duration::from_millis(700)))?;
     let mut buf = [0u8; 1500];
@@ -218,7 +219,7 @@ fn udp_ask(addr: SocketAddr) -> std::io::Result<String> {
     Err(std::io::Error::other("no UDP reply"))
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     TcpListener::bind("0.0.0.0:0")
         .unwrap()
         .local_addr()
@@ -235,7 +236,7 @@ fn host_addr() -> Option<Ipv4Addr> {
         .next()
 }
 
-fn links_in(pid: u32) -> String {
+pub(super) fn links_in(pid: u32) -> String {
     sh(&format!("nsenter -t {pid} -n ip -o addr show"))
 }
 
@@ -631,7 +632,7 @@ fn fake_upstream() -> SocketAddr {
     addr
 }
 
-fn dns_udp(pid: u32, name: &str) -> std::io::Result<(u16, Vec<Ipv4Addr>)> {
+pub(super) fn dns_udp(pid: u32, name: &str) -> std::io::Result<(u16, Vec<Ipv4Addr>)> {
     let q = dns::tests::query(name, 1);
     netns::run(pid, move || {
         let s = UdpSocket::bind("127.0.0.1:0")?;
@@ -643,7 +644,7 @@ fn dns_udp(pid: u32, name: &str) -> std::io::Result<(u16, Vec<Ipv4Addr>)> {
     })
 }
 
-fn dns_tcp(pid: u32, name: &str) -> std::io::Result<(u16, Vec<Ipv4Addr>)> {
+pub(super) fn dns_tcp(pid: u32, name: &str) -> std::io::Result<(u16, Vec<Ipv4Addr>)> {
     let q = dns::tests::query(name, 1);
     netns::run(pid, move || {
         let mut s =
