@@ -94,6 +94,115 @@ struct DaemonArgs {
     /// Run containers without networking of their own (loopback only)
     #[arg(long = "no-networking")]
     no_networking: bool,
+    /// Bridge of the playground network that virtual hosts' eth0 live on
+    #[arg(
+        long = "playground-bridge",
+        value_name = "string",
+        default_value = "dhpg0"
+    )]
+    playground_bridge: String,
+    /// Subnet of the playground network
+    #[arg(
+        long = "playground-subnet",
+        value_name = "string",
+        default_value = "10.199.0.0/16"
+    )]
+    playground_subnet: String,
+    /// Prefix of the playground's firewall chains
+    #[arg(
+        long = "playground-chain-prefix",
+        value_name = "string",
+        default_value = "DOCKHAND-PG"
+    )]
+    playground_chain_prefix: String,
+    /// Prefix of session networks' bridges
+    #[arg(
+        long = "session-bridge-prefix",
+        value_name = "string",
+        default_value = "dhs-"
+    )]
+    session_bridge_prefix: String,
+    /// A registry (IP:PORT) virtual hosts may reach under the "registries" egress policy
+    #[arg(long = "egress-registry", value_name = "list")]
+    egress_registry: Vec<String>,
+    /// Default egress policy of virtual hosts: none, registries or all
+    #[arg(
+        long = "vhost-egress",
+        value_name = "string",
+        default_value = "registries"
+    )]
+    vhost_egress: String,
+    /// Default memory cap of a virtual host
+    #[arg(long = "vhost-memory", value_name = "bytes", default_value = "1g")]
+    vhost_memory: String,
+    /// Default CPU cap of a virtual host
+    #[arg(long = "vhost-cpus", value_name = "decimal", default_value = "1")]
+    vhost_cpus: String,
+    /// Default process cap of a virtual host
+    #[arg(long = "vhost-pids-limit", value_name = "int", default_value_t = 1024)]
+    vhost_pids_limit: i64,
+    /// Default disk of a virtual host
+    #[arg(long = "vhost-disk", value_name = "bytes", default_value = "2g")]
+    vhost_disk: String,
+    /// Default time to live of a virtual host (0: forever)
+    #[arg(long = "vhost-ttl", value_name = "duration", default_value = "4h")]
+    vhost_ttl: String,
+    /// Default idle timeout of a virtual host (0: none)
+    #[arg(
+        long = "vhost-idle-timeout",
+        value_name = "duration",
+        default_value = "1h"
+    )]
+    vhost_idle_timeout: String,
+}
+
+/// Virtual hosts' defaults and playground network from the daemon's flags.
+fn vhost_config(
+    d: &DaemonArgs,
+) -> Result<
+    (
+        engine::vhost::Defaults,
+        Option<engine::network::PlaygroundConfig>,
+    ),
+    String,
+> {
+    use commands::host::parse_lifetime;
+    use opts::{parse_cpus, ram_in_bytes};
+    let egress: engine::network::Egress = d.vhost_egress.parse()?;
+    let defaults = engine::vhost::Defaults {
+        limits: shared::vhost::VhostLimits {
+            memory: Some(ram_in_bytes(&d.vhost_memory)?),
+            nano_cpus: Some(parse_cpus(&d.vhost_cpus)?),
+            pids_limit: Some(d.vhost_pids_limit),
+            disk: Some(ram_in_bytes(&d.vhost_disk)?),
+        },
+        ttl: parse_lifetime(&d.vhost_ttl)?,
+        idle_timeout: parse_lifetime(&d.vhost_idle_timeout)?,
+        egress: egress.to_string(),
+    };
+    if d.no_networking {
+        return Ok((defaults, None));
+    }
+    let mut registries = vec![];
+    for r in &d.egress_registry {
+        registries.push(
+            r.parse()
+                .map_err(|_| format!("invalid --egress-registry {r}: want IP:PORT"))?,
+        );
+    }
+    let pg = engine::network::PlaygroundConfig {
+        bridge: d.playground_bridge.clone(),
+        subnet: d
+            .playground_subnet
+            .parse()
+            .map_err(|e| format!("invalid --playground-subnet: {e}"))?,
+        chain_prefix: d.playground_chain_prefix.clone(),
+        session_bridge_prefix: d.session_bridge_prefix.clone(),
+        registries,
+        default_egress: egress,
+        ..Default::default()
+    };
+    Ok((defaults, Some(pg)))
 }
 
 /// The network configuration from the daemon's flags (dockerd's names where it has them).
@@ -445,10 +554,19 @@ fn run_daemon(d: DaemonArgs, debug: bool) -> i32 {
             return 1;
         }
     };
+    let (vhost_defaults, playground) = match vhost_config(&d) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("dockhand: {e}");
+            return 1;
+        }
+    };
     match server::run_daemon(server::DaemonOptions {
         data_root: d.data_root,
         socket,
         net,
+        vhost_defaults,
+        playground,
     }) {
         Ok(()) => 0,
         Err(e) => {

@@ -183,14 +183,17 @@ pub struct Host {
     cgroups: Option<crate::cgroups::Cgroups>,
     /// What the host's kernel can limit (Docker's sysinfo).
     pub sys: crate::resources::SysInfo,
-    /// Bridges, endpoints, published ports and embedded DNS.
-    networks: Option<Arc<crate::network::Networks>>,
+    /// Bridges, endpoints, published ports and embedded DNS (set once; a
+    /// virtual host gets them when its network namespace exists).
+    networks: std::sync::OnceLock<Arc<crate::network::Networks>>,
     /// Named and anonymous volumes.
     volumes: crate::volume::VolumeStore,
     state: Mutex<HashMap<String, Entry>>,
     execs: Mutex<HashMap<String, ExecRecord>>,
     /// Set for a virtual host.
     virt: Option<Arc<VirtualNs>>,
+    /// Engine events (`GET /events`).
+    events: tokio::sync::broadcast::Sender<shared::api::EventMessage>,
 }
 
 fn no_such(id: &str) -> Error {
@@ -202,7 +205,7 @@ fn random_id() -> String {
     hex::encode(bytes)
 }
 
-const HOSTS_BASE: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+pub const HOSTS_BASE: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
 /// The container's resolv.conf: the host's, without loopback resolvers (they would
 /// point into the container itself), or Docker's public defaults if none remain.
@@ -272,17 +275,21 @@ impl Host {
             exe,
             images,
             sys: crate::resources::SysInfo::detect(cgroups.as_ref()),
-            networks: match net {
-                Some(cfg) => Some(Arc::new(crate::network::Networks::open(
-                    &data_root.join("network"),
-                    cfg,
-                )?)),
-                None => None,
+            networks: {
+                let cell = std::sync::OnceLock::new();
+                if let Some(cfg) = net {
+                    let _ = cell.set(Arc::new(crate::network::Networks::open(
+                        &data_root.join("network"),
+                        cfg,
+                    )?));
+                }
+                cell
             },
             cgroups,
             state: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
             virt,
+            events: tokio::sync::broadcast::channel(1024).0,
         });
         host.load()?;
         Ok(host)
@@ -290,6 +297,63 @@ impl Host {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Subscribe to this host's events.
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<shared::api::EventMessage> {
+        self.events.subscribe()
+    }
+
+    /// Publish an event of `typ` (`image`, `network`, `volume`, ...).
+    pub fn emit(&self, typ: &str, action: &str, id: &str, attributes: BTreeMap<String, String>) {
+        let now = chrono::Utc::now();
+        let _ = self.events.send(shared::api::EventMessage {
+            typ: typ.into(),
+            action: action.into(),
+            actor: shared::api::EventActor {
+                id: id.into(),
+                attributes,
+            },
+            scope: "local".into(),
+            time: now.timestamp(),
+            time_nano: now.timestamp_nanos_opt().unwrap_or(0),
+            ..Default::default()
+        });
+    }
+
+    /// A container event, with the name and image attributes Docker gives.
+    fn emit_container(&self, rec: &ContainerInspect, action: &str, extra: &[(&str, String)]) {
+        if hidden(rec) {
+            return;
+        }
+        let mut attrs: BTreeMap<String, String> = rec.config.labels.clone();
+        attrs.insert("name".into(), rec.name.trim_start_matches('/').to_string());
+        attrs.insert("image".into(), rec.config.image.clone());
+        for (k, v) in extra {
+            attrs.insert((*k).to_string(), v.clone());
+        }
+        let now = chrono::Utc::now();
+        let _ = self.events.send(shared::api::EventMessage {
+            typ: "container".into(),
+            action: action.into(),
+            actor: shared::api::EventActor {
+                id: rec.id.clone(),
+                attributes: attrs,
+            },
+            scope: "local".into(),
+            time: now.timestamp(),
+            time_nano: now.timestamp_nanos_opt().unwrap_or(0),
+            status: action.into(),
+            id: rec.id.clone(),
+            from: rec.config.image.clone(),
+        });
+    }
+
+    /// Give a virtual host its networks once its network namespace exists.
+    pub fn set_networks(&self, nets: crate::network::Networks) -> Result<()> {
+        self.networks
+            .set(Arc::new(nets))
+            .map_err(|_| Error::Internal("networks are already set".into()))
     }
 
     /// The virtual host's namespaces, when this host is one.
@@ -641,6 +705,7 @@ impl Host {
             Ok(()) => {
                 if let Some(e) = st.get_mut(&id) {
                     e.starting = false;
+                    self.emit_container(&e.rec, "create", &[]);
                 }
                 Ok(IdResponse { id, warnings })
             }
@@ -740,10 +805,12 @@ impl Host {
         let mut mounts = self.runtime_mounts(rec)?;
         let mut self_binds = vec![];
         if let (Some(v), true) = (&self.virt, is_sandbox) {
+            // The directory, not the socket: a restarted daemon binds a new
+            // socket there and the running host sees it.
             mounts.push(crate::runtime::spec::SpecMount {
                 kind: "bind".into(),
-                source: v.socket.clone(),
-                destination: "/var/run/docker.sock".into(),
+                source: v.socket.parent().unwrap_or(&v.socket).to_path_buf(),
+                destination: "/var/run".into(),
                 ..Default::default()
             });
             self_binds.push("/usr/local/bin/docker".to_string());
@@ -808,7 +875,7 @@ impl Host {
     ) -> Result<BTreeMap<String, serde_json::Value>> {
         let mut out = BTreeMap::new();
         let mode = req.host_config.network_mode.as_str();
-        if let (Some(nets), Some(primary)) = (&self.networks, net::primary_network(mode)) {
+        if let (Some(nets), Some(primary)) = (self.networks.get(), net::primary_network(mode)) {
             let found = nets
                 .find(primary)
                 .map_err(|_| Error::NotFound(format!("network {primary} not found")))?;
@@ -1040,6 +1107,7 @@ impl Host {
                 self.persist(e)?;
                 let rec = e.rec.clone();
                 drop(st);
+                self.emit_container(&rec, "start", &[]);
                 // The exit watcher leaves auto-removal to us while we start.
                 if already_exited && rec.host_config.auto_remove {
                     let _ = self.remove_now(&id, true);
@@ -1205,6 +1273,10 @@ impl Host {
             s.exit_code = status.code;
             s.oom_killed = status.oom_killed;
             s.finished_at = status.finished_at.clone();
+            if status.oom_killed {
+                self.emit_container(&e.rec, "oom", &[]);
+            }
+            self.emit_container(&e.rec, "die", &[("exitCode", status.code.to_string())]);
             let policy = &e.rec.host_config.restart_policy;
             let restart = !e.rec.host_config.auto_remove
                 && should_restart(
@@ -1277,6 +1349,9 @@ impl Host {
         self.remove_cgroup(id);
         self.release_network(id);
         let entry = self.lock().remove(id);
+        if let Some(e) = &entry {
+            self.emit_container(&e.rec, "destroy", &[]);
+        }
         let dir = self.cdir(id);
         // Record first: a crash after this point leaves only a directory without a
         // record, which the next start deletes.

@@ -72,7 +72,7 @@ impl Host {
     /// Recreate bridges and rules of existing networks and drop leftovers of a
     /// daemon that died. Call once at daemon start.
     pub async fn reconcile_networks(&self) -> Result<()> {
-        let Some(nets) = &self.networks else {
+        let Some(nets) = self.networks.get() else {
             return Ok(());
         };
         let live = |id: &str| self.lock().get(id).is_some_and(|e| e.rec.state.running);
@@ -81,12 +81,12 @@ impl Host {
     }
 
     pub fn networks(&self) -> Option<&std::sync::Arc<crate::network::Networks>> {
-        self.networks.as_ref()
+        self.networks.get()
     }
 
     /// Legacy links (`--link name:alias`): what the linking container learns.
     pub(super) fn link_infos(&self, rec: &ContainerInspect) -> Result<Vec<LinkInfo>> {
-        let Some(nets) = &self.networks else {
+        let Some(nets) = self.networks.get() else {
             return Ok(vec![]);
         };
         let mut out = vec![];
@@ -144,7 +144,7 @@ impl Host {
     /// network namespace and waiting for the go. On error nothing stays behind.
     pub(super) async fn attach_network(&self, rec: &ContainerInspect, pid: i32) -> Result<()> {
         let (Some(nets), Some(primary)) = (
-            &self.networks,
+            self.networks.get(),
             primary_network(&rec.host_config.network_mode),
         ) else {
             return Ok(());
@@ -249,7 +249,7 @@ impl Host {
 
     /// Drop a container's endpoints, ports and DNS (after it stopped, or on rm).
     pub(super) fn release_network(&self, id: &str) {
-        if let Some(nets) = self.networks.clone() {
+        if let Some(nets) = self.networks.get().cloned() {
             let id = id.to_string();
             // Also awaited at the next start; here it frees ports promptly.
             tokio::spawn(async move {
@@ -263,7 +263,7 @@ impl Host {
     /// The same, finished before returning (`rm` answers only when the ports
     /// and rules are gone).
     pub(super) async fn release_network_now(&self, id: &str) {
-        if let Some(nets) = &self.networks {
+        if let Some(nets) = self.networks.get() {
             if let Err(e) = nets.release_container(id).await {
                 tracing::warn!("releasing the network of {id}: {e}");
             }
@@ -275,7 +275,7 @@ impl Host {
         &self,
         rec: &ContainerInspect,
     ) -> Option<shared::api::NetworkSettings> {
-        let nets = self.networks.as_ref()?;
+        let nets = self.networks.get()?;
         let exposed: Vec<String> = rec
             .config
             .exposed_ports
@@ -293,7 +293,7 @@ impl Host {
 
     /// `ps`'s `Ports` of a running container.
     pub(super) fn ps_ports(&self, id: &str) -> Vec<Value> {
-        let Some(nets) = &self.networks else {
+        let Some(nets) = self.networks.get() else {
             return vec![];
         };
         nets.ports(id)
@@ -311,7 +311,8 @@ impl Host {
     pub async fn network_connect(&self, network: &str, key: &str, endpoint: Value) -> Result<()> {
         let nets = self
             .networks
-            .clone()
+            .get()
+            .cloned()
             .ok_or_else(|| Error::Internal("networking is disabled".into()))?;
         let name = nets.find(network)?.name;
         let (rec, running) = {
@@ -372,7 +373,8 @@ impl Host {
     pub async fn network_disconnect(&self, network: &str, key: &str) -> Result<()> {
         let nets = self
             .networks
-            .clone()
+            .get()
+            .cloned()
             .ok_or_else(|| Error::Internal("networking is disabled".into()))?;
         let name = nets.find(network)?.name;
         let (id, running, was_listed) = {

@@ -121,6 +121,10 @@ fn rfc3339(unix: i64) -> String {
 /// Creates, lists, expires and destroys virtual hosts.
 pub struct Manager {
     data_root: PathBuf,
+    /// The machine side of virtual hosts' `eth0`, egress policy and sessions.
+    playground: Option<crate::network::Playground>,
+    /// Give virtual hosts their own bridge, NAT and DNS (off: `--no-networking`).
+    networking: bool,
     exe: PathBuf,
     pub defaults: Defaults,
     cgroups: Option<crate::cgroups::Cgroups>,
@@ -174,12 +178,23 @@ impl Manager {
         data_root: &Path,
         exe: PathBuf,
         defaults: Defaults,
+        playground: Option<crate::network::PlaygroundConfig>,
         api: Box<dyn ApiServer>,
     ) -> Result<Arc<Manager>> {
         let dir = data_root.join("vhosts");
         std::fs::create_dir_all(&dir).ctx("create dir", &dir)?;
         let prefix_cg = crate::host::open_cgroups(data_root);
+        let networking = playground.is_some();
+        let playground = match playground {
+            Some(cfg) => Some(crate::network::Playground::open(
+                &data_root.join("playground"),
+                cfg,
+            )?),
+            None => None,
+        };
         let m = Arc::new(Manager {
+            playground,
+            networking,
             data_root: data_root.to_path_buf(),
             exe,
             defaults,
@@ -201,6 +216,12 @@ impl Manager {
             if let Err(e) = m.adopt(&name).await {
                 tracing::warn!("virtual host {name} is gone ({e}); removing what is left");
                 m.destroy_remains(&name).await;
+            }
+        }
+        if let Some(pg) = &m.playground {
+            let known: Vec<String> = m.hosts.lock().unwrap().keys().cloned().collect();
+            if let Err(e) = pg.reconcile(&|n| known.iter().any(|k| k == n)).await {
+                tracing::warn!("playground network: {e}");
             }
         }
         // Cgroups of virtual hosts without a record (a crash during create).
@@ -254,6 +275,7 @@ impl Manager {
         }
         let virt = self.virtual_ns(&rec, pid as i32);
         let host = Host::open_virtual(&self.data_root, name, self.exe.clone(), None, virt.clone())?;
+        self.give_networks(&host, pid as i32).await?;
         self.api.serve(host.clone(), &virt.socket)?;
         self.chown_socket(&virt.socket);
         let v = Arc::new(Vhost {
@@ -341,6 +363,9 @@ impl Manager {
         let mut taken = used;
         if let Ok(rd) = std::fs::read_dir(self.data_root.join("vhosts")) {
             for e in rd.flatten() {
+                if e.path().extension().is_none_or(|x| x != "json") {
+                    continue;
+                }
                 if let Ok(Some(r)) = read_json::<Record>(&e.path()) {
                     taken.insert(r.slot);
                 }
@@ -492,13 +517,22 @@ impl Manager {
 
     async fn create_inner(self: &Arc<Self>, mut rec: Record, disk: i64) -> Result<Arc<Vhost>> {
         let name = rec.name.clone();
+        let t0 = std::time::Instant::now();
+        let step = {
+            let name = name.clone();
+            move |what: &str| tracing::debug!("vhost {name}: {what} at {:?}", t0.elapsed())
+        };
         let base = self.ensure_base()?;
+        step("base ready");
         rec.slot = self.free_slot()?;
+        step("slot found");
         // The record first: it reserves the slot and lets a restart clean up.
         write_json_atomic(&self.record_path(&name), &rec)?;
         let img = self.image_path(&name);
         let dir = self.host_dir(&name);
+        step("record written");
         make_disk(&img, disk as u64)?;
+        step("disk made");
         std::fs::create_dir_all(&dir).ctx("create dir", &dir)?;
         run(
             "mount",
@@ -510,6 +544,7 @@ impl Manager {
             ],
         )?;
         let _ = std::fs::remove_dir_all(dir.join("lost+found"));
+        step("mounted");
         let virt = self.virtual_ns(&rec, 0);
         let _ = base;
         let run_dir = dir.join("run");
@@ -539,6 +574,7 @@ impl Manager {
             Host::open_virtual(&self.data_root, &name, self.exe.clone(), None, virt.clone())?;
         self.api.serve(host.clone(), &virt.socket)?;
         self.chown_socket(&virt.socket);
+        step("host opened");
         let _ = std::os::unix::fs::chown(&virt.socket, id, id);
         let env = vec![
             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
@@ -552,12 +588,84 @@ impl Manager {
         write_json_atomic(&self.record_path(&name), &rec)?;
         let pid = host.start_sandbox(&sid).await?;
         virt.init_pid.store(pid, Ordering::SeqCst);
+        step("sandbox started");
+        if let Some(pg) = &self.playground {
+            let egress: crate::network::Egress = rec
+                .egress
+                .parse()
+                .map_err(|e: String| Error::InvalidParameter(e))?;
+            let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+            let session = (!rec.session.is_empty()).then_some(rec.session.as_str());
+            let link = pg.attach(&name, &netns, session, egress).await?;
+            rec.ip = link.ip.to_string();
+            write_json_atomic(&self.record_path(&name), &rec)?;
+        }
+        step("playground attached");
+        self.give_networks(&host, pid).await?;
+        step("networks ready");
         let v = Arc::new(Vhost {
             rec: Mutex::new(rec),
             host,
         });
+        let session = v.rec.lock().unwrap().session.clone();
         self.hosts.lock().unwrap().insert(name, v.clone());
+        if !session.is_empty() {
+            self.write_session_hosts(&session);
+        }
         Ok(v)
+    }
+
+    /// The virtual host's own default bridge, NAT and DNS, inside its network
+    /// namespace, with Docker's names (`docker0`, `DOCKER`).
+    async fn give_networks(&self, host: &Arc<Host>, init_pid: i32) -> Result<()> {
+        if !self.networking {
+            return Ok(());
+        }
+        let cfg = crate::network::NetConfig {
+            netns: Some(PathBuf::from(format!("/proc/{init_pid}/ns/net"))),
+            bridge_name: "docker0".into(),
+            chain_prefix: "DOCKER".into(),
+            user_bridge_prefix: "br-".into(),
+            ..Default::default()
+        };
+        let nets = crate::network::Networks::open(&host.dir().join("network"), cfg)?;
+        host.set_networks(nets)?;
+        host.reconcile_networks().await?;
+        Ok(())
+    }
+
+    /// `/etc/hosts` of every member of a session network: each other by hostname.
+    fn write_session_hosts(&self, session: &str) {
+        let Some(pg) = &self.playground else { return };
+        let hosts = self.hosts.lock().unwrap().clone();
+        let mut lines = String::new();
+        for (name, ip) in pg.hosts_entries(session) {
+            if let Some(v) = hosts.get(&name) {
+                let hostname = v.rec.lock().unwrap().hostname.clone();
+                lines.push_str(&format!("{ip}\t{hostname}\n"));
+            }
+        }
+        for v in hosts.values() {
+            let (s, hostname) = {
+                let r = v.rec.lock().unwrap();
+                (r.session.clone(), r.hostname.clone())
+            };
+            if s != session {
+                continue;
+            }
+            if let Some(rec) = v.host.sandbox_record() {
+                let text = format!("{}127.0.1.1\t{hostname}\n{lines}", crate::host::HOSTS_BASE);
+                // In place: the file is bind-mounted into the running host.
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(&rec.hosts_path)
+                {
+                    use std::io::Write;
+                    let _ = f.write_all(text.as_bytes());
+                }
+            }
+        }
     }
 
     /// Destroy a virtual host and everything it owned. Idempotent: removing one
@@ -568,6 +676,7 @@ impl Manager {
         }
         let v = self.hosts.lock().unwrap().remove(name);
         self.api.stop(name);
+        let session = v.as_ref().map(|v| v.rec.lock().unwrap().session.clone());
         if let Some(v) = v {
             // Containers first (records, networks), the init last.
             let sandbox = v.host.sandbox_record().map(|r| r.id);
@@ -581,6 +690,9 @@ impl Manager {
             }
         }
         self.destroy_remains(name).await;
+        if let Some(s) = session.filter(|s| !s.is_empty()) {
+            self.write_session_hosts(&s);
+        }
         Ok(())
     }
 
@@ -588,6 +700,11 @@ impl Manager {
     /// disk, its record.
     async fn destroy_remains(&self, name: &str) {
         self.api.stop(name);
+        if let Some(pg) = &self.playground {
+            if let Err(e) = pg.detach(name).await {
+                tracing::warn!("detaching virtual host {name}: {e}");
+            }
+        }
         if let Some(cg) = &self.cgroups {
             for _ in 0..50 {
                 match cg.remove_host_tree(name) {

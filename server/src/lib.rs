@@ -26,6 +26,10 @@ pub struct DaemonOptions {
     /// Bridge, subnets and firewall chain names (`--bridge`, `--bip`,
     /// `--default-address-pool`, ...). `None` disables container networking.
     pub net: Option<engine::network::NetConfig>,
+    /// Defaults of new virtual hosts.
+    pub vhost_defaults: engine::vhost::Defaults,
+    /// Virtual hosts' network on the machine; `None`: virtual hosts get loopback only.
+    pub playground: Option<engine::network::PlaygroundConfig>,
 }
 
 /// Shared state of the API handlers.
@@ -203,7 +207,8 @@ async fn serve(opts: DaemonOptions) -> std::io::Result<()> {
     let vhosts = engine::vhost::Manager::open(
         &opts.data_root,
         std::env::current_exe()?,
-        engine::vhost::Defaults::default(),
+        opts.vhost_defaults.clone(),
+        opts.playground.clone(),
         Box::new(HostSockets {
             data_root: opts.data_root.clone(),
             ..Default::default()

@@ -467,3 +467,33 @@ mod tests {
         assert_eq!(v, r#"{"Untagged":"busybox:latest"}"#);
     }
 }
+
+/// One message of `GET /events` (moby's `events.Message`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventMessage {
+    #[serde(rename = "Type")]
+    pub typ: String,
+    #[serde(rename = "Action")]
+    pub action: String,
+    #[serde(rename = "Actor")]
+    pub actor: EventActor,
+    pub scope: String,
+    pub time: i64,
+    #[serde(rename = "timeNano")]
+    pub time_nano: i64,
+    /// Deprecated fields Docker still sends for containers.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventActor {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Attributes", default)]
+    pub attributes: std::collections::BTreeMap<String, String>,
+}

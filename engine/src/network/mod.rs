@@ -1077,7 +1077,7 @@ impl Networks {
     /// says which are), delete veths on our bridges and rules in our chains that no
     /// record explains, delete user bridges no network owns, and restart proxies and
     /// DNS servers of running containers.
-    pub async fn reconcile(&self, live: &dyn Fn(&str) -> bool) -> Result<ReconcileReport> {
+    pub async fn reconcile(&self, live: &(dyn Fn(&str) -> bool + Sync)) -> Result<ReconcileReport> {
         let _op = self.op.lock().await;
         let mut report = ReconcileReport::default();
         let mut state = self.snapshot()?;

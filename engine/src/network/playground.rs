@@ -785,7 +785,10 @@ impl Playground {
     /// After a daemon restart: set the base up again, remove the links, rules and
     /// session bridges of virtual hosts that are not `live` (or whose veth is
     /// gone), and whatever no record explains; re-add missing rules of live ones.
-    pub async fn reconcile(&self, live: &dyn Fn(&str) -> bool) -> Result<PlaygroundReport> {
+    pub async fn reconcile(
+        &self,
+        live: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<PlaygroundReport> {
         let _op = self.op.lock().await;
         let mut report = PlaygroundReport::default();
         let nl = Netlink::new()?;
