@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod mux;
+pub mod playground;
 pub mod units;
 
 /// The Engine API version this daemon speaks (Docker 27's). Clients negotiate down to it.
