@@ -1,0 +1,3 @@
+//! The Yew components and browser bindings (wasm32 only).
+
+pub fn start() {}
