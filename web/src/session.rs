@@ -166,6 +166,9 @@ impl SessionState {
 
     /// The warning to show now, with the seconds it has left.
     pub fn expiring_now(&self) -> Option<(u64, bool)> {
+        if self.closed.is_some() {
+            return None;
+        }
         let e = self.expiring?;
         let elapsed = ((self.now_ms - e.at_ms).max(0.0) / 1000.0) as u64;
         (elapsed < e.secs_left).then(|| (e.secs_left - elapsed, e.idle))
@@ -275,6 +278,7 @@ impl SessionState {
             SessionAction::TogglePanels => self.panels_open = !self.panels_open,
             SessionAction::Gone(text) => {
                 self.closed.get_or_insert(text);
+                self.expiring = None;
             }
         }
     }
@@ -307,6 +311,8 @@ impl SessionState {
             }
             SessionEvent::Closed { reason } => {
                 self.closed = Some(reason.message().to_string());
+                self.expiring = None;
+                self.clock = Some((0, now_ms));
             }
         }
     }
@@ -551,6 +557,8 @@ mod tests {
             now_ms: 1.0,
         });
         assert_eq!(s.closed.as_deref(), Some(CloseReason::Expired.message()));
+        assert_eq!(s.secs_left(), Some(0));
+        assert_eq!(s.expiring_now(), None);
         assert!(!s.can_add_instance());
         assert!(!s.can_add_tab("node1"));
         s.reduce(SessionAction::SocketClosed {

@@ -4,8 +4,8 @@ use crate::upload::Upload;
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use shared::playground::{
-    routes, CreateSession, ErrorBody, InstanceInfo, PlaygroundConfig, SessionCreated, TabId,
-    TerminalCreated, UploadResult, TOKEN_HEADER,
+    routes, CreateSession, ErrorBody, InstanceInfo, PlaygroundConfig, SessionCreated, SessionInfo,
+    TabId, TerminalCreated, UploadResult, TOKEN_HEADER,
 };
 
 /// A failed call: the HTTP status (0 when the server could not be reached) and the
@@ -63,6 +63,10 @@ pub async fn create_session(access_code: Option<String>) -> Result<SessionCreate
         .map_err(ApiError::unreachable)?;
     let resp = check(req.send().await).await?;
     resp.json().await.map_err(ApiError::unreachable)
+}
+
+pub async fn session(id: &str, token: &str) -> Result<SessionInfo, ApiError> {
+    json(authed(Request::get(&routes::session(id)), token)).await
 }
 
 pub async fn add_instance(id: &str, token: &str) -> Result<InstanceInfo, ApiError> {

@@ -48,7 +48,7 @@ pub fn copy(text: &str) {
                 }
             });
         }
-        None => exec_copy(&text.to_string()),
+        None => exec_copy(text),
     }
 }
 

@@ -2,6 +2,7 @@
 //! page's reducer. Reconnects with backoff until the session is over; the server
 //! sends the full state again on every connect, so nothing is lost in between.
 
+use super::api;
 use super::dom;
 use super::socket::{Frame, Socket};
 use crate::backoff;
@@ -15,7 +16,13 @@ use yew::Callback;
 /// Dropping it closes the socket and cancels any pending retry.
 pub struct Feed(Rc<Inner>);
 
+/// After this many failed attempts in a row, ask over REST whether the session
+/// still exists: a refused WebSocket handshake looks like any network error.
+const CHECK_AFTER: u32 = 3;
+
 struct Inner {
+    id: String,
+    token: String,
     path: String,
     dispatch: Callback<SessionAction>,
     socket: RefCell<Option<Socket>>,
@@ -27,6 +34,8 @@ struct Inner {
 impl Feed {
     pub fn start(id: &str, token: &str, dispatch: Callback<SessionAction>) -> Feed {
         let inner = Rc::new(Inner {
+            id: id.to_string(),
+            token: token.to_string(),
             path: routes::session_ws(id, token),
             dispatch,
             socket: RefCell::new(None),
@@ -72,13 +81,14 @@ impl Inner {
             },
             move |frame| {
                 if let Frame::Text(text) = frame {
-                    with(&w2, |i| match serde_json::from_str::<SessionEvent>(&text) {
-                        Ok(event) => i.emit(SessionAction::Event {
-                            event,
-                            now_ms: dom::now_ms(),
-                        }),
-                        // A newer server's event this page does not know: skip it.
-                        Err(_) => {}
+                    // A newer server's event this page does not know is skipped.
+                    with(&w2, |i| {
+                        if let Ok(event) = serde_json::from_str::<SessionEvent>(&text) {
+                            i.emit(SessionAction::Event {
+                                event,
+                                now_ms: dom::now_ms(),
+                            });
+                        }
                     });
                 }
             },
@@ -97,11 +107,32 @@ impl Inner {
         let retry_ms = backoff::delay_ms(attempt, dom::random());
         self.emit(SessionAction::SocketClosed { code, retry_ms });
         if final_close {
+            self.stopped.set(true);
             return;
+        }
+        if attempt >= CHECK_AFTER {
+            self.check_exists();
         }
         let w = Rc::downgrade(self);
         let timer = Timeout::new(retry_ms, move || with(&w, |i| i.connect()));
         *self.retry.borrow_mut() = Some(timer);
+    }
+
+    fn check_exists(self: &Rc<Self>) {
+        let w = Rc::downgrade(self);
+        let (id, token) = (self.id.clone(), self.token.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(e) = api::session(&id, &token).await {
+                if matches!(e.status, 401 | 403 | 404 | 410) {
+                    with(&w, |i| {
+                        i.stopped.set(true);
+                        i.retry.borrow_mut().take();
+                        i.dispatch
+                            .emit(SessionAction::Gone("This session no longer exists.".into()));
+                    });
+                }
+            }
+        });
     }
 
     /// Dispatch after the socket's handler returns (see `terminal::emit_later`).

@@ -119,7 +119,7 @@ pub fn Landing(props: &LandingProps) -> Html {
                 <h1><span class="logo" aria-hidden="true">{ "⚓" }</span>{ title }</h1>
                 <p class="lead">{ "A Docker playground in your browser: start a session, get your own \
                     virtual hosts, and type real docker commands." }</p>
-                { for facts }
+                { facts.unwrap_or_default() }
                 <form class="start" onsubmit={on_start}>
                     if s.needs_code() {
                         <label for="access-code">{ "Access code" }</label>
@@ -132,7 +132,7 @@ pub fn Landing(props: &LandingProps) -> Html {
                         { if s.starting { "Starting…" } else { "Start a session" } }
                     </button>
                 </form>
-                { for problem }
+                { problem.unwrap_or_default() }
             </main>
         </div>
     }

@@ -9,6 +9,7 @@ use super::panels::Panels;
 use super::sidebar::Sidebar;
 use super::terminal::Terminal;
 use super::topbar::TopBar;
+use super::xterm;
 use crate::format;
 use crate::session::{SessionAction, SessionState};
 use crate::theme::Theme;
@@ -100,6 +101,12 @@ pub fn SessionPage(props: &SessionPageProps) -> Html {
         });
     }
 
+    // Buttons take the focus when clicked; the keyboard belongs to the terminal.
+    use_effect_with(
+        (props.theme, store.0.panels_open, store.0.notice.is_some()),
+        |_| xterm::focus_active(),
+    );
+
     let s = &store.0;
     let on_select = dispatch.reform(SessionAction::Select);
     let on_add = {
@@ -144,6 +151,7 @@ pub fn SessionPage(props: &SessionPageProps) -> Html {
     };
     let on_new_session = Callback::from(|_: MouseEvent| dom::set_hash(""));
 
+    let stopped = s.closed.is_some();
     let upload_limit = s.config.as_ref().map_or(u64::MAX, |c| c.upload_limit_bytes);
     let terminals = s.instances().iter().flat_map(|inst| {
         let front = s.selected.as_deref() == Some(inst.name.as_str());
@@ -153,7 +161,7 @@ pub fn SessionPage(props: &SessionPageProps) -> Html {
         inst.terminals.iter().map(move |&tab| html! {
             <Terminal key={format!("{}/{}", inst.name, tab)}
                       session={id.clone()} token={token.clone()} instance={inst.name.clone()} {tab}
-                      active={front && active_tab == Some(tab)} {theme} {upload_limit}
+                      active={front && active_tab == Some(tab)} {theme} {upload_limit} {stopped}
                       on_action={dispatch.clone()} />
         })
     });
@@ -209,8 +217,8 @@ pub fn SessionPage(props: &SessionPageProps) -> Html {
                         <h2>{ &inst.hostname }</h2>
                         <span class="muted mono">{ &inst.ip }</span>
                     </div>
-                    <div class="tabs" role="tablist">
-                        { for tabs }
+                    <div class="tabs">
+                        <div class="tab-list" role="tablist">{ for tabs }</div>
                         <button class="tab-add" data-testid="tab-add" id="tab-add"
                                 title="Open another terminal on this instance"
                                 disabled={!s.can_add_tab(&name)} onclick={add_tab}>{ "+" }</button>
@@ -263,20 +271,23 @@ pub fn SessionPage(props: &SessionPageProps) -> Html {
         </div>
     });
 
+    // Optional parts are one node each (`unwrap_or_default`, never `for` over an
+    // Option): yew diffs unkeyed children by position, and a child that comes and
+    // goes would shift its siblings and remount the terminals.
     html! {
         <div class={classes!("session", (!s.panels_open).then_some("no-panels"))}>
             <TopBar state={s.clone()} theme={props.theme} on_toggle_theme={props.on_toggle_theme.clone()}
                     {on_end} on_toggle_panels={dispatch.reform(|_: ()| SessionAction::TogglePanels)} />
-            { for expiring }
+            { expiring.unwrap_or_default() }
             <Sidebar state={s.clone()} {on_select} {on_add} {on_remove} />
             <main class="work">
                 { work }
-                { for no_terminal }
+                { no_terminal.unwrap_or_default() }
                 <div class="terms">{ for terminals }</div>
             </main>
             { panels }
-            { for notice }
-            { for closed }
+            { notice.unwrap_or_default() }
+            { closed.unwrap_or_default() }
         </div>
     }
 }

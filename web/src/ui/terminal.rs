@@ -36,6 +36,8 @@ pub struct TerminalProps {
     pub active: bool,
     pub theme: Theme,
     pub upload_limit: u64,
+    /// The session is over: stop reconnecting, keep the screen.
+    pub stopped: bool,
     pub on_action: Callback<SessionAction>,
 }
 
@@ -63,6 +65,14 @@ pub fn Terminal(props: &TerminalProps) -> Html {
             if let (true, Some(h)) = (active, handle.borrow().as_ref()) {
                 xterm::set_active(&instance, tab);
                 h.0.fit_and_focus();
+            }
+        });
+    }
+    {
+        let handle = handle.clone();
+        use_effect_with(props.stopped, move |&stopped| {
+            if let (true, Some(h)) = (stopped, handle.borrow().as_ref()) {
+                h.0.stop();
             }
         });
     }
@@ -147,6 +157,7 @@ struct Inner {
     retry: RefCell<Option<Timeout>>,
     pending: RefCell<Vec<u8>>,
     last_activity: Cell<f64>,
+    stopped: Cell<bool>,
     observer: RefCell<Option<ResizeObserver>>,
     disposables: RefCell<Vec<Disposable>>,
     listeners: RefCell<Vec<EventListener>>,
@@ -206,6 +217,7 @@ impl Inner {
             retry: RefCell::new(None),
             pending: RefCell::new(Vec::new()),
             last_activity: Cell::new(0.0),
+            stopped: Cell::new(false),
             observer: RefCell::new(None),
             disposables: RefCell::new(Vec::new()),
             listeners: RefCell::new(Vec::new()),
@@ -340,6 +352,9 @@ impl Inner {
     }
 
     fn connect(self: &Rc<Self>) {
+        if self.stopped.get() {
+            return;
+        }
         let path = routes::terminal_ws(
             &self.session,
             &self.instance,
@@ -470,9 +485,17 @@ impl Inner {
         }
     }
 
-    fn shutdown(&self) {
+    /// No more connections; the screen stays as it is.
+    fn stop(&self) {
+        self.stopped.set(true);
         self.retry.borrow_mut().take();
         self.socket.borrow_mut().take();
+        let _ = self.el.set_attribute("data-state", "stopped");
+        let _ = self.el.set_attribute("data-note", "");
+    }
+
+    fn shutdown(&self) {
+        self.stop();
         for d in self.disposables.borrow_mut().drain(..) {
             d.dispose();
         }

@@ -3,6 +3,7 @@
 
 use super::clipboard;
 use super::dom;
+use super::xterm;
 use crate::format;
 use crate::session::{Link, SessionState};
 use crate::theme::Theme;
@@ -47,11 +48,13 @@ pub fn TopBar(props: &TopBarProps) -> Html {
         Callback::from(move |_: MouseEvent| {
             clipboard::copy(&share);
             copied.set(true);
+            xterm::focus_active();
         })
     };
     let left = s.secs_left();
     let timer_class = classes!("timer", left.is_some_and(|l| l < 300).then_some("warn"),);
     let (link_class, link_text) = match s.link {
+        _ if s.closed.is_some() => ("ended", "Session ended".to_string()),
         Link::Live => ("live", "Connected".to_string()),
         Link::Connecting => ("connecting", "Connecting…".to_string()),
         Link::Retrying { retry_ms } => (

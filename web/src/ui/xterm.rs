@@ -157,6 +157,18 @@ pub fn set_active(instance: &str, tab: u32) {
     ACTIVE.with(|a| *a.borrow_mut() = Some(key(instance, tab)));
 }
 
+/// Give the keyboard back to the terminal in front (after a click on a button).
+pub fn focus_active() {
+    let Some(k) = ACTIVE.with(|a| a.borrow().clone()) else {
+        return;
+    };
+    TERMINALS.with(|t| {
+        if let Some(term) = t.borrow().get(&k) {
+            term.focus();
+        }
+    });
+}
+
 /// Install `window.dockhandTerm(instance?, tab?)`.
 pub fn install_test_hook() {
     let hook =
