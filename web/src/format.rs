@@ -39,6 +39,23 @@ pub fn minutes_words(secs: u64) -> String {
     }
 }
 
+/// A length of time in words, to the minute: `4 hours`, `1 hour 30 minutes`, `45 minutes`.
+pub fn duration_words(secs: u64) -> String {
+    let (h, m) = (secs / 3600, secs / 60 % 60);
+    let plural = |n: u64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    };
+    match (h, m) {
+        (0, _) => minutes_words(secs),
+        (h, 0) => plural(h, "hour"),
+        (h, m) => format!("{} {}", plural(h, "hour"), plural(m, "minute")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +75,14 @@ mod tests {
         assert_eq!(size(4_260_000), "4.26MB");
         assert_eq!(size(77_800_000), "77.8MB");
         assert_eq!(size(187_000_000), "187MB");
+    }
+
+    #[test]
+    fn durations_are_worded_in_hours_and_minutes() {
+        assert_eq!(duration_words(14_400), "4 hours");
+        assert_eq!(duration_words(5_400), "1 hour 30 minutes");
+        assert_eq!(duration_words(3_660), "1 hour 1 minute");
+        assert_eq!(duration_words(2_700), "45 minutes");
     }
 
     #[test]

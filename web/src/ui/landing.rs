@@ -93,7 +93,7 @@ pub fn Landing(props: &LandingProps) -> Html {
         html! {
             <p class="facts">
                 { format!("Each session gets up to {} instances with Docker inside, for {}. ",
-                    c.max_instances, format::countdown(c.session_ttl_secs)) }
+                    c.max_instances, format::duration_words(c.session_ttl_secs)) }
                 { format!("Idle sessions end after {}.", format::minutes_words(c.idle_timeout_secs)) }
             </p>
         }
