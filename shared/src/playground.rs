@@ -99,7 +99,8 @@ pub struct PlaygroundConfig {
     pub max_terminals_per_instance: u32,
     /// Lifetime of a session from its creation, in seconds.
     pub session_ttl_secs: u64,
-    /// A session with no input, API call or connected viewer for this long is destroyed.
+    /// A session with no terminal input and no API call for this long is destroyed
+    /// (an open but untouched browser tab does not keep it alive).
     pub idle_timeout_secs: u64,
     /// Largest upload body (file, or tar of a folder) in bytes.
     pub upload_limit_bytes: u64,
@@ -127,7 +128,8 @@ pub struct CreateSession {
     pub access_code: Option<String>,
 }
 
-/// `POST /api/sessions` answer (HTTP 201).
+/// `POST /api/sessions` answer (HTTP 201). The new session has no instances yet;
+/// the web client adds `node1` right away.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionCreated {
     /// The new session's id.
@@ -194,8 +196,11 @@ pub struct TerminalCreated {
 }
 
 /// Query of `POST .../upload`. The body is the raw file, or a tar archive when `tar`
-/// is 1 (a dropped folder); it lands in the current directory of the shell in tab
-/// `terminal`, with the user's ownership, and never outside the instance.
+/// is 1 (a dropped folder, whose entries all start with `name/`); it lands in the
+/// current directory of the shell in tab `terminal` (a file as `name`, an archive
+/// unpacked there), never outside the instance. An existing file is replaced. The
+/// server refuses a body over `upload_limit_bytes` with 413, and treats the archive
+/// as hostile (no `..`, absolute paths or links that leave the directory).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadQuery {
     /// The tab whose shell's working directory receives the upload.
