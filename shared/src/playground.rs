@@ -694,7 +694,7 @@ pub fn encode_query_value(s: &str) -> String {
 
 /// Paths of every playground endpoint, built in one place for client and server.
 /// They are paths: the browser resolves them against the page's origin, and
-/// [`ws_url`] turns one into a `ws:`/`wss:` URL.
+/// [`routes::ws_url`] turns one into a `ws:`/`wss:` URL.
 pub mod routes {
     use super::{encode_query_value, TabId, OFFSET_QUERY, TOKEN_QUERY};
 
