@@ -1,0 +1,87 @@
+//! Small browser helpers: clock, storage, location, theme attribute.
+
+use crate::theme::{Theme, STORAGE_KEY};
+use wasm_bindgen::JsCast;
+
+pub fn window() -> web_sys::Window {
+    web_sys::window().expect("a browser window")
+}
+
+pub fn document() -> web_sys::Document {
+    window().document().expect("a document")
+}
+
+/// Milliseconds since the epoch (only differences are used).
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// Unix seconds, for tar mtimes.
+pub fn unix_secs() -> u64 {
+    (now_ms() / 1000.0) as u64
+}
+
+pub fn random() -> f64 {
+    js_sys::Math::random()
+}
+
+pub fn hash() -> String {
+    window().location().hash().unwrap_or_default()
+}
+
+pub fn set_hash(hash: &str) {
+    let _ = window().location().set_hash(hash);
+}
+
+/// `https://host:port` of the page.
+pub fn origin() -> String {
+    window().location().origin().unwrap_or_default()
+}
+
+/// The `ws:`/`wss:` URL for a path on this server.
+pub fn ws_url(path: &str) -> String {
+    let loc = window().location();
+    shared::playground::routes::ws_url(
+        &loc.protocol().unwrap_or_default(),
+        &loc.host().unwrap_or_default(),
+        path,
+    )
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    window().local_storage().ok().flatten()
+}
+
+/// The theme to start with: the stored choice, else the system's preference.
+pub fn initial_theme() -> Theme {
+    let stored = storage().and_then(|s| s.get_item(STORAGE_KEY).ok().flatten());
+    let prefers_dark = window()
+        .match_media("(prefers-color-scheme: dark)")
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.matches());
+    Theme::initial(stored.as_deref(), prefers_dark)
+}
+
+/// Apply a theme to `<html data-theme>` and remember it.
+pub fn apply_theme(theme: Theme) {
+    if let Some(root) = document().document_element() {
+        let _ = root.set_attribute("data-theme", theme.as_str());
+    }
+    if let Some(s) = storage() {
+        let _ = s.set_item(STORAGE_KEY, theme.as_str());
+    }
+}
+
+/// Open a URL in a new tab.
+pub fn open_tab(url: &str) {
+    let _ = window().open_with_url_and_target(url, "_blank");
+}
+
+/// The value of an `<input>` behind an event.
+pub fn input_value(e: &web_sys::Event) -> String {
+    e.target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        .map(|i| i.value())
+        .unwrap_or_default()
+}
