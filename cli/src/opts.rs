@@ -71,6 +71,15 @@ pub struct ContainerFlags {
     /// Connect a container to a network
     #[arg(long = "network", alias = "net", value_name = "network")]
     pub network: Option<String>,
+    /// PID namespace to use
+    #[arg(long = "pid", value_name = "string")]
+    pub pid: Option<String>,
+    /// IPC mode to use
+    #[arg(long = "ipc", value_name = "string")]
+    pub ipc: Option<String>,
+    /// UTS namespace to use
+    #[arg(long = "uts", value_name = "string")]
+    pub uts: Option<String>,
     /// Bind mount a volume
     #[arg(short = 'v', long = "volume", value_name = "list")]
     pub volume: Vec<String>,
@@ -482,6 +491,15 @@ pub fn build_create(
             .map(|m| parse_mount(m))
             .collect::<Result<Vec<_>, _>>()?;
         extra.insert("Mounts".into(), Value::Array(mounts));
+    }
+    for (key, v) in [
+        ("PidMode", &f.pid),
+        ("IpcMode", &f.ipc),
+        ("UTSMode", &f.uts),
+    ] {
+        if let Some(v) = v {
+            extra.insert(key.into(), Value::from(v.as_str()));
+        }
     }
     let host_config = HostConfig {
         binds,

@@ -2137,6 +2137,33 @@ impl Host {
 
 /// Checks of `HostConfig` that moby makes at create, with its texts.
 pub fn validate_host_config(hc: &shared::api::HostConfig) -> Result<(), String> {
+    let mode = |k: &str| {
+        hc.extra
+            .get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let pid = mode("PidMode");
+    if !matches!(pid.as_str(), "" | "host") {
+        return Err(if pid.starts_with("container:") {
+            format!("PID mode {pid} is not supported by this engine")
+        } else {
+            format!("invalid PID mode: {pid}")
+        });
+    }
+    let ipc = mode("IpcMode");
+    if !matches!(ipc.as_str(), "" | "host" | "private" | "shareable") {
+        return Err(if ipc.starts_with("container:") || ipc == "none" {
+            format!("IPC mode {ipc} is not supported by this engine")
+        } else {
+            format!("invalid IPC mode: {ipc}")
+        });
+    }
+    let uts = mode("UTSMode");
+    if !matches!(uts.as_str(), "" | "host") {
+        return Err(format!("invalid UTS mode: {uts}"));
+    }
     let p = &hc.restart_policy;
     match p.name.as_str() {
         "" | "no" | "always" | "unless-stopped" => {

@@ -20,10 +20,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// uid ranges: virtual host `slot` maps 0..65536 to `UID_FIRST + slot * 65536`.
+/// uid ranges: virtual host `slot` maps 0..65536 to `first + slot * 65536`, where
+/// `first` is `UID_FIRST` plus a bucket of `MAX_SLOTS` ranges chosen by the data
+/// root, so that daemons with different data roots (tests) do not share ranges.
 pub const UID_FIRST: u32 = 0x1000_0000;
 pub const UID_SIZE: u32 = 65536;
-const MAX_SLOTS: u32 = 0xE000;
+const MAX_SLOTS: u32 = 448;
+const BUCKETS: u32 = 128;
 
 /// Serves a host's Docker API on a unix socket (the server crate implements it).
 pub trait ApiServer: Send + Sync {
@@ -277,7 +280,7 @@ impl Manager {
         let host = Host::open_virtual(&self.data_root, name, self.exe.clone(), None, virt.clone())?;
         self.give_networks(&host, pid as i32).await?;
         self.api.serve(host.clone(), &virt.socket)?;
-        self.chown_socket(&virt.socket);
+        self.chown_socket(&virt.socket, virt.uid_base);
         let v = Arc::new(Vhost {
             rec: Mutex::new(rec),
             host,
@@ -286,9 +289,16 @@ impl Manager {
         Ok(())
     }
 
+    fn uid_first(&self) -> u32 {
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(self.data_root.as_os_str().as_encoded_bytes());
+        let bucket = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) % BUCKETS;
+        UID_FIRST + bucket * MAX_SLOTS * UID_SIZE
+    }
+
     fn virtual_ns(&self, rec: &Record, init_pid: i32) -> Arc<VirtualNs> {
         Arc::new(VirtualNs {
-            uid_base: UID_FIRST + rec.slot * UID_SIZE,
+            uid_base: self.uid_first() + rec.slot * UID_SIZE,
             size: UID_SIZE,
             hostname: rec.hostname.clone(),
             base_layer: self.data_root.join("vhost-base").join("rootfs"),
@@ -298,9 +308,12 @@ impl Manager {
         })
     }
 
-    fn chown_socket(&self, socket: &Path) {
+    /// The API socket belongs to the virtual host's root (as docker.sock does
+    /// to the machine's).
+    fn chown_socket(&self, socket: &Path, uid_base: u32) {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o660));
+        let _ = std::os::unix::fs::chown(socket, Some(uid_base), Some(uid_base));
     }
 
     /// The virtual host named `name`.
@@ -573,9 +586,8 @@ impl Manager {
         let host =
             Host::open_virtual(&self.data_root, &name, self.exe.clone(), None, virt.clone())?;
         self.api.serve(host.clone(), &virt.socket)?;
-        self.chown_socket(&virt.socket);
+        self.chown_socket(&virt.socket, virt.uid_base);
         step("host opened");
-        let _ = std::os::unix::fs::chown(&virt.socket, id, id);
         let env = vec![
             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
             "HOME=/root".to_string(),
@@ -808,7 +820,14 @@ mod tests {
         // sparse images (nothing) and idle memory, measured in the benchmark.
         assert!(d.limits.memory.unwrap() <= 2 << 30);
         assert!(d.limits.pids_limit.unwrap() <= 4096);
+        // Checked at compile time below: 200 hosts per daemon, ranges within u32.
+        const { assert!(MAX_SLOTS >= 200) };
+        const {
+            assert!(
+                UID_FIRST as u64 + (BUCKETS * MAX_SLOTS) as u64 * UID_SIZE as u64
+                    <= u32::MAX as u64
+            )
+        };
         assert_eq!(UID_FIRST % UID_SIZE, 0);
-        assert!(UID_FIRST as u64 + MAX_SLOTS as u64 * UID_SIZE as u64 <= u32::MAX as u64);
     }
 }

@@ -132,6 +132,15 @@ impl Daemon {
             .arg(format!("DH-T{tag}"))
             .arg("--network-bridge-prefix")
             .arg(format!("dhu{tag}"))
+            // Virtual hosts' playground network, also this daemon's alone.
+            .arg("--playground-bridge")
+            .arg(format!("dhp{tag}"))
+            .arg("--playground-subnet")
+            .arg(format!("192.168.{n}.0/24"))
+            .arg("--playground-chain-prefix")
+            .arg(format!("DH-P{tag}"))
+            .arg("--session-bridge-prefix")
+            .arg(format!("dhs{tag}"))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -238,34 +247,46 @@ impl Daemon {
     /// Links and firewall lines of this daemon still present.
     pub fn leftover_network(&self) -> Vec<String> {
         let tag = self.net_tag();
-        let mut out: Vec<String> = links()
-            .into_iter()
-            .filter(|l| l.starts_with(&format!("dhb{tag}")) || l.starts_with(&format!("dhu{tag}")))
-            .collect();
-        let chain = format!("DH-T{tag}");
-        for table in ["nat", "filter"] {
-            let save = Command::new("iptables-save").args(["-t", table]).output();
-            let text = save
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            out.extend(
-                text.lines()
-                    .filter(|l| l.contains(&chain))
-                    .map(|l| format!("{table}: {l}")),
-            );
+        let mut out: Vec<String> = links().into_iter().filter(|l| self.owns_link(l)).collect();
+        for chain in [format!("DH-T{tag}"), format!("DH-P{tag}")] {
+            for table in ["nat", "filter"] {
+                let save = Command::new("iptables-save").args(["-t", table]).output();
+                let text = save
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
+                out.extend(
+                    text.lines()
+                        .filter(|l| l.contains(&chain))
+                        .map(|l| format!("{table}: {l}")),
+                );
+            }
         }
         out
+    }
+
+    /// Bridges of this daemon: its default bridge, user networks, the playground
+    /// network and session networks of its virtual hosts.
+    fn owns_link(&self, l: &str) -> bool {
+        let tag = self.net_tag();
+        ["dhb", "dhu", "dhp", "dhs"]
+            .iter()
+            .any(|p| l.starts_with(&format!("{p}{tag}")))
     }
 
     /// Delete this daemon's bridges, jump rules and chains (after it is dead).
     fn remove_network(&self) {
         let tag = self.net_tag();
         for l in links() {
-            if l.starts_with(&format!("dhb{tag}")) || l.starts_with(&format!("dhu{tag}")) {
+            if self.owns_link(&l) {
                 let _ = Command::new("ip").args(["link", "del", &l]).output();
             }
         }
-        let chain = format!("DH-T{tag}");
+        for chain in [format!("DH-T{tag}"), format!("DH-P{tag}")] {
+            self.remove_chains(&chain);
+        }
+    }
+
+    fn remove_chains(&self, chain: &str) {
         for table in ["nat", "filter"] {
             let text = Command::new("iptables-save")
                 .args(["-t", table])
@@ -275,8 +296,8 @@ impl Daemon {
             // Jumps from the built-in chains first, then our chains.
             for line in text.lines() {
                 if let Some(rule) = line.strip_prefix("-A ") {
-                    let builtin = !rule.starts_with(&chain);
-                    if builtin && rule.contains(&chain) {
+                    let builtin = !rule.starts_with(chain);
+                    if builtin && rule.contains(chain) {
                         let args: Vec<&str> = split_rule(rule);
                         let _ = Command::new("iptables")
                             .args(["-t", table, "-D"])
@@ -290,7 +311,7 @@ impl Daemon {
                     .strip_prefix(':')
                     .and_then(|l| l.split_whitespace().next())
                 {
-                    if c.starts_with(&chain) {
+                    if c.starts_with(chain) {
                         let _ = Command::new("iptables")
                             .args(["-t", table, "-F", c])
                             .output();
@@ -302,7 +323,7 @@ impl Daemon {
                     .strip_prefix(':')
                     .and_then(|l| l.split_whitespace().next())
                 {
-                    if c.starts_with(&chain) {
+                    if c.starts_with(chain) {
                         let _ = Command::new("iptables")
                             .args(["-t", table, "-X", c])
                             .output();
@@ -444,6 +465,7 @@ impl Drop for Daemon {
         // Remove containers through the API while the daemon is up; then make sure
         // nothing survives: kill monitors and container processes, detach mounts.
         if self.child.is_some() {
+            let _ = self.cli(&["host", "rm", "--all"]);
             let ids = self.cli(&["ps", "-aq", "--no-trunc"]).stdout();
             for id in ids.split_whitespace() {
                 let _ = self.cli(&["rm", "-f", id]);

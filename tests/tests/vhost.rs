@@ -1,0 +1,547 @@
+//! Virtual hosts (issue 7), end to end against the real kernel: isolation between
+//! hosts and from the machine, caps, the disk, re-adoption and destroy.
+
+use dockhand_tests::{bin, Daemon, Run};
+use std::process::Command;
+
+/// Run our CLI against virtual host `name`'s own Docker API socket.
+fn vh(d: &Daemon, name: &str, args: &[&str]) -> Run {
+    let sock = d
+        .cli(&["host", "inspect", "-f", "{{.Socket}}", name])
+        .ok()
+        .trim()
+        .to_string();
+    let out = Command::new(bin())
+        .arg("-H")
+        .arg(format!("unix://{sock}"))
+        .args(args)
+        .output()
+        .expect("run cli");
+    Run { out }
+}
+
+/// A shell command run as the virtual host's root.
+fn sh(d: &Daemon, name: &str, script: &str) -> Run {
+    d.cli(&["host", "exec", name, "--", "sh", "-c", script])
+}
+
+fn create(d: &Daemon, args: &[&str]) -> String {
+    let mut a = vec!["host", "create"];
+    a.extend_from_slice(args);
+    d.cli(&a).ok().trim().to_string()
+}
+
+fn httpd(d: &Daemon, host: &str, text: &str) {
+    vh(
+        d,
+        host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-p",
+            "8080:80",
+            "busybox",
+            "sh",
+            "-c",
+            &format!("mkdir /www && echo {text} > /www/index.html && exec httpd -f -p 80 -h /www"),
+        ],
+    )
+    .ok();
+}
+
+/// GET / from the machine (bounded in time), as the playground's proxy would.
+fn http_get(ip: &str, port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr: std::net::SocketAddr = format!("{ip}:{port}").parse().ok()?;
+    for _ in 0..50 {
+        if let Ok(mut s) =
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))
+        {
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(3)));
+            s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            if !out.is_empty() {
+                return Some(out);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    None
+}
+
+fn ip_of(d: &Daemon, name: &str) -> String {
+    d.cli(&["host", "inspect", "-f", "{{.IPAddress}}", name])
+        .ok()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn two_hosts_use_the_same_names_and_ports_and_see_only_their_own_things() {
+    let d = Daemon::start();
+    let a = create(&d, &["vha"]);
+    let b = create(&d, &["vhb"]);
+    assert_eq!((a.as_str(), b.as_str()), ("vha", "vhb"));
+    httpd(&d, "vha", "from-a");
+    httpd(&d, "vhb", "from-b");
+    // Same name, same published port, no conflict; each answers on its own eth0.
+    let (ia, ib) = (ip_of(&d, "vha"), ip_of(&d, "vhb"));
+    assert_ne!(ia, ib);
+    assert!(http_get(&ia, 8080).expect("a answers").contains("from-a"));
+    assert!(http_get(&ib, 8080).expect("b answers").contains("from-b"));
+    // Containers, image tags, networks, volumes: each host sees only its own.
+    let ida = vh(&d, "vha", &["inspect", "-f", "{{.Id}}", "web"]).ok();
+    let psb = vh(&d, "vhb", &["ps", "-a", "--no-trunc", "-q"]).ok();
+    assert!(!psb.contains(ida.trim()), "b sees a's container: {psb}");
+    vh(&d, "vha", &["tag", "busybox", "only-in-a:v1"]).ok();
+    vh(&d, "vha", &["network", "create", "net-a"]).ok();
+    vh(&d, "vha", &["volume", "create", "vol-a"]).ok();
+    assert!(vh(&d, "vha", &["images"]).ok().contains("only-in-a"));
+    assert!(!vh(&d, "vhb", &["images"]).ok().contains("only-in-a"));
+    assert!(!vh(&d, "vhb", &["network", "ls"]).ok().contains("net-a"));
+    assert!(!vh(&d, "vhb", &["volume", "ls"]).ok().contains("vol-a"));
+    // The machine's own host does not see them either.
+    assert!(!d.cli(&["ps", "-a"]).ok().contains("web"));
+    assert!(!d.cli(&["images"]).ok().contains("only-in-a"));
+    // Without a shared session network, b cannot reach a's services.
+    let r = sh(
+        &d,
+        "vhb",
+        &format!("nc -w 2 {ia} 8080 </dev/null && echo reached"),
+    );
+    assert!(
+        !r.stdout().contains("reached"),
+        "b reached a: {}",
+        r.stdout()
+    );
+    // Image content is shared by digest: both hosts' busybox is one layer dir.
+    let la = vh(
+        &d,
+        "vha",
+        &["inspect", "-f", "{{.GraphDriver.Data.LowerDir}}", "web"],
+    )
+    .ok();
+    let lb = vh(
+        &d,
+        "vhb",
+        &["inspect", "-f", "{{.GraphDriver.Data.LowerDir}}", "web"],
+    )
+    .ok();
+    assert_eq!(la, lb);
+}
+
+#[test]
+fn a_session_network_lets_hosts_reach_each_other_by_name() {
+    let d = Daemon::start();
+    create(&d, &["--session", "s1", "--hostname", "node1", "s1-node1"]);
+    create(&d, &["--session", "s1", "--hostname", "node2", "s1-node2"]);
+    httpd(&d, "s1-node1", "hi-node2");
+    let out = sh(&d, "s1-node2", "ping -c1 -W2 node1 && hostname").ok();
+    assert!(out.contains("1 packets received"), "{out}");
+    assert!(out.trim_end().ends_with("node2"), "{out}");
+    let page = sh(
+        &d,
+        "s1-node2",
+        "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 node1 8080",
+    )
+    .ok();
+    assert!(page.contains("hi-node2"), "{page}");
+}
+
+#[test]
+fn privileged_pid_host_containers_act_on_their_virtual_host_only() {
+    let d = Daemon::start();
+    create(&d, &["pa"]);
+    create(&d, &["pb"]);
+    vh(
+        &d,
+        "pa",
+        &["run", "-d", "--name", "hello", "busybox", "sleep", "1111"],
+    )
+    .ok();
+    vh(
+        &d,
+        "pb",
+        &["run", "-d", "--name", "other", "busybox", "sleep", "2222"],
+    )
+    .ok();
+    // The course's "Under the hood": inspect the PID, kill it from a --pid=host
+    // --privileged container, and the container ends.
+    let pid = vh(
+        &d,
+        "pa",
+        &["inspect", "--format", "{{.State.Pid}}", "hello"],
+    )
+    .ok();
+    let pid = pid.trim().to_string();
+    let ps = vh(
+        &d,
+        "pa",
+        &[
+            "run",
+            "--rm",
+            "--privileged",
+            "--pid",
+            "host",
+            "busybox",
+            "ps",
+            "-o",
+            "pid,args",
+        ],
+    )
+    .ok();
+    assert!(ps.contains("sleep 1111"), "{ps}");
+    assert!(!ps.contains("sleep 2222"), "a sees b's process: {ps}");
+    assert!(!ps.contains("dockhand daemon"), "a sees the machine: {ps}");
+    vh(
+        &d,
+        "pa",
+        &[
+            "run",
+            "--rm",
+            "--privileged",
+            "--pid",
+            "host",
+            "busybox",
+            "kill",
+            "-9",
+            &pid,
+        ],
+    )
+    .ok();
+    let mut state = String::new();
+    for _ in 0..50 {
+        state = vh(&d, "pa", &["inspect", "-f", "{{.State.Status}}", "hello"]).ok();
+        if state.trim() == "exited" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(state.trim(), "exited");
+    // B's process, by its machine pid, is out of a's reach.
+    let other = Command::new("pgrep")
+        .args(["-f", "sleep 2222"])
+        .output()
+        .expect("pgrep");
+    let other_pid = String::from_utf8_lossy(&other.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("0")
+        .to_string();
+    let r = vh(
+        &d,
+        "pa",
+        &[
+            "run",
+            "--rm",
+            "--privileged",
+            "--pid",
+            "host",
+            "busybox",
+            "kill",
+            "-9",
+            &other_pid,
+        ],
+    );
+    assert_ne!(r.code(), 0, "a could signal pid {other_pid}");
+    let st = vh(&d, "pb", &["inspect", "-f", "{{.State.Status}}", "other"]).ok();
+    assert_eq!(st.trim(), "running");
+    // Root in a virtual host is an unprivileged uid on the machine.
+    let status = std::fs::read_to_string(format!("/proc/{other_pid}/status")).unwrap_or_default();
+    let uid = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|u| u.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(uid >= 0x1000_0000, "root inside is uid {uid} outside");
+}
+
+#[test]
+fn host_paths_net_host_and_the_socket_mean_the_virtual_host() {
+    let d = Daemon::start();
+    create(&d, &["ha"]);
+    sh(&d, "ha", "echo marker-of-ha > /marker").ok();
+    // -v /:/host shows the virtual host's root, not the machine's.
+    let out = vh(
+        &d,
+        "ha",
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "/:/host",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /host/marker; ls /host",
+        ],
+    )
+    .ok();
+    assert!(out.contains("marker-of-ha"), "{out}");
+    let machine_only = std::fs::read_dir("/")
+        .expect("ls /")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| !out.lines().any(|l| l == n))
+        .is_some();
+    assert!(
+        machine_only,
+        "the machine's root has entries the host lacks"
+    );
+    // --net host is the virtual host's network: its docker0 and eth0, not ours.
+    let links = vh(
+        &d,
+        "ha",
+        &[
+            "run",
+            "--rm",
+            "--net",
+            "host",
+            "--privileged",
+            "busybox",
+            "ip",
+            "-o",
+            "link",
+        ],
+    )
+    .ok();
+    assert!(
+        links.contains("docker0") && links.contains("eth0"),
+        "{links}"
+    );
+    assert!(!links.contains(&format!("dhb{}", d.net_tag())), "{links}");
+    // The socket mounted into a container starts sibling containers.
+    let sib = vh(
+        &d,
+        "ha",
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "/var/run/docker.sock:/var/run/docker.sock",
+            "-v",
+            "/usr/local/bin/docker:/usr/local/bin/docker",
+            "busybox",
+            "docker",
+            "run",
+            "-d",
+            "--name",
+            "sibling",
+            "busybox",
+            "sleep",
+            "300",
+        ],
+    );
+    assert_eq!(sib.code(), 0, "{}", sib.stderr());
+    assert!(vh(&d, "ha", &["ps"]).ok().contains("sibling"));
+    // Ownership in shared image layers reads right under the mapping.
+    let own = vh(
+        &d,
+        "ha",
+        &["run", "--rm", "busybox", "sh", "-c", "stat -c %u:%g /bin/busybox /etc/passwd; touch /etc/passwd; stat -c %u:%g /etc/passwd; id -u"],
+    )
+    .ok();
+    assert_eq!(
+        own.split_whitespace().collect::<Vec<_>>(),
+        ["0:0", "0:0", "0:0", "0"]
+    );
+}
+
+#[test]
+fn caps_stop_a_fork_bomb_and_a_memory_hog_while_the_other_host_answers() {
+    let d = Daemon::start();
+    create(&d, &["--pids-limit", "64", "--memory", "96m", "capa"]);
+    create(&d, &["capb"]);
+    let bomb = vh(
+        &d,
+        "capa",
+        &[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "n=0; for i in $(seq 200); do sleep 20 & n=$((n+1)); done 2>/dev/null; echo started",
+        ],
+    );
+    // The shell cannot fork 200 sleeps under a cap of 64.
+    assert!(
+        bomb.code() != 0 || !bomb.stdout().contains("started") || bomb.stderr().contains("fork"),
+        "fork bomb ran unhindered: {} {}",
+        bomb.stdout(),
+        bomb.stderr()
+    );
+    assert!(vh(&d, "capb", &["ps"]).code() == 0, "b must answer");
+    let hog = vh(&d, "capa", &["run", "--rm", "busybox", "tail", "/dev/zero"]);
+    assert_eq!(hog.code(), 137, "memory hog: {}", hog.stderr());
+    assert_eq!(sh(&d, "capb", "docker ps -q | wc -l").code(), 0);
+}
+
+#[test]
+fn writing_past_the_disk_cap_fails_with_enospc_inside() {
+    let d = Daemon::start();
+    create(&d, &["--disk", "48m", "diska"]);
+    let r = sh(&d, "diska", "dd if=/dev/zero of=/root/big bs=1M count=80");
+    assert_ne!(r.code(), 0);
+    assert!(
+        r.stderr().contains("No space left on device"),
+        "{}",
+        r.stderr()
+    );
+    sh(&d, "diska", "rm -f /root/big").ok();
+    let c = vh(
+        &d,
+        "diska",
+        &[
+            "run",
+            "--rm",
+            "busybox",
+            "dd",
+            "if=/dev/zero",
+            "of=/big",
+            "bs=1M",
+            "count=80",
+        ],
+    );
+    assert_ne!(c.code(), 0);
+    assert!(
+        c.stderr().contains("No space left on device"),
+        "{}",
+        c.stderr()
+    );
+}
+
+/// Processes running as a uid of `base`'s range, in this daemon's cgroups.
+fn procs_in_range(d: &Daemon, base: u64) -> Vec<String> {
+    let prefix = std::fs::read_to_string(d.root.join("cgroup-prefix")).unwrap_or_default();
+    let mut out = vec![];
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let cg = std::fs::read_to_string(e.path().join("cgroup")).unwrap_or_default();
+        if prefix.trim().is_empty() || !cg.contains(prefix.trim()) {
+            continue;
+        }
+        let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+        let uid = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|u| u.parse::<u64>().ok());
+        if uid.is_some_and(|u| u >= base && u < base + 65536) {
+            out.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn destroy_is_idempotent_and_leaves_nothing_behind() {
+    let d = Daemon::start();
+    create(&d, &["--session", "gone", "doomed"]);
+    let base: u64 = d
+        .cli(&["host", "inspect", "-f", "{{.UidBase}}", "doomed"])
+        .ok()
+        .trim()
+        .parse()
+        .expect("uid base");
+    vh(
+        &d,
+        "doomed",
+        &[
+            "run", "-d", "-p", "8081:80", "busybox", "httpd", "-f", "-p", "80",
+        ],
+    )
+    .ok();
+    vh(&d, "doomed", &["volume", "create", "v1"]).ok();
+    assert!(!procs_in_range(&d, base).is_empty());
+    d.cli(&["host", "rm", "doomed"]).ok();
+    d.cli(&["host", "rm", "-f", "doomed"]).ok();
+    assert!(d.cli(&["host", "ls", "-q"]).ok().trim().is_empty());
+    assert!(procs_in_range(&d, base).is_empty(), "processes left");
+    let prefix = std::fs::read_to_string(d.root.join("cgroup-prefix")).unwrap_or_default();
+    for root in [
+        "/sys/fs/cgroup/memory",
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup/unified",
+    ] {
+        let p = std::path::Path::new(root)
+            .join(prefix.trim())
+            .join("doomed");
+        assert!(!p.exists(), "cgroup left: {}", p.display());
+    }
+    let mounts = d.leftover_mounts();
+    assert!(mounts.iter().all(|m| !m.contains("doomed")), "{mounts:?}");
+    assert!(!d.root.join("hosts/doomed").exists());
+    assert!(!d.root.join("vhosts/doomed.json").exists());
+    assert!(!d.root.join("vhosts/doomed.img").exists());
+    // Its session bridge went with its last member.
+    let links = Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .expect("ip");
+    let links = String::from_utf8_lossy(&links.stdout);
+    assert!(
+        !links.contains(&format!("dhs{}", d.net_tag())),
+        "session bridge left: {links}"
+    );
+}
+
+#[test]
+fn a_restarted_daemon_adopts_live_hosts_and_removes_dead_ones() {
+    let mut d = Daemon::start();
+    create(&d, &["keep"]);
+    create(&d, &["lose"]);
+    vh(
+        &d,
+        "keep",
+        &["run", "-d", "--name", "c1", "busybox", "sleep", "300"],
+    )
+    .ok();
+    let lose_base: u64 = d
+        .cli(&["host", "inspect", "-f", "{{.UidBase}}", "lose"])
+        .ok()
+        .trim()
+        .parse()
+        .expect("uid base");
+    d.kill9();
+    // The init of "lose" dies while no daemon watches.
+    for p in procs_in_range(&d, lose_base) {
+        let _ = Command::new("kill").args(["-9", &p]).output();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    d.restart();
+    let ls = d.cli(&["host", "ls", "-q"]).ok();
+    assert_eq!(ls.split_whitespace().collect::<Vec<_>>(), ["keep"], "{ls}");
+    assert!(vh(&d, "keep", &["ps"]).ok().contains("c1"));
+    assert!(sh(&d, "keep", "docker ps --format '{{.Names}}'")
+        .ok()
+        .contains("c1"));
+    assert!(!d.root.join("vhosts/lose.img").exists());
+    assert!(d.leftover_mounts().iter().all(|m| !m.contains("/lose")));
+}
+
+#[test]
+fn bad_requests_are_refused_and_leave_nothing() {
+    let d = Daemon::start();
+    let r = d.cli(&["host", "create", "--disk", "1m", "tiny"]);
+    assert_ne!(r.code(), 0);
+    assert!(r.stderr().contains("at least"), "{}", r.stderr());
+    let r = d.cli(&["host", "create", "x"]);
+    assert_ne!(r.code(), 0);
+    create(&d, &["twice"]);
+    let r = d.cli(&["host", "create", "twice"]);
+    assert_ne!(r.code(), 0);
+    assert!(r.stderr().contains("already exists"), "{}", r.stderr());
+    assert_eq!(d.cli(&["host", "ls", "-q"]).ok().trim(), "twice");
+    assert!(!d.root.join("hosts/tiny").exists());
+    assert!(!d.root.join("vhosts/tiny.json").exists());
+    let r = vh(
+        &d,
+        "twice",
+        &["run", "--rm", "--pid", "container:x", "busybox", "true"],
+    );
+    assert_ne!(r.code(), 0);
+}
