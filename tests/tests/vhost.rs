@@ -545,3 +545,26 @@ fn bad_requests_are_refused_and_leave_nothing() {
     );
     assert_ne!(r.code(), 0);
 }
+
+#[test]
+fn hosts_expire_after_their_ttl_and_idle_timeout() {
+    let d = Daemon::start();
+    create(&d, &["--ttl", "2s", "--idle-timeout", "0", "short-ttl"]);
+    create(&d, &["--ttl", "0", "--idle-timeout", "2s", "short-idle"]);
+    create(&d, &["--ttl", "0", "--idle-timeout", "0", "forever"]);
+    let mut left = String::new();
+    for _ in 0..100 {
+        left = d.cli(&["host", "ls", "-q"]).ok();
+        if left.split_whitespace().collect::<Vec<_>>() == ["forever"] {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(left.split_whitespace().collect::<Vec<_>>(), ["forever"]);
+    assert!(!d.root.join("vhosts/short-ttl.img").exists());
+    assert!(!d.root.join("vhosts/short-idle.img").exists());
+    let exp = d
+        .cli(&["host", "inspect", "-f", "{{.ExpiresAt}}", "forever"])
+        .ok();
+    assert!(exp.trim().is_empty(), "{exp}");
+}
