@@ -5,9 +5,11 @@
 #![recursion_limit = "256"]
 
 mod error;
+pub mod playground;
 mod routes;
 
 pub use error::ApiError;
+pub use playground::{run_serve, PlaygroundOptions};
 
 use axum::extract::Request;
 use axum::Router;

@@ -9,10 +9,25 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 type Q = Query<HashMap<String, String>>;
+
+/// An image event (`docker events`, the playground's panels) with the name
+/// attribute moby gives.
+fn emit(st: &AppState, action: &str, id: &str, name: &str) {
+    let attrs = BTreeMap::from([("name".to_string(), name.to_string())]);
+    st.host.emit("image", action, id, attrs);
+}
+
+fn image_id(st: &AppState, name: &str) -> String {
+    st.host
+        .images
+        .inspect(name)
+        .map(|i| i.id)
+        .unwrap_or_else(|_| name.to_string())
+}
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
@@ -80,7 +95,11 @@ pub async fn get_dispatch(
 ) -> ApiResult<Response> {
     match split_suffix(&rest, &["json", "history", "get"]) {
         Some((name, "json")) => Ok(Json(st.host.images.inspect(name)?).into_response()),
-        Some((name, "get")) => super::archive::save(st.clone(), vec![name.to_string()]).await,
+        Some((name, "get")) => {
+            let resp = super::archive::save(st.clone(), vec![name.to_string()]).await?;
+            emit(&st, "save", &image_id(&st, name), name);
+            Ok(resp)
+        }
         Some((name, "history")) => Ok(Json(st.host.images.history(name)?).into_response()),
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -102,6 +121,15 @@ pub async fn post_dispatch(
                 None => repo,
             };
             st.host.images.tag(name, &target)?;
+            let full = if target
+                .rsplit_once(':')
+                .is_some_and(|(_, t)| !t.contains('/'))
+            {
+                target.clone()
+            } else {
+                format!("{target}:latest")
+            };
+            emit(&st, "tag", &image_id(&st, &full), &full);
             Ok(StatusCode::CREATED.into_response())
         }
         Some((name, "push")) => Err(ApiError::new(
@@ -123,7 +151,14 @@ pub async fn remove(
     let host = st.host.clone();
     let force = truthy(q.get("force"));
     let users = move |id: &str| host.image_users(id);
+    let id = image_id(&st, &name);
     let rows = st.host.images.remove(&name, force, &users)?;
+    for row in &rows {
+        match row {
+            shared::api::ImageDeleteItem::Untagged(r) => emit(&st, "untag", &id, r),
+            shared::api::ImageDeleteItem::Deleted(d) => emit(&st, "delete", d, d),
+        }
+    }
     Ok(Json(rows).into_response())
 }
 
@@ -145,6 +180,7 @@ pub async fn create(
             .unwrap_or(false);
         if is_busybox && tag == "latest" {
             st.host.images.ensure_busybox()?;
+            emit(&st, "pull", "busybox:latest", "busybox");
             let lines = [
                 serde_json::json!({"status": "Pulling from library/busybox", "id": "latest"}),
                 serde_json::json!({"status": "Made from the host's static busybox"}),
@@ -201,6 +237,7 @@ pub async fn create(
     })
     .await
     .map_err(internal)??;
+    emit(&st, "import", &id, &id);
     let line = serde_json::json!({ "status": id }).to_string() + "\r\n";
     Ok(([("Content-Type", "application/json")], status_lines + &line).into_response())
 }

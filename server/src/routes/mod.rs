@@ -4,6 +4,7 @@
 mod archive;
 mod attach;
 mod containers;
+pub(crate) mod events;
 mod images;
 mod networks;
 mod system;
@@ -58,6 +59,7 @@ pub fn router() -> Router<AppState> {
             "/dockhand/hosts/{name}/exec/{id}/json",
             get(vhosts::exec_inspect),
         )
+        .route("/events", get(events::events))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
         .route("/containers/create", post(containers::create))

@@ -24,6 +24,20 @@ fn nets(st: &AppState) -> ApiResult<Arc<Networks>> {
     })
 }
 
+/// A network event with moby's attributes (`name`, `type`, and `container`
+/// for connect/disconnect).
+fn emit(st: &AppState, action: &str, net: &Value, container: Option<String>) {
+    let s = |k: &str| net[k].as_str().unwrap_or_default().to_string();
+    let mut attrs = BTreeMap::from([
+        ("name".to_string(), s("Name")),
+        ("type".to_string(), s("Driver")),
+    ]);
+    if let Some(c) = container {
+        attrs.insert("container".into(), c);
+    }
+    st.host.emit("network", action, &s("Id"), attrs);
+}
+
 fn body_json(body: &Bytes) -> ApiResult<Value> {
     if body.is_empty() {
         return Ok(json!({}));
@@ -61,6 +75,9 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult<Respon
         options: str_map(&v["Options"]),
     };
     let id = nets(&st)?.create(name, opts).await?;
+    if let Ok(net) = nets(&st)?.inspect(&id) {
+        emit(&st, "create", &net, None);
+    }
     Ok((StatusCode::CREATED, Json(json!({"Id": id, "Warning": ""}))).into_response())
 }
 
@@ -96,12 +113,22 @@ pub async fn inspect(State(st): State<AppState>, Path(id): Path<String>) -> ApiR
 }
 
 pub async fn remove(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let net = nets(&st)?.inspect(&id)?;
     nets(&st)?.remove(&id).await?;
+    emit(&st, "destroy", &net, None);
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn prune(State(st): State<AppState>) -> ApiResult<Response> {
+    let before = nets(&st)?.list()?;
     let deleted = nets(&st)?.prune().await?;
+    for net in before.iter().filter(|n| {
+        deleted
+            .iter()
+            .any(|d| n["Name"].as_str() == Some(d.as_str()))
+    }) {
+        emit(&st, "destroy", net, None);
+    }
     Ok(Json(json!({ "NetworksDeleted": deleted })).into_response())
 }
 
@@ -115,6 +142,9 @@ pub async fn connect(
     st.host
         .network_connect(&id, container, v["EndpointConfig"].clone())
         .await?;
+    if let Ok(net) = nets(&st)?.inspect(&id) {
+        emit(&st, "connect", &net, st.host.resolve(container).ok());
+    }
     Ok(StatusCode::OK)
 }
 
@@ -127,5 +157,8 @@ pub async fn disconnect(
     let container = v["Container"].as_str().unwrap_or_default();
     let _force = truthy(v["Force"].as_bool().map(|b| b.to_string()).as_ref());
     st.host.network_disconnect(&id, container).await?;
+    if let Ok(net) = nets(&st)?.inspect(&id) {
+        emit(&st, "disconnect", &net, st.host.resolve(container).ok());
+    }
     Ok(StatusCode::OK)
 }

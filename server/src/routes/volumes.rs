@@ -23,6 +23,12 @@ fn str_map(v: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// A volume event with moby's `driver` attribute.
+fn emit(st: &AppState, action: &str, name: &str) {
+    let attrs = BTreeMap::from([("driver".to_string(), "local".to_string())]);
+    st.host.emit("volume", action, name, attrs);
+}
+
 fn filters(q: &HashMap<String, String>) -> ApiResult<engine::container::Filters> {
     engine::container::parse_filters(q.get("filters").map(String::as_str).unwrap_or(""))
         .map_err(ApiError::bad_request)
@@ -41,6 +47,7 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult<Respon
         str_map(&v["Labels"]),
         str_map(&v["DriverOpts"]),
     )?;
+    emit(&st, "create", vol["Name"].as_str().unwrap_or_default());
     Ok((StatusCode::CREATED, Json(vol)).into_response())
 }
 
@@ -59,11 +66,15 @@ pub async fn remove(
     Query(q): Q,
 ) -> ApiResult<StatusCode> {
     st.host.volume_remove(&name, truthy(q.get("force")))?;
+    emit(&st, "destroy", &name);
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn prune(State(st): State<AppState>, Query(q): Q) -> ApiResult<Response> {
     let (deleted, reclaimed) = st.host.volume_prune(&filters(&q)?)?;
+    for name in &deleted {
+        emit(&st, "destroy", name);
+    }
     Ok(Json(json!({
         "VolumesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
         "SpaceReclaimed": reclaimed,

@@ -1,0 +1,922 @@
+//! Sessions, their instances and their terminal tabs, and everything that
+//! happens to them: creation under the caps, tokens, the event feed, expiry and
+//! the idle timeout.
+//!
+//! A session is a token, a deadline and up to `max_instances` instances. An
+//! instance is a virtual host of the engine named `<session>-nodeN` with hostname
+//! `nodeN` on the session's network (so `ping node1` works from `node2`); it takes
+//! the lowest free N and comes with terminal tab 1. Tab numbers grow and are never
+//! reused within an instance. Sessions live in memory: when the server stops it
+//! removes their virtual hosts, and a new server removes any that a crash left.
+//!
+//! The feed is one broadcast per session carrying whole snapshots
+//! ([`SessionEvent::Session`], [`SessionEvent::InstanceState`]), so a reader that
+//! lags simply takes a fresh snapshot and loses nothing that matters.
+
+use super::config::PlaygroundOptions;
+use super::terminal::{hex_token, Terminal};
+use crate::ApiError;
+use axum::http::StatusCode;
+use engine::host::Host;
+use shared::playground::{
+    close_code, CloseReason, InstanceInfo, SessionCreated, SessionEvent, SessionInfo, TabId,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// Label on the virtual hosts of the playground (value: the session id), by which
+/// a new server finds those an earlier one left behind.
+pub const SESSION_LABEL: &str = "dockhand.playground.session";
+/// Events the session feed holds for a slow reader before it must resync.
+const FEED_QUEUE: usize = 64;
+/// Engine events within this window become one `instance_state`.
+const COALESCE: Duration = Duration::from_millis(40);
+/// Closed sessions remembered (to answer 410 rather than 404), and for how long.
+const TOMBSTONES: usize = 10_000;
+const TOMBSTONE_SECS: u64 = 24 * 3600;
+
+pub fn now() -> u64 {
+    chrono::Utc::now().timestamp().max(0) as u64
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The lowest instance number in `1..=max` that is neither used nor being made.
+pub fn lowest_free(taken: &BTreeSet<u32>, max: u32) -> Option<u32> {
+    (1..=max).find(|n| !taken.contains(n))
+}
+
+/// Compares in time independent of where the strings differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn gone(reason: CloseReason) -> ApiError {
+    ApiError::new(StatusCode::GONE, reason.message())
+}
+
+fn not_found(what: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, what)
+}
+
+fn full() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        shared::playground::FULL_MESSAGE,
+    )
+}
+
+/// The WebSocket close code that says the same as an API error.
+pub fn close_code_for(e: &ApiError) -> u16 {
+    match e.status {
+        StatusCode::UNAUTHORIZED => close_code::UNAUTHORIZED,
+        StatusCode::GONE => close_code::GONE,
+        _ => close_code::NOT_FOUND,
+    }
+}
+
+/// Terminal tabs of an instance.
+#[derive(Default)]
+struct Tabs {
+    open: BTreeMap<TabId, Arc<Terminal>>,
+    /// The next tab number (from 1, never reused).
+    next: TabId,
+    /// Tabs whose shell is starting.
+    starting: usize,
+}
+
+impl Tabs {
+    /// Reserve the next tab number, if there is room for another tab.
+    fn reserve(&mut self, max: u32) -> Option<TabId> {
+        if self.open.len() + self.starting >= max as usize {
+            return None;
+        }
+        let tab = self.next;
+        self.next += 1;
+        self.starting += 1;
+        Some(tab)
+    }
+}
+
+/// One instance: a virtual host of the engine.
+pub struct Instance {
+    pub num: u32,
+    /// `node1`.
+    pub name: String,
+    /// The engine's name of the virtual host.
+    pub vhost: String,
+    /// Its address on the playground network (where the port proxy connects).
+    pub ip: String,
+    pub created: u64,
+    pub host: Arc<Host>,
+    tabs: Mutex<Tabs>,
+    watcher: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl Instance {
+    pub fn new(num: u32, vhost: String, ip: String, host: Arc<Host>) -> Instance {
+        Instance {
+            num,
+            name: format!("node{num}"),
+            vhost,
+            ip,
+            created: now(),
+            host,
+            tabs: Mutex::new(Tabs {
+                next: 1,
+                ..Default::default()
+            }),
+            watcher: Mutex::new(None),
+        }
+    }
+
+    pub fn info(&self) -> InstanceInfo {
+        InstanceInfo {
+            name: self.name.clone(),
+            hostname: self.name.clone(),
+            ip: self.ip.clone(),
+            created: self.created,
+            terminals: lock(&self.tabs).open.keys().copied().collect(),
+        }
+    }
+
+    pub fn terminal(&self, tab: TabId) -> Option<Arc<Terminal>> {
+        lock(&self.tabs).open.get(&tab).cloned()
+    }
+
+    /// Reserve the next tab number, if the instance has room for another tab.
+    fn reserve_tab(&self, max: u32) -> Option<TabId> {
+        lock(&self.tabs).reserve(max)
+    }
+
+    fn tab_started(&self, term: Option<Arc<Terminal>>) {
+        let mut t = lock(&self.tabs);
+        t.starting -= 1;
+        if let Some(term) = term {
+            t.open.insert(term.tab, term);
+        }
+    }
+
+    fn take_tab(&self, tab: TabId) -> Option<Arc<Terminal>> {
+        lock(&self.tabs).open.remove(&tab)
+    }
+
+    fn take_all_tabs(&self) -> Vec<Arc<Terminal>> {
+        std::mem::take(&mut lock(&self.tabs).open)
+            .into_values()
+            .collect()
+    }
+
+    fn stop_watcher(&self) {
+        if let Some(w) = lock(&self.watcher).take() {
+            w.abort();
+        }
+    }
+}
+
+struct Inner {
+    instances: BTreeMap<u32, Arc<Instance>>,
+    /// Instance numbers being created.
+    pending: BTreeSet<u32>,
+    closed: Option<CloseReason>,
+    warned_ttl: bool,
+    warned_idle: bool,
+}
+
+/// One session.
+pub struct Session {
+    pub id: String,
+    token: String,
+    pub created: u64,
+    pub expires_at: u64,
+    last_active: AtomicU64,
+    inner: Mutex<Inner>,
+    feed: broadcast::Sender<SessionEvent>,
+}
+
+impl std::fmt::Debug for Session {
+    /// Without the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    fn new(ttl: u64) -> Session {
+        let created = now();
+        Session {
+            // 10 characters of [a-z0-9]: short enough to read aloud, unguessable
+            // enough together with the token.
+            id: (0..10)
+                .map(|_| {
+                    let c = rand::random::<u8>() % 36;
+                    (if c < 10 { b'0' + c } else { b'a' + c - 10 }) as char
+                })
+                .collect(),
+            token: hex_token(24),
+            created,
+            expires_at: created + ttl,
+            last_active: AtomicU64::new(created),
+            inner: Mutex::new(Inner {
+                instances: BTreeMap::new(),
+                pending: BTreeSet::new(),
+                closed: None,
+                warned_ttl: false,
+                warned_idle: false,
+            }),
+            feed: broadcast::channel(FEED_QUEUE).0,
+        }
+    }
+
+    pub fn check_token(&self, token: &str) -> bool {
+        same_secret(&self.token, token)
+    }
+
+    /// The secret, for the cookie that lets the port proxy in.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Terminal input or an API call: the idle timeout starts again.
+    pub fn touch(&self) {
+        self.last_active.store(now(), Ordering::Relaxed);
+        lock(&self.inner).warned_idle = false;
+    }
+
+    pub fn last_active(&self) -> u64 {
+        self.last_active.load(Ordering::Relaxed)
+    }
+
+    pub fn closed(&self) -> Option<CloseReason> {
+        lock(&self.inner).closed
+    }
+
+    pub fn instance(&self, name: &str) -> Option<Arc<Instance>> {
+        lock(&self.inner)
+            .instances
+            .values()
+            .find(|i| i.name == name)
+            .cloned()
+    }
+
+    pub fn instances(&self) -> Vec<Arc<Instance>> {
+        lock(&self.inner).instances.values().cloned().collect()
+    }
+
+    pub fn info(&self, max_instances: u32) -> SessionInfo {
+        SessionInfo {
+            id: self.id.clone(),
+            created: self.created,
+            expires_at: self.expires_at,
+            server_time: now(),
+            max_instances,
+            instances: self.instances().iter().map(|i| i.info()).collect(),
+        }
+    }
+
+    /// Readers of the feed (the session sockets), and the snapshot they start from.
+    pub fn subscribe(&self) -> broadcast::Receiver<SessionEvent> {
+        self.feed.subscribe()
+    }
+
+    pub fn has_readers(&self) -> bool {
+        self.feed.receiver_count() > 0
+    }
+
+    fn push(&self, ev: SessionEvent) {
+        let _ = self.feed.send(ev);
+    }
+}
+
+/// The playground: all sessions, and the engine's virtual hosts behind them.
+pub struct Playground {
+    pub opts: PlaygroundOptions,
+    vhosts: Option<Arc<engine::vhost::Manager>>,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Recently closed sessions and why.
+    tombstones: Mutex<HashMap<String, (CloseReason, u64)>>,
+    /// Instances made or being made, on the whole server.
+    instance_count: AtomicUsize,
+}
+
+impl Playground {
+    pub fn new(
+        opts: PlaygroundOptions,
+        vhosts: Option<Arc<engine::vhost::Manager>>,
+    ) -> Arc<Playground> {
+        Arc::new(Playground {
+            opts,
+            vhosts,
+            sessions: Mutex::new(HashMap::new()),
+            tombstones: Mutex::new(HashMap::new()),
+            instance_count: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn session_count(&self) -> usize {
+        lock(&self.sessions).len()
+    }
+
+    pub fn instance_count(&self) -> usize {
+        self.instance_count.load(Ordering::SeqCst)
+    }
+
+    /// Whether a new session would be accepted now.
+    pub fn accepting(&self) -> bool {
+        self.session_count() < self.opts.max_sessions as usize
+            && self.instance_count() < self.opts.instance_cap()
+    }
+
+    /// `POST /api/sessions`.
+    pub fn create_session(&self, code: Option<&str>) -> Result<SessionCreated, ApiError> {
+        if let Some(want) = &self.opts.access_code {
+            if !code.is_some_and(|c| same_secret(c.trim(), want)) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    shared::playground::WRONG_CODE_MESSAGE,
+                ));
+            }
+        }
+        let mut sessions = lock(&self.sessions);
+        if sessions.len() >= self.opts.max_sessions as usize
+            || self.instance_count() >= self.opts.instance_cap()
+        {
+            return Err(full());
+        }
+        let s = Arc::new(Session::new(self.opts.session_ttl));
+        let created = SessionCreated {
+            id: s.id.clone(),
+            token: s.token.clone(),
+            expires_at: s.expires_at,
+        };
+        tracing::info!("session {} started ({} open)", s.id, sessions.len() + 1);
+        sessions.insert(s.id.clone(), s);
+        Ok(created)
+    }
+
+    /// The session `id` if `token` is its token: 404 unknown, 410 ended, 401 wrong
+    /// token.
+    pub fn authorize(&self, id: &str, token: Option<&str>) -> Result<Arc<Session>, ApiError> {
+        let found = lock(&self.sessions).get(id).cloned();
+        let Some(s) = found else {
+            if let Some((reason, _)) = lock(&self.tombstones).get(id) {
+                return Err(gone(*reason));
+            }
+            return Err(not_found(format!("There is no session {id}.")));
+        };
+        if !token.is_some_and(|t| s.check_token(t)) {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "This link does not open that session (its token is wrong or missing).",
+            ));
+        }
+        if let Some(reason) = s.closed() {
+            return Err(gone(reason));
+        }
+        Ok(s)
+    }
+
+    /// Tell the session's readers about its instances and tabs.
+    pub fn push_session(&self, s: &Session) {
+        s.push(SessionEvent::Session(s.info(self.opts.max_instances)));
+    }
+
+    /// `POST /api/sessions/{id}/instances`: a new instance with tab 1 open.
+    pub async fn add_instance(
+        self: &Arc<Self>,
+        s: &Arc<Session>,
+    ) -> Result<InstanceInfo, ApiError> {
+        let manager = self.vhosts.clone().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "This server runs no instances.",
+            )
+        })?;
+        let num = {
+            let mut inner = lock(&s.inner);
+            if let Some(reason) = inner.closed {
+                return Err(gone(reason));
+            }
+            let max = self.opts.max_instances;
+            let taken: BTreeSet<u32> = inner
+                .instances
+                .keys()
+                .chain(inner.pending.iter())
+                .copied()
+                .collect();
+            let Some(num) = lowest_free(&taken, max) else {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!("A session can have {max} instances at most; remove one first."),
+                ));
+            };
+            if self.instance_count.fetch_add(1, Ordering::SeqCst) >= self.opts.instance_cap() {
+                self.instance_count.fetch_sub(1, Ordering::SeqCst);
+                return Err(full());
+            }
+            inner.pending.insert(num);
+            num
+        };
+        let result = self.make_instance(&manager, s, num).await;
+        let closed = {
+            let mut inner = lock(&s.inner);
+            inner.pending.remove(&num);
+            if let (Ok(inst), None) = (&result, inner.closed) {
+                inner.instances.insert(num, inst.clone());
+            }
+            inner.closed
+        };
+        match (result, closed) {
+            (Ok(inst), None) => {
+                self.watch(s, &inst);
+                self.push_session(s);
+                Ok(inst.info())
+            }
+            (Ok(inst), Some(reason)) => {
+                // The session ended while the instance was made.
+                self.drop_instance(&inst).await;
+                Err(gone(reason))
+            }
+            (Err(e), _) => {
+                self.instance_count.fetch_sub(1, Ordering::SeqCst);
+                Err(e)
+            }
+        }
+    }
+
+    async fn make_instance(
+        self: &Arc<Self>,
+        manager: &Arc<engine::vhost::Manager>,
+        s: &Arc<Session>,
+        num: u32,
+    ) -> Result<Arc<Instance>, ApiError> {
+        let node = format!("node{num}");
+        let vhost = format!("{}-{node}", s.id);
+        let ttl = s.expires_at.saturating_sub(now()) + 300;
+        let req = shared::vhost::VhostCreateRequest {
+            name: vhost.clone(),
+            hostname: node.clone(),
+            session: format!("pg-{}", s.id),
+            ttl: ttl as i64,
+            // The session keeps the time; the instance must not expire before it.
+            idle_timeout: -1,
+            labels: BTreeMap::from([
+                (SESSION_LABEL.to_string(), s.id.clone()),
+                ("dockhand.playground.node".to_string(), node.clone()),
+            ]),
+            ..Default::default()
+        };
+        let info = manager.create(req).await.map_err(|e| {
+            tracing::error!("session {}: creating {node}: {e}", s.id);
+            match e.kind() {
+                engine::ErrorKind::Conflict => full(),
+                _ => ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("The instance could not be created: {e}"),
+                ),
+            }
+        })?;
+        let host = match manager.get(&vhost) {
+            Ok(v) => v.host.clone(),
+            Err(e) => {
+                let _ = manager.remove(&vhost).await;
+                return Err(ApiError::from(e));
+            }
+        };
+        crate::routes::events::record(&host);
+        let inst = Arc::new(Instance::new(num, vhost, info.ip_address, host));
+        if let Err(e) = self.open_tab_in(s, &inst).await {
+            let _ = manager.remove(&inst.vhost).await;
+            return Err(e);
+        }
+        Ok(inst)
+    }
+
+    /// Push the instance's state on its engine's events while anyone listens.
+    fn watch(&self, s: &Arc<Session>, inst: &Arc<Instance>) {
+        let mut rx = inst.host.events();
+        let (weak_s, weak_i): (Weak<Session>, Weak<Instance>) =
+            (Arc::downgrade(s), Arc::downgrade(inst));
+        let task = tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+                // A `docker run` is create, start, (die, destroy): one snapshot.
+                tokio::time::sleep(COALESCE).await;
+                while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = rx.try_recv() {}
+                let (Some(s), Some(i)) = (weak_s.upgrade(), weak_i.upgrade()) else {
+                    return;
+                };
+                if s.has_readers() {
+                    s.push(SessionEvent::InstanceState(super::state::snapshot(
+                        &i.host, &s.id, &i.name,
+                    )));
+                }
+            }
+        });
+        *lock(&inst.watcher) = Some(task.abort_handle());
+    }
+
+    /// `POST .../terminals`: a new tab with a fresh shell.
+    pub async fn open_tab(
+        self: &Arc<Self>,
+        s: &Arc<Session>,
+        name: &str,
+    ) -> Result<TabId, ApiError> {
+        let inst = s
+            .instance(name)
+            .ok_or_else(|| not_found(format!("This session has no instance {name}.")))?;
+        let tab = self.open_tab_in(s, &inst).await?;
+        self.push_session(s);
+        Ok(tab)
+    }
+
+    async fn open_tab_in(
+        self: &Arc<Self>,
+        s: &Arc<Session>,
+        inst: &Arc<Instance>,
+    ) -> Result<TabId, ApiError> {
+        let max = self.opts.max_terminals;
+        let tab = inst.reserve_tab(max).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                format!("An instance can have {max} terminals at most; close one first."),
+            )
+        })?;
+        let (pg, ws, wi) = (
+            Arc::downgrade(self),
+            Arc::downgrade(s),
+            Arc::downgrade(inst),
+        );
+        let on_exit = move |_code: Option<i32>| {
+            // The shell ended (`exit`): the tab goes away for everyone.
+            if let (Some(pg), Some(s), Some(i)) = (pg.upgrade(), ws.upgrade(), wi.upgrade()) {
+                if i.take_tab(tab).is_some() {
+                    pg.push_session(&s);
+                }
+            }
+        };
+        match Terminal::start(inst.host.clone(), tab, self.opts.replay_bytes, on_exit).await {
+            Ok(term) => {
+                inst.tab_started(Some(term));
+                Ok(tab)
+            }
+            Err(e) => {
+                inst.tab_started(None);
+                tracing::error!("session {}: shell in {}: {e}", s.id, inst.name);
+                Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("The terminal could not be opened: {e}"),
+                ))
+            }
+        }
+    }
+
+    /// `DELETE .../terminals/{tab}`: end the shell, close its sockets.
+    pub async fn close_tab(&self, s: &Session, name: &str, tab: TabId) -> Result<(), ApiError> {
+        let inst = s
+            .instance(name)
+            .ok_or_else(|| not_found(format!("This session has no instance {name}.")))?;
+        let term = inst
+            .take_tab(tab)
+            .ok_or_else(|| not_found(format!("{name} has no terminal {tab}.")))?;
+        self.push_session(s);
+        term.close(close_code::NORMAL);
+        term.kill().await;
+        Ok(())
+    }
+
+    /// `DELETE .../instances/{name}`.
+    pub async fn remove_instance(&self, s: &Session, name: &str) -> Result<(), ApiError> {
+        let inst = {
+            let mut inner = lock(&s.inner);
+            let num = inner
+                .instances
+                .values()
+                .find(|i| i.name == name)
+                .map(|i| i.num)
+                .ok_or_else(|| not_found(format!("This session has no instance {name}.")))?;
+            inner.instances.remove(&num)
+        };
+        self.push_session(s);
+        if let Some(inst) = inst {
+            for t in inst.take_all_tabs() {
+                t.close(close_code::NORMAL);
+            }
+            self.drop_instance(&inst).await;
+        }
+        Ok(())
+    }
+
+    /// Destroy an instance's virtual host (it is already out of its session).
+    async fn drop_instance(&self, inst: &Instance) {
+        inst.stop_watcher();
+        if let Some(m) = &self.vhosts {
+            if let Err(e) = m.remove(&inst.vhost).await {
+                tracing::warn!("removing {}: {e}", inst.vhost);
+            }
+        }
+        self.instance_count.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// End a session: tell its readers, close its terminals, destroy its instances.
+    pub async fn close_session(&self, id: &str, reason: CloseReason) {
+        let Some(s) = lock(&self.sessions).remove(id) else {
+            return;
+        };
+        {
+            let mut t = lock(&self.tombstones);
+            if t.len() >= TOMBSTONES {
+                if let Some(oldest) = t
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(k, _)| k.clone())
+                {
+                    t.remove(&oldest);
+                }
+            }
+            t.insert(id.to_string(), (reason, now()));
+        }
+        let instances: Vec<Arc<Instance>> = {
+            let mut inner = lock(&s.inner);
+            inner.closed = Some(reason);
+            std::mem::take(&mut inner.instances).into_values().collect()
+        };
+        tracing::info!("session {id} closed: {reason:?}");
+        s.push(SessionEvent::Closed { reason });
+        for inst in &instances {
+            for t in inst.take_all_tabs() {
+                t.close(close_code::GONE);
+            }
+        }
+        let drops = instances.iter().map(|i| self.drop_instance(i));
+        futures_util::future::join_all(drops).await;
+    }
+
+    /// Close every session (the server stops).
+    pub async fn shutdown(&self) {
+        let ids: Vec<String> = lock(&self.sessions).keys().cloned().collect();
+        let closes = ids
+            .iter()
+            .map(|id| self.close_session(id, CloseReason::Shutdown));
+        futures_util::future::join_all(closes).await;
+    }
+
+    /// What the clock decides for one session: `Some(reason)` to close it, and
+    /// the `expiring` notices to send. Pure, for the tests.
+    fn due(&self, s: &Session, t: u64) -> (Option<CloseReason>, Vec<SessionEvent>) {
+        if t >= s.expires_at {
+            return (Some(CloseReason::Expired), vec![]);
+        }
+        let idle = self.opts.idle_timeout;
+        let idle_end = s.last_active() + idle;
+        if idle > 0 && t >= idle_end {
+            return (Some(CloseReason::Idle), vec![]);
+        }
+        let mut notes = vec![];
+        let mut inner = lock(&s.inner);
+        let warn = self.opts.warn_before;
+        if !inner.warned_ttl && s.expires_at - t <= warn {
+            inner.warned_ttl = true;
+            notes.push(SessionEvent::Expiring {
+                secs_left: s.expires_at - t,
+                idle: false,
+            });
+        }
+        // Only when idleness would end the session first.
+        if idle > 0 && !inner.warned_idle && idle_end - t <= warn && idle_end < s.expires_at {
+            inner.warned_idle = true;
+            notes.push(SessionEvent::Expiring {
+                secs_left: idle_end - t,
+                idle: true,
+            });
+        }
+        (None, notes)
+    }
+
+    /// The `expiring` notice a newly connected reader should see, if the end is
+    /// already near.
+    pub fn notice(&self, s: &Session) -> Option<SessionEvent> {
+        let t = now();
+        let warn = self.opts.warn_before;
+        let idle = self.opts.idle_timeout;
+        let idle_end = s.last_active() + idle;
+        if idle > 0 && idle_end < s.expires_at && idle_end.saturating_sub(t) <= warn {
+            return Some(SessionEvent::Expiring {
+                secs_left: idle_end.saturating_sub(t),
+                idle: true,
+            });
+        }
+        (s.expires_at.saturating_sub(t) <= warn).then(|| SessionEvent::Expiring {
+            secs_left: s.expires_at.saturating_sub(t),
+            idle: false,
+        })
+    }
+
+    /// One round of the clock: expiries, idle timeouts, warnings, instances whose
+    /// virtual host the engine lost, old tombstones.
+    pub async fn tick(&self) {
+        let t = now();
+        let all: Vec<Arc<Session>> = lock(&self.sessions).values().cloned().collect();
+        for s in all {
+            let (close, notes) = self.due(&s, t);
+            if let Some(reason) = close {
+                self.close_session(&s.id, reason).await;
+                continue;
+            }
+            for n in notes {
+                s.push(n);
+            }
+            if let Some(m) = &self.vhosts {
+                let lost: Vec<Arc<Instance>> = s
+                    .instances()
+                    .into_iter()
+                    .filter(|i| m.get(&i.vhost).is_err())
+                    .collect();
+                for i in lost {
+                    tracing::warn!("session {}: {} is gone from the engine", s.id, i.name);
+                    let _ = self.remove_instance(&s, &i.name).await;
+                }
+            }
+        }
+        lock(&self.tombstones).retain(|_, (_, at)| *at + TOMBSTONE_SECS > t);
+    }
+
+    /// Remove virtual hosts of sessions this server does not know (left by a
+    /// server that crashed).
+    pub async fn remove_orphans(&self) {
+        let Some(m) = &self.vhosts else { return };
+        let known: BTreeSet<String> = lock(&self.sessions).keys().cloned().collect();
+        let orphans: Vec<String> = m
+            .list()
+            .into_iter()
+            .filter(|v| {
+                v.labels
+                    .get(SESSION_LABEL)
+                    .is_some_and(|s| !known.contains(s))
+            })
+            .map(|v| v.name)
+            .collect();
+        if !orphans.is_empty() {
+            tracing::info!("removing {} instances of earlier sessions", orphans.len());
+        }
+        let removes = orphans.iter().map(|n| m.remove(n));
+        futures_util::future::join_all(removes).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pg(f: impl FnOnce(&mut PlaygroundOptions)) -> Arc<Playground> {
+        let mut o = PlaygroundOptions::default();
+        f(&mut o);
+        Playground::new(o, None)
+    }
+
+    #[test]
+    fn instances_take_the_lowest_free_number() {
+        let taken: BTreeSet<u32> = [1, 3].into();
+        assert_eq!(lowest_free(&taken, 5), Some(2));
+        assert_eq!(lowest_free(&BTreeSet::new(), 5), Some(1));
+        let all: BTreeSet<u32> = (1..=5).collect();
+        assert_eq!(lowest_free(&all, 5), None);
+    }
+
+    #[test]
+    fn tab_numbers_grow_and_are_never_reused() {
+        let mut t = Tabs {
+            next: 1,
+            ..Default::default()
+        };
+        assert_eq!(t.reserve(2), Some(1));
+        assert_eq!(t.reserve(2), Some(2));
+        assert_eq!(t.reserve(2), None);
+        // Tab 1 failed to start, so there is room again, but not its number.
+        t.starting -= 1;
+        assert_eq!(t.reserve(2), Some(3));
+    }
+
+    #[test]
+    fn sessions_have_url_safe_ids_and_tokens_and_check_them() {
+        let p = pg(|_| {});
+        let c = p.create_session(None).unwrap();
+        assert!(shared::playground::is_url_safe_id(&c.id));
+        assert!(shared::playground::is_url_safe_id(&c.token));
+        assert!(p.authorize(&c.id, Some(&c.token)).is_ok());
+        let e = p.authorize(&c.id, Some("nope")).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(close_code_for(&e), close_code::UNAUTHORIZED);
+        let e = p.authorize(&c.id, None).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNAUTHORIZED);
+        let e = p.authorize("nosuch", Some(&c.token)).unwrap_err();
+        assert_eq!(close_code_for(&e), close_code::NOT_FOUND);
+    }
+
+    #[test]
+    fn the_access_code_is_required_when_set() {
+        let p = pg(|o| o.access_code = Some("dock".into()));
+        for wrong in [None, Some("Dock"), Some("")] {
+            let e = p.create_session(wrong).unwrap_err();
+            assert_eq!(e.status, StatusCode::FORBIDDEN);
+            assert_eq!(e.message, shared::playground::WRONG_CODE_MESSAGE);
+        }
+        assert!(p.create_session(Some(" dock ")).is_ok());
+    }
+
+    #[test]
+    fn a_full_server_answers_politely_with_503() {
+        let p = pg(|o| o.max_sessions = 2);
+        p.create_session(None).unwrap();
+        assert!(p.accepting());
+        p.create_session(None).unwrap();
+        assert!(!p.accepting());
+        let e = p.create_session(None).unwrap_err();
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.message, shared::playground::FULL_MESSAGE);
+    }
+
+    #[tokio::test]
+    async fn a_closed_session_answers_gone_and_tells_its_readers() {
+        let p = pg(|_| {});
+        let c = p.create_session(None).unwrap();
+        let s = p.authorize(&c.id, Some(&c.token)).unwrap();
+        let mut rx = s.subscribe();
+        p.close_session(&c.id, CloseReason::Deleted).await;
+        assert_eq!(
+            rx.recv().await.unwrap(),
+            SessionEvent::Closed {
+                reason: CloseReason::Deleted
+            }
+        );
+        let e = p.authorize(&c.id, Some(&c.token)).unwrap_err();
+        assert_eq!(e.status, StatusCode::GONE);
+        assert_eq!(close_code_for(&e), close_code::GONE);
+        assert_eq!(p.session_count(), 0);
+    }
+
+    #[test]
+    fn the_clock_warns_once_then_ends_sessions() {
+        let p = pg(|o| {
+            o.session_ttl = 3600;
+            o.idle_timeout = 600;
+            o.warn_before = 60;
+        });
+        let c = p.create_session(None).unwrap();
+        let s = p.authorize(&c.id, Some(&c.token)).unwrap();
+        let t0 = s.created;
+        assert_eq!(p.due(&s, t0 + 10), (None, vec![]));
+        let (close, notes) = p.due(&s, t0 + 550);
+        assert_eq!(close, None);
+        assert_eq!(
+            notes,
+            vec![SessionEvent::Expiring {
+                secs_left: 50,
+                idle: true
+            }]
+        );
+        assert_eq!(p.due(&s, t0 + 560), (None, vec![]));
+        assert_eq!(p.due(&s, t0 + 600).0, Some(CloseReason::Idle));
+        // Activity starts the idle time again, and a later warning may come.
+        s.touch();
+        let t1 = s.last_active();
+        assert_eq!(p.due(&s, t1 + 100).0, None);
+        assert_eq!(p.due(&s, t1 + 545).1.len(), 1);
+        assert_eq!(p.due(&s, s.expires_at).0, Some(CloseReason::Expired));
+    }
+
+    #[test]
+    fn the_ttl_warning_comes_when_the_end_is_near() {
+        let p = pg(|o| {
+            o.session_ttl = 100;
+            o.idle_timeout = 0;
+            o.warn_before = 30;
+        });
+        let c = p.create_session(None).unwrap();
+        let s = p.authorize(&c.id, Some(&c.token)).unwrap();
+        let (_, notes) = p.due(&s, s.created + 80);
+        assert_eq!(
+            notes,
+            vec![SessionEvent::Expiring {
+                secs_left: 20,
+                idle: false
+            }]
+        );
+        assert!(p.due(&s, s.created + 90).1.is_empty());
+    }
+}
