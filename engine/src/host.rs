@@ -1381,9 +1381,25 @@ impl Host {
 
     /// `DELETE /containers/{id}?v=1`: also the container's anonymous volumes.
     pub async fn remove_with_volumes(&self, key: &str, force: bool, volumes: bool) -> Result<()> {
+        self.remove_inner(key, force, volumes, false).await
+    }
+
+    /// Remove a virtual host's own init (for `engine::vhost`).
+    pub(crate) async fn remove_sandbox(&self) -> Result<()> {
+        match self.sandbox_record() {
+            Some(rec) => self.remove_inner(&rec.id, true, true, true).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn remove_inner(&self, key: &str, force: bool, volumes: bool, any: bool) -> Result<()> {
         let (id, running, rx) = {
             let mut st = self.lock();
-            let id = resolve_in(&st, key)?;
+            let id = if any && st.contains_key(key) {
+                key.to_string()
+            } else {
+                resolve_in(&st, key)?
+            };
             let e = st.get_mut(&id).ok_or_else(|| no_such(key))?;
             if force {
                 e.cancel_restart();

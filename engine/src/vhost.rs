@@ -686,6 +686,7 @@ impl Manager {
         if !valid_name(name) {
             return Err(Error::NotFound(format!("No such virtual host: {name}")));
         }
+        let t0 = std::time::Instant::now();
         let v = self.hosts.lock().unwrap().remove(name);
         self.api.stop(name);
         let session = v.as_ref().map(|v| v.rec.lock().unwrap().session.clone());
@@ -697,11 +698,12 @@ impl Manager {
                     let _ = v.host.remove_with_volumes(&id, true, true).await;
                 }
             }
-            if let Some(id) = sandbox {
-                let _ = v.host.remove_with_volumes(&id, true, true).await;
-            }
+            tracing::debug!("vhost {name}: containers removed at {:?}", t0.elapsed());
+            let _ = v.host.remove_sandbox().await;
+            tracing::debug!("vhost {name}: init removed at {:?}", t0.elapsed());
         }
         self.destroy_remains(name).await;
+        tracing::debug!("vhost {name}: removed at {:?}", t0.elapsed());
         if let Some(s) = session.filter(|s| !s.is_empty()) {
             self.write_session_hosts(&s);
         }
@@ -717,28 +719,32 @@ impl Manager {
                 tracing::warn!("detaching virtual host {name}: {e}");
             }
         }
+        tracing::debug!("vhost {name}: playground link removed");
         if let Some(cg) = &self.cgroups {
-            for _ in 0..50 {
+            for _ in 0..200 {
                 match cg.remove_host_tree(name) {
                     Ok(()) => break,
-                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
                 }
             }
         }
+        tracing::debug!("vhost {name}: cgroups removed");
         let dir = self.host_dir(name);
         // Monitors of containers that were running hold nothing on the disk,
         // but a shell's cwd might: retry, then detach lazily.
-        for i in 0..50 {
+        // The API socket bound on it keeps it busy until its listener is dropped,
+        // which the aborted server task does within milliseconds.
+        for i in 0..200 {
             if !is_mounted(&dir) {
                 break;
             }
-            let flags = if i == 49 { libc::MNT_DETACH } else { 0 };
+            let flags = if i == 199 { libc::MNT_DETACH } else { 0 };
             let c = std::ffi::CString::new(dir.display().to_string()).unwrap_or_default();
             // SAFETY: umount2 with a valid C string.
             if unsafe { libc::umount2(c.as_ptr(), flags) } == 0 {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let _ = std::fs::remove_dir(&dir);
         let _ = std::fs::remove_file(self.image_path(name));
