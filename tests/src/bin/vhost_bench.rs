@@ -46,7 +46,10 @@ fn mem_available_kib() -> u64 {
 }
 
 fn count_lines(path: &str) -> usize {
-    std::fs::read_to_string(path).unwrap_or_default().lines().count()
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .count()
 }
 
 fn processes() -> usize {
@@ -123,9 +126,41 @@ fn main() {
         ok(bin, uri, &["host", "rm", &name]);
     }
     let (m, lo, hi) = median(create);
-    println!("host create (API to running init):   median {m:.1} ms (p10 {lo:.1}, p90 {hi:.1}), N={n}");
+    println!(
+        "host create (API to running init):   median {m:.1} ms (p10 {lo:.1}, p90 {hi:.1}), N={n}"
+    );
     let (m, lo, hi) = median(total);
-    println!("create + shell prompt (PTY):          median {m:.1} ms (p10 {lo:.1}, p90 {hi:.1}), N={n}");
+    println!(
+        "create + shell prompt (PTY):          median {m:.1} ms (p10 {lo:.1}, p90 {hi:.1}), N={n}"
+    );
+
+    // The price of the user namespace and idmapped layers on a container start:
+    // the same `run --rm` on the machine and inside a virtual host.
+    ok(bin, uri, &["host", "create", "bench-run"]);
+    let sock = ok(
+        bin,
+        uri,
+        &["host", "inspect", "-f", "{{.Socket}}", "bench-run"],
+    );
+    let vuri = format!("unix://{sock}");
+    for (label, u) in [
+        ("on the machine", uri),
+        ("in a virtual host", vuri.as_str()),
+    ] {
+        for net in ["none", "bridge"] {
+            let args = ["run", "--rm", "--net", net, "busybox", "true"];
+            ok(bin, u, &args);
+            let mut t = vec![];
+            for _ in 0..n {
+                let t0 = Instant::now();
+                ok(bin, u, &args);
+                t.push(t0.elapsed().as_secs_f64() * 1000.0);
+            }
+            let (m, lo, hi) = median(t);
+            println!("run --rm --net {net} busybox true {label}: median {m:.1} ms (p10 {lo:.1}, p90 {hi:.1})");
+        }
+    }
+    ok(bin, uri, &["host", "rm", "bench-run"]);
 
     // 2 and 3. Idle hosts with a shell and a sleep container each.
     let before = (
@@ -170,7 +205,13 @@ fn main() {
                 let sock = ok(
                     bin,
                     uri,
-                    &["host", "inspect", "-f", "{{.Socket}}", &format!("bench-h{k}")],
+                    &[
+                        "host",
+                        "inspect",
+                        "-f",
+                        "{{.Socket}}",
+                        &format!("bench-h{k}"),
+                    ],
                 );
                 let t0 = Instant::now();
                 ok(bin, &format!("unix://{sock}"), &["ps"]);
