@@ -314,6 +314,49 @@ fn host_paths_net_host_and_the_socket_mean_the_virtual_host() {
         "{links}"
     );
     assert!(!links.contains(&format!("dhb{}", d.net_tag())), "{links}");
+    // ... and a privileged container there administers it (the course's "Under
+    // the hood" runs iptables that way): the change shows in the host's network.
+    vh(
+        &d,
+        "ha",
+        &[
+            "run",
+            "--rm",
+            "--net",
+            "host",
+            "--privileged",
+            "busybox",
+            "ip",
+            "addr",
+            "add",
+            "10.123.4.5/32",
+            "dev",
+            "lo",
+        ],
+    )
+    .ok();
+    let lo = sh(&d, "ha", "ip addr show lo").ok();
+    assert!(lo.contains("10.123.4.5"), "{lo}");
+    // Its NAT rules are in its own network namespace, with Docker's chain names,
+    // and not in the machine's.
+    let init_pid = std::fs::read_dir(d.root.join("hosts/ha/containers"))
+        .expect("containers")
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("config.v2.json")).ok())
+        .filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .find(|v| v["Config"]["Labels"]["dockhand.sandbox"] == "1")
+        .and_then(|v| v["State"]["Pid"].as_i64())
+        .expect("the host's init");
+    let nat = Command::new("nsenter")
+        .arg(format!("--net=/proc/{init_pid}/ns/net"))
+        .args(["iptables-save", "-t", "nat"])
+        .output()
+        .expect("nsenter");
+    let nat = String::from_utf8_lossy(&nat.stdout);
+    assert!(
+        nat.contains(":DOCKER") && nat.contains("172.17.0.0/16"),
+        "{nat}"
+    );
     // The socket mounted into a container starts sibling containers.
     let sib = vh(
         &d,
