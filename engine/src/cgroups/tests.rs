@@ -699,3 +699,59 @@ mod kernel {
         assert_eq!(leftovers(cg), Vec::<PathBuf>::new());
     }
 }
+
+#[test]
+fn v2_a_hosts_caps_sit_above_its_containers_and_go_with_the_tree() {
+    let t = tree(|r| test_tree::unified(r, "cpu memory pids"));
+    let cg = cgroups(t.path(), true);
+    let host = cg.for_host("vh1").expect("host manager");
+    host.create().expect("create");
+    host.apply(&Limits {
+        memory: Some(256 << 20),
+        pids_max: Some(100),
+        cpu_quota: Some(50_000),
+        cpu_period: Some(100_000),
+        ..Default::default()
+    })
+    .expect("apply");
+    let dir = t.path().join(PREFIX).join("vh1");
+    assert_eq!(read(dir.join("memory.max")), (256u64 << 20).to_string());
+    assert_eq!(read(dir.join("pids.max")), "100");
+    assert_eq!(read(dir.join("cpu.max")), "50000 100000");
+    // The host's containers nest below; the host cgroup itself holds no process
+    // (cgroup v2's rule): it delegates to them.
+    let c = cg.for_container("vh1", "c1").expect("manager");
+    c.create().expect("create");
+    assert_eq!(
+        read(dir.join("cgroup.subtree_control")),
+        "+cpu +memory +pids"
+    );
+    assert_eq!(cg.hosts().expect("hosts"), vec!["vh1".to_string()]);
+    cg.remove_host_tree("vh1").expect("remove");
+    assert!(!dir.exists());
+}
+
+#[test]
+fn v1_a_hosts_caps_are_written_in_each_hierarchy() {
+    let t = tree(test_tree::legacy);
+    let cg = cgroups(t.path(), false);
+    let host = cg.for_host("vh2").expect("host manager");
+    host.create().expect("create");
+    host.apply(&Limits {
+        memory: Some(128 << 20),
+        pids_max: Some(64),
+        ..Default::default()
+    })
+    .expect("apply");
+    let mem = t.path().join("memory").join(PREFIX).join("vh2");
+    assert_eq!(
+        read(mem.join("memory.limit_in_bytes")),
+        (128u64 << 20).to_string()
+    );
+    assert_eq!(
+        read(t.path().join("pids").join(PREFIX).join("vh2/pids.max")),
+        "64"
+    );
+    cg.remove_host_tree("vh2").expect("remove");
+    assert!(!mem.exists());
+}
