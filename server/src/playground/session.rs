@@ -309,6 +309,9 @@ pub struct Playground {
     tombstones: Mutex<HashMap<String, (CloseReason, u64)>>,
     /// Instances made or being made, on the whole server.
     instance_count: AtomicUsize,
+    /// Engine work running in tasks of its own (creating and removing
+    /// instances), which shutdown waits for.
+    busy: tokio::sync::watch::Sender<usize>,
 }
 
 impl Playground {
@@ -322,7 +325,25 @@ impl Playground {
             sessions: Mutex::new(HashMap::new()),
             tombstones: Mutex::new(HashMap::new()),
             instance_count: AtomicUsize::new(0),
+            busy: tokio::sync::watch::channel(0).0,
         })
+    }
+
+    /// Run `work` to its end in a task of its own: a dropped request cannot cancel
+    /// it half-way (the engine's create and remove are not cancellation-safe),
+    /// and shutdown waits for it.
+    async fn detached<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Option<T> {
+        self.busy.send_modify(|n| *n += 1);
+        let busy = self.busy.clone();
+        let task = tokio::spawn(async move {
+            let out = work.await;
+            busy.send_modify(|n| *n -= 1);
+            out
+        });
+        task.await.ok()
     }
 
     pub fn session_count(&self) -> usize {
@@ -429,7 +450,24 @@ impl Playground {
             inner.pending.insert(num);
             num
         };
-        let result = self.make_instance(&manager, s, num).await;
+        let (pg, sess) = (self.clone(), s.clone());
+        self.detached(async move { pg.finish_instance(&manager, &sess, num).await })
+            .await
+            .unwrap_or_else(|| {
+                Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The instance could not be created.",
+                ))
+            })
+    }
+
+    async fn finish_instance(
+        self: &Arc<Self>,
+        manager: &Arc<engine::vhost::Manager>,
+        s: &Arc<Session>,
+        num: u32,
+    ) -> Result<InstanceInfo, ApiError> {
+        let result = self.make_instance(manager, s, num).await;
         let closed = {
             let mut inner = lock(&s.inner);
             inner.pending.remove(&num);
@@ -587,7 +625,12 @@ impl Playground {
     }
 
     /// `DELETE .../terminals/{tab}`: end the shell, close its sockets.
-    pub async fn close_tab(&self, s: &Session, name: &str, tab: TabId) -> Result<(), ApiError> {
+    pub async fn close_tab(
+        self: &Arc<Self>,
+        s: &Session,
+        name: &str,
+        tab: TabId,
+    ) -> Result<(), ApiError> {
         let inst = s
             .instance(name)
             .ok_or_else(|| not_found(format!("This session has no instance {name}.")))?;
@@ -596,12 +639,16 @@ impl Playground {
             .ok_or_else(|| not_found(format!("{name} has no terminal {tab}.")))?;
         self.push_session(s);
         term.close(close_code::NORMAL);
-        term.kill().await;
+        self.detached(async move { term.kill().await }).await;
         Ok(())
     }
 
     /// `DELETE .../instances/{name}`.
-    pub async fn remove_instance(&self, s: &Session, name: &str) -> Result<(), ApiError> {
+    pub async fn remove_instance(
+        self: &Arc<Self>,
+        s: &Session,
+        name: &str,
+    ) -> Result<(), ApiError> {
         let inst = {
             let mut inner = lock(&s.inner);
             let num = inner
@@ -617,9 +664,18 @@ impl Playground {
             for t in inst.take_all_tabs() {
                 t.close(close_code::NORMAL);
             }
-            self.drop_instance(&inst).await;
+            self.drop_instances(vec![inst]).await;
         }
         Ok(())
+    }
+
+    /// Destroy instances (see [`Playground::detached`]).
+    async fn drop_instances(self: &Arc<Self>, insts: Vec<Arc<Instance>>) {
+        let pg = self.clone();
+        self.detached(async move {
+            futures_util::future::join_all(insts.iter().map(|i| pg.drop_instance(i))).await;
+        })
+        .await;
     }
 
     /// Destroy an instance's virtual host (it is already out of its session).
@@ -634,7 +690,7 @@ impl Playground {
     }
 
     /// End a session: tell its readers, close its terminals, destroy its instances.
-    pub async fn close_session(&self, id: &str, reason: CloseReason) {
+    pub async fn close_session(self: &Arc<Self>, id: &str, reason: CloseReason) {
         let Some(s) = lock(&self.sessions).remove(id) else {
             return;
         };
@@ -663,17 +719,25 @@ impl Playground {
                 t.close(close_code::GONE);
             }
         }
-        let drops = instances.iter().map(|i| self.drop_instance(i));
-        futures_util::future::join_all(drops).await;
+        self.drop_instances(instances).await;
     }
 
     /// Close every session (the server stops).
-    pub async fn shutdown(&self) {
+    pub async fn shutdown(self: &Arc<Self>) {
         let ids: Vec<String> = lock(&self.sessions).keys().cloned().collect();
         let closes = ids
             .iter()
             .map(|id| self.close_session(id, CloseReason::Shutdown));
         futures_util::future::join_all(closes).await;
+        // Removals started by requests, and creations that will now find their
+        // session closed and remove what they made.
+        let mut busy = self.busy.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(120), busy.wait_for(|n| *n == 0)).await;
+        // A creation that finished after the first round left its session open.
+        let ids: Vec<String> = lock(&self.sessions).keys().cloned().collect();
+        for id in ids {
+            self.close_session(&id, CloseReason::Shutdown).await;
+        }
     }
 
     /// What the clock decides for one session: `Some(reason)` to close it, and
@@ -729,7 +793,7 @@ impl Playground {
 
     /// One round of the clock: expiries, idle timeouts, warnings, instances whose
     /// virtual host the engine lost, old tombstones.
-    pub async fn tick(&self) {
+    pub async fn tick(self: &Arc<Self>) {
         let t = now();
         let all: Vec<Arc<Session>> = lock(&self.sessions).values().cloned().collect();
         for s in all {

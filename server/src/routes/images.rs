@@ -121,14 +121,10 @@ pub async fn post_dispatch(
                 None => repo,
             };
             st.host.images.tag(name, &target)?;
-            let full = if target
-                .rsplit_once(':')
-                .is_some_and(|(_, t)| !t.contains('/'))
-            {
-                target.clone()
-            } else {
-                format!("{target}:latest")
-            };
+            // moby names the tag as people write it: `app:latest`.
+            let full = engine::reference::Reference::parse(&target)
+                .map(|r| r.with_default_tag().familiar_string())
+                .unwrap_or_else(|_| target.clone());
             emit(&st, "tag", &image_id(&st, &full), &full);
             Ok(StatusCode::CREATED.into_response())
         }
