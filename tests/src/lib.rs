@@ -4,6 +4,7 @@
 //! fails or panics.
 
 pub mod pty;
+pub mod serve;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

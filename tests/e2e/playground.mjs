@@ -1,0 +1,378 @@
+// End-to-end scenarios of the browser playground in a real headless Chromium.
+//
+//   DOCKHAND_URL=http://127.0.0.1:PORT node playground.mjs [e2e|bench]
+//
+// Started by tests/tests/playground_e2e.rs, which runs `dockhand serve` first.
+// e2e: the issue's scenarios, with screenshots in E2E_ARTIFACTS (default
+// target/e2e-artifacts). bench: click-to-prompt and keystroke echo round trip.
+// Prints one line per step; exits 1 on the first failure (after a screenshot).
+
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const base = process.env.DOCKHAND_URL;
+const mode = process.argv[2] || "e2e";
+const artifacts = process.env.E2E_ARTIFACTS || "target/e2e-artifacts";
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+if (!base) {
+  console.error("DOCKHAND_URL is not set");
+  process.exit(2);
+}
+mkdirSync(artifacts, { recursive: true });
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const PROMPT = /(^|\n)[$#] ?$/;
+
+// Records every WebSocket the app opens, and times keystroke echoes on the
+// terminal sockets: from a binary send to the next binary message.
+function instrument() {
+  const Orig = window.WebSocket;
+  window.__sockets = [];
+  window.__probe = { armed: false, start: 0, samples: [] };
+  function Patched(url, protocols) {
+    const ws = protocols === undefined ? new Orig(url) : new Orig(url, protocols);
+    window.__sockets.push(ws);
+    if (String(url).includes("/terminals/")) {
+      const send = ws.send.bind(ws);
+      ws.send = (data) => {
+        const p = window.__probe;
+        if (p.armed && typeof data !== "string") {
+          p.armed = false;
+          p.start = performance.now();
+        }
+        return send(data);
+      };
+      ws.addEventListener("message", (e) => {
+        const p = window.__probe;
+        if (p.start && typeof e.data !== "string") {
+          p.samples.push(performance.now() - p.start);
+          p.start = 0;
+        }
+      });
+    }
+    return ws;
+  }
+  Patched.prototype = Orig.prototype;
+  Object.assign(Patched, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+  window.WebSocket = Patched;
+}
+
+async function newContext(browser) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await ctx.addInitScript(instrument);
+  return ctx;
+}
+
+async function term(page, node, tab) {
+  return page.evaluate(([n, t]) => (window.dockhandTerm ? window.dockhandTerm(n, t) : null), [node, tab]);
+}
+
+/** Poll a terminal until `pred(text)` holds; the text. */
+async function waitTerm(page, node, tab, pred, what, timeout = 30000) {
+  const end = Date.now() + timeout;
+  let text = null;
+  while (Date.now() < end) {
+    text = await term(page, node, tab);
+    if (text != null && pred(text)) return text;
+    await sleep(25);
+  }
+  throw new Error(`${node} tab ${tab}: timed out waiting for ${what}; terminal shows:\n${text}`);
+}
+
+const lines = (text) => text.split("\n").map((l) => l.trimEnd());
+const count = (text, line) => lines(text).filter((l) => l === line).length;
+
+/** Bring a terminal to the front (its instance, then its tab) and focus it. */
+async function focusTerm(page, node, tab) {
+  await page.click(`[data-testid=instance-${node}]`);
+  await page.click(`[data-testid=tab-${node}-${tab}]`);
+  await page.click(`[data-testid=terminal-${node}-${tab}]`);
+}
+
+async function typeLine(page, node, tab, line) {
+  await focusTerm(page, node, tab);
+  await page.keyboard.type(line);
+  await page.keyboard.press("Enter");
+}
+
+/** Run `cmd` in a terminal and wait for `marker` on a line of its own after it. */
+async function run(page, node, tab, cmd, marker, timeout = 30000) {
+  await waitTerm(page, node, tab, (t) => PROMPT.test(t), "a prompt", timeout);
+  const before = count((await term(page, node, tab)) || "", marker);
+  await typeLine(page, node, tab, cmd);
+  return waitTerm(page, node, tab, (t) => count(t, marker) > before && PROMPT.test(t), JSON.stringify(marker), timeout);
+}
+
+async function startSession(page) {
+  await page.goto(base + "/");
+  await page.waitForSelector("[data-testid=start-button]:not([disabled])");
+  await page.click("[data-testid=start-button]");
+  await page.waitForSelector("[data-testid=terminal-node1-1][data-state=live]", { timeout: 30000 });
+  await waitTerm(page, "node1", 1, (t) => PROMPT.test(t), "the first prompt");
+}
+
+let step = 0;
+async function check(page, name, fn) {
+  step += 1;
+  const t0 = Date.now();
+  try {
+    await fn();
+    console.log(`ok ${step} - ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    console.log(`not ok ${step} - ${name}: ${e.message}`);
+    if (page) {
+      await page.screenshot({ path: join(artifacts, `failed-${step}.png`) }).catch(() => {});
+    }
+    throw e;
+  }
+}
+
+const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`) });
+
+async function e2e(browser) {
+  const ctx = await newContext(browser);
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => console.log(`page error: ${e.message}`));
+
+  await check(page, "landing page, start a session, prompt in node1", async () => {
+    await page.goto(base + "/");
+    await page.waitForSelector("[data-testid=start-button]:not([disabled])");
+    await shot(page, "01-landing");
+    await page.click("[data-testid=start-button]");
+    await page.waitForSelector("[data-testid=terminal-node1-1][data-state=live]", { timeout: 30000 });
+    const text = await waitTerm(page, "node1", 1, (t) => PROMPT.test(t), "the first prompt");
+    if (!text.includes("[node1] (local) root")) throw new Error(`unexpected prompt: ${text}`);
+  });
+
+  await check(page, "docker run --rm busybox echo hello-from-browser", async () => {
+    await run(page, "node1", 1, "docker run --rm busybox echo hello-from-browser", "hello-from-browser");
+    await shot(page, "02-session-hello");
+  });
+
+  let portPage;
+  await check(page, "a published port opens through its link", async () => {
+    await run(
+      page,
+      "node1",
+      1,
+      "mkdir -p /www && echo hi-from-port > /www/index.html && docker run -d --name web -p 8080:80 -v /www:/www busybox httpd -f -p 80 -h /www && echo started-web",
+      "started-web",
+    );
+    const link = page.locator("[data-testid=port-link]").first();
+    await link.waitFor({ timeout: 15000 });
+    const href = await link.getAttribute("href");
+    if (!/^\/s\/[^/]+\/node1\/8080\/$/.test(href)) throw new Error(`port link ${href}`);
+    await page.waitForSelector("[data-testid=container-row][data-name=web][data-state=running]");
+    await shot(page, "03-port-link");
+    const [popup] = await Promise.all([ctx.waitForEvent("page"), link.click()]);
+    portPage = popup;
+    await popup.waitForLoadState();
+    const end = Date.now() + 15000;
+    let body = "";
+    while (Date.now() < end) {
+      body = await popup.textContent("body").catch(() => "");
+      if (body.includes("hi-from-port")) break;
+      await sleep(200);
+      await popup.reload().catch(() => {});
+    }
+    if (!body.includes("hi-from-port")) throw new Error(`port page shows: ${body}`);
+    await shot(popup, "04-port-page");
+    await popup.close();
+  });
+
+  await check(page, "a second tab in node1 sees the first tab's container", async () => {
+    await page.click("[data-testid=tab-add]");
+    await page.waitForSelector("[data-testid=terminal-node1-2][data-state=live]", { timeout: 30000 });
+    const text = await run(page, "node1", 2, "docker ps --format '{{.Names}} {{.Status}}' && echo listed", "listed");
+    if (!lines(text).some((l) => /^web Up/.test(l))) throw new Error(`docker ps in tab 2:\n${text}`);
+    await shot(page, "05-second-tab");
+  });
+
+  await check(page, "node2 pings node1", async () => {
+    await page.click("[data-testid=add-instance]");
+    await page.waitForSelector("[data-testid=instance-node2]", { timeout: 30000 });
+    await page.click("[data-testid=instance-node2]");
+    await page.waitForSelector("[data-testid=terminal-node2-1][data-state=live]", { timeout: 30000 });
+    const text = await run(page, "node2", 1, "ping -c1 -W3 node1 && echo ping-ok", "ping-ok");
+    if (!text.includes("1 packets received")) throw new Error(`ping:\n${text}`);
+    await shot(page, "06-node2-ping");
+    await page.click("[data-testid=instance-node1]");
+  });
+
+  await check(page, "another session does not see the first session's containers", async () => {
+    const other = await newContext(browser);
+    const p2 = await other.newPage();
+    await startSession(p2);
+    const text = await run(p2, "node1", 1, "docker ps -a --format 'name={{.Names}}' && echo other-listed", "other-listed");
+    if (text.includes("name=web")) throw new Error(`the other session sees web:\n${text}`);
+    if ((await p2.locator("[data-testid=container-row]").count()) !== 0) {
+      throw new Error("the other session's panel lists containers");
+    }
+    // Its port link path with the first session's id is refused without its cookie.
+    const href = await page.locator("[data-testid=port-link]").first().getAttribute("href");
+    const resp = await p2.request.get(base + href);
+    if (resp.status() !== 401) throw new Error(`another session's port link answered ${resp.status()}`);
+    await shot(p2, "07-other-session");
+    await other.close();
+  });
+
+  await check(page, "a dropped terminal socket recovers without repeating or losing output", async () => {
+    await waitTerm(page, "node1", 1, (t) => PROMPT.test(t), "a prompt");
+    // Output that arrives while the socket is down.
+    await typeLine(page, "node1", 1, "sleep 1; seq 100 130; echo seq-done");
+    await sleep(150);
+    const closed = await page.evaluate(() => {
+      const live = window.__sockets.filter((s) => s.url.includes("/instances/node1/terminals/1") && s.readyState === 1);
+      live.forEach((s) => s.close(4000, "test drop"));
+      return live.length;
+    });
+    if (closed !== 1) throw new Error(`expected one live socket for node1 tab 1, found ${closed}`);
+    const text = await waitTerm(page, "node1", 1, (t) => count(t, "seq-done") === 1 && PROMPT.test(t), "seq-done after the reconnect");
+    await page.waitForSelector("[data-testid=terminal-node1-1][data-state=live]");
+    for (let n = 100; n <= 130; n++) {
+      if (count(text, String(n)) !== 1) throw new Error(`line ${n} appears ${count(text, String(n))} times:\n${text}`);
+    }
+    if (count(text, "hello-from-browser") !== 1) throw new Error(`hello-from-browser repeated:\n${text}`);
+    // Typing works on the new socket.
+    await run(page, "node1", 1, "echo after-reconnect", "after-reconnect");
+    await shot(page, "08-after-reconnect");
+  });
+
+  await check(page, "a reload replays the whole screen once", async () => {
+    await page.reload();
+    await page.waitForSelector("[data-testid=terminal-node1-1][data-state=live]", { timeout: 30000 });
+    const text = await waitTerm(page, "node1", 1, (t) => count(t, "after-reconnect") === 1 && PROMPT.test(t), "the replayed screen");
+    if (count(text, "115") !== 1 || count(text, "hello-from-browser") !== 1) {
+      throw new Error(`replay after reload:\n${text}`);
+    }
+  });
+
+  await check(page, "the session ends from the UI and its sockets close", async () => {
+    page.once("dialog", (d) => d.accept());
+    await page.click("[data-testid=close-session]");
+    await page.waitForSelector("[data-testid=session-closed]", { timeout: 30000 });
+    await shot(page, "09-closed");
+  });
+  if (portPage) await portPage.close().catch(() => {});
+  await ctx.close();
+}
+
+function stats(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return { n: s.length, median: q(0.5), p99: q(0.99), min: s[0], max: s[s.length - 1] };
+}
+
+async function deleteSession(page) {
+  await page.evaluate(async () => {
+    const m = location.hash.match(/^#\/s\/([^/]+)\/([^/]+)/);
+    if (m) await fetch(`/api/sessions/${m[1]}`, { method: "DELETE", headers: { "X-Dockhand-Token": m[2] } });
+  });
+}
+
+async function bench(browser) {
+  const runs = Number(process.env.BENCH_SESSIONS || 7);
+  const ctx = await newContext(browser);
+  const page = await ctx.newPage();
+  const clicks = [];
+  for (let i = 0; i < runs; i++) {
+    await page.goto(base + "/");
+    await page.waitForSelector("[data-testid=start-button]:not([disabled])");
+    const ms = await page.evaluate(async () => {
+      const t0 = performance.now();
+      document.querySelector("[data-testid=start-button]").click();
+      for (;;) {
+        const t = window.dockhandTerm && window.dockhandTerm("node1", 1);
+        if (t && /(^|\n)[$#] ?$/.test(t)) return performance.now() - t0;
+        if (performance.now() - t0 > 30000) throw new Error("no prompt within 30 s");
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    });
+    clicks.push(ms);
+    if (i < runs - 1) await deleteSession(page);
+  }
+  const c = stats(clicks);
+  console.log(`click-to-prompt: median ${c.median.toFixed(0)} ms, min ${c.min.toFixed(0)} ms, max ${c.max.toFixed(0)} ms (${c.n} sessions)`);
+
+  // Keystroke echo: one key at a time at the prompt, then erase the line.
+  await focusTerm(page, "node1", 1);
+  const keys = Number(process.env.BENCH_KEYS || 300);
+  for (let i = 0; i < keys; i++) {
+    const before = await page.evaluate(() => {
+      window.__probe.armed = true;
+      return window.__probe.samples.length;
+    });
+    await page.keyboard.press("x");
+    const end = Date.now() + 5000;
+    while ((await page.evaluate(() => window.__probe.samples.length)) === before) {
+      if (Date.now() > end) throw new Error("no echo within 5 s");
+    }
+    if (i % 50 === 49) await page.keyboard.press("Control+U");
+  }
+  await page.keyboard.press("Control+U");
+  const samples = await page.evaluate(() => window.__probe.samples);
+  const k = stats(samples);
+  console.log(
+    `keystroke echo round trip, typed into the app (Playwright key events, xterm): median ${k.median.toFixed(2)} ms, p99 ${k.p99.toFixed(2)} ms, max ${k.max.toFixed(2)} ms (${k.n} keys)`,
+  );
+
+  // The same round trip on a socket of its own in the page (a second viewer of
+  // the terminal), without xterm and the browser's input pipeline in the way.
+  const raw = await page.evaluate(async (keys) => {
+    const m = location.hash.match(/^#\/s\/([^/]+)\/([^/]+)/);
+    const url = `ws://${location.host}/api/sessions/${m[1]}/instances/node1/terminals/1?token=${m[2]}&offset=1000000000`;
+    const ws = new WebSocket(url);
+    ws.binaryType = "arraybuffer";
+    await new Promise((r, j) => {
+      ws.onopen = r;
+      ws.onerror = j;
+    });
+    // Skip the replay that an unknown offset brings.
+    await new Promise((r) => setTimeout(r, 300));
+    const xs = [];
+    for (let i = 0; i < keys; i++) {
+      const got = new Promise((r) => (ws.onmessage = (e) => typeof e.data !== "string" && r()));
+      const t0 = performance.now();
+      ws.send(new Uint8Array([i % 50 === 49 ? 0x15 : 0x78]));
+      await got;
+      xs.push(performance.now() - t0);
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    ws.close();
+    return xs;
+  }, keys);
+  const r = stats(raw);
+  console.log(
+    `keystroke echo round trip, raw socket in the page: median ${r.median.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(2)} ms (${r.n} keys)`,
+  );
+  await page.keyboard.press("Control+U");
+  await deleteSession(page);
+  await ctx.close();
+}
+
+const browser = await chromium.launch({
+  executablePath,
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+  ],
+});
+let code = 0;
+try {
+  if (mode === "bench") await bench(browser);
+  else await e2e(browser);
+  if (mode !== "bench") console.log(`e2e: all ${step} steps passed`);
+} catch (e) {
+  console.error(e.stack || String(e));
+  code = 1;
+} finally {
+  await browser.close();
+}
+process.exit(code);

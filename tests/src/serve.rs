@@ -1,0 +1,481 @@
+//! `dockhand serve` for tests: a server on its own temporary data root and
+//! socket, with bridges, chains and subnets of its own (tests run side by side
+//! with each other and with a developer's server), listening on a free loopback
+//! port. Dropping it stops the server (which removes its sessions' instances)
+//! and then removes whatever is left: virtual hosts (through a cleanup daemon on
+//! the same data root), processes, mounts, cgroups, bridges and chains.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The workspace's root folder.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// The UI bundle: `DOCKHAND_UI`, else `target/ui`, built with `scripts/build-web`
+/// when missing.
+pub fn ui_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("DOCKHAND_UI") {
+        return PathBuf::from(p);
+    }
+    let dir = workspace().join("target/ui");
+    if !dir.join("index.html").exists() {
+        let st = Command::new(workspace().join("scripts/build-web"))
+            .arg(&dir)
+            .status()
+            .expect("run scripts/build-web");
+        assert!(st.success(), "scripts/build-web failed");
+    }
+    dir
+}
+
+/// What the browser tests need: node with playwright-core installed in
+/// `tests/e2e`, and Chromium. `None` (after printing why) when absent.
+pub fn browser_runner() -> Option<(PathBuf, PathBuf)> {
+    let chromium =
+        PathBuf::from(std::env::var_os("CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into()));
+    if !chromium.exists() {
+        eprintln!(
+            "SKIPPED: no Chromium at {} (apt-get install chromium)",
+            chromium.display()
+        );
+        return None;
+    }
+    let node = ["/usr/bin/node", "/usr/local/bin/node"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    let Some(node) = node else {
+        eprintln!("SKIPPED: node is not installed (apt-get install nodejs npm)");
+        return None;
+    };
+    let e2e = workspace().join("tests/e2e");
+    if !e2e.join("node_modules/playwright-core").exists() {
+        let ok = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&e2e)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            eprintln!("SKIPPED: playwright-core is not installed (npm ci in tests/e2e failed)");
+            return None;
+        }
+    }
+    Some((node, chromium))
+}
+
+/// The binary the server runs: `DOCKHAND_BIN`, else the static build of
+/// `scripts/build` when there is one (a virtual host's init needs a static
+/// binary), else the workspace's debug build.
+pub fn serve_bin() -> PathBuf {
+    if std::env::var_os("DOCKHAND_BIN").is_none() {
+        let musl = workspace().join("target/x86_64-unknown-linux-musl/release/dockhand");
+        if musl.exists() {
+            return musl;
+        }
+    }
+    crate::bin()
+}
+
+/// A running `dockhand serve`.
+pub struct Serve {
+    pub dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub socket: PathBuf,
+    pub port: u16,
+    tag: String,
+    n: usize,
+    extra: Vec<String>,
+    child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Serve {
+    /// Start a server with the default limits plus `extra` flags.
+    pub fn start(extra: &[&str]) -> Serve {
+        let dir = tempfile::Builder::new()
+            .prefix("dockhand-serve-")
+            .tempdir()
+            .expect("tempdir");
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let n = (std::process::id() as usize + k * 7) % 240;
+        let tag = format!(
+            "{:04x}",
+            (std::process::id() as usize * 31 + k * 17 + 0x5a5) & 0xffff
+        );
+        let mut s = Serve {
+            root: dir.path().join("root"),
+            socket: dir.path().join("dockhand.sock"),
+            dir,
+            port: free_port(),
+            tag,
+            n,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            child: None,
+        };
+        s.spawn();
+        s
+    }
+
+    /// The daemon's flags: data root, socket, and names and subnets of this server.
+    fn daemon_args(&self) -> Vec<String> {
+        let (t, n) = (&self.tag, self.n);
+        vec![
+            "--data-root".into(),
+            self.root.display().to_string(),
+            "-H".into(),
+            format!("unix://{}", self.socket.display()),
+            "--bridge".into(),
+            format!("dhv{t}"),
+            "--bip".into(),
+            format!("10.19.{n}.1/24"),
+            "--default-address-pool".into(),
+            format!("base=10.18.{}.0/20,size=24", (n % 16) * 16),
+            "--iptables-chain-prefix".into(),
+            format!("DH-S{t}"),
+            "--network-bridge-prefix".into(),
+            format!("dhw{t}"),
+            "--playground-bridge".into(),
+            format!("dhp{t}"),
+            "--playground-subnet".into(),
+            format!("10.{}.0.0/16", 20 + n % 40),
+            "--playground-chain-prefix".into(),
+            format!("DH-P{t}"),
+            "--session-bridge-prefix".into(),
+            format!("dhs{t}-"),
+        ]
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("serve.log"))
+            .expect("serve log");
+        let child = Command::new(serve_bin())
+            .arg("serve")
+            .args(self.daemon_args())
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--ui")
+            .arg(ui_dir())
+            .args(&self.extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start dockhand serve");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.http("GET", "/api/config", None, "").0 == 200 {
+                return;
+            }
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("dockhand serve exited with {st}: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("dockhand serve did not answer within 30s: {}", self.log());
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    /// The server's pid while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// The server process's resident memory, KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    }
+
+    /// One HTTP/1.1 request to the playground: (status, body); status 0 when the
+    /// server cannot be reached.
+    pub fn http(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+        match std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+            Ok(s) => {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+                let mut headers = vec![];
+                if let Some(t) = token {
+                    headers.push(format!("X-Dockhand-Token: {t}"));
+                }
+                request(s, method, path, &headers, body.as_bytes())
+            }
+            Err(_) => (0, String::new()),
+        }
+    }
+
+    /// One HTTP/1.1 request to the Docker API socket.
+    pub fn docker_api(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        match std::os::unix::net::UnixStream::connect(&self.socket) {
+            Ok(s) => {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+                request(
+                    s,
+                    method,
+                    path,
+                    &["Content-Type: application/json".into()],
+                    body.as_bytes(),
+                )
+            }
+            Err(_) => (0, String::new()),
+        }
+    }
+
+    /// Upload raw bytes (`X-Dockhand-Token` auth): (status, body).
+    pub fn upload(&self, path: &str, token: &str, data: &[u8]) -> (u16, String) {
+        let s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+        request(
+            s,
+            "POST",
+            path,
+            &[format!("X-Dockhand-Token: {token}")],
+            data,
+        )
+    }
+
+    /// Run our CLI against the server's Docker API socket.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(serve_bin())
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run the CLI")
+    }
+
+    /// Names of the virtual hosts on the server's data root.
+    pub fn vhost_records(&self) -> Vec<String> {
+        std::fs::read_dir(self.root.join("vhosts"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let p = e.path();
+                if p.extension()? != "json" {
+                    return None;
+                }
+                Some(p.file_stem()?.to_string_lossy().into_owned())
+            })
+            .collect()
+    }
+
+    /// SIGTERM and wait for the server to finish (it closes every session).
+    pub fn shutdown(&mut self) {
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = c.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+
+    /// Mounts under this server's folder.
+    pub fn leftover_mounts(&self) -> Vec<String> {
+        let needle = self.dir.path().to_string_lossy().into_owned();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&needle))
+            .map(String::from)
+            .collect()
+    }
+
+    /// Session bridges of this server still present.
+    pub fn leftover_session_bridges(&self) -> Vec<String> {
+        links()
+            .into_iter()
+            .filter(|l| l.starts_with(&format!("dhs{}-", self.tag)))
+            .collect()
+    }
+
+    fn cleanup(&mut self) {
+        // Virtual hosts the server did not remove: a daemon on the same data root
+        // adopts them, and removes them on request.
+        if !self.vhost_records().is_empty() {
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.path().join("cleanup.log"))
+                .ok();
+            let mut cmd = Command::new(serve_bin());
+            cmd.arg("daemon")
+                .args(self.daemon_args())
+                .stdin(Stdio::null());
+            if let Some(l) = log {
+                cmd.stdout(l.try_clone().map(Stdio::from).unwrap_or(Stdio::null()))
+                    .stderr(Stdio::from(l));
+            }
+            if let Ok(mut d) = cmd.spawn() {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while Instant::now() < deadline && self.docker_api("GET", "/_ping", "").0 != 200 {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                for name in self.vhost_records() {
+                    self.docker_api("DELETE", &format!("/dockhand/hosts/{name}"), "");
+                }
+                // SAFETY: kill(2) on our own child's pid.
+                unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline && !matches!(d.try_wait(), Ok(Some(_))) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let _ = d.kill();
+                let _ = d.wait();
+            }
+        }
+        // Processes that mention our folder (monitors), then mounts, cgroups, network.
+        let needle = self.dir.path().to_string_lossy().into_owned();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            if pid != std::process::id() as i32 && String::from_utf8_lossy(&cmd).contains(&needle) {
+                // SAFETY: kill(2) with a pid read from /proc.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        let mut mounts = self.leftover_mounts();
+        mounts.reverse();
+        for m in mounts {
+            let _ = Command::new("umount").args(["-l", &m]).output();
+        }
+        if let Ok(prefix) = std::fs::read_to_string(self.root.join("cgroup-prefix")) {
+            for d in crate::cgroup_dirs(prefix.trim()) {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+        let cleanup = workspace().join("scripts/net-cleanup");
+        let t = &self.tag;
+        for (chain, bridge, prefix) in [
+            (format!("DH-S{t}"), format!("dhv{t}"), format!("dhw{t}")),
+            (format!("DH-P{t}"), format!("dhp{t}"), format!("dhs{t}-")),
+        ] {
+            let _ = Command::new(&cleanup)
+                .args([&chain, &bridge, &prefix])
+                .output();
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.shutdown();
+        self.cleanup();
+    }
+}
+
+fn links() -> Vec<String> {
+    std::fs::read_dir("/sys/class/net")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// A minimal HTTP/1.1 client: one request, `Connection: close`, the whole answer.
+fn request<S: Read + Write>(
+    mut s: S,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: &[u8],
+) -> (u16, String) {
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    if s.write_all(head.as_bytes()).is_err() || s.write_all(body).is_err() {
+        return (0, String::new());
+    }
+    let mut raw = vec![];
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let Some((head, rest)) = text.split_once("\r\n\r\n") else {
+        return (0, text);
+    };
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].strip_prefix("\r\n").unwrap_or(&rest[n..]);
+    }
+    out
+}
+
+/// The value of `key` in a flat JSON object text (tests only).
+pub fn json_str(body: &str, key: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v[key].as_str().map(String::from))
+        .unwrap_or_default()
+}

@@ -1,0 +1,168 @@
+//! The browser playground in a real headless Chromium: `dockhand serve` on its own
+//! data root and names, the UI bundle from `scripts/build-web`, and the scenarios
+//! of `tests/e2e/playground.mjs` (Playwright): start a session, run a container,
+//! open a published port through its link, a second tab, node2 pinging node1,
+//! another session's isolation, a dropped terminal socket and a reload that
+//! restore the screen without repeats. Screenshots go to `target/e2e-artifacts/`.
+//!
+//! `bench_playground` (ignored; `scripts/bench-playground` runs it) prints
+//! click-to-prompt, keystroke echo and the server's memory with 50 and 200 sessions.
+
+use dockhand_tests::serve::{browser_runner, json_str, workspace, Serve};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Run the Playwright script in `mode` against `serve`; its output, and whether
+/// it passed. Killed after `limit`.
+fn run_browser(
+    serve: &Serve,
+    node: &std::path::Path,
+    chromium: &std::path::Path,
+    mode: &str,
+    limit: Duration,
+) -> (String, bool) {
+    let e2e = workspace().join("tests/e2e");
+    let artifacts = workspace().join("target/e2e-artifacts");
+    let out_path = serve.dir.path().join(format!("browser-{mode}.log"));
+    let out = std::fs::File::create(&out_path).expect("browser log");
+    let mut child = Command::new(node)
+        .arg(e2e.join("playground.mjs"))
+        .arg(mode)
+        .current_dir(&e2e)
+        .env("DOCKHAND_URL", serve.url())
+        .env("E2E_ARTIFACTS", &artifacts)
+        .env("CHROMIUM", chromium)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("log"))
+        .stderr(out)
+        .spawn()
+        .expect("start node");
+    let deadline = Instant::now() + limit;
+    let ok = loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            break st.success();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    (std::fs::read_to_string(&out_path).unwrap_or_default(), ok)
+}
+
+#[test]
+fn playground_in_a_real_browser() {
+    let Some((node, chromium)) = browser_runner() else {
+        return;
+    };
+    let mut serve = Serve::start(&[]);
+    let (out, ok) = run_browser(&serve, &node, &chromium, "e2e", Duration::from_secs(240));
+    eprintln!("{out}");
+    if !ok {
+        let log = serve.log();
+        let tail: Vec<&str> = log
+            .lines()
+            .rev()
+            .take(60)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        panic!(
+            "the browser scenarios failed (screenshots in target/e2e-artifacts)\nserver log:\n{}",
+            tail.join("\n")
+        );
+    }
+    assert!(out.contains("e2e: all"), "{out}");
+    // The second session is still open: stopping the server removes its instance.
+    serve.shutdown();
+    assert_eq!(
+        serve.vhost_records(),
+        Vec::<String>::new(),
+        "instances left after shutdown"
+    );
+    assert_eq!(
+        serve.leftover_mounts(),
+        Vec::<String>::new(),
+        "mounts left after shutdown"
+    );
+    assert_eq!(serve.leftover_session_bridges(), Vec::<String>::new());
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Open `n` sessions with one instance each through the API (returns how many
+/// instances were made).
+fn open_sessions(serve: &Serve, n: usize, with_instances: bool) -> (usize, Vec<f64>) {
+    let mut made = 0;
+    let mut times = vec![];
+    for _ in 0..n {
+        let (st, body) = serve.http("POST", "/api/sessions", None, "{}");
+        assert_eq!(st, 201, "{body}");
+        if with_instances {
+            let (id, token) = (json_str(&body, "id"), json_str(&body, "token"));
+            let t0 = Instant::now();
+            let (st, body) = serve.http(
+                "POST",
+                &format!("/api/sessions/{id}/instances"),
+                Some(&token),
+                "",
+            );
+            times.push(t0.elapsed().as_secs_f64() * 1000.0);
+            if st != 201 {
+                eprintln!("instance {made}: {st} {body}");
+                break;
+            }
+            made += 1;
+        }
+    }
+    (made, times)
+}
+
+#[test]
+#[ignore = "a benchmark: scripts/bench-playground"]
+fn bench_playground() {
+    let Some((node, chromium)) = browser_runner() else {
+        return;
+    };
+    {
+        let serve = Serve::start(&[]);
+        let (out, ok) = run_browser(&serve, &node, &chromium, "bench", Duration::from_secs(300));
+        println!("{}", out.trim_end());
+        assert!(ok, "the browser benchmark failed");
+    }
+    let with_instances = std::env::var("BENCH_NO_INSTANCES").is_err();
+    let serve = Serve::start(&["--max-sessions", "250", "--max-total-instances", "250"]);
+    let idle = serve.rss_kib().unwrap_or(0);
+    println!("server RSS with no session: {} MiB", idle / 1024);
+    let (mut created, mut instances) = (0, 0);
+    let mut all_times = vec![];
+    for target in [50usize, 200] {
+        let (made, mut times) = open_sessions(&serve, target - created, with_instances);
+        all_times.append(&mut times);
+        created = target;
+        instances += made;
+        std::thread::sleep(Duration::from_secs(2));
+        let rss = serve.rss_kib().unwrap_or(0);
+        let what = if with_instances {
+            format!("{instances} instances with a shell each")
+        } else {
+            "no instances".to_string()
+        };
+        println!(
+            "server RSS with {target} open sessions ({what}): {} MiB",
+            rss / 1024
+        );
+    }
+    if !all_times.is_empty() {
+        println!(
+            "instance creation through the API: median {:.0} ms",
+            median(&mut all_times)
+        );
+    }
+}
