@@ -217,6 +217,31 @@ async function e2e(browser) {
     await other.close();
   });
 
+  await check(page, "the share link opens the same session in another browser", async () => {
+    const share = await page.inputValue("[data-testid=share-link]");
+    if (!/\/#\/s\/[^/]+\/[^/]+$/.test(share)) throw new Error(`share link ${share}`);
+    const viewer = await newContext(browser);
+    const p3 = await viewer.newPage();
+    await p3.goto(share);
+    await p3.waitForSelector("[data-testid=terminal-node1-1][data-state=live]", { timeout: 30000 });
+    await waitTerm(p3, "node1", 1, (t) => count(t, "hello-from-browser") === 1, "the shared screen");
+    await p3.waitForSelector("[data-testid=container-row][data-name=web]");
+    await viewer.close();
+  });
+
+  await check(page, "a file dropped on a terminal lands in its shell's working directory", async () => {
+    await run(page, "node1", 1, "mkdir -p /tmp/up && cd /tmp/up && echo in-up", "in-up");
+    const dt = await page.evaluateHandle(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(["dropped-content\n"], "dropped.txt", { type: "text/plain" }));
+      return dt;
+    });
+    await page.dispatchEvent("[data-testid=terminal-node1-1]", "drop", { dataTransfer: dt });
+    await page.waitForSelector("[data-testid=notice]", { timeout: 15000 });
+    await run(page, "node1", 1, "cat /tmp/up/dropped.txt && cd /root", "dropped-content");
+    await shot(page, "08-upload");
+  });
+
   await check(page, "a dropped terminal socket recovers without repeating or losing output", async () => {
     await waitTerm(page, "node1", 1, (t) => PROMPT.test(t), "a prompt");
     // Output that arrives while the socket is down.
@@ -236,7 +261,7 @@ async function e2e(browser) {
     if (count(text, "hello-from-browser") !== 1) throw new Error(`hello-from-browser repeated:\n${text}`);
     // Typing works on the new socket.
     await run(page, "node1", 1, "echo after-reconnect", "after-reconnect");
-    await shot(page, "08-after-reconnect");
+    await shot(page, "09-after-reconnect");
   });
 
   await check(page, "a reload replays the whole screen once", async () => {
@@ -252,7 +277,7 @@ async function e2e(browser) {
     page.once("dialog", (d) => d.accept());
     await page.click("[data-testid=close-session]");
     await page.waitForSelector("[data-testid=session-closed]", { timeout: 30000 });
-    await shot(page, "09-closed");
+    await shot(page, "10-closed");
   });
   if (portPage) await portPage.close().catch(() => {});
   await ctx.close();
