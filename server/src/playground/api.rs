@@ -246,21 +246,28 @@ async fn upload(
     });
     let (file, tar) = (q.name.clone(), q.tar == 1);
     let bytes = data.len() as u64;
-    let path = tokio::task::spawn_blocking(move || -> Result<String, UploadError> {
-        let (dir, cwd) = upload::open_cwd(pid)?;
-        if tar {
-            upload::put_tar(&dir, &data, owner)?;
-        } else {
-            upload::put_file(&dir, &file, &data, owner)?;
-        }
-        Ok(format!("{}/{file}", cwd.trim_end_matches('/')))
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .map_err(|e| match e {
-        UploadError::Bad(m) => ApiError::bad_request(m),
-        UploadError::Io(m) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m),
-    })?;
+    // On a thread of its own: it takes the instance root's identity for the writes.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let result = (|| -> Result<String, UploadError> {
+            let (dir, cwd) = upload::open_cwd(pid)?;
+            upload::become_owner(owner)?;
+            if tar {
+                upload::put_tar(&dir, &data, owner)?;
+            } else {
+                upload::put_file(&dir, &file, &data, owner)?;
+            }
+            Ok(format!("{}/{file}", cwd.trim_end_matches('/')))
+        })();
+        let _ = tx.send(result);
+    });
+    let path = rx
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| match e {
+            UploadError::Bad(m) => ApiError::bad_request(m),
+            UploadError::Io(m) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m),
+        })?;
     Ok(Json(UploadResult { path, bytes }))
 }
 

@@ -6,6 +6,12 @@
 //! instance's root user owns what lands there (the instance is user-namespaced:
 //! its root is `uid_base` on the machine).
 //!
+//! The writes are made with the filesystem identity of the instance's root
+//! (`setfsuid`/`setfsgid` on a thread of their own, which also drops the
+//! capabilities that bypass permission checks): the server's own root could
+//! otherwise write through what the instance may only read, such as the
+//! machine's `dockhand` binary bind-mounted at `/usr/local/bin/docker`.
+//!
 //! A dropped folder arrives as a tar archive and is treated as hostile: names
 //! with `..` or a leading `/` refuse the whole upload, parent directories are
 //! resolved with `openat2(RESOLVE_IN_ROOT)` rooted at the working directory (a
@@ -259,6 +265,31 @@ pub fn put_tar(dir: &OwnedFd, data: &[u8], owner: Option<Owner>) -> Result<usize
     Ok(made)
 }
 
+/// Take `owner`'s filesystem identity on this thread for good (call it on a
+/// thread that ends after the upload). Changing the fsuid from 0 clears the
+/// thread's CAP_DAC_OVERRIDE, CAP_FOWNER and friends, so the kernel checks every
+/// write as it would for the instance's root.
+pub fn become_owner(owner: Option<Owner>) -> Result<(), UploadError> {
+    let Some(o) = owner else { return Ok(()) };
+    // SAFETY: setfsgid/setfsuid change only this thread's credentials; called
+    // with -1 they report the current value without changing it.
+    let (gid, uid) = unsafe {
+        libc::setfsgid(o.gid);
+        libc::setfsuid(o.uid);
+        (
+            libc::setfsgid(u32::MAX) as u32,
+            libc::setfsuid(u32::MAX) as u32,
+        )
+    };
+    if (uid, gid) != (o.uid, o.gid) {
+        return Err(UploadError::Io(format!(
+            "could not take the identity {}:{} for the upload",
+            o.uid, o.gid
+        )));
+    }
+    Ok(())
+}
+
 /// The working directory of process `pid`: a handle on it, and its path as the
 /// process sees it.
 pub fn open_cwd(pid: i32) -> Result<(OwnedFd, String), UploadError> {
@@ -388,6 +419,41 @@ mod tests {
         assert!(!d.path().join("escaped2").exists());
         assert!(base.join("escaped2").exists());
         assert!(!base.join("hard").exists());
+    }
+
+    #[test]
+    fn uploads_are_written_as_the_instances_root_not_the_machines() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let theirs = d.path().join("theirs");
+        let mine = d.path().join("mine");
+        std::fs::create_dir(&theirs).unwrap();
+        std::fs::create_dir(&mine).unwrap();
+        let owner = Owner {
+            uid: 0x1234_5678,
+            gid: 0x1234_5678,
+        };
+        std::os::unix::fs::chown(&mine, Some(owner.uid), Some(owner.gid)).unwrap();
+        // A file the instance may only read (like a bind-mounted binary).
+        std::fs::write(theirs.join("docker"), "machine").unwrap();
+        std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (t, m) = (dir_fd(&theirs), dir_fd(&mine));
+        let r = std::thread::spawn(move || {
+            become_owner(Some(owner)).unwrap();
+            (
+                put_file(&t, "docker", b"evil", Some(owner)),
+                put_file(&m, "ok.txt", b"fine", Some(owner)),
+            )
+        })
+        .join()
+        .unwrap();
+        assert!(matches!(r.0, Err(UploadError::Io(_))), "{:?}", r.0);
+        assert_eq!(
+            std::fs::read_to_string(theirs.join("docker")).unwrap(),
+            "machine"
+        );
+        assert_eq!(r.1, Ok(()));
+        assert_eq!(mine.join("ok.txt").metadata().unwrap().uid(), owner.uid);
     }
 
     #[test]
