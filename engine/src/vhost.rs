@@ -437,7 +437,16 @@ impl Manager {
     }
 
     /// Create and start a virtual host. On failure nothing of it is left.
+    /// Runs to its end in a task of its own: a caller that stops waiting (a
+    /// closed HTTP connection) does not leave a half-made host.
     pub async fn create(self: &Arc<Self>, req: VhostCreateRequest) -> Result<VhostInfo> {
+        let me = self.clone();
+        tokio::spawn(async move { me.create_now(req).await })
+            .await
+            .map_err(|e| Error::Internal(format!("creating a virtual host: {e}")))?
+    }
+
+    async fn create_now(self: &Arc<Self>, req: VhostCreateRequest) -> Result<VhostInfo> {
         let name = if req.name.is_empty() {
             format!("vh-{}", &hex::encode(rand::random::<[u8; 4]>()))
         } else {
@@ -682,7 +691,16 @@ impl Manager {
 
     /// Destroy a virtual host and everything it owned. Idempotent: removing one
     /// that does not exist (any more) succeeds.
-    pub async fn remove(&self, name: &str) -> Result<()> {
+    /// Runs to its end in a task of its own, like `create`.
+    pub async fn remove(self: &Arc<Self>, name: &str) -> Result<()> {
+        let me = self.clone();
+        let name = name.to_string();
+        tokio::spawn(async move { me.remove_now(&name).await })
+            .await
+            .map_err(|e| Error::Internal(format!("removing a virtual host: {e}")))?
+    }
+
+    async fn remove_now(&self, name: &str) -> Result<()> {
         if !valid_name(name) {
             return Err(Error::NotFound(format!("No such virtual host: {name}")));
         }
@@ -752,7 +770,7 @@ impl Manager {
     }
 
     /// Expire hosts past their TTL or idle timeout, and drop those whose init died.
-    async fn expire(&self) {
+    async fn expire(self: &Arc<Self>) {
         let now = now_unix();
         let all: Vec<Arc<Vhost>> = self.hosts.lock().unwrap().values().cloned().collect();
         for v in all {
@@ -774,7 +792,7 @@ impl Manager {
     }
 
     /// Remove every virtual host (tests, and `dockhand host rm --all`).
-    pub async fn remove_all(&self) {
+    pub async fn remove_all(self: &Arc<Self>) {
         let names: Vec<String> = self.hosts.lock().unwrap().keys().cloned().collect();
         for n in names {
             let _ = self.remove(&n).await;
