@@ -1424,16 +1424,20 @@ impl Host {
             }
             (id.clone(), e.rec.state.running, e.watch.subscribe())
         };
+        let t0 = std::time::Instant::now();
         if running {
             self.signal(&id, libc::SIGKILL)?;
             wait_for(rx, |w| !w.running, std::time::Duration::from_secs(30)).await;
         }
+        tracing::debug!("remove {id}: stopped after {:?}", t0.elapsed());
         if self.lock().get(&id).is_none() {
             self.release_network_now(&id).await;
             return Ok(()); // auto-removed meanwhile
         }
         let r = self.remove_now(&id, volumes);
+        tracing::debug!("remove {id}: record removed after {:?}", t0.elapsed());
         self.release_network_now(&id).await;
+        tracing::debug!("remove {id}: network released after {:?}", t0.elapsed());
         r
     }
 

@@ -187,8 +187,26 @@ pub fn enter_host_pid_ns(init_pid: i32) -> std::io::Result<()> {
     // SAFETY: single-threaded caller.
     match unsafe { nix::unistd::fork() }.map_err(|e| err("fork", e))? {
         nix::unistd::ForkResult::Child => Ok(()),
-        // SAFETY: _exit in the parent we leave behind; the child holds our fds.
-        nix::unistd::ForkResult::Parent { .. } => unsafe { libc::_exit(0) },
+        nix::unistd::ForkResult::Parent { child } => {
+            // Stay as the child's parent, outside the host's pid namespace, and
+            // reap it the moment it ends: an orphan would go to the machine's
+            // init, and until that reaps it the zombie keeps the virtual host's
+            // pid namespace (and the removal of its init) waiting. Hold none of
+            // the child's descriptors: the daemon reads its reports until EOF.
+            if let Ok(null) = File::open("/dev/null") {
+                for fd in 0..=2 {
+                    let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+                }
+            }
+            // SAFETY: close_range on descriptors this process no longer uses.
+            unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+            let code = match nix::sys::wait::waitpid(child, None) {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => c,
+                _ => 0,
+            };
+            // SAFETY: _exit in the parent we kept only to reap.
+            unsafe { libc::_exit(code) }
+        }
     }
 }
 

@@ -480,6 +480,10 @@ impl Playground {
             (Ok(inst), None) => {
                 self.watch(s, &inst);
                 self.push_session(s);
+                // Its panels fill at once, not at its first engine event.
+                s.push(SessionEvent::InstanceState(super::state::snapshot(
+                    &inst.host, &s.id, &inst.name,
+                )));
                 Ok(inst.info())
             }
             (Ok(inst), Some(reason)) => {
