@@ -196,6 +196,27 @@ pub struct Host {
     events: tokio::sync::broadcast::Sender<shared::api::EventMessage>,
 }
 
+fn event_message(
+    typ: &str,
+    action: &str,
+    id: &str,
+    attributes: BTreeMap<String, String>,
+) -> shared::api::EventMessage {
+    let now = chrono::Utc::now();
+    shared::api::EventMessage {
+        typ: typ.into(),
+        action: action.into(),
+        actor: shared::api::EventActor {
+            id: id.into(),
+            attributes,
+        },
+        scope: "local".into(),
+        time: now.timestamp(),
+        time_nano: now.timestamp_nanos_opt().unwrap_or(0),
+        ..Default::default()
+    }
+}
+
 fn no_such(id: &str) -> Error {
     Error::NotFound(format!("No such container: {id}"))
 }
@@ -239,18 +260,19 @@ impl Host {
         exe: PathBuf,
         net: Option<crate::network::NetConfig>,
     ) -> Result<Arc<Host>> {
-        Self::open_with(data_root, name, exe, net, None)
+        Self::open_with(data_root, name, exe, net, open_cgroups(data_root), None)
     }
 
-    /// Open a virtual host's view (see `engine::vhost`).
+    /// Open a virtual host's view (see `engine::vhost`), with the machine's
+    /// cgroups as its manager found them.
     pub fn open_virtual(
         data_root: &Path,
         name: &str,
         exe: PathBuf,
-        net: Option<crate::network::NetConfig>,
+        cgroups: Option<crate::cgroups::Cgroups>,
         virt: Arc<VirtualNs>,
     ) -> Result<Arc<Host>> {
-        Self::open_with(data_root, name, exe, net, Some(virt))
+        Self::open_with(data_root, name, exe, None, cgroups, Some(virt))
     }
 
     fn open_with(
@@ -258,6 +280,7 @@ impl Host {
         name: &str,
         exe: PathBuf,
         net: Option<crate::network::NetConfig>,
+        cgroups: Option<crate::cgroups::Cgroups>,
         virt: Option<Arc<VirtualNs>>,
     ) -> Result<Arc<Host>> {
         let dir = data_root.join("hosts").join(name);
@@ -265,7 +288,6 @@ impl Host {
         let images = ImageStore::open(data_root, name)?;
         let run_dir = data_root.join("run");
         std::fs::create_dir_all(&run_dir).ctx("create dir", &run_dir)?;
-        let cgroups = open_cgroups(data_root);
         let volumes = crate::volume::VolumeStore::open(&dir)?;
         let host = Arc::new(Host {
             volumes,
@@ -306,22 +328,11 @@ impl Host {
 
     /// Publish an event of `typ` (`image`, `network`, `volume`, ...).
     pub fn emit(&self, typ: &str, action: &str, id: &str, attributes: BTreeMap<String, String>) {
-        let now = chrono::Utc::now();
-        let _ = self.events.send(shared::api::EventMessage {
-            typ: typ.into(),
-            action: action.into(),
-            actor: shared::api::EventActor {
-                id: id.into(),
-                attributes,
-            },
-            scope: "local".into(),
-            time: now.timestamp(),
-            time_nano: now.timestamp_nanos_opt().unwrap_or(0),
-            ..Default::default()
-        });
+        let _ = self.events.send(event_message(typ, action, id, attributes));
     }
 
-    /// A container event, with the name and image attributes Docker gives.
+    /// A container event, with the name and image attributes (and the legacy
+    /// status/id/from fields) Docker gives.
     fn emit_container(&self, rec: &ContainerInspect, action: &str, extra: &[(&str, String)]) {
         if hidden(rec) {
             return;
@@ -332,20 +343,11 @@ impl Host {
         for (k, v) in extra {
             attrs.insert((*k).to_string(), v.clone());
         }
-        let now = chrono::Utc::now();
         let _ = self.events.send(shared::api::EventMessage {
-            typ: "container".into(),
-            action: action.into(),
-            actor: shared::api::EventActor {
-                id: rec.id.clone(),
-                attributes: attrs,
-            },
-            scope: "local".into(),
-            time: now.timestamp(),
-            time_nano: now.timestamp_nanos_opt().unwrap_or(0),
             status: action.into(),
             id: rec.id.clone(),
             from: rec.config.image.clone(),
+            ..event_message("container", action, &rec.id, attrs)
         });
     }
 

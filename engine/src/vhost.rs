@@ -277,7 +277,13 @@ impl Manager {
             return Err(Error::Internal("its init is not running".into()));
         }
         let virt = self.virtual_ns(&rec, pid as i32);
-        let host = Host::open_virtual(&self.data_root, name, self.exe.clone(), None, virt.clone())?;
+        let host = Host::open_virtual(
+            &self.data_root,
+            name,
+            self.exe.clone(),
+            self.cgroups.clone(),
+            virt.clone(),
+        )?;
         self.give_networks(&host, pid as i32).await?;
         self.api.serve(host.clone(), &virt.socket)?;
         self.chown_socket(&virt.socket, virt.uid_base);
@@ -592,8 +598,13 @@ impl Manager {
             m.apply(&limits)
                 .map_err(|e| Error::Internal(format!("apply the host's limits: {e}")))?;
         }
-        let host =
-            Host::open_virtual(&self.data_root, &name, self.exe.clone(), None, virt.clone())?;
+        let host = Host::open_virtual(
+            &self.data_root,
+            &name,
+            self.exe.clone(),
+            self.cgroups.clone(),
+            virt.clone(),
+        )?;
         self.api.serve(host.clone(), &virt.socket)?;
         self.chown_socket(&virt.socket, virt.uid_base);
         step("host opened");

@@ -62,23 +62,11 @@ impl engine::vhost::ApiServer for HostSockets {
             .map_err(|e| engine::Error::Internal(e.to_string()))?;
         let listener = tokio::net::UnixListener::from_std(std_listener)
             .map_err(|e| engine::Error::Internal(e.to_string()))?;
-        let virt = host.virtual_ns().cloned();
-        let state = AppState {
+        let svc = engine_api(AppState {
             host,
             data_root: self.data_root.clone(),
             vhosts: None,
-        };
-        let router: Router = routes::router()
-            .with_state(state)
-            .layer(axum::middleware::from_fn(
-                move |req: Request, next: axum::middleware::Next| {
-                    if let Some(v) = &virt {
-                        v.touch();
-                    }
-                    next.run(req)
-                },
-            ));
-        let svc = router.map_request(rewrite as fn(Request) -> Request);
+        });
         let task = tokio::spawn(async move {
             let _ = axum::serve(
                 listener,
@@ -166,19 +154,36 @@ fn rewrite(mut req: Request) -> Request {
 }
 
 pub fn app(state: AppState) -> App {
-    let router: Router = routes::router().with_state(state);
+    engine_api(state)
+}
+
+/// The Engine API of one host, as every socket serves it: the routes, the events
+/// of calls whose handlers emit none, and (in a virtual host) the use that keeps
+/// it from idling out.
+fn engine_api(state: AppState) -> App {
+    let host = state.host.clone();
+    let virt = host.virtual_ns().cloned();
+    let router: Router = routes::router()
+        .with_state(state)
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: axum::middleware::Next| {
+                routes::events::emit_unreported(host.clone(), req, next)
+            },
+        ))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: axum::middleware::Next| {
+                if let Some(v) = &virt {
+                    v.touch();
+                }
+                next.run(req)
+            },
+        ));
     router.map_request(rewrite as fn(Request) -> Request)
 }
 
-/// Run the daemon until SIGTERM/SIGINT. Builds its own tokio runtime.
-pub fn run_daemon(opts: DaemonOptions) -> std::io::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(serve(opts))
-}
-
-async fn serve(opts: DaemonOptions) -> std::io::Result<()> {
+/// What `daemon` and `serve` do first: the machine's own host with its networks
+/// and busybox, and a check that no live daemon owns the socket.
+pub(crate) async fn open_machine(opts: &DaemonOptions) -> std::io::Result<Arc<Host>> {
     std::fs::create_dir_all(&opts.data_root)?;
     let exe = std::env::current_exe()?;
     let host = Host::open(&opts.data_root, "default", exe, opts.net.clone())
@@ -201,12 +206,23 @@ async fn serve(opts: DaemonOptions) -> std::io::Result<()> {
             opts.socket.display()
         )));
     }
-    let _ = std::fs::remove_file(&opts.socket);
-    let listener = tokio::net::UnixListener::bind(&opts.socket)?;
+    Ok(host)
+}
+
+/// The machine's API socket (a stale file replaced), mode 0660.
+pub(crate) fn bind_api_socket(path: &std::path::Path) -> std::io::Result<tokio::net::UnixListener> {
+    let _ = std::fs::remove_file(path);
+    let listener = tokio::net::UnixListener::bind(path)?;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&opts.socket, std::fs::Permissions::from_mode(0o660))?;
-    tracing::info!("API listening on unix://{}", opts.socket.display());
-    let vhosts = engine::vhost::Manager::open(
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(listener)
+}
+
+/// The virtual hosts, each served on its own socket.
+pub(crate) async fn open_vhosts(
+    opts: &DaemonOptions,
+) -> std::io::Result<Arc<engine::vhost::Manager>> {
+    engine::vhost::Manager::open(
         &opts.data_root,
         std::env::current_exe()?,
         opts.vhost_defaults.clone(),
@@ -217,7 +233,22 @@ async fn serve(opts: DaemonOptions) -> std::io::Result<()> {
         }),
     )
     .await
-    .map_err(std::io::Error::other)?;
+    .map_err(std::io::Error::other)
+}
+
+/// Run the daemon until SIGTERM/SIGINT. Builds its own tokio runtime.
+pub fn run_daemon(opts: DaemonOptions) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(serve(opts))
+}
+
+async fn serve(opts: DaemonOptions) -> std::io::Result<()> {
+    let host = open_machine(&opts).await?;
+    let listener = bind_api_socket(&opts.socket)?;
+    tracing::info!("API listening on unix://{}", opts.socket.display());
+    let vhosts = open_vhosts(&opts).await?;
     let state = AppState {
         host,
         data_root: opts.data_root.clone(),

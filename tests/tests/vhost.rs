@@ -250,13 +250,7 @@ fn privileged_pid_host_containers_act_on_their_virtual_host_only() {
     let st = vh(&d, "pb", &["inspect", "-f", "{{.State.Status}}", "other"]).ok();
     assert_eq!(st.trim(), "running");
     // Root in a virtual host is an unprivileged uid on the machine.
-    let status = std::fs::read_to_string(format!("/proc/{other_pid}/status")).unwrap_or_default();
-    let uid = status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|u| u.parse::<u64>().ok())
-        .unwrap_or(0);
+    let uid = uid_of(std::path::Path::new(&format!("/proc/{other_pid}"))).unwrap_or(0);
     assert!(uid >= 0x1000_0000, "root inside is uid {uid} outside");
 }
 
@@ -458,6 +452,16 @@ fn writing_past_the_disk_cap_fails_with_enospc_inside() {
     );
 }
 
+/// The real uid of the process at `/proc/PID`.
+fn uid_of(proc_dir: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(proc_dir.join("status"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|u| u.parse().ok())
+}
+
 /// Processes running as a uid of `base`'s range, in this daemon's cgroups.
 fn procs_in_range(d: &Daemon, base: u64) -> Vec<String> {
     let prefix = std::fs::read_to_string(d.root.join("cgroup-prefix")).unwrap_or_default();
@@ -467,13 +471,7 @@ fn procs_in_range(d: &Daemon, base: u64) -> Vec<String> {
         if prefix.trim().is_empty() || !cg.contains(prefix.trim()) {
             continue;
         }
-        let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
-        let uid = status
-            .lines()
-            .find(|l| l.starts_with("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|u| u.parse::<u64>().ok());
-        if uid.is_some_and(|u| u >= base && u < base + 65536) {
+        if uid_of(&e.path()).is_some_and(|u| u >= base && u < base + 65536) {
             out.push(e.file_name().to_string_lossy().into_owned());
         }
     }

@@ -90,19 +90,10 @@ impl Env {
 
     /// Nothing of ours in iptables or among the links.
     fn assert_clean(&self) {
-        let rules = sh("iptables-save");
-        assert!(
-            !rules.contains(&self.cfg.chain_prefix),
-            "rules left: {}",
-            rules
-                .lines()
-                .filter(|l| l.contains(&self.cfg.chain_prefix))
-                .collect::<Vec<_>>()
-                .join("\n")
+        assert_no_trace(
+            &self.cfg.chain_prefix,
+            &[&self.cfg.bridge_name, &self.cfg.user_bridge_prefix],
         );
-        let links = sh("ip -o link show");
-        assert!(!links.contains(&self.cfg.bridge_name), "{links}");
-        assert!(!links.contains(&self.cfg.user_bridge_prefix), "{links}");
     }
 }
 
@@ -149,6 +140,24 @@ impl Drop for Env {
             }
         }
         let _ = &self.tag;
+    }
+}
+
+/// No rule mentions `chain_prefix` and no link name contains any of `names`.
+pub(super) fn assert_no_trace(chain_prefix: &str, names: &[&str]) {
+    let rules = sh("iptables-save");
+    assert!(
+        !rules.contains(chain_prefix),
+        "rules left: {}",
+        rules
+            .lines()
+            .filter(|l| l.contains(chain_prefix))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let links = sh("ip -o link show");
+    for n in names {
+        assert!(!links.contains(n), "{links}");
     }
 }
 

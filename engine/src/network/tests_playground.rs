@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use super::playground::{Egress, Playground, PlaygroundConfig};
-use super::tests::{free_port, sh, tcp_ask, tcp_ask_from, tcp_server};
+use super::tests::{assert_no_trace, free_port, sh, tcp_ask, tcp_ask_from, tcp_server};
 use super::tests_netns::{holder, sh_in};
 use super::*;
 
@@ -170,19 +170,10 @@ impl PgEnv {
 
     /// Nothing of ours on the machine: links, rules, chains.
     fn assert_clean(&self) {
-        let rules = sh("iptables-save");
-        assert!(
-            !rules.contains(&self.cfg.chain_prefix),
-            "rules left: {}",
-            rules
-                .lines()
-                .filter(|l| l.contains(&self.cfg.chain_prefix))
-                .collect::<Vec<_>>()
-                .join("\n")
+        assert_no_trace(
+            &self.cfg.chain_prefix,
+            &[&self.cfg.bridge, &self.cfg.session_bridge_prefix],
         );
-        let links = sh("ip -o link show");
-        assert!(!links.contains(&self.cfg.bridge), "{links}");
-        assert!(!links.contains(&self.cfg.session_bridge_prefix), "{links}");
     }
 }
 

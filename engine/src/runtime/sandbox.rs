@@ -226,23 +226,6 @@ pub fn machine_pid(pid: i32) -> Option<i32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// The pid of `pid` (a real one) as the virtual host whose init is `init_pid` sees
-/// it, from the `NSpid` lines of the machine's /proc.
-pub fn pid_in_host(pid: i32, init_pid: i32) -> Option<i32> {
-    let nspid = |p: i32| -> Option<Vec<i32>> {
-        let s = std::fs::read_to_string(format!("/proc/{p}/status")).ok()?;
-        let line = s.lines().find(|l| l.starts_with("NSpid:"))?;
-        Some(
-            line["NSpid:".len()..]
-                .split_whitespace()
-                .filter_map(|x| x.parse().ok())
-                .collect(),
-        )
-    };
-    let level = nspid(init_pid)?.len().checked_sub(1)?;
-    nspid(pid)?.get(level).copied()
-}
-
 const OPEN_TREE_CLONE: libc::c_uint = 1;
 const AT_RECURSIVE: libc::c_uint = 0x8000;
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
@@ -357,9 +340,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pid_in_host_of_the_machine_is_the_pid_itself() {
-        // Our own init's pid namespace is the machine's: level 0.
-        let me = std::process::id() as i32;
-        assert_eq!(pid_in_host(me, 1), Some(me));
+    fn machine_pid_of_a_process_in_the_machines_namespace_is_its_pid() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("sleep");
+        let pid = child.id() as i32;
+        assert_eq!(machine_pid(pid), Some(pid));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(machine_pid(i32::MAX), None);
     }
 }

@@ -313,6 +313,64 @@ pub async fn events(
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
+/// Engine API calls whose success the routes do not report as an event
+/// (they live in modules that emit nothing yet): the event that says what
+/// changed, so `docker events` and the playground's panels see them too.
+fn unreported_event(
+    method: &axum::http::Method,
+    path: &str,
+    query: &str,
+) -> Option<(&'static str, &'static str, String)> {
+    if method != axum::http::Method::POST {
+        return None;
+    }
+    let param = |k: &str| {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default()
+    };
+    let container = |action: &str| -> Option<String> {
+        let rest = path.strip_prefix("/containers/")?;
+        let (id, a) = rest.rsplit_once('/')?;
+        (a == action && !id.contains('/')).then(|| id.to_string())
+    };
+    match path {
+        "/images/load" => Some(("image", "load", String::new())),
+        "/commit" => Some(("container", "commit", param("container"))),
+        "/images/prune" => Some(("image", "prune", String::new())),
+        "/containers/prune" => Some(("container", "prune", String::new())),
+        "/volumes/prune" => Some(("volume", "prune", String::new())),
+        "/networks/prune" => Some(("network", "prune", String::new())),
+        "/build" => Some(("image", "build", param("t"))),
+        _ => ["rename", "pause", "unpause", "update"]
+            .into_iter()
+            .find_map(|action| container(action).map(|id| ("container", action, id))),
+    }
+}
+
+/// Middleware of every Engine API socket: the event of a call that emits none itself.
+pub(crate) async fn emit_unreported(
+    host: Arc<Host>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let ev = unreported_event(
+        req.method(),
+        req.uri().path(),
+        req.uri().query().unwrap_or(""),
+    );
+    let resp = next.run(req).await;
+    if let Some((typ, action, id)) = ev {
+        if resp.status().is_success() {
+            host.emit(typ, action, &id, Default::default());
+        }
+    }
+    resp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,5 +460,27 @@ mod tests {
             "invalid filter 'colour'"
         );
         assert!(!filter(r#"{"service":["x"]}"#).matches(&ev("container", "start", "c", &[])));
+    }
+
+    #[test]
+    fn calls_without_their_own_event_are_mapped_to_moby_events() {
+        let p = axum::http::Method::POST;
+        assert_eq!(
+            unreported_event(&p, "/commit", "container=abc&repo=x"),
+            Some(("container", "commit", "abc".to_string()))
+        );
+        assert_eq!(
+            unreported_event(&p, "/containers/web/rename", "name=x"),
+            Some(("container", "rename", "web".to_string()))
+        );
+        assert_eq!(
+            unreported_event(&p, "/images/load", ""),
+            Some(("image", "load", String::new()))
+        );
+        assert_eq!(unreported_event(&p, "/containers/web/start", ""), None);
+        assert_eq!(
+            unreported_event(&axum::http::Method::GET, "/commit", ""),
+            None
+        );
     }
 }
