@@ -48,6 +48,41 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// Parse the command line as docker does. Docker's boolean flags also take an
+/// explicit value (`--privileged=true`, `--rm=false`, `-d=false`): every
+/// on/off flag of every command gets that, while `-ti` and `--rm` alone work as
+/// before.
+fn parse_cli<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::{CommandFactory, FromArgMatches};
+    let mut cmd = explicit_bools(Cli::command());
+    let m = cmd.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches(&m).map_err(|e| e.format(&mut cmd))
+}
+
+fn explicit_bools(cmd: clap::Command) -> clap::Command {
+    use clap::builder::BoolishValueParser;
+    use clap::ArgAction;
+    cmd.mut_args(|a| {
+        if !matches!(a.get_action(), ArgAction::SetTrue) {
+            return a;
+        }
+        let id = a.get_id().clone();
+        a.action(ArgAction::Set)
+            .num_args(0..=1)
+            .require_equals(true)
+            .default_missing_value("true")
+            .default_value("false")
+            .hide_default_value(true)
+            .value_parser(BoolishValueParser::new())
+            .overrides_with(id)
+    })
+    .mut_subcommands(explicit_bools)
+}
+
 #[derive(clap::Args, Debug)]
 struct DaemonArgs {
     /// Root directory of persistent Dockhand state
@@ -554,7 +589,7 @@ fn main() {
         }
         _ => {}
     }
-    let cli = match Cli::try_parse_from(&args) {
+    let cli = match parse_cli(&args) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -596,6 +631,8 @@ fn run_daemon(d: DaemonArgs, debug: bool) -> i32 {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours on a terminal only, not in a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let socket = match d.host.strip_prefix("unix://") {
         Some(p) => PathBuf::from(p),
@@ -648,7 +685,7 @@ fn serve_with_config(args: &[String], s: ServeArgs) -> Result<ServeArgs, String>
     let mut all: Vec<String> = args[..=at].to_vec();
     all.extend(from_file);
     all.extend(args[at + 1..].iter().cloned());
-    match Cli::try_parse_from(&all) {
+    match parse_cli(&all) {
         Ok(Cli {
             cmd: Cmd::Serve(s), ..
         }) => Ok(s),
@@ -675,6 +712,8 @@ fn run_serve(s: ServeArgs, debug: bool) -> i32 {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours on a terminal only, not in a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let fail = |e: String| {
         eprintln!("dockhand serve: {e}");
@@ -936,11 +975,43 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+        explicit_bools(Cli::command()).debug_assert();
+    }
+
+    #[test]
+    fn boolean_flags_take_an_explicit_value_like_docker() {
+        let run = |args: &[&str]| match parse_cli(
+            ["docker", "run"]
+                .iter()
+                .chain(args)
+                .chain(&["busybox", "sh"]),
+        ) {
+            Ok(Cli {
+                cmd: Cmd::Run(a), ..
+            }) => a,
+            other => panic!("{args:?}: {other:?}"),
+        };
+        let a = run(&["--privileged=true", "--rm=false", "-ti"]);
+        assert!(a.flags.privileged && !a.flags.rm && a.flags.tty && a.flags.interactive);
+        let a = run(&["-it", "--rm"]);
+        assert!(a.flags.tty && a.flags.interactive && a.flags.rm && !a.flags.privileged);
+        let a = run(&["-d=false", "-t=true", "--init", "--privileged=1"]);
+        assert!(!a.detach && a.flags.tty && a.flags.init && a.flags.privileged);
+        let a = run(&["-dit"]);
+        assert!(a.detach && a.flags.tty && a.flags.interactive);
+        // Repeated: the last one wins, as in docker.
+        let a = run(&["--rm", "--rm=false"]);
+        assert!(!a.flags.rm);
+        // A value needs the `=`: `--rm busybox` does not eat the image.
+        assert_eq!(run(&["--rm"]).flags.image, "busybox");
+        assert!(parse_cli(["docker", "run", "--rm=maybe", "busybox"]).is_err());
+        // Other commands' flags too.
+        assert!(parse_cli(["docker", "ps", "--all=true", "-q=false"]).is_ok());
     }
 
     #[test]
     fn run_parses_like_docker() {
-        let cli = Cli::try_parse_from([
+        let cli = parse_cli([
             "docker",
             "-H",
             "unix:///x.sock",
@@ -966,7 +1037,7 @@ mod tests {
 
     #[test]
     fn interactive_commands_parse_like_docker() {
-        let parse = |v: &[&str]| Cli::try_parse_from(v).map(|c| c.cmd);
+        let parse = |v: &[&str]| parse_cli(v).map(|c| c.cmd);
         match parse(&[
             "docker", "exec", "-ti", "-u", "1", "web", "sh", "-c", "x", "-t",
         ])
@@ -1031,22 +1102,18 @@ mod tests {
     #[test]
     fn container_group_and_aliases_parse() {
         assert!(matches!(
-            Cli::try_parse_from(["docker", "container", "ls", "-a"])
-                .unwrap()
-                .cmd,
+            parse_cli(["docker", "container", "ls", "-a"]).unwrap().cmd,
             Cmd::Container {
                 cmd: ContainerCmd::Ls(_)
             }
         ));
         assert!(matches!(
-            Cli::try_parse_from(["docker", "image", "rm", "x"])
-                .unwrap()
-                .cmd,
+            parse_cli(["docker", "image", "rm", "x"]).unwrap().cmd,
             Cmd::Image {
                 cmd: ImageCmd::Rm(_)
             }
         ));
-        assert!(Cli::try_parse_from([
+        assert!(parse_cli([
             "docker",
             "daemon",
             "--data-root",
@@ -1055,10 +1122,10 @@ mod tests {
             "unix:///tmp/s"
         ])
         .is_ok());
-        assert!(Cli::try_parse_from(["docker", "history", "-H=false", "busybox"]).is_ok());
-        assert!(Cli::try_parse_from(["docker", "ps", "-n", "3"]).is_ok());
+        assert!(parse_cli(["docker", "history", "-H=false", "busybox"]).is_ok());
+        assert!(parse_cli(["docker", "ps", "-n", "3"]).is_ok());
         // `-H` is the daemon's address; `host` the virtual hosts command group.
-        let cli = Cli::try_parse_from(["docker", "-H", "unix:///x.sock", "host", "ls"]).unwrap();
+        let cli = parse_cli(["docker", "-H", "unix:///x.sock", "host", "ls"]).unwrap();
         assert_eq!(cli.host.as_deref(), Some("unix:///x.sock"));
         assert!(matches!(
             cli.cmd,

@@ -469,6 +469,9 @@ fn run(args: &[String]) -> std::io::Result<()> {
 }
 
 struct Client {
+    /// Unique for the monitor's life: poll slots name clients by it, since
+    /// the list changes while one round of events is handled.
+    id: u64,
     stream: UnixStream,
     req: AttachRequest,
     /// Index into `Monitor::sessions` (0 = the container's own process).
@@ -487,7 +490,9 @@ impl Client {
         r.read_until(b'\n', &mut line).ok()?;
         let req: AttachRequest = serde_json::from_slice(&line).ok()?;
         let _ = stream.set_read_timeout(None);
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Some(Client {
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             reading: req.stdin,
             stream,
             req,
@@ -635,7 +640,7 @@ enum Slot {
     Listener,
     Out(usize, usize),
     Exit(usize),
-    Client(usize),
+    Client(u64),
 }
 
 impl Monitor<'_> {
@@ -777,10 +782,10 @@ impl Monitor<'_> {
                         slots.push(Slot::Exit(si));
                     }
                 }
-                for (ci, c) in self.clients.iter().enumerate() {
+                for c in &self.clients {
                     if c.reading {
                         fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
-                        slots.push(Slot::Client(ci));
+                        slots.push(Slot::Client(c.id));
                     }
                 }
                 // After the container's exit, its stdio closes when the last process
@@ -856,8 +861,11 @@ impl Monitor<'_> {
                             s.stdin = None;
                         }
                     }
-                    Slot::Client(ci) => {
-                        let c = &mut self.clients[ci];
+                    Slot::Client(id) => {
+                        // Gone since the poll (a failed write dropped it).
+                        let Some(c) = self.clients.iter_mut().find(|c| c.id == id) else {
+                            continue;
+                        };
                         match c.stream.read(&mut buf) {
                             Ok(0) | Err(_) => {
                                 c.reading = false;

@@ -409,7 +409,8 @@ fn split_rule(rule: &str) -> Vec<&str> {
     out
 }
 
-fn run_with(mut cmd: Command, stdin: Option<&[u8]>) -> Run {
+/// Run a CLI to its end (at most 60 s), reading its output as it comes.
+pub(crate) fn run_with(mut cmd: Command, stdin: Option<&[u8]>) -> Run {
     use std::io::Read;
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
@@ -445,6 +446,13 @@ fn run_with(mut cmd: Command, stdin: Option<&[u8]>) -> Run {
             break st;
         }
         if Instant::now() > deadline {
+            eprintln!("--- a CLI call ran for 60 s: {cmd:?}; the processes ---");
+            if let Ok(ps) = Command::new("ps")
+                .args(["-eo", "pid,ppid,stat,wchan:32,args", "--forest"])
+                .output()
+            {
+                eprintln!("{}", String::from_utf8_lossy(&ps.stdout));
+            }
             let _ = child.kill();
             break child.wait().expect("wait CLI");
         }
@@ -461,8 +469,49 @@ fn run_with(mut cmd: Command, stdin: Option<&[u8]>) -> Run {
     }
 }
 
+impl Daemon {
+    /// When a test fails, what the daemon and the container monitors logged:
+    /// the test's directory is gone afterwards.
+    fn print_logs(&self) {
+        let tail = |p: &Path, n: usize| {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        };
+        eprintln!(
+            "--- daemon.log (tail) ---\n{}",
+            tail(&self.dir.path().join("daemon.log"), 80)
+        );
+        let mut logs = vec![];
+        find_files(&self.root, "monitor.log", 4, &mut logs);
+        for p in logs {
+            let t = tail(&p, 20);
+            if !t.is_empty() {
+                eprintln!("--- {} ---\n{t}", p.display());
+            }
+        }
+    }
+}
+
+fn find_files(dir: &Path, name: &str, depth: usize, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if e.file_name() == name {
+            out.push(p);
+        } else if depth > 0 && e.file_type().is_ok_and(|t| t.is_dir()) {
+            find_files(&p, name, depth - 1, out);
+        }
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.print_logs();
+        }
         // Remove containers through the API while the daemon is up; then make sure
         // nothing survives: kill monitors and container processes, detach mounts.
         if self.child.is_some() {

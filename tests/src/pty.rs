@@ -284,33 +284,7 @@ impl Via {
 
     /// Run to completion (bounded at 60 s) with `stdin` piped in.
     pub fn run(self, d: &Daemon, args: &[&str], stdin: Option<&[u8]>) -> Run {
-        let mut cmd = self.command(d, args);
-        cmd.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn CLI");
-        if let Some(data) = stdin {
-            let mut s = child.stdin.take().expect("stdin");
-            let data = data.to_vec();
-            std::thread::spawn(move || {
-                let _ = s.write_all(&data);
-            });
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !matches!(child.try_wait(), Ok(Some(_))) {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Run {
-            out: child.wait_with_output().expect("CLI output"),
-        }
+        crate::run_with(self.command(d, args), stdin)
     }
 
     /// Start the client on a new terminal of 24 x 80.

@@ -120,6 +120,23 @@ fn run_ti_shows_a_prompt_on_a_tty_of_its_own() {
     );
 }
 
+/// Resize the client's window and wait until `stty size` inside shows it.
+/// The resize travels CLI -> daemon -> container asynchronously, and the
+/// real docker CLI installs its SIGWINCH handler only after the container
+/// has started (a prompt can come first and a signal then is lost, in docker
+/// as here), so the window change is repeated, as a user resizing again would.
+fn follows_resize(p: &mut Pty, rows: u16, cols: u16) -> bool {
+    let want = format!("{rows} {cols}");
+    for _ in 0..20 {
+        p.resize(rows, cols);
+        p.send(b"stty size\r");
+        if p.expect(&want, Duration::from_millis(500)).is_ok() {
+            return true;
+        }
+    }
+    false
+}
+
 #[test]
 fn stty_size_shows_the_client_window_and_follows_a_resize() {
     let (d, v) = setup!();
@@ -127,17 +144,11 @@ fn stty_size_shows_the_client_window_and_follows_a_resize() {
     p.want(PROMPT, T);
     p.send(b"stty size\r");
     p.want("24 80", T);
-    p.resize(40, 123);
-    // The resize travels CLI -> daemon -> container asynchronously.
-    let mut seen = false;
-    for _ in 0..20 {
-        p.send(b"stty size\r");
-        if p.expect("40 123", Duration::from_millis(500)).is_ok() {
-            seen = true;
-            break;
-        }
-    }
-    assert!(seen, "stty size did not follow the resize: {}", p.screen());
+    assert!(
+        follows_resize(&mut p, 40, 123),
+        "stty size did not follow the resize: {}",
+        p.screen()
+    );
     p.send(b"exit\r");
     assert_eq!(p.wait(T), Some(0));
 }
@@ -479,16 +490,11 @@ fn exec_ti_gets_a_terminal_that_follows_the_client() {
     p.want("/dev/pts/", T);
     p.send(b"stty size\r");
     p.want("24 80", T);
-    p.resize(30, 100);
-    let mut seen = false;
-    for _ in 0..20 {
-        p.send(b"stty size\r");
-        if p.expect("30 100", Duration::from_millis(500)).is_ok() {
-            seen = true;
-            break;
-        }
-    }
-    assert!(seen, "exec's tty did not follow the resize: {}", p.screen());
+    assert!(
+        follows_resize(&mut p, 30, 100),
+        "exec's tty did not follow the resize: {}",
+        p.screen()
+    );
     p.send(b"sleep 100\r");
     std::thread::sleep(Duration::from_millis(300));
     p.send(b"\x03");

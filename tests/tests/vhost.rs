@@ -612,3 +612,124 @@ fn hosts_expire_after_their_ttl_and_idle_timeout() {
         .ok();
     assert!(exp.trim().is_empty(), "{exp}");
 }
+
+/// An image with the machine's own `iptables` (the binary, the libraries `ldd`
+/// names and the extensions): the course's `ubuntu` has it, and there is no
+/// registry here to pull one from. None when the machine has no iptables.
+fn iptables_image_tar(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    let found = Command::new("sh")
+        .args(["-c", "command -v iptables"])
+        .output()
+        .ok()?;
+    let path = String::from_utf8_lossy(&found.stdout).trim().to_string();
+    if path.is_empty() {
+        return None;
+    }
+    let real = std::fs::canonicalize(&path).ok()?;
+    let stage = dir.join("ipt-stage");
+    let put = |from: &std::path::Path, to: &str| {
+        let dst = stage.join(to.trim_start_matches('/'));
+        std::fs::create_dir_all(dst.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(from, &dst).expect("copy into the image");
+    };
+    put(&real, "/usr/sbin/iptables");
+    let ldd = Command::new("ldd").arg(&real).output().ok()?;
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        // "libx.so => /lib/.../libx.so (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+        let lib = line
+            .split("=>")
+            .last()
+            .and_then(|r| r.split_whitespace().next())
+            .filter(|p| p.starts_with('/'));
+        if let Some(lib) = lib {
+            put(std::path::Path::new(lib), lib);
+        }
+    }
+    for ext in ["/usr/lib/x86_64-linux-gnu/xtables", "/usr/lib/xtables"] {
+        for e in std::fs::read_dir(ext).into_iter().flatten().flatten() {
+            put(
+                &e.path(),
+                &format!("{ext}/{}", e.file_name().to_string_lossy()),
+            );
+        }
+    }
+    let tar = dir.join("iptables.tar");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&stage)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .ok()?;
+    st.success().then_some(tar)
+}
+
+#[test]
+fn iptables_in_a_privileged_host_network_container_lists_the_virtual_hosts_nat() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Some(tar) = iptables_image_tar(tmp.path()) else {
+        eprintln!("SKIPPED: no iptables on this machine (apt-get install iptables)");
+        return;
+    };
+    create(&d, &["hu"]);
+    vh(&d, "hu", &["import", &tar.to_string_lossy(), "ipt"]).ok();
+    // "Open another terminal: docker run -ti --rm -p 8080:8080 ubuntu bash":
+    // exposing a port is port forwarding, and the listing shows it.
+    vh(
+        &d,
+        "hu",
+        &["run", "-d", "-p", "8080:8080", "busybox", "sleep", "300"],
+    )
+    .ok();
+    // The course's "Under the hood": `docker run -ti --rm --net=host
+    // --privileged=true ubuntu bash`, then `iptables -n -L -t nat`.
+    let nat = vh(
+        &d,
+        "hu",
+        &[
+            "run",
+            "--rm",
+            "--net=host",
+            "--privileged=true",
+            "ipt",
+            "/usr/sbin/iptables",
+            "-n",
+            "-L",
+            "-t",
+            "nat",
+        ],
+    )
+    .ok();
+    assert!(nat.contains("Chain DOCKER"), "{nat}");
+    assert!(
+        nat.lines()
+            .any(|l| l.starts_with("MASQUERADE") && l.contains("172.17.0.0/16")),
+        "{nat}"
+    );
+    assert!(
+        nat.lines()
+            .any(|l| l.starts_with("DNAT") && l.contains("dpt:8080") && l.contains("to:172.17.")),
+        "{nat}"
+    );
+    // The virtual host's rules, not the machine's (where this daemon's chains are).
+    assert!(!nat.contains(&format!("DH-T{}", d.net_tag())), "{nat}");
+    // Without --privileged the container may not touch the host's firewall.
+    let denied = vh(
+        &d,
+        "hu",
+        &[
+            "run",
+            "--rm",
+            "--net=host",
+            "ipt",
+            "/usr/sbin/iptables",
+            "-n",
+            "-L",
+            "-t",
+            "nat",
+        ],
+    );
+    assert_ne!(denied.code(), 0, "{}", denied.stdout());
+}
