@@ -342,6 +342,37 @@ async function bench(browser) {
     `keystroke echo round trip, typed into the app (Playwright key events, xterm): median ${k.median.toFixed(2)} ms, p99 ${k.p99.toFixed(2)} ms, max ${k.max.toFixed(2)} ms (${k.n} keys)`,
   );
 
+  // The same keys typed from inside the page: DOM key events on xterm's
+  // textarea, so the app's whole path (xterm, the Wasm handler, its socket)
+  // runs, but not the DevTools protocol's input dispatch.
+  const inPage = await page.evaluate(async (keys) => {
+    const ta = document.querySelector(".xterm-helper-textarea");
+    const p = window.__probe;
+    const xs = [];
+    for (let i = 0; i < keys; i++) {
+      const ctrlU = i % 50 === 49;
+      const key = ctrlU ? "u" : "x";
+      const code = key.charCodeAt(0);
+      const before = p.samples.length;
+      p.armed = true;
+      ta.dispatchEvent(new KeyboardEvent("keydown", { key, code: "Key" + key.toUpperCase(), keyCode: code - 32, ctrlKey: ctrlU, bubbles: true, cancelable: true }));
+      if (!ctrlU) ta.dispatchEvent(new KeyboardEvent("keypress", { key, charCode: code, keyCode: code, bubbles: true, cancelable: true }));
+      const t0 = performance.now();
+      while (p.samples.length === before) {
+        if (performance.now() - t0 > 5000) throw new Error("no echo within 5 s");
+        await new Promise((r) => setTimeout(r, 0));
+      }
+      xs.push(p.samples[p.samples.length - 1]);
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    return xs;
+  }, keys);
+  const ip = stats(inPage);
+  console.log(
+    `keystroke echo round trip, typed into the app by DOM key events in the page: median ${ip.median.toFixed(2)} ms, p99 ${ip.p99.toFixed(2)} ms, max ${ip.max.toFixed(2)} ms (${ip.n} keys)`,
+  );
+  await page.keyboard.press("Control+U");
+
   // The same round trip on a socket of its own in the page (a second viewer of
   // the terminal), without xterm and the browser's input pipeline in the way.
   const raw = await page.evaluate(async (keys) => {
