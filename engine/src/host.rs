@@ -285,7 +285,10 @@ impl Host {
     ) -> Result<Arc<Host>> {
         let dir = data_root.join("hosts").join(name);
         std::fs::create_dir_all(dir.join("containers")).ctx("create dir", &dir)?;
-        let images = ImageStore::open(data_root, name)?;
+        let mut images = ImageStore::open(data_root, name)?;
+        if virt.is_some() {
+            images = images.with_disk_quota(&dir);
+        }
         let run_dir = data_root.join("run");
         std::fs::create_dir_all(&run_dir).ctx("create dir", &run_dir)?;
         let volumes = crate::volume::VolumeStore::open(&dir)?;

@@ -759,6 +759,15 @@ impl Manager {
         }
         tracing::debug!("vhost {name}: cgroups removed");
         let dir = self.host_dir(name);
+        // Its image index is on its disk: release the content only it held
+        // from the shared store before the disk goes.
+        if is_mounted(&dir) {
+            let released = crate::image::ImageStore::open(&self.data_root, name)
+                .and_then(|images| images.release_all());
+            if let Err(e) = released {
+                tracing::warn!("releasing the images of virtual host {name}: {e}");
+            }
+        }
         // Monitors of containers that were running hold nothing on the disk,
         // but a shell's cwd might: retry, then detach lazily.
         // The API socket bound on it keeps it busy until its listener is dropped,

@@ -733,3 +733,107 @@ fn iptables_in_a_privileged_host_network_container_lists_the_virtual_hosts_nat()
     );
     assert_ne!(denied.code(), 0, "{}", denied.stdout());
 }
+
+/// A tar holding one file of `mb` MiB of random (incompressible) bytes.
+fn random_tar(dir: &std::path::Path, name: &str, mb: usize) -> std::path::PathBuf {
+    use std::io::Read;
+    let stage = dir.join(format!("{name}-stage"));
+    std::fs::create_dir_all(&stage).expect("mkdir");
+    let mut data = vec![0u8; mb << 20];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut data))
+        .expect("random bytes");
+    std::fs::write(stage.join(name), &data).expect("write");
+    let tar = dir.join(format!("{name}.tar"));
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(&stage)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .expect("tar")
+        .success();
+    assert!(ok);
+    tar
+}
+
+/// Files in the shared blob store (temporary ones included).
+fn shared_blobs(d: &Daemon) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(d.root.join("blobs/sha256"))
+        .expect("blobs")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn images_a_host_brings_in_count_against_its_disk() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    create(&d, &["--disk", "64m", "qa"]);
+    let a = random_tar(tmp.path(), "a", 24);
+    let b = random_tar(tmp.path(), "b", 24);
+    let big = random_tar(tmp.path(), "big", 80);
+    let before = shared_blobs(&d);
+    // Bigger than the whole disk: refused, and nothing of it is left in the
+    // shared store (nor on the machine's disk: it was spooled on the host's).
+    let r = vh(&d, "qa", &["import", &big.to_string_lossy(), "big"]);
+    assert_ne!(r.code(), 0);
+    assert!(
+        r.stderr().contains("no space left on device"),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(shared_blobs(&d), before);
+    // One 24 MiB image fits; a second does not, since the first still counts.
+    vh(&d, "qa", &["import", &a.to_string_lossy(), "a"]).ok();
+    let r = vh(&d, "qa", &["import", &b.to_string_lossy(), "b"]);
+    assert_ne!(r.code(), 0, "{}", r.stdout());
+    assert!(
+        r.stderr().contains("no space left on device"),
+        "{}",
+        r.stderr()
+    );
+    // Removing the first frees its share: now the second fits.
+    vh(&d, "qa", &["rmi", "a"]).ok();
+    vh(&d, "qa", &["import", &b.to_string_lossy(), "b"]).ok();
+    // The machine itself has no such quota.
+    d.cli(&["import", &big.to_string_lossy(), "big"]).ok();
+    d.cli(&["rmi", "big"]).ok();
+    assert_eq!(
+        shared_blobs(&d).len(),
+        before.len() + 3,
+        "b's layer, config and manifest; no temporary files"
+    );
+}
+
+#[test]
+fn destroying_a_host_releases_the_content_only_it_held() {
+    let d = Daemon::start();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    create(&d, &["ra"]);
+    create(&d, &["rb"]);
+    let x = random_tar(tmp.path(), "x", 1);
+    let before = shared_blobs(&d);
+    vh(&d, "ra", &["import", &x.to_string_lossy(), "x"]).ok();
+    let with_x = shared_blobs(&d);
+    assert!(with_x.len() > before.len());
+    vh(&d, "rb", &["import", &x.to_string_lossy(), "x"]).ok();
+    // save and load in a virtual host (the load is staged on its disk).
+    let saved = tmp.path().join("x-saved.tar");
+    vh(&d, "rb", &["save", "-o", &saved.to_string_lossy(), "x"]).ok();
+    vh(&d, "rb", &["rmi", "x"]).ok();
+    let loaded = vh(&d, "rb", &["load", "-i", &saved.to_string_lossy()]).ok();
+    assert!(loaded.contains("Loaded image: x:latest"), "{loaded}");
+    // rb still holds the layer: it stays.
+    d.cli(&["host", "rm", "ra"]).ok();
+    let after_ra = shared_blobs(&d);
+    assert!(after_ra.len() > before.len(), "rb's image lost its content");
+    assert_eq!(vh(&d, "rb", &["run", "--rm", "x", "true"]).code(), 127);
+    // The last holder gone: the store is as it was.
+    d.cli(&["host", "rm", "rb"]).ok();
+    assert_eq!(shared_blobs(&d), before);
+}

@@ -69,7 +69,7 @@ fn clean(path: &[u8]) -> Result<String, ImageError> {
 
 impl Staging {
     fn read(store: &ImageStore, src: &mut dyn Read) -> Result<Staging, ImageError> {
-        let dir = store.data_root().join("tmp").join(format!(
+        let dir = store.scratch_dir().join(format!(
             "load-{}-{:016x}",
             std::process::id(),
             rand::random::<u64>()

@@ -196,7 +196,7 @@ impl ImageStore {
     /// Delete the content of image `id` that no host refers to any more. Called with
     /// the content lock held and `idx` (this host's new index) saved. Returns the
     /// `Deleted: <chain id>` rows of removed layers, top first, as docker prints them.
-    fn delete_unreferenced(
+    pub(super) fn delete_unreferenced(
         &self,
         idx: &HostIndex,
         id: &str,

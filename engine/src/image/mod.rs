@@ -57,6 +57,9 @@ pub enum ImageError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Layer(#[from] layer::LayerError),
+    /// A virtual host's new content would not fit its disk.
+    #[error("write {0}: no space left on device")]
+    NoSpace(String),
 }
 
 impl ImageError {
@@ -69,6 +72,7 @@ impl ImageError {
             ImageError::Conflict(_) => ErrorKind::Conflict,
             ImageError::Layer(e) if e.is_bad_input() => ErrorKind::InvalidParameter,
             ImageError::Internal(_)
+            | ImageError::NoSpace(_)
             | ImageError::Io(_)
             | ImageError::Store(_)
             | ImageError::Layer(_) => ErrorKind::Internal,
@@ -117,6 +121,28 @@ pub struct NewImage {
     pub created: Option<DateTime<Utc>>,
 }
 
+/// The machine's own host (its images are not charged to virtual hosts).
+pub const MACHINE_HOST: &str = "default";
+
+/// A reader that fails with ENOSPC once `left` bytes have been read.
+struct Budgeted<'a, R: Read + ?Sized> {
+    inner: &'a mut R,
+    left: u64,
+    tripped: &'a std::cell::Cell<bool>,
+}
+
+impl<R: Read + ?Sized> Read for Budgeted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            self.tripped.set(true);
+            return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 /// A host's view of the image store.
 pub struct ImageStore {
     data_root: PathBuf,
@@ -124,6 +150,9 @@ pub struct ImageStore {
     blobs: BlobStore,
     index_path: PathBuf,
     index: Mutex<HostIndex>,
+    /// A virtual host's disk: content the host brings in (load, import,
+    /// commit) counts against it, though it lives in the shared store.
+    quota_disk: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ImageStore {
@@ -154,9 +183,75 @@ impl ImageStore {
             blobs,
             index_path,
             index: Mutex::new(index),
+            quota_disk: None,
         };
         store.clean_trash();
         Ok(store)
+    }
+
+    /// Where work files of this host go (a load's staged archive): on its own
+    /// disk for a virtual host, so that they count against it too.
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.quota_disk
+            .as_deref()
+            .unwrap_or(&self.data_root)
+            .join("tmp")
+    }
+
+    /// Count new content against the disk mounted at `disk` (a virtual host's).
+    pub fn with_disk_quota(mut self, disk: &Path) -> ImageStore {
+        self.quota_disk = Some(disk.to_path_buf());
+        self
+    }
+
+    /// Bytes of uncompressed layer content this host may still add: the free
+    /// space of its disk less what its images already hold. Layers the machine's
+    /// own images have (busybox, the virtual host's base) are not charged.
+    /// `None`: no quota (the machine itself).
+    pub fn content_budget(&self) -> Option<u64> {
+        let disk = self.quota_disk.as_ref()?;
+        // The field types differ between C libraries and targets.
+        #[allow(clippy::unnecessary_cast)]
+        let free = nix::sys::statvfs::statvfs(disk)
+            .map(|st| st.blocks_available() as u64 * st.fragment_size() as u64)
+            .unwrap_or(0);
+        Some(free.saturating_sub(self.charged_bytes()))
+    }
+
+    /// Uncompressed size of the layers this host's images hold that the
+    /// machine's images do not.
+    pub fn charged_bytes(&self) -> u64 {
+        let idx = self.lock_index().clone();
+        let machine =
+            HostIndex::load(&HostIndex::path(&self.data_root, MACHINE_HOST)).unwrap_or_default();
+        let free: std::collections::HashSet<&String> = machine
+            .images
+            .values()
+            .chain(machine.retained.values())
+            .flat_map(|m| m.layers.iter())
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        idx.images
+            .values()
+            .chain(idx.retained.values())
+            .flat_map(|m| m.layers.iter())
+            .filter(|l| !free.contains(l) && seen.insert(*l))
+            .filter_map(|l| parse_digest(l))
+            .map(|d| self.blobs.size(&d).unwrap_or(0))
+            .sum()
+    }
+
+    /// Remove this host's images and the content no other host refers to (a
+    /// virtual host being destroyed: its index goes with its disk).
+    pub fn release_all(&self) -> Result<(), ImageError> {
+        let mut idx = self.lock_index();
+        let old = std::mem::take(&mut *idx);
+        let _content = self.content_lock()?;
+        self.save_index(&idx)?;
+        for (id, m) in old.images.iter().chain(old.retained.iter()) {
+            self.delete_unreferenced(&idx, id, Some(&m.manifest))?;
+        }
+        Ok(())
     }
 
     pub fn host(&self) -> &str {
@@ -220,10 +315,27 @@ impl ImageStore {
             .fill_buf()
             .map_err(|e| ImageError::InvalidParameter(format!("reading layer: {e}")))?;
         let gzip = head.starts_with(&[0x1f, 0x8b]);
-        let (diff_id, size) = if gzip {
-            self.blobs.put(&mut flate2::read::GzDecoder::new(br))?
+        let mut src: Box<dyn Read + '_> = if gzip {
+            Box::new(flate2::read::GzDecoder::new(br))
         } else {
-            self.blobs.put(&mut br)?
+            Box::new(br)
+        };
+        let budget = self.content_budget();
+        let tripped = std::cell::Cell::new(false);
+        let mut limited = Budgeted {
+            inner: &mut src,
+            left: budget.unwrap_or(u64::MAX),
+            tripped: &tripped,
+        };
+        let (diff_id, size) = match self.blobs.put(&mut limited) {
+            Ok(r) => r,
+            Err(_) if tripped.get() => {
+                return Err(ImageError::NoSpace(format!(
+                    "{}: the virtual host's images count against its disk",
+                    self.host
+                )))
+            }
+            Err(e) => return Err(e.into()),
         };
         let path = match self.ensure_extracted(&diff_id) {
             Ok(p) => p,

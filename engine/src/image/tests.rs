@@ -412,3 +412,57 @@ fn image_store_is_shareable_between_threads() {
     fn check<T: Send + Sync>() {}
     check::<ImageStore>();
 }
+
+#[test]
+fn a_quota_charges_a_hosts_own_layers_and_not_the_machines() {
+    let dir = tempfile::tempdir().unwrap();
+    let machine = ImageStore::open(dir.path(), MACHINE_HOST).unwrap();
+    let disk = dir.path().join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    let v = ImageStore::open(dir.path(), "vh")
+        .unwrap()
+        .with_disk_quota(&disk);
+    assert_eq!(v.charged_bytes(), 0);
+    let budget = v.content_budget().expect("a quota");
+    let shared = rootfs_tar(&[("shared", &[1u8; 3000][..])]);
+    let own = rootfs_tar(&[("own", &[2u8; 5000][..])]);
+    machine
+        .import(&mut &shared[..], Some("s"), &[], "")
+        .unwrap();
+    v.import(&mut &shared[..], Some("s"), &[], "").unwrap();
+    assert_eq!(v.charged_bytes(), 0, "the machine has that layer");
+    v.import(&mut &own[..], Some("o"), &[], "").unwrap();
+    assert_eq!(v.charged_bytes(), own.len() as u64);
+    assert!(v.content_budget().unwrap() <= budget - own.len() as u64);
+    // The machine has no quota.
+    assert_eq!(machine.content_budget(), None);
+    // Releasing the host drops its own content and keeps the machine's.
+    let own_id = v.inspect("o").unwrap().id;
+    v.release_all().unwrap();
+    assert_eq!(v.charged_bytes(), 0);
+    assert!(!v.blobs().exists(&parse_digest(&own_id).unwrap()));
+    assert!(machine.inspect("s").is_ok());
+}
+
+#[test]
+fn a_budgeted_reader_fails_with_enospc_past_its_budget() {
+    let tripped = std::cell::Cell::new(false);
+    let mut src = &[7u8; 2000][..];
+    let mut r = Budgeted {
+        inner: &mut src,
+        left: 100,
+        tripped: &tripped,
+    };
+    let e = std::io::copy(&mut r, &mut std::io::sink()).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+    assert!(tripped.get());
+    let tripped = std::cell::Cell::new(false);
+    let mut src = &[7u8; 100][..];
+    let mut r = Budgeted {
+        inner: &mut src,
+        left: 100,
+        tripped: &tripped,
+    };
+    assert_eq!(std::io::copy(&mut r, &mut std::io::sink()).unwrap(), 100);
+    assert!(!tripped.get());
+}

@@ -241,16 +241,34 @@ pub async fn load(
         .into_response())
 }
 
-/// Write a request body to an unnamed file under the data root.
+/// Go's text for a failed write (`write X: no space left on device`), as
+/// docker prints it, without Rust's `(os error N)`.
+pub fn write_error(what: &str, e: &io::Error) -> String {
+    let text = match e.raw_os_error() {
+        Some(n) => {
+            let t = io::Error::from_raw_os_error(n).to_string();
+            let t = t.split(" (os error").next().unwrap_or(&t).to_string();
+            let mut c = t.chars();
+            c.next()
+                .map(|f| f.to_lowercase().chain(c).collect())
+                .unwrap_or_default()
+        }
+        None => e.to_string(),
+    };
+    format!("write {what}: {text}")
+}
+
+/// Write a request body to an unnamed file on the host's own disk (a
+/// virtual host's uploads count against its disk, not the machine's).
 pub async fn spool_body(st: &AppState, body: Body) -> ApiResult<std::fs::File> {
-    let spool = tempfile_in(&st.data_root).map_err(internal)?;
+    let spool = tempfile_in(st.host.dir()).map_err(internal)?;
     let mut file = tokio::fs::File::from_std(spool.try_clone().map_err(internal)?);
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk: Bytes = chunk.map_err(|e| ApiError::bad_request(e.to_string()))?;
         tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
             .await
-            .map_err(internal)?;
+            .map_err(|e| internal(write_error("the upload", &e)))?;
     }
     tokio::io::AsyncWriteExt::flush(&mut file)
         .await
@@ -445,6 +463,15 @@ pub async fn build_prune() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_errors_read_as_gos() {
+        let e = io::Error::from_raw_os_error(libc::ENOSPC);
+        assert_eq!(
+            write_error("the upload", &e),
+            "write the upload: no space left on device"
+        );
+    }
 
     #[test]
     fn progress_text_looks_like_dockers() {

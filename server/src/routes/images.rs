@@ -217,7 +217,7 @@ pub async fn create(
             &(serde_json::json!({ "status": format!("Downloading from {src}") }).to_string()
                 + "\r\n"),
         );
-        let spool = tempfile_in(&st.data_root).map_err(internal)?;
+        let spool = tempfile_in(st.host.dir()).map_err(internal)?;
         download(&src, spool.try_clone().map_err(internal)?).await?;
         spool
     };
