@@ -760,7 +760,16 @@ impl Manager {
         tracing::debug!("vhost {name}: cgroups removed");
         let dir = self.host_dir(name);
         // Its image index is on its disk: release the content only it held
-        // from the shared store before the disk goes.
+        // from the shared store before the disk goes (mounting the disk again
+        // if it is not, as after a reboot).
+        let img = self.image_path(name);
+        if !is_mounted(&dir) && img.exists() {
+            let _ = std::fs::create_dir_all(&dir);
+            let (img, at) = (img.display().to_string(), dir.display().to_string());
+            if let Err(e) = run("mount", &["-o", "loop,nodev", &img, &at]) {
+                tracing::warn!("mounting the disk of virtual host {name}: {e}");
+            }
+        }
         if is_mounted(&dir) {
             let released = crate::image::ImageStore::open(&self.data_root, name)
                 .and_then(|images| images.release_all());

@@ -541,19 +541,55 @@ fn a_restarted_daemon_adopts_live_hosts_and_removes_dead_ones() {
         &["run", "-d", "--name", "c1", "busybox", "sleep", "300"],
     )
     .ok();
-    let lose_base: u64 = d
-        .cli(&["host", "inspect", "-f", "{{.UidBase}}", "lose"])
-        .ok()
-        .trim()
-        .parse()
-        .expect("uid base");
+    // "gone" holds an image of its own and, as after a reboot, its disk is
+    // not mounted when the daemon comes back.
+    create(&d, &["gone"]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let before = shared_blobs(&d);
+    let tar = random_tar(tmp.path(), "g", 1);
+    vh(&d, "gone", &["import", &tar.to_string_lossy(), "g"]).ok();
+    assert!(shared_blobs(&d).len() > before.len());
+    let base = |name: &str| -> u64 {
+        d.cli(&["host", "inspect", "-f", "{{.UidBase}}", name])
+            .ok()
+            .trim()
+            .parse()
+            .expect("uid base")
+    };
+    let (lose_base, gone_base) = (base("lose"), base("gone"));
     d.kill9();
-    // The init of "lose" dies while no daemon watches.
-    for p in procs_in_range(&d, lose_base) {
+    // The inits of "lose" and "gone" die while no daemon watches.
+    for p in procs_in_range(&d, lose_base)
+        .into_iter()
+        .chain(procs_in_range(&d, gone_base))
+    {
         let _ = Command::new("kill").args(["-9", &p]).output();
     }
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // As a reboot would: nothing of "gone" runs (its container monitors hold
+    // files on its disk), and its disk is not mounted.
+    let gone_dir = d.root.join("hosts/gone");
+    let _ = Command::new("pkill")
+        .args(["-9", "-f", &format!("{}/", gone_dir.display())])
+        .status();
+    let mut unmounted = false;
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let st = Command::new("umount").arg(&gone_dir).status();
+        if st.is_ok_and(|s| s.success()) {
+            unmounted = true;
+            break;
+        }
+    }
+    assert!(unmounted, "gone's disk could not be unmounted");
     d.restart();
+    // The API answers while the daemon still clears what is left.
+    let cleared = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        !d.root.join("vhosts/gone.img").exists() && !d.root.join("vhosts/lose.img").exists()
+    });
+    assert!(cleared, "the dead hosts' disks are still there");
+    assert_eq!(shared_blobs(&d), before, "gone's image is released");
+    assert!(d.leftover_mounts().iter().all(|m| !m.contains("/gone")));
     let ls = d.cli(&["host", "ls", "-q"]).ok();
     assert_eq!(ls.split_whitespace().collect::<Vec<_>>(), ["keep"], "{ls}");
     assert!(vh(&d, "keep", &["ps"]).ok().contains("c1"));
