@@ -262,6 +262,17 @@ impl Daemon {
                 );
             }
         }
+        let tables = Command::new("nft")
+            .args(["list", "tables"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        out.extend(
+            tables
+                .lines()
+                .filter(|l| l.ends_with(&self.guard_table()))
+                .map(|l| format!("nft: {l}")),
+        );
         out
     }
 
@@ -285,6 +296,14 @@ impl Daemon {
         for chain in [format!("DH-T{tag}"), format!("DH-P{tag}")] {
             self.remove_chains(&chain);
         }
+        let _ = Command::new("nft")
+            .args(["delete", "table", "bridge", &self.guard_table()])
+            .output();
+    }
+
+    /// The nftables table guarding this daemon's virtual hosts' ports.
+    fn guard_table(&self) -> String {
+        format!("DH_P{}_guard", self.net_tag())
     }
 
     fn remove_chains(&self, chain: &str) {

@@ -501,6 +501,7 @@ impl Playground {
             b
         })
         .await?;
+        self.ensure_guard().await?;
         self.base_ready.store(true, Ordering::Release);
         Ok(())
     }
@@ -638,6 +639,7 @@ impl Playground {
         };
         if let Err(e) = made.and(persisted) {
             let _ = nl.delete_link(&host_veth).await;
+            self.unguard(&host_veth, ip).await;
             let mut tags = vec![tag_of_vhost(&host_veth)];
             if let Some(s) = &new_session {
                 let _ = nl.delete_link(&s.bridge).await;
@@ -660,6 +662,91 @@ impl Playground {
             "playground: attached"
         );
         Ok(view(&rec))
+    }
+
+    /// The nftables bridge table that guards vhost ports (source address
+    /// validation), named after the chain prefix.
+    pub fn guard_table(&self) -> String {
+        let p: String = self
+            .cfg
+            .chain_prefix
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        format!("{p}_guard")
+    }
+
+    /// Run an `nft -f -` script in the machine's namespace.
+    async fn nft(&self, script: &str) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let mut child = self
+            .ns
+            .command("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::Internal(format!("running nft: {e}")))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(script.as_bytes())
+                .await
+                .map_err(|e| Error::Internal(format!("writing to nft: {e}")))?;
+        }
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| Error::Internal(format!("running nft: {e}")))?;
+        if !out.status.success() {
+            return Err(Error::Internal(format!(
+                "nft: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Source address validation on the ports of vhosts, before the bridge: a
+    /// port in `ports` passes IPv4 from, and ARP claiming, the address `allowed`
+    /// pairs with it, and nothing else (another address, IPv6, other
+    /// protocols). Root in a virtual host may change its eth0, but cannot take
+    /// a neighbour's address, nor its egress policy. Idempotent.
+    async fn ensure_guard(&self) -> Result<()> {
+        let t = self.guard_table();
+        self.nft(&format!(
+            "add table bridge {t}\n\
+             add set bridge {t} ports {{ type ifname; }}\n\
+             add set bridge {t} allowed {{ type ifname . ipv4_addr; }}\n\
+             add chain bridge {t} guard {{ type filter hook prerouting priority -200; policy accept; }}\n\
+             flush chain bridge {t} guard\n\
+             add rule bridge {t} guard iifname @ports ether type ip iifname . ip saddr != @allowed drop\n\
+             add rule bridge {t} guard iifname @ports ether type arp iifname . arp saddr ip != @allowed drop\n\
+             add rule bridge {t} guard iifname @ports ether type != {{ ip, arp }} drop\n"
+        ))
+        .await
+    }
+
+    /// Guard the port `veth` of a vhost whose address is `ip`.
+    async fn guard_source(&self, veth: &str, ip: Ipv4Addr) -> Result<()> {
+        let t = self.guard_table();
+        self.nft(&format!(
+            "add element bridge {t} allowed {{ \"{veth}\" . {ip} }}\n\
+             add element bridge {t} ports {{ \"{veth}\" }}\n"
+        ))
+        .await
+    }
+
+    /// Forget the port `veth` (its link is gone or going).
+    async fn unguard(&self, veth: &str, ip: Ipv4Addr) {
+        let t = self.guard_table();
+        for el in [
+            format!("ports {{ \"{veth}\" }}"),
+            format!("allowed {{ \"{veth}\" . {ip} }}"),
+        ] {
+            // Absent already (a restart, a failed attach): nothing to do.
+            let _ = self.nft(&format!("delete element bridge {t} {el}\n")).await;
+        }
     }
 
     /// The veth pair, the vhost's side of it, and the isolation of its port.
@@ -709,6 +796,7 @@ impl Playground {
         if isolated {
             nl.set_port_isolated(host.index, true).await?;
         }
+        self.guard_source(&rec.host_veth, rec.ip).await?;
         inner
             .run(netns::loopback_up)
             .await
@@ -739,6 +827,7 @@ impl Playground {
         let nl = Netlink::new()?;
         // Deleting one end deletes the pair: eth0 leaves the vhost with it.
         nl.delete_link(&rec.host_veth).await?;
+        self.unguard(&rec.host_veth, rec.ip).await;
         let mut tags = vec![tag_of_vhost(&rec.host_veth)];
         state.links.retain(|l| l.vhost != vhost);
         let mut gone_bridge = None;
@@ -846,6 +935,10 @@ impl Playground {
                 report.removed_bridges += 1;
             }
         }
+        // The guard of every live port (a no-op where it is in place).
+        for l in &state.links {
+            self.guard_source(&l.host_veth, l.ip).await?;
+        }
         // Rules: remove what no record explains, add what a record misses.
         let mut wanted: Vec<(String, String)> = Vec::new();
         for s in &state.sessions {
@@ -915,6 +1008,10 @@ impl Playground {
         for b in &bridges {
             nl.delete_link(&b.name).await?;
         }
+        // Absent if the base was never set up.
+        let _ = self
+            .nft(&format!("delete table bridge {}\n", self.guard_table()))
+            .await;
         iptables::transact(&self.ns, |s| {
             let mut b = Batch::default();
             for r in s.all() {

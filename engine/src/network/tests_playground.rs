@@ -168,12 +168,22 @@ impl PgEnv {
         (pid, Ipv4Addr::new(10, 218, x, 2))
     }
 
-    /// Nothing of ours on the machine: links, rules, chains.
+    /// Nothing of ours on the machine: links, rules, chains, the port guard.
     fn assert_clean(&self) {
         assert_no_trace(
             &self.cfg.chain_prefix,
             &[&self.cfg.bridge, &self.cfg.session_bridge_prefix],
         );
+        let tables = sh("nft list tables");
+        assert!(
+            !tables.contains(&self.guard_table()),
+            "the guard table is left: {tables}"
+        );
+    }
+
+    /// The nftables table a playground of this config makes.
+    fn guard_table(&self) -> String {
+        format!("{}_guard", self.cfg.chain_prefix)
     }
 }
 
@@ -200,6 +210,10 @@ impl Drop for PgEnv {
             }
         }
         purge_chains(&self.cfg.chain_prefix);
+        sh(&format!(
+            "nft delete table bridge {} 2>/dev/null",
+            self.guard_table()
+        ));
     }
 }
 
@@ -571,6 +585,45 @@ async fn attaches_get_distinct_addresses_and_a_freed_one_is_reused() {
     let (_, n) = env.vhost();
     let again = pg.attach("v8", &n, None, Egress::None).await.unwrap();
     assert_eq!(again.ip, ips[2], "the lowest free address");
+    pg.shutdown_cleanup().await.unwrap();
+    env.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vhost_cannot_take_a_neighbours_address_and_its_policy() {
+    let mut env = PgEnv::new();
+    let (peer, peer_ip) = env.peer();
+    tcp_server(peer, 7000);
+    let elsewhere = SocketAddr::from((peer_ip, 7000));
+    let pg = env.open();
+    let ((pn, nn), (pa, na)) = (env.vhost(), env.vhost());
+    let none = pg.attach("none", &nn, None, Egress::None).await.unwrap();
+    let all = pg.attach("all", &na, None, Egress::All).await.unwrap();
+    assert!(tcp_ask_from(pa, elsewhere).is_ok());
+    assert!(!reach(Some(pn), elsewhere, 400));
+    // "all" falls silent (its rules stay), and root in "none" takes its
+    // address: the replies would come to "none", but its packets do not pass.
+    assert!(ok(&format!("nsenter -t {pa} -n ip link set eth0 down")));
+    let take = |ip: Ipv4Addr| {
+        format!(
+            "nsenter -t {pn} -n sh -c 'ip addr flush dev eth0 && \
+             ip addr add {ip}/{} dev eth0 && ip route replace default via {}'",
+            none.prefix_len, none.gateway
+        )
+    };
+    assert!(ok(&take(all.ip)));
+    assert!(
+        !reach(Some(pn), elsewhere, 600),
+        "a neighbour's address brought its egress policy"
+    );
+    // Its own address back: its port carries its traffic again (the machine
+    // reaches a service in it).
+    assert!(ok(&take(none.ip)));
+    tcp_server(pn, 8080);
+    assert_eq!(
+        tcp_ask(SocketAddr::from((none.ip, 8080))).unwrap(),
+        format!("{} hi", none.gateway)
+    );
     pg.shutdown_cleanup().await.unwrap();
     env.assert_clean();
 }
