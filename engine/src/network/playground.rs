@@ -759,56 +759,65 @@ impl Playground {
         bridge_index: u32,
         isolated: bool,
     ) -> Result<()> {
-        let nsfile = std::fs::File::open(netns)
-            .map_err(|e| Error::InvalidParameter(format!("{}: {e}", netns.display())))?;
-        let inl = Netlink::open_in(inner).await?;
-        let created = nl
-            .create_veth_into_ns(&rec.host_veth, "eth0", bridge_index, nsfile.as_raw_fd())
-            .await;
-        if let Err(Error::Conflict(_)) = created {
-            // An eth0 left from an earlier life of this vhost (no record of ours
-            // explains it): only a veth is ours to remove.
-            match inl.link_by_name("eth0").await? {
-                Some(l) if l.kind.as_deref() == Some("veth") => {
-                    inl.delete_link("eth0").await?;
-                    nl.create_veth_into_ns(
-                        &rec.host_veth,
-                        "eth0",
-                        bridge_index,
-                        nsfile.as_raw_fd(),
-                    )
-                    .await?;
+        // The port's guard (set elements by name: the link need not exist yet)
+        // is made while the link is, and is in place before the machine's end
+        // comes up, so nothing passes unguarded.
+        let guard = self.guard_source(&rec.host_veth, rec.ip);
+        let setup = async {
+            let nsfile = std::fs::File::open(netns)
+                .map_err(|e| Error::InvalidParameter(format!("{}: {e}", netns.display())))?;
+            let inl = Netlink::open_in(inner).await?;
+            let created = nl
+                .create_veth_into_ns(&rec.host_veth, "eth0", bridge_index, nsfile.as_raw_fd())
+                .await;
+            if let Err(Error::Conflict(_)) = created {
+                // An eth0 left from an earlier life of this vhost (no record of ours
+                // explains it): only a veth is ours to remove.
+                match inl.link_by_name("eth0").await? {
+                    Some(l) if l.kind.as_deref() == Some("veth") => {
+                        inl.delete_link("eth0").await?;
+                        nl.create_veth_into_ns(
+                            &rec.host_veth,
+                            "eth0",
+                            bridge_index,
+                            nsfile.as_raw_fd(),
+                        )
+                        .await?;
+                    }
+                    _ => {
+                        return Err(Error::Conflict(format!(
+                            "the network namespace of {} already has an eth0",
+                            rec.vhost
+                        )))
+                    }
                 }
-                _ => {
-                    return Err(Error::Conflict(format!(
-                        "the network namespace of {} already has an eth0",
-                        rec.vhost
-                    )))
-                }
+            } else {
+                created?;
             }
-        } else {
-            created?;
-        }
-        let host = nl
-            .link_by_name(&rec.host_veth)
-            .await?
-            .ok_or_else(|| Error::Internal(format!("veth {} vanished", rec.host_veth)))?;
-        if isolated {
-            nl.set_port_isolated(host.index, true).await?;
-        }
-        self.guard_source(&rec.host_veth, rec.ip).await?;
-        inner
-            .run(netns::loopback_up)
-            .await
-            .map_err(|e| Error::Internal(format!("lo up in {}: {e}", rec.vhost)))?;
-        let eth0 = inl
-            .link_by_name("eth0")
-            .await?
-            .ok_or_else(|| Error::Internal(format!("eth0 missing in {}", rec.vhost)))?;
-        inl.add_address(eth0.index, rec.ip, rec.prefix_len).await?;
-        inl.set_up(eth0.index).await?;
-        inl.add_default_route(rec.gateway, eth0.index).await?;
-        nl.set_up(host.index).await?;
+            let host = nl
+                .link_by_name(&rec.host_veth)
+                .await?
+                .ok_or_else(|| Error::Internal(format!("veth {} vanished", rec.host_veth)))?;
+            if isolated {
+                nl.set_port_isolated(host.index, true).await?;
+            }
+            inner
+                .run(netns::loopback_up)
+                .await
+                .map_err(|e| Error::Internal(format!("lo up in {}: {e}", rec.vhost)))?;
+            let eth0 = inl
+                .link_by_name("eth0")
+                .await?
+                .ok_or_else(|| Error::Internal(format!("eth0 missing in {}", rec.vhost)))?;
+            inl.add_address(eth0.index, rec.ip, rec.prefix_len).await?;
+            inl.set_up(eth0.index).await?;
+            inl.add_default_route(rec.gateway, eth0.index).await?;
+            Ok::<u32, Error>(host.index)
+        };
+        let (guarded, host_index) = tokio::join!(guard, setup);
+        let host_index = host_index?;
+        guarded?;
+        nl.set_up(host_index).await?;
         Ok(())
     }
 
