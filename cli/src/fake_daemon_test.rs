@@ -24,6 +24,21 @@ struct Fake {
     output_done: Notify,
 }
 
+fn json(status: StatusCode, body: &str) -> Response {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+fn ping() -> Response {
+    Response::builder()
+        .header("Api-Version", "1.47")
+        .body(Body::from("OK"))
+        .unwrap()
+}
+
 async fn handler(State(fake): State<Arc<Fake>>, mut req: Request) -> Response {
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
@@ -31,18 +46,8 @@ async fn handler(State(fake): State<Arc<Fake>>, mut req: Request) -> Response {
         .lock()
         .unwrap()
         .push(format!("{} {}?{}", req.method(), path, query));
-    let json = |status: StatusCode, body: &str| {
-        Response::builder()
-            .status(status)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap()
-    };
     match path.as_str() {
-        "/_ping" => Response::builder()
-            .header("Api-Version", "1.47")
-            .body(Body::from("OK"))
-            .unwrap(),
+        "/_ping" => ping(),
         "/v1.47/containers/create" => json(StatusCode::CREATED, r#"{"Id":"c0ffee","Warnings":[]}"#),
         "/v1.47/containers/c0ffee/attach" => {
             let on_upgrade = hyper::upgrade::on(&mut req);
@@ -165,18 +170,8 @@ async fn host_handler(State(fake): State<Arc<FakeHost>>, mut req: Request) -> Re
         .lock()
         .unwrap()
         .push(format!("{} {}", req.method(), path));
-    let json = |status: StatusCode, body: &str| {
-        Response::builder()
-            .status(status)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap()
-    };
     match path.as_str() {
-        "/_ping" => Response::builder()
-            .header("Api-Version", "1.47")
-            .body(Body::from("OK"))
-            .unwrap(),
+        "/_ping" => ping(),
         "/v1.47/dockhand/hosts/lab" => json(
             StatusCode::OK,
             r#"{"Name":"lab","Hostname":"lab","Created":"","Limits":{},"State":"running"}"#,

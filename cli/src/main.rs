@@ -343,38 +343,11 @@ fn net_config(d: &DaemonArgs) -> Result<Option<engine::network::NetConfig>, Stri
     Ok(Some(cfg))
 }
 
-/// Routes of /proc/net/route as (network, prefix length), without the default
-/// route and those through `own_bridge`.
-fn host_routes(text: &str, own_bridge: &str) -> Vec<(u32, u32)> {
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            if f.len() < 8 || f[0] == own_bridge {
-                return None;
-            }
-            // Little-endian hex, as the kernel prints them.
-            let dest = u32::from_be(u32::from_str_radix(f[1], 16).ok()?);
-            let mask = u32::from_be(u32::from_str_radix(f[7], 16).ok()?);
-            (mask != 0).then_some((dest, mask.count_ones()))
-        })
-        .collect()
-}
-
-/// The first of Docker's default-bridge candidates that no host route overlaps.
+/// The first of Docker's default-bridge candidates that no route of the host
+/// (`/proc/net/route` text) overlaps, routes through `own_bridge` aside.
 fn free_default_subnet(routes: &str, own_bridge: &str) -> Option<engine::network::Ipv4Net> {
-    let taken = host_routes(routes, own_bridge);
-    let overlaps = |net: u32, len: u32| {
-        taken.iter().any(|(r, rlen)| {
-            let l = len.min(*rlen);
-            let m = if l == 0 { 0 } else { u32::MAX << (32 - l) };
-            (net & m) == (r & m)
-        })
-    };
-    (17..=31u32)
-        .map(|b| (172u32 << 24) | (b << 16))
-        .find(|n| !overlaps(*n, 16))
-        .and_then(|n| format!("{}/16", std::net::Ipv4Addr::from(n)).parse().ok())
+    use engine::network::routes::{first_free_default, parse_routes};
+    first_free_default(&parse_routes(routes, own_bridge))
 }
 
 #[derive(Subcommand, Debug)]
@@ -618,8 +591,9 @@ fn main() {
     std::process::exit(code);
 }
 
-fn run_daemon(d: DaemonArgs, debug: bool) -> i32 {
-    let level = if d.debug || debug { "debug" } else { "info" };
+/// The daemon's log on stderr: `RUST_LOG`, or info (debug with `--debug`).
+fn init_logging(debug: bool) {
+    let level = if debug { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level))
         // The netlink crate warns about every attribute a newer kernel adds.
@@ -634,6 +608,10 @@ fn run_daemon(d: DaemonArgs, debug: bool) -> i32 {
         // Colours on a terminal only, not in a log file.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+fn run_daemon(d: DaemonArgs, debug: bool) -> i32 {
+    init_logging(d.debug || debug);
     let socket = match d.host.strip_prefix("unix://") {
         Some(p) => PathBuf::from(p),
         None => {
@@ -701,20 +679,7 @@ fn serve_with_config(args: &[String], s: ServeArgs) -> Result<ServeArgs, String>
 fn run_serve(s: ServeArgs, debug: bool) -> i32 {
     use server::playground::config::{find_ui_dir, parse_duration, parse_size};
     let d = &s.daemon;
-    let level = if d.debug || debug { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level))
-        .add_directive(
-            "netlink_packet_route=error"
-                .parse()
-                .expect("static directive"),
-        );
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colours on a terminal only, not in a log file.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logging(d.debug || debug);
     let fail = |e: String| {
         eprintln!("dockhand serve: {e}");
         1

@@ -161,6 +161,20 @@ fn run(cmd: &str, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Mount a host's disk image `img` at `dir` (made if missing).
+fn mount_disk(img: &Path, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).ctx("create dir", dir)?;
+    run(
+        "mount",
+        &[
+            "-o",
+            "loop,nodev",
+            &img.display().to_string(),
+            &dir.display().to_string(),
+        ],
+    )
+}
+
 fn is_mounted(path: &Path) -> bool {
     let p = path.display().to_string();
     std::fs::read_to_string("/proc/self/mountinfo")
@@ -561,16 +575,7 @@ impl Manager {
         step("record written");
         make_disk(&img, disk as u64)?;
         step("disk made");
-        std::fs::create_dir_all(&dir).ctx("create dir", &dir)?;
-        run(
-            "mount",
-            &[
-                "-o",
-                "loop,nodev",
-                &img.display().to_string(),
-                &dir.display().to_string(),
-            ],
-        )?;
+        mount_disk(&img, &dir)?;
         let _ = std::fs::remove_dir_all(dir.join("lost+found"));
         step("mounted");
         let virt = self.virtual_ns(&rec, 0);
@@ -764,9 +769,7 @@ impl Manager {
         // if it is not, as after a reboot).
         let img = self.image_path(name);
         if !is_mounted(&dir) && img.exists() {
-            let _ = std::fs::create_dir_all(&dir);
-            let (img, at) = (img.display().to_string(), dir.display().to_string());
-            if let Err(e) = run("mount", &["-o", "loop,nodev", &img, &at]) {
+            if let Err(e) = mount_disk(&img, &dir) {
                 tracing::warn!("mounting the disk of virtual host {name}: {e}");
             }
         }

@@ -109,15 +109,10 @@ impl Daemon {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("daemon.log"))
-            .expect("daemon log");
         let n = self.net_index;
         let tag = format!("{:04x}", (std::process::id() as usize * 31 + n) & 0xffff);
-        let child = Command::new(bin())
-            .arg("daemon")
+        let mut cmd = Command::new(bin());
+        cmd.arg("daemon")
             .arg("--data-root")
             .arg(&self.root)
             .arg("-H")
@@ -141,25 +136,14 @@ impl Daemon {
             .arg("--playground-chain-prefix")
             .arg(format!("DH-P{tag}"))
             .arg("--session-bridge-prefix")
-            .arg(format!("dhs{tag}"))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start daemon");
+            .arg(format!("dhs{tag}"));
+        let log = self.dir.path().join("daemon.log");
+        let mut child = spawn_logged(cmd, &log);
+        let socket = self.socket.clone();
+        wait_ready(&mut child, &log, Duration::from_secs(20), || {
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        });
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
-                return;
-            }
-            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!("daemon exited with {st}: {}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("daemon did not listen within 20s: {}", self.log());
     }
 
     pub fn log(&self) -> String {
@@ -426,6 +410,45 @@ fn split_rule(rule: &str) -> Vec<&str> {
         }
     }
     out
+}
+
+/// Start a daemon (or server) command with its output appended to `log`.
+pub(crate) fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("daemon log");
+    cmd.env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(f.try_clone().expect("log"))
+        .stderr(f)
+        .spawn()
+        .expect("start the daemon")
+}
+
+/// Wait until `ready()` holds; if the process exits first or `limit` passes,
+/// kill it and panic with its log.
+pub(crate) fn wait_ready(
+    child: &mut Child,
+    log: &Path,
+    limit: Duration,
+    mut ready: impl FnMut() -> bool,
+) {
+    let text = || std::fs::read_to_string(log).unwrap_or_default();
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if ready() {
+            return;
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("{} exited with {st}: {}", log.display(), text());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("not ready within {limit:?}: {}", text());
 }
 
 /// Run a CLI to its end (at most 60 s), reading its output as it comes.

@@ -161,37 +161,20 @@ impl Serve {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("serve.log"))
-            .expect("serve log");
-        let child = Command::new(serve_bin())
-            .arg("serve")
+        let mut cmd = Command::new(serve_bin());
+        cmd.arg("serve")
             .args(self.daemon_args())
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--ui")
             .arg(ui_dir())
-            .args(&self.extra)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start dockhand serve");
+            .args(&self.extra);
+        let log = self.dir.path().join("serve.log");
+        let mut child = crate::spawn_logged(cmd, &log);
+        crate::wait_ready(&mut child, &log, Duration::from_secs(30), || {
+            self.http("GET", "/api/config", None, "").0 == 200
+        });
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if self.http("GET", "/api/config", None, "").0 == 200 {
-                return;
-            }
-            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!("dockhand serve exited with {st}: {}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("dockhand serve did not answer within 30s: {}", self.log());
     }
 
     pub fn url(&self) -> String {

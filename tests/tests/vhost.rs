@@ -690,15 +690,22 @@ fn iptables_image_tar(dir: &std::path::Path) -> Option<std::path::PathBuf> {
         }
     }
     let tar = dir.join("iptables.tar");
-    let st = Command::new("tar")
+    tar_of(&stage, &tar);
+    Some(tar)
+}
+
+/// `tar -C dir -cf out .`
+fn tar_of(dir: &std::path::Path, out: &std::path::Path) {
+    let ok = Command::new("tar")
         .arg("-C")
-        .arg(&stage)
+        .arg(dir)
         .arg("-cf")
-        .arg(&tar)
+        .arg(out)
         .arg(".")
         .status()
-        .ok()?;
-    st.success().then_some(tar)
+        .expect("tar")
+        .success();
+    assert!(ok, "tar of {}", dir.display());
 }
 
 #[test]
@@ -721,23 +728,13 @@ fn iptables_in_a_privileged_host_network_container_lists_the_virtual_hosts_nat()
     .ok();
     // The course's "Under the hood": `docker run -ti --rm --net=host
     // --privileged=true ubuntu bash`, then `iptables -n -L -t nat`.
-    let nat = vh(
-        &d,
-        "hu",
-        &[
-            "run",
-            "--rm",
-            "--net=host",
-            "--privileged=true",
-            "ipt",
-            "/usr/sbin/iptables",
-            "-n",
-            "-L",
-            "-t",
-            "nat",
-        ],
-    )
-    .ok();
+    let list_nat = |privileged: &[&str]| {
+        let mut args = vec!["run", "--rm", "--net=host"];
+        args.extend_from_slice(privileged);
+        args.extend(["ipt", "/usr/sbin/iptables", "-n", "-L", "-t", "nat"]);
+        vh(&d, "hu", &args)
+    };
+    let nat = list_nat(&["--privileged=true"]).ok();
     assert!(nat.contains("Chain DOCKER"), "{nat}");
     assert!(
         nat.lines()
@@ -752,21 +749,7 @@ fn iptables_in_a_privileged_host_network_container_lists_the_virtual_hosts_nat()
     // The virtual host's rules, not the machine's (where this daemon's chains are).
     assert!(!nat.contains(&format!("DH-T{}", d.net_tag())), "{nat}");
     // Without --privileged the container may not touch the host's firewall.
-    let denied = vh(
-        &d,
-        "hu",
-        &[
-            "run",
-            "--rm",
-            "--net=host",
-            "ipt",
-            "/usr/sbin/iptables",
-            "-n",
-            "-L",
-            "-t",
-            "nat",
-        ],
-    );
+    let denied = list_nat(&[]);
     assert_ne!(denied.code(), 0, "{}", denied.stdout());
 }
 
@@ -781,16 +764,7 @@ fn random_tar(dir: &std::path::Path, name: &str, mb: usize) -> std::path::PathBu
         .expect("random bytes");
     std::fs::write(stage.join(name), &data).expect("write");
     let tar = dir.join(format!("{name}.tar"));
-    let ok = Command::new("tar")
-        .arg("-C")
-        .arg(&stage)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .expect("tar")
-        .success();
-    assert!(ok);
+    tar_of(&stage, &tar);
     tar
 }
 

@@ -211,29 +211,9 @@ impl Firewall {
 
     /// Remove our hooks and chains entirely (every jump to them, duplicates too).
     pub async fn teardown(&self) -> Result<()> {
-        iptables::transact(&self.ns, |s| {
-            let mut b = Batch::default();
-            for r in s.all() {
-                let jumps_to_ours = r.target().is_some_and(|t| self.is_ours(&r.table, t));
-                if jumps_to_ours && !self.is_ours(&r.table, &r.chain) {
-                    b.delete(r);
-                }
-            }
-            let present: Vec<(&str, String)> = self
-                .chains()
-                .into_iter()
-                .filter(|(t, c)| s.has_chain(t, c))
-                .collect();
-            for (t, c) in &present {
-                b.flush(t, c);
-            }
-            for (t, c) in &present {
-                b.delete_chain(t, c);
-            }
-            b
-        })
-        .await
-        .map(|_| ())
+        iptables::remove_chains(&self.ns, &self.chains())
+            .await
+            .map(|_| ())
     }
 
     fn net_rule_set(&self, n: &NetRules) -> Vec<RuleSpec> {
@@ -296,11 +276,15 @@ impl Firewall {
 
     /// Add a network's rules (idempotent).
     pub async fn ensure_network(&self, n: &NetRules) -> Result<()> {
-        let set = self.net_rule_set(n);
+        self.add_rules(&self.net_rule_set(n)).await
+    }
+
+    /// Add `set` (what is missing of it), with the base.
+    async fn add_rules(&self, set: &[RuleSpec]) -> Result<()> {
         iptables::transact(&self.ns, |s| {
             let mut b = Batch::default();
             self.plan_base(s, &mut b);
-            self.plan_add(s, &mut b, &set);
+            self.plan_add(s, &mut b, set);
             b
         })
         .await
@@ -353,14 +337,7 @@ impl Firewall {
     /// Add the DNAT, hairpin and forward rules of published ports, in one go.
     pub async fn add_ports(&self, ports: &[PortRules]) -> Result<()> {
         let set: Vec<RuleSpec> = ports.iter().flat_map(|p| self.port_rule_set(p)).collect();
-        iptables::transact(&self.ns, |s| {
-            let mut b = Batch::default();
-            self.plan_base(s, &mut b);
-            self.plan_add(s, &mut b, &set);
-            b
-        })
-        .await
-        .map(|_| ())
+        self.add_rules(&set).await
     }
 
     /// Add the rules of one published port.

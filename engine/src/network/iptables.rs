@@ -224,29 +224,38 @@ pub async fn save(ns: &NsHandle) -> Result<Saved> {
     Ok(Saved::parse(&String::from_utf8_lossy(&out.stdout)))
 }
 
+/// Remove `chains` entirely: every jump to them from other chains (duplicates
+/// too), then their rules, then the chains themselves.
+pub async fn remove_chains(ns: &NsHandle, chains: &[(&str, String)]) -> Result<usize> {
+    let ours = |t: &str, c: &str| chains.iter().any(|(ct, cc)| *ct == t && cc == c);
+    transact(ns, |s| {
+        let mut b = Batch::default();
+        for r in s.all() {
+            if r.target().is_some_and(|t| ours(&r.table, t)) && !ours(&r.table, &r.chain) {
+                b.delete(r);
+            }
+        }
+        let present: Vec<&(&str, String)> =
+            chains.iter().filter(|(t, c)| s.has_chain(t, c)).collect();
+        for (t, c) in &present {
+            b.flush(t, c);
+        }
+        for (t, c) in &present {
+            b.delete_chain(t, c);
+        }
+        b
+    })
+    .await
+}
+
 /// `iptables-restore --noflush` of `batch` inside `ns` (a no-op when empty).
 pub async fn restore(ns: &NsHandle, batch: &Batch) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
     let script = batch.script();
-    let mut child = ns
-        .command("iptables-restore")
-        .args(["-w", "--noflush"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::Internal(format!("running iptables-restore: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        use tokio::io::AsyncWriteExt;
-        stdin
-            .write_all(script.as_bytes())
-            .await
-            .map_err(|e| Error::Internal(format!("writing to iptables-restore: {e}")))?;
-    }
-    let out = child
-        .wait_with_output()
+    let out = ns
+        .run_with_input("iptables-restore", &["-w", "--noflush"], script.as_bytes())
         .await
         .map_err(|e| Error::Internal(format!("running iptables-restore: {e}")))?;
     if out.status.success() {

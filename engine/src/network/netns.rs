@@ -244,6 +244,28 @@ impl NsHandle {
         cmd
     }
 
+    /// Run `program args` inside the namespace with `input` on its stdin; its
+    /// stdout is dropped, its stderr kept. `Err` is a failure to run it.
+    pub async fn run_with_input(
+        &self,
+        program: &str,
+        args: &[&str],
+        input: &[u8],
+    ) -> io::Result<std::process::Output> {
+        use tokio::io::AsyncWriteExt;
+        let mut child = self
+            .command(program)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input).await?;
+        }
+        child.wait_with_output().await
+    }
+
     /// Write a sysctl under /proc/sys/net (per namespace: resolved by the opening
     /// thread's namespace) unless it already has `value`. Returns whether it changed.
     pub async fn set_sysctl(&self, key: &str, value: &str) -> io::Result<bool> {

@@ -667,35 +667,14 @@ impl Playground {
     /// The nftables bridge table that guards vhost ports (source address
     /// validation), named after the chain prefix.
     pub fn guard_table(&self) -> String {
-        let p: String = self
-            .cfg
-            .chain_prefix
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
-        format!("{p}_guard")
+        guard_table_name(&self.cfg.chain_prefix)
     }
 
     /// Run an `nft -f -` script in the machine's namespace.
     async fn nft(&self, script: &str) -> Result<()> {
-        use tokio::io::AsyncWriteExt;
-        let mut child = self
+        let out = self
             .ns
-            .command("nft")
-            .args(["-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::Internal(format!("running nft: {e}")))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(script.as_bytes())
-                .await
-                .map_err(|e| Error::Internal(format!("writing to nft: {e}")))?;
-        }
-        let out = child
-            .wait_with_output()
+            .run_with_input("nft", &["-f", "-"], script.as_bytes())
             .await
             .map_err(|e| Error::Internal(format!("running nft: {e}")))?;
         if !out.status.success() {
@@ -1021,30 +1000,19 @@ impl Playground {
         let _ = self
             .nft(&format!("delete table bridge {}\n", self.guard_table()))
             .await;
-        iptables::transact(&self.ns, |s| {
-            let mut b = Batch::default();
-            for r in s.all() {
-                let to_ours = r.target().is_some_and(|t| self.is_ours(&r.table, t));
-                if to_ours && !self.is_ours(&r.table, &r.chain) {
-                    b.delete(r);
-                }
-            }
-            let present: Vec<(&str, String)> = self
-                .chains()
-                .into_iter()
-                .filter(|(t, c)| s.has_chain(t, c))
-                .collect();
-            for (t, c) in &present {
-                b.flush(t, c);
-            }
-            for (t, c) in &present {
-                b.delete_chain(t, c);
-            }
-            b
-        })
-        .await?;
+        iptables::remove_chains(&self.ns, &self.chains()).await?;
         self.commit(PgState::default())
     }
+}
+
+/// The nftables table of a playground whose chain prefix is `chain_prefix`
+/// (nft names take letters, digits and `_`).
+pub fn guard_table_name(chain_prefix: &str) -> String {
+    let p: String = chain_prefix
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("{p}_guard")
 }
 
 fn view(l: &LinkRecord) -> VhostLink {

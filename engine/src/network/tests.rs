@@ -5,9 +5,9 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::*;
 
@@ -65,26 +65,9 @@ impl Env {
 
     /// A new "container": a process in a new network namespace. Returns its pid.
     fn container(&mut self) -> u32 {
-        let child = Command::new("unshare")
-            .args(["-n", "sleep", "600"])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("unshare");
+        let child = super::tests_netns::holder();
         let pid = child.id();
         self.children.push(child);
-        let mine = std::fs::read_link("/proc/self/ns/net").unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::fs::read_link(format!("/proc/{pid}/ns/net"))
-            .ok()
-            .as_ref()
-            == Some(&mine)
-        {
-            assert!(
-                Instant::now() < deadline,
-                "unshare did not enter a namespace"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
         pid
     }
 
@@ -175,6 +158,12 @@ pub(super) fn req(network: &str, cid: &str, name: &str, pid: u32) -> ConnectRequ
 /// "<peer ip> <first line>\n".
 pub(super) fn tcp_server(pid: u32, port: u16) {
     let l = netns::run(pid, move || TcpListener::bind(("0.0.0.0", port))).unwrap();
+    serve_lines(l);
+}
+
+/// Answer each connection to `l`, on a thread, with "<peer ip> <first line>\n"
+/// (the request is read first: closing with unread data sends a reset).
+pub(super) fn serve_lines(l: TcpListener) {
     std::thread::spawn(move || {
         for s in l.incoming() {
             let Ok(mut s) = s else { return };

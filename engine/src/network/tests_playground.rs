@@ -5,7 +5,7 @@
 //! and a guard that removes all of it even when the test fails. Traffic goes only
 //! to the machine and to namespaces made here, with bounded timeouts.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -56,19 +56,7 @@ fn ping(pid: Option<u32>, ip: Ipv4Addr) -> bool {
 fn machine_server() -> u16 {
     let l = TcpListener::bind("0.0.0.0:0").unwrap();
     let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { return };
-            let peer = s
-                .peer_addr()
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default();
-            // Read the request first: closing with unread data sends a reset.
-            let mut line = String::new();
-            let _ = BufReader::new(&s).read_line(&mut line);
-            let _ = writeln!(s, "{peer} {}", line.trim());
-        }
-    });
+    super::tests::serve_lines(l);
     port
 }
 
@@ -183,7 +171,7 @@ impl PgEnv {
 
     /// The nftables table a playground of this config makes.
     fn guard_table(&self) -> String {
-        format!("{}_guard", self.cfg.chain_prefix)
+        super::playground::guard_table_name(&self.cfg.chain_prefix)
     }
 }
 

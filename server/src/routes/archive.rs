@@ -6,7 +6,7 @@
 //! `load` spools the upload to an unnamed file under the data root first: an
 //! archive's index comes last, and a half-read upload must never become an image.
 
-use super::images::tempfile_in;
+use super::images::scratch_file;
 use super::truthy;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -258,10 +258,9 @@ pub fn write_error(what: &str, e: &io::Error) -> String {
     format!("write {what}: {text}")
 }
 
-/// Write a request body to an unnamed file on the host's own disk (a
-/// virtual host's uploads count against its disk, not the machine's).
+/// Write a request body to an unnamed scratch file of the host.
 pub async fn spool_body(st: &AppState, body: Body) -> ApiResult<std::fs::File> {
-    let spool = tempfile_in(st.host.dir()).map_err(internal)?;
+    let spool = scratch_file(&st.host).map_err(internal)?;
     let mut file = tokio::fs::File::from_std(spool.try_clone().map_err(internal)?);
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {

@@ -217,7 +217,7 @@ pub async fn create(
             &(serde_json::json!({ "status": format!("Downloading from {src}") }).to_string()
                 + "\r\n"),
         );
-        let spool = tempfile_in(st.host.dir()).map_err(internal)?;
+        let spool = scratch_file(&st.host).map_err(internal)?;
         download(&src, spool.try_clone().map_err(internal)?).await?;
         spool
     };
@@ -291,8 +291,10 @@ async fn download(url: &str, dst: std::fs::File) -> ApiResult<()> {
 }
 
 /// An unnamed temporary file under the data root (same filesystem as the store).
-pub(crate) fn tempfile_in(root: &std::path::Path) -> std::io::Result<std::fs::File> {
-    let dir = root.join("tmp");
+/// An unnamed file in the host's scratch directory (on a virtual host's own
+/// disk, so that uploads count against it).
+pub(crate) fn scratch_file(host: &engine::host::Host) -> std::io::Result<std::fs::File> {
+    let dir = host.images.scratch_dir();
     std::fs::create_dir_all(&dir)?;
     std::fs::OpenOptions::new()
         .read(true)
