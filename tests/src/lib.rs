@@ -339,14 +339,7 @@ impl Daemon {
 
     /// Mount points under this test's directory in the host's mount namespace.
     pub fn leftover_mounts(&self) -> Vec<String> {
-        let needle = self.dir.path().to_string_lossy().into_owned();
-        std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| m.starts_with(&needle))
-            .map(String::from)
-            .collect()
+        mounts_under(self.dir.path())
     }
 }
 
@@ -410,6 +403,18 @@ fn split_rule(rule: &str) -> Vec<&str> {
         }
     }
     out
+}
+
+/// Mount points under `dir` in the machine's mount namespace.
+pub(crate) fn mounts_under(dir: &Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&needle))
+        .map(String::from)
+        .collect()
 }
 
 /// Start a daemon (or server) command with its output appended to `log`.

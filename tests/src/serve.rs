@@ -293,14 +293,7 @@ impl Serve {
 
     /// Mounts under this server's folder.
     pub fn leftover_mounts(&self) -> Vec<String> {
-        let needle = self.dir.path().to_string_lossy().into_owned();
-        std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| m.starts_with(&needle))
-            .map(String::from)
-            .collect()
+        crate::mounts_under(self.dir.path())
     }
 
     /// Session bridges of this server still present.
