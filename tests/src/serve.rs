@@ -363,14 +363,9 @@ impl Serve {
         }
         let cleanup = workspace().join("scripts/net-cleanup");
         let t = &self.tag;
-        for (chain, bridge, prefix) in [
-            (format!("DH-S{t}"), format!("dhv{t}"), format!("dhw{t}")),
-            (format!("DH-P{t}"), format!("dhp{t}"), format!("dhs{t}-")),
-        ] {
-            let _ = Command::new(&cleanup)
-                .args([&chain, &bridge, &prefix])
-                .output();
-        }
+        let _ = Command::new(&cleanup)
+            .args([format!("DH-S{t}"), format!("DH-P{t}")])
+            .output();
     }
 }
 

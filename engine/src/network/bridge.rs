@@ -28,6 +28,35 @@ pub struct LinkSummary {
     pub name: String,
     pub controller: Option<u32>,
     pub kind: Option<String>,
+    /// The link's alias (`ip link set X alias ...`): our [`owner_mark`] on the
+    /// links we created.
+    pub alias: Option<String>,
+}
+
+impl LinkSummary {
+    /// Whether this link carries `mark`, i.e. whether we created it.
+    pub fn is_ours(&self, mark: &str) -> bool {
+        self.alias.as_deref() == Some(mark)
+    }
+}
+
+/// The alias we give every link we create on a host (bridges, the host ends of
+/// veth pairs), naming the manager that made it by its chain prefix. A link
+/// without it (the machine's `docker0`, libvirt's `virbr0`, a bridge a network
+/// adopted through `com.docker.network.bridge.name`) is never deleted by us;
+/// `scripts/net-cleanup` goes by the same mark.
+pub fn owner_mark(chain_prefix: &str) -> String {
+    format!("dockhand:{chain_prefix}")
+}
+
+/// What [`Netlink::ensure_bridge`] found or did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BridgeSetup {
+    pub index: u32,
+    /// The bridge carries our mark: we created it (now or earlier).
+    pub ours: bool,
+    /// The gateway address was added now (it was not on the bridge before).
+    pub address_added: bool,
 }
 
 /// An rtnetlink connection bound to the namespace of the thread that opened it.
@@ -106,8 +135,16 @@ impl Netlink {
         }
     }
 
-    /// Create the bridge if missing, give it `gateway/prefix`, bring it up.
-    pub async fn ensure_bridge(&self, name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<u32> {
+    /// Create the bridge if missing (marked with `mark`), give it
+    /// `gateway/prefix`, bring it up. An existing bridge is used as it is
+    /// (adopted, unless it carries `mark`): only the address is added.
+    pub async fn ensure_bridge(
+        &self,
+        name: &str,
+        gateway: Ipv4Addr,
+        prefix: u8,
+        mark: &str,
+    ) -> Result<BridgeSetup> {
         let link = match self.link_by_name(name).await? {
             Some(l) => l,
             None => {
@@ -117,22 +154,53 @@ impl Netlink {
                     .add(LinkBridge::new(name).up().build())
                     .execute()
                     .await;
-                if let Err(e) = r {
-                    if errno(&e) != Some(libc::EEXIST) {
-                        return Err(nl_err(&format!("create bridge {name}"), e));
+                match r {
+                    Ok(()) => {
+                        self.mark_new(name, mark).await?;
+                        self.link_by_name(name)
+                            .await?
+                            .ok_or_else(|| Error::Internal(format!("bridge {name} vanished")))?
                     }
+                    // Made by somebody else in the meantime: theirs.
+                    Err(e) if errno(&e) == Some(libc::EEXIST) => self
+                        .link_by_name(name)
+                        .await?
+                        .ok_or_else(|| Error::Internal(format!("bridge {name} vanished")))?,
+                    Err(e) => return Err(nl_err(&format!("create bridge {name}"), e)),
                 }
-                self.link_by_name(name)
-                    .await?
-                    .ok_or_else(|| Error::Internal(format!("bridge {name} vanished")))?
             }
         };
-        self.add_address(link.index, gateway, prefix).await?;
+        if link.kind.as_deref() != Some("bridge") {
+            return Err(Error::Conflict(format!(
+                "{name} exists and is not a bridge ({})",
+                link.kind.as_deref().unwrap_or("unknown kind")
+            )));
+        }
+        let address_added = self.add_address(link.index, gateway, prefix).await?;
         self.set_up(link.index).await?;
-        Ok(link.index)
+        Ok(BridgeSetup {
+            index: link.index,
+            ours: link.is_ours(mark),
+            address_added,
+        })
     }
 
-    pub async fn add_address(&self, index: u32, ip: Ipv4Addr, prefix: u8) -> Result<()> {
+    /// Set a link's alias (our mark).
+    pub async fn set_alias(&self, index: u32, alias: &str) -> Result<()> {
+        self.handle
+            .link()
+            .set(
+                LinkUnspec::new_with_index(index)
+                    .append_extra_attribute(LinkAttribute::IfAlias(alias.to_string()))
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(|e| nl_err("set link alias", e))
+    }
+
+    /// Add an address; false when the link had it already.
+    pub async fn add_address(&self, index: u32, ip: Ipv4Addr, prefix: u8) -> Result<bool> {
         match self
             .handle
             .address()
@@ -140,9 +208,37 @@ impl Netlink {
             .execute()
             .await
         {
-            Ok(()) => Ok(()),
-            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+            Ok(()) => Ok(true),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(false),
             Err(e) => Err(nl_err(&format!("add address {ip}/{prefix}"), e)),
+        }
+    }
+
+    /// Remove `ip/prefix` from the link `name`; a missing link or address is not
+    /// an error.
+    pub async fn delete_address(&self, name: &str, ip: Ipv4Addr, prefix: u8) -> Result<()> {
+        let Some(link) = self.link_by_name(name).await? else {
+            return Ok(());
+        };
+        let mut msg = rtnetlink::packet_route::address::AddressMessage::default();
+        msg.header.family = rtnetlink::packet_route::AddressFamily::Inet;
+        msg.header.prefix_len = prefix;
+        msg.header.index = link.index;
+        msg.attributes
+            .push(rtnetlink::packet_route::address::AddressAttribute::Local(
+                IpAddr::V4(ip),
+            ));
+        msg.attributes
+            .push(rtnetlink::packet_route::address::AddressAttribute::Address(
+                IpAddr::V4(ip),
+            ));
+        match self.handle.address().del(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(errno(&e), Some(libc::EADDRNOTAVAIL) | Some(libc::ENODEV)) => Ok(()),
+            Err(e) => Err(nl_err(
+                &format!("delete address {ip}/{prefix} of {name}"),
+                e,
+            )),
         }
     }
 
@@ -155,16 +251,37 @@ impl Netlink {
             .map_err(|e| nl_err("set link up", e))
     }
 
-    /// Delete a link by name; a missing link is not an error.
+    /// Delete a link by name; a missing link is not an error. Only for links
+    /// inside namespaces that are wholly ours (a container's, a virtual host's
+    /// own `eth0`): on a host, use [`Netlink::delete_ours`].
     pub async fn delete_link(&self, name: &str) -> Result<()> {
         let Some(link) = self.link_by_name(name).await? else {
             return Ok(());
         };
-        match self.handle.link().del(link.index).execute().await {
+        self.delete_index(name, link.index).await
+    }
+
+    async fn delete_index(&self, name: &str, index: u32) -> Result<()> {
+        match self.handle.link().del(index).execute().await {
             Ok(()) => Ok(()),
             Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(()),
             Err(e) => Err(nl_err(&format!("delete link {name}"), e)),
         }
+    }
+
+    /// Delete the link `name` if it carries `mark` (we created it); a missing
+    /// link is not an error, and a link of somebody else's is left alone.
+    /// Returns whether it was deleted.
+    pub async fn delete_ours(&self, name: &str, mark: &str) -> Result<bool> {
+        let Some(link) = self.link_by_name(name).await? else {
+            return Ok(false);
+        };
+        if !link.is_ours(mark) {
+            tracing::info!("leaving link {name}: not created by this dockhand ({mark})");
+            return Ok(false);
+        }
+        self.delete_index(name, link.index).await?;
+        Ok(true)
     }
 
     /// Create a veth pair: `host` enslaved to `bridge_index` and up, `peer` created
@@ -176,6 +293,7 @@ impl Netlink {
         bridge_index: u32,
         pid: u32,
         mac: [u8; 6],
+        mark: &str,
     ) -> Result<()> {
         let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
             .name(peer.to_string())
@@ -193,7 +311,22 @@ impl Netlink {
             .add(msg)
             .execute()
             .await
-            .map_err(|e| nl_err(&format!("create veth {host}"), e))
+            .map_err(|e| nl_err(&format!("create veth {host}"), e))?;
+        self.mark_new(host, mark).await
+    }
+
+    /// Give the link we just made our mark; if that fails, remove the link
+    /// (unmarked, nobody would ever remove it).
+    async fn mark_new(&self, name: &str, mark: &str) -> Result<()> {
+        let link = self
+            .link_by_name(name)
+            .await?
+            .ok_or_else(|| Error::Internal(format!("link {name} vanished")))?;
+        if let Err(e) = self.set_alias(link.index, mark).await {
+            let _ = self.delete_index(name, link.index).await;
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Create a veth pair: `host` (down) enslaved to `bridge_index`, `peer` created
@@ -204,6 +337,7 @@ impl Netlink {
         peer: &str,
         bridge_index: u32,
         netns_fd: std::os::fd::RawFd,
+        mark: &str,
     ) -> Result<()> {
         let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
             .name(peer.to_string())
@@ -215,7 +349,7 @@ impl Netlink {
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
             .build();
         match self.handle.link().add(msg).execute().await {
-            Ok(()) => Ok(()),
+            Ok(()) => self.mark_new(host, mark).await,
             Err(e) if errno(&e) == Some(libc::EEXIST) => Err(Error::Conflict(format!(
                 "create veth {host}/{peer}: a link of that name already exists"
             ))),
@@ -266,11 +400,13 @@ fn summarize(msg: &LinkMessage) -> LinkSummary {
         name: String::new(),
         controller: None,
         kind: None,
+        alias: None,
     };
     for a in &msg.attributes {
         match a {
             LinkAttribute::IfName(n) => s.name = n.clone(),
             LinkAttribute::Controller(c) => s.controller = Some(*c),
+            LinkAttribute::IfAlias(a) => s.alias = Some(a.clone()),
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {
                     if let LinkInfo::Kind(k) = i {

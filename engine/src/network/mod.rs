@@ -53,6 +53,17 @@
 //!   [`Networks::list`].
 //! - virtual host destroyed / tests: [`Networks::shutdown_cleanup`].
 //!
+//! # Whose kernel objects
+//!
+//! Every bridge and veth this manager creates carries the alias
+//! [`bridge::owner_mark`] of its chain prefix, and only links with that mark are
+//! deleted (network rm, prune, reconcile, shutdown cleanup). A network may adopt
+//! an existing bridge (`com.docker.network.bridge.name`, or a `--bridge` that
+//! exists): the bridge stays when the network goes, less the gateway address we
+//! added to it ([`store::NetworkRecord::gateway_added`]). A subnet the host already
+//! routes (outside our own bridges) is refused for `--subnet` and skipped by the
+//! pools.
+//!
 //! # Kernel state we change
 //!
 //! `net.ipv4.ip_forward` is set to 1 in the host's namespace (and left so: other
@@ -75,6 +86,8 @@ pub mod store;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_foreign;
 #[cfg(test)]
 mod tests_netns;
 #[cfg(test)]
@@ -227,6 +240,8 @@ pub struct Networks {
     state: Arc<RwLock<State>>,
     running: Mutex<Running>,
     upstreams: Arc<dns::Upstreams>,
+    /// The alias on the links we create ([`bridge::owner_mark`]).
+    mark: String,
 }
 
 pub const BRIDGE: &str = "bridge";
@@ -300,6 +315,7 @@ impl Networks {
                 labels: BTreeMap::new(),
                 options,
                 predefined: true,
+                gateway_added: false,
             };
             match state
                 .networks
@@ -316,6 +332,7 @@ impl Networks {
                         existing.subnet = want.subnet;
                         existing.gateway = want.gateway;
                         existing.options = want.options;
+                        existing.gateway_added = false;
                         changed = true;
                     }
                 }
@@ -357,6 +374,7 @@ impl Networks {
                 ns: ns.clone(),
             }),
             ns,
+            mark: bridge::owner_mark(&cfg.chain_prefix),
             cfg,
             op: tokio::sync::Mutex::new(()),
             state: Arc::new(RwLock::new(state)),
@@ -449,12 +467,36 @@ impl Networks {
             )));
         }
         let used: Vec<Ipv4Net> = state.networks.iter().filter_map(|n| n.subnet).collect();
+        // What the host routes already (a LAN, a VPN, libvirt's or Docker's
+        // bridges), less our own bridges (`used` has those) and the bridge this
+        // network is to adopt (its routes are the network's own).
+        let routed = {
+            let text = routes::read_routes(&self.ns)
+                .await
+                .map_err(|e| Error::Internal(format!("reading the routing table: {e}")))?;
+            let mut skip: Vec<&str> = state
+                .networks
+                .iter()
+                .filter(|n| n.is_bridge())
+                .map(|n| n.bridge.as_str())
+                .collect();
+            if let Some(b) = opts.options.get("com.docker.network.bridge.name") {
+                skip.push(b);
+            }
+            routes::routes_except(&text, &skip)
+        };
         let subnet = match &opts.subnet {
             Some(s) => {
                 let net: Ipv4Net = s.parse().map_err(Error::InvalidParameter)?;
                 if used.iter().any(|u| u.overlaps(&net)) {
                     return Err(Error::Conflict(
                         "Pool overlaps with other one on this address space".into(),
+                    ));
+                }
+                if let Some(r) = routed.iter().find(|r| r.overlaps(&net)) {
+                    tracing::info!("network {name}: subnet {net} overlaps the host's route to {r}");
+                    return Err(Error::Conflict(
+                        "requested network overlaps with existing network".into(),
                     ));
                 }
                 net
@@ -465,7 +507,8 @@ impl Networks {
                         "every ip-range or gateway must have a corresponding subnet".into(),
                     ));
                 }
-                ipam::pick_subnet(&self.cfg.pools, &used).ok_or_else(|| {
+                let taken: Vec<Ipv4Net> = used.iter().chain(&routed).copied().collect();
+                ipam::pick_subnet(&self.cfg.pools, &taken).ok_or_else(|| {
                     Error::Internal("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into())
                 })?
             }
@@ -517,10 +560,15 @@ impl Networks {
             labels: opts.labels,
             options: opts.options,
             predefined: false,
+            gateway_added: false,
         };
-        if let Err(e) = self.realize(&rec).await {
-            self.unrealize(&rec).await;
-            return Err(e);
+        let mut rec = rec;
+        match self.realize(&rec).await {
+            Ok(gateway_added) => rec.gateway_added = gateway_added,
+            Err(e) => {
+                self.unrealize(&rec).await;
+                return Err(e);
+            }
         }
         state.networks.push(rec.clone());
         if let Err(e) = self.commit(state) {
@@ -530,10 +578,12 @@ impl Networks {
         Ok(id)
     }
 
-    /// Make a bridge network's bridge and rules exist (idempotent).
-    async fn realize(&self, rec: &NetworkRecord) -> Result<()> {
+    /// Make a bridge network's bridge and rules exist (idempotent). Returns
+    /// whether the record must now say `gateway_added`: the bridge is not ours
+    /// and its gateway address is (added now, or by an earlier call).
+    async fn realize(&self, rec: &NetworkRecord) -> Result<bool> {
         if !rec.is_bridge() {
-            return Ok(());
+            return Ok(false);
         }
         let (Some(subnet), Some(gw)) = (rec.subnet, rec.gateway) else {
             return Err(Error::Internal(format!(
@@ -542,8 +592,16 @@ impl Networks {
             )));
         };
         let nl = self.nl().await?;
-        nl.ensure_bridge(&rec.bridge, gw, subnet.prefix_len())
+        let setup = nl
+            .ensure_bridge(&rec.bridge, gw, subnet.prefix_len(), &self.mark)
             .await?;
+        if !setup.ours {
+            tracing::info!(
+                "network {}: using the existing bridge {} (not created by dockhand; it stays when the network goes)",
+                rec.name,
+                rec.bridge
+            );
+        }
         self.fw
             .ensure_network(&NetRules {
                 bridge: rec.bridge.clone(),
@@ -558,24 +616,43 @@ impl Networks {
             .map_err(lock_err)?
             .realized
             .insert(rec.id.clone());
-        Ok(())
+        Ok(!setup.ours && (rec.gateway_added || setup.address_added))
     }
 
-    /// Remove a network's bridge and rules; best effort, errors are logged.
+    /// Remove a network's bridge (only one we created; from a bridge we did not,
+    /// the gateway address we added) and rules; best effort, errors are logged.
     async fn unrealize(&self, rec: &NetworkRecord) {
         if !rec.is_bridge() {
             return;
         }
         if let Ok(nl) = self.nl().await {
-            if let Err(e) = nl.delete_link(&rec.bridge).await {
-                tracing::warn!("removing bridge {}: {e}", rec.bridge);
-            }
+            self.remove_bridge(&nl, rec).await;
         }
         if let Err(e) = self.fw.remove_tag(&firewall::net_tag(&rec.id)).await {
             tracing::warn!("removing rules of network {}: {e}", rec.name);
         }
         if let Ok(mut r) = self.running.lock() {
             r.realized.remove(&rec.id);
+        }
+    }
+
+    /// Delete a network's bridge if we created it; otherwise take back only the
+    /// gateway address we added to it. Errors are logged.
+    async fn remove_bridge(&self, nl: &Netlink, rec: &NetworkRecord) {
+        match nl.delete_ours(&rec.bridge, &self.mark).await {
+            Ok(true) => {}
+            Ok(false) => {
+                if let (true, Some(gw), Some(subnet)) = (rec.gateway_added, rec.gateway, rec.subnet)
+                {
+                    if let Err(e) = nl
+                        .delete_address(&rec.bridge, gw, subnet.prefix_len())
+                        .await
+                    {
+                        tracing::warn!("removing {gw} from bridge {}: {e}", rec.bridge);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("removing bridge {}: {e}", rec.bridge),
         }
     }
 
@@ -592,7 +669,15 @@ impl Networks {
                 return Ok(());
             }
         }
-        self.realize(rec).await
+        if self.realize(rec).await? && !rec.gateway_added {
+            // The bridge came back as somebody else's: remember our address.
+            let mut state = self.snapshot()?;
+            if let Some(n) = state.networks.iter_mut().find(|n| n.id == rec.id) {
+                n.gateway_added = true;
+                self.commit(state)?;
+            }
+        }
+        Ok(())
     }
 
     /// `network ls`: every network in Docker's inspect shape, by name.
@@ -738,7 +823,7 @@ impl Networks {
             .await?
             .ok_or_else(|| Error::Internal(format!("bridge {} missing", net.bridge)))?
             .index;
-        nl.create_veth(&host_veth, &peer, bridge_index, req.pid, mac)
+        nl.create_veth(&host_veth, &peer, bridge_index, req.pid, mac, &self.mark)
             .await?;
         let inner = InnerConfig {
             peer,
@@ -749,7 +834,7 @@ impl Networks {
         let ifname = match bridge::configure_inside(req.pid, inner).await {
             Ok(n) => n,
             Err(e) => {
-                let _ = nl.delete_link(&host_veth).await;
+                let _ = nl.delete_ours(&host_veth, &self.mark).await;
                 return Err(e);
             }
         };
@@ -771,7 +856,7 @@ impl Networks {
         };
         state.endpoints.push(rec.clone());
         if let Err(e) = self.commit(state) {
-            let _ = nl.delete_link(&host_veth).await;
+            let _ = nl.delete_ours(&host_veth, &self.mark).await;
             return Err(e);
         }
         Ok(endpoint_of(&rec, &net))
@@ -804,7 +889,10 @@ impl Networks {
             let rules: Vec<PortRules> = gone.iter().map(port_rules).collect();
             self.fw.remove_ports(&rules).await?;
         }
-        self.nl().await?.delete_link(&ep.host_veth).await?;
+        self.nl()
+            .await?
+            .delete_ours(&ep.host_veth, &self.mark)
+            .await?;
         state
             .ports
             .retain(|p| !(p.container_id == container_id && p.container_ip == ep.ip));
@@ -844,7 +932,7 @@ impl Networks {
         }
         let nl = self.nl().await?;
         for ep in state.endpoints_of_container(container_id) {
-            nl.delete_link(&ep.host_veth).await?;
+            nl.delete_ours(&ep.host_veth, &self.mark).await?;
         }
         let before = (state.endpoints.len(), state.ports.len());
         state.endpoints.retain(|e| e.container_id != container_id);
@@ -1096,7 +1184,7 @@ impl Networks {
             self.dns_stop(c);
             self.stop_proxies(c, |_| true)?;
             for ep in state.endpoints_of_container(c) {
-                nl.delete_link(&ep.host_veth).await?;
+                nl.delete_ours(&ep.host_veth, &self.mark).await?;
                 report.removed_endpoints += 1;
             }
         }
@@ -1104,12 +1192,22 @@ impl Networks {
         state.ports.retain(|p| live(&p.container_id));
         self.commit(state.clone())?;
         // Bridges and network rules.
+        let mut added_now = Vec::new();
         for net in state.networks.iter().filter(|n| n.is_bridge()) {
-            if let Err(e) = self.realize(net).await {
-                tracing::warn!("network {}: {e}", net.name);
+            match self.realize(net).await {
+                Ok(added) if added && !net.gateway_added => added_now.push(net.id.clone()),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("network {}: {e}", net.name),
             }
         }
-        // Links nobody explains.
+        if !added_now.is_empty() {
+            for n in state.networks.iter_mut() {
+                n.gateway_added |= added_now.contains(&n.id);
+            }
+            self.commit(state.clone())?;
+        }
+        // Links nobody explains (of those we made: a link without our mark is
+        // somebody else's, also on a bridge a network adopted).
         let links = nl.links().await?;
         let our_bridges: HashMap<u32, &str> = links
             .iter()
@@ -1126,14 +1224,13 @@ impl Networks {
             .iter()
             .map(|e| e.host_veth.as_str())
             .collect();
-        for l in &links {
+        for l in links.iter().filter(|l| l.is_ours(&self.mark)) {
             let stray_port = l.controller.is_some_and(|c| our_bridges.contains_key(&c))
                 && !known_veths.contains(l.name.as_str());
             let stray_bridge = l.kind.as_deref() == Some("bridge")
                 && l.name.starts_with(&self.cfg.user_bridge_prefix)
                 && !our_bridges.values().any(|b| *b == l.name);
-            if stray_port || stray_bridge {
-                nl.delete_link(&l.name).await?;
+            if (stray_port || stray_bridge) && nl.delete_ours(&l.name, &self.mark).await? {
                 report.removed_links += 1;
             }
         }
@@ -1227,6 +1324,7 @@ impl Networks {
     /// Remove every kernel object of this manager: DNS servers, proxies, veths,
     /// bridges, rules, chains and hooks. Network records stay (a later `reconcile`
     /// recreates the bridges); endpoint and port records go with their kernel state.
+    /// A bridge we did not create stays, less the address we gave it.
     pub async fn shutdown_cleanup(&self) -> Result<()> {
         let _op = self.op.lock().await;
         {
@@ -1238,10 +1336,10 @@ impl Networks {
         let mut state = self.snapshot()?;
         let nl = self.nl().await?;
         for ep in &state.endpoints {
-            nl.delete_link(&ep.host_veth).await?;
+            nl.delete_ours(&ep.host_veth, &self.mark).await?;
         }
         for n in state.networks.iter().filter(|n| n.is_bridge()) {
-            nl.delete_link(&n.bridge).await?;
+            self.remove_bridge(&nl, n).await;
         }
         self.fw.teardown().await?;
         state.endpoints.clear();

@@ -42,10 +42,18 @@
 //! as ESTABLISHED. Per-vhost rules carry the tag `dh-pg:vh:<host veth>`, session
 //! rules `dh-pg:br:<bridge>`, so leftovers are found again by tag.
 //!
-//! Known gap: a virtual host is root in its own network namespace and could change
-//! the address of its `eth0` to a neighbour's, and so borrow that neighbour's
-//! policy. Closing it needs a per-port source check on the bridge (nftables'
-//! bridge family, or `-m physdev` where br_netfilter is loaded), not done yet.
+//! A virtual host is root in its own network namespace and could change the
+//! address of its `eth0` to a neighbour's, and so borrow that neighbour's policy:
+//! the port guard (an nftables bridge table, [`Playground::guard_table`]) passes
+//! only IPv4 from the port's own address and ARP claiming it.
+//!
+//! # Whose links
+//!
+//! Links we create carry our mark ([`super::bridge::owner_mark`] of the chain
+//! prefix); detach, reconcile and cleanup delete only those. A common bridge that
+//! existed before us is used and kept (cleanup takes back only the gateway address
+//! we gave it), and a session bridge name taken by a link of somebody else's is
+//! skipped.
 //!
 //! # State
 //!
@@ -191,6 +199,10 @@ struct PgState {
     links: Vec<LinkRecord>,
     #[serde(default)]
     sessions: Vec<SessionRecord>,
+    /// The common bridge is not ours (`--playground-bridge` named an existing
+    /// bridge) and we gave it its gateway address: cleanup takes that back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    common_address_added: bool,
 }
 
 impl PgState {
@@ -254,6 +266,8 @@ pub struct Playground {
     state: RwLock<PgState>,
     /// The common bridge, chains, hooks and base rules were set up.
     base_ready: AtomicBool,
+    /// The alias on the links we create ([`super::bridge::owner_mark`]).
+    mark: String,
 }
 
 fn lock_err<T>(_: T) -> Error {
@@ -302,6 +316,7 @@ impl Playground {
             crate::fsutil::read_json::<PgState>(&state_path(state_dir))?.unwrap_or_default();
         Ok(Playground {
             dir: state_dir.to_path_buf(),
+            mark: super::bridge::owner_mark(&cfg.chain_prefix),
             cfg,
             common,
             common_gw,
@@ -488,8 +503,25 @@ impl Playground {
         if !force && self.base_ready.load(Ordering::Acquire) {
             return Ok(());
         }
-        nl.ensure_bridge(&self.cfg.bridge, self.common_gw, self.common.prefix_len())
+        let setup = nl
+            .ensure_bridge(
+                &self.cfg.bridge,
+                self.common_gw,
+                self.common.prefix_len(),
+                &self.mark,
+            )
             .await?;
+        if !setup.ours && setup.address_added {
+            tracing::info!(
+                "playground: using the existing bridge {} (not created by dockhand; it stays)",
+                self.cfg.bridge
+            );
+            let mut state = self.snapshot()?;
+            if !state.common_address_added {
+                state.common_address_added = true;
+                self.commit(state)?;
+            }
+        }
         match self.ns.set_sysctl("net.ipv4.ip_forward", "1").await {
             Ok(true) => tracing::info!("set net.ipv4.ip_forward=1 for the playground"),
             Ok(false) => {}
@@ -533,11 +565,20 @@ impl Playground {
             Some(name) => match state.session(name) {
                 Some(s) => (s.bridge.clone(), s.subnet, s.gateway, None),
                 None => {
-                    let used: Vec<Ipv4Net> = state.sessions.iter().map(|s| s.subnet).collect();
-                    let (index, subnet) =
-                        pick_session_block(&self.cfg, &used).ok_or_else(|| {
-                            Error::Conflict("no free subnet for another session network".into())
-                        })?;
+                    let mut used: Vec<Ipv4Net> = state.sessions.iter().map(|s| s.subnet).collect();
+                    // A bridge of that name that is not ours (somebody else's, or
+                    // an earlier life's that no record explains) is skipped.
+                    let (index, subnet) = loop {
+                        let (index, subnet) =
+                            pick_session_block(&self.cfg, &used).ok_or_else(|| {
+                                Error::Conflict("no free subnet for another session network".into())
+                            })?;
+                        let name = format!("{}{index}", self.cfg.session_bridge_prefix);
+                        match nl.link_by_name(&name).await? {
+                            Some(l) if !l.is_ours(&self.mark) => used.push(subnet),
+                            _ => break (index, subnet),
+                        }
+                    };
                     let gateway = subnet.first_host().ok_or_else(|| {
                         Error::Internal(format!("session subnet {subnet} has no hosts"))
                     })?;
@@ -588,8 +629,9 @@ impl Playground {
             let bridge_index = match &new_session {
                 Some(s) => {
                     let i = nl
-                        .ensure_bridge(&s.bridge, s.gateway, s.subnet.prefix_len())
-                        .await?;
+                        .ensure_bridge(&s.bridge, s.gateway, s.subnet.prefix_len(), &self.mark)
+                        .await?
+                        .index;
                     let (chain, rule) = self.session_rule(&s.bridge);
                     batch.append(FILTER, &chain, &rule);
                     i
@@ -607,8 +649,9 @@ impl Playground {
                     }
                     None => {
                         let i = nl
-                            .ensure_bridge(&bridge, gateway, subnet.prefix_len())
-                            .await?;
+                            .ensure_bridge(&bridge, gateway, subnet.prefix_len(), &self.mark)
+                            .await?
+                            .index;
                         let (chain, rule) = self.session_rule(&bridge);
                         batch.append(FILTER, &chain, &rule);
                         i
@@ -638,11 +681,11 @@ impl Playground {
             Err(e) => Err(Error::Internal(format!("writing playground state: {e}"))),
         };
         if let Err(e) = made.and(persisted) {
-            let _ = nl.delete_link(&host_veth).await;
+            let _ = nl.delete_ours(&host_veth, &self.mark).await;
             self.unguard(&host_veth, ip).await;
             let mut tags = vec![tag_of_vhost(&host_veth)];
             if let Some(s) = &new_session {
-                let _ = nl.delete_link(&s.bridge).await;
+                let _ = nl.delete_ours(&s.bridge, &self.mark).await;
                 tags.push(tag_of_bridge(&s.bridge));
             }
             let _ = self.remove_tagged(&tags).await;
@@ -747,7 +790,13 @@ impl Playground {
                 .map_err(|e| Error::InvalidParameter(format!("{}: {e}", netns.display())))?;
             let inl = Netlink::open_in(inner).await?;
             let created = nl
-                .create_veth_into_ns(&rec.host_veth, "eth0", bridge_index, nsfile.as_raw_fd())
+                .create_veth_into_ns(
+                    &rec.host_veth,
+                    "eth0",
+                    bridge_index,
+                    nsfile.as_raw_fd(),
+                    &self.mark,
+                )
                 .await;
             if let Err(Error::Conflict(_)) = created {
                 // An eth0 left from an earlier life of this vhost (no record of ours
@@ -760,6 +809,7 @@ impl Playground {
                             "eth0",
                             bridge_index,
                             nsfile.as_raw_fd(),
+                            &self.mark,
                         )
                         .await?;
                     }
@@ -814,7 +864,7 @@ impl Playground {
         };
         let nl = Netlink::new()?;
         // Deleting one end deletes the pair: eth0 leaves the vhost with it.
-        nl.delete_link(&rec.host_veth).await?;
+        nl.delete_ours(&rec.host_veth, &self.mark).await?;
         self.unguard(&rec.host_veth, rec.ip).await;
         let mut tags = vec![tag_of_vhost(&rec.host_veth)];
         state.links.retain(|l| l.vhost != vhost);
@@ -834,7 +884,7 @@ impl Playground {
         }
         self.remove_tagged(&tags).await?;
         if let Some(b) = &gone_bridge {
-            nl.delete_link(b).await?;
+            nl.delete_ours(b, &self.mark).await?;
         }
         self.commit(state)?;
         tracing::info!(vhost, "playground: detached");
@@ -909,17 +959,17 @@ impl Playground {
             name.strip_prefix(&self.cfg.session_bridge_prefix)
                 .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|c| c.is_ascii_digit()))
         };
-        for l in &links {
+        // Only links with our mark: a port somebody else put on our bridge, or
+        // a bridge named like ours, stays.
+        for l in links.iter().filter(|l| l.is_ours(&self.mark)) {
             let stray_port = l.controller.is_some_and(|c| our_bridges.contains_key(&c))
                 && !state.links.iter().any(|r| r.host_veth == l.name);
             let stray_bridge = l.kind.as_deref() == Some("bridge")
                 && session_bridge(&l.name)
                 && !state.sessions.iter().any(|s| s.bridge == l.name);
-            if stray_port {
-                nl.delete_link(&l.name).await?;
+            if stray_port && nl.delete_ours(&l.name, &self.mark).await? {
                 report.removed_links += 1;
-            } else if stray_bridge {
-                nl.delete_link(&l.name).await?;
+            } else if stray_bridge && nl.delete_ours(&l.name, &self.mark).await? {
                 report.removed_bridges += 1;
             }
         }
@@ -968,14 +1018,16 @@ impl Playground {
     }
 
     /// Remove everything of the playground from the machine: links, session
-    /// bridges, the common bridge, chains and hooks; the records go too.
+    /// bridges, the common bridge, chains and hooks; the records go too. Links
+    /// we did not create stay (a common bridge that was there before us loses
+    /// only the address we gave it).
     pub async fn shutdown_cleanup(&self) -> Result<()> {
         let _op = self.op.lock().await;
         self.base_ready.store(false, Ordering::Release);
         let state = self.snapshot()?;
         let nl = Netlink::new()?;
         for l in &state.links {
-            nl.delete_link(&l.host_veth).await?;
+            nl.delete_ours(&l.host_veth, &self.mark).await?;
         }
         let links = nl.links().await?;
         let bridges: Vec<&super::bridge::LinkSummary> = links
@@ -991,10 +1043,14 @@ impl Playground {
             l.controller
                 .is_some_and(|c| bridges.iter().any(|b| b.index == c))
         }) {
-            nl.delete_link(&port.name).await?;
+            nl.delete_ours(&port.name, &self.mark).await?;
         }
         for b in &bridges {
-            nl.delete_link(&b.name).await?;
+            nl.delete_ours(&b.name, &self.mark).await?;
+        }
+        if state.common_address_added {
+            nl.delete_address(&self.cfg.bridge, self.common_gw, self.common.prefix_len())
+                .await?;
         }
         // Absent if the base was never set up.
         let _ = self

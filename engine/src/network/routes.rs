@@ -14,11 +14,17 @@ use super::netns::NsHandle;
 /// IPv4 routes of `/proc/net/route` text as (network, prefix length), without the
 /// default route and those through `own_bridge`.
 pub fn parse_routes(text: &str, own_bridge: &str) -> Vec<Ipv4Net> {
+    routes_except(text, &[own_bridge])
+}
+
+/// IPv4 routes of `/proc/net/route` text, without the default route and those
+/// through any of the links `skip`.
+pub fn routes_except(text: &str, skip: &[&str]) -> Vec<Ipv4Net> {
     text.lines()
         .skip(1)
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            if f.len() < 8 || f[0] == own_bridge {
+            if f.len() < 8 || skip.contains(&f[0]) {
                 return None;
             }
             // Little-endian hex, as the kernel prints them.

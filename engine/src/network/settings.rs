@@ -224,6 +224,7 @@ mod tests {
             labels: BTreeMap::new(),
             options: BTreeMap::new(),
             predefined,
+            gateway_added: false,
         }
     }
 

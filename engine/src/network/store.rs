@@ -41,6 +41,11 @@ pub struct NetworkRecord {
     /// The default bridge, host and none: never removed.
     #[serde(default)]
     pub predefined: bool,
+    /// We added the gateway address to a bridge we did not create (one adopted
+    /// through `com.docker.network.bridge.name` or `--bridge`): removing the
+    /// network removes that address and leaves the bridge.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gateway_added: bool,
 }
 
 impl NetworkRecord {

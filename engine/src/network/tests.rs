@@ -19,17 +19,17 @@ pub(super) fn sh(cmd: &str) -> String {
 }
 
 /// Everything one test made; Drop removes it whatever happened.
-struct Env {
-    tag: String,
-    cfg: NetConfig,
+pub(super) struct Env {
+    pub(super) tag: String,
+    pub(super) cfg: NetConfig,
     dir: tempfile::TempDir,
-    x: u8,
+    pub(super) x: u8,
     children: Vec<Child>,
-    extra_links: Vec<String>,
+    pub(super) extra_links: Vec<String>,
 }
 
 impl Env {
-    fn new() -> Env {
+    pub(super) fn new() -> Env {
         let tag = random_hex(2);
         let x = NEXT_SUBNET
             .fetch_add(1, Ordering::SeqCst)
@@ -59,12 +59,12 @@ impl Env {
         }
     }
 
-    fn open(&self) -> Networks {
+    pub(super) fn open(&self) -> Networks {
         Networks::open(self.dir.path(), self.cfg.clone()).unwrap()
     }
 
     /// A new "container": a process in a new network namespace. Returns its pid.
-    fn container(&mut self) -> u32 {
+    pub(super) fn container(&mut self) -> u32 {
         let child = super::tests_netns::holder();
         let pid = child.id();
         self.children.push(child);
@@ -72,7 +72,7 @@ impl Env {
     }
 
     /// Nothing of ours in iptables or among the links.
-    fn assert_clean(&self) {
+    pub(super) fn assert_clean(&self) {
         assert_no_trace(
             &self.cfg.chain_prefix,
             &[&self.cfg.bridge_name, &self.cfg.user_bridge_prefix],
@@ -741,11 +741,17 @@ async fn reconcile_removes_leftovers_of_a_crashed_daemon() {
         nets.publish("dead-b", b.ip, &[bind(hp_b)]).await.unwrap();
         // The daemon dies: its tasks go, the kernel state stays.
     }
-    // A veth a crash left on the bridge, with no record.
+    // A veth a crash left on the bridge, with no record (but our mark), and
+    // one somebody else put there (no mark): only ours goes.
     let stray = format!("vst{}", env.tag);
+    let foreign = format!("vfo{}", env.tag);
     env.extra_links.push(stray.clone());
+    env.extra_links.push(foreign.clone());
+    let mark = bridge::owner_mark(&env.cfg.chain_prefix);
     sh(&format!(
-        "ip link add {stray} type veth peer name {stray}p && ip link set {stray} master {bridge}"
+        "ip link add {stray} type veth peer name {stray}p && ip link set {stray} master {bridge} \
+         && ip link set {stray} alias {mark} \
+         && ip link add {foreign} type veth peer name {foreign}p && ip link set {foreign} master {bridge}"
     ));
     assert!(sh("ip -o link show").contains(&b.host_veth));
 
@@ -758,6 +764,11 @@ async fn reconcile_removes_leftovers_of_a_crashed_daemon() {
     let links = sh("ip -o link show");
     assert!(!links.contains(&b.host_veth) && !links.contains(&stray));
     assert!(links.contains(&a.host_veth));
+    assert!(
+        links.contains(&foreign),
+        "a port we did not make stays: {links}"
+    );
+    sh(&format!("ip link del {foreign}"));
     assert!(nets.endpoints("dead-b").unwrap().is_empty());
     let rules = sh("iptables-save");
     assert!(

@@ -93,17 +93,17 @@ fn purge_chains(prefix: &str) {
 }
 
 /// Everything one test made; Drop removes it whatever happened.
-struct PgEnv {
-    cfg: PlaygroundConfig,
+pub(super) struct PgEnv {
+    pub(super) cfg: PlaygroundConfig,
     dir: tempfile::TempDir,
-    tag: String,
+    pub(super) tag: String,
     x: u8,
     children: Vec<Child>,
-    extra_links: Vec<String>,
+    pub(super) extra_links: Vec<String>,
 }
 
 impl PgEnv {
-    fn new() -> PgEnv {
+    pub(super) fn new() -> PgEnv {
         let tag = random_hex(2);
         // Distinct within this process (a random start, then one step per test).
         static START: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
@@ -129,12 +129,12 @@ impl PgEnv {
         }
     }
 
-    fn open(&self) -> Playground {
+    pub(super) fn open(&self) -> Playground {
         Playground::open(self.dir.path(), self.cfg.clone()).unwrap()
     }
 
     /// A virtual host's namespace; returns (pid, its nsfs path).
-    fn vhost(&mut self) -> (u32, std::path::PathBuf) {
+    pub(super) fn vhost(&mut self) -> (u32, std::path::PathBuf) {
         let c = holder();
         let pid = c.id();
         self.children.push(c);
@@ -157,7 +157,7 @@ impl PgEnv {
     }
 
     /// Nothing of ours on the machine: links, rules, chains, the port guard.
-    fn assert_clean(&self) {
+    pub(super) fn assert_clean(&self) {
         assert_no_trace(
             &self.cfg.chain_prefix,
             &[&self.cfg.bridge, &self.cfg.session_bridge_prefix],
@@ -472,12 +472,17 @@ async fn reconcile_removes_dead_vhosts_and_what_no_record_explains() {
     // Leftovers no record explains: a veth on our bridge, a rule, a session bridge.
     let stray = format!("dpx{}", env.tag);
     env.extra_links.push(stray.clone());
+    // (Ours: they carry our mark; links without it are left, see tests_foreign.)
+    let mark = super::bridge::owner_mark(&env.cfg.chain_prefix);
     assert!(ok(&format!(
-        "ip link add {stray} type veth peer name {stray}p && ip link set {stray} master {}",
+        "ip link add {stray} type veth peer name {stray}p && ip link set {stray} master {} && \
+         ip link set {stray} alias {mark}",
         env.cfg.bridge
     )));
     let stray_bridge = format!("{}3", env.cfg.session_bridge_prefix);
-    assert!(ok(&format!("ip link add {stray_bridge} type bridge")));
+    assert!(ok(&format!(
+        "ip link add {stray_bridge} type bridge && ip link set {stray_bridge} alias {mark}"
+    )));
     assert!(ok(&format!(
         "iptables -w -A {}-EGRESS -s 10.217.{}.99/32 -m comment --comment dh-pg:vh:pgvdead -j ACCEPT",
         env.cfg.chain_prefix,
