@@ -20,6 +20,7 @@ use commands::container::{
 use commands::exec::ExecArgs;
 use commands::image::{HistoryArgs, ImagesArgs, ImportArgs, RmiArgs, TagArgs};
 use commands::lifecycle::{ContainersArgs, RenameArgs, TopArgs};
+use commands::registry as rg;
 use commands::system::{InfoArgs, InspectArgs, VersionArgs};
 use commands::workflow::{
     CommitArgs, DfArgs, DiffArgs, ExportArgs, ImagePruneArgs, LoadArgs, SaveArgs, SystemPruneArgs,
@@ -189,6 +190,36 @@ struct DaemonArgs {
         default_value = "1h"
     )]
     vhost_idle_timeout: String,
+    /// Preferred Docker Hub mirror (URL); tried before Docker Hub itself
+    #[arg(long = "registry-mirror", value_name = "list")]
+    registry_mirror: Vec<String>,
+    /// A registry (host[:port] or CIDR) reached over plain HTTP or without
+    /// checking its certificate; loopback registries always are
+    #[arg(long = "insecure-registry", value_name = "list")]
+    insecure_registry: Vec<String>,
+}
+
+/// `--registry-mirror` and `--insecure-registry`, checked.
+fn registry_options(d: &DaemonArgs) -> Result<engine::registry::RegistryOptions, String> {
+    let mut insecure = Vec::new();
+    for i in &d.insecure_registry {
+        insecure.push(
+            i.parse()
+                .map_err(|e| format!("invalid --insecure-registry: {e}"))?,
+        );
+    }
+    for m in &d.registry_mirror {
+        if !(m.starts_with("http://") || m.starts_with("https://")) {
+            return Err(format!(
+                "invalid mirror: unsupported scheme \"{}\" in \"{m}\"",
+                m.split("://").next().unwrap_or("")
+            ));
+        }
+    }
+    Ok(engine::registry::RegistryOptions {
+        mirrors: d.registry_mirror.clone(),
+        insecure,
+    })
 }
 
 /// `dockhand serve`: the daemon's flags, plus the playground's.
@@ -418,6 +449,14 @@ enum Cmd {
     Save(SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Download an image from a registry
+    Pull(rg::PullArgs),
+    /// Upload an image to a registry
+    Push(rg::PushArgs),
+    /// Log in to a registry
+    Login(rg::LoginArgs),
+    /// Log out from a registry
+    Logout(rg::LogoutArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
     /// Inspect changes to files or directories on a container's filesystem
@@ -538,6 +577,10 @@ enum ImageCmd {
     Save(SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Download an image from a registry
+    Pull(rg::PullArgs),
+    /// Upload an image to a registry
+    Push(rg::PushArgs),
     /// Remove unused images
     Prune(ImagePruneArgs),
 }
@@ -633,12 +676,20 @@ fn run_daemon(d: DaemonArgs, debug: bool) -> i32 {
             return 1;
         }
     };
+    let registry = match registry_options(&d) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dockhand daemon: {e}");
+            return 1;
+        }
+    };
     match server::run_daemon(server::DaemonOptions {
         data_root: d.data_root,
         socket,
         net,
         vhost_defaults,
         playground,
+        registry,
     }) {
         Ok(()) => 0,
         Err(e) => {
@@ -719,6 +770,10 @@ fn run_serve(s: ServeArgs, debug: bool) -> i32 {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
+    let registry = match registry_options(&s.daemon) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
     match server::run_serve(
         server::DaemonOptions {
             data_root: s.daemon.data_root,
@@ -726,6 +781,7 @@ fn run_serve(s: ServeArgs, debug: bool) -> i32 {
             net,
             vhost_defaults,
             playground,
+            registry,
         },
         pg,
     ) {
@@ -918,6 +974,16 @@ async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
         Cmd::Image {
             cmd: ImageCmd::Prune(a),
         } => wf::image_prune(c, &a).await,
+        Cmd::Pull(a)
+        | Cmd::Image {
+            cmd: ImageCmd::Pull(a),
+        } => rg::pull(c, &a).await,
+        Cmd::Push(a)
+        | Cmd::Image {
+            cmd: ImageCmd::Push(a),
+        } => rg::push(c, &a).await,
+        Cmd::Login(a) => rg::login(c, &a).await,
+        Cmd::Logout(a) => rg::logout(&a).await,
         Cmd::System {
             cmd: SystemCmd::Df(a),
         } => wf::df(c, &a).await,

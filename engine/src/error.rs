@@ -13,6 +13,8 @@ pub enum ErrorKind {
     Conflict,
     /// 400
     InvalidParameter,
+    /// 401 (a registry refused the credentials)
+    Unauthorized,
     /// 500
     Internal,
 }
@@ -55,6 +57,8 @@ pub enum Error {
     Image(#[from] crate::image::ImageError),
     #[error(transparent)]
     Io(#[from] IoError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -69,6 +73,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Image(e) => e.kind(),
+            Error::Registry(e) => e.kind(),
             Error::Io(_) | Error::Internal(_) => ErrorKind::Internal,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Conflict(_) => ErrorKind::Conflict,

@@ -196,6 +196,12 @@ pub struct Host {
     events: tokio::sync::broadcast::Sender<shared::api::EventMessage>,
 }
 
+impl AsRef<ImageStore> for Host {
+    fn as_ref(&self) -> &ImageStore {
+        &self.images
+    }
+}
+
 fn event_message(
     typ: &str,
     action: &str,

@@ -18,6 +18,7 @@ pub mod monitor;
 pub mod names;
 pub mod network;
 pub mod reference;
+pub mod registry;
 pub mod resources;
 pub mod runtime;
 pub mod stats;

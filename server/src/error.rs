@@ -29,6 +29,7 @@ impl From<engine::Error> for ApiError {
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::InvalidParameter => StatusCode::BAD_REQUEST,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError {
@@ -40,6 +41,12 @@ impl From<engine::Error> for ApiError {
 
 impl From<engine::image::ImageError> for ApiError {
     fn from(e: engine::image::ImageError) -> Self {
+        engine::Error::from(e).into()
+    }
+}
+
+impl From<engine::registry::RegistryError> for ApiError {
+    fn from(e: engine::registry::RegistryError) -> Self {
         engine::Error::from(e).into()
     }
 }

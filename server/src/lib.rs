@@ -32,6 +32,8 @@ pub struct DaemonOptions {
     pub vhost_defaults: engine::vhost::Defaults,
     /// Virtual hosts' network on the machine; `None`: virtual hosts get loopback only.
     pub playground: Option<engine::network::PlaygroundConfig>,
+    /// `--registry-mirror`, `--insecure-registry`.
+    pub registry: engine::registry::RegistryOptions,
 }
 
 /// Shared state of the API handlers.
@@ -41,12 +43,15 @@ pub struct AppState {
     pub data_root: PathBuf,
     /// Virtual hosts: on the machine's socket only.
     pub vhosts: Option<Arc<engine::vhost::Manager>>,
+    /// The registry client (pull, push, login), one per daemon.
+    pub registry: Arc<engine::registry::Client>,
 }
 
 /// Serves each virtual host's Docker API on its own socket.
 #[derive(Default)]
 pub struct HostSockets {
     data_root: PathBuf,
+    registry: Option<Arc<engine::registry::Client>>,
     tasks: std::sync::Mutex<std::collections::HashMap<String, (tokio::task::AbortHandle, PathBuf)>>,
 }
 
@@ -62,10 +67,15 @@ impl engine::vhost::ApiServer for HostSockets {
             .map_err(|e| engine::Error::Internal(e.to_string()))?;
         let listener = tokio::net::UnixListener::from_std(std_listener)
             .map_err(|e| engine::Error::Internal(e.to_string()))?;
+        let registry = self
+            .registry
+            .clone()
+            .ok_or_else(|| engine::Error::Internal("no registry client".into()))?;
         let svc = engine_api(AppState {
             host,
             data_root: self.data_root.clone(),
             vhosts: None,
+            registry,
         });
         let task = tokio::spawn(async move {
             let _ = axum::serve(
@@ -221,6 +231,7 @@ pub(crate) fn bind_api_socket(path: &std::path::Path) -> std::io::Result<tokio::
 /// The virtual hosts, each served on its own socket.
 pub(crate) async fn open_vhosts(
     opts: &DaemonOptions,
+    registry: &Arc<engine::registry::Client>,
 ) -> std::io::Result<Arc<engine::vhost::Manager>> {
     engine::vhost::Manager::open(
         &opts.data_root,
@@ -229,11 +240,21 @@ pub(crate) async fn open_vhosts(
         opts.playground.clone(),
         Box::new(HostSockets {
             data_root: opts.data_root.clone(),
+            registry: Some(registry.clone()),
             ..Default::default()
         }),
     )
     .await
     .map_err(std::io::Error::other)
+}
+
+/// The daemon's registry client.
+pub(crate) fn registry_client(
+    opts: &DaemonOptions,
+) -> std::io::Result<Arc<engine::registry::Client>> {
+    engine::registry::Client::new(opts.registry.clone())
+        .map(Arc::new)
+        .map_err(std::io::Error::other)
 }
 
 /// Run the daemon until SIGTERM/SIGINT. Builds its own tokio runtime.
@@ -248,11 +269,13 @@ async fn serve(opts: DaemonOptions) -> std::io::Result<()> {
     let host = open_machine(&opts).await?;
     let listener = bind_api_socket(&opts.socket)?;
     tracing::info!("API listening on unix://{}", opts.socket.display());
-    let vhosts = open_vhosts(&opts).await?;
+    let registry = registry_client(&opts)?;
+    let vhosts = open_vhosts(&opts, &registry).await?;
     let state = AppState {
         host,
         data_root: opts.data_root.clone(),
         vhosts: Some(vhosts),
+        registry,
     };
     let svc = app(state);
     let shutdown = async {

@@ -34,9 +34,58 @@ pub fn human_duration(d: Duration) -> String {
     }
 }
 
+/// Docker's progress text: `[=====>     ]  1.2MB/5MB`.
+pub fn progress_text(current: u64, total: u64) -> String {
+    let width = 50u64;
+    let filled = (current.min(total) * width)
+        .checked_div(total)
+        .unwrap_or(width)
+        .min(width);
+    let mut bar = "=".repeat(filled as usize);
+    if filled < width {
+        bar.push('>');
+        bar.push_str(&" ".repeat((width - filled - 1) as usize));
+    }
+    format!("[{bar}] {:>8}/{}", human_size(current), human_size(total))
+}
+
+/// go-units' `HumanSize`: decimal units, four significant digits.
+pub fn human_size(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    let decimals = if v >= 1000.0 {
+        0
+    } else if v >= 100.0 {
+        1
+    } else if v >= 10.0 {
+        2
+    } else {
+        3
+    };
+    let mut s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format!("{s}{}", UNITS[i])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_text_looks_like_dockers() {
+        let s = progress_text(0, 100);
+        assert!(s.starts_with("[>"), "{s}");
+        let s = progress_text(100, 100);
+        assert!(s.starts_with(&format!("[{}]", "=".repeat(50))), "{s}");
+        assert!(s.ends_with("100B/100B"), "{s}");
+    }
 
     #[test]
     fn durations_read_like_go_units() {

@@ -4,6 +4,7 @@
 //! fails or panics.
 
 pub mod pty;
+pub mod registry;
 pub mod serve;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -161,7 +162,11 @@ impl Daemon {
 
     pub fn cli_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
         let mut cmd = Command::new(bin());
-        cmd.arg("-H").arg(self.host_uri()).args(args);
+        // Credentials (`login`) go where the real docker CLI's go, in the test's folder.
+        cmd.env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .arg("-H")
+            .arg(self.host_uri())
+            .args(args);
         run_with(cmd, stdin)
     }
 

@@ -305,15 +305,14 @@ pub async fn pull_image(client: &Client, image: &str, out: &mut dyn Write) -> Re
             hyper::Method::POST,
             "/images/create",
             &q,
-            vec![("X-Registry-Auth", EMPTY_AUTH.to_string())],
+            vec![("X-Registry-Auth", super::registry::auth_header_for(image))],
             crate::client::empty(),
         )
         .await
         .map_err(|e| e.to_string())?;
-    display_json_messages(resp, out)
+    super::registry::display_progress(resp, out, false)
         .await
         .map(|_| ())
-        .map_err(|e| format!("Error response from daemon: {e}"))
 }
 
 /// `POST /containers/create?name=` and, on a missing image, pull then retry (the

@@ -8,6 +8,7 @@ pub mod host;
 pub mod image;
 pub mod lifecycle;
 pub mod network;
+pub mod registry;
 pub mod resources;
 pub mod system;
 pub mod volume;

@@ -529,6 +529,19 @@ impl ImageStore {
         StoredConfig::parse(&bytes).map_err(ImageError::Internal)
     }
 
+    /// The tags this host has for the repository `full_name`
+    /// (`docker.io/library/busybox`), sorted.
+    pub fn tags_of(&self, full_name: &str) -> Vec<String> {
+        let idx = self.lock_index();
+        let prefix = format!("{full_name}:");
+        idx.refs
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix))
+            .filter(|t| !t.contains('@') && !t.contains('/'))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The ID of an image and, when it was named by reference, that reference.
     pub fn lookup_name(&self, name_or_id: &str) -> Result<(String, Option<Reference>), ImageError> {
         self.lookup(&self.lock_index(), name_or_id)

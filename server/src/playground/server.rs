@@ -38,7 +38,8 @@ async fn serve(opts: DaemonOptions, pg_opts: PlaygroundOptions) -> std::io::Resu
         .await
         .map_err(|e| std::io::Error::other(format!("listen on {}: {e}", pg_opts.listen)))?;
     let unix = crate::bind_api_socket(&opts.socket)?;
-    let vhosts = crate::open_vhosts(&opts).await?;
+    let registry = crate::registry_client(&opts)?;
+    let vhosts = crate::open_vhosts(&opts, &registry).await?;
     crate::routes::events::record(&host);
     let ui = pg_opts.ui_dir.clone();
     let listen = tcp.local_addr()?;
@@ -61,6 +62,7 @@ async fn serve(opts: DaemonOptions, pg_opts: PlaygroundOptions) -> std::io::Resu
         host,
         data_root: opts.data_root.clone(),
         vhosts: Some(vhosts),
+        registry,
     });
     let docker_server = tokio::spawn(
         axum::serve(unix, axum::ServiceExt::<Request>::into_make_service(docker))

@@ -1,5 +1,5 @@
 //! Image endpoints: list, inspect, history, tag, remove, and `images/create` for
-//! `import` (`fromSrc`). Pulling from a registry arrives with the registry client.
+//! `import` (`fromSrc`); `fromImage` pulls (see `registry`).
 
 use super::truthy;
 use crate::error::{ApiError, ApiResult};
@@ -112,6 +112,7 @@ pub async fn post_dispatch(
     State(st): State<AppState>,
     Path(rest): Path<String>,
     Query(q): Q,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     match split_suffix(&rest, &["tag", "push"]) {
         Some((name, "tag")) => {
@@ -128,10 +129,9 @@ pub async fn post_dispatch(
             emit(&st, "tag", &image_id(&st, &full), &full);
             Ok(StatusCode::CREATED.into_response())
         }
-        Some((name, "push")) => Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            format!("push of {name}: the registry client is not part of this build yet"),
-        )),
+        Some((name, "push")) => {
+            super::registry::push_image(State(st), Path(name.to_string()), Query(q), headers).await
+        }
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("page not found: /images/{rest}"),
@@ -162,6 +162,7 @@ pub async fn remove(
 pub async fn create(
     State(st): State<AppState>,
     Query(q): Query<Vec<(String, String)>>,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
@@ -185,11 +186,7 @@ pub async fn create(
             let body: String = lines.iter().map(|l| l.to_string() + "\r\n").collect();
             return Ok(([("Content-Type", "application/json")], body).into_response());
         }
-        let name = image.split(':').next().unwrap_or(&image).to_string();
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("pull access denied for {name}, repository does not exist or may require 'docker login': no registry is configured"),
-        ));
+        return super::registry::pull_image(st, image, get("tag"), get("platform"), &headers).await;
     }
     let Some(src) = get("fromSrc") else {
         return Err(ApiError::bad_request("fromImage or fromSrc is required"));

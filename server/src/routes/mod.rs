@@ -7,6 +7,7 @@ mod containers;
 pub(crate) mod events;
 mod images;
 mod networks;
+mod registry;
 mod system;
 mod vhosts;
 mod volumes;
@@ -112,6 +113,11 @@ pub fn router() -> Router<AppState> {
         .route("/containers/{id}/stats", get(containers::stats))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
+        .route("/auth", post(registry::auth))
+        .route(
+            "/distribution/{*name}",
+            get(registry::distribution_dispatch),
+        )
         .route(
             "/images/{*rest}",
             get(images::get_dispatch)

@@ -29,6 +29,7 @@ fn host_state(st: &AppState, name: &str) -> ApiResult<AppState> {
         host: v.host.clone(),
         data_root: st.data_root.clone(),
         vhosts: None,
+        registry: st.registry.clone(),
     })
 }
 

@@ -1,0 +1,693 @@
+//! `docker pull`: manifest (an index picks the platform), config, then the
+//! layers, several at once, each decompressed and extracted while it downloads.
+//!
+//! A layer's bytes go through [`LayerReader`]: the compressed stream is hashed
+//! and counted, decompressed (gzip, zstd or none, told by the bytes), the tar
+//! hashed again; only when both hashes match the manifest and the config does
+//! the reader report its end, so the store commits nothing that is not
+//! verified. A failed pull adds no image; layers verified before the failure
+//! stay for the next pull, as Docker's do.
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream::{self, StreamExt};
+use reqwest::{Method, StatusCode};
+use sha2::{Digest, Sha256};
+
+use super::client::{error_text, Client, Session};
+use super::endpoint::endpoints;
+use super::manifest::{self, Descriptor, Manifest, Platform};
+use super::progress::{self, Sink, Throttle};
+use super::{AuthConfig, RegistryError, Result};
+use crate::image::ImageStore;
+use crate::reference::Reference;
+use crate::store::parse_digest;
+
+/// The store behind any owner of one.
+pub fn images<S: AsRef<ImageStore>>(s: &Arc<S>) -> &ImageStore {
+    (**s).as_ref()
+}
+
+/// Whether the layer is in the store, extracted.
+fn has_layer(st: &ImageStore, diff: &oci_spec::image::Sha256Digest) -> bool {
+    st.blobs().exists(diff) && st.layer_dir(diff).is_dir()
+}
+
+/// Layers downloaded at once (Docker's default is 3).
+pub const CONCURRENT_DOWNLOADS: usize = 3;
+/// Attempts per layer when the connection fails (not when content is wrong).
+const ATTEMPTS: u32 = 3;
+
+/// What to pull.
+#[derive(Debug, Clone)]
+pub struct PullRequest {
+    /// The reference (a default tag is added when there is none).
+    pub reference: Reference,
+    /// None: the machine's platform.
+    pub platform: Option<Platform>,
+    pub creds: AuthConfig,
+}
+
+/// What a pull did.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    /// The image ID (`sha256:` of the config).
+    pub id: String,
+    /// The digest of the manifest (of the index, when there was one), as docker
+    /// prints after `Digest:`.
+    pub digest: String,
+    /// The reference as tagged (`busybox:latest`).
+    pub reference: Reference,
+    /// False when the image was there already under that name.
+    pub updated: bool,
+}
+
+/// Fetch a manifest by tag or digest: (bytes, content type, digest).
+pub async fn get_manifest(
+    session: &Session<'_>,
+    reference: &str,
+    display: &Reference,
+) -> Result<(Vec<u8>, String, String)> {
+    let url = session.url(&format!("manifests/{reference}")).await?;
+    let resp = session
+        .send(Method::GET, &url, |b| b.header("Accept", manifest::ACCEPT))
+        .await?;
+    let status = resp.status();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| super::client::transport_error(&Method::GET, &url, &e))?;
+    if !status.is_success() {
+        return Err(manifest_error(status, &body, display));
+    }
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
+    if reference.starts_with("sha256:") && reference != digest {
+        return Err(RegistryError::Verification(format!(
+            "manifest verification failed for digest {reference}"
+        )));
+    }
+    Ok((body.to_vec(), ctype, digest))
+}
+
+/// Docker's words for a manifest that could not be had.
+fn manifest_error(status: StatusCode, body: &[u8], r: &Reference) -> RegistryError {
+    let text = error_text(status, body);
+    let unknown_manifest = text.starts_with("manifest unknown");
+    match status {
+        StatusCode::NOT_FOUND if unknown_manifest || !text.starts_with("name unknown") => {
+            RegistryError::ManifestUnknown {
+                reference: r.familiar_string(),
+                detail: if text == "not found" {
+                    "manifest unknown".into()
+                } else {
+                    text
+                },
+            }
+        }
+        StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            RegistryError::PullDenied {
+                name: r.familiar_name(),
+                detail: text,
+            }
+        }
+        _ => RegistryError::Registry(text),
+    }
+}
+
+/// Fetch a small blob (a config) whole, verified.
+async fn get_blob_bytes(session: &Session<'_>, d: &Descriptor) -> Result<Vec<u8>> {
+    let url = session.url(&format!("blobs/{}", d.digest)).await?;
+    let resp = session.send(Method::GET, &url, |b| b).await?;
+    let status = resp.status();
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| super::client::transport_error(&Method::GET, &url, &e))?;
+    if !status.is_success() {
+        return Err(RegistryError::Registry(error_text(status, &body)));
+    }
+    let got = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
+    if got != d.digest || body.len() as u64 != d.size {
+        return Err(RegistryError::Verification(format!(
+            "{}: digest or size does not match what the manifest says (got {got}, {} bytes)",
+            d.digest,
+            body.len()
+        )));
+    }
+    Ok(body.to_vec())
+}
+
+/// Pull `req` into `store` (any owner of an [`ImageStore`], so that the work
+/// that blocks can run on other threads), reporting to `sink`.
+pub async fn pull<S>(client: &Client, store: Arc<S>, req: PullRequest, sink: Sink) -> Result<Pulled>
+where
+    S: AsRef<ImageStore> + Send + Sync + 'static,
+{
+    let r = req.reference.with_default_tag();
+    let eps = endpoints(&r, &client.options().mirrors, &client.options().insecure);
+    let mut last = None;
+    for ep in eps {
+        let mirror = ep.mirror;
+        let session = client.session(ep, req.creds.clone(), "pull");
+        match pull_from(
+            &session,
+            store.clone(),
+            &r,
+            req.platform.as_ref(),
+            sink.clone(),
+        )
+        .await
+        {
+            Ok(p) => return Ok(p),
+            // A mirror that fails is passed over, as Docker does.
+            Err(e) if mirror => {
+                tracing::warn!(
+                    "pull of {} from mirror {}: {e}",
+                    r.familiar_string(),
+                    session.ep.host
+                );
+                last = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| RegistryError::Internal("no endpoint".into())))
+}
+
+async fn pull_from<S>(
+    session: &Session<'_>,
+    store: Arc<S>,
+    r: &Reference,
+    platform: Option<&Platform>,
+    sink: Sink,
+) -> Result<Pulled>
+where
+    S: AsRef<ImageStore> + Send + Sync + 'static,
+{
+    session.authorize().await?;
+    let wanted = r.digest().or(r.tag()).unwrap_or("latest").to_string();
+    // Nothing is said before the manifest is there: a pull that fails that
+    // early is an HTTP error, as Docker's.
+    let (bytes, ctype, top_digest) = get_manifest(session, &wanted, r).await?;
+    sink(match r.digest() {
+        Some(_) => progress::line(&format!("Pulling from {}", path_for_display(r))),
+        None => {
+            serde_json::json!({"status": format!("Pulling from {}", path_for_display(r)), "id": wanted})
+        }
+    });
+    let name = r.familiar_name();
+    let image_manifest = match manifest::parse(&bytes, &ctype, &name)? {
+        Manifest::Image(m) => m,
+        Manifest::Index(index) => {
+            let want = platform.cloned().unwrap_or_else(manifest::host_platform);
+            let d = manifest::select(&index, &want)
+                .ok_or_else(|| RegistryError::NoPlatform(want.to_string()))?;
+            let (b, ct, _) = get_manifest(session, &d.digest, r).await?;
+            match manifest::parse(&b, &ct, &name)? {
+                Manifest::Image(m) => m,
+                Manifest::Index(_) => {
+                    return Err(RegistryError::Unsupported(format!(
+                        "{}: an index inside an index is not supported",
+                        d.digest
+                    )))
+                }
+            }
+        }
+    };
+    let config = get_blob_bytes(session, &image_manifest.config).await?;
+    let stored = crate::image::config::StoredConfig::parse(&config)
+        .map_err(|e| RegistryError::Registry(format!("invalid image config: {e}")))?;
+    if let Some(want) = platform {
+        let got = Platform {
+            os: stored.oci.os().to_string(),
+            architecture: stored.oci.architecture().to_string(),
+            variant: stored.oci.variant().clone(),
+        };
+        let variant_ok = want.variant.is_none() || want.variant == got.variant;
+        if got.os != want.os || got.architecture != want.architecture || !variant_ok {
+            return Err(RegistryError::InvalidParameter(format!(
+                "image with reference {} was found but its platform ({got}) does not match the specified platform ({want})",
+                r.familiar_string()
+            )));
+        }
+    }
+    let diff_ids = stored.diff_ids();
+    let layers: Vec<Descriptor> = image_manifest
+        .layers
+        .iter()
+        .filter(|l| l.media_type != manifest::DOCKER_FOREIGN_LAYER || l.urls.is_empty())
+        .cloned()
+        .collect();
+    if layers.len() != diff_ids.len() {
+        return Err(RegistryError::Registry(format!(
+            "the manifest has {} layers and the config {} diff ids",
+            layers.len(),
+            diff_ids.len()
+        )));
+    }
+    let previous = images(&store)
+        .lookup_name(&r.canonical_string())
+        .ok()
+        .map(|(id, _)| id);
+
+    // The layers: those present are skipped, the others fetched a few at once.
+    let jobs: Vec<(Descriptor, String)> = layers.into_iter().zip(diff_ids).collect();
+    for (d, diff) in &jobs {
+        let have = parse_digest(diff).is_some_and(|dd| has_layer(images(&store), &dd));
+        sink(progress::status(
+            &progress::short(&d.digest),
+            if have {
+                "Already exists"
+            } else {
+                "Pulling fs layer"
+            },
+        ));
+    }
+    let results: Vec<Result<()>> = stream::iter(jobs.clone().into_iter().map(|(d, diff)| {
+        let store = store.clone();
+        let sink = sink.clone();
+        async move { fetch_layer(session, store, &d, &diff, sink).await }
+    }))
+    .buffer_unordered(CONCURRENT_DOWNLOADS)
+    .collect()
+    .await;
+    for r in results {
+        r?;
+    }
+    let st = store.clone();
+    let reference = r.clone();
+    let id = tokio::task::spawn_blocking(move || images(&st).add_image(&config, Some(&reference)))
+        .await
+        .map_err(|e| RegistryError::Internal(format!("adding the image: {e}")))??;
+    for (d, diff) in &jobs {
+        super::push::remember(
+            images(&store),
+            diff,
+            &super::push::Known {
+                digest: d.digest.clone(),
+                size: d.size,
+                media_type: d.media_type.clone(),
+                registry: session.ep.host.clone(),
+                repo: session.ep.repo.clone(),
+            },
+        );
+    }
+    let updated = previous.as_deref() != Some(id.as_str());
+    sink(progress::line(&format!("Digest: {top_digest}")));
+    sink(progress::line(&if updated {
+        format!("Status: Downloaded newer image for {}", r.familiar_string())
+    } else {
+        format!("Status: Image is up to date for {}", r.familiar_string())
+    }));
+    Ok(Pulled {
+        id,
+        digest: top_digest,
+        reference: r.clone(),
+        updated,
+    })
+}
+
+/// `library/busybox` for Hub, the path otherwise (as docker's first line).
+fn path_for_display(r: &Reference) -> String {
+    if r.domain() == crate::reference::DEFAULT_DOMAIN {
+        r.path().to_string()
+    } else {
+        r.full_name()
+    }
+}
+
+async fn fetch_layer<S>(
+    session: &Session<'_>,
+    store: Arc<S>,
+    d: &Descriptor,
+    diff_id: &str,
+    sink: Sink,
+) -> Result<()>
+where
+    S: AsRef<ImageStore> + Send + Sync + 'static,
+{
+    let id = progress::short(&d.digest);
+    let diff = parse_digest(diff_id)
+        .ok_or_else(|| RegistryError::Registry(format!("invalid diff id {diff_id}")))?;
+    if has_layer(images(&store), &diff) {
+        return Ok(());
+    }
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match fetch_once(session, store.clone(), d, diff_id, sink.clone()).await {
+            Ok(()) => break,
+            Err(RegistryError::Transport(e)) if attempt < ATTEMPTS => {
+                let wait = Duration::from_millis(500 * u64::from(attempt));
+                sink(progress::status(
+                    &id,
+                    &format!(
+                        "Retrying in {} second{}",
+                        wait.as_secs().max(1),
+                        if wait.as_secs() > 1 { "s" } else { "" }
+                    ),
+                ));
+                tracing::warn!("layer {}: {e}; retrying", d.digest);
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    sink(progress::status(&id, "Pull complete"));
+    Ok(())
+}
+
+async fn fetch_once<S>(
+    session: &Session<'_>,
+    store: Arc<S>,
+    d: &Descriptor,
+    diff_id: &str,
+    sink: Sink,
+) -> Result<()>
+where
+    S: AsRef<ImageStore> + Send + Sync + 'static,
+{
+    let id = progress::short(&d.digest);
+    let url = session.url(&format!("blobs/{}", d.digest)).await?;
+    let resp = session.send(Method::GET, &url, |b| b).await?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body = resp.bytes().await.unwrap_or_default();
+        return Err(RegistryError::Registry(error_text(status, &body)));
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(16);
+    let expect = (d.digest.clone(), d.size, diff_id.to_string());
+    let st = store.clone();
+    let consumer = tokio::task::spawn_blocking(move || {
+        let mut reader = LayerReader::new(
+            ChanReader {
+                rx,
+                buf: Bytes::new(),
+            },
+            expect.0,
+            expect.1,
+            expect.2,
+        )
+        .map_err(|e| crate::image::ImageError::InvalidParameter(format!("reading layer: {e}")))?;
+        images(&st).register_layer(&mut reader)
+    });
+    let mut body = resp.bytes_stream();
+    let mut got = 0u64;
+    let mut bar = Throttle::new(sink.clone(), &id, "Downloading", d.size);
+    let mut failed = None;
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(c) => {
+                got += c.len() as u64;
+                bar.update(got);
+                if tx.send(Ok(c)).await.is_err() {
+                    break; // the consumer stopped: its error tells why
+                }
+            }
+            Err(e) => {
+                let err = super::client::transport_error(&Method::GET, &url, &e);
+                let _ = tx.send(Err(io::Error::other(err.to_string()))).await;
+                failed = Some(err);
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let res = consumer
+        .await
+        .map_err(|e| RegistryError::Internal(format!("extracting {}: {e}", d.digest)))?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    match res {
+        Ok(_) => {
+            sink(progress::status(&id, "Download complete"));
+            Ok(())
+        }
+        Err(e) => {
+            // The store wraps the reader's error in its own words (with its
+            // paths); the reader's words are what docker says.
+            let text = e.to_string();
+            for key in [
+                "filesystem layer verification failed",
+                "layer verification failed",
+                "unexpected EOF",
+            ] {
+                if let Some(i) = text.find(key) {
+                    return Err(RegistryError::Verification(text[i..].to_string()));
+                }
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// Bytes from the download task.
+struct ChanReader {
+    rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
+    buf: Bytes,
+}
+
+impl Read for ChanReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.buf.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.buf = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        self.buf = self.buf.slice(n..);
+        Ok(n)
+    }
+}
+
+/// Hashes and counts what passes; at the end, fails unless it is `digest` and
+/// `size` (so the reader above never sees an end of unverified content).
+struct Verify<R> {
+    inner: R,
+    hasher: Sha256,
+    n: u64,
+    digest: String,
+    size: u64,
+    checked: bool,
+}
+
+impl<R: Read> Read for Verify<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let k = self.inner.read(out)?;
+        if k > 0 {
+            self.hasher.update(&out[..k]);
+            self.n += k as u64;
+            if self.n > self.size {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "verification failed for {}: more than {} bytes",
+                        self.digest, self.size
+                    ),
+                ));
+            }
+            return Ok(k);
+        }
+        if !self.checked {
+            self.checked = true;
+            if self.n != self.size {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "unexpected EOF: {} of {} bytes of {}",
+                        self.n, self.size, self.digest
+                    ),
+                ));
+            }
+            let got = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
+            if got != self.digest {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "filesystem layer verification failed for digest {}",
+                        self.digest
+                    ),
+                ));
+            }
+        }
+        Ok(0)
+    }
+}
+
+enum Decoder<R: BufRead> {
+    Gzip(flate2::bufread::MultiGzDecoder<R>),
+    Zstd(zstd::stream::read::Decoder<'static, R>),
+    Plain(R),
+}
+
+impl<R: BufRead> Decoder<R> {
+    fn inner(&mut self) -> &mut R {
+        match self {
+            Decoder::Gzip(d) => d.get_mut(),
+            Decoder::Zstd(d) => d.get_mut(),
+            Decoder::Plain(r) => r,
+        }
+    }
+}
+
+impl<R: BufRead> Read for Decoder<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoder::Gzip(d) => d.read(out),
+            Decoder::Zstd(d) => d.read(out),
+            Decoder::Plain(r) => r.read(out),
+        }
+    }
+}
+
+/// A layer's tar out of its compressed download, verified at both ends.
+pub struct LayerReader<R: Read> {
+    dec: Decoder<BufReader<Verify<R>>>,
+    hasher: Sha256,
+    diff_id: String,
+    done: bool,
+}
+
+impl<R: Read> LayerReader<R> {
+    /// `digest`/`size`: the compressed blob's; `diff_id`: the tar's.
+    pub fn new(inner: R, digest: String, size: u64, diff_id: String) -> io::Result<LayerReader<R>> {
+        let mut br = BufReader::with_capacity(
+            256 * 1024,
+            Verify {
+                inner,
+                hasher: Sha256::new(),
+                n: 0,
+                digest,
+                size,
+                checked: false,
+            },
+        );
+        let head = br.fill_buf()?;
+        let dec = if head.starts_with(&[0x1f, 0x8b]) {
+            Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(br))
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(br)?)
+        } else {
+            Decoder::Plain(br)
+        };
+        Ok(LayerReader {
+            dec,
+            hasher: Sha256::new(),
+            diff_id,
+            done: false,
+        })
+    }
+}
+
+impl<R: Read> Read for LayerReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.done {
+            return Ok(0);
+        }
+        let k = match self.dec.read(out) {
+            Ok(k) => k,
+            Err(e) => {
+                // Bytes that do not decompress: if the download is not what the
+                // manifest says, that is the error to report (as Docker, which
+                // checks the digest first).
+                return Err(match io::copy(self.dec.inner(), &mut io::sink()) {
+                    Err(v) if v.to_string().contains("verification failed") => v,
+                    _ => e,
+                });
+            }
+        };
+        if k > 0 {
+            self.hasher.update(&out[..k]);
+            return Ok(k);
+        }
+        // The end of the tar: the rest of the download must be there and right.
+        io::copy(self.dec.inner(), &mut io::sink())?;
+        let got = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
+        if got != self.diff_id {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "layer verification failed: the content is {got}, the image config says {}",
+                    self.diff_id
+                ),
+            ));
+        }
+        self.done = true;
+        Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn sha(b: &[u8]) -> String {
+        format!("sha256:{}", hex::encode(Sha256::digest(b)))
+    }
+
+    fn read_all(blob: &[u8], digest: String, size: u64, diff: String) -> io::Result<Vec<u8>> {
+        let mut r = LayerReader::new(blob, digest, size, diff)?;
+        let mut out = Vec::new();
+        r.read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn layers_decompress_by_their_bytes_and_verify_both_digests() {
+        let tar = vec![7u8; 10_000];
+        let g = gz(&tar);
+        let z = zstd::encode_all(&tar[..], 3).unwrap();
+        for blob in [&g, &z, &tar] {
+            let out = read_all(blob, sha(blob), blob.len() as u64, sha(&tar)).unwrap();
+            assert_eq!(out, tar);
+        }
+    }
+
+    #[test]
+    fn a_wrong_byte_size_or_diff_id_fails_before_the_end() {
+        let tar = vec![1u8; 5000];
+        // One byte changed in an uncompressed layer: it reads, the blob
+        // digest does not match.
+        let mut bad = tar.clone();
+        bad[100] = 2;
+        let e = read_all(&bad, sha(&tar), 5000, sha(&tar)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("filesystem layer verification failed"),
+            "{e}"
+        );
+        // A corrupted gzip stream fails too.
+        let mut g = gz(&tar);
+        let last = g.len() - 1;
+        g[last] ^= 0xff;
+        assert!(read_all(&g, sha(&gz(&tar)), g.len() as u64, sha(&tar)).is_err());
+        let g = gz(&tar);
+        let (d, n) = (sha(&g), g.len() as u64);
+        let e = read_all(&g[..g.len() - 3], d.clone(), n, sha(&tar)).unwrap_err();
+        assert!(!e.to_string().is_empty());
+        let e = read_all(&g, d, n, sha(b"other")).unwrap_err();
+        assert!(e.to_string().contains("layer verification failed"), "{e}");
+        let e = read_all(&g, sha(&g), n - 1, sha(&tar)).unwrap_err();
+        assert!(e.to_string().contains("more than"), "{e}");
+    }
+}

@@ -1,0 +1,478 @@
+//! `docker push`: each layer is found on the registry (`HEAD`), mounted from
+//! another repository of the same registry, or compressed and uploaded; then the
+//! config, then the manifest.
+//!
+//! The store keeps layers uncompressed, by diff ID. What a layer was called on a
+//! registry (its compressed digest, size, media type, registry and repository) is
+//! remembered in `<data_root>/distribution/<diff-id hex>.json` when it is pulled
+//! or pushed, so a push of a pulled image sends the digests the registry knows
+//! ("Layer already exists", "Mounted from"), as Docker's v2 metadata does.
+//! Compression is deterministic (gzip, no timestamp), so a re-push of a layer
+//! made here sends identical digests too.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::client::{error_text, Client, Session};
+use super::endpoint::endpoints;
+use super::manifest;
+use super::progress::{self, Sink, Throttle};
+use super::pull::images;
+use super::{AuthConfig, RegistryError, Result};
+use crate::image::ImageStore;
+use crate::reference::Reference;
+use crate::store::parse_digest;
+
+/// A layer's name on a registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Known {
+    pub digest: String,
+    pub size: u64,
+    pub media_type: String,
+    /// `host[:port]` of the registry.
+    pub registry: String,
+    /// The repository path on it.
+    pub repo: String,
+}
+
+fn known_path(store: &ImageStore, diff_id: &str) -> std::path::PathBuf {
+    let hex = diff_id.split_once(':').map_or(diff_id, |(_, h)| h);
+    store
+        .data_root()
+        .join("distribution")
+        .join(format!("{hex}.json"))
+}
+
+/// What is known of `diff_id` on registries.
+pub fn known(store: &ImageStore, diff_id: &str) -> Vec<Known> {
+    crate::fsutil::read_json::<Vec<Known>>(&known_path(store, diff_id))
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Remember that `diff_id` is `k` (best effort: a lost entry costs an upload).
+pub fn remember(store: &ImageStore, diff_id: &str, k: &Known) {
+    let path = known_path(store, diff_id);
+    let mut all = known(store, diff_id);
+    if all.contains(k) {
+        return;
+    }
+    all.retain(|x| !(x.registry == k.registry && x.repo == k.repo));
+    all.push(k.clone());
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = crate::fsutil::write_json_atomic(&path, &all) {
+        tracing::warn!("remembering layer {diff_id}: {e}");
+    }
+}
+
+/// What to push.
+#[derive(Debug, Clone)]
+pub struct PushRequest {
+    /// `name[:tag]`; without a tag every tag of the repository is pushed.
+    pub reference: Reference,
+    pub all_tags: bool,
+    pub creds: AuthConfig,
+}
+
+/// One pushed tag.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub tag: String,
+    pub digest: String,
+    pub size: u64,
+}
+
+/// Push `req` from `store`, reporting to `sink`.
+pub async fn push<S>(
+    client: &Client,
+    store: Arc<S>,
+    req: PushRequest,
+    sink: Sink,
+) -> Result<Vec<Pushed>>
+where
+    S: AsRef<ImageStore> + Send + Sync + 'static,
+{
+    let r = &req.reference;
+    let tags: Vec<Reference> = if req.all_tags || r.explicit_tag().is_none() && r.digest().is_none()
+    {
+        let tags = images(&store).tags_of(&r.full_name());
+        if tags.is_empty() {
+            return Err(RegistryError::InvalidParameter(format!(
+                "An image does not exist locally with the tag: {}",
+                r.familiar_name()
+            )));
+        }
+        tags.iter().filter_map(|t| r.with_tag(t).ok()).collect()
+    } else {
+        vec![r.clone()]
+    };
+    // Pushes go to the registry itself, never to a mirror.
+    let ep = endpoints(r, &[], &client.options().insecure)
+        .pop()
+        .ok_or_else(|| RegistryError::Internal("no endpoint".into()))?;
+    let session = client.session(ep, req.creds.clone(), "pull,push");
+    sink(progress::line(&format!(
+        "The push refers to repository [{}]",
+        r.full_name()
+    )));
+    session.authorize().await?;
+    let mut out = Vec::new();
+    for t in tags {
+        out.push(push_tag(&session, store.clone(), &t, sink.clone()).await?);
+    }
+    Ok(out)
+}
+
+async fn push_tag<S>(
+    session: &Session<'_>,
+    store: Arc<S>,
+    r: &Reference,
+    sink: Sink,
+) -> Result<Pushed>
+where
+    S: AsRef<ImageStore> + Send + Sync + 'static,
+{
+    let name = r.familiar_string();
+    let st = images(&store);
+    let (id, _) = st.lookup_name(&r.canonical_string()).map_err(|_| {
+        RegistryError::InvalidParameter(format!(
+            "An image does not exist locally with the tag: {}",
+            r.familiar_name()
+        ))
+    })?;
+    let config = st.config_bytes(&id)?;
+    let stored = crate::image::config::StoredConfig::parse(&config)
+        .map_err(|e| RegistryError::Internal(format!("image config of {name}: {e}")))?;
+    let diff_ids = stored.diff_ids();
+    // Docker lists the top layer first.
+    for d in diff_ids.iter().rev() {
+        sink(progress::status(&progress::short(d), "Preparing"));
+    }
+    let mut layers = Vec::new();
+    for d in &diff_ids {
+        layers.push(push_layer(session, store.clone(), d, sink.clone()).await?);
+    }
+    let config_digest = format!("sha256:{}", hex::encode(Sha256::digest(&config)));
+    if !blob_exists(session, &config_digest).await? {
+        let body = config.clone();
+        upload(
+            session,
+            &config_digest,
+            body.len() as u64,
+            reqwest::Body::from(body),
+        )
+        .await?;
+    }
+    let oci = layers
+        .iter()
+        .any(|l| l.media_type.starts_with("application/vnd.oci."));
+    let (mt, config_mt) = if oci {
+        (
+            manifest::OCI_MANIFEST,
+            "application/vnd.oci.image.config.v1+json",
+        )
+    } else {
+        (manifest::DOCKER_MANIFEST, manifest::DOCKER_CONFIG)
+    };
+    let doc = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": mt,
+        "config": {"mediaType": config_mt, "size": config.len(), "digest": config_digest},
+        "layers": layers.iter().map(|l| serde_json::json!({
+            "mediaType": l.media_type, "size": l.size, "digest": l.digest,
+        })).collect::<Vec<_>>(),
+    });
+    let body =
+        serde_json::to_vec_pretty(&doc).map_err(|e| RegistryError::Internal(e.to_string()))?;
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
+    let tag = r.tag().unwrap_or("latest").to_string();
+    let url = session.url(&format!("manifests/{tag}")).await?;
+    let size = body.len() as u64;
+    let resp = session
+        .send(Method::PUT, &url, |b| {
+            b.header("Content-Type", mt).body(body.clone())
+        })
+        .await?;
+    let status = resp.status();
+    if !status.is_success() {
+        let text = error_text(status, &resp.bytes().await.unwrap_or_default());
+        return Err(push_error(status, text));
+    }
+    sink(progress::line(&format!(
+        "{tag}: digest: {digest} size: {size}"
+    )));
+    sink(serde_json::json!({
+        "progressDetail": {},
+        "aux": {"Tag": tag, "Digest": digest, "Size": size},
+    }));
+    Ok(Pushed { tag, digest, size })
+}
+
+fn push_error(status: StatusCode, text: String) -> RegistryError {
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        RegistryError::Unauthorized(text)
+    } else {
+        RegistryError::Registry(text)
+    }
+}
+
+async fn blob_exists(session: &Session<'_>, digest: &str) -> Result<bool> {
+    let url = session.url(&format!("blobs/{digest}")).await?;
+    let resp = session.send(Method::HEAD, &url, |b| b).await?;
+    match resp.status() {
+        s if s.is_success() => Ok(true),
+        StatusCode::NOT_FOUND => Ok(false),
+        s => Err(push_error(s, error_text(s, &[]))),
+    }
+}
+
+/// The layer's descriptor on the registry after making sure it is there.
+async fn push_layer<S>(
+    session: &Session<'_>,
+    store: Arc<S>,
+    diff_id: &str,
+    sink: Sink,
+) -> Result<Known>
+where
+    S: AsRef<ImageStore> + Send + Sync + 'static,
+{
+    let id = progress::short(diff_id);
+    let host = session.ep.host.clone();
+    let repo = session.ep.repo.clone();
+    let st = images(&store);
+    // Known on this registry: here already, or mounted from its repository.
+    for k in known(st, diff_id)
+        .into_iter()
+        .filter(|k| k.registry == host)
+    {
+        if blob_exists(session, &k.digest).await? {
+            sink(progress::status(&id, "Layer already exists"));
+            let k = Known {
+                repo: repo.clone(),
+                ..k
+            };
+            remember(st, diff_id, &k);
+            return Ok(k);
+        }
+        if k.repo != repo {
+            let url = session
+                .url(&format!(
+                    "blobs/uploads/?mount={}&from={}",
+                    k.digest, k.repo
+                ))
+                .await?;
+            let resp = session
+                .send(Method::POST, &url, |b| b.header("Content-Length", "0"))
+                .await?;
+            if resp.status() == StatusCode::CREATED {
+                sink(progress::status(&id, &format!("Mounted from {}", k.repo)));
+                let k = Known {
+                    repo: repo.clone(),
+                    ..k
+                };
+                remember(st, diff_id, &k);
+                return Ok(k);
+            }
+        }
+    }
+    // Compress it (deterministically) to a scratch file.
+    let diff = parse_digest(diff_id)
+        .ok_or_else(|| RegistryError::Internal(format!("invalid diff id {diff_id}")))?;
+    let src = st.blobs().path(&diff);
+    let scratch = st.scratch_dir();
+    let (file, digest, size) = tokio::task::spawn_blocking(move || compress(&src, &scratch))
+        .await
+        .map_err(|e| RegistryError::Internal(format!("compressing {diff_id}: {e}")))??;
+    let k = Known {
+        digest: digest.clone(),
+        size,
+        media_type: manifest::DOCKER_LAYER_GZIP.into(),
+        registry: host,
+        repo,
+    };
+    if blob_exists(session, &digest).await? {
+        sink(progress::status(&id, "Layer already exists"));
+    } else {
+        let f = tokio::fs::File::from_std(
+            file.reopen()
+                .map_err(|e| RegistryError::Internal(e.to_string()))?,
+        );
+        let bar = std::sync::Mutex::new(Throttle::new(sink.clone(), &id, "Pushing", size));
+        let mut sent = 0u64;
+        let stream = tokio_util_stream(f).map(move |chunk| {
+            if let Ok(c) = &chunk {
+                sent += c.len() as u64;
+                bar.lock().unwrap_or_else(|p| p.into_inner()).update(sent);
+            }
+            chunk
+        });
+        upload(session, &digest, size, reqwest::Body::wrap_stream(stream)).await?;
+        sink(progress::status(&id, "Pushed"));
+    }
+    remember(st, diff_id, &k);
+    Ok(k)
+}
+
+use futures_util::StreamExt;
+
+/// A file as a stream of chunks.
+fn tokio_util_stream(
+    f: tokio::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
+    futures_util::stream::unfold(f, |mut f| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 256 * 1024];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(bytes::Bytes::from(buf)), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    })
+}
+
+/// gzip `src` into a temporary file under `dir`: (file, digest, size).
+fn compress(
+    src: &std::path::Path,
+    dir: &std::path::Path,
+) -> Result<(tempfile_like::Temp, String, u64)> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| RegistryError::Internal(format!("{}: {e}", dir.display())))?;
+    let mut input = std::fs::File::open(src)
+        .map_err(|e| RegistryError::Internal(format!("{}: {e}", src.display())))?;
+    let temp = tempfile_like::Temp::new_in(dir)
+        .map_err(|e| RegistryError::Internal(format!("{}: {e}", dir.display())))?;
+    struct Hashing<W> {
+        w: W,
+        h: Sha256,
+        n: u64,
+    }
+    impl<W: Write> Write for Hashing<W> {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            let k = self.w.write(b)?;
+            self.h.update(&b[..k]);
+            self.n += k as u64;
+            Ok(k)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.w.flush()
+        }
+    }
+    let out = Hashing {
+        w: std::io::BufWriter::new(
+            temp.file()
+                .try_clone()
+                .map_err(|e| RegistryError::Internal(e.to_string()))?,
+        ),
+        h: Sha256::new(),
+        n: 0,
+    };
+    let mut enc = flate2::GzBuilder::new().write(out, flate2::Compression::fast());
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = input
+            .read(&mut buf)
+            .map_err(|e| RegistryError::Internal(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        enc.write_all(&buf[..n])
+            .map_err(|e| RegistryError::Internal(e.to_string()))?;
+    }
+    let mut out = enc
+        .finish()
+        .map_err(|e| RegistryError::Internal(e.to_string()))?;
+    out.flush()
+        .map_err(|e| RegistryError::Internal(e.to_string()))?;
+    let digest = format!("sha256:{}", hex::encode(out.h.finalize()));
+    Ok((temp, digest, out.n))
+}
+
+/// A scratch file removed when dropped.
+mod tempfile_like {
+    use std::fs::File;
+    use std::path::{Path, PathBuf};
+
+    pub struct Temp {
+        path: PathBuf,
+        file: File,
+    }
+
+    impl Temp {
+        pub fn new_in(dir: &Path) -> std::io::Result<Temp> {
+            let path = dir.join(format!(".push-{:016x}", rand::random::<u64>()));
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)?;
+            Ok(Temp { path, file })
+        }
+        pub fn file(&self) -> &File {
+            &self.file
+        }
+        pub fn reopen(&self) -> std::io::Result<File> {
+            File::open(&self.path)
+        }
+    }
+
+    impl Drop for Temp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Upload a blob: `POST /blobs/uploads/`, then `PUT` its location with the
+/// whole body (monolithic).
+async fn upload(session: &Session<'_>, digest: &str, size: u64, body: reqwest::Body) -> Result<()> {
+    let url = session.url("blobs/uploads/").await?;
+    let resp = session
+        .send(Method::POST, &url, |b| b.header("Content-Length", "0"))
+        .await?;
+    let status = resp.status();
+    if status != StatusCode::ACCEPTED {
+        let text = error_text(status, &resp.bytes().await.unwrap_or_default());
+        return Err(push_error(status, text));
+    }
+    let loc = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| RegistryError::Registry("upload started without a Location".into()))?
+        .to_string();
+    let base = reqwest::Url::parse(&url).map_err(|e| RegistryError::Internal(e.to_string()))?;
+    let mut put = base
+        .join(&loc)
+        .map_err(|e| RegistryError::Registry(format!("invalid upload location {loc}: {e}")))?;
+    put.query_pairs_mut().append_pair("digest", digest);
+    let put = put.to_string();
+    // A body that is a stream cannot be sent twice: no retry through `send`.
+    let resp = session
+        .send_once(
+            Method::PUT,
+            &put,
+            |b| {
+                b.header("Content-Type", "application/octet-stream")
+                    .header("Content-Length", size.to_string())
+            },
+            body,
+        )
+        .await?;
+    let status = resp.status();
+    if status != StatusCode::CREATED {
+        let text = error_text(status, &resp.bytes().await.unwrap_or_default());
+        return Err(push_error(status, text));
+    }
+    Ok(())
+}

@@ -1,0 +1,283 @@
+//! Registry endpoints: `POST /images/create?fromImage=` (pull),
+//! `POST /images/{name}/push`, `POST /auth` (login), `GET /distribution/{name}/json`.
+//!
+//! Pull and push answer with Docker's JSON message stream. As in moby, an error
+//! that happens before the first message is an HTTP error (the CLI prints
+//! "Error response from daemon: ..."); after it, an `errorDetail` message.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use engine::reference::Reference;
+use engine::registry::progress::Sink;
+use engine::registry::{pull, push, AuthConfig, RegistryError};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+
+/// The credentials the client sent (`X-Registry-Auth`).
+pub fn creds(headers: &HeaderMap) -> ApiResult<AuthConfig> {
+    match headers.get("x-registry-auth").and_then(|v| v.to_str().ok()) {
+        Some(v) => AuthConfig::from_header(v).map_err(ApiError::bad_request),
+        None => Ok(AuthConfig::default()),
+    }
+}
+
+/// Run registry work from the network of the host the request is for. A
+/// virtual host's pulls, pushes and logins leave from its own network
+/// namespace (its `localhost:5000` is its own registry, its egress policy
+/// applies, and it cannot reach the machine's loopback through the daemon):
+/// on a thread of their own that entered it, with a client of their own.
+async fn from_host_network<T, F, Fut>(st: &AppState, work: F) -> Result<T, RegistryError>
+where
+    T: Send + 'static,
+    F: FnOnce(Arc<engine::registry::Client>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, RegistryError>> + Send + 'static,
+{
+    let netns = st
+        .host
+        .networks()
+        .and_then(|n| n.netns().path().map(std::path::Path::to_path_buf));
+    let Some(path) = netns else {
+        return work(st.registry.clone()).await;
+    };
+    let opts = st.registry.options().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("registry-netns".into())
+        .spawn(move || {
+            let res = (|| {
+                let f = std::fs::File::open(&path)
+                    .map_err(|e| RegistryError::Internal(format!("{}: {e}", path.display())))?;
+                nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                    RegistryError::Internal(format!("entering the host's network: {e}"))
+                })?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| RegistryError::Internal(e.to_string()))?;
+                let client = Arc::new(engine::registry::Client::new(opts)?);
+                rt.block_on(work(client))
+            })();
+            let _ = tx.send(res);
+        });
+    if let Err(e) = spawned {
+        return Err(RegistryError::Internal(format!("starting a thread: {e}")));
+    }
+    rx.await
+        .map_err(|_| RegistryError::Internal("the registry thread ended early".into()))?
+}
+
+fn json_line(v: &Value) -> Bytes {
+    Bytes::from(v.to_string() + "\r\n")
+}
+
+/// Run `work` with a sink; answer with an HTTP error if it fails before its
+/// first message, else stream its messages (and a late error as `errorDetail`).
+async fn stream_messages<F, Fut>(work: F) -> ApiResult<Response>
+where
+    F: FnOnce(Sink) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), RegistryError>> + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
+    let sink: Sink = {
+        let tx = tx.clone();
+        Arc::new(move |v| {
+            let _ = tx.send(v);
+        })
+    };
+    let task = tokio::spawn(async move {
+        let r = work(sink).await;
+        if let Err(e) = &r {
+            // A late error is the stream's last message.
+            let msg = e.to_string();
+            let _ = tx.send(json!({"errorDetail": {"message": msg}, "error": msg}));
+        }
+        r
+    });
+    let first = rx.recv().await;
+    let Some(first) = first else {
+        // Nothing said: the work ended. Its result decides the answer.
+        return match task.await {
+            Ok(Ok(())) => Ok(([("Content-Type", "application/json")], "").into_response()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(e) => Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                e.to_string(),
+            )),
+        };
+    };
+    if first.get("errorDetail").is_some() {
+        // The error came before any progress: an HTTP error.
+        if let Ok(Err(e)) = task.await {
+            return Err(e.into());
+        }
+    }
+    let head =
+        futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(json_line(&first)) });
+    let rest = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|v| (Ok(json_line(&v)), rx))
+    });
+    use futures_util::StreamExt;
+    Ok((
+        [("Content-Type", "application/json")],
+        Body::from_stream(head.chain(rest)),
+    )
+        .into_response())
+}
+
+/// `POST /images/create?fromImage=NAME&tag=TAG&platform=P`.
+pub async fn pull_image(
+    st: AppState,
+    from_image: String,
+    tag: Option<String>,
+    platform: Option<String>,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let creds = creds(headers)?;
+    // `fromImage` may carry the tag or digest itself; `tag` may be a digest.
+    let mut r = Reference::parse(&from_image).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if let Some(t) = tag.filter(|t| !t.is_empty()) {
+        r = if t.starts_with("sha256:") {
+            Reference::parse(&format!("{}@{t}", r.full_name()))
+        } else {
+            r.with_tag(&t)
+        }
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    let platform = match platform.filter(|p| !p.is_empty()) {
+        Some(p) => Some(engine::registry::manifest::parse_platform(&p)?),
+        None => None,
+    };
+    let req = pull::PullRequest {
+        reference: r.with_default_tag(),
+        platform,
+        creds,
+    };
+    let host = st.host.clone();
+    stream_messages(move |sink| async move {
+        let h = host.clone();
+        let pulled = from_host_network(&st, move |client| async move {
+            pull::pull(&client, h, req, sink).await
+        })
+        .await?;
+        let name = pulled.reference.familiar_string();
+        let attrs = std::collections::BTreeMap::from([("name".to_string(), name.clone())]);
+        host.emit("image", "pull", &name, attrs);
+        Ok(())
+    })
+    .await
+}
+
+/// `POST /images/{name}/push?tag=`.
+pub async fn push_image(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let creds = creds(&headers)?;
+    let mut r = Reference::parse(&name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let tag = q.get("tag").filter(|t| !t.is_empty());
+    if let Some(t) = tag {
+        r = r
+            .with_tag(t)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    // The repository must exist here (an HTTP error, before any message).
+    let wanted = r.with_default_tag();
+    if r.explicit_tag().is_some()
+        && st
+            .host
+            .images
+            .lookup_name(&wanted.canonical_string())
+            .is_err()
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("No such image: {}", wanted.familiar_string()),
+        ));
+    }
+    if r.explicit_tag().is_none() && st.host.images.tags_of(&r.full_name()).is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "An image does not exist locally with the tag: {}",
+                r.familiar_name()
+            ),
+        ));
+    }
+    let all_tags = truthy_q(&q, "all") || r.explicit_tag().is_none();
+    let req = push::PushRequest {
+        reference: r,
+        all_tags,
+        creds,
+    };
+    let host = st.host.clone();
+    stream_messages(move |sink| async move {
+        let (h, rq) = (host.clone(), req.clone());
+        let pushed = from_host_network(&st, move |client| async move {
+            push::push(&client, h, rq, sink).await
+        })
+        .await?;
+        for p in pushed {
+            let name = format!("{}:{}", req.reference.familiar_name(), p.tag);
+            let attrs = std::collections::BTreeMap::from([("name".to_string(), name.clone())]);
+            host.emit("image", "push", &name, attrs);
+        }
+        Ok(())
+    })
+    .await
+}
+
+fn truthy_q(q: &HashMap<String, String>, k: &str) -> bool {
+    matches!(q.get(k).map(String::as_str), Some("1" | "true" | "True"))
+}
+
+/// `POST /auth`: check credentials against the registry.
+pub async fn auth(State(st): State<AppState>, body: Bytes) -> ApiResult<Response> {
+    let mut a: AuthConfig = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    a.fill_from_auth();
+    from_host_network(&st, move |client| async move {
+        engine::registry::client::login(&client, &a).await
+    })
+    .await?;
+    Ok(Json(json!({"Status": "Login Succeeded", "IdentityToken": ""})).into_response())
+}
+
+/// `GET /distribution/{name}/json` (a name may hold slashes).
+pub async fn distribution_dispatch(
+    State(st): State<AppState>,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    match rest.strip_suffix("/json") {
+        Some(name) => distribution(st, name.to_string(), headers).await,
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("page not found: /distribution/{rest}"),
+        )),
+    }
+}
+
+/// The descriptor of what `name` points at on its registry, and the platforms
+/// it has.
+async fn distribution(st: AppState, name: String, headers: HeaderMap) -> ApiResult<Response> {
+    let creds = creds(&headers)?;
+    let r = Reference::parse(&name)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?
+        .with_default_tag();
+    let v = from_host_network(&st, move |client| async move {
+        engine::registry::client::inspect(&client, &r, creds).await
+    })
+    .await?;
+    Ok(Json(v).into_response())
+}

@@ -1,0 +1,340 @@
+//! Pull, push, login and logout with our CLI against a real registry (Debian's
+//! distribution 2.8) on loopback: progress and errors in Docker's words, every
+//! blob verified (a corrupted or cut blob fails the pull and leaves no image),
+//! retries after a broken connection, Basic and token auth, `run` pulling a
+//! missing image, and a virtual host's pulls leaving from its own network.
+
+use dockhand_tests::registry::{oci_image, Auth, Fault, ImageSpec, LayerSpec, Registry};
+use dockhand_tests::{require_registry, Daemon};
+
+/// Whether the layer (by diff id) is extracted in the daemon's store.
+fn has_layer(d: &Daemon, diff_id: &str) -> bool {
+    let hex = diff_id.trim_start_matches("sha256:");
+    d.root.join("layers").join(hex).is_dir()
+}
+
+fn config_json(d: &Daemon) -> serde_json::Value {
+    let p = d.dir.path().join("docker-config/config.json");
+    std::fs::read(&p)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+#[test]
+fn push_and_pull_round_trip_with_dockers_progress_lines() {
+    require_registry!();
+    let reg = Registry::start(Auth::None);
+    let d = Daemon::start();
+    let host = reg.host();
+    let img = format!("{host}/team/bb:1");
+    d.cli(&["tag", "busybox", &img]).ok();
+    let id = d.cli(&["inspect", "-f", "{{.Id}}", "busybox"]).ok();
+
+    let out = d.cli(&["push", &img]).ok();
+    assert!(
+        out.starts_with(&format!("The push refers to repository [{host}/team/bb]")),
+        "{out}"
+    );
+    assert!(out.contains(": Pushed"), "{out}");
+    let digest_line = out
+        .lines()
+        .find(|l| l.starts_with("1: digest: sha256:"))
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string();
+    // Again: nothing is sent twice; to another repository: mounted.
+    let out = d.cli(&["push", &img]).ok();
+    assert!(out.contains(": Layer already exists"), "{out}");
+    assert!(out.contains(&digest_line), "same manifest digest: {out}");
+    let other = format!("{host}/other/bb:2");
+    d.cli(&["tag", "busybox", &other]).ok();
+    let out = d.cli(&["push", &other]).ok();
+    assert!(out.contains(": Mounted from team/bb"), "{out}");
+
+    // Pull it back after removing the name.
+    d.cli(&["rmi", &img]).ok();
+    let out = d.cli(&["pull", &img]).ok();
+    assert!(out.starts_with("1: Pulling from "), "{out}");
+    assert!(out.contains("Digest: sha256:"), "{out}");
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {img}")),
+        "{out}"
+    );
+    assert!(out.ends_with(&img), "the reference last: {out}");
+    assert_eq!(d.cli(&["inspect", "-f", "{{.Id}}", &img]).ok(), id);
+    let out = d.cli(&["pull", &img]).ok();
+    assert!(
+        out.contains(&format!("Status: Image is up to date for {img}")),
+        "{out}"
+    );
+    // By digest.
+    let digest = digest_line.split_whitespace().nth(2).unwrap();
+    let by_digest = format!("{host}/team/bb@{digest}");
+    let out = d.cli(&["pull", &by_digest]).ok();
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    // Without a tag, docker's default.
+    d.cli(&["tag", "busybox", &format!("{host}/team/bb")]).ok();
+    d.cli(&["push", &format!("{host}/team/bb")]).ok();
+    let out = d.cli(&["pull", &format!("{host}/team/bb")]).ok();
+    assert!(out.starts_with("Using default tag: latest"), "{out}");
+}
+
+#[test]
+fn pulled_layers_are_fetched_and_run() {
+    require_registry!();
+    let reg = Registry::start(Auth::None);
+    let d = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let built = oci_image(
+        dir.path(),
+        &ImageSpec::busybox()
+            .layer(LayerSpec::files(&[(
+                "/etc/greeting",
+                b"hello from a registry\n",
+            )]))
+            .cmd(&["cat", "/etc/greeting"]),
+    );
+    reg.push_layout(dir.path(), "app/greet:1");
+    let img = format!("{}/app/greet:1", reg.host());
+    // `run` of a missing image pulls it first, as docker does.
+    let r = d.cli(&["run", "--rm", &img]);
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    assert_eq!(r.stdout(), "hello from a registry\n");
+    assert!(
+        r.stderr()
+            .contains(&format!("Unable to find image '{img}' locally")),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(
+        d.cli(&["inspect", "-f", "{{.Id}}", &img]).ok(),
+        built.config_digest
+    );
+    for l in &built.layers {
+        assert_eq!(reg.blob_fetches(&l.digest), 1, "each blob once");
+        assert!(has_layer(&d, &l.diff_id));
+    }
+}
+
+#[test]
+fn a_corrupted_blob_fails_the_pull_and_leaves_nothing() {
+    require_registry!();
+    let reg = Registry::start(Auth::None);
+    let d = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let built = oci_image(
+        dir.path(),
+        &ImageSpec::default().layer(LayerSpec::random(300_000)),
+    );
+    reg.push_layout(dir.path(), "app/data:1");
+    let img = format!("{}/app/data:1", reg.host());
+    let layer = &built.layers[0];
+    reg.inject(&layer.digest, Fault::Corrupt);
+    let r = d.cli(&["pull", &img]);
+    assert_eq!(r.code(), 1, "{}", r.stdout());
+    assert!(r.stderr().contains("verification failed"), "{}", r.stderr());
+    assert!(!has_layer(&d, &layer.diff_id), "no unverified layer stays");
+    assert!(d.cli(&["inspect", &img]).code() != 0, "no image");
+    let blobs = d.root.join("blobs");
+    let hex = layer.diff_id.trim_start_matches("sha256:");
+    assert!(
+        !std::fs::read_dir(&blobs)
+            .map(|rd| rd
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().contains(hex)))
+            .unwrap_or(false),
+        "no blob of it"
+    );
+    reg.clear_faults();
+    d.cli(&["pull", &img]).ok();
+    assert_eq!(
+        d.cli(&["inspect", "-f", "{{.Id}}", &img]).ok(),
+        built.config_digest
+    );
+}
+
+#[test]
+fn a_cut_connection_is_retried_and_a_dead_registry_fails_cleanly() {
+    require_registry!();
+    let mut reg = Registry::start(Auth::None);
+    let d = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let built = oci_image(
+        dir.path(),
+        &ImageSpec::default().layer(LayerSpec::random(400_000)),
+    );
+    reg.push_layout(dir.path(), "app/cut:1");
+    let img = format!("{}/app/cut:1", reg.host());
+    let digest = built.layers[0].digest.clone();
+    reg.inject_times(&digest, Fault::CutAfter(50_000), 1);
+    let out = d.cli(&["pull", &img]).ok();
+    assert!(out.contains("Retrying in"), "{out}");
+    assert_eq!(reg.blob_fetches(&digest), 2);
+    assert_eq!(
+        d.cli(&["inspect", "-f", "{{.Id}}", &img]).ok(),
+        built.config_digest
+    );
+    // Always cut: a few attempts, then an error, and no image.
+    d.cli(&["rmi", &img]).ok();
+    d.cli(&["image", "prune", "-af"]).ok();
+    reg.inject(&digest, Fault::CutAfter(50_000));
+    let r = d.cli(&["pull", &img]);
+    assert_eq!(r.code(), 1);
+    assert_eq!(reg.blob_fetches(&digest), 5, "two before, three now");
+    assert!(d.cli(&["inspect", &img]).code() != 0);
+    assert!(!has_layer(&d, &built.layers[0].diff_id));
+    // A registry that died: the pull fails, with Docker's form of the error.
+    reg.kill();
+    let r = d.cli(&["pull", &img]);
+    assert_eq!(r.code(), 1);
+    assert!(
+        r.stderr()
+            .starts_with("Error response from daemon: Get \"http://"),
+        "{}",
+        r.stderr()
+    );
+}
+
+#[test]
+fn errors_are_dockers() {
+    require_registry!();
+    let reg = Registry::start(Auth::None);
+    let d = Daemon::start();
+    let host = reg.host();
+    let r = d.cli(&["pull", &format!("{host}/no/such:tag")]);
+    assert_eq!(r.code(), 1);
+    assert_eq!(
+        r.stderr().trim(),
+        format!("Error response from daemon: manifest for {host}/no/such:tag not found: manifest unknown: manifest unknown")
+    );
+    let r = d.cli(&["push", &format!("{host}/not/here:1")]);
+    assert_eq!(r.code(), 1);
+    assert!(
+        r.stderr()
+            .contains(&format!("No such image: {host}/not/here:1")),
+        "{}",
+        r.stderr()
+    );
+    // Nobody listens: Docker's dial error.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = d.cli(&["pull", &format!("127.0.0.1:{port}/x/y:1")]);
+    assert_eq!(r.code(), 1);
+    assert_eq!(
+        r.stderr().trim(),
+        format!("Error response from daemon: Get \"http://127.0.0.1:{port}/v2/\": dial tcp 127.0.0.1:{port}: connect: connection refused")
+    );
+    let r = d.cli(&["pull", "--all-tags", &format!("{host}/a/b:1")]);
+    assert_eq!(r.code(), 1);
+    assert!(r.stderr().contains("tag can't be used with --all-tags/-a"));
+}
+
+#[test]
+fn basic_auth_login_push_pull_and_logout() {
+    require_registry!();
+    let reg = Registry::start(Auth::basic("trainer", "s3cret"));
+    let d = Daemon::start();
+    let host = reg.host();
+    let img = format!("{host}/class/bb:1");
+    d.cli(&["tag", "busybox", &img]).ok();
+    // Anonymous: refused, in Docker's words.
+    let r = d.cli(&["push", &img]);
+    assert_eq!(r.code(), 1);
+    assert!(r.stderr().contains("unauthorized"), "{}", r.stderr());
+    let r = d.cli(&["pull", &img]);
+    assert!(
+        r.stderr().contains(&format!(
+            "pull access denied for {host}/class/bb, repository does not exist or may require 'docker login'"
+        )),
+        "{}",
+        r.stderr()
+    );
+    // A wrong password.
+    let r = d.cli_stdin(
+        &["login", "-u", "trainer", "--password-stdin", &host],
+        Some(b"wrong\n"),
+    );
+    assert_eq!(r.code(), 1);
+    assert_eq!(
+        r.stderr().trim(),
+        format!("Error response from daemon: login attempt to http://{host}/v2/ failed with status: 401 Unauthorized")
+    );
+    assert!(config_json(&d)["auths"][&host].is_null());
+    // The right one: stored as docker stores it.
+    let r = d.cli_stdin(
+        &["login", "-u", "trainer", "--password-stdin", &host],
+        Some(b"s3cret\n"),
+    );
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    assert_eq!(r.stdout().trim(), "Login Succeeded");
+    assert_eq!(
+        config_json(&d)["auths"][&host]["auth"],
+        "dHJhaW5lcjpzM2NyZXQ=",
+        "base64(trainer:s3cret)"
+    );
+    d.cli(&["push", &img]).ok();
+    d.cli(&["rmi", &img]).ok();
+    d.cli(&["pull", &img]).ok();
+    let out = d.cli(&["logout", &host]).ok();
+    assert_eq!(out, format!("Removing login credentials for {host}"));
+    assert!(config_json(&d)["auths"][&host].is_null());
+    assert_eq!(d.cli(&["pull", &img]).code(), 1, "logged out again");
+}
+
+#[test]
+fn token_auth_asks_for_the_repository_scope() {
+    require_registry!();
+    let reg = Registry::start(Auth::token("dev", "pw"));
+    let d = Daemon::start();
+    let host = reg.host();
+    let img = format!("{host}/team/tok:1");
+    d.cli(&["tag", "busybox", &img]).ok();
+    d.cli_stdin(
+        &["login", "-u", "dev", "--password-stdin", &host],
+        Some(b"pw"),
+    )
+    .ok();
+    d.cli(&["push", &img]).ok();
+    assert!(reg.token_scope_asked("team/tok", "push"));
+    d.cli(&["rmi", &img]).ok();
+    d.cli(&["pull", &img]).ok();
+    assert!(reg.token_scope_asked("team/tok", "pull"));
+    d.cli(&["logout", &host]).ok();
+    let r = d.cli(&["pull", &img]);
+    assert_eq!(r.code(), 1, "anonymous pulls are refused here");
+}
+
+#[test]
+fn a_virtual_hosts_pulls_leave_from_its_own_network() {
+    require_registry!();
+    let reg = Registry::start(Auth::None);
+    let d = Daemon::start();
+    let img = format!("{}/team/bb:1", reg.host());
+    d.cli(&["tag", "busybox", &img]).ok();
+    d.cli(&["push", &img]).ok();
+    // The machine's loopback has the registry; the host's own loopback has not.
+    d.cli(&["host", "create", "--hostname", "node1", "vh-reg"])
+        .ok();
+    let seen = |reg: &Registry| {
+        reg.requests()
+            .iter()
+            .filter(|q| q.path.contains("team/bb"))
+            .count()
+    };
+    let before = seen(&reg);
+    let r = d.cli(&["host", "exec", "vh-reg", "docker", "pull", &img]);
+    assert_eq!(r.code(), 1, "{}", r.stdout());
+    assert!(
+        r.stderr().contains("connect: connection refused"),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(
+        seen(&reg),
+        before,
+        "the registry saw no request from the virtual host"
+    );
+}
