@@ -197,6 +197,10 @@ struct DaemonArgs {
     /// checking its certificate; loopback registries always are
     #[arg(long = "insecure-registry", value_name = "list")]
     insecure_registry: Vec<String>,
+    /// How long a manifest pulled by tag is served from the daemon's cache
+    /// to every host without asking the registry again (0: always ask)
+    #[arg(long = "pull-cache-ttl", value_name = "duration", default_value = "5m")]
+    pull_cache_ttl: String,
 }
 
 /// `--registry-mirror` and `--insecure-registry`, checked.
@@ -216,9 +220,19 @@ fn registry_options(d: &DaemonArgs) -> Result<engine::registry::RegistryOptions,
             ));
         }
     }
+    let secs = commands::container::parse_go_duration(&d.pull_cache_ttl)
+        .filter(|s| *s >= 0.0)
+        .ok_or_else(|| {
+            format!(
+                "invalid --pull-cache-ttl: time: invalid duration \"{}\"",
+                d.pull_cache_ttl
+            )
+        })?;
+    let ttl = std::time::Duration::from_secs_f64(secs);
     Ok(engine::registry::RegistryOptions {
         mirrors: d.registry_mirror.clone(),
         insecure,
+        cache: std::sync::Arc::new(engine::registry::cache::PullCache::new(ttl)),
     })
 }
 

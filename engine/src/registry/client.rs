@@ -5,7 +5,7 @@
 //! `repository:NAME:ACTIONS` from the realm), then every request with it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
@@ -21,6 +21,8 @@ use super::{RegistryError, Result};
 pub struct RegistryOptions {
     pub mirrors: Vec<String>,
     pub insecure: Vec<Insecure>,
+    /// The daemon's pull cache (clones share it).
+    pub cache: Arc<super::cache::PullCache>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -196,6 +198,16 @@ pub struct Session<'a> {
 }
 
 impl Session<'_> {
+    /// Who the requests are made as (empty: anonymous).
+    pub fn user(&self) -> &str {
+        &self.creds.username
+    }
+
+    /// The daemon's pull cache.
+    pub fn cache(&self) -> &super::cache::PullCache {
+        &self.client.opts.cache
+    }
+
     /// The scheme to use: https, unless the registry is insecure and only
     /// answers plain HTTP (found once per registry, then remembered).
     async fn scheme(&self) -> Result<&'static str> {

@@ -10,6 +10,8 @@
 //! - [`client`]: HTTP requests with the challenge/retry dance, errors in
 //!   Docker's words.
 //! - [`manifest`]: OCI and Docker manifests and indexes, platform selection.
+//! - [`cache`]: the daemon-wide pull cache (each blob fetched once, manifests
+//!   fresh for a while), shared by every host.
 //! - [`pull`] and [`push`]: moving images between a registry and the
 //!   [`ImageStore`](crate::image::ImageStore), reporting progress as the Engine
 //!   API's JSON message stream ([`progress`]).
@@ -18,6 +20,7 @@
 //! that fails leaves no image, and only fully verified layers stay in the store.
 
 pub mod auth;
+pub mod cache;
 pub mod client;
 pub mod endpoint;
 pub mod manifest;

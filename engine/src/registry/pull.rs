@@ -193,11 +193,24 @@ async fn pull_from<S>(
 where
     S: AsRef<ImageStore> + Send + Sync + 'static,
 {
-    session.authorize().await?;
     let wanted = r.digest().or(r.tag()).unwrap_or("latest").to_string();
     // Nothing is said before the manifest is there: a pull that fails that
-    // early is an HTTP error, as Docker's.
-    let (bytes, ctype, top_digest) = get_manifest(session, &wanted, r).await?;
+    // early is an HTTP error, as Docker's. A fresh one from the cache needs no
+    // request at all; concurrent pulls of one tag make one.
+    let key =
+        super::cache::PullCache::key(&session.ep.host, &session.ep.repo, &wanted, session.user());
+    let (bytes, ctype, top_digest) = {
+        let _one = super::cache::lock(&key).await;
+        match session.cache().get(&key) {
+            Some(hit) => hit,
+            None => {
+                session.authorize().await?;
+                let got = get_manifest(session, &wanted, r).await?;
+                session.cache().put(&key, &got.0, &got.1, &got.2);
+                got
+            }
+        }
+    };
     sink(match r.digest() {
         Some(_) => progress::line(&format!("Pulling from {}", path_for_display(r))),
         None => {
@@ -211,7 +224,21 @@ where
             let want = platform.cloned().unwrap_or_else(manifest::host_platform);
             let d = manifest::select(&index, &want)
                 .ok_or_else(|| RegistryError::NoPlatform(want.to_string()))?;
-            let (b, ct, _) = get_manifest(session, &d.digest, r).await?;
+            let key = super::cache::PullCache::key(
+                &session.ep.host,
+                &session.ep.repo,
+                &d.digest,
+                session.user(),
+            );
+            let (b, ct, _) = match session.cache().get(&key) {
+                Some(hit) => hit,
+                None => {
+                    session.authorize().await?;
+                    let got = get_manifest(session, &d.digest, r).await?;
+                    session.cache().put(&key, &got.0, &got.1, &got.2);
+                    got
+                }
+            };
             match manifest::parse(&b, &ct, &name)? {
                 Manifest::Image(m) => m,
                 Manifest::Index(_) => {
@@ -223,7 +250,17 @@ where
             }
         }
     };
-    let config = get_blob_bytes(session, &image_manifest.config).await?;
+    // A config the store has (the image was pulled before) is not fetched.
+    let config = match parse_digest(&image_manifest.config.digest)
+        .filter(|d| images(&store).blobs().exists(d))
+        .and_then(|d| images(&store).blobs().read(&d).ok())
+    {
+        Some(b) => b,
+        None => {
+            session.authorize().await?;
+            get_blob_bytes(session, &image_manifest.config).await?
+        }
+    };
     let stored = crate::image::config::StoredConfig::parse(&config)
         .map_err(|e| RegistryError::Registry(format!("invalid image config: {e}")))?;
     if let Some(want) = platform {
@@ -338,9 +375,14 @@ where
     let id = progress::short(&d.digest);
     let diff = parse_digest(diff_id)
         .ok_or_else(|| RegistryError::Registry(format!("invalid diff id {diff_id}")))?;
+    // One download per layer in the whole daemon: a concurrent pull of the
+    // same layer (any host) waits, then finds it in the shared store.
+    let _one = super::cache::lock(diff_id).await;
     if has_layer(images(&store), &diff) {
+        sink(progress::status(&id, "Already exists"));
         return Ok(());
     }
+    session.authorize().await?;
     let mut attempt = 0;
     loop {
         attempt += 1;
