@@ -201,6 +201,10 @@ struct DaemonArgs {
     /// to every host without asking the registry again (0: always ask)
     #[arg(long = "pull-cache-ttl", value_name = "duration", default_value = "5m")]
     pull_cache_ttl: String,
+    /// A docker config.json whose credentials the machine pulls with when a
+    /// host sends none (a paid Docker Hub account for the whole class)
+    #[arg(long = "registry-auth", value_name = "FILE")]
+    registry_auth: Option<PathBuf>,
 }
 
 /// `--registry-mirror` and `--insecure-registry`, checked.
@@ -229,11 +233,17 @@ fn registry_options(d: &DaemonArgs) -> Result<engine::registry::RegistryOptions,
             )
         })?;
     let ttl = std::time::Duration::from_secs_f64(secs);
-    Ok(engine::registry::RegistryOptions {
+    let mut opts = engine::registry::RegistryOptions {
         mirrors: d.registry_mirror.clone(),
         insecure,
         cache: std::sync::Arc::new(engine::registry::cache::PullCache::new(ttl)),
-    })
+        machine_auth: Default::default(),
+    };
+    if let Some(f) = &d.registry_auth {
+        opts.load_machine_auth(f)
+            .map_err(|e| format!("invalid --registry-auth: {e}"))?;
+    }
+    Ok(opts)
 }
 
 /// `dockhand serve`: the daemon's flags, plus the playground's.

@@ -13,8 +13,6 @@ pub enum ErrorKind {
     Conflict,
     /// 400
     InvalidParameter,
-    /// 401 (a registry refused the credentials)
-    Unauthorized,
     /// 500
     Internal,
 }

@@ -3,6 +3,7 @@
 //! everything it made (containers, monitors, mounts, files), also when the test
 //! fails or panics.
 
+pub mod dockerd;
 pub mod pty;
 pub mod registry;
 pub mod serve;
@@ -89,11 +90,22 @@ impl Run {
 
 impl Daemon {
     pub fn start() -> Daemon {
+        Self::start_at(None)
+    }
+
+    /// A daemon whose data root is `root` (say a filesystem the test mounted
+    /// there); its socket and log are in a directory of its own as usual. The
+    /// root is the caller's: it is neither unmounted nor deleted on drop.
+    pub fn start_on(root: PathBuf) -> Daemon {
+        Self::start_at(Some(root))
+    }
+
+    fn start_at(root: Option<PathBuf>) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("dockhand-test-")
             .tempdir()
             .expect("tempdir");
-        let root = dir.path().join("root");
+        let root = root.unwrap_or_else(|| dir.path().join("root"));
         let socket = dir.path().join("dockhand.sock");
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -190,6 +202,25 @@ impl Daemon {
         }
     }
 
+    /// SIGTERM the daemon and wait for it to exit (at most 20 s), as a service
+    /// manager stops it. `restart` starts it again.
+    pub fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+            panic!("the daemon did not exit within 20 s of SIGTERM");
+        }
+    }
+
     pub fn restart(&mut self) {
         self.kill9();
         self.spawn();
@@ -199,6 +230,8 @@ impl Daemon {
     /// (monitors), plus the processes of its containers.
     pub fn leftover_processes(&self) -> Vec<i32> {
         let needle = self.dir.path().to_string_lossy().into_owned();
+        // A data root of the caller's (`start_on`) holds the monitors' directories.
+        let root = self.root.to_string_lossy().into_owned();
         let mut pids = vec![];
         let me = std::process::id() as i32;
         let daemon = self.child.as_ref().map(|c| c.id() as i32);
@@ -210,7 +243,8 @@ impl Daemon {
                 continue;
             }
             let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmd).contains(&needle) {
+            let cmd = String::from_utf8_lossy(&cmd);
+            if cmd.contains(&needle) || cmd.contains(&root) {
                 pids.push(pid);
             }
         }

@@ -2,6 +2,7 @@
 //! export/import (file and URL), system df and prune, hostile and truncated
 //! archives, and interop with real Docker (dockerd 20.10) and skopeo when present.
 
+use dockhand_tests::dockerd::RealDockerd;
 use dockhand_tests::Daemon;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -703,126 +704,6 @@ fn truncated_and_corrupt_archives_are_refused_and_leave_nothing() {
 }
 
 // ----- interop -------------------------------------------------------------------
-
-/// A real dockerd on its own data root, exec root and socket; everything it made
-/// is removed on drop (its containerd, mounts, files).
-struct RealDockerd {
-    dir: tempfile::TempDir,
-    child: std::process::Child,
-}
-
-impl RealDockerd {
-    fn start() -> Option<RealDockerd> {
-        let Some(dockerd) = ["/usr/sbin/dockerd", "/usr/bin/dockerd"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-        else {
-            eprintln!("SKIPPED: dockerd is not installed (apt-get install docker.io)");
-            return None;
-        };
-        dockhand_tests::docker_cli()?;
-        let dir = tempfile::Builder::new()
-            .prefix("dockhand-dockerd-")
-            .tempdir()
-            .unwrap();
-        let p = dir.path();
-        let log = std::fs::File::create(p.join("dockerd.log")).unwrap();
-        let child = Command::new(dockerd)
-            .arg(format!("--data-root={}", p.join("root").display()))
-            .arg(format!("--exec-root={}", p.join("exec").display()))
-            .arg(format!("--pidfile={}", p.join("docker.pid").display()))
-            .arg(format!("--host=unix://{}", p.join("docker.sock").display()))
-            .args([
-                "--bridge=none",
-                "--iptables=false",
-                "--ip-forward=false",
-                "--ip-masq=false",
-                "--ip6tables=false",
-            ])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .ok()?;
-        let d = RealDockerd { dir, child };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if d.docker(&["version"]).status.success() {
-                return Some(d);
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!(
-            "dockerd did not come up: {}",
-            std::fs::read_to_string(d.dir.path().join("dockerd.log")).unwrap_or_default()
-        );
-    }
-
-    fn docker(&self, args: &[&str]) -> std::process::Output {
-        Command::new(dockhand_tests::docker_cli().unwrap())
-            .env(
-                "DOCKER_HOST",
-                format!("unix://{}", self.dir.path().join("docker.sock").display()),
-            )
-            .env("DOCKER_CONFIG", self.dir.path().join("cfg"))
-            .env("DOCKER_BUILDKIT", "0")
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    #[track_caller]
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.docker(args);
-        assert!(
-            o.status.success(),
-            "docker {args:?}: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
-    }
-}
-
-impl Drop for RealDockerd {
-    fn drop(&mut self) {
-        let pid = self.child.id() as i32;
-        // SAFETY: kill(2) on the dockerd we spawned.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Its containerd and shims mention our directory on their command lines.
-        let needle = self.dir.path().to_string_lossy().into_owned();
-        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            if p != std::process::id() as i32 && String::from_utf8_lossy(&cmd).contains(&needle) {
-                // SAFETY: kill(2) on a process our dockerd started.
-                unsafe { libc::kill(p, libc::SIGKILL) };
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4).map(String::from))
-            .filter(|m| m.starts_with(&needle))
-            .collect();
-        for m in mounts.iter().rev() {
-            let _ = Command::new("umount").args(["-R", "-l", m]).status();
-        }
-        let _ = std::fs::remove_dir_all(self.dir.path());
-    }
-}
 
 #[test]
 fn our_archives_load_into_real_dockerd_and_theirs_into_ours() {

@@ -23,6 +23,41 @@ pub struct RegistryOptions {
     pub insecure: Vec<Insecure>,
     /// The daemon's pull cache (clones share it).
     pub cache: Arc<super::cache::PullCache>,
+    /// The machine's own credentials by registry key (`--registry-auth`, a
+    /// docker `config.json`): used for pulls that come without credentials,
+    /// so the cache pulls with the machine's account while hosts see only
+    /// the images.
+    pub machine_auth: std::collections::BTreeMap<String, AuthConfig>,
+}
+
+impl RegistryOptions {
+    /// Read the `auths` of a docker `config.json` as machine credentials.
+    pub fn load_machine_auth(&mut self, path: &std::path::Path) -> Result<()> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| RegistryError::InvalidParameter(format!("{}: {e}", path.display())))?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| RegistryError::InvalidParameter(format!("{}: {e}", path.display())))?;
+        let Some(auths) = v["auths"].as_object() else {
+            return Err(RegistryError::InvalidParameter(format!(
+                "{}: no \"auths\" in it",
+                path.display()
+            )));
+        };
+        for (key, entry) in auths {
+            let mut a: AuthConfig = serde_json::from_value(entry.clone()).unwrap_or_default();
+            a.fill_from_auth();
+            a.auth.clear();
+            if !a.is_anonymous() {
+                self.machine_auth.insert(key.clone(), a);
+            }
+        }
+        Ok(())
+    }
+
+    /// The machine's credentials for registry `domain`, if any.
+    pub fn machine_auth_for(&self, domain: &str) -> Option<&AuthConfig> {
+        self.machine_auth.get(&super::endpoint::auth_key(domain))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -162,6 +197,18 @@ pub fn error_text(status: StatusCode, body: &[u8]) -> String {
         #[serde(default)]
         message: String,
     }
+    // Token servers answer `{"details": "..."}` (Docker Hub's auth service,
+    // distribution's token servers).
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+        if let Some(d) = v["details"].as_str().filter(|d| !d.is_empty()) {
+            let code = match status {
+                StatusCode::UNAUTHORIZED => "unauthorized",
+                StatusCode::FORBIDDEN => "denied",
+                _ => "error",
+            };
+            return format!("{code}: {d}");
+        }
+    }
     if let Ok(e) = serde_json::from_slice::<Errors>(body) {
         let parts: Vec<String> = e
             .errors
@@ -183,7 +230,7 @@ pub fn error_text(status: StatusCode, body: &[u8]) -> String {
         StatusCode::UNAUTHORIZED => "unauthorized: authentication required".into(),
         StatusCode::FORBIDDEN => "denied: requested access to the resource is denied".into(),
         StatusCode::NOT_FOUND => "not found".into(),
-        s => format!("unexpected status from {} request: {s}", "registry"),
+        s => format!("unexpected status from the registry: {s}"),
     }
 }
 
@@ -534,4 +581,51 @@ pub async fn inspect(
         "Descriptor": {"mediaType": media_type, "digest": digest, "size": bytes.len()},
         "Platforms": platforms,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_credentials_come_from_a_docker_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("config.json");
+        std::fs::write(
+            &f,
+            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"Y2xhc3M6cHc="},"reg.lan:5000":{}}}"#,
+        )
+        .unwrap();
+        let mut o = RegistryOptions::default();
+        o.load_machine_auth(&f).unwrap();
+        let a = o.machine_auth_for("docker.io").unwrap();
+        assert_eq!((a.username.as_str(), a.password.as_str()), ("class", "pw"));
+        assert!(
+            o.machine_auth_for("reg.lan:5000").is_none(),
+            "empty entries are no credentials"
+        );
+        std::fs::write(&f, "{}").unwrap();
+        assert!(RegistryOptions::default().load_machine_auth(&f).is_err());
+    }
+
+    #[test]
+    fn registry_errors_read_as_dockers() {
+        let body =
+            br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#;
+        assert_eq!(
+            error_text(StatusCode::NOT_FOUND, body),
+            "manifest unknown: manifest unknown"
+        );
+        assert_eq!(
+            error_text(StatusCode::UNAUTHORIZED, b""),
+            "unauthorized: authentication required"
+        );
+        assert_eq!(
+            error_text(
+                StatusCode::UNAUTHORIZED,
+                br#"{"details":"incorrect username or password"}"#
+            ),
+            "unauthorized: incorrect username or password"
+        );
+    }
 }

@@ -80,8 +80,10 @@ impl RegistryError {
             RegistryError::Reference(_) | RegistryError::InvalidParameter(_) => {
                 ErrorKind::InvalidParameter
             }
-            RegistryError::Unauthorized(_) => ErrorKind::Unauthorized,
-            RegistryError::NoPlatform(_)
+            // Not a 401: to the docker CLI a 401 on pull means "log in first" and
+            // it would prompt for a login; dockerd answers 500 here too.
+            RegistryError::Unauthorized(_)
+            | RegistryError::NoPlatform(_)
             | RegistryError::Unsupported(_)
             | RegistryError::Verification(_)
             | RegistryError::Registry(_)

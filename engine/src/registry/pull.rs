@@ -154,10 +154,15 @@ where
 {
     let r = req.reference.with_default_tag();
     let eps = endpoints(&r, &client.options().mirrors, &client.options().insecure);
+    // A pull without credentials uses the machine's, where it has some.
+    let creds = match client.options().machine_auth_for(r.domain()) {
+        Some(m) if req.creds.is_anonymous() => m.clone(),
+        _ => req.creds.clone(),
+    };
     let mut last = None;
     for ep in eps {
         let mirror = ep.mirror;
-        let session = client.session(ep, req.creds.clone(), "pull");
+        let session = client.session(ep, creds.clone(), "pull");
         match pull_from(
             &session,
             store.clone(),
@@ -472,6 +477,7 @@ where
     }
     match res {
         Ok(_) => {
+            sink(progress::status(&id, "Verifying Checksum"));
             sink(progress::status(&id, "Download complete"));
             Ok(())
         }

@@ -30,12 +30,21 @@ pub fn creds(headers: &HeaderMap) -> ApiResult<AuthConfig> {
     }
 }
 
-/// Run registry work from the network of the host the request is for. A
-/// virtual host's pulls, pushes and logins leave from its own network
+/// Run registry work for `domain` from the right network.
+///
+/// Docker Hub (and so its mirrors) is reached from the machine, through the
+/// daemon's shared pull cache, for every host: a class pulling `ubuntu` costs
+/// one Hub pull, and a virtual host whose egress policy is `registries` gets
+/// Hub's images without reaching the internet itself. Any other registry is a
+/// virtual host's own business: its requests leave from its own network
 /// namespace (its `localhost:5000` is its own registry, its egress policy
-/// applies, and it cannot reach the machine's loopback through the daemon):
-/// on a thread of their own that entered it, with a client of their own.
-async fn from_host_network<T, F, Fut>(st: &AppState, work: F) -> Result<T, RegistryError>
+/// applies, and it cannot reach the machine's loopback through the daemon), on
+/// a thread of their own that entered it, with a client of their own.
+async fn from_host_network<T, F, Fut>(
+    st: &AppState,
+    domain: &str,
+    work: F,
+) -> Result<T, RegistryError>
 where
     T: Send + 'static,
     F: FnOnce(Arc<engine::registry::Client>) -> Fut + Send + 'static,
@@ -44,7 +53,8 @@ where
     let netns = st
         .host
         .networks()
-        .and_then(|n| n.netns().path().map(std::path::Path::to_path_buf));
+        .and_then(|n| n.netns().path().map(std::path::Path::to_path_buf))
+        .filter(|_| domain != engine::reference::DEFAULT_DOMAIN);
     let Some(path) = netns else {
         return work(st.registry.clone()).await;
     };
@@ -164,7 +174,8 @@ pub async fn pull_image(
     let host = st.host.clone();
     stream_messages(move |sink| async move {
         let h = host.clone();
-        let pulled = from_host_network(&st, move |client| async move {
+        let domain = req.reference.domain().to_string();
+        let pulled = from_host_network(&st, &domain, move |client| async move {
             pull::pull(&client, h, req, sink).await
         })
         .await?;
@@ -223,7 +234,8 @@ pub async fn push_image(
     let host = st.host.clone();
     stream_messages(move |sink| async move {
         let (h, rq) = (host.clone(), req.clone());
-        let pushed = from_host_network(&st, move |client| async move {
+        let domain = req.reference.domain().to_string();
+        let pushed = from_host_network(&st, &domain, move |client| async move {
             push::push(&client, h, rq, sink).await
         })
         .await?;
@@ -246,7 +258,8 @@ pub async fn auth(State(st): State<AppState>, body: Bytes) -> ApiResult<Response
     let mut a: AuthConfig = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
     a.fill_from_auth();
-    from_host_network(&st, move |client| async move {
+    let domain = engine::registry::endpoint::login_domain(&a.server_address);
+    from_host_network(&st, &domain, move |client| async move {
         engine::registry::client::login(&client, &a).await
     })
     .await?;
@@ -275,7 +288,8 @@ async fn distribution(st: AppState, name: String, headers: HeaderMap) -> ApiResu
     let r = Reference::parse(&name)
         .map_err(|e| ApiError::bad_request(e.to_string()))?
         .with_default_tag();
-    let v = from_host_network(&st, move |client| async move {
+    let domain = r.domain().to_string();
+    let v = from_host_network(&st, &domain, move |client| async move {
         engine::registry::client::inspect(&client, &r, creds).await
     })
     .await?;
