@@ -429,8 +429,14 @@ impl Host {
                 host_pid,
             }) = rec
             else {
-                // A create that died before its record was written.
-                let _ = std::fs::remove_dir_all(&path);
+                // A create that died before its record was written (a folder
+                // named by a container ID: ours); anything else is not ours.
+                if crate::reference::is_full_hex_id(&ent.file_name().to_string_lossy()) {
+                    // Never across a mount point.
+                    let _ = crate::fsutil::remove_tree_on_one_mount(&path);
+                } else {
+                    tracing::warn!("leaving {}: not a container of this daemon", path.display());
+                }
                 continue;
             };
             if rec.state.restarting {

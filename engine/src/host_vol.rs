@@ -48,6 +48,17 @@ fn api_mounts(hc: &HostConfig) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// A JSON object of strings (labels, driver options).
+fn str_map(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// tmpfs options of a `--mount type=tmpfs` entry, in `--tmpfs` form.
 fn api_tmpfs_options(m: &Value) -> String {
     let mut o = vec![];
@@ -164,10 +175,21 @@ impl Host {
                     }
                 }
                 "volume" => {
+                    // `--mount ...,volume-driver=local,volume-opt=K=V,volume-label=K=V`:
+                    // used when the volume is created here, as Docker does.
+                    let vo = &m["VolumeOptions"];
+                    if let Some(d) = vo["DriverConfig"]["Name"]
+                        .as_str()
+                        .filter(|d| !d.is_empty() && *d != "local")
+                    {
+                        return Err(Error::NotFound(format!(
+                            "error looking up volume plugin {d}: plugin \"{d}\" not found"
+                        )));
+                    }
                     let v = self.volumes.create(
                         Some(src.as_str()).filter(|s| !s.is_empty()),
-                        BTreeMap::new(),
-                        BTreeMap::new(),
+                        str_map(&vo["Labels"]),
+                        str_map(&vo["DriverConfig"]["Options"]),
                     )?;
                     let nocopy = m["VolumeOptions"]["NoCopy"].as_bool().unwrap_or(false);
                     MountPoint {
@@ -277,9 +299,31 @@ impl Host {
                 }
                 "volume" => {
                     // Recreated if someone removed it by hand while unused.
-                    self.volumes
-                        .create(Some(&mp.name), BTreeMap::new(), BTreeMap::new())?;
+                    let v =
+                        self.volumes
+                            .create(Some(&mp.name), BTreeMap::new(), BTreeMap::new())?;
                     let data = self.volumes.data_path(&mp.name);
+                    if let Some(dev) = v.bind_device() {
+                        // A bind volume is its device, a directory that is not
+                        // ours: bound straight in (Docker mounts it on `_data`
+                        // first), never created, chowned or removed. Inside a
+                        // virtual host the path is one of the virtual host's.
+                        let in_sandbox = self.virtual_ns().is_some();
+                        if !in_sandbox {
+                            dev.check(&data)?;
+                        }
+                        out.push(SpecMount {
+                            kind: "bind".into(),
+                            source: dev.path,
+                            destination: mp.destination,
+                            readonly: !mp.rw || dev.readonly,
+                            options: String::new(),
+                            copy_up: !mp.mode.split(',').any(|m| m == "nocopy"),
+                            in_sandbox,
+                            must_exist: true,
+                        });
+                        continue;
+                    }
                     if self.virtual_ns().is_some()
                         && std::fs::metadata(&data)
                             .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
@@ -295,6 +339,7 @@ impl Host {
                         options: String::new(),
                         copy_up: !mp.mode.split(',').any(|m| m == "nocopy"),
                         in_sandbox: false,
+                        must_exist: false,
                     });
                 }
                 "tmpfs" => {
@@ -449,9 +494,12 @@ impl Host {
                 continue;
             }
             let size = crate::commit::dir_size(&self.volumes.data_path(&r.name));
-            if self.volumes.remove(&r.name).is_ok() {
-                reclaimed += size;
-                deleted.push(r.name);
+            match self.volumes.remove(&r.name) {
+                Ok(()) => {
+                    reclaimed += size;
+                    deleted.push(r.name);
+                }
+                Err(e) => tracing::warn!("prune skipped volume {}: {e}", r.name),
             }
         }
         Ok((deleted, reclaimed))

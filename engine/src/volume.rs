@@ -6,9 +6,15 @@
 //! container's mount points are kept in its record in the shape `inspect` shows
 //! (`Mounts`); the runtime bind-mounts their sources inside the container's own
 //! mount namespace, so nothing is ever mounted on the host side.
+//!
+//! The local driver's options are checked as moby's `volume/local` does. A bind
+//! volume (`-o type=none -o o=bind -o device=DIR`) is the directory `DIR`, which is
+//! not ours: Docker mounts it on `_data`, we bind it straight into the container,
+//! and removing the volume removes its record and its own directory only.
+//! Removal never deletes across a mount point found inside a volume's directory.
 
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{read_json, write_json_atomic};
+use crate::fsutil::{mounts_at_or_under, read_json, remove_tree_on_one_mount, write_json_atomic};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -35,6 +41,133 @@ impl VolumeRecord {
     pub fn anonymous(&self) -> bool {
         self.labels.contains_key(ANONYMOUS_LABEL)
     }
+
+    /// The host directory a bind volume stands for (`-o o=bind -o device=DIR`):
+    /// Docker's local driver mounts `device` on `_data` with the `o` flags.
+    pub fn bind_device(&self) -> Option<BindDevice> {
+        let flags: Vec<&str> = self
+            .options
+            .get("o")
+            .map(|o| o.split(',').map(str::trim).collect())
+            .unwrap_or_default();
+        let device = self.options.get("device").filter(|d| !d.is_empty())?;
+        let recursive = flags.contains(&"rbind");
+        (recursive || flags.contains(&"bind")).then(|| BindDevice {
+            path: PathBuf::from(device),
+            recursive,
+            readonly: flags.contains(&"ro"),
+        })
+    }
+}
+
+/// What a bind volume mounts: the device directory and the `o` flags that matter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindDevice {
+    pub path: PathBuf,
+    /// `o=rbind`: mounts below the device come along.
+    pub recursive: bool,
+    /// `o=bind,ro`.
+    pub readonly: bool,
+}
+
+impl BindDevice {
+    /// The mount(2) flags Docker reports in its mount errors (MS_BIND, MS_REC,
+    /// MS_RDONLY).
+    fn flags(&self) -> u32 {
+        let mut f = 0x1000;
+        if self.recursive {
+            f |= 0x4000;
+        }
+        if self.readonly {
+            f |= 0x1;
+        }
+        f
+    }
+
+    /// The device checked when a container mounts the volume at `data`
+    /// (its `_data`): an existing directory given by an absolute path, or
+    /// Docker's mount error.
+    pub fn check(&self, data: &Path) -> Result<()> {
+        let fail = |why: String| {
+            Error::Internal(format!(
+                "error while mounting volume '{}': failed to mount local volume: mount {}:{}, flags: {:#x}: {why}",
+                data.display(),
+                self.path.display(),
+                data.display(),
+                self.flags()
+            ))
+        };
+        if !self.path.is_absolute() {
+            return Err(fail(
+                "no such file or directory (the device must be an absolute path)".into(),
+            ));
+        }
+        match std::fs::metadata(&self.path) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(fail("not a directory".into())),
+            Err(e) => Err(fail(errno_text(&e))),
+        }
+    }
+}
+
+/// An I/O error as Go's syscall package words it ("no such file or directory").
+fn errno_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => {
+            let d = nix::errno::Errno::from_raw(n).desc();
+            let mut c = d.chars();
+            c.next()
+                .map(|f| f.to_lowercase().chain(c).collect())
+                .unwrap_or_default()
+        }
+        None => e.to_string(),
+    }
+}
+
+/// moby `volume/local` `validateOpts` on Linux, in a fixed order: known keys
+/// (`type`, `o`, `device`, `size`), a size needs quota support (which we do not
+/// have), and `device`, `type` and `o` need each other. Then what Dockhand can
+/// mount: without `type` and `device` the volume is a plain directory; with them
+/// it must be a bind (`o=bind` or `o=rbind`).
+pub fn validate_options(opts: &BTreeMap<String, String>) -> std::result::Result<(), String> {
+    if opts.is_empty() {
+        return Ok(());
+    }
+    if let Some(k) = opts
+        .keys()
+        .find(|k| !matches!(k.as_str(), "type" | "o" | "device" | "size"))
+    {
+        return Err(format!("invalid option: {k:?}"));
+    }
+    if let Some(v) = opts.get("size") {
+        match crate::host::parse_size(v) {
+            None => return Err(format!("invalid size: '{v}'")),
+            Some(n) if n > 0 => return Err("quota size requested but no quota support".into()),
+            Some(_) => {}
+        }
+    }
+    for (opt, needs) in [
+        ("device", &["type"][..]),
+        ("type", &["device"][..]),
+        ("o", &["device", "type"][..]),
+    ] {
+        if opts.contains_key(opt) {
+            if let Some(n) = needs.iter().find(|n| !opts.contains_key(**n)) {
+                return Err(format!("missing required option: {n:?}"));
+            }
+        }
+    }
+    let rec = VolumeRecord {
+        options: opts.clone(),
+        ..Default::default()
+    };
+    if opts.contains_key("device") && rec.bind_device().is_none() {
+        return Err(format!(
+            "mounting a device of type \"{}\" is not supported by Dockhand; a local volume with a device must be a bind mount of a host directory (-o type=none -o o=bind -o device=/path)",
+            opts.get("type").map(String::as_str).unwrap_or_default()
+        ));
+    }
+    Ok(())
 }
 
 /// A container's mount point, as `inspect` shows it under `Mounts`.
@@ -182,6 +315,29 @@ pub fn clean_path(p: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
+/// Whether a volume directory without a record may be used for a new volume:
+/// absent, or what a create that died before writing the record leaves (an
+/// empty `_data`, a temporary record file).
+fn leftover_of_ours(dir: &Path) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return true;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    meta.is_dir()
+        && entries.flatten().all(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name == "_data" {
+                e.file_type().is_ok_and(|t| t.is_dir())
+                    && std::fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_none())
+            } else {
+                name.starts_with(".volume.json.tmp")
+            }
+        })
+}
+
 /// The host's volumes.
 pub struct VolumeStore {
     dir: PathBuf,
@@ -243,6 +399,16 @@ impl VolumeStore {
         if let Some(rec) = read_json::<VolumeRecord>(&dir.join("volume.json"))? {
             return Ok(rec);
         }
+        validate_options(&options)
+            .map_err(|e| Error::InvalidParameter(format!("create {name}: {e}")))?;
+        if !leftover_of_ours(&dir) {
+            // Somebody else's directory: taking it over would let `volume rm`
+            // delete what it holds.
+            return Err(Error::Conflict(format!(
+                "create {name}: {} exists and is not a volume Dockhand made; not taking it over",
+                dir.display()
+            )));
+        }
         let data = dir.join("_data");
         std::fs::create_dir_all(&data).ctx("create dir", &data)?;
         let rec = VolumeRecord {
@@ -272,15 +438,38 @@ impl VolumeStore {
         Ok(out)
     }
 
-    /// Delete a volume's record and data (the caller checked it is unused).
+    /// Delete a volume's record and its directory (the caller checked it is
+    /// unused). A bind volume's device is not in that directory and stays as it
+    /// is. Nothing is deleted across a mount point: a filesystem mounted at or
+    /// under the volume's directory is somebody else's, and the removal is
+    /// refused (the volume stays) until it is unmounted.
     pub fn remove(&self, name: &str) -> Result<()> {
         let _g = self.guard();
-        self.get(name)?;
+        let record = self.get(name)?;
         let dir = self.dir.join(name);
+        let refuse = |at: &Path| {
+            Error::Conflict(format!(
+                "remove {name}: {} is a mount point: Dockhand does not delete across a mount point; unmount it first",
+                at.display()
+            ))
+        };
+        if let Some(m) = mounts_at_or_under(&dir).first() {
+            return Err(refuse(m));
+        }
         // Record first: a crash after this leaves a directory `list` ignores.
         let rec = dir.join("volume.json");
         std::fs::remove_file(&rec).ctx("remove", &rec)?;
-        std::fs::remove_dir_all(&dir).ctx("remove", &dir)?;
+        if let Err(e) = remove_tree_on_one_mount(&dir) {
+            // Mounted meanwhile, or not removable: the volume stays listed.
+            if let Err(w) = write_json_atomic(&rec, &record) {
+                tracing::warn!("restoring the record of volume {name}: {w}");
+            }
+            let mounted = mounts_at_or_under(&dir);
+            return Err(match mounted.first() {
+                Some(m) => refuse(m),
+                None => e.into(),
+            });
+        }
         Ok(())
     }
 
@@ -330,6 +519,195 @@ mod tests {
             ("web".into(), Some(false))
         );
         assert!(parse_volumes_from("web:zz").is_err());
+    }
+
+    fn opts(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn local_driver_options_are_checked_as_moby_does() {
+        let bind = opts(&[("type", "none"), ("o", "bind"), ("device", "/srv/x")]);
+        assert_eq!(validate_options(&bind), Ok(()));
+        assert_eq!(validate_options(&BTreeMap::new()), Ok(()));
+        assert_eq!(validate_options(&opts(&[("size", "0")])), Ok(()));
+        let e = validate_options(&opts(&[("foo", "1"), ("type", "none")]));
+        assert_eq!(e.unwrap_err(), r#"invalid option: "foo""#);
+        let e = validate_options(&opts(&[("type", "none"), ("o", "bind")]));
+        assert_eq!(e.unwrap_err(), r#"missing required option: "device""#);
+        let e = validate_options(&opts(&[("device", "/x"), ("o", "bind")]));
+        assert_eq!(e.unwrap_err(), r#"missing required option: "type""#);
+        let e = validate_options(&opts(&[("size", "10m")]));
+        assert_eq!(e.unwrap_err(), "quota size requested but no quota support");
+        let e = validate_options(&opts(&[("size", "lots")]));
+        assert_eq!(e.unwrap_err(), "invalid size: 'lots'");
+        // What Dockhand cannot mount is refused up front, not at start.
+        let e = validate_options(&opts(&[("type", "tmpfs"), ("device", "tmpfs")]));
+        assert!(e.unwrap_err().contains("not supported by Dockhand"));
+    }
+
+    #[test]
+    fn a_bind_volume_is_its_device() {
+        let rec = |o: &[(&str, &str)]| VolumeRecord {
+            options: opts(o),
+            ..Default::default()
+        };
+        let d = rec(&[("type", "none"), ("o", "bind"), ("device", "/srv/x")])
+            .bind_device()
+            .unwrap();
+        assert_eq!(d.path, Path::new("/srv/x"));
+        assert!(!d.recursive && !d.readonly);
+        let d = rec(&[("type", "none"), ("o", "rbind,ro"), ("device", "/srv/x")])
+            .bind_device()
+            .unwrap();
+        assert!(d.recursive && d.readonly);
+        assert_eq!(d.flags(), 0x5001);
+        assert!(rec(&[]).bind_device().is_none());
+        assert!(rec(&[("type", "ext4"), ("device", "/dev/sdb1")])
+            .bind_device()
+            .is_none());
+        // Mounting a missing device fails with Docker's words (and so its
+        // CLI's exit code 127 for "no such file or directory").
+        let dir = tempfile::tempdir().unwrap();
+        let missing = BindDevice {
+            path: dir.path().join("gone"),
+            recursive: false,
+            readonly: false,
+        };
+        let e = missing
+            .check(Path::new("/v/_data"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "error while mounting volume '/v/_data': failed to mount local volume: mount "
+            ),
+            "{e}"
+        );
+        assert!(
+            e.ends_with(":/v/_data, flags: 0x1000: no such file or directory"),
+            "{e}"
+        );
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        let file = BindDevice {
+            path: dir.path().join("file"),
+            ..missing.clone()
+        };
+        assert!(file
+            .check(Path::new("/d"))
+            .unwrap_err()
+            .to_string()
+            .contains("not a directory"));
+        let ok = BindDevice {
+            path: dir.path().to_path_buf(),
+            ..missing
+        };
+        ok.check(Path::new("/d")).unwrap();
+    }
+
+    #[test]
+    fn removing_a_bind_volume_leaves_its_device_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = dir.path().join("device");
+        std::fs::create_dir_all(device.join("sub")).unwrap();
+        std::fs::write(device.join("sub/f"), "precious").unwrap();
+        let s = VolumeStore::open(&dir.path().join("host")).unwrap();
+        let e = s
+            .create(Some("bad"), BTreeMap::new(), opts(&[("foo", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, r#"create bad: invalid option: "foo""#);
+        assert!(s.get("bad").is_err(), "nothing is made for refused options");
+        let o = opts(&[
+            ("type", "none"),
+            ("o", "bind"),
+            ("device", device.to_str().unwrap()),
+        ]);
+        let v = s.create(Some("bv"), BTreeMap::new(), o.clone()).unwrap();
+        assert_eq!(v.options, o);
+        assert_eq!(v.bind_device().unwrap().path, device);
+        let j = s.to_json(&v);
+        assert_eq!(j["Mountpoint"], s.data_path("bv").display().to_string());
+        assert_eq!(j["Options"]["device"], device.display().to_string());
+        s.remove("bv").unwrap();
+        assert!(!dir.path().join("host/volumes/bv").exists());
+        assert_eq!(
+            std::fs::read_to_string(device.join("sub/f")).unwrap(),
+            "precious"
+        );
+    }
+
+    #[test]
+    fn a_foreign_directory_in_the_store_is_neither_listed_nor_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = VolumeStore::open(dir.path()).unwrap();
+        let foreign = dir.path().join("volumes/theirs");
+        std::fs::create_dir_all(foreign.join("_data")).unwrap();
+        std::fs::write(foreign.join("_data/f"), "x").unwrap();
+        assert!(s.list().unwrap().is_empty());
+        assert!(s.get("theirs").is_err());
+        let e = s
+            .create(Some("theirs"), BTreeMap::new(), BTreeMap::new())
+            .unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Conflict);
+        assert!(s.remove("theirs").is_err());
+        assert!(foreign.join("_data/f").exists());
+        assert!(!foreign.join("volume.json").exists());
+        // What a create that died before its record leaves is ours to reuse.
+        let ours = dir.path().join("volumes/crashed");
+        std::fs::create_dir_all(ours.join("_data")).unwrap();
+        std::fs::write(ours.join(".volume.json.tmp1"), "").unwrap();
+        s.create(Some("crashed"), BTreeMap::new(), BTreeMap::new())
+            .unwrap();
+        s.remove("crashed").unwrap();
+        assert!(!ours.exists());
+    }
+
+    /// Needs root (mount(2)); skipped visibly without it.
+    #[test]
+    fn a_volume_with_a_mount_inside_is_not_removed() {
+        use nix::mount::{mount, umount2, MntFlags, MsFlags};
+        let dir = tempfile::tempdir().unwrap();
+        let foreign = dir.path().join("foreign");
+        std::fs::create_dir_all(&foreign).unwrap();
+        std::fs::write(foreign.join("f"), "theirs").unwrap();
+        let s = VolumeStore::open(&dir.path().join("host")).unwrap();
+        s.create(Some("mv"), BTreeMap::new(), BTreeMap::new())
+            .unwrap();
+        let data = s.data_path("mv");
+        if let Err(e) = mount(
+            Some(&foreign),
+            &data,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        ) {
+            eprintln!("SKIPPED: cannot bind mount ({e}); run as root");
+            return;
+        }
+        struct Unmount(PathBuf);
+        impl Drop for Unmount {
+            fn drop(&mut self) {
+                let _ = umount2(&self.0, MntFlags::MNT_DETACH);
+            }
+        }
+        let guard = Unmount(data.clone());
+        let e = s.remove("mv").unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Conflict);
+        assert!(e.to_string().contains("is a mount point"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(foreign.join("f")).unwrap(),
+            "theirs"
+        );
+        assert!(s.get("mv").is_ok(), "the volume stays until unmounted");
+        drop(guard);
+        s.remove("mv").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(foreign.join("f")).unwrap(),
+            "theirs"
+        );
     }
 
     #[test]

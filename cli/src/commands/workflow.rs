@@ -570,8 +570,9 @@ pub async fn image_prune(client: &Client, a: &ImagePruneArgs) -> CmdResult {
     Ok(0)
 }
 
-/// `docker system prune`: containers, networks, images (and nothing for volumes
-/// and build cache, which this engine does not keep yet).
+/// `docker system prune`: containers, networks, with `--volumes` anonymous
+/// volumes, images (and nothing for the build cache, which this engine does not
+/// keep yet).
 pub async fn system_prune(client: &Client, a: &SystemPruneArgs) -> CmdResult {
     if !a.force {
         let mut warning = String::from(
@@ -623,6 +624,23 @@ pub async fn system_prune(client: &Client, a: &SystemPruneArgs) -> CmdResult {
                 println!("{s}");
             }
         }
+    }
+    // Volumes: anonymous ones not used by a container (docker's default).
+    if a.volumes {
+        let r: Value = json_body(client.post("/volumes/prune", &q).await?).await?;
+        let vols: Vec<&str> = r["VolumesDeleted"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !vols.is_empty() {
+            let mut s = "Deleted Volumes:\n".to_string();
+            for v in vols {
+                s.push_str(v);
+                s.push('\n');
+            }
+            println!("{s}");
+        }
+        total += r["SpaceReclaimed"].as_f64().unwrap_or(0.0);
     }
     let (out, space) = prune_images(client, a.all, &a.filter).await?;
     if !out.is_empty() {

@@ -622,7 +622,8 @@ pub fn prepare_container(spec: &RuntimeSpec, ns: Option<&super::sandbox::NsFds>)
 }
 
 /// Bind sources that are paths of the virtual host: cloned from its mount
-/// namespace (missing directories are made, owned by its root, as `-v` does).
+/// namespace (missing directories are made, owned by its root, as `-v` does;
+/// a bind volume's missing device is an error).
 fn open_sandbox_binds(spec: &RuntimeSpec, mnt: &OwnedFd) -> R<Vec<Option<OwnedFd>>> {
     use nix::sched::{setns, CloneFlags};
     let own = fs::File::open("/proc/self/ns/mnt").map_err(|e| fail("open mount namespace", e))?;
@@ -635,7 +636,7 @@ fn open_sandbox_binds(spec: &RuntimeSpec, mnt: &OwnedFd) -> R<Vec<Option<OwnedFd
             if m.kind != "bind" || !m.in_sandbox {
                 return Ok(None);
             }
-            if fs::symlink_metadata(&m.source).is_err() {
+            if fs::symlink_metadata(&m.source).is_err() && !m.must_exist {
                 fs::create_dir_all(&m.source).map_err(|e| {
                     fail(format_args!("bind source path {}", m.source.display()), e)
                 })?;

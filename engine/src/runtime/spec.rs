@@ -50,6 +50,10 @@ pub struct SpecMount {
     /// mount namespace, not the machine's.
     #[serde(default)]
     pub in_sandbox: bool,
+    /// The source is not ours to make (a bind volume's device): a missing one
+    /// fails the start instead of being created as `-v` does.
+    #[serde(default)]
+    pub must_exist: bool,
 }
 
 /// A virtual host's namespaces, for its containers and for its own init.
