@@ -51,12 +51,15 @@ macro_rules! require_docker_cli {
 }
 
 pub struct Daemon {
-    /// Index of this daemon's subnets (10.250.N.0/24, 10.(100+N).0.0/16).
+    /// Index of this daemon's subnets (10.250.N.0/24, 10.(100+N).0.0/16,
+    /// playground 192.168.N.0/24).
     net_index: usize,
     pub dir: tempfile::TempDir,
     pub root: PathBuf,
     pub socket: PathBuf,
     child: Option<Child>,
+    /// Daemon flags of this test beside the harness's own.
+    extra_args: Vec<String>,
 }
 
 /// Output of a CLI run, with helpers for assertions.
@@ -90,17 +93,23 @@ impl Run {
 
 impl Daemon {
     pub fn start() -> Daemon {
-        Self::start_at(None)
+        Self::start_at(None, &[])
+    }
+
+    /// A daemon with these flags too (`--registry-mirror URL`, ...); they are
+    /// kept across `restart`.
+    pub fn start_with(args: &[&str]) -> Daemon {
+        Self::start_at(None, args)
     }
 
     /// A daemon whose data root is `root` (say a filesystem the test mounted
     /// there); its socket and log are in a directory of its own as usual. The
     /// root is the caller's: it is neither unmounted nor deleted on drop.
     pub fn start_on(root: PathBuf) -> Daemon {
-        Self::start_at(Some(root))
+        Self::start_at(Some(root), &[])
     }
 
-    fn start_at(root: Option<PathBuf>) -> Daemon {
+    fn start_at(root: Option<PathBuf>, extra: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("dockhand-test-")
             .tempdir()
@@ -116,6 +125,7 @@ impl Daemon {
             root,
             socket,
             child: None,
+            extra_args: extra.iter().map(|a| a.to_string()).collect(),
         };
         d.spawn();
         d
@@ -149,7 +159,8 @@ impl Daemon {
             .arg("--playground-chain-prefix")
             .arg(format!("DH-P{tag}"))
             .arg("--session-bridge-prefix")
-            .arg(format!("dhs{tag}"));
+            .arg(format!("dhs{tag}"))
+            .args(&self.extra_args);
         let log = self.dir.path().join("daemon.log");
         let mut child = spawn_logged(cmd, &log);
         let socket = self.socket.clone();
@@ -261,6 +272,11 @@ impl Daemon {
     }
 
     /// This daemon's name tag (bridges `dhb<tag>`, `dhu<tag>…`, chains `DH-T<tag>…`).
+    /// The daemon's index N (its playground network is 192.168.N.0/24).
+    pub fn net_index(&self) -> usize {
+        self.net_index
+    }
+
     pub fn net_tag(&self) -> String {
         format!(
             "{:04x}",

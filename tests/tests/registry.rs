@@ -388,3 +388,69 @@ fn concurrent_pulls_fetch_each_blob_once_and_a_fresh_tag_asks_nobody() {
         &reg.requests()[before..]
     );
 }
+
+#[test]
+fn virtual_hosts_get_docker_hub_images_through_the_machines_cache() {
+    require_registry!();
+    // The registry stands in for Docker Hub, as the daemon's mirror; the
+    // virtual hosts' egress policy lets them reach nothing themselves.
+    let reg = Registry::start(Auth::None);
+    let mirror = format!("http://{}", reg.host());
+    let d = Daemon::start_with(&["--registry-mirror", &mirror]);
+    let dir = tempfile::tempdir().unwrap();
+    let built = oci_image(
+        dir.path(),
+        &ImageSpec::busybox()
+            .layer(LayerSpec::files(&[("/hello", b"from the hub\n")]))
+            .cmd(&["cat", "/hello"]),
+    );
+    reg.push_layout(dir.path(), "library/hello:1");
+    for vh in ["vh-a", "vh-b"] {
+        d.cli(&["host", "create", "--hostname", vh, vh]).ok();
+        let out = d
+            .cli(&["host", "exec", vh, "docker", "pull", "hello:1"])
+            .ok();
+        assert!(out.contains("Pulling from library/hello"), "{out}");
+        assert_eq!(
+            d.cli(&["host", "exec", vh, "docker", "run", "--rm", "hello:1"])
+                .ok(),
+            "from the hub"
+        );
+        assert_eq!(
+            d.cli(&["host", "exec", vh, "docker", "inspect", "-f", "{{.Id}}", "hello:1"])
+                .ok(),
+            built.config_digest
+        );
+    }
+    for l in &built.layers {
+        assert_eq!(reg.blob_fetches(&l.digest), 1, "one fetch for both hosts");
+    }
+    assert_eq!(reg.manifest_fetches("1"), 1);
+    // A host's images are its own: the machine did not get the name.
+    assert_ne!(d.cli(&["inspect", "hello:1"]).code(), 0);
+}
+
+#[test]
+fn pull_all_tags_gets_every_tag_of_the_repository() {
+    require_registry!();
+    let reg = Registry::start(Auth::None);
+    let d = Daemon::start();
+    let repo = format!("{}/team/multi", reg.host());
+    for t in ["1", "2", "edge"] {
+        d.cli(&["tag", "busybox", &format!("{repo}:{t}")]).ok();
+        d.cli(&["push", &format!("{repo}:{t}")]).ok();
+        d.cli(&["rmi", &format!("{repo}:{t}")]).ok();
+    }
+    let out = d.cli(&["pull", "--all-tags", &repo]).ok();
+    assert!(out.ends_with(&repo), "{out}");
+    let rows = d
+        .cli(&["images", "--format", "{{.Repository}} {{.Tag}}"])
+        .ok();
+    let prefix = format!("{repo} ");
+    let mut tags: Vec<&str> = rows
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .collect();
+    tags.sort();
+    assert_eq!(tags, ["1", "2", "edge"], "{rows}");
+}

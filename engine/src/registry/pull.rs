@@ -146,6 +146,65 @@ async fn get_blob_bytes(session: &Session<'_>, d: &Descriptor) -> Result<Vec<u8>
     Ok(body.to_vec())
 }
 
+/// Every tag of `r`'s repository (`GET /v2/NAME/tags/list`, following `Link`
+/// pages), for `pull --all-tags`.
+pub async fn list_tags(client: &Client, r: &Reference, creds: AuthConfig) -> Result<Vec<String>> {
+    let ep = endpoints(r, &client.options().mirrors, &client.options().insecure)
+        .pop()
+        .ok_or_else(|| RegistryError::Internal("no endpoint".into()))?;
+    let creds = match client.options().machine_auth_for(r.domain()) {
+        Some(m) if creds.is_anonymous() => m.clone(),
+        _ => creds,
+    };
+    let session = client.session(ep, creds, "pull");
+    session.authorize().await?;
+    let mut url = session.url("tags/list").await?;
+    let mut tags = Vec::new();
+    for _ in 0..100 {
+        let resp = session.send(Method::GET, &url, |b| b).await?;
+        let status = resp.status();
+        let next = resp
+            .headers()
+            .get("link")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| l.split(';').next())
+            .map(|l| {
+                l.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            });
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| super::client::transport_error(&Method::GET, &url, &e))?;
+        if !status.is_success() {
+            return Err(manifest_error(status, &body, r));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| RegistryError::Registry(format!("tags of {}: {e}", r.familiar_name())))?;
+        tags.extend(
+            v["tags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.as_str().map(str::to_string)),
+        );
+        match next {
+            Some(n) => {
+                url = reqwest::Url::parse(&url)
+                    .and_then(|u| u.join(&n))
+                    .map_err(|e| RegistryError::Registry(format!("invalid Link {n}: {e}")))?
+                    .to_string()
+            }
+            None => break,
+        }
+    }
+    tags.sort();
+    tags.dedup();
+    Ok(tags)
+}
+
 /// Pull `req` into `store` (any owner of an [`ImageStore`], so that the work
 /// that blocks can run on other threads), reporting to `sink`.
 pub async fn pull<S>(client: &Client, store: Arc<S>, req: PullRequest, sink: Sink) -> Result<Pulled>

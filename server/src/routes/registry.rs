@@ -152,8 +152,10 @@ pub async fn pull_image(
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let creds = creds(headers)?;
-    // `fromImage` may carry the tag or digest itself; `tag` may be a digest.
+    // `fromImage` may carry the tag or digest itself; `tag` may be a digest;
+    // an empty `tag` with a bare name means every tag (`pull --all-tags`).
     let mut r = Reference::parse(&from_image).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let all_tags = tag.as_deref() == Some("") && r.explicit_tag().is_none() && r.digest().is_none();
     if let Some(t) = tag.filter(|t| !t.is_empty()) {
         r = if t.starts_with("sha256:") {
             Reference::parse(&format!("{}@{t}", r.full_name()))
@@ -166,22 +168,34 @@ pub async fn pull_image(
         Some(p) => Some(engine::registry::manifest::parse_platform(&p)?),
         None => None,
     };
-    let req = pull::PullRequest {
-        reference: r.with_default_tag(),
-        platform,
-        creds,
-    };
     let host = st.host.clone();
     stream_messages(move |sink| async move {
         let h = host.clone();
-        let domain = req.reference.domain().to_string();
+        let domain = r.domain().to_string();
         let pulled = from_host_network(&st, &domain, move |client| async move {
-            pull::pull(&client, h, req, sink).await
+            let refs = if all_tags {
+                let tags = pull::list_tags(&client, &r, creds.clone()).await?;
+                tags.iter().filter_map(|t| r.with_tag(t).ok()).collect()
+            } else {
+                vec![r.with_default_tag()]
+            };
+            let mut out = Vec::new();
+            for reference in refs {
+                let req = pull::PullRequest {
+                    reference,
+                    platform: platform.clone(),
+                    creds: creds.clone(),
+                };
+                out.push(pull::pull(&client, h.clone(), req, sink.clone()).await?);
+            }
+            Ok(out)
         })
         .await?;
-        let name = pulled.reference.familiar_string();
-        let attrs = std::collections::BTreeMap::from([("name".to_string(), name.clone())]);
-        host.emit("image", "pull", &name, attrs);
+        for p in pulled {
+            let name = p.reference.familiar_string();
+            let attrs = std::collections::BTreeMap::from([("name".to_string(), name.clone())]);
+            host.emit("image", "pull", &name, attrs);
+        }
         Ok(())
     })
     .await
