@@ -145,6 +145,13 @@ fn a_corrupted_blob_fails_the_pull_and_leaves_nothing() {
             .unwrap_or(false),
         "no blob of it"
     );
+    // A well-framed answer that is shorter than the blob: the same.
+    reg.clear_faults();
+    reg.inject(&layer.digest, Fault::Truncate(1000));
+    let r = d.cli(&["pull", &img]);
+    assert_eq!(r.code(), 1);
+    assert!(r.stderr().contains("unexpected EOF"), "{}", r.stderr());
+    assert!(!has_layer(&d, &layer.diff_id));
     reg.clear_faults();
     d.cli(&["pull", &img]).ok();
     assert_eq!(
@@ -453,4 +460,10 @@ fn pull_all_tags_gets_every_tag_of_the_repository() {
         .collect();
     tags.sort();
     assert_eq!(tags, ["1", "2", "edge"], "{rows}");
+    // `images REPO` lists that repository's names only (busybox, the same
+    // image, is not among them).
+    let only = d.cli(&["images", "--format", "{{.Tag}}", &repo]).ok();
+    let mut only: Vec<&str> = only.lines().collect();
+    only.sort();
+    assert_eq!(only, ["1", "2", "edge"]);
 }

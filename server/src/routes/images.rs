@@ -44,11 +44,14 @@ pub async fn list(State(st): State<AppState>, Query(q): Q) -> ApiResult<Response
                 let want = vals.iter().any(|v| v == "true" || v == "1");
                 rows.retain(|r| r.repo_tags.is_empty() == want);
             }
-            "reference" => rows.retain(|r| {
-                r.repo_tags
-                    .iter()
-                    .any(|t| vals.iter().any(|v| reference_matches(v, t)))
-            }),
+            // As moby: an image is listed under the names that match only.
+            "reference" => {
+                for r in rows.iter_mut() {
+                    r.repo_tags
+                        .retain(|t| vals.iter().any(|v| reference_matches(v, t)));
+                }
+                rows.retain(|r| !r.repo_tags.is_empty());
+            }
             "label" => rows.retain(|r| {
                 vals.iter().any(|v| match v.split_once('=') {
                     Some((k, val)) => r.labels.get(k).is_some_and(|x| x == val),
