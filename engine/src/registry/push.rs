@@ -156,10 +156,17 @@ where
     for d in diff_ids.iter().rev() {
         sink(progress::status(&progress::short(d), "Preparing"));
     }
-    let mut layers = Vec::new();
-    for d in &diff_ids {
-        layers.push(push_layer(session, store.clone(), d, sink.clone()).await?);
-    }
+    // Layers are compressed and sent a few at once (the manifest keeps their
+    // order).
+    let layers: Vec<Known> = futures_util::stream::iter(diff_ids.iter().cloned().map(|d| {
+        let (store, sink) = (store.clone(), sink.clone());
+        async move { push_layer(session, store, &d, sink).await }
+    }))
+    .buffered(super::pull::CONCURRENT_DOWNLOADS)
+    .collect::<Vec<Result<Known>>>()
+    .await
+    .into_iter()
+    .collect::<Result<_>>()?;
     let config_digest = format!("sha256:{}", hex::encode(Sha256::digest(&config)));
     if !blob_exists(session, &config_digest).await? {
         let body = config.clone();
