@@ -512,7 +512,13 @@ pub(crate) fn wait_ready(
 }
 
 /// Run a CLI to its end (at most 60 s), reading its output as it comes.
-pub(crate) fn run_with(mut cmd: Command, stdin: Option<&[u8]>) -> Run {
+pub(crate) fn run_with(cmd: Command, stdin: Option<&[u8]>) -> Run {
+    run_command(cmd, stdin, Duration::from_secs(60))
+}
+
+/// Run `cmd` to its end, feeding it `stdin`, reading its output while it runs,
+/// killed after `limit` (the process tree is printed first).
+pub fn run_command(mut cmd: Command, stdin: Option<&[u8]>, limit: Duration) -> Run {
     use std::io::Read;
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
@@ -542,13 +548,13 @@ pub(crate) fn run_with(mut cmd: Command, stdin: Option<&[u8]>) -> Run {
     let out = reader(Box::new(child.stdout.take().expect("stdout")));
     let err = reader(Box::new(child.stderr.take().expect("stderr")));
     // Bounded: no CLI call in a test may hang the suite.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + limit;
     let status = loop {
         if let Ok(Some(st)) = child.try_wait() {
             break st;
         }
         if Instant::now() > deadline {
-            eprintln!("--- a CLI call ran for 60 s: {cmd:?}; the processes ---");
+            eprintln!("--- a CLI call ran for {limit:?}: {cmd:?}; the processes ---");
             if let Ok(ps) = Command::new("ps")
                 .args(["-eo", "pid,ppid,stat,wchan:32,args", "--forest"])
                 .output()

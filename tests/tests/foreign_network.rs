@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use dockhand_tests::{docker_cli, Daemon};
 
@@ -63,40 +62,6 @@ fn net_index(d: &Daemon) -> u8 {
         .and_then(|r| r.split('.').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("unexpected default subnet {subnet}"))
-}
-
-/// The daemon's pid, found by its socket on its command line.
-fn daemon_pid(d: &Daemon) -> Option<i32> {
-    let sock = d.socket.to_string_lossy().into_owned();
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: i32 = e.file_name().to_string_lossy().parse().ok()?;
-        let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
-        let args: Vec<String> = cmd
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        (args.iter().any(|a| a == "daemon") && args.iter().any(|a| a.contains(&sock)))
-            .then_some(pid)
-    })
-}
-
-/// Stop the daemon as an init system does (SIGTERM) and wait for it to go.
-fn terminate(d: &Daemon) {
-    let pid = daemon_pid(d).expect("daemon running");
-    // SAFETY: kill(2) on the pid of the daemon this test started.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Path::new(&format!("/proc/{pid}/cmdline")).exists()
-        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| !s.contains(") Z "))
-            .unwrap_or(false)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the daemon did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn net_cleanup(tag: &str) {
@@ -186,7 +151,7 @@ fn an_adopted_bridge_survives_every_removal_path() {
 
     // The daemon's shutdown, then the cleanup script.
     create(&d);
-    terminate(&d);
+    d.terminate();
     assert!(
         exists(&foreign),
         "shutdown deleted a bridge dockhand did not create"
@@ -211,7 +176,7 @@ fn an_existing_bridge_named_as_the_default_bridge_is_used_and_kept() {
     let mut d = Daemon::start();
     let tag = d.net_tag();
     let bridge = format!("dhb{tag}");
-    terminate(&d);
+    d.terminate();
     net_cleanup(&tag);
     assert!(!exists(&bridge));
     let _undo = Undo(format!("ip link del {bridge}"));
@@ -221,7 +186,7 @@ fn an_existing_bridge_named_as_the_default_bridge_is_used_and_kept() {
         .cli(&["run", "--rm", "busybox", "ip", "-4", "-o", "route"])
         .ok();
     assert!(out.contains("default via 10.250."), "{out}");
-    terminate(&d);
+    d.terminate();
     net_cleanup(&tag);
     assert!(exists(&bridge), "the adopted default bridge was deleted");
 }
@@ -261,7 +226,7 @@ fn firewall_objects_named_like_ours_survive_cleanup() {
     ] {
         assert!(before.contains(&want), "{want} is gone after a restart");
     }
-    terminate(&d);
+    d.terminate();
     net_cleanup(&tag);
     let after = sh("iptables-save");
     assert!(
@@ -312,7 +277,7 @@ fn cgroups_beside_ours_survive_the_daemon() {
     d.restart();
     d.cli(&["rm", "-f", "sleeper"]).ok();
     d.cli(&["system", "prune", "-af"]).ok();
-    terminate(&d);
+    d.terminate();
     d.restart();
     for c in [&lookalike, &other] {
         assert!(c.join("c").is_dir(), "{} was removed", c.display());

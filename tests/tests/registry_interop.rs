@@ -13,10 +13,10 @@ use dockhand_tests::registry::{
     Registry,
 };
 use dockhand_tests::{require_docker_cli, require_registry, Daemon};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 /// Output of a command, for assertions.
 struct Ran(Output);
@@ -45,48 +45,8 @@ impl Ran {
 }
 
 /// Run `cmd` to its end (at most `limit`), feeding it `stdin`.
-fn run(mut cmd: Command, stdin: Option<&[u8]>, limit: Duration) -> Ran {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    if let Some(data) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin");
-        let data = data.to_vec();
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(&data);
-        });
-    }
-    let reader = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            buf
-        })
-    };
-    let out = reader(Box::new(child.stdout.take().expect("stdout")));
-    let err = reader(Box::new(child.stderr.take().expect("stderr")));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Ok(Some(st)) = child.try_wait() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            eprintln!("--- ran for {limit:?}, killed: {cmd:?}");
-            let _ = child.kill();
-            break child.wait().expect("wait");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Ran(Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    })
+fn run(cmd: Command, stdin: Option<&[u8]>, limit: Duration) -> Ran {
+    Ran(dockhand_tests::run_command(cmd, stdin, limit).out)
 }
 
 /// The real docker CLI against our daemon, with its configuration (where

@@ -300,17 +300,7 @@ pub const EMPTY_AUTH: &str = "e30=";
 pub async fn pull_image(client: &Client, image: &str, out: &mut dyn Write) -> Result<(), String> {
     let (full, tag, _) = normalize_image_ref(image);
     let q = Query::new().set("fromImage", full).set("tag", tag);
-    let resp = client
-        .request(
-            hyper::Method::POST,
-            "/images/create",
-            &q,
-            vec![("X-Registry-Auth", super::registry::auth_header_for(image))],
-            crate::client::empty(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    super::registry::display_progress(resp, out, false)
+    super::registry::post_with_progress(client, "/images/create", &q, image, out, false)
         .await
         .map(|_| ())
 }

@@ -274,6 +274,55 @@ pub async fn display_progress(
     Ok(aux)
 }
 
+/// `POST path` with the credentials for `image`, its progress on `out`
+/// (redrawn in place when `tty`). Returns the last `aux` object.
+pub async fn post_with_progress(
+    client: &Client,
+    path: &str,
+    q: &Query,
+    image: &str,
+    out: &mut dyn Write,
+    tty: bool,
+) -> Result<Option<Value>, String> {
+    let resp = client
+        .request(
+            hyper::Method::POST,
+            path,
+            q,
+            vec![("X-Registry-Auth", auth_header_for(image))],
+            crate::client::empty(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    display_progress(resp, out, tty).await
+}
+
+/// `pull` and `push`: progress on stdout unless `quiet`.
+async fn registry_call(
+    client: &Client,
+    path: &str,
+    q: &Query,
+    image: &str,
+    quiet: bool,
+) -> Result<(), Failure> {
+    let mut sink: Box<dyn Write> = if quiet {
+        Box::new(std::io::sink())
+    } else {
+        Box::new(std::io::stdout())
+    };
+    post_with_progress(
+        client,
+        path,
+        q,
+        image,
+        &mut sink,
+        stdout_is_terminal() && !quiet,
+    )
+    .await
+    .map(|_| ())
+    .map_err(fail)
+}
+
 // ----- commands ----------------------------------------------------------------
 
 /// `docker pull`.
@@ -306,23 +355,7 @@ pub async fn pull(client: &Client, a: &PullArgs) -> CmdResult {
             "platform",
             a.platform.clone().unwrap_or_default(),
         );
-    let resp = client
-        .request(
-            hyper::Method::POST,
-            "/images/create",
-            &q,
-            vec![("X-Registry-Auth", auth_header_for(&a.name))],
-            crate::client::empty(),
-        )
-        .await?;
-    let mut sink: Box<dyn Write> = if a.quiet {
-        Box::new(std::io::sink())
-    } else {
-        Box::new(std::io::stdout())
-    };
-    display_progress(resp, &mut sink, stdout_is_terminal() && !a.quiet)
-        .await
-        .map_err(fail)?;
+    registry_call(client, "/images/create", &q, &a.name, a.quiet).await?;
     let shown = if a.all_tags {
         r.full_name()
     } else {
@@ -351,23 +384,7 @@ pub async fn push(client: &Client, a: &PushArgs) -> CmdResult {
     };
     let path = format!("/images/{}/push", r.full_name());
     let q = Query::new().set("tag", tag);
-    let resp = client
-        .request(
-            hyper::Method::POST,
-            &path,
-            &q,
-            vec![("X-Registry-Auth", auth_header_for(&a.name))],
-            crate::client::empty(),
-        )
-        .await?;
-    let mut sink: Box<dyn Write> = if a.quiet {
-        Box::new(std::io::sink())
-    } else {
-        Box::new(std::io::stdout())
-    };
-    display_progress(resp, &mut sink, stdout_is_terminal() && !a.quiet)
-        .await
-        .map_err(fail)?;
+    registry_call(client, &path, &q, &a.name, a.quiet).await?;
     if a.quiet {
         let _ = writeln!(stdout, "{}", r.with_default_tag().familiar_string());
     }

@@ -58,6 +58,15 @@ impl RegistryOptions {
     pub fn machine_auth_for(&self, domain: &str) -> Option<&AuthConfig> {
         self.machine_auth.get(&super::endpoint::auth_key(domain))
     }
+
+    /// The credentials to pull from `domain` with: the host's, or the
+    /// machine's when the host sent none.
+    pub fn pull_creds(&self, domain: &str, creds: &AuthConfig) -> AuthConfig {
+        match self.machine_auth_for(domain) {
+            Some(m) if creds.is_anonymous() => m.clone(),
+            _ => creds.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -308,22 +317,9 @@ impl Session<'_> {
     /// `login`, credentials that the registry refuses are an error even where
     /// anonymous access would do.
     pub async fn authorize(&self) -> Result<()> {
-        let url = self.base().await?;
-        let resp = self
-            .http()
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| transport_error(&Method::GET, &url, &e))?;
-        if resp.status() != StatusCode::UNAUTHORIZED {
+        let Some(challenge) = self.ping().await? else {
             return Ok(());
-        }
-        let challenge = resp
-            .headers()
-            .get_all(WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(parse_challenge);
+        };
         let value = match challenge {
             Some(Challenge::Basic) => self.creds.basic(),
             Some(Challenge::Bearer {
@@ -338,6 +334,28 @@ impl Session<'_> {
         };
         *self.authorization.lock().unwrap_or_else(|p| p.into_inner()) = value;
         Ok(())
+    }
+
+    /// `GET /v2/`: None when the registry lets us in as we are, else the
+    /// challenge of its `401` (None inside when it names none we know).
+    async fn ping(&self) -> Result<Option<Option<Challenge>>> {
+        let url = self.base().await?;
+        let resp = self
+            .http()
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| transport_error(&Method::GET, &url, &e))?;
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return Ok(None);
+        }
+        Ok(Some(
+            resp.headers()
+                .get_all(WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(parse_challenge),
+        ))
     }
 
     /// A Bearer token for this repository and actions (cached until it expires).
@@ -480,20 +498,9 @@ pub async fn login(client: &Client, a: &AuthConfig) -> Result<()> {
     let s = client.session(ep, a.clone(), "pull");
     let url = s.base().await?;
     let http = s.http();
-    let resp = http
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| transport_error(&Method::GET, &url, &e))?;
-    if resp.status() != StatusCode::UNAUTHORIZED {
+    let Some(challenge) = s.ping().await? else {
         return Ok(());
-    }
-    let challenge = resp
-        .headers()
-        .get_all(WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(parse_challenge);
+    };
     let failed = |status: StatusCode| {
         RegistryError::Unauthorized(format!(
             "login attempt to {url} failed with status: {status}"
@@ -544,9 +551,7 @@ pub async fn inspect(
     creds: AuthConfig,
 ) -> Result<serde_json::Value> {
     use super::manifest::{self, Manifest};
-    let ep = super::endpoint::endpoints(r, &client.opts.mirrors, &client.opts.insecure)
-        .pop()
-        .ok_or_else(|| RegistryError::Internal("no endpoint".into()))?;
+    let ep = super::endpoint::registry_endpoint(r, &client.opts.insecure);
     let s = client.session(ep, creds, "pull");
     s.authorize().await?;
     let wanted = r.digest().or(r.tag()).unwrap_or("latest").to_string();

@@ -132,6 +132,12 @@ pub fn endpoints(r: &Reference, mirrors: &[String], insecure: &[Insecure]) -> Ve
     out
 }
 
+/// The registry itself (never a mirror): where pushes, logins and tag lists go.
+pub fn registry_endpoint(r: &Reference, insecure: &[Insecure]) -> Endpoint {
+    let mut eps = endpoints(r, &[], insecure);
+    eps.pop().expect("the registry is always the last endpoint")
+}
+
 /// The key credentials of `domain` have (`config.json`'s `auths`, the
 /// `serveraddress` of `X-Registry-Auth`): Docker Hub's legacy URL, or the domain.
 pub fn auth_key(domain: &str) -> String {

@@ -98,6 +98,30 @@ pub async fn get_manifest(
     Ok((body.to_vec(), ctype, digest))
 }
 
+/// A manifest through the daemon's pull cache: a fresh one needs no request
+/// at all, and concurrent pulls of one reference make one.
+async fn cached_manifest(
+    session: &Session<'_>,
+    reference: &str,
+    r: &Reference,
+) -> Result<(Vec<u8>, String, String)> {
+    let cache = session.cache();
+    let key = super::cache::PullCache::key(
+        &session.ep.host,
+        &session.ep.repo,
+        reference,
+        session.user(),
+    );
+    let _one = super::cache::lock(&key).await;
+    if let Some(hit) = cache.get(&key) {
+        return Ok(hit);
+    }
+    session.authorize().await?;
+    let got = get_manifest(session, reference, r).await?;
+    cache.put(&key, &got.0, &got.1, &got.2);
+    Ok(got)
+}
+
 /// Docker's words for a manifest that could not be had.
 fn manifest_error(status: StatusCode, body: &[u8], r: &Reference) -> RegistryError {
     let text = error_text(status, body);
@@ -149,13 +173,8 @@ async fn get_blob_bytes(session: &Session<'_>, d: &Descriptor) -> Result<Vec<u8>
 /// Every tag of `r`'s repository (`GET /v2/NAME/tags/list`, following `Link`
 /// pages), for `pull --all-tags`.
 pub async fn list_tags(client: &Client, r: &Reference, creds: AuthConfig) -> Result<Vec<String>> {
-    let ep = endpoints(r, &client.options().mirrors, &client.options().insecure)
-        .pop()
-        .ok_or_else(|| RegistryError::Internal("no endpoint".into()))?;
-    let creds = match client.options().machine_auth_for(r.domain()) {
-        Some(m) if creds.is_anonymous() => m.clone(),
-        _ => creds,
-    };
+    let ep = super::endpoint::registry_endpoint(r, &client.options().insecure);
+    let creds = client.options().pull_creds(r.domain(), &creds);
     let session = client.session(ep, creds, "pull");
     session.authorize().await?;
     let mut url = session.url("tags/list").await?;
@@ -214,10 +233,7 @@ where
     let r = req.reference.with_default_tag();
     let eps = endpoints(&r, &client.options().mirrors, &client.options().insecure);
     // A pull without credentials uses the machine's, where it has some.
-    let creds = match client.options().machine_auth_for(r.domain()) {
-        Some(m) if req.creds.is_anonymous() => m.clone(),
-        _ => req.creds.clone(),
-    };
+    let creds = client.options().pull_creds(r.domain(), &req.creds);
     let mut last = None;
     for ep in eps {
         let mirror = ep.mirror;
@@ -259,22 +275,8 @@ where
 {
     let wanted = r.digest().or(r.tag()).unwrap_or("latest").to_string();
     // Nothing is said before the manifest is there: a pull that fails that
-    // early is an HTTP error, as Docker's. A fresh one from the cache needs no
-    // request at all; concurrent pulls of one tag make one.
-    let key =
-        super::cache::PullCache::key(&session.ep.host, &session.ep.repo, &wanted, session.user());
-    let (bytes, ctype, top_digest) = {
-        let _one = super::cache::lock(&key).await;
-        match session.cache().get(&key) {
-            Some(hit) => hit,
-            None => {
-                session.authorize().await?;
-                let got = get_manifest(session, &wanted, r).await?;
-                session.cache().put(&key, &got.0, &got.1, &got.2);
-                got
-            }
-        }
-    };
+    // early is an HTTP error, as Docker's.
+    let (bytes, ctype, top_digest) = cached_manifest(session, &wanted, r).await?;
     sink(match r.digest() {
         Some(_) => progress::line(&format!("Pulling from {}", path_for_display(r))),
         None => {
@@ -288,21 +290,7 @@ where
             let want = platform.cloned().unwrap_or_else(manifest::host_platform);
             let d = manifest::select(&index, &want)
                 .ok_or_else(|| RegistryError::NoPlatform(want.to_string()))?;
-            let key = super::cache::PullCache::key(
-                &session.ep.host,
-                &session.ep.repo,
-                &d.digest,
-                session.user(),
-            );
-            let (b, ct, _) = match session.cache().get(&key) {
-                Some(hit) => hit,
-                None => {
-                    session.authorize().await?;
-                    let got = get_manifest(session, &d.digest, r).await?;
-                    session.cache().put(&key, &got.0, &got.1, &got.2);
-                    got
-                }
-            };
+            let (b, ct, _) = cached_manifest(session, &d.digest, r).await?;
             match manifest::parse(&b, &ct, &name)? {
                 Manifest::Image(m) => m,
                 Manifest::Index(_) => {

@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::client::{error_text, Client, Session};
-use super::endpoint::endpoints;
 use super::manifest;
 use super::progress::{self, Sink, Throttle};
 use super::pull::images;
@@ -115,9 +114,7 @@ where
         vec![r.clone()]
     };
     // Pushes go to the registry itself, never to a mirror.
-    let ep = endpoints(r, &[], &client.options().insecure)
-        .pop()
-        .ok_or_else(|| RegistryError::Internal("no endpoint".into()))?;
+    let ep = super::endpoint::registry_endpoint(r, &client.options().insecure);
     let session = client.session(ep, req.creds.clone(), "pull,push");
     sink(progress::line(&format!(
         "The push refers to repository [{}]",
