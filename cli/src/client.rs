@@ -152,20 +152,7 @@ impl Query {
     }
 }
 
-/// Go's `url.QueryEscape`.
-pub fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+pub use shared::go::query_escape;
 
 /// Go's `url.PathEscape` for one path segment (container and image names).
 pub fn path_escape(s: &str) -> String {

@@ -238,6 +238,7 @@ fn registry_options(d: &DaemonArgs) -> Result<engine::registry::RegistryOptions,
         insecure,
         cache: std::sync::Arc::new(engine::registry::cache::PullCache::new(ttl)),
         machine_auth: Default::default(),
+        resolve_on: None,
     };
     if let Some(f) = &d.registry_auth {
         opts.load_machine_auth(f)
@@ -481,6 +482,8 @@ enum Cmd {
     Login(rg::LoginArgs),
     /// Log out from a registry
     Logout(rg::LogoutArgs),
+    /// Search Docker Hub for images
+    Search(rg::SearchArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
     /// Inspect changes to files or directories on a container's filesystem
@@ -1008,6 +1011,7 @@ async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
         } => rg::push(c, &a).await,
         Cmd::Login(a) => rg::login(c, &a).await,
         Cmd::Logout(a) => rg::logout(&a).await,
+        Cmd::Search(a) => rg::search(c, &a).await,
         Cmd::System {
             cmd: SystemCmd::Df(a),
         } => wf::df(c, &a).await,

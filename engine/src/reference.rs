@@ -141,6 +141,30 @@ impl Reference {
         })
     }
 
+    /// A copy naming `digest` (`sha256:<hex>`, checked) and no tag: the digest
+    /// reference `NAME@DIGEST` (distribution's `WithDigest(TrimNamed(r), d)`).
+    pub fn with_digest(&self, digest: &str) -> Result<Reference, ReferenceError> {
+        if !is_digest_syntax(digest) {
+            return Err(ReferenceError::InvalidFormat);
+        }
+        Ok(Reference {
+            tag: None,
+            digest: Some(validate_digest(digest)?),
+            ..self.clone()
+        })
+    }
+
+    /// The key of the per-host reference index: a reference with a digest keeps
+    /// only its digest (moby's `favorDigest`: `busybox:1@sha256:..` is stored and
+    /// looked up as `docker.io/library/busybox@sha256:..`), one without gets the
+    /// default tag.
+    pub fn index_key(&self) -> String {
+        match &self.digest {
+            Some(d) => format!("{}@{d}", self.full_name()),
+            None => self.canonical_string(),
+        }
+    }
+
     /// `busybox:latest` (default tag added), `busybox@sha256:...`.
     pub fn familiar_string(&self) -> String {
         let r = self.with_default_tag();
@@ -156,8 +180,8 @@ impl Reference {
         s
     }
 
-    /// The normalized full form, default tag added: `docker.io/library/busybox:latest`.
-    /// This is the key of the tag index.
+    /// The normalized full form, default tag added: `docker.io/library/busybox:latest`
+    /// (the key of the reference index for a tag; see [`Reference::index_key`]).
     pub fn canonical_string(&self) -> String {
         let r = self.with_default_tag();
         let mut s = r.full_name();
@@ -534,6 +558,29 @@ mod tests {
         let r = p("Foo/bar");
         assert_eq!((r.domain(), r.path()), ("Foo", "bar"));
         assert_eq!(r.familiar_name(), "Foo/bar");
+    }
+
+    #[test]
+    fn digest_references_are_keyed_by_their_digest_only() {
+        let d = format!("sha256:{HEX}");
+        let r = p("busybox:1.36").with_digest(&d).unwrap();
+        assert_eq!(r.tag(), None);
+        assert_eq!(r.familiar_string(), format!("busybox@{d}"));
+        assert_eq!(r.index_key(), format!("docker.io/library/busybox@{d}"));
+        assert_eq!(
+            p(&format!("busybox:1.36@{d}")).index_key(),
+            format!("docker.io/library/busybox@{d}")
+        );
+        assert_eq!(p("busybox").index_key(), "docker.io/library/busybox:latest");
+        assert_eq!(
+            p("127.0.0.1:5000/app/x:1")
+                .with_digest(&d)
+                .unwrap()
+                .familiar_string(),
+            format!("127.0.0.1:5000/app/x@{d}")
+        );
+        assert!(p("busybox").with_digest("sha256:abc").is_err());
+        assert!(p("busybox").with_digest(&format!("md5:{HEX}")).is_err());
     }
 
     #[test]

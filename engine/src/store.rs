@@ -42,6 +42,38 @@ fn from_hasher(h: Sha256) -> Sha256Digest {
     Sha256Digest::from_str(&hex).expect("hex-encoded sha256 is a valid digest")
 }
 
+/// Remove the work files and directories in `dir` named `<prefix><pid>-…`
+/// whose process is gone: what a killed daemon left half-done. Those of this
+/// process and of live ones stay (another store of the same data root may be
+/// writing them right now).
+pub fn remove_stale_work(dir: &Path, prefix: &str) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    let me = std::process::id();
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let p = e.path();
+        match e.file_type() {
+            Ok(t) if t.is_dir() => {
+                let _ = crate::fsutil::remove_tree_on_one_mount(&p);
+            }
+            _ => {
+                let _ = fs::remove_file(&p);
+            }
+        }
+    }
+}
+
 /// The blob store rooted at `<data_root>/blobs/sha256`.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
@@ -49,10 +81,12 @@ pub struct BlobStore {
 }
 
 impl BlobStore {
-    /// Open (create) the store under `data_root`.
+    /// Open (create) the store under `data_root`; blobs half-written by a
+    /// daemon that died (a pull killed half-way) are removed.
     pub fn open(data_root: &Path) -> Result<BlobStore, IoError> {
         let dir = data_root.join("blobs").join("sha256");
         fs::create_dir_all(&dir).ctx("create dir", &dir)?;
+        remove_stale_work(&dir, ".tmp-");
         Ok(BlobStore { dir })
     }
 
@@ -165,6 +199,41 @@ impl BlobStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn work_files_of_dead_processes_are_removed_and_the_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = {
+            let mut c = std::process::Command::new("true").spawn().unwrap();
+            let pid = c.id();
+            c.wait().unwrap();
+            pid
+        };
+        let me = std::process::id();
+        let names = [
+            format!(".tmp-{dead}-aa"),
+            format!(".tmp-{me}-bb"),
+            ".tmp-1-cc".to_string(),
+            "0123abcd".to_string(),
+            ".tmp-x-dd".to_string(),
+        ];
+        for n in &names {
+            fs::write(dir.path().join(n), b"x").unwrap();
+        }
+        let half = dir.path().join(format!(".tmp-{dead}-layer"));
+        fs::create_dir_all(half.join("usr/bin")).unwrap();
+        fs::write(half.join("usr/bin/f"), b"x").unwrap();
+        remove_stale_work(dir.path(), ".tmp-");
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut want = names[1..].to_vec();
+        want.sort();
+        assert_eq!(left, want);
+    }
 
     #[test]
     fn put_hashes_stores_once_and_reads_back() {

@@ -497,3 +497,20 @@ pub struct EventActor {
     #[serde(rename = "Attributes", default)]
     pub attributes: std::collections::BTreeMap<String, String>,
 }
+
+/// One result of `GET /images/search` (moby's `registry.SearchResult`), in
+/// the order Docker writes its fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchResult {
+    #[serde(default)]
+    pub star_count: i64,
+    #[serde(default)]
+    pub is_official: bool,
+    #[serde(default)]
+    pub name: String,
+    /// Deprecated by Docker: the daemon always answers `false`.
+    #[serde(default)]
+    pub is_automated: bool,
+    #[serde(default)]
+    pub description: String,
+}

@@ -3,6 +3,7 @@
 //! `wasm32-unknown-unknown`, so nothing here touches the OS.
 
 pub mod api;
+pub mod go;
 pub mod mux;
 pub mod playground;
 pub mod units;

@@ -6,6 +6,7 @@
 pub mod dockerd;
 pub mod pty;
 pub mod registry;
+pub mod search_index;
 pub mod serve;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -117,6 +117,42 @@ fn pulled_layers_are_fetched_and_run() {
 }
 
 #[test]
+fn each_layers_progress_follows_dockers_order() {
+    require_registry!();
+    let reg = Registry::start(Auth::None);
+    let d = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = ImageSpec::default();
+    for _ in 0..5 {
+        spec = spec.layer(LayerSpec::random(300_000));
+    }
+    let built = oci_image(dir.path(), &spec);
+    reg.push_layout(dir.path(), "app/five:1");
+    let out = d.cli(&["pull", &format!("{}/app/five:1", reg.host())]).ok();
+    let want = [
+        "Pulling fs layer",
+        "Verifying Checksum",
+        "Download complete",
+        "Extracting",
+        "Pull complete",
+    ];
+    for (i, l) in built.layers.iter().enumerate() {
+        let id = l.digest.trim_start_matches("sha256:")[..12].to_string();
+        let seen: Vec<&str> = out
+            .lines()
+            .filter_map(|line| line.strip_prefix(&format!("{id}: ")))
+            .filter(|s| !s.starts_with("Downloading"))
+            .collect();
+        // Three download at once: the others wait for a slot first.
+        let mut expect: Vec<&str> = want.to_vec();
+        if i >= 3 {
+            expect.insert(1, "Waiting");
+        }
+        assert_eq!(seen, expect, "layer {i}: {out}");
+    }
+}
+
+#[test]
 fn a_corrupted_blob_fails_the_pull_and_leaves_nothing() {
     require_registry!();
     let reg = Registry::start(Auth::None);
@@ -175,8 +211,46 @@ fn a_cut_connection_is_retried_and_a_dead_registry_fails_cleanly() {
     let digest = built.layers[0].digest.clone();
     reg.inject_times(&digest, Fault::CutAfter(50_000), 1);
     let out = d.cli(&["pull", &img]).ok();
-    assert!(out.contains("Retrying in"), "{out}");
+    assert!(out.contains("Retrying in 1 second"), "{out}");
     assert_eq!(reg.blob_fetches(&digest), 2);
+    assert_eq!(
+        d.cli(&["inspect", "-f", "{{.Id}}", &img]).ok(),
+        built.config_digest
+    );
+    // The second fetch resumed where the first broke, and the registry
+    // answered only the rest (206).
+    let fetches: Vec<_> = reg
+        .requests()
+        .into_iter()
+        .filter(|q| q.is_blob_fetch(&digest))
+        .collect();
+    assert_eq!(fetches[0].range, None);
+    let from: u64 = fetches[1]
+        .range
+        .as_deref()
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a ranged second fetch: {:?}", fetches[1]));
+    assert!(from > 0 && from <= 50_000, "resumed at {from}");
+    assert_eq!(fetches[1].status, 206);
+
+    // A registry that ignores ranges answers the whole blob: the bytes
+    // already extracted are skipped, and the layer is the same.
+    d.cli(&["rmi", &img]).ok();
+    d.cli(&["image", "prune", "-af"]).ok();
+    assert!(!has_layer(&d, &built.layers[0].diff_id));
+    reg.inject_times(&digest, Fault::CutAfter(50_000), 1);
+    reg.inject_times(&digest, Fault::IgnoreRange, 1);
+    let out = d.cli(&["pull", &img]).ok();
+    assert!(out.contains("Retrying in"), "{out}");
+    let last = reg
+        .requests()
+        .into_iter()
+        .rfind(|q| q.is_blob_fetch(&digest))
+        .unwrap();
+    assert_eq!((last.status, last.fault), (200, Some(Fault::IgnoreRange)));
+    assert!(has_layer(&d, &built.layers[0].diff_id));
     assert_eq!(
         d.cli(&["inspect", "-f", "{{.Id}}", &img]).ok(),
         built.config_digest
@@ -187,7 +261,7 @@ fn a_cut_connection_is_retried_and_a_dead_registry_fails_cleanly() {
     reg.inject(&digest, Fault::CutAfter(50_000));
     let r = d.cli(&["pull", &img]);
     assert_eq!(r.code(), 1);
-    assert_eq!(reg.blob_fetches(&digest), 5, "two before, three now");
+    assert_eq!(reg.blob_fetches(&digest), 7, "four before, three now");
     assert!(d.cli(&["inspect", &img]).code() != 0);
     assert!(!has_layer(&d, &built.layers[0].diff_id));
     // A registry that died: the pull fails, with Docker's form of the error
@@ -196,6 +270,128 @@ fn a_cut_connection_is_retried_and_a_dead_registry_fails_cleanly() {
     let r = d.cli(&["pull", &img]);
     assert_eq!(r.code(), 1);
     assert!(r.stderr().starts_with("Get \"http://"), "{}", r.stderr());
+}
+
+#[test]
+fn a_large_layer_is_pushed_in_chunks_and_a_failed_chunk_is_sent_again() {
+    require_registry!();
+    let reg = Registry::start(Auth::None);
+    let d = Daemon::start();
+    let img = format!("{}/app/big:1", reg.host());
+    // 40 MB that do not compress: one chunk of 32 MiB and the rest.
+    d.cli(&[
+        "run",
+        "--name",
+        "big",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 40000000 /dev/urandom > /big && md5sum /big",
+    ])
+    .ok();
+    let sum = d.cli(&["logs", "big"]).ok();
+    d.cli(&["commit", "big", &img]).ok();
+    // The first chunk fails once (the registry answers 503): it is sent again
+    // from where the registry says the upload stands.
+    reg.inject_times("PATCH", Fault::Status(503), 1);
+    let out = d.cli(&["push", &img]).ok();
+    assert!(out.contains("Retrying in 1 second"), "{out}");
+    assert!(out.contains(": Pushed"), "{out}");
+    let patches: Vec<_> = reg
+        .requests()
+        .into_iter()
+        .filter(|q| q.method == "PATCH")
+        .collect();
+    let ranges: Vec<(u16, String)> = patches
+        .iter()
+        .map(|q| (q.status, q.content_range.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(ranges.len(), 3, "{ranges:?}");
+    assert_eq!(ranges[0], (503, "0-33554431".to_string()), "{ranges:?}");
+    assert_eq!(ranges[1], (202, "0-33554431".to_string()), "{ranges:?}");
+    assert_eq!(ranges[2].0, 202, "{ranges:?}");
+    assert!(ranges[2].1.starts_with("33554432-"), "{ranges:?}");
+    // Small blobs (the config, busybox's layer) went in one request each.
+    let puts = reg
+        .requests()
+        .into_iter()
+        .filter(|q| q.method == "PUT" && q.path.contains("/blobs/uploads/"))
+        .count();
+    assert_eq!(puts, 3, "a PUT closes each of the three uploads");
+    // What the registry holds is the same file.
+    d.cli(&["rm", "big"]).ok();
+    d.cli(&["rmi", &img]).ok();
+    d.cli(&["image", "prune", "-af"]).ok();
+    d.cli(&["pull", &img]).ok();
+    let again = d.cli(&["run", "--rm", &img, "md5sum", "/big"]).ok();
+    assert_eq!(again.trim(), sum.trim());
+}
+
+#[test]
+fn a_pull_killed_half_way_leaves_nothing_and_the_next_reuses_verified_layers() {
+    require_registry!();
+    let reg = Registry::start(Auth::None);
+    let mut d = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let built = oci_image(
+        dir.path(),
+        &ImageSpec::default()
+            .layer(LayerSpec::random(100_000))
+            .layer(LayerSpec::random(100_000))
+            .layer(LayerSpec::random(2_000_000)),
+    );
+    reg.push_layout(dir.path(), "app/killed:1");
+    let img = format!("{}/app/killed:1", reg.host());
+    let (small, big) = (&built.layers[..2], &built.layers[2]);
+    reg.inject_times(&big.digest, Fault::StallAfter(500_000), 1);
+    let pull = std::process::Command::new(dockhand_tests::bin())
+        .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+        .args(["-H", &d.host_uri(), "pull", &img])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("pull");
+    // Kill the daemon while the big layer hangs half-way and the small ones
+    // are in.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !(small.iter().all(|l| has_layer(&d, &l.diff_id))
+        && reg
+            .requests()
+            .iter()
+            .any(|q| q.fault == Some(Fault::StallAfter(500_000))))
+    {
+        assert!(std::time::Instant::now() < deadline, "the pull got going");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    d.kill9();
+    let mut pull = pull;
+    let _ = pull.wait();
+    let work = |d: &Daemon| -> Vec<String> {
+        ["blobs/sha256", "layers"]
+            .iter()
+            .flat_map(|sub| std::fs::read_dir(d.root.join(sub)).into_iter().flatten())
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".tmp-"))
+            .collect()
+    };
+    assert!(!work(&d).is_empty(), "the killed pull left its work files");
+    d.restart();
+    assert_eq!(work(&d), Vec::<String>::new(), "a restart removes them");
+    assert!(d.cli(&["inspect", &img]).code() != 0, "no image");
+    assert!(!has_layer(&d, &big.diff_id));
+    // The next pull fetches only what was not verified.
+    let out = d.cli(&["pull", &img]).ok();
+    assert!(out.contains("Already exists"), "{out}");
+    for l in small {
+        assert_eq!(reg.blob_fetches(&l.digest), 1, "verified layers are kept");
+    }
+    assert_eq!(reg.blob_fetches(&big.digest), 2);
+    assert_eq!(
+        d.cli(&["inspect", "-f", "{{.Id}}", &img]).ok(),
+        built.config_digest
+    );
 }
 
 #[test]
@@ -340,6 +536,75 @@ fn a_virtual_hosts_pulls_leave_from_its_own_network() {
         before,
         "the registry saw no request from the virtual host"
     );
+
+    // The course's own registry on the host's loopback (`localhost:5000`),
+    // served here by distribution started in the host's network: push and
+    // pull by that name work, and the machine's registry sees none of it.
+    let init_pid = std::fs::read_dir(d.root.join("hosts/vh-reg/containers"))
+        .expect("containers")
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("config.v2.json")).ok())
+        .filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .find(|v| v["Config"]["Labels"]["dockhand.sandbox"] == "1")
+        .and_then(|v| v["State"]["Pid"].as_i64())
+        .expect("the host's init");
+    let own = tempfile::tempdir().unwrap();
+    let cfg = own.path().join("config.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:5000\n",
+            own.path().join("storage").display()
+        ),
+    )
+    .unwrap();
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let netns = format!("--net=/proc/{init_pid}/ns/net");
+    let _own_registry = Killed(
+        std::process::Command::new("nsenter")
+            .arg(&netns)
+            .arg(dockhand_tests::registry::registry_bin())
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nsenter docker-registry"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !std::process::Command::new("nsenter")
+        .arg(&netns)
+        .args(["curl", "-fs", "http://127.0.0.1:5000/v2/"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        assert!(std::time::Instant::now() < deadline, "the host's registry");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let mine = "localhost:5000/mycompany/my-bb:99";
+    let vh = |args: &[&str]| {
+        let mut a = vec!["host", "exec", "vh-reg", "docker"];
+        a.extend_from_slice(args);
+        d.cli(&a).ok()
+    };
+    vh(&["run", "--rm", "busybox", "true"]);
+    vh(&["tag", "busybox", mine]);
+    let out = vh(&["push", mine]);
+    assert!(out.contains("99: digest: sha256:"), "{out}");
+    vh(&["rmi", mine]);
+    let out = vh(&["pull", mine]);
+    assert!(out.contains("Status: Downloaded newer image"), "{out}");
+    assert_eq!(
+        vh(&["run", "--rm", mine, "echo", "from my registry"]),
+        "from my registry"
+    );
+    assert_eq!(seen(&reg), before, "nothing reached the machine's registry");
 }
 
 #[test]
@@ -412,29 +677,102 @@ fn virtual_hosts_get_docker_hub_images_through_the_machines_cache() {
             .cmd(&["cat", "/hello"]),
     );
     reg.push_layout(dir.path(), "library/hello:1");
-    for vh in ["vh-a", "vh-b"] {
+    // Twenty hosts pull at once.
+    let hosts: Vec<String> = (0..20).map(|i| format!("vh-{i}")).collect();
+    for vh in &hosts {
         d.cli(&["host", "create", "--hostname", vh, vh]).ok();
-        let out = d
-            .cli(&["host", "exec", vh, "docker", "pull", "hello:1"])
-            .ok();
-        assert!(out.contains("Pulling from library/hello"), "{out}");
-        assert_eq!(
-            d.cli(&["host", "exec", vh, "docker", "run", "--rm", "hello:1"])
-                .ok(),
-            "from the hub"
+    }
+    let runs: Vec<_> = hosts
+        .iter()
+        .map(|vh| {
+            let (host, config) = (d.host_uri(), d.dir.path().join("docker-config"));
+            let vh = vh.clone();
+            std::thread::spawn(move || {
+                std::process::Command::new(dockhand_tests::bin())
+                    .env("DOCKER_CONFIG", config)
+                    .args([
+                        "-H", &host, "host", "exec", &vh, "docker", "pull", "hello:1",
+                    ])
+                    .output()
+                    .expect("pull")
+            })
+        })
+        .collect();
+    for r in runs {
+        let out = r.join().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
         );
+        assert!(text.contains("Pulling from library/hello"), "{text}");
+    }
+    for vh in &hosts {
         assert_eq!(
             d.cli(&["host", "exec", vh, "docker", "inspect", "-f", "{{.Id}}", "hello:1"])
                 .ok(),
             built.config_digest
         );
     }
+    for vh in [&hosts[0], &hosts[19]] {
+        assert_eq!(
+            d.cli(&["host", "exec", vh, "docker", "run", "--rm", "hello:1"])
+                .ok(),
+            "from the hub"
+        );
+    }
     for l in &built.layers {
-        assert_eq!(reg.blob_fetches(&l.digest), 1, "one fetch for both hosts");
+        assert_eq!(reg.blob_fetches(&l.digest), 1, "one fetch for all hosts");
     }
     assert_eq!(reg.manifest_fetches("1"), 1);
     // A host's images are its own: the machine did not get the name.
     assert_ne!(d.cli(&["inspect", "hello:1"]).code(), 0);
+}
+
+#[test]
+fn a_private_image_one_host_pulled_is_not_given_to_another_without_credentials() {
+    require_registry!();
+    // The registry stands in for Docker Hub (the daemon's mirror) and wants a
+    // login; one virtual host has the credentials, the other has none.
+    let reg = Registry::start(Auth::basic("trainee", "pw"));
+    let mirror = format!("http://{}", reg.host());
+    let d = Daemon::start_with(&["--registry-mirror", &mirror]);
+    let dir = tempfile::tempdir().unwrap();
+    let built = oci_image(
+        dir.path(),
+        &ImageSpec::busybox()
+            .layer(LayerSpec::files(&[("/secret", b"private\n")]))
+            .cmd(&["cat", "/secret"]),
+    );
+    reg.push_layout(dir.path(), "team/secret:1");
+    for vh in ["vh-a", "vh-b"] {
+        d.cli(&["host", "create", "--hostname", vh, vh]).ok();
+    }
+    // Docker Hub's key in a docker config: base64("trainee:pw").
+    let sh = |vh: &str, script: &str| d.cli(&["host", "exec", vh, "--", "sh", "-c", script]);
+    sh(
+        "vh-a",
+        r#"mkdir -p /tmp/dc && echo '{"auths":{"https://index.docker.io/v1/":{"auth":"dHJhaW5lZTpwdw=="}}}' > /tmp/dc/config.json"#,
+    )
+    .ok();
+    let out = sh("vh-a", "DOCKER_CONFIG=/tmp/dc docker pull team/secret:1").ok();
+    assert!(out.contains("Status: Downloaded newer image"), "{out}");
+    assert_eq!(sh("vh-a", "docker run --rm team/secret:1").ok(), "private");
+    // The other host has the layers in the shared store, but not the right
+    // to them: the registry is asked with its (no) credentials and refuses.
+    let asked = reg.requests().len();
+    let r = sh("vh-b", "docker pull team/secret:1");
+    assert_eq!(r.code(), 1, "{}", r.stdout());
+    let refused = reg.requests()[asked..]
+        .iter()
+        .any(|q| q.path.contains("/team/secret/manifests/1") && q.status == 401);
+    assert!(refused, "{:?}", &reg.requests()[asked..]);
+    assert_ne!(sh("vh-b", "docker inspect team/secret:1").code(), 0);
+    assert_ne!(sh("vh-b", "docker run --rm team/secret:1").code(), 0);
+    for l in &built.layers {
+        assert_eq!(reg.blob_fetches(&l.digest), 1);
+    }
 }
 
 #[test]

@@ -103,7 +103,8 @@ fn ipath(name: &str, rest: &str) -> String {
     format!("/images/{}{}", path_escape(name), rest)
 }
 
-/// The format `images` renders with (docker's `NewImageFormat`).
+/// The format `images` renders with (docker's `NewImageFormat`): `--digests`
+/// adds the DIGEST column to a table format that has none.
 pub fn images_format(format: Option<&str>, quiet: bool, digests: bool) -> String {
     match format.unwrap_or("") {
         "" | "table" => {
@@ -114,6 +115,9 @@ pub fn images_format(format: Option<&str>, quiet: bool, digests: bool) -> String
             } else {
                 IMAGES_DEFAULT.into()
             }
+        }
+        f if digests && f.starts_with("table") && !f.contains("{{.Digest}}") => {
+            format!("{f}\t{{{{.Digest}}}}")
         }
         f => f.to_string(),
     }
@@ -132,7 +136,8 @@ pub async fn images(client: &Client, a: &ImagesArgs) -> CmdResult {
     );
     let list: Vec<ImageSummary> = client.get_json("/images/json", &q).await?;
     let format = images_format(a.format.as_deref(), a.quiet, a.digests);
-    let mut rows = image_rows(&list, !a.no_trunc, a.digests || format.contains(".Digest"));
+    let need_digest = a.digests || format.contains("{{.Digest}}");
+    let mut rows = image_rows(&list, !a.no_trunc, a.digests, need_digest);
     if a.quiet && a.format.is_none() {
         // One line per image, not per tag.
         rows.dedup_by(|x, y| x["ID"] == y["ID"]);
@@ -274,5 +279,15 @@ mod tests {
             images_format(Some("table"), false, true),
             IMAGES_DEFAULT_DIGESTS
         );
+        // As docker's NewImageFormat: a table without the column gets it.
+        assert_eq!(
+            images_format(Some("table {{.ID}}"), false, true),
+            "table {{.ID}}\t{{.Digest}}"
+        );
+        assert_eq!(
+            images_format(Some("table {{.Digest}}"), false, true),
+            "table {{.Digest}}"
+        );
+        assert_eq!(images_format(Some("{{.ID}}"), false, true), "{{.ID}}");
     }
 }

@@ -58,38 +58,7 @@ pub const HISTORY_HEADERS: &[(&str, &str)] = &[
     ("Comment", "COMMENT"),
 ];
 
-/// Go's `strconv.Quote`: escapes quotes, backslashes and control characters,
-/// keeps printable Unicode.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\x07' => out.push_str("\\a"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            '\x0b' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if c.is_control() => {
-                if (c as u32) < 0x10000 {
-                    out.push_str(&format!("\\u{:04x}", c as u32))
-                } else {
-                    out.push_str(&format!("\\U{:08x}", c as u32))
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+pub use shared::go::quote as go_quote;
 
 /// docker's `formatter.Ellipsis` for single-width text: keep `max-1` runes and
 /// append `…` when longer than `max`.
@@ -317,9 +286,17 @@ fn image_row(img: &ImageSummary, trunc: bool, repo: &str, tag: &str, digest: &st
     r
 }
 
-/// The rows of `docker images` (docker's `imageFormat`): one per repository tag,
-/// digests only with `--digests`, `<none>` for untagged images.
-pub fn image_rows(images: &[ImageSummary], trunc: bool, digests: bool) -> Vec<Row> {
+/// The rows of `docker images` (docker's `imageFormat`): one per repository tag
+/// (per tag and digest of its repository when `need_digest`: `--digests` or a
+/// format naming `{{.Digest}}`), then one per repository with digest references
+/// only (tag `<none>`; one per digest with `--digests` = `show_digests`, else one
+/// with an empty digest), `<none>` for images without any name.
+pub fn image_rows(
+    images: &[ImageSummary],
+    trunc: bool,
+    show_digests: bool,
+    need_digest: bool,
+) -> Vec<Row> {
     let mut rows = Vec::new();
     for img in images {
         let mut repo_tags: Vec<(String, Vec<String>)> = Vec::new();
@@ -350,7 +327,7 @@ pub fn image_rows(images: &[ImageSummary], trunc: bool, digests: bool) -> Vec<Ro
             let pos = repo_digests.iter().position(|(r, _)| r == repo);
             let ds = pos.map(|p| repo_digests.remove(p).1).unwrap_or_default();
             for tag in tags {
-                if !digests || ds.is_empty() {
+                if !need_digest || ds.is_empty() {
                     rows.push(image_row(img, trunc, repo, tag, "<none>"));
                 } else {
                     for d in &ds {
@@ -360,12 +337,12 @@ pub fn image_rows(images: &[ImageSummary], trunc: bool, digests: bool) -> Vec<Ro
             }
         }
         for (repo, ds) in &repo_digests {
-            if digests {
+            if show_digests {
                 for d in ds {
                     rows.push(image_row(img, trunc, repo, "<none>", d));
                 }
             } else {
-                rows.push(image_row(img, trunc, repo, "<none>", "<none>"));
+                rows.push(image_row(img, trunc, repo, "<none>", ""));
             }
         }
         if untagged {
@@ -483,7 +460,7 @@ CONTAINER ID   IMAGE     COMMAND                  STATUS                     POR
 
     #[test]
     fn images_rows_expand_tags_and_show_none() {
-        let rows = image_rows(&images_fixture(), true, false);
+        let rows = image_rows(&images_fixture(), true, false, false);
         let out = render(
             "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Size}}",
             &rows,
@@ -497,9 +474,47 @@ mybox        v1        65ad0d468eb1   4.26MB
 <none>       <none>    111111111111   0B
 ";
         assert_eq!(out, expected);
-        let with_digests = image_rows(&images_fixture(), true, true);
+        let with_digests = image_rows(&images_fixture(), true, true, true);
         assert_eq!(with_digests[0]["Digest"], "sha256:ab12");
         assert_eq!(with_digests[1]["Digest"], "<none>");
+    }
+
+    #[test]
+    fn digest_only_images_list_their_repository_without_a_tag() {
+        let d1 = format!("sha256:{}", "a".repeat(64));
+        let d2 = format!("sha256:{}", "b".repeat(64));
+        let images: Vec<ImageSummary> = serde_json::from_value(json!([
+            {"Id": format!("sha256:{}", "2".repeat(64)), "ParentId": "",
+             "RepoTags": ["localhost:5000/app:1"],
+             "RepoDigests": [format!("localhost:5000/app@{d1}"), format!("other@{d2}")],
+             "Created": 0, "Size": 0, "SharedSize": -1, "Labels": {}, "Containers": -1}
+        ]))
+        .unwrap();
+        let cols = |rows: &[Row]| -> Vec<String> {
+            rows.iter()
+                .map(|r| format!("{} {} {}", r["Repository"], r["Tag"], r["Digest"]))
+                .collect()
+        };
+        // `--digests`: the tag row carries its repository's digest, the other
+        // repository gets a row per digest.
+        assert_eq!(
+            cols(&image_rows(&images, true, true, true)),
+            [
+                format!("localhost:5000/app 1 {d1}"),
+                format!("other <none> {d2}")
+            ]
+        );
+        // Plain: no digest on tag rows; digest-only repositories as docker's
+        // formatter: one row, empty digest.
+        assert_eq!(
+            cols(&image_rows(&images, true, false, false)),
+            ["localhost:5000/app 1 <none>", "other <none> "]
+        );
+        // `--format '{{.Digest}}'` without `--digests`.
+        assert_eq!(
+            cols(&image_rows(&images, true, false, true)),
+            [format!("localhost:5000/app 1 {d1}"), "other <none> ".into()]
+        );
     }
 
     #[test]

@@ -3,13 +3,20 @@
 //! container uses it); removing by ID deletes, refusing when the image has several
 //! names (unless forced) or is used by a container (a running one even if forced).
 //!
+//! Names are tags and digest references alike. `rmi NAME@sha256:..` removes that
+//! digest reference; removing a tag that was its repository's last tag on the
+//! image removes that repository's digest references too ("Untagged:" each).
+//! Removing by ID counts as "one name" (no `-f` needed) when every reference is
+//! of one repository with at most one tag.
+//!
 //! Content (config, manifest, layer blobs, extracted layers) goes only when no image
 //! of any host still refers to it. An image forced away while stopped containers use
 //! it is *retained*: hidden, reachable by full ID, content kept, until
 //! `release_unused` finds no container using it.
 
-use super::index::{all_content_refs, HostIndex};
+use super::index::{all_content_refs, is_digest_key, HostIndex};
 use super::{short_id, ImageError, ImageStore};
+use crate::reference::Reference;
 use crate::store::{digest_string, parse_digest, sha256_of};
 use shared::api::ImageDeleteItem;
 use std::fs;
@@ -36,6 +43,38 @@ impl Conflict {
             self.message
         )
     }
+}
+
+/// `busybox:latest`, `busybox@sha256:..` for an index key.
+fn familiar(key: &str) -> String {
+    Reference::parse(key)
+        .map(|r| r.familiar_string())
+        .unwrap_or_else(|_| key.to_string())
+}
+
+/// The repository (`docker.io/library/busybox`) of an index key.
+fn ref_name(key: &str) -> Option<String> {
+    Reference::parse(key).ok().map(|r| r.full_name())
+}
+
+/// moby's `isSingleReference`: the references (index keys) are all of one
+/// repository with at most one tag. False for none.
+fn is_single_reference(refs: &[String]) -> bool {
+    if refs.len() <= 1 {
+        return refs.len() == 1;
+    }
+    let mut tags = refs.iter().filter(|k| !is_digest_key(k));
+    let single = match (tags.next(), tags.next()) {
+        (_, Some(_)) => return false,
+        (Some(t), None) => t,
+        (None, None) => &refs[0],
+    };
+    let digest_repos: std::collections::BTreeSet<Option<String>> = refs
+        .iter()
+        .filter(|k| is_digest_key(k))
+        .map(|k| ref_name(k))
+        .collect();
+    digest_repos.len() == 1 && digest_repos.contains(&ref_name(single))
 }
 
 /// True when `input` names the image by (a prefix of) its ID.
@@ -102,7 +141,7 @@ impl ImageStore {
         let mut quiet = false;
         match matched.filter(|_| !is_id_prefix(&id, name_or_id)) {
             Some(r) => {
-                if !force && repo_refs.len() == 1 {
+                if !force && is_single_reference(&repo_refs) {
                     if let Some((c, _)) = using.first() {
                         return Err(ImageError::Conflict(format!(
                             "conflict: unable to remove repository reference {name_or_id:?} (must force) - container {} is using its referenced image {}",
@@ -111,8 +150,21 @@ impl ImageStore {
                         )));
                     }
                 }
-                next.refs.remove(&r.canonical_string());
+                next.refs.remove(&r.index_key());
                 records.push(ImageDeleteItem::Untagged(r.familiar_string()));
+                // A tag gone and no other tag of its repository left: the
+                // repository's digest references go too (moby's rule).
+                if r.digest().is_none() {
+                    let repo = r.full_name();
+                    let remaining = next.refs_to(&id);
+                    let in_repo = |k: &String| ref_name(k).as_deref() == Some(repo.as_str());
+                    if !remaining.iter().any(|k| !is_digest_key(k) && in_repo(k)) {
+                        for k in remaining.iter().filter(|k| is_digest_key(k) && in_repo(k)) {
+                            next.refs.remove(k);
+                            records.push(ImageDeleteItem::Untagged(familiar(k)));
+                        }
+                    }
+                }
                 if !next.refs_to(&id).is_empty() {
                     self.save_index(&next)?;
                     *idx = next;
@@ -121,7 +173,7 @@ impl ImageStore {
                 quiet = true;
             }
             None => {
-                if repo_refs.len() == 1 {
+                if is_single_reference(&repo_refs) {
                     if let Some(c) = check_conflict(&next, &id, &using, !force, false) {
                         return Err(ImageError::Conflict(c.text(&id)));
                     }
@@ -183,13 +235,11 @@ impl ImageStore {
         Ok(records)
     }
 
+    /// Remove every tag and digest reference of `id`, in moby's order.
     fn untag_all(&self, idx: &mut HostIndex, id: &str, records: &mut Vec<ImageDeleteItem>) {
         for r in idx.refs_to(id) {
             idx.refs.remove(&r);
-            let shown = crate::reference::Reference::parse(&r)
-                .map(|r| r.familiar_string())
-                .unwrap_or(r);
-            records.push(ImageDeleteItem::Untagged(shown));
+            records.push(ImageDeleteItem::Untagged(familiar(&r)));
         }
     }
 

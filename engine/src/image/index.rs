@@ -1,9 +1,14 @@
 //! The per-host image index, `<data_root>/hosts/<host>/images.json`: which images a
 //! host has, what they are called there, and per-image metadata. Image *content* is
 //! shared; this file is what makes an image visible to a host. Written atomically.
+//!
+//! Names are moby's reference store in one map: tags (`docker.io/library/busybox:latest`)
+//! and digest references (`docker.io/library/busybox@sha256:..`, an image's
+//! `RepoDigests`: what it was pulled by or pushed as), each to an image ID.
 
 use crate::error::IoError;
 use crate::fsutil::{read_json, write_json_atomic};
+use crate::reference::Reference;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -24,7 +29,9 @@ pub struct ImageMeta {
 /// A host's index.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct HostIndex {
-    /// Canonical reference (`docker.io/library/busybox:latest`) to image ID.
+    /// Reference key ([`crate::reference::Reference::index_key`]) to image ID:
+    /// tags `docker.io/library/busybox:latest` and digest references
+    /// `docker.io/library/busybox@sha256:<manifest digest>`.
     pub refs: BTreeMap<String, String>,
     /// Image ID (`sha256:...`) to metadata.
     pub images: BTreeMap<String, ImageMeta>,
@@ -41,7 +48,22 @@ impl HostIndex {
     }
 
     pub fn load(path: &Path) -> Result<HostIndex, IoError> {
-        Ok(read_json(path)?.unwrap_or_default())
+        let mut idx: HostIndex = read_json(path)?.unwrap_or_default();
+        // Older indexes could hold `NAME:TAG@DIGEST` (a pull by both): keyed by
+        // the digest alone now, as moby stores it.
+        let mixed: Vec<String> = idx
+            .refs
+            .keys()
+            .filter(|k| is_digest_key(k))
+            .filter(|k| Reference::parse(k).is_ok_and(|r| r.index_key() != **k))
+            .cloned()
+            .collect();
+        for k in mixed {
+            if let (Some(id), Ok(r)) = (idx.refs.remove(&k), Reference::parse(&k)) {
+                idx.refs.entry(r.index_key()).or_insert(id);
+            }
+        }
+        Ok(idx)
     }
 
     pub fn save(&self, path: &Path) -> Result<(), IoError> {
@@ -53,7 +75,8 @@ impl HostIndex {
         self.images.get(id).or_else(|| self.retained.get(id))
     }
 
-    /// Canonical references that point at `id`, sorted.
+    /// Reference keys (tags and digest references) that point at `id`, sorted
+    /// as moby's `References` (lexically by the full name).
     pub fn refs_to(&self, id: &str) -> Vec<String> {
         self.refs
             .iter()
@@ -71,6 +94,11 @@ impl HostIndex {
             .cloned()
             .collect()
     }
+}
+
+/// Whether an index key is a digest reference (`NAME@sha256:..`) rather than a tag.
+pub fn is_digest_key(key: &str) -> bool {
+    key.contains('@')
 }
 
 /// Every content digest (images, manifests, layers) referenced by any host.
@@ -120,6 +148,29 @@ pub fn all_content_refs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_and_digest_key_is_loaded_as_the_digest_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = format!("sha256:{}", "ab".repeat(32));
+        let mut a = HostIndex::default();
+        a.refs
+            .insert(format!("docker.io/library/x:1@{d}"), "sha256:a".into());
+        a.refs
+            .insert("docker.io/library/x:1".into(), "sha256:a".into());
+        let p = HostIndex::path(dir.path(), "a");
+        a.save(&p).unwrap();
+        let b = HostIndex::load(&p).unwrap();
+        assert_eq!(
+            b.refs_to("sha256:a"),
+            [
+                "docker.io/library/x:1".to_string(),
+                format!("docker.io/library/x@{d}")
+            ]
+        );
+        assert!(is_digest_key(&format!("docker.io/library/x@{d}")));
+        assert!(!is_digest_key("localhost:5000/x:1"));
+    }
 
     #[test]
     fn scanning_all_hosts_sees_every_reference_and_overrides_one() {

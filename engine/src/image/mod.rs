@@ -1,5 +1,6 @@
 //! Images: OCI configs and manifests in the shared blob store, extracted layers in
-//! `<data_root>/layers/<diffid-hex>/`, and a per-host tag index.
+//! `<data_root>/layers/<diffid-hex>/`, and a per-host reference index (tags and
+//! digest references, `index.rs`).
 //!
 //! One `ImageStore` serves one host. Content is shared by digest across hosts, so
 //! creating and deleting content happens under a file lock on
@@ -21,7 +22,7 @@ pub use usage::ImageUsage;
 
 use crate::error::{IoContext, IoError};
 use crate::reference::{is_full_hex_id, Reference, ReferenceError};
-use crate::store::{digest_string, parse_digest, BlobStore, StoreError};
+use crate::store::{digest_string, parse_digest, sha256_of, BlobStore, StoreError};
 use crate::ErrorKind;
 use chrono::{DateTime, Utc};
 use config::{
@@ -90,7 +91,7 @@ pub struct ResolvedImage {
     pub layers: Vec<PathBuf>,
     /// Diff IDs (`sha256:...`), same order as `layers`.
     pub diff_ids: Vec<String>,
-    /// Familiar `name:tag` references of the image on this host.
+    /// Familiar `name:tag` references of the image on this host (no digests).
     pub repo_tags: Vec<String>,
 }
 
@@ -295,8 +296,12 @@ impl ImageStore {
         Ok(idx.save(&self.index_path)?)
     }
 
+    /// Remove what removals and killed daemons left: trashed layers, layers
+    /// half-extracted and pushes' scratch files of processes that are gone.
     fn clean_trash(&self) {
         let layers = self.data_root.join("layers");
+        crate::store::remove_stale_work(&layers, ".tmp-");
+        crate::store::remove_stale_work(&self.scratch_dir(), ".push-");
         if let Ok(rd) = fs::read_dir(&layers) {
             for e in rd.flatten() {
                 if e.file_name().to_string_lossy().starts_with(".trash-") {
@@ -310,6 +315,18 @@ impl ImageStore {
 
     /// Store a layer tar (plain or gzip) and extract it (once per content).
     pub fn register_layer(&self, src: &mut dyn Read) -> Result<LayerInfo, ImageError> {
+        self.register_layer_as(src, None)
+    }
+
+    /// As [`register_layer`](Self::register_layer), for a tar that must hash
+    /// to `diff_id` (an image config names it): otherwise nothing is stored
+    /// and the error says "layer verification failed". The tar is hashed once,
+    /// while it is stored.
+    pub fn register_layer_as(
+        &self,
+        src: &mut dyn Read,
+        diff_id: Option<&Sha256Digest>,
+    ) -> Result<LayerInfo, ImageError> {
         let mut br = BufReader::with_capacity(64 * 1024, src);
         let head = br
             .fill_buf()
@@ -327,12 +344,24 @@ impl ImageStore {
             left: budget.unwrap_or(u64::MAX),
             tripped: &tripped,
         };
-        let (diff_id, size) = match self.blobs.put(&mut limited) {
+        let stored = match diff_id {
+            None => self.blobs.put(&mut limited).map_err(StoreError::from),
+            Some(want) => self
+                .blobs
+                .put_verified(&mut limited, want)
+                .map(|n| (want.clone(), n)),
+        };
+        let (diff_id, size) = match stored {
             Ok(r) => r,
             Err(_) if tripped.get() => {
                 return Err(ImageError::NoSpace(format!(
                     "{}: the virtual host's images count against its disk",
                     self.host
+                )))
+            }
+            Err(StoreError::DigestMismatch { expected, actual }) => {
+                return Err(ImageError::InvalidParameter(format!(
+                    "layer verification failed: the content is sha256:{actual}, the image config says sha256:{expected}"
                 )))
             }
             Err(e) => return Err(e.into()),
@@ -362,7 +391,8 @@ impl ImageStore {
             return Ok(dir);
         }
         let tmp = self.data_root.join("layers").join(format!(
-            ".tmp-{}-{:016x}",
+            ".tmp-{}-{}-{:016x}",
+            std::process::id(),
             diff_id.digest(),
             rand::random::<u64>()
         ));
@@ -446,6 +476,12 @@ impl ImageStore {
 
     /// Add an image from its config bytes (pull, load): every layer named in
     /// `rootfs.diff_ids` must already be registered. Returns the ID.
+    ///
+    /// `reference` names it: a tag (`busybox:1`, default tag added) is set, or
+    /// moved from another image; a digest reference (`busybox@sha256:..`, a pull
+    /// by digest; a tag next to the digest is dropped, as moby does) is recorded
+    /// as that digest reference, and an error if it already names another image
+    /// (moby's "cannot overwrite digest"), checked before anything is stored.
     pub fn add_image(
         &self,
         config_bytes: &[u8],
@@ -459,6 +495,13 @@ impl ImageStore {
             layers.push(digest);
         }
         let mut idx = self.lock_index();
+        if let Some((r, d)) = reference.and_then(|r| Some((r, r.digest()?))) {
+            let new_id = digest_string(&sha256_of(config_bytes));
+            let taken = idx.refs.get(&r.index_key());
+            if taken.is_some_and(|old| *old != new_id && idx.images.contains_key(old)) {
+                return Err(ImageError::Conflict(format!("cannot overwrite digest {d}")));
+            }
+        }
         let _content = self.content_lock()?;
         let mut sized = Vec::new();
         for d in &layers {
@@ -482,13 +525,49 @@ impl ImageStore {
         let meta = next.images.entry(id.clone()).or_default();
         meta.manifest = digest_string(&manifest_digest);
         meta.layers = layers.iter().map(digest_string).collect();
-        if let Some(r) = reference {
-            meta.last_tag_time = Some(format_time(&Utc::now()));
-            next.refs.insert(r.canonical_string(), id.clone());
+        match reference {
+            Some(r) if r.digest().is_some() => {
+                next.refs.insert(r.index_key(), id.clone());
+            }
+            Some(r) => {
+                meta.last_tag_time = Some(format_time(&Utc::now()));
+                next.refs.insert(r.canonical_string(), id.clone());
+            }
+            None => {}
         }
         self.save_index(&next)?;
         *idx = next;
         Ok(id)
+    }
+
+    /// Record the digest reference `NAME@digest` for image `id` (a full
+    /// `sha256:` ID of this host): what a pull of `NAME:TAG` (the manifest or
+    /// index digest it printed) or a push of it (the pushed manifest's digest)
+    /// does, as moby's `addDigestReference`. `name` may carry a tag or digest;
+    /// only its repository is used. A `NAME@digest` that already names another
+    /// image keeps it (moby logs "cannot update"); the same one is a no-op.
+    /// Persisted with the tags, per host.
+    pub fn add_digest(&self, id: &str, name: &Reference, digest: &str) -> Result<(), ImageError> {
+        let key = name.with_digest(digest)?.index_key();
+        let mut idx = self.lock_index();
+        if !idx.images.contains_key(id) {
+            return Err(ImageError::NotFound(id.to_string()));
+        }
+        match idx.refs.get(&key) {
+            Some(old) if old == id => return Ok(()),
+            Some(old) if idx.images.contains_key(old) => {
+                tracing::error!(
+                    "Image ID for digest {digest} changed from {old} to {id}, cannot update"
+                );
+                return Ok(());
+            }
+            _ => {}
+        }
+        let mut next = idx.clone();
+        next.refs.insert(key, id.to_string());
+        self.save_index(&next)?;
+        *idx = next;
+        Ok(())
     }
 
     // ----- lookups -------------------------------------------------------------
@@ -510,7 +589,7 @@ impl ImageStore {
             };
         }
         let r = Reference::parse(s)?;
-        if let Some(id) = idx.refs.get(&r.canonical_string()) {
+        if let Some(id) = idx.refs.get(&r.index_key()) {
             return Ok((id.clone(), Some(r)));
         }
         let hex = s.strip_prefix("sha256:").unwrap_or(s);
@@ -568,15 +647,25 @@ impl ImageStore {
         Ok(self.blobs.read(&m)?)
     }
 
+    /// `RepoTags` and `RepoDigests` of an image, familiar (`busybox:latest`,
+    /// `busybox@sha256:..`), in moby's order (lexical by the full name).
+    fn repo_names(idx: &HostIndex, id: &str) -> (Vec<String>, Vec<String>) {
+        let (mut tags, mut digests) = (Vec::new(), Vec::new());
+        for key in idx.refs_to(id) {
+            let Ok(r) = Reference::parse(&key) else {
+                continue;
+            };
+            if r.digest().is_some() {
+                digests.push(r.familiar_string());
+            } else {
+                tags.push(r.familiar_string());
+            }
+        }
+        (tags, digests)
+    }
+
     fn repo_tags(idx: &HostIndex, id: &str) -> Vec<String> {
-        let mut tags: Vec<String> = idx
-            .refs_to(id)
-            .iter()
-            .filter_map(|r| Reference::parse(r).ok())
-            .map(|r| r.familiar_string())
-            .collect();
-        tags.sort();
-        tags
+        Self::repo_names(idx, id).0
     }
 
     /// Resolve a name or ID to an image ready to run.
@@ -629,11 +718,12 @@ impl ImageStore {
                 continue;
             };
             let cc = cfg.container_config();
+            let (repo_tags, repo_digests) = Self::repo_names(&idx, id);
             out.push(ImageSummary {
                 id: id.clone(),
                 parent_id: String::new(),
-                repo_tags: Self::repo_tags(&idx, id),
-                repo_digests: Vec::new(),
+                repo_tags,
+                repo_digests,
                 created: cfg.created().map(|t| t.timestamp()).unwrap_or(0),
                 size: self.image_size(meta),
                 shared_size: -1,
@@ -647,11 +737,11 @@ impl ImageStore {
 
     /// `GET /images/{name}/json`.
     pub fn inspect(&self, name_or_id: &str) -> Result<ImageInspect, ImageError> {
-        let (id, meta, repo_tags) = {
+        let (id, meta, (repo_tags, repo_digests)) = {
             let idx = self.lock_index();
             let id = self.lookup(&idx, name_or_id)?.0;
             let meta = idx.meta(&id).cloned().unwrap_or_default();
-            (id.clone(), meta, Self::repo_tags(&idx, &id))
+            (id.clone(), meta, Self::repo_names(&idx, &id))
         };
         let cfg = self.stored_config(&id)?;
         let mut dirs: Vec<String> = meta
@@ -675,7 +765,7 @@ impl ImageStore {
         Ok(ImageInspect {
             id: id.clone(),
             repo_tags,
-            repo_digests: Vec::new(),
+            repo_digests,
             parent: String::new(),
             comment: cfg.comment(),
             created,

@@ -16,6 +16,8 @@ pub struct ImageUsage {
     pub id: String,
     /// Familiar `name:tag` references.
     pub repo_tags: Vec<String>,
+    /// Familiar `name@sha256:..` digest references.
+    pub repo_digests: Vec<String>,
     /// `(diff ID, size)`, bottom-most first.
     pub layers: Vec<(String, u64)>,
     /// Unix seconds.
@@ -51,9 +53,11 @@ impl ImageStore {
                     (d.clone(), size)
                 })
                 .collect();
+            let (repo_tags, repo_digests) = Self::repo_names(&idx, id);
             out.push(ImageUsage {
                 id: id.clone(),
-                repo_tags: Self::repo_tags(&idx, id),
+                repo_tags,
+                repo_digests,
                 layers,
                 created,
             });

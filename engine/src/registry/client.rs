@@ -28,6 +28,12 @@ pub struct RegistryOptions {
     /// so the cache pulls with the machine's account while hosts see only
     /// the images.
     pub machine_auth: std::collections::BTreeMap<String, AuthConfig>,
+    /// Resolve names on this runtime's threads instead of the caller's: a
+    /// virtual host's client runs on a thread inside the host's network
+    /// namespace, but names are the machine's to resolve (its resolver often
+    /// listens on the machine's own loopback, as systemd-resolved's
+    /// 127.0.0.53 does, which the host's network cannot reach).
+    pub resolve_on: Option<tokio::runtime::Handle>,
 }
 
 impl RegistryOptions {
@@ -95,15 +101,40 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// A resolver that looks names up on another runtime (see
+/// [`RegistryOptions::resolve_on`]).
+struct ResolveOn(tokio::runtime::Handle);
+
+impl reqwest::dns::Resolve for ResolveOn {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        let lookup = self.0.spawn(async move {
+            tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map(|a| a.collect::<Vec<_>>())
+        });
+        Box::pin(async move {
+            type BoxError = Box<dyn std::error::Error + Send + Sync>;
+            let addrs = lookup.await.map_err(|e| Box::new(e) as BoxError)??;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 fn user_agent() -> String {
     format!("dockhand/{} (linux)", env!("CARGO_PKG_VERSION"))
 }
 
 impl Client {
     pub fn new(opts: RegistryOptions) -> Result<Client> {
+        let resolve_on = opts.resolve_on.clone();
         let build = |insecure: bool| {
-            reqwest::Client::builder()
-                .user_agent(user_agent())
+            let b = reqwest::Client::builder();
+            let b = match &resolve_on {
+                Some(h) => b.dns_resolver(Arc::new(ResolveOn(h.clone()))),
+                None => b,
+            };
+            b.user_agent(user_agent())
                 .connect_timeout(Duration::from_secs(15))
                 .danger_accept_invalid_certs(insecure)
                 // Redirects (blobs on a CDN) are followed; the Authorization header

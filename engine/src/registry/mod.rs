@@ -15,6 +15,8 @@
 //! - [`pull`] and [`push`]: moving images between a registry and the
 //!   [`ImageStore`](crate::image::ImageStore), reporting progress as the Engine
 //!   API's JSON message stream ([`progress`]).
+//! - [`search`]: `docker search`, Docker's v1 search API on Docker Hub's index
+//!   or the registry the term names, filtered as moby filters.
 //!
 //! Every blob is verified against its digest and size while it streams; a pull
 //! that fails leaves no image, and only fully verified layers stay in the store.
@@ -27,6 +29,7 @@ pub mod manifest;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod search;
 
 pub use auth::AuthConfig;
 pub use client::{Client, RegistryOptions};

@@ -21,6 +21,13 @@ pub fn status(id: &str, status: &str) -> Value {
     json!({"status": status, "progressDetail": {}, "id": id})
 }
 
+/// `Retrying in N seconds` for layer `id`, as docker counts down a retry.
+pub fn retrying(id: &str, wait: Duration) -> Value {
+    let secs = wait.as_secs().max(1);
+    let unit = if secs == 1 { "second" } else { "seconds" };
+    status(id, &format!("Retrying in {secs} {unit}"))
+}
+
 /// A message without a layer.
 pub fn line(status: &str) -> Value {
     json!({ "status": status })

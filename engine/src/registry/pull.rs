@@ -2,10 +2,10 @@
 //! layers, several at once, each decompressed and extracted while it downloads.
 //!
 //! A layer's bytes go through [`LayerReader`]: the compressed stream is hashed
-//! and counted, decompressed (gzip, zstd or none, told by the bytes), the tar
-//! hashed again; only when both hashes match the manifest and the config does
-//! the reader report its end, so the store commits nothing that is not
-//! verified. A failed pull adds no image; layers verified before the failure
+//! and counted, and decompressed (gzip, zstd or none, told by the bytes); only
+//! when its hash and size match the manifest does the reader report its end.
+//! The store hashes the tar as it writes it and commits it only when that is
+//! the diff ID the config names, so nothing unverified is kept. A failed pull adds no image; layers verified before the failure
 //! stay for the next pull, as Docker's do.
 
 use std::io::{self, BufRead, BufReader, Read};
@@ -350,16 +350,24 @@ where
 
     // The layers: those present are skipped, the others fetched a few at once.
     let jobs: Vec<(Descriptor, String)> = layers.into_iter().zip(diff_ids).collect();
+    let mut missing = 0;
+    let mut waiting = Vec::new();
     for (d, diff) in &jobs {
         let have = parse_digest(diff).is_some_and(|dd| has_layer(images(&store), &dd));
-        sink(progress::status(
-            &progress::short(&d.digest),
-            if have {
-                "Already exists"
-            } else {
-                "Pulling fs layer"
-            },
-        ));
+        let id = progress::short(&d.digest);
+        if have {
+            sink(progress::status(&id, "Already exists"));
+        } else {
+            sink(progress::status(&id, "Pulling fs layer"));
+            // Beyond the first few, a layer waits for a download slot.
+            missing += 1;
+            if missing > CONCURRENT_DOWNLOADS {
+                waiting.push(id);
+            }
+        }
+    }
+    for id in waiting {
+        sink(progress::status(&id, "Waiting"));
     }
     let results: Vec<Result<()>> = stream::iter(jobs.clone().into_iter().map(|(d, diff)| {
         let store = store.clone();
@@ -374,9 +382,15 @@ where
     }
     let st = store.clone();
     let reference = r.clone();
-    let id = tokio::task::spawn_blocking(move || images(&st).add_image(&config, Some(&reference)))
-        .await
-        .map_err(|e| RegistryError::Internal(format!("adding the image: {e}")))??;
+    // The name, and the digest the pull started from (RepoDigests).
+    let digest = top_digest.clone();
+    let id = tokio::task::spawn_blocking(move || {
+        let id = images(&st).add_image(&config, Some(&reference))?;
+        images(&st).add_digest(&id, &reference, &digest)?;
+        Ok::<_, crate::image::ImageError>(id)
+    })
+    .await
+    .map_err(|e| RegistryError::Internal(format!("adding the image: {e}")))??;
     for (d, diff) in &jobs {
         super::push::remember(
             images(&store),
@@ -435,97 +449,53 @@ where
         return Ok(());
     }
     session.authorize().await?;
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match fetch_once(session, store.clone(), d, diff_id, sink.clone()).await {
-            Ok(()) => break,
-            Err(RegistryError::Transport(e)) if attempt < ATTEMPTS => {
-                let wait = Duration::from_millis(500 * u64::from(attempt));
-                sink(progress::status(
-                    &id,
-                    &format!(
-                        "Retrying in {} second{}",
-                        wait.as_secs().max(1),
-                        if wait.as_secs() > 1 { "s" } else { "" }
-                    ),
-                ));
-                tracing::warn!("layer {}: {e}; retrying", d.digest);
-                tokio::time::sleep(wait).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    sink(progress::status(&id, "Pull complete"));
-    Ok(())
-}
-
-async fn fetch_once<S>(
-    session: &Session<'_>,
-    store: Arc<S>,
-    d: &Descriptor,
-    diff_id: &str,
-    sink: Sink,
-) -> Result<()>
-where
-    S: AsRef<ImageStore> + Send + Sync + 'static,
-{
-    let id = progress::short(&d.digest);
     let url = session.url(&format!("blobs/{}", d.digest)).await?;
-    let resp = session.send(Method::GET, &url, |b| b).await?;
-    let status = resp.status();
-    if !status.is_success() {
-        let body = resp.bytes().await.unwrap_or_default();
-        return Err(RegistryError::Registry(error_text(status, &body)));
-    }
+    // The store extracts on a thread of its own while the bytes arrive.
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(16);
-    let expect = (d.digest.clone(), d.size, diff_id.to_string());
+    let (verified_tx, verified_rx) = tokio::sync::oneshot::channel::<()>();
+    let expect = (d.digest.clone(), d.size, diff);
     let st = store.clone();
     let consumer = tokio::task::spawn_blocking(move || {
-        let mut reader = LayerReader::new(
+        let reader = LayerReader::new(
             ChanReader {
                 rx,
                 buf: Bytes::new(),
             },
             expect.0,
             expect.1,
-            expect.2,
         )
         .map_err(|e| crate::image::ImageError::InvalidParameter(format!("reading layer: {e}")))?;
-        images(&st).register_layer(&mut reader)
+        let mut reader = AtEnd {
+            inner: reader,
+            tell: Some(verified_tx),
+        };
+        images(&st).register_layer_as(&mut reader, Some(&expect.2))
     });
-    let mut body = resp.bytes_stream();
-    let mut got = 0u64;
-    let mut bar = Throttle::new(sink.clone(), &id, "Downloading", d.size);
-    let mut failed = None;
-    while let Some(chunk) = body.next().await {
-        match chunk {
-            Ok(c) => {
-                got += c.len() as u64;
-                bar.update(got);
-                if tx.send(Ok(c)).await.is_err() {
-                    break; // the consumer stopped: its error tells why
-                }
-            }
-            Err(e) => {
-                let err = super::client::transport_error(&Method::GET, &url, &e);
-                let _ = tx.send(Err(io::Error::other(err.to_string()))).await;
-                failed = Some(err);
-                break;
-            }
-        }
+    let downloaded = download(session, &url, d, &tx, &sink).await;
+    if let Err(e) = &downloaded {
+        let _ = tx.send(Err(io::Error::other(e.to_string()))).await;
     }
     drop(tx);
-    let res = consumer
-        .await
-        .map_err(|e| RegistryError::Internal(format!("extracting {}: {e}", d.digest)))?;
-    if let Some(e) = failed {
-        return Err(e);
-    }
+    // Once the download is verified, the store extracts it (docker's
+    // "Extracting").
+    let mut consumer = consumer;
+    let joined = tokio::select! {
+        verified = verified_rx => {
+            if verified.is_ok() && downloaded.is_ok() {
+                sink(progress::status(&id, "Verifying Checksum"));
+                sink(progress::status(&id, "Download complete"));
+                sink(progress::status(&id, "Extracting"));
+            }
+            consumer.await
+        }
+        joined = &mut consumer => joined,
+    };
+    let res =
+        joined.map_err(|e| RegistryError::Internal(format!("extracting {}: {e}", d.digest)))?;
+    downloaded?;
     match res {
         Ok(_) => {
-            sink(progress::status(&id, "Verifying Checksum"));
-            sink(progress::status(&id, "Download complete"));
+            sink(progress::status(&id, "Pull complete"));
             Ok(())
         }
         Err(e) => {
@@ -543,6 +513,119 @@ where
             }
             Err(e.into())
         }
+    }
+}
+
+/// Send the blob's bytes to `tx`. A connection that fails is tried again
+/// (with back-off, [`ATTEMPTS`] times in all) from where it broke: with
+/// `Range: bytes=N-` where the registry honours it (206), else by skipping
+/// the bytes already sent of a full answer. A registry that answers with an
+/// error, or content that fails its checks (the consumer stops), is not
+/// retried.
+async fn download(
+    session: &Session<'_>,
+    url: &str,
+    d: &Descriptor,
+    tx: &tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+    sink: &Sink,
+) -> Result<()> {
+    let id = progress::short(&d.digest);
+    let mut bar = Throttle::new(sink.clone(), &id, "Downloading", d.size);
+    let mut got = 0u64;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let from = got;
+        let resp = session
+            .send(Method::GET, url, |b| {
+                if from > 0 {
+                    b.header("Range", format!("bytes={from}-"))
+                } else {
+                    b
+                }
+            })
+            .await;
+        let failure = match resp {
+            Err(e @ RegistryError::Transport(_)) => e,
+            Err(e) => return Err(e),
+            Ok(resp) => {
+                let status = resp.status();
+                // What the answer starts with, counted from the blob's start.
+                let start = match status {
+                    StatusCode::PARTIAL_CONTENT => content_range_start(resp.headers()),
+                    s if s.is_success() => Some(0),
+                    _ => None,
+                };
+                let Some(start) = start.filter(|s| *s <= from) else {
+                    let body = resp.bytes().await.unwrap_or_default();
+                    return Err(RegistryError::Registry(error_text(status, &body)));
+                };
+                let mut skip = from - start;
+                let mut body = resp.bytes_stream();
+                let mut broke = None;
+                while let Some(chunk) = body.next().await {
+                    match chunk {
+                        Ok(mut c) => {
+                            if skip > 0 {
+                                let k = skip.min(c.len() as u64);
+                                skip -= k;
+                                c = c.slice(k as usize..);
+                                if c.is_empty() {
+                                    continue;
+                                }
+                            }
+                            got += c.len() as u64;
+                            bar.update(got);
+                            if tx.send(Ok(c)).await.is_err() {
+                                // The consumer stopped: its error tells why.
+                                return Ok(());
+                            }
+                        }
+                        Err(e) => {
+                            broke = Some(super::client::transport_error(&Method::GET, url, &e));
+                            break;
+                        }
+                    }
+                }
+                match broke {
+                    None => return Ok(()),
+                    Some(e) => e,
+                }
+            }
+        };
+        if attempt >= ATTEMPTS {
+            return Err(failure);
+        }
+        let wait = Duration::from_millis(500 * u64::from(attempt));
+        sink(progress::retrying(&id, wait));
+        tracing::warn!("layer {} at byte {got}: {failure}; retrying", d.digest);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// The first byte of a `Content-Range: bytes FIRST-LAST/SIZE` answer.
+fn content_range_start(h: &reqwest::header::HeaderMap) -> Option<u64> {
+    let v = h.get("content-range")?.to_str().ok()?;
+    let range = v.trim().strip_prefix("bytes ")?;
+    range.split_once('-')?.0.trim().parse().ok()
+}
+
+/// Tells once when its reader has ended well (a [`LayerReader`] ends only
+/// when the download is verified).
+struct AtEnd<R> {
+    inner: R,
+    tell: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl<R: Read> Read for AtEnd<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(out)?;
+        if n == 0 && !out.is_empty() {
+            if let Some(t) = self.tell.take() {
+                let _ = t.send(());
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -648,17 +731,16 @@ impl<R: BufRead> Read for Decoder<R> {
     }
 }
 
-/// A layer's tar out of its compressed download, verified at both ends.
+/// A layer's tar out of its compressed download, which is verified (its
+/// digest and size) before the tar's end is reported.
 pub struct LayerReader<R: Read> {
     dec: Decoder<BufReader<Verify<R>>>,
-    hasher: Sha256,
-    diff_id: String,
     done: bool,
 }
 
 impl<R: Read> LayerReader<R> {
-    /// `digest`/`size`: the compressed blob's; `diff_id`: the tar's.
-    pub fn new(inner: R, digest: String, size: u64, diff_id: String) -> io::Result<LayerReader<R>> {
+    /// `digest`/`size`: the compressed blob's.
+    pub fn new(inner: R, digest: String, size: u64) -> io::Result<LayerReader<R>> {
         let mut br = BufReader::with_capacity(
             256 * 1024,
             Verify {
@@ -678,12 +760,7 @@ impl<R: Read> LayerReader<R> {
         } else {
             Decoder::Plain(br)
         };
-        Ok(LayerReader {
-            dec,
-            hasher: Sha256::new(),
-            diff_id,
-            done: false,
-        })
+        Ok(LayerReader { dec, done: false })
     }
 }
 
@@ -705,21 +782,10 @@ impl<R: Read> Read for LayerReader<R> {
             }
         };
         if k > 0 {
-            self.hasher.update(&out[..k]);
             return Ok(k);
         }
         // The end of the tar: the rest of the download must be there and right.
         io::copy(self.dec.inner(), &mut io::sink())?;
-        let got = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
-        if got != self.diff_id {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "layer verification failed: the content is {got}, the image config says {}",
-                    self.diff_id
-                ),
-            ));
-        }
         self.done = true;
         Ok(0)
     }
@@ -740,32 +806,32 @@ mod tests {
         format!("sha256:{}", hex::encode(Sha256::digest(b)))
     }
 
-    fn read_all(blob: &[u8], digest: String, size: u64, diff: String) -> io::Result<Vec<u8>> {
-        let mut r = LayerReader::new(blob, digest, size, diff)?;
+    fn read_all(blob: &[u8], digest: String, size: u64) -> io::Result<Vec<u8>> {
+        let mut r = LayerReader::new(blob, digest, size)?;
         let mut out = Vec::new();
         r.read_to_end(&mut out)?;
         Ok(out)
     }
 
     #[test]
-    fn layers_decompress_by_their_bytes_and_verify_both_digests() {
+    fn layers_decompress_by_their_bytes_and_verify_their_digest() {
         let tar = vec![7u8; 10_000];
         let g = gz(&tar);
         let z = zstd::encode_all(&tar[..], 3).unwrap();
         for blob in [&g, &z, &tar] {
-            let out = read_all(blob, sha(blob), blob.len() as u64, sha(&tar)).unwrap();
+            let out = read_all(blob, sha(blob), blob.len() as u64).unwrap();
             assert_eq!(out, tar);
         }
     }
 
     #[test]
-    fn a_wrong_byte_size_or_diff_id_fails_before_the_end() {
+    fn a_wrong_byte_or_size_fails_before_the_end() {
         let tar = vec![1u8; 5000];
         // One byte changed in an uncompressed layer: it reads, the blob
         // digest does not match.
         let mut bad = tar.clone();
         bad[100] = 2;
-        let e = read_all(&bad, sha(&tar), 5000, sha(&tar)).unwrap_err();
+        let e = read_all(&bad, sha(&tar), 5000).unwrap_err();
         assert!(
             e.to_string()
                 .contains("filesystem layer verification failed"),
@@ -775,14 +841,36 @@ mod tests {
         let mut g = gz(&tar);
         let last = g.len() - 1;
         g[last] ^= 0xff;
-        assert!(read_all(&g, sha(&gz(&tar)), g.len() as u64, sha(&tar)).is_err());
+        assert!(read_all(&g, sha(&gz(&tar)), g.len() as u64).is_err());
         let g = gz(&tar);
         let (d, n) = (sha(&g), g.len() as u64);
-        let e = read_all(&g[..g.len() - 3], d.clone(), n, sha(&tar)).unwrap_err();
+        let e = read_all(&g[..g.len() - 3], d, n).unwrap_err();
         assert!(!e.to_string().is_empty());
-        let e = read_all(&g, d, n, sha(b"other")).unwrap_err();
-        assert!(e.to_string().contains("layer verification failed"), "{e}");
-        let e = read_all(&g, sha(&g), n - 1, sha(&tar)).unwrap_err();
+        let e = read_all(&g, sha(&g), n - 1).unwrap_err();
         assert!(e.to_string().contains("more than"), "{e}");
+    }
+
+    #[test]
+    fn the_store_keeps_a_layer_only_under_the_diff_id_the_config_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = ImageStore::open(dir.path(), "default").unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "f", &b"abc"[..]).unwrap();
+        let tar = b.into_inner().unwrap();
+        let g = gz(&tar);
+        let other = parse_digest(&sha(b"other")).unwrap();
+        let mut r = LayerReader::new(&g[..], sha(&g), g.len() as u64).unwrap();
+        let e = st.register_layer_as(&mut r, Some(&other)).unwrap_err();
+        assert!(e.to_string().contains("layer verification failed"), "{e}");
+        let right = parse_digest(&sha(&tar)).unwrap();
+        assert!(!st.blobs().exists(&right) && !st.blobs().exists(&other));
+        let mut r = LayerReader::new(&g[..], sha(&g), g.len() as u64).unwrap();
+        let info = st.register_layer_as(&mut r, Some(&right)).unwrap();
+        assert_eq!(info.diff_id, right);
+        assert!(has_layer(&st, &right));
     }
 }

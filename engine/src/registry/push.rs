@@ -210,6 +210,7 @@ where
         let text = error_text(status, &resp.bytes().await.unwrap_or_default());
         return Err(push_error(status, text));
     }
+    images(&store).add_digest(&id, r, &digest)?;
     sink(progress::line(&format!(
         "{tag}: digest: {digest} size: {size}"
     )));
@@ -305,20 +306,7 @@ where
     if blob_exists(session, &digest).await? {
         sink(progress::status(&id, "Layer already exists"));
     } else {
-        let f = tokio::fs::File::from_std(
-            file.reopen()
-                .map_err(|e| RegistryError::Internal(e.to_string()))?,
-        );
-        let bar = std::sync::Mutex::new(Throttle::new(sink.clone(), &id, "Pushing", size));
-        let mut sent = 0u64;
-        let stream = tokio_util_stream(f).map(move |chunk| {
-            if let Ok(c) = &chunk {
-                sent += c.len() as u64;
-                bar.lock().unwrap_or_else(|p| p.into_inner()).update(sent);
-            }
-            chunk
-        });
-        upload(session, &digest, size, reqwest::Body::wrap_stream(stream)).await?;
+        upload_file(session, &digest, size, file.path(), &id, &sink).await?;
         sink(progress::status(&id, "Pushed"));
     }
     remember(st, diff_id, &k);
@@ -327,20 +315,40 @@ where
 
 use futures_util::StreamExt;
 
-/// A file as a stream of chunks.
-fn tokio_util_stream(
+/// `len` bytes of a file from its current position, as a stream of chunks,
+/// reporting each chunk's end (counted from `base`) to `bar`.
+fn file_stream(
     f: tokio::fs::File,
+    len: u64,
+    base: u64,
+    bar: Arc<std::sync::Mutex<Throttle>>,
 ) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
-    futures_util::stream::unfold(f, |mut f| async move {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; 256 * 1024];
-        match f.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(bytes::Bytes::from(buf)), f))
+    futures_util::stream::unfold((f, 0u64), move |(mut f, done)| {
+        let bar = bar.clone();
+        async move {
+            use tokio::io::AsyncReadExt;
+            if done >= len {
+                return None;
             }
-            Err(e) => Some((Err(e), f)),
+            let mut buf = vec![0u8; (256 * 1024).min(len - done) as usize];
+            match f.read(&mut buf).await {
+                Ok(0) => Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the layer's scratch file ended early",
+                    )),
+                    (f, len),
+                )),
+                Ok(n) => {
+                    buf.truncate(n);
+                    let done = done + n as u64;
+                    bar.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .update(base + done);
+                    Some((Ok(bytes::Bytes::from(buf)), (f, done)))
+                }
+                Err(e) => Some((Err(e), (f, len))),
+            }
         }
     })
 }
@@ -414,7 +422,11 @@ mod tempfile_like {
 
     impl Temp {
         pub fn new_in(dir: &Path) -> std::io::Result<Temp> {
-            let path = dir.join(format!(".push-{:016x}", rand::random::<u64>()));
+            let path = dir.join(format!(
+                ".push-{}-{:016x}",
+                std::process::id(),
+                rand::random::<u64>()
+            ));
             let file = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -425,8 +437,8 @@ mod tempfile_like {
         pub fn file(&self) -> &File {
             &self.file
         }
-        pub fn reopen(&self) -> std::io::Result<File> {
-            File::open(&self.path)
+        pub fn path(&self) -> &Path {
+            &self.path
         }
     }
 
@@ -437,9 +449,15 @@ mod tempfile_like {
     }
 }
 
-/// Upload a blob: `POST /blobs/uploads/`, then `PUT` its location with the
-/// whole body (monolithic).
-async fn upload(session: &Session<'_>, digest: &str, size: u64, body: reqwest::Body) -> Result<()> {
+/// Blobs up to this size go in one request; larger ones in chunks of it, each
+/// retried on its own (a flaky link, or a proxy in front of the registry that
+/// limits request bodies, costs one chunk, not the whole layer).
+pub const CHUNK: u64 = 32 * 1024 * 1024;
+/// Attempts per chunk when the connection or the registry fails.
+const ATTEMPTS: u32 = 3;
+
+/// Start an upload (`POST /blobs/uploads/`): the absolute URL to send it to.
+async fn start_upload(session: &Session<'_>) -> Result<reqwest::Url> {
     let url = session.url("blobs/uploads/").await?;
     let resp = session
         .send(Method::POST, &url, |b| b.header("Content-Length", "0"))
@@ -449,26 +467,38 @@ async fn upload(session: &Session<'_>, digest: &str, size: u64, body: reqwest::B
         let text = error_text(status, &resp.bytes().await.unwrap_or_default());
         return Err(push_error(status, text));
     }
+    location(&url, &resp)
+}
+
+/// The `Location` of an upload answer, resolved against the request's URL.
+fn location(url: &str, resp: &reqwest::Response) -> Result<reqwest::Url> {
     let loc = resp
         .headers()
         .get("location")
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| RegistryError::Registry("upload started without a Location".into()))?
-        .to_string();
-    let base = reqwest::Url::parse(&url).map_err(|e| RegistryError::Internal(e.to_string()))?;
-    let mut put = base
-        .join(&loc)
-        .map_err(|e| RegistryError::Registry(format!("invalid upload location {loc}: {e}")))?;
-    put.query_pairs_mut().append_pair("digest", digest);
-    let put = put.to_string();
+        .ok_or_else(|| RegistryError::Registry("upload answered without a Location".into()))?;
+    let base = reqwest::Url::parse(url).map_err(|e| RegistryError::Internal(e.to_string()))?;
+    base.join(loc)
+        .map_err(|e| RegistryError::Registry(format!("invalid upload location {loc}: {e}")))
+}
+
+/// Finish an upload: `PUT <location>?digest=` with the last bytes (if any).
+async fn finish_upload(
+    session: &Session<'_>,
+    mut loc: reqwest::Url,
+    digest: &str,
+    len: u64,
+    body: reqwest::Body,
+) -> Result<()> {
+    loc.query_pairs_mut().append_pair("digest", digest);
     // A body that is a stream cannot be sent twice: no retry through `send`.
     let resp = session
         .send_once(
             Method::PUT,
-            &put,
+            loc.as_str(),
             |b| {
                 b.header("Content-Type", "application/octet-stream")
-                    .header("Content-Length", size.to_string())
+                    .header("Content-Length", len.to_string())
             },
             body,
         )
@@ -479,4 +509,123 @@ async fn upload(session: &Session<'_>, digest: &str, size: u64, body: reqwest::B
         return Err(push_error(status, text));
     }
     Ok(())
+}
+
+/// Upload a blob held in memory, in one request (`POST`, then `PUT` with it).
+async fn upload(session: &Session<'_>, digest: &str, size: u64, body: reqwest::Body) -> Result<()> {
+    let loc = start_upload(session).await?;
+    finish_upload(session, loc, digest, size, body).await
+}
+
+/// Upload a layer from its scratch file, showing the `Pushing` bar: in one
+/// request up to [`CHUNK`] bytes; beyond, in `PATCH` requests of `CHUNK` bytes
+/// with `Content-Range` (the distribution spec's chunked upload). A chunk that
+/// fails is sent again from where the registry says the upload stands
+/// (`GET <location>` answers its `Range`).
+async fn upload_file(
+    session: &Session<'_>,
+    digest: &str,
+    size: u64,
+    path: &std::path::Path,
+    id: &str,
+    sink: &Sink,
+) -> Result<()> {
+    let bar = Arc::new(std::sync::Mutex::new(Throttle::new(
+        sink.clone(),
+        id,
+        "Pushing",
+        size,
+    )));
+    let open = |offset: u64, len: u64| {
+        let bar = bar.clone();
+        async move {
+            use tokio::io::AsyncSeekExt;
+            let mut f = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| RegistryError::Internal(format!("{}: {e}", path.display())))?;
+            f.seek(std::io::SeekFrom::Start(offset))
+                .await
+                .map_err(|e| RegistryError::Internal(format!("{}: {e}", path.display())))?;
+            Ok::<_, RegistryError>(reqwest::Body::wrap_stream(file_stream(f, len, offset, bar)))
+        }
+    };
+    let mut loc = start_upload(session).await?;
+    if size <= CHUNK {
+        return finish_upload(session, loc, digest, size, open(0, size).await?).await;
+    }
+    let mut offset = 0u64;
+    let mut attempt = 0;
+    while offset < size {
+        let len = (size - offset).min(CHUNK);
+        let range = format!("{offset}-{}", offset + len - 1);
+        let sent = session
+            .send_once(
+                Method::PATCH,
+                loc.as_str(),
+                |b| {
+                    b.header("Content-Type", "application/octet-stream")
+                        .header("Content-Range", &range)
+                        .header("Content-Length", len.to_string())
+                },
+                open(offset, len).await?,
+            )
+            .await;
+        let failure = match sent {
+            Ok(resp) if resp.status() == StatusCode::ACCEPTED => {
+                loc = location(loc.as_str(), &resp)?;
+                offset += len;
+                attempt = 0;
+                continue;
+            }
+            Ok(resp) if !resp.status().is_server_error() => {
+                let status = resp.status();
+                let text = error_text(status, &resp.bytes().await.unwrap_or_default());
+                return Err(push_error(status, text));
+            }
+            Ok(resp) => {
+                let status = resp.status();
+                push_error(
+                    status,
+                    error_text(status, &resp.bytes().await.unwrap_or_default()),
+                )
+            }
+            Err(e @ RegistryError::Transport(_)) => e,
+            Err(e) => return Err(e),
+        };
+        attempt += 1;
+        if attempt >= ATTEMPTS {
+            return Err(failure);
+        }
+        let wait = std::time::Duration::from_millis(500 * u64::from(attempt));
+        sink(progress::retrying(id, wait));
+        tracing::warn!("chunk {range} of {digest}: {failure}; retrying");
+        tokio::time::sleep(wait).await;
+        (loc, offset) = upload_status(session, &loc).await?;
+    }
+    finish_upload(session, loc, digest, 0, reqwest::Body::from(Vec::new())).await
+}
+
+/// Where an upload stands: its `Location` and the next byte it expects
+/// (`GET <location>` answers `204` with `Range: 0-LAST`).
+async fn upload_status(session: &Session<'_>, loc: &reqwest::Url) -> Result<(reqwest::Url, u64)> {
+    let resp = session.send(Method::GET, loc.as_str(), |b| b).await?;
+    let status = resp.status();
+    if status != StatusCode::NO_CONTENT && !status.is_success() {
+        let text = error_text(status, &resp.bytes().await.unwrap_or_default());
+        return Err(push_error(status, text));
+    }
+    let next = resp
+        .headers()
+        .get("range")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.trim().trim_start_matches("bytes=").split_once('-'))
+        .and_then(|(_, last)| last.trim().parse::<u64>().ok())
+        // distribution says `0-0` for an empty upload as for one byte; a
+        // chunk is never one byte, so `0-0` is read as nothing.
+        .map_or(0, |last| if last == 0 { 0 } else { last + 1 });
+    let loc = match resp.headers().get("location") {
+        Some(_) => location(loc.as_str(), &resp)?,
+        None => loc.clone(),
+    };
+    Ok((loc, next))
 }

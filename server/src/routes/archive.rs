@@ -294,7 +294,7 @@ pub async fn system_df(State(st): State<AppState>) -> ApiResult<Response> {
                 "Id": i.id,
                 "ParentId": "",
                 "RepoTags": i.repo_tags,
-                "RepoDigests": [],
+                "RepoDigests": i.repo_digests,
                 "Created": i.created,
                 "Size": i.size(),
                 "SharedSize": shared,

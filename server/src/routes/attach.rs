@@ -123,7 +123,15 @@ pub async fn attach(
     tokio::spawn(async move {
         let Ok(upgraded) = upgrade.await else { return };
         let Ok(monitor) = connect.await else { return };
-        pump(TokioIo::new(upgraded), monitor, tty, areq.stdin, keys).await;
+        pump(
+            TokioIo::new(upgraded),
+            monitor,
+            tty,
+            areq.stdin,
+            keys,
+            |_| {},
+        )
+        .await;
     });
     upgrade_response(tty)
 }
@@ -174,11 +182,13 @@ pub async fn exec_start(
                 return;
             }
         };
-        let exit = pump(TokioIo::new(upgraded), monitor, tty, true, keys).await;
-        // A detached client leaves the exec running: it is over when we learn so.
-        if let Some(code) = exit {
-            host.exec_finished(&id, code);
-        }
+        // The exit is recorded before the client's stream ends, so that an
+        // inspect right after it sees the exit code (as docker's does). A
+        // detached client leaves the exec running: it is over when we learn so.
+        pump(TokioIo::new(upgraded), monitor, tty, true, keys, |code| {
+            host.exec_finished(&id, code)
+        })
+        .await;
     });
     upgrade_response(tty)
 }
@@ -202,16 +212,17 @@ async fn drain_until_exit(mut monitor: tokio::net::UnixStream) -> i64 {
 }
 
 /// Copy frames from the monitor to the client until the exit frame, and the
-/// client's bytes to the monitor as stdin, until the detach sequence. Returns the
-/// exit code when the process ended while attached.
+/// client's bytes to the monitor as stdin, until the detach sequence. When the
+/// process ended while attached, `on_exit` gets its exit code before the
+/// client's stream is closed.
 async fn pump<C>(
     client: C,
     monitor: tokio::net::UnixStream,
     tty: bool,
     stdin: bool,
     keys: Vec<u8>,
-) -> Option<i64>
-where
+    on_exit: impl FnOnce(i64),
+) where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (mut cr, mut cw) = tokio::io::split(client);
@@ -274,10 +285,12 @@ where
             }
         }
     }
+    if let Some(code) = exit {
+        on_exit(code);
+    }
     let _ = cw.flush().await;
     let _ = cw.shutdown().await;
     input.abort();
-    exit
 }
 
 #[cfg(test)]

@@ -40,17 +40,28 @@ pub async fn list(State(st): State<AppState>, Query(q): Q) -> ApiResult<Response
             .map_err(ApiError::bad_request)?;
     for (k, vals) in &filters {
         match k.as_str() {
+            // As moby: `true` lists the images without a tag (those with
+            // digest references only among them); `false` those with any name.
             "dangling" => {
                 let want = vals.iter().any(|v| v == "true" || v == "1");
-                rows.retain(|r| r.repo_tags.is_empty() == want);
+                rows.retain(|r| {
+                    if want {
+                        r.repo_tags.is_empty()
+                    } else {
+                        !r.repo_tags.is_empty() || !r.repo_digests.is_empty()
+                    }
+                });
             }
-            // As moby: an image is listed under the names that match only.
+            // As moby: an image is listed under the names (tags and digest
+            // references) that match only.
             "reference" => {
                 for r in rows.iter_mut() {
                     r.repo_tags
                         .retain(|t| vals.iter().any(|v| reference_matches(v, t)));
+                    r.repo_digests
+                        .retain(|t| vals.iter().any(|v| reference_matches(v, t)));
                 }
-                rows.retain(|r| !r.repo_tags.is_empty());
+                rows.retain(|r| !r.repo_tags.is_empty() || !r.repo_digests.is_empty());
             }
             "label" => rows.retain(|r| {
                 vals.iter().any(|v| match v.split_once('=') {
@@ -70,17 +81,49 @@ pub async fn list(State(st): State<AppState>, Query(q): Q) -> ApiResult<Response
     Ok(Json(rows).into_response())
 }
 
-/// `reference` filters: `busybox`, `busybox:latest`, `bu*`.
-fn reference_matches(pattern: &str, tag: &str) -> bool {
-    let (name, _) = tag.rsplit_once(':').unwrap_or((tag, ""));
-    glob(pattern, tag) || glob(pattern, name)
+/// `reference` filters (`busybox`, `busybox:latest`, `bu*`,
+/// `docker.io/library/busybox`) against a familiar tag or digest reference: as
+/// moby, the pattern may match its familiar form, familiar name, full form or
+/// full name.
+fn reference_matches(pattern: &str, name: &str) -> bool {
+    let Ok(r) = engine::reference::Reference::parse(name) else {
+        return glob(pattern, name);
+    };
+    [
+        r.familiar_string(),
+        r.familiar_name(),
+        r.with_default_tag().to_string(),
+        r.full_name(),
+    ]
+    .iter()
+    .any(|t| glob(pattern, t))
 }
 
+/// Go's `path.Match` for `*` and `?`: neither matches a `/`.
 fn glob(p: &str, s: &str) -> bool {
-    match p.split_once('*') {
-        None => p == s,
-        Some((pre, rest)) => {
-            s.starts_with(pre) && (0..=s.len() - pre.len()).any(|i| glob(rest, &s[pre.len() + i..]))
+    let mut pc = p.chars();
+    match pc.next() {
+        None => s.is_empty(),
+        Some('*') => {
+            let rest = pc.as_str();
+            let mut i = 0;
+            loop {
+                if glob(rest, &s[i..]) {
+                    return true;
+                }
+                match s[i..].chars().next() {
+                    Some(c) if c != '/' => i += c.len_utf8(),
+                    _ => return false,
+                }
+            }
+        }
+        Some('?') => {
+            let mut sc = s.chars();
+            matches!(sc.next(), Some(c) if c != '/') && glob(pc.as_str(), sc.as_str())
+        }
+        Some(c) => {
+            let mut sc = s.chars();
+            sc.next() == Some(c) && glob(pc.as_str(), sc.as_str())
         }
     }
 }
@@ -324,6 +367,21 @@ mod tests {
         assert!(reference_matches("busybox:latest", "busybox:latest"));
         assert!(reference_matches("bu*", "busybox:latest"));
         assert!(!reference_matches("alpine", "busybox:latest"));
+        assert!(reference_matches(
+            "docker.io/library/busybox",
+            "busybox:latest"
+        ));
+        assert!(reference_matches(
+            "docker.io/library/busybox:latest",
+            "busybox:latest"
+        ));
+        let d = format!("busybox@sha256:{}", "ab".repeat(32));
+        assert!(reference_matches("busybox", &d));
+        assert!(reference_matches("bu*", &d));
+        assert!(!reference_matches("alpine", &d));
+        assert!(reference_matches("myorg/*", "myorg/app:1"));
+        assert!(!reference_matches("*", "myorg/app:1"));
+        assert!(reference_matches("b?sybox", "busybox:latest"));
     }
 
     #[test]

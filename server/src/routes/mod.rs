@@ -114,6 +114,7 @@ pub fn router() -> Router<AppState> {
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/auth", post(registry::auth))
+        .route("/images/search", get(registry::search))
         .route(
             "/distribution/{*name}",
             get(registry::distribution_dispatch),

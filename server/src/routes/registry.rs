@@ -1,5 +1,6 @@
 //! Registry endpoints: `POST /images/create?fromImage=` (pull),
-//! `POST /images/{name}/push`, `POST /auth` (login), `GET /distribution/{name}/json`.
+//! `POST /images/{name}/push`, `POST /auth` (login), `GET /distribution/{name}/json`,
+//! `GET /images/search`.
 //!
 //! Pull and push answer with Docker's JSON message stream. As in moby, an error
 //! that happens before the first message is an HTTP error (the CLI prints
@@ -58,7 +59,9 @@ where
     let Some(path) = netns else {
         return work(st.registry.clone()).await;
     };
-    let opts = st.registry.options().clone();
+    let mut opts = st.registry.options().clone();
+    // Names are resolved by the machine, connections made from the host.
+    opts.resolve_on = Some(tokio::runtime::Handle::current());
     let (tx, rx) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name("registry-netns".into())
@@ -308,4 +311,37 @@ async fn distribution(st: AppState, name: String, headers: HeaderMap) -> ApiResu
     })
     .await?;
     Ok(Json(v).into_response())
+}
+
+/// `GET /images/search?term=&limit=&filters=`: ask the index the term names
+/// (Docker Hub's, from the machine; any other from this host's network, like
+/// a pull) and answer its results, filtered, as a JSON array.
+pub async fn search(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    use engine::registry::search::{parse_limit, Search};
+    let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
+    let limit = parse_limit(get("limit"))?;
+    // As in moby, credentials that do not decode are no credentials.
+    let creds = headers
+        .get("x-registry-auth")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| AuthConfig::from_header(v).ok())
+        .unwrap_or_default();
+    let mut s = Search::new(get("term"), limit, get("filters"), creds)?;
+    s.headers = headers
+        .iter()
+        .filter(|(k, _)| k.as_str().starts_with("x-meta-"))
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    let domain = s.domain().to_string();
+    let results = from_host_network(
+        &st,
+        &domain,
+        move |client| async move { s.run(&client).await },
+    )
+    .await?;
+    Ok(Json(results).into_response())
 }

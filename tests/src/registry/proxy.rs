@@ -18,7 +18,8 @@ use std::time::Duration;
 
 /// A fault the proxy applies to a `GET` of a blob or manifest that the registry
 /// answers with 200 or 206 and a `Content-Length` (except `Status`, which
-/// answers at once without asking the registry).
+/// answers at once without asking the registry, and applies to `PATCH`es of
+/// uploads too, armed under the key `PATCH`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     /// Flip every bit of one byte in the middle of the body; length and
@@ -32,6 +33,12 @@ pub enum Fault {
     Truncate(u64),
     /// Answer with this status (and a distribution-style error body) instead.
     Status(u16),
+    /// Send the head and this many body bytes, then nothing (for at most 30 s):
+    /// a download that hangs, for killing the client in the middle of it.
+    StallAfter(u64),
+    /// Forward the request without its `Range` header, as a registry that
+    /// does not serve ranges: the answer is the whole blob, 200.
+    IgnoreRange,
 }
 
 /// One request the proxy forwarded (or answered itself).
@@ -47,6 +54,8 @@ pub struct ProxyRequest {
     pub authorized: bool,
     /// The `Range` header, if any.
     pub range: Option<String>,
+    /// The `Content-Range` header (a chunk of an upload), if any.
+    pub content_range: Option<String>,
     /// The fault applied to this request, if one was.
     pub fault: Option<Fault>,
 }
@@ -176,9 +185,12 @@ impl Drop for Proxy {
 }
 
 /// The key faults are armed under: the last path segment of a `GET` of a blob
-/// or a manifest (a digest, or a tag).
+/// or a manifest (a digest, or a tag); `PATCH` for any chunk of an upload.
 fn fault_key(method: &str, target: &str) -> Option<String> {
     let path = target.split('?').next()?;
+    if method == "PATCH" && path.contains("/blobs/uploads/") {
+        return Some("PATCH".into());
+    }
     if method != "GET" || !(path.contains("/blobs/") || path.contains("/manifests/")) {
         return None;
     }
@@ -199,6 +211,7 @@ fn serve(mut client: TcpStream, st: &State) -> io::Result<()> {
             status: 400,
             authorized: false,
             range: None,
+            content_range: None,
             fault: None,
         });
         client.write_all(
@@ -217,6 +230,7 @@ fn serve(mut client: TcpStream, st: &State) -> io::Result<()> {
         status: 0,
         authorized: head.header("authorization").is_some(),
         range: head.header("range").map(String::from),
+        content_range: head.header("content-range").map(String::from),
         fault: None,
     };
     let key = fault_key(&method, &target);
@@ -248,6 +262,9 @@ fn serve(mut client: TcpStream, st: &State) -> io::Result<()> {
     up.set_read_timeout(Some(Duration::from_secs(300)))?;
     for h in ["connection", "keep-alive", "proxy-connection"] {
         head.remove(h);
+    }
+    if armed == Some(Fault::IgnoreRange) {
+        head.remove("range");
     }
     head.set("Connection", "close");
     up.write_all(&head.to_bytes())?;
@@ -305,7 +322,7 @@ fn respond(
     let len = len.unwrap_or(0);
     let body = io::Read::chain(&rbuf[..], up);
     match applied {
-        None => {
+        None | Some(Fault::IgnoreRange) => {
             client.write_all(&head.to_bytes())?;
             let mut body = body;
             io::copy(&mut body, client)?;
@@ -317,6 +334,15 @@ fn respond(
         Some(Fault::CutAfter(n)) => {
             client.write_all(&head.to_bytes())?;
             pump(body, client, n.min(len), None)?;
+        }
+        Some(Fault::StallAfter(n)) => {
+            client.write_all(&head.to_bytes())?;
+            pump(body, client, n.min(len), None)?;
+            client.flush()?;
+            let until = std::time::Instant::now() + Duration::from_secs(30);
+            while std::time::Instant::now() < until && !st.stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
         Some(Fault::Truncate(n)) => {
             let n = n.min(len);
