@@ -367,6 +367,7 @@ mod tests {
 
     #[test]
     fn missing_program_exits_127_and_unrunnable_one_126() {
+        crate::testing::require_root!();
         let s = run_init(&["dockhand-no-such-program-3f9a"]);
         assert_eq!(status_code(s), Some(127), "{s:?}");
         let s = run_init(&["/nonexistent/dir/prog"]);

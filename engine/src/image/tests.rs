@@ -34,6 +34,7 @@ fn import(s: &ImageStore, files: &[(&str, &[u8])], name: Option<&str>) -> String
 
 #[test]
 fn import_tags_resolves_and_reads_back() {
+    crate::testing::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let s = ImageStore::open(dir.path(), "default").unwrap();
     let changes = vec![
@@ -106,6 +107,7 @@ fn import_tags_resolves_and_reads_back() {
 
 #[test]
 fn reopening_keeps_the_index() {
+    crate::testing::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let id = {
         let s = ImageStore::open(dir.path(), "h").unwrap();
@@ -118,6 +120,7 @@ fn reopening_keeps_the_index() {
 
 #[test]
 fn ambiguous_or_unknown_prefixes_are_not_found() {
+    crate::testing::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let s = ImageStore::open(dir.path(), "default").unwrap();
     let mut ids = Vec::new();
@@ -140,6 +143,7 @@ fn ambiguous_or_unknown_prefixes_are_not_found() {
 
 #[test]
 fn import_refuses_bad_changes_and_names() {
+    crate::testing::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let s = ImageStore::open(dir.path(), "default").unwrap();
     let tar = rootfs_tar(&[("f", b"")]);
@@ -158,6 +162,7 @@ fn import_refuses_bad_changes_and_names() {
 
 #[test]
 fn tag_and_list() {
+    crate::testing::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let s = ImageStore::open(dir.path(), "default").unwrap();
     let id = import(&s, &[("a", b"1")], Some("one"));
@@ -194,6 +199,7 @@ fn tag_and_list() {
 
 #[test]
 fn rmi_by_name_untags_then_deletes_last_name() {
+    crate::testing::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let s = ImageStore::open(dir.path(), "default").unwrap();
     let id = import(&s, &[("a", b"1")], Some("busybox"));
@@ -221,6 +227,7 @@ fn rmi_by_name_untags_then_deletes_last_name() {
 
 #[test]
 fn rmi_conflicts_use_docker_texts() {
+    crate::testing::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let s = ImageStore::open(dir.path(), "default").unwrap();
     let id = import(&s, &[("a", b"1")], Some("busybox"));
@@ -256,6 +263,7 @@ fn rmi_conflicts_use_docker_texts() {
 
 #[test]
 fn rmi_by_name_with_running_container_keeps_image_when_forced() {
+    crate::testing::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let s = ImageStore::open(dir.path(), "default").unwrap();
     let id = import(&s, &[("a", b"1")], Some("web"));
@@ -271,6 +279,7 @@ fn rmi_by_name_with_running_container_keeps_image_when_forced() {
 
 #[test]
 fn force_removed_image_used_by_stopped_container_is_retained_until_released() {
+    crate::testing::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let s = ImageStore::open(dir.path(), "default").unwrap();
     let id = import(&s, &[("a", b"1")], Some("app"));
@@ -294,6 +303,7 @@ fn force_removed_image_used_by_stopped_container_is_retained_until_released() {
 
 #[test]
 fn content_is_shared_across_hosts_and_freed_by_the_last() {
+    crate::testing::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let a = ImageStore::open(dir.path(), "a").unwrap();
     let b = ImageStore::open(dir.path(), "b").unwrap();
@@ -351,6 +361,7 @@ fn hostile_import_is_a_bad_request_and_leaves_nothing() {
 
 #[test]
 fn busybox_is_built_from_the_host_binary() {
+    crate::testing::require_root!();
     if find_host_busybox_for_test().is_none() {
         eprintln!("no static busybox on this machine; skipped");
         return;
@@ -417,6 +428,7 @@ fn image_store_is_shareable_between_threads() {
 
 #[test]
 fn a_quota_charges_a_hosts_own_layers_and_not_the_machines() {
+    crate::testing::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let machine = ImageStore::open(dir.path(), MACHINE_HOST).unwrap();
     let disk = dir.path().join("disk");
@@ -481,6 +493,7 @@ fn rf(s: &str) -> Reference {
 
 #[test]
 fn add_digest_lists_inspects_and_resolves_like_docker() {
+    crate::testing::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let s = ImageStore::open(dir.path(), "default").unwrap();
     let id = import(&s, &[("a", b"1")], Some("127.0.0.1:5000/app/x:1"));
@@ -546,6 +559,7 @@ fn add_digest_lists_inspects_and_resolves_like_docker() {
 
 #[test]
 fn a_digest_claimed_by_another_image_keeps_it_as_moby_does() {
+    crate::testing::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let s = ImageStore::open(dir.path(), "default").unwrap();
     let a = import(&s, &[("a", b"1")], Some("x:1"));
@@ -570,6 +584,7 @@ fn a_digest_claimed_by_another_image_keeps_it_as_moby_does() {
 
 #[test]
 fn add_image_with_a_digest_reference_records_a_digest_not_a_tag() {
+    crate::testing::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let s = ImageStore::open(dir.path(), "default").unwrap();
     let id = import(&s, &[("a", b"1")], None);
@@ -606,6 +621,7 @@ fn add_image_with_a_digest_reference_records_a_digest_not_a_tag() {
 
 #[test]
 fn rmi_of_a_digest_reference_untags_it_alone() {
+    crate::testing::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let s = ImageStore::open(dir.path(), "default").unwrap();
     let id = import(&s, &[("a", b"1")], Some("x:1"));
@@ -626,6 +642,7 @@ fn rmi_of_a_digest_reference_untags_it_alone() {
 
 #[test]
 fn rmi_of_a_repositorys_last_tag_untags_its_digests_too() {
+    crate::testing::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let s = ImageStore::open(dir.path(), "default").unwrap();
     let id = import(&s, &[("a", b"1")], Some("x:1"));
@@ -670,6 +687,7 @@ fn rmi_of_a_repositorys_last_tag_untags_its_digests_too() {
 
 #[test]
 fn rmi_by_id_counts_one_repository_with_its_digests_as_one_name() {
+    crate::testing::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let s = ImageStore::open(dir.path(), "default").unwrap();
     let id = import(&s, &[("a", b"1")], Some("x:1"));
@@ -703,6 +721,7 @@ fn rmi_by_id_counts_one_repository_with_its_digests_as_one_name() {
 
 #[test]
 fn an_image_left_with_digests_only_lists_untagged_and_goes_with_its_last_digest() {
+    crate::testing::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let s = ImageStore::open(dir.path(), "default").unwrap();
     let old = import(&s, &[("a", b"1")], Some("x:1"));

@@ -240,6 +240,7 @@ pub(super) fn links_in(pid: u32) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_on_one_bridge_talk_and_release_removes_everything() {
+    crate::testing::require_root!();
     let mut env = Env::new();
     let nets = env.open();
     nets.reconcile(&|_| true).await.unwrap();
@@ -313,6 +314,7 @@ async fn endpoints_on_one_bridge_talk_and_release_removes_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn published_ports_reach_the_container_from_loopback_and_host_address() {
+    crate::testing::require_root!();
     let mut env = Env::new();
     let nets = env.open();
     let p = env.container();
@@ -404,6 +406,7 @@ async fn published_ports_reach_the_container_from_loopback_and_host_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn port_conflicts_are_refused_and_leave_nothing_behind() {
+    crate::testing::require_root!();
     let mut env = Env::new();
     let nets = env.open();
     let (p1, p2) = (env.container(), env.container());
@@ -460,6 +463,7 @@ async fn port_conflicts_are_refused_and_leave_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn networks_are_isolated_and_internal_networks_cannot_reach_out() {
+    crate::testing::require_root!();
     let mut env = Env::new();
     let nets = env.open();
     nets.create("n1", CreateOptions::default()).await.unwrap();
@@ -542,6 +546,7 @@ async fn networks_are_isolated_and_internal_networks_cannot_reach_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_create_validates_like_docker() {
+    crate::testing::require_root!();
     let env = Env::new();
     let nets = env.open();
     let x = env.x;
@@ -660,6 +665,7 @@ pub(super) fn dns_tcp(pid: u32, name: &str) -> std::io::Result<(u16, Vec<Ipv4Add
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_dns_resolves_names_on_shared_networks_only() {
+    crate::testing::require_root!();
     let mut env = Env::new();
     env.cfg.dns_upstreams = Some(vec![fake_upstream()]);
     let nets = env.open();
@@ -720,6 +726,7 @@ async fn embedded_dns_resolves_names_on_shared_networks_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_removes_leftovers_of_a_crashed_daemon() {
+    crate::testing::require_root!();
     let mut env = Env::new();
     let (pa, pb) = (env.container(), env.container());
     let hp_a = free_port();

@@ -38,6 +38,7 @@ fn alias(name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_adopted_bridge_and_its_own_address_survive_rm_prune_and_shutdown() {
+    crate::testing::require_root!();
     let mut env = Env::new();
     let x = env.x;
     let foreign = format!("dfb{}", env.tag);
@@ -120,6 +121,7 @@ async fn an_adopted_bridge_and_its_own_address_survive_rm_prune_and_shutdown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_bridge_may_be_an_existing_bridge_and_stays() {
+    crate::testing::require_root!();
     let mut env = Env::new();
     let name = env.cfg.bridge_name.clone();
     sh(&format!("ip link add {name} type bridge"));
@@ -141,6 +143,7 @@ async fn the_default_bridge_may_be_an_existing_bridge_and_stays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_leaves_links_named_like_ours_that_we_did_not_make() {
+    crate::testing::require_root!();
     let mut env = Env::new();
     let pid = env.container();
     let nets = env.open();
@@ -184,6 +187,7 @@ async fn reconcile_leaves_links_named_like_ours_that_we_did_not_make() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subnet_the_host_already_routes_is_refused_or_skipped() {
+    crate::testing::require_root!();
     let mut env = Env::new();
     let x = env.x;
     // The pool is 10.214.x.0/24 in /26s; the host routes the first /26.
@@ -243,6 +247,7 @@ async fn a_subnet_the_host_already_routes_is_refused_or_skipped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_playground_leaves_what_it_did_not_make() {
+    crate::testing::require_root!();
     let mut env = PgEnv::new();
     // The common bridge exists already; a session bridge name is taken by a
     // bridge of somebody else's; somebody's port sits on the common bridge.

@@ -180,6 +180,7 @@ fn tcp(port: u16, container_port: u16) -> PortBinding {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_virtual_hosts_bridge_nat_ports_and_dns_live_in_its_namespace_only() {
+    crate::testing::require_root!();
     let mut g = Guard::new();
     let vh = g.vhost("192.0.2.10");
     let (c1, c2) = (g.holder(), g.holder());
@@ -298,6 +299,7 @@ async fn a_virtual_hosts_bridge_nat_ports_and_dns_live_in_its_namespace_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_virtual_hosts_use_the_same_docker_names_side_by_side() {
+    crate::testing::require_root!();
     let mut g = Guard::new();
     let (va, vb) = (g.vhost("192.0.2.21"), g.vhost("192.0.2.22"));
     let (ca, cb) = (g.holder(), g.holder());
@@ -338,6 +340,7 @@ async fn two_virtual_hosts_use_the_same_docker_names_side_by_side() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_subnet_avoids_the_routes_of_the_virtual_host() {
+    crate::testing::require_root!();
     let mut g = Guard::new();
     let vh = g.holder();
     sh_in(

@@ -211,6 +211,7 @@ fn eth0_of(pid: u32) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vhosts_without_a_session_are_isolated_but_the_machine_reaches_each() {
+    crate::testing::require_root!();
     let mut env = PgEnv::new();
     let pg = env.open();
     let ((pa, na), (pb, nb)) = (env.vhost(), env.vhost());
@@ -280,6 +281,7 @@ async fn vhosts_without_a_session_are_isolated_but_the_machine_reaches_each() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vhosts_of_one_session_reach_each_other_and_only_each_other() {
+    crate::testing::require_root!();
     let mut env = PgEnv::new();
     let pg = env.open();
     let ((pa, na), (pb, nb), (pc, nc), (pd, nd)) =
@@ -360,6 +362,7 @@ async fn vhosts_of_one_session_reach_each_other_and_only_each_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn egress_none_registries_and_all_are_enforced_on_the_machine() {
+    crate::testing::require_root!();
     let mut env = PgEnv::new();
     let (peer, peer_ip) = env.peer();
     tcp_server(peer, 5000);
@@ -459,6 +462,7 @@ async fn egress_none_registries_and_all_are_enforced_on_the_machine() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_removes_dead_vhosts_and_what_no_record_explains() {
+    crate::testing::require_root!();
     let mut env = PgEnv::new();
     let ((pa, na), (pb, nb)) = (env.vhost(), env.vhost());
     let (a, b);
@@ -551,6 +555,7 @@ async fn reconcile_removes_dead_vhosts_and_what_no_record_explains() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attaches_get_distinct_addresses_and_a_freed_one_is_reused() {
+    crate::testing::require_root!();
     let mut env = PgEnv::new();
     env.cfg.registries = vec![SocketAddrV4::new(Ipv4Addr::new(10, 218, env.x, 2), 5000)];
     let pg = env.open();
@@ -584,6 +589,7 @@ async fn attaches_get_distinct_addresses_and_a_freed_one_is_reused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vhost_cannot_take_a_neighbours_address_and_its_policy() {
+    crate::testing::require_root!();
     let mut env = PgEnv::new();
     let (peer, peer_ip) = env.peer();
     tcp_server(peer, 7000);

@@ -852,6 +852,7 @@ mod tests {
 
     #[test]
     fn the_store_keeps_a_layer_only_under_the_diff_id_the_config_names() {
+        crate::testing::require_root!();
         let dir = tempfile::tempdir().unwrap();
         let st = ImageStore::open(dir.path(), "default").unwrap();
         let mut b = tar::Builder::new(Vec::new());

@@ -83,6 +83,7 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn regular_entries_keep_their_metadata() {
+    crate::testing::require_root!();
     let (_outer, root) = setup();
     let mut t = Tar::new();
     t.dir("etc/").file("etc/hostname", b"box\n");
@@ -138,6 +139,7 @@ fn regular_entries_keep_their_metadata() {
 
 #[test]
 fn whiteouts_become_overlay_whiteouts() {
+    crate::testing::require_root!();
     let (_outer, root) = setup();
     let mut t = Tar::new();
     t.dir("a/")
@@ -188,6 +190,7 @@ fn clean_components_refuses_climbing_out() {
 
 #[test]
 fn dot_dot_entries_are_refused_and_write_nothing_outside() {
+    crate::testing::require_root!();
     let (outer, root) = setup();
     let mut t = Tar::new();
     t.file("../escaped", b"x");
@@ -207,6 +210,7 @@ fn dot_dot_entries_are_refused_and_write_nothing_outside() {
 
 #[test]
 fn absolute_names_land_inside_the_root() {
+    crate::testing::require_root!();
     let (_outer, root) = setup();
     let mut t = Tar::new();
     t.file("/abs/file", b"in");
@@ -216,6 +220,7 @@ fn absolute_names_land_inside_the_root() {
 
 #[test]
 fn symlinked_parents_cannot_lead_outside() {
+    crate::testing::require_root!();
     let (outer, root) = setup();
     let mut t = Tar::new();
     t.link("up", tar::EntryType::Symlink, "..");
@@ -233,6 +238,7 @@ fn symlinked_parents_cannot_lead_outside() {
 
 #[test]
 fn absolute_symlinks_are_re_rooted() {
+    crate::testing::require_root!();
     let (outer, root) = setup();
     // The host directory exists; inside the layer it does not: refused, as in a chroot.
     let mut t = Tar::new();
@@ -291,6 +297,7 @@ fn hard_links_through_symlinks_stay_inside() {
 
 #[test]
 fn later_entries_replace_earlier_ones() {
+    crate::testing::require_root!();
     let (outer, root) = setup();
     let mut t = Tar::new();
     t.dir("d/").file("d/inner", b"").file("d", b"now a file");
