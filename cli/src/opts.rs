@@ -637,8 +637,9 @@ pub fn parse_mount(spec: &str) -> Result<Value, String> {
                 m.insert("BindOptions".into(), json!({"Propagation": need(v)?}));
             }
             "tmpfs-size" => {
-                let n =
-                    ram_in_bytes(&need(v)?).map_err(|e| format!("invalid value for {k}: {e}"))?;
+                let v = need(v)?;
+                // docker/cli names the value, not the parser's complaint.
+                let n = ram_in_bytes(&v).map_err(|_| format!("invalid value for {k}: {v}"))?;
                 tmpfs.insert("SizeBytes".into(), n.into());
             }
             "tmpfs-mode" => {
@@ -670,30 +671,10 @@ fn normalize_link(l: &str) -> String {
     }
 }
 
-/// go-units `RAMInBytes`: `512m`, `1g`, `1.5GB`, plain bytes; binary multiples.
-pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
-    let t = s.trim();
-    let lower = t.to_ascii_lowercase();
-    let digits_end = lower
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(lower.len());
-    let (num, unit) = lower.split_at(digits_end);
-    let unit = unit.trim();
-    let mult: f64 = match unit.trim_end_matches('b').trim_end_matches('i') {
-        "" => 1.0,
-        "k" => 1024.0,
-        "m" => 1024.0 * 1024.0,
-        "g" => 1024.0 * 1024.0 * 1024.0,
-        "t" => 1024f64.powi(4),
-        "p" => 1024f64.powi(5),
-        _ => return Err(format!("invalid size: '{t}'")),
-    };
-    let v: f64 = num.parse().map_err(|_| format!("invalid size: '{t}'"))?;
-    if v < 0.0 {
-        return Err(format!("invalid size: '{t}'"));
-    }
-    Ok((v * mult) as i64)
-}
+/// go-units `RAMInBytes` (`512m`, `1g`, `1.5GB`, plain bytes; binary multiples),
+/// for `-m`, `--memory-swap`, `--memory-reservation`, `--kernel-memory`,
+/// `--mount tmpfs-size=` and the virtual hosts' sizes.
+pub use shared::units::ram_in_bytes;
 
 /// docker's `--cpus` into NanoCpus.
 pub fn parse_cpus(s: &str) -> Result<i64, String> {
@@ -921,7 +902,20 @@ mod tests {
         assert_eq!(ram_in_bytes("1.5GB").unwrap(), 3 << 29);
         assert_eq!(ram_in_bytes("100").unwrap(), 100);
         assert_eq!(ram_in_bytes("32MiB").unwrap(), 32 << 20);
-        assert!(ram_in_bytes("lots").is_err());
+        assert_eq!(ram_in_bytes("1.5m").unwrap(), 3 << 19);
+        assert_eq!(ram_in_bytes("1p").unwrap(), 1 << 50);
+        assert_eq!(ram_in_bytes("lots").unwrap_err(), "invalid size: 'lots'");
+        assert_eq!(ram_in_bytes("1q").unwrap_err(), "invalid suffix: 'q'");
+        assert!(ram_in_bytes(" 1m").is_err(), "docker trims nothing");
+        let f = flags(&["-m", "lots", "busybox"]);
+        assert_eq!(
+            build_create(&f, false, &lookup).unwrap_err(),
+            "invalid argument \"lots\" for \"-m, --memory\" flag: invalid size: 'lots'"
+        );
+        assert_eq!(
+            parse_mount("type=tmpfs,dst=/t,tmpfs-size=1q").unwrap_err(),
+            "invalid value for tmpfs-size: 1q"
+        );
         assert_eq!(parse_cpus("1.5").unwrap(), 1_500_000_000);
         assert_eq!(parse_cpus("0.5").unwrap(), 500_000_000);
         assert!(parse_cpus("x").is_err());

@@ -1,9 +1,10 @@
 //! Human-readable sizes, durations and times, byte-for-byte as docker's
-//! `go-units` (`HumanDuration`, `HumanSizeWithPrecision`) and Go's `time.Time.String`.
+//! `go-units` (`HumanDuration`, `HumanSizeWithPrecision`, both in
+//! `shared::units`) and Go's `time.Time.String`.
 
 use std::time::Duration;
 
-pub use shared::units::human_duration;
+pub use shared::units::{go_fmt_g, human_duration, human_size_with_precision};
 
 /// `HumanDuration(now - unix_secs) + " ago"`, as the CREATED columns print it.
 pub fn time_ago(unix_secs: i64) -> String {
@@ -12,59 +13,9 @@ pub fn time_ago(unix_secs: i64) -> String {
     format!("{} ago", human_duration(Duration::from_secs_f64(d)))
 }
 
-const DECIMAL_ABBRS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-
-/// go-units `HumanSizeWithPrecision(size, precision)`: `"%.*g%s"` over powers of 1000.
-pub fn human_size_with_precision(size: f64, precision: usize) -> String {
-    let mut size = size;
-    let mut i = 0;
-    while size >= 1000.0 && i < DECIMAL_ABBRS.len() - 1 {
-        size /= 1000.0;
-        i += 1;
-    }
-    format!("{}{}", go_fmt_g(size, precision), DECIMAL_ABBRS[i])
-}
-
 /// docker's usual size rendering (precision 3): `4.26MB`, `0B`, `1.23kB`.
 pub fn human_size(size: i64) -> String {
     human_size_with_precision(size as f64, 3)
-}
-
-/// Go's `%.{prec}g`: shortest of %e/%f by exponent, trailing zeros removed.
-pub fn go_fmt_g(x: f64, prec: usize) -> String {
-    if x == 0.0 {
-        return "0".to_string();
-    }
-    if !x.is_finite() {
-        return if x.is_nan() {
-            "NaN".into()
-        } else if x > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    let prec = prec.max(1);
-    // Round to `prec` significant digits in scientific form to learn the exponent.
-    let sci = format!("{:.*e}", prec - 1, x);
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if exp < -4 || exp >= prec as i32 {
-        let m = trim_zeros(mantissa);
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{m}e{sign}{:02}", exp.abs())
-    } else {
-        let decimals = (prec as i32 - 1 - exp).max(0) as usize;
-        trim_zeros(&format!("{:.*}", decimals, x))
-    }
-}
-
-fn trim_zeros(s: &str) -> String {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s.to_string()
-    }
 }
 
 /// Go's `time.Unix(secs, 0).String()` in the local zone:

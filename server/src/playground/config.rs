@@ -4,8 +4,11 @@
 //! The file is turned into flags (`max_sessions = 20` -> `--max-sessions 20`) that
 //! the CLI parses before the command line's own, so a flag given on the command
 //! line wins and every value goes through one parser. Keys are the flags' long
-//! names, with `-` or `_`. The TOML accepted is the flat part of TOML: `key = value`
-//! lines with strings, integers, floats, booleans and arrays of those; no tables.
+//! names, with `-` or `_`. The TOML file is real TOML (read by `toml_edit`) with
+//! every key at the top level: strings, integers, floats, booleans and arrays of
+//! those; tables, inline tables and dates have no flag to become and are refused.
+//!
+//! Durations and sizes are read by `shared::units`, as docker reads them.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -72,59 +75,26 @@ impl PlaygroundOptions {
     }
 }
 
-/// A duration: plain seconds, or Go-like `90s`, `30m`, `4h`, `1h30m`, `2d`.
+/// A duration in whole seconds, rounded up, read as Go's `time.ParseDuration`
+/// (`90s`, `30m`, `4h`, `1h30m`, `1.5h`), as the daemon's `--vhost-ttl` and
+/// docker's duration flags are; a plain number is seconds.
 pub fn parse_duration(s: &str) -> Result<u64, String> {
-    let bad = || format!("invalid duration {s:?}: use e.g. 90s, 30m, 4h or 1h30m");
-    let t = s.trim();
-    if t.is_empty() {
-        return Err(bad());
-    }
-    if let Ok(n) = t.parse::<u64>() {
+    // Plain seconds, as the playground always took them (`session_ttl = 3600`).
+    if let Ok(n) = s.parse::<u64>() {
         return Ok(n);
     }
-    let mut total: u64 = 0;
-    let mut num = String::new();
-    for c in t.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            _ => return Err(bad()),
-        };
-        let n: u64 = num.parse().map_err(|_| bad())?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|x| total.checked_add(x))
-            .ok_or_else(bad)?;
-        num.clear();
-    }
-    if !num.is_empty() {
-        return Err(bad());
-    }
-    Ok(total)
+    let hint = "use e.g. 90s, 30m, 4h or 1h30m";
+    let d = shared::units::parse_duration(s).map_err(|e| format!("{e}: {hint}"))?;
+    u64::try_from(d.ceil_secs())
+        .map_err(|_| format!("invalid duration {s:?}: a duration must not be negative"))
 }
 
-/// A size in bytes: `1048576`, `512k`, `10m`, `1g`, `10MB`, `10MiB` (binary units).
+/// A size in bytes as go-units' `RAMInBytes` reads it (docker's `-m`): `1048576`,
+/// `512k`, `1.5m`, `10MB`, `10MiB`, `1g` (binary units).
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    let bad = || format!("invalid size {s:?}: use e.g. 10m or 1g");
-    let t = s.trim().to_ascii_lowercase();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (n, unit) = t.split_at(digits);
-    let n: u64 = n.parse().map_err(|_| bad())?;
-    let shift = match unit.trim_end_matches("ib").trim_end_matches('b') {
-        "" => 0,
-        "k" => 10,
-        "m" => 20,
-        "g" => 30,
-        "t" => 40,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(1 << shift).ok_or_else(bad)
+    shared::units::ram_in_bytes(s)
+        .map(|n| n as u64)
+        .map_err(|e| format!("invalid size {s:?}: {e}: use e.g. 10m or 1g"))
 }
 
 /// The UI bundle to serve: `explicit` (which must hold `index.html`), else
@@ -228,134 +198,110 @@ fn parse_json(text: &str) -> Result<Vec<(String, Value)>, String> {
         .collect()
 }
 
+/// A TOML file's top-level keys, in file order. Tables (`[serve]`, dotted keys,
+/// inline tables) have no flag to become, so they are refused.
 fn parse_toml(text: &str) -> Result<Vec<(String, Value)>, String> {
+    let doc = text
+        .parse::<toml_edit::Document>()
+        .map_err(|e| toml_error(text, &e))?;
     let mut out = vec![];
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        let at = |e: String| format!("line {}: {e}", i + 1);
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        if line.starts_with('[') {
-            return Err(at(
-                "tables are not supported: put every key at the top level".into(),
-            ));
-        }
-        let (key, rest) = line
-            .split_once('=')
-            .ok_or_else(|| at("want key = value".into()))?;
-        let key = key.trim().trim_matches('"').to_string();
-        let mut p = TomlValue {
-            s: rest.trim().as_bytes(),
-            i: 0,
+    for (key, item) in doc.iter() {
+        let value = match item {
+            toml_edit::Item::Value(v) => from_toml(key, v)?,
+            toml_edit::Item::None => continue,
+            toml_edit::Item::Table(_) | toml_edit::Item::ArrayOfTables(_) => {
+                let line = table_line(text, key)
+                    .map(|n| format!("line {n}: "))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "{line}tables are not supported: put every key at the top level"
+                ));
+            }
         };
-        let value = p.value().map_err(at)?;
-        p.skip_ws();
-        if p.i < p.s.len() && p.s[p.i] != b'#' {
-            return Err(at("unexpected text after the value".into()));
-        }
-        out.push((key, value));
+        out.push((key.to_string(), value));
     }
     Ok(out)
 }
 
-/// A cursor over one TOML value (and its trailing comment).
-struct TomlValue<'a> {
-    s: &'a [u8],
-    i: usize,
+fn from_toml(key: &str, v: &toml_edit::Value) -> Result<Value, String> {
+    use toml_edit::Value as T;
+    Ok(match v {
+        T::String(s) => Value::Str(s.value().clone()),
+        T::Integer(n) => Value::Str(n.value().to_string()),
+        T::Float(f) => Value::Str(f.value().to_string()),
+        T::Boolean(b) => Value::Bool(*b.value()),
+        T::Array(a) => Value::List(
+            a.iter()
+                .map(|x| from_toml(key, x))
+                .collect::<Result<_, _>>()?,
+        ),
+        T::Datetime(_) | T::InlineTable(_) => {
+            return Err(format!(
+                "{key}: want a string, number, boolean or list (strings need quotes)"
+            ))
+        }
+    })
 }
 
-impl TomlValue<'_> {
-    fn skip_ws(&mut self) {
-        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t') {
-            self.i += 1;
-        }
-    }
+/// toml_edit's complaint as `line L, column C: what`, with a hint for the most
+/// common slip, an unquoted string.
+fn toml_error(text: &str, e: &toml_edit::TomlError) -> String {
+    let what = e
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let Some(span) = e.span() else {
+        return what;
+    };
+    let start = span.start.min(text.len());
+    let (before, after) = text.split_at(start);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rsplit('\n').next().unwrap_or("");
+    let column = line_start.chars().count() + 1;
+    // A value that starts as no TOML value does was most likely meant as a string.
+    let whole_line = format!("{line_start}{}", after.split('\n').next().unwrap_or(""));
+    let unquoted = whole_line.split_once('=').is_some_and(|(_, v)| {
+        let v = v.trim_start();
+        !v.is_empty() && !v.starts_with(['"', '\'', '[', '{', '#'])
+    });
+    let hint = if unquoted && !what.contains("duplicate key") {
+        " (strings need quotes)"
+    } else {
+        ""
+    };
+    format!("line {line}, column {column}: {what}{hint}")
+}
 
-    fn value(&mut self) -> Result<Value, String> {
-        self.skip_ws();
-        match self.s.get(self.i) {
-            None => Err("missing value".into()),
-            Some(b'"') => self.basic_string().map(Value::Str),
-            Some(b'\'') => {
-                let rest = &self.s[self.i + 1..];
-                let end = rest
-                    .iter()
-                    .position(|&b| b == b'\'')
-                    .ok_or("unterminated string")?;
-                self.i += end + 2;
-                Ok(Value::Str(String::from_utf8_lossy(&rest[..end]).into()))
+/// The line (from 1) where top-level `key` becomes a table: its `[key` header,
+/// or its first dotted `key.x = ` line.
+fn table_line(text: &str, key: &str) -> Option<usize> {
+    let is_header = |l: &str| {
+        let name = l.trim_start_matches('[').trim_start();
+        let name = name.strip_prefix('"').unwrap_or(name);
+        name.strip_prefix(key).is_some_and(|rest| {
+            rest.trim_start_matches('"')
+                .trim_start()
+                .starts_with(['.', ']'])
+        })
+    };
+    let is_dotted = |l: &str| {
+        let name = l.strip_prefix('"').unwrap_or(l);
+        name.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start_matches('"').trim_start().starts_with('.'))
+    };
+    text.lines()
+        .map(str::trim_start)
+        .position(|l| {
+            if l.starts_with('[') {
+                is_header(l)
+            } else {
+                is_dotted(l)
             }
-            Some(b'[') => {
-                self.i += 1;
-                let mut items = vec![];
-                loop {
-                    self.skip_ws();
-                    match self.s.get(self.i) {
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(Value::List(items));
-                        }
-                        Some(b',') => self.i += 1,
-                        None => return Err("unterminated list (lists must fit on one line)".into()),
-                        _ => items.push(self.value()?),
-                    }
-                }
-            }
-            Some(_) => {
-                let start = self.i;
-                while self.i < self.s.len()
-                    && !matches!(self.s[self.i], b' ' | b'\t' | b',' | b']' | b'#')
-                {
-                    self.i += 1;
-                }
-                let word =
-                    std::str::from_utf8(&self.s[start..self.i]).map_err(|e| e.to_string())?;
-                match word {
-                    "true" => Ok(Value::Bool(true)),
-                    "false" => Ok(Value::Bool(false)),
-                    w if w.replace('_', "").parse::<f64>().is_ok() => {
-                        Ok(Value::Str(w.replace('_', "")))
-                    }
-                    w => Err(format!("invalid value {w:?} (strings need quotes)")),
-                }
-            }
-        }
-    }
-
-    fn basic_string(&mut self) -> Result<String, String> {
-        self.i += 1;
-        let mut out = Vec::new();
-        while let Some(&b) = self.s.get(self.i) {
-            self.i += 1;
-            match b {
-                b'"' => return String::from_utf8(out).map_err(|e| e.to_string()),
-                b'\\' => {
-                    let e = *self.s.get(self.i).ok_or("unterminated string")?;
-                    self.i += 1;
-                    match e {
-                        b'n' => out.push(b'\n'),
-                        b't' => out.push(b'\t'),
-                        b'r' => out.push(b'\r'),
-                        b'"' => out.push(b'"'),
-                        b'\\' => out.push(b'\\'),
-                        b'u' => {
-                            let hex = self.s.get(self.i..self.i + 4).ok_or("bad \\u escape")?;
-                            let cp =
-                                u32::from_str_radix(std::str::from_utf8(hex).unwrap_or(""), 16)
-                                    .map_err(|_| "bad \\u escape")?;
-                            let c = char::from_u32(cp).ok_or("bad \\u escape")?;
-                            out.extend_from_slice(c.to_string().as_bytes());
-                            self.i += 4;
-                        }
-                        other => return Err(format!("unknown escape \\{}", other as char)),
-                    }
-                }
-                _ => out.push(b),
-            }
-        }
-        Err("unterminated string".into())
-    }
+        })
+        .map(|i| i + 1)
 }
 
 #[cfg(test)]
@@ -363,15 +309,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_take_seconds_and_go_units() {
-        assert_eq!(parse_duration("90").unwrap(), 90);
+    fn durations_are_go_durations_in_whole_seconds() {
         assert_eq!(parse_duration("90s").unwrap(), 90);
         assert_eq!(parse_duration("30m").unwrap(), 1800);
         assert_eq!(parse_duration("1h30m").unwrap(), 5400);
-        assert_eq!(parse_duration("2d").unwrap(), 172800);
-        for bad in ["", "m", "10x", "1h30", "-5"] {
+        assert_eq!(parse_duration("1.5h").unwrap(), 5400);
+        assert_eq!(parse_duration("500ms").unwrap(), 1);
+        assert_eq!(parse_duration("0").unwrap(), 0);
+        // Plain seconds, as before.
+        assert_eq!(parse_duration("90").unwrap(), 90);
+        for bad in ["", "m", "10x", "1h30", "-5", "-5m", "2d", " 1h"] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(
+            parse_duration("2d").unwrap_err(),
+            "time: unknown unit \"d\" in duration \"2d\": use e.g. 90s, 30m, 4h or 1h30m"
+        );
+        assert!(parse_duration("-5m").unwrap_err().contains("negative"));
     }
 
     #[test]
@@ -381,8 +335,14 @@ mod tests {
         assert_eq!(parse_size("10m").unwrap(), 10 << 20);
         assert_eq!(parse_size("10MB").unwrap(), 10 << 20);
         assert_eq!(parse_size("1GiB").unwrap(), 1 << 30);
+        assert_eq!(parse_size("1.5m").unwrap(), 3 << 19);
+        assert_eq!(parse_size("1p").unwrap(), 1 << 50);
         assert!(parse_size("ten").is_err());
-        assert!(parse_size("1q").is_err());
+        assert_eq!(
+            parse_size("1q").unwrap_err(),
+            "invalid size \"1q\": invalid suffix: 'q': use e.g. 10m or 1g"
+        );
+        assert!(parse_size("-1m").is_err());
     }
 
     #[test]
@@ -439,6 +399,42 @@ egress-registry = ["10.0.0.1:5000", '10.0.0.2:5000']
             .contains("cannot name another"));
         assert!(config_file_args("{\"x\": {\"y\": 1}}", Path::new("p.json")).is_err());
         assert!(config_file_args("a = \"open", p).is_err());
+        let e = config_file_args("title = \"x\"\n\n[serve]\nlisten = \"x\"", p).unwrap_err();
+        assert!(e.contains("line 3: tables are not supported"), "{e}");
+        let e = config_file_args("title = \"x\"\nserve.listen = \"x\"", p).unwrap_err();
+        assert!(e.contains("line 2: tables are not supported"), "{e}");
+        let e = config_file_args("listen = { host = \"x\" }", p).unwrap_err();
+        assert!(e.contains("listen: want a string"), "{e}");
+        let e = config_file_args("title = \"x\"\nlisten = localhost", p).unwrap_err();
+        assert!(e.starts_with("p.toml: line 2, column 10: "), "{e}");
+        assert!(e.contains("strings need quotes"), "{e}");
+        let e = config_file_args("a = 1\na = 2", p).unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(config_file_args("egress-registry = [[\"a\"]]", p)
+            .unwrap_err()
+            .contains("lists of lists"));
+    }
+
+    #[test]
+    fn toml_files_are_real_toml() {
+        let p = Path::new("p.toml");
+        let text = "egress-registry = [\n  \"a:5000\",  # first\n  'b:5000',\n]\n\
+                    title = \"\"\"Class\nB\"\"\"\nmax_sessions = 1_000\nratio = 0.5\n";
+        assert_eq!(
+            config_file_args(text, p).unwrap(),
+            [
+                "--egress-registry",
+                "a:5000",
+                "--egress-registry",
+                "b:5000",
+                "--title",
+                "Class\nB",
+                "--max-sessions",
+                "1000",
+                "--ratio",
+                "0.5"
+            ]
+        );
     }
 
     #[test]
