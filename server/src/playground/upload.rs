@@ -321,6 +321,7 @@ mod tests {
 
     fn dir_fd(p: &Path) -> OwnedFd {
         let fd = nix::fcntl::open(p, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
+        // SAFETY: open just returned this descriptor and nothing else owns it.
         unsafe { OwnedFd::from_raw_fd(fd) }
     }
 
