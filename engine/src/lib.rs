@@ -23,8 +23,8 @@ pub mod resources;
 pub mod runtime;
 pub mod stats;
 pub mod store;
-#[cfg(test)]
-pub(crate) mod testing;
+#[doc(hidden)]
+pub mod testing;
 pub mod time;
 pub mod top;
 pub mod vhost;

@@ -1,4 +1,4 @@
-//! Helpers for the engine's unit tests.
+//! Helpers for unit tests (the engine's and the server's).
 
 /// Whether this test may use the kernel as root (mounts, netlink, chown);
 /// when it may not, it says so on stderr and is to be skipped.
@@ -18,6 +18,7 @@ pub fn root_or_skip() -> bool {
 }
 
 /// Skip the calling test (return) unless it runs as root.
+#[macro_export]
 macro_rules! require_root {
     () => {
         if !$crate::testing::root_or_skip() {
@@ -25,4 +26,4 @@ macro_rules! require_root {
         }
     };
 }
-pub(crate) use require_root;
+pub use require_root;

@@ -12,6 +12,38 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// Say on stderr that a test is skipped (straight to stderr: libtest
+/// captures `eprintln!` of passing tests, and a skip must be seen).
+pub fn say_skipped(why: &str) {
+    use std::io::Write;
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {name}: {why}");
+}
+
+/// Whether the test runs as root; if not, it says it is skipped.
+pub fn root_or_skip() -> bool {
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        say_skipped("the daemon under test needs root");
+    }
+    root
+}
+
+/// Skip the calling test (return) unless it runs as root: every test that
+/// starts a daemon (namespaces, mounts, cgroups, bridges).
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !$crate::root_or_skip() {
+            return;
+        }
+    };
+}
+
 /// The dockhand binary under test: `DOCKHAND_BIN`, else the workspace's debug build.
 pub fn bin() -> PathBuf {
     if let Some(p) = std::env::var_os("DOCKHAND_BIN") {

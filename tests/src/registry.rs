@@ -130,7 +130,7 @@ pub fn missing_tools() -> Option<String> {
 macro_rules! require_registry {
     () => {
         if let Some(why) = $crate::registry::missing_tools() {
-            eprintln!("SKIPPED: {why}");
+            $crate::say_skipped(&why);
             return;
         }
     };

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn run_prints_output_and_returns_the_exit_code() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let r = d.cli(&["run", "--rm", "busybox", "echo", "hi"]);
     assert_eq!(r.ok(), "hi");
@@ -25,6 +26,7 @@ fn run_prints_output_and_returns_the_exit_code() {
 
 #[test]
 fn missing_and_unexecutable_commands_exit_127_and_126() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let r = d.cli(&["run", "--rm", "busybox", "no-such-command"]);
     assert_eq!(r.code(), 127, "{}", r.stderr());
@@ -55,6 +57,7 @@ fn missing_and_unexecutable_commands_exit_127_and_126() {
 
 #[test]
 fn a_signal_gives_128_plus_n() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     // The kernel protects a pid namespace's init from its own namespace, so the
     // signal comes from outside, as `docker kill` sends it.
@@ -85,6 +88,7 @@ fn a_signal_gives_128_plus_n() {
 
 #[test]
 fn detached_container_lifecycle_ps_logs_kill_rm() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let id = d
         .cli(&[
@@ -153,6 +157,7 @@ fn detached_container_lifecycle_ps_logs_kill_rm() {
 
 #[test]
 fn stop_sends_sigterm_then_sigkill_after_the_timeout() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     // A shell that traps TERM exits 0 on stop.
     d.cli(&[
@@ -199,6 +204,7 @@ fn stop_sends_sigterm_then_sigkill_after_the_timeout() {
 
 #[test]
 fn env_workdir_user_entrypoint_hostname_and_labels() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let envfile = d.dir.path().join("env.list");
     std::fs::write(&envfile, "# comment\nFROM_FILE=yes\n").unwrap();
@@ -296,6 +302,7 @@ fn env_workdir_user_entrypoint_hostname_and_labels() {
 
 #[test]
 fn names_ids_and_prefixes_all_address_a_container() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let id = d.cli(&["create", "busybox", "true"]).ok();
     let name = d.cli(&["inspect", "-f", "{{.Name}}", &id[..5]]).ok();
@@ -315,6 +322,7 @@ fn names_ids_and_prefixes_all_address_a_container() {
 
 #[test]
 fn logs_tail_timestamps_and_follow() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     d.cli(&[
         "run",
@@ -354,6 +362,7 @@ fn logs_tail_timestamps_and_follow() {
 
 #[test]
 fn bad_input_gets_dockers_errors_and_leaves_nothing() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let r = d.cli(&["run", "--rm", "nope-image"]);
     assert_eq!(r.code(), 125);
@@ -416,6 +425,7 @@ fn bad_input_gets_dockers_errors_and_leaves_nothing() {
 
 #[test]
 fn a_stopped_daemon_is_reported_like_docker() {
+    dockhand_tests::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("none.sock");
     let out = std::process::Command::new(dockhand_tests::bin())
@@ -442,6 +452,7 @@ fn a_stopped_daemon_is_reported_like_docker() {
 
 #[test]
 fn inspect_and_ps_templates_as_the_course_uses_them() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     d.cli(&[
         "create", "--name", "tpl", "-e", "A=1", "-e", "B=2", "busybox", "true",
@@ -503,6 +514,7 @@ fn inspect_and_ps_templates_as_the_course_uses_them() {
 
 #[test]
 fn no_new_privileges_and_read_only_root_when_asked() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let nnp = |extra: &[&str]| {
         let mut args = vec!["run", "--rm"];

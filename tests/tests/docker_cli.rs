@@ -5,6 +5,7 @@ use dockhand_tests::{require_docker_cli, Daemon};
 
 #[test]
 fn docker_run_rm_echo() {
+    dockhand_tests::require_root!();
     require_docker_cli!();
     let d = Daemon::start();
     let r = d.docker(&["run", "--rm", "busybox", "echo", "hi"]);
@@ -26,6 +27,7 @@ fn docker_run_rm_echo() {
 
 #[test]
 fn docker_detached_ps_logs_inspect_kill_rm() {
+    dockhand_tests::require_root!();
     require_docker_cli!();
     let d = Daemon::start();
     let id = d
@@ -75,6 +77,7 @@ fn docker_detached_ps_logs_inspect_kill_rm() {
 
 #[test]
 fn docker_images_tag_rmi_history_version_info() {
+    dockhand_tests::require_root!();
     require_docker_cli!();
     let d = Daemon::start();
     let out = d.docker(&["images"]).ok();
@@ -119,6 +122,7 @@ fn shared_api_version() -> &'static str {
 
 #[test]
 fn docker_bad_input() {
+    dockhand_tests::require_root!();
     require_docker_cli!();
     let d = Daemon::start();
     let r = d.docker(&["run", "--rm", "busybox", "nosuchcmd"]);

@@ -75,6 +75,7 @@ fn net_cleanup(tag: &str) {
 
 #[test]
 fn an_adopted_bridge_survives_every_removal_path() {
+    dockhand_tests::require_root!();
     let mut d = Daemon::start();
     let n = net_index(&d);
     let tag = d.net_tag();
@@ -173,6 +174,7 @@ fn an_adopted_bridge_survives_every_removal_path() {
 
 #[test]
 fn an_existing_bridge_named_as_the_default_bridge_is_used_and_kept() {
+    dockhand_tests::require_root!();
     let mut d = Daemon::start();
     let tag = d.net_tag();
     let bridge = format!("dhb{tag}");
@@ -193,6 +195,7 @@ fn an_existing_bridge_named_as_the_default_bridge_is_used_and_kept() {
 
 #[test]
 fn firewall_objects_named_like_ours_survive_cleanup() {
+    dockhand_tests::require_root!();
     let mut d = Daemon::start();
     let tag = d.net_tag();
     let p = format!("DH-T{tag}");
@@ -257,6 +260,7 @@ fn cgroup_root() -> PathBuf {
 
 #[test]
 fn cgroups_beside_ours_survive_the_daemon() {
+    dockhand_tests::require_root!();
     let mut d = Daemon::start();
     let prefix = std::fs::read_to_string(d.root.join("cgroup-prefix")).expect("prefix");
     let prefix = prefix.trim();
@@ -286,6 +290,7 @@ fn cgroups_beside_ours_survive_the_daemon() {
 
 #[test]
 fn a_subnet_the_machine_routes_is_refused_like_docker() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let n = 100 + u16::from(net_index(&d));
     let link = format!("dhr{}", d.net_tag());

@@ -123,6 +123,7 @@ fn volume_names(d: &Daemon) -> Vec<String> {
 
 #[test]
 fn a_bind_volume_is_its_device_and_no_removal_path_deletes_the_device() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let device = d.dir.path().join("foreign-device");
     let before = foreign_tree(&device);
@@ -236,6 +237,7 @@ fn a_bind_volume_is_its_device_and_no_removal_path_deletes_the_device() {
 
 #[test]
 fn local_volume_options_are_checked_and_a_missing_device_fails_the_start() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let r = d.cli(&["volume", "create", "-o", "foo=1", "bad"]);
     assert_eq!(r.code(), 1, "{}", r.stderr());
@@ -276,6 +278,7 @@ fn local_volume_options_are_checked_and_a_missing_device_fails_the_start() {
 
 #[test]
 fn docker_cli_bind_volumes_by_volume_create_and_by_mount_volume_opt() {
+    dockhand_tests::require_root!();
     require_docker_cli!();
     let d = Daemon::start();
     let r = d.docker(&["volume", "create", "-o", "foo=1", "bad"]);
@@ -364,6 +367,7 @@ fn docker_cli_bind_volumes_by_volume_create_and_by_mount_volume_opt() {
 
 #[test]
 fn image_content_is_copied_into_a_bind_volume_only_when_its_device_is_empty() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     // Not empty: left as it is, and the container sees only the device's files.
     let full = d.dir.path().join("full");
@@ -406,6 +410,7 @@ fn image_content_is_copied_into_a_bind_volume_only_when_its_device_is_empty() {
 
 #[test]
 fn a_filesystem_mounted_inside_a_volume_is_never_deleted_across() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let foreign = d.dir.path().join("foreign");
     let before = foreign_tree(&foreign);
@@ -471,6 +476,7 @@ fn a_filesystem_mounted_inside_a_volume_is_never_deleted_across() {
 
 #[test]
 fn bind_mount_sources_survive_rm_v_run_rm_and_every_prune() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let host = d.dir.path().join("host-dir");
     let before = foreign_tree(&host);
@@ -514,6 +520,7 @@ fn bind_mount_sources_survive_rm_v_run_rm_and_every_prune() {
 
 #[test]
 fn a_data_root_that_is_a_mount_point_stays_mounted() {
+    dockhand_tests::require_root!();
     let t = tempfile::Builder::new()
         .prefix("dockhand-test-root-")
         .tempdir()
@@ -562,6 +569,7 @@ fn a_data_root_that_is_a_mount_point_stays_mounted() {
 
 #[test]
 fn foreign_files_in_the_data_root_survive_prune_and_restart() {
+    dockhand_tests::require_root!();
     let t = tempfile::Builder::new()
         .prefix("dockhand-test-root-")
         .tempdir()
@@ -661,6 +669,7 @@ fn vh(d: &Daemon, name: &str, args: &[&str]) -> Run {
 
 #[test]
 fn a_bind_volume_in_a_virtual_host_is_a_directory_of_the_virtual_host() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     // A directory of the machine's, which the virtual host must not reach.
     let machine = d.dir.path().join("machine-only");
@@ -723,6 +732,7 @@ fn a_bind_volume_in_a_virtual_host_is_a_directory_of_the_virtual_host() {
 
 #[test]
 fn our_cli_system_prune_volumes_removes_unused_anonymous_volumes_only() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     d.cli(&["volume", "create", "keep"]).ok();
     d.cli(&["run", "--name", "anon", "-v", "/data", "busybox", "true"])

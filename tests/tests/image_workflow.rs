@@ -89,6 +89,7 @@ fn changed_container(d: &Daemon, name: &str) {
 
 #[test]
 fn commit_keeps_changes_deletions_and_config_and_prints_the_id() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     changed_container(&d, "c1");
     let diff = d.cli(&["diff", "c1"]).ok();
@@ -180,6 +181,7 @@ fn commit_keeps_changes_deletions_and_config_and_prints_the_id() {
 
 #[test]
 fn commit_pauses_a_running_container_and_leaves_it_running() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     d.cli(&[
         "run",
@@ -220,6 +222,7 @@ fn commit_pauses_a_running_container_and_leaves_it_running() {
 
 #[test]
 fn save_and_load_round_trip_between_two_data_roots_in_every_compression() {
+    dockhand_tests::require_root!();
     let a = Daemon::start();
     changed_container(&a, "c1");
     let id = a
@@ -314,6 +317,7 @@ fn save_and_load_round_trip_between_two_data_roots_in_every_compression() {
 
 #[test]
 fn two_images_sharing_a_base_store_it_once_and_df_shows_it() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let base_layers = layer_dirs(&d.root);
     assert_eq!(base_layers.len(), 1);
@@ -379,6 +383,7 @@ fn two_images_sharing_a_base_store_it_once_and_df_shows_it() {
 
 #[test]
 fn image_and_system_prune_remove_dangling_images_and_stopped_containers() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     d.cli(&["run", "--name", "s1", "busybox", "touch", "/x"])
         .ok();
@@ -436,6 +441,7 @@ fn serve_once(data: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
 
 #[test]
 fn export_then_import_from_a_file_stdin_and_a_url() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     changed_container(&d, "c1");
     let tar = d.dir.path().join("fs.tar");
@@ -562,6 +568,7 @@ fn assert_refused(d: &Daemon, file: &Path, want: &str) {
 
 #[test]
 fn hostile_archives_never_write_outside_the_store() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let outside = d.dir.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
@@ -632,6 +639,7 @@ fn hostile_archives_never_write_outside_the_store() {
 
 #[test]
 fn truncated_and_corrupt_archives_are_refused_and_leave_nothing() {
+    dockhand_tests::require_root!();
     let a = Daemon::start();
     a.cli(&[
         "run",
@@ -707,6 +715,7 @@ fn truncated_and_corrupt_archives_are_refused_and_leave_nothing() {
 
 #[test]
 fn our_archives_load_into_real_dockerd_and_theirs_into_ours() {
+    dockhand_tests::require_root!();
     let Some(real) = RealDockerd::start() else {
         return;
     };
@@ -800,6 +809,7 @@ fn our_archives_load_into_real_dockerd_and_theirs_into_ours() {
 
 #[test]
 fn skopeo_reads_our_archives_as_docker_and_oci() {
+    dockhand_tests::require_root!();
     let Some(skopeo) = ["/usr/bin/skopeo", "/usr/local/bin/skopeo"]
         .into_iter()
         .find(|p| Path::new(p).exists())

@@ -27,6 +27,7 @@ fn rootfs_tar(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[test]
 fn busybox_exists_on_first_start_and_lists_like_docker() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let out = d.cli(&["images"]).ok();
     let mut lines = out.lines();
@@ -56,6 +57,7 @@ fn busybox_exists_on_first_start_and_lists_like_docker() {
 
 #[test]
 fn import_with_changes_runs_with_that_config() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let tar = rootfs_tar(d.dir.path());
     let id = d
@@ -115,6 +117,7 @@ fn import_with_changes_runs_with_that_config() {
 
 #[test]
 fn tag_and_rmi_untag_before_deleting() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     d.cli(&["tag", "busybox", "registry.example.com:5000/org/name:tag"])
         .ok();
@@ -183,6 +186,7 @@ fn tag_and_rmi_untag_before_deleting() {
 
 #[test]
 fn rmi_by_id_prefix_deletes_an_untagged_image() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let tar = rootfs_tar(d.dir.path());
     let id = d.cli(&["import", tar.to_str().unwrap()]).ok();

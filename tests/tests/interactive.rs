@@ -105,6 +105,7 @@ fn shell_answers(p: &mut Pty) {
 
 #[test]
 fn run_ti_shows_a_prompt_on_a_tty_of_its_own() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     let mut p = v.pty(&d, &["run", "-ti", "--rm", "busybox", "sh"]);
     p.want(PROMPT, T);
@@ -139,6 +140,7 @@ fn follows_resize(p: &mut Pty, rows: u16, cols: u16) -> bool {
 
 #[test]
 fn stty_size_shows_the_client_window_and_follows_a_resize() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     let mut p = v.pty(&d, &["run", "-ti", "--rm", "busybox", "sh"]);
     p.want(PROMPT, T);
@@ -155,6 +157,7 @@ fn stty_size_shows_the_client_window_and_follows_a_resize() {
 
 #[test]
 fn ctrl_c_interrupts_the_job_inside_and_the_shell_survives() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     let mut p = v.pty(&d, &["run", "-ti", "--name", "cc", "busybox", "sh"]);
     p.want(PROMPT, T);
@@ -178,6 +181,7 @@ fn ctrl_c_interrupts_the_job_inside_and_the_shell_survives() {
 
 #[test]
 fn without_a_tty_signals_to_the_client_are_proxied_to_the_container() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     // ctrl-c on the client's terminal is SIGINT for the client; --sig-proxy
     // (the default) sends it on with POST /containers/{id}/kill?signal=INT.
@@ -203,6 +207,7 @@ fn without_a_tty_signals_to_the_client_are_proxied_to_the_container() {
 
 #[test]
 fn ctrl_p_ctrl_q_detaches_and_attach_gets_the_prompt_back() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     let mut p = v.pty(&d, &["run", "-ti", "--name", "det", "busybox", "sh"]);
     p.want(PROMPT, T);
@@ -236,6 +241,7 @@ fn ctrl_p_ctrl_q_detaches_and_attach_gets_the_prompt_back() {
 
 #[test]
 fn detach_keys_can_be_changed() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     let mut p = v.pty(
         &d,
@@ -279,6 +285,7 @@ fn detach_keys_can_be_changed() {
 
 #[test]
 fn two_attached_clients_see_the_same_output_and_both_can_type() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     detached_shell(&d, v, "two");
     let mut a = v.pty(&d, &["attach", "two"]);
@@ -298,6 +305,7 @@ fn two_attached_clients_see_the_same_output_and_both_can_type() {
 
 #[test]
 fn start_ai_attaches_before_starting() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     run(&d, v, &["create", "-ti", "--name", "sa", "busybox", "sh"]).ok();
     let mut p = v.pty(&d, &["start", "-ai", "sa"]);
@@ -312,6 +320,7 @@ fn start_ai_attaches_before_starting() {
 
 #[test]
 fn course_scenario_attach_a_exec_b_exit_a_ends_every_process() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     detached_shell(&d, v, "course");
     // Terminal A attaches to the container's shell.
@@ -350,6 +359,7 @@ fn course_scenario_attach_a_exec_b_exit_a_ends_every_process() {
 
 #[test]
 fn stdin_is_piped_and_its_eof_reaches_the_process() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     let r = v.run(&d, &["run", "-i", "--rm", "busybox", "cat"], Some(b"hi\n"));
     assert_eq!(r.ok(), "hi");
@@ -371,6 +381,7 @@ fn stdin_is_piped_and_its_eof_reaches_the_process() {
 
 #[test]
 fn without_a_tty_stdout_and_stderr_stay_apart() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     let r = run(
         &d,
@@ -393,6 +404,7 @@ fn without_a_tty_stdout_and_stderr_stay_apart() {
 
 #[test]
 fn exec_runs_in_the_container_with_its_flags_and_returns_the_exit_code() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     run(
         &d,
@@ -477,6 +489,7 @@ fn exec_runs_in_the_container_with_its_flags_and_returns_the_exit_code() {
 
 #[test]
 fn exec_ti_gets_a_terminal_that_follows_the_client() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     run(
         &d,
@@ -506,6 +519,7 @@ fn exec_ti_gets_a_terminal_that_follows_the_client() {
 
 #[test]
 fn exec_errors_are_dockers() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     let r = run(&d, v, &["exec", "nope", "true"]);
     assert_eq!(r.code(), 1);
@@ -542,6 +556,7 @@ fn exec_errors_are_dockers() {
 
 #[test]
 fn on_failure_restarts_up_to_the_count() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     run(
         &d,
@@ -586,6 +601,7 @@ fn on_failure_restarts_up_to_the_count() {
 
 #[test]
 fn restart_policy_flags_are_validated_like_docker() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     let r = run(
         &d,
@@ -620,6 +636,7 @@ fn restart_policy_flags_are_validated_like_docker() {
 
 #[test]
 fn restart_always_restarts_after_exit_and_when_the_daemon_starts() {
+    dockhand_tests::require_root!();
     let (mut d, v) = setup!();
     run(
         &d,
@@ -700,6 +717,7 @@ fn zombies(d: &Daemon, name: &str) -> Vec<i32> {
 
 #[test]
 fn init_reaps_orphaned_zombies() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     run(
         &d,
@@ -751,6 +769,7 @@ fn init_reaps_orphaned_zombies() {
 
 #[test]
 fn init_forwards_signals_so_stop_is_quick() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     run(
         &d,
@@ -772,6 +791,7 @@ fn init_forwards_signals_so_stop_is_quick() {
 
 #[test]
 fn pause_freezes_the_container_and_unpause_thaws_it() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     run(
         &d,
@@ -820,6 +840,7 @@ fn pause_freezes_the_container_and_unpause_thaws_it() {
 
 #[test]
 fn top_lists_the_container_processes_with_ps_columns() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     run(
         &d,
@@ -854,6 +875,7 @@ fn top_lists_the_container_processes_with_ps_columns() {
 
 #[test]
 fn rename_changes_the_name_only() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     run(
         &d,
@@ -895,6 +917,7 @@ fn rename_changes_the_name_only() {
 
 #[test]
 fn log_opts_rotate_a_chatty_container() {
+    dockhand_tests::require_root!();
     let (d, v) = setup!();
     run(
         &d,
@@ -936,6 +959,7 @@ fn log_opts_rotate_a_chatty_container() {
 
 #[test]
 fn a_running_container_is_usable_after_a_daemon_restart() {
+    dockhand_tests::require_root!();
     let (mut d, v) = setup!();
     detached_shell(&d, v, "dr");
     run(

@@ -9,6 +9,7 @@ fn sh(d: &Daemon, script: &str) -> String {
 
 #[test]
 fn the_process_is_pid_1_in_its_own_namespaces() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     assert_eq!(sh(&d, "echo $$"), "1");
     let n: usize = sh(&d, "ls /proc | grep -c '^[0-9]'").parse().unwrap();
@@ -41,6 +42,7 @@ fn the_process_is_pid_1_in_its_own_namespaces() {
 
 #[test]
 fn root_proc_sys_and_dev_are_set_up_as_docker_does() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     assert_eq!(
         sh(&d, "grep CapEff /proc/self/status | cut -f2"),
@@ -112,6 +114,7 @@ fn root_proc_sys_and_dev_are_set_up_as_docker_does() {
 
 #[test]
 fn a_removed_container_leaves_no_mount_process_or_file() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let id = d
         .cli(&["run", "-d", "busybox", "sh", "-c", "sleep 100 & sleep 100"])
@@ -143,6 +146,7 @@ fn a_removed_container_leaves_no_mount_process_or_file() {
 
 #[test]
 fn each_container_has_a_cgroup_that_its_exec_processes_join() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let id = d.cli(&["run", "-d", "busybox", "sleep", "100"]).ok();
     let pid = d.cli(&["inspect", "-f", "{{.State.Pid}}", &id]).ok();
@@ -197,6 +201,7 @@ fn each_container_has_a_cgroup_that_its_exec_processes_join() {
 
 #[test]
 fn network_modes_host_none_and_container() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     // --net host: the host's interfaces and hostname. Tests beside this one
     // add and remove links, so the count is taken again until it held still

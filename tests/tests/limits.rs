@@ -32,6 +32,7 @@ fn cpu_seconds(d: &Daemon, id: &str) -> f64 {
 
 #[test]
 fn memory_limit_ooms_a_hog_with_137_and_oomkilled() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     // tmpfs pages are charged to the cgroup and cannot be reclaimed without swap.
     let r = d.cli(&[
@@ -81,6 +82,7 @@ fn memory_limit_ooms_a_hog_with_137_and_oomkilled() {
 
 #[test]
 fn pids_limit_stops_a_fork_loop() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     // The loop runs in a subshell (a refused fork ends it); PID 1 then becomes
     // `sleep` without forking, so the container outlives the loop.
@@ -127,6 +129,7 @@ fn pids_limit_stops_a_fork_loop() {
 
 #[test]
 fn cpus_half_uses_about_half_a_cpu() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let id = d
         .cli(&[
@@ -158,6 +161,7 @@ fn cpus_half_uses_about_half_a_cpu() {
 
 #[test]
 fn update_lowers_memory_on_the_running_process() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let id = d
         .cli(&[
@@ -215,6 +219,7 @@ fn update_lowers_memory_on_the_running_process() {
 
 #[test]
 fn stats_show_dockers_columns_from_the_cgroup() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     d.cli(&[
         "run", "-d", "--name", "st", "-m", "32m", "busybox", "sleep", "300",
@@ -261,6 +266,7 @@ fn stats_show_dockers_columns_from_the_cgroup() {
 
 #[test]
 fn invalid_limits_get_dockers_errors_and_create_nothing() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let r = d.cli(&["run", "--rm", "-m", "1m", "busybox", "true"]);
     assert_eq!(r.code(), 125);
@@ -318,6 +324,7 @@ fn invalid_limits_get_dockers_errors_and_create_nothing() {
 
 #[test]
 fn cpu_shares_split_one_cpu_about_two_to_one() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let busy = |name: &str, shares: &str| {
         d.cli(&[

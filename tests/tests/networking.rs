@@ -35,6 +35,7 @@ fn free_port() -> u16 {
 
 #[test]
 fn the_course_echo_server_through_two_published_ports() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let (p1, p2) = (free_port(), free_port());
     let a = format!("{p1}:45678");
@@ -92,6 +93,7 @@ fn the_course_echo_server_through_two_published_ports() {
 
 #[test]
 fn dynamic_and_udp_ports() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     d.cli(&[
         "run",
@@ -160,6 +162,7 @@ fn dynamic_and_udp_ports() {
 
 #[test]
 fn a_taken_port_is_refused_and_nothing_remains() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let held = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
     let port = held.local_addr().unwrap().port();
@@ -195,6 +198,7 @@ fn a_taken_port_is_refused_and_nothing_remains() {
 
 #[test]
 fn user_networks_resolve_names_and_are_isolated() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let id = d.cli(&["network", "create", "learning"]).ok();
     assert_eq!(id.len(), 64);
@@ -294,6 +298,7 @@ fn user_networks_resolve_names_and_are_isolated() {
 
 #[test]
 fn internal_networks_have_no_way_out_and_links_go_one_way() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     d.cli(&["network", "create", "--internal", "closed"]).ok();
     let r = d
@@ -361,6 +366,7 @@ fn internal_networks_have_no_way_out_and_links_go_one_way() {
 
 #[test]
 fn the_real_docker_cli_drives_networks_and_ports() {
+    dockhand_tests::require_root!();
     dockhand_tests::require_docker_cli!();
     let d = Daemon::start();
     d.docker(&["network", "create", "learning"]).ok();
@@ -443,6 +449,7 @@ fn the_real_docker_cli_drives_networks_and_ports() {
 
 #[test]
 fn add_host_publish_all_bound_ip_and_networks_survive_a_restart() {
+    dockhand_tests::require_root!();
     let mut d = Daemon::start();
     // --add-host, with host-gateway meaning the default bridge's gateway.
     let hosts = d

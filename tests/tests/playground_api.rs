@@ -26,6 +26,7 @@ fn in_instance(serve: &Serve, vhost: &str, script: &str) -> String {
 
 #[test]
 fn serve_help_documents_every_flag() {
+    dockhand_tests::require_root!();
     let out = Command::new(serve_bin())
         .args(["serve", "--help"])
         .output()
@@ -53,6 +54,7 @@ fn serve_help_documents_every_flag() {
 
 #[test]
 fn the_config_file_sets_limits_flags_win_and_a_full_server_says_so() {
+    dockhand_tests::require_root!();
     let d = tempfile::tempdir().unwrap();
     let cfg = d.path().join("playground.toml");
     std::fs::write(
@@ -82,6 +84,7 @@ fn the_config_file_sets_limits_flags_win_and_a_full_server_says_so() {
 
 #[test]
 fn instances_tabs_uploads_and_port_links_through_the_api() {
+    dockhand_tests::require_root!();
     let serve = Serve::start(&["--max-instances", "2", "--upload-limit", "16k"]);
     let (id, token) = session(&serve);
     let t = Some(token.as_str());

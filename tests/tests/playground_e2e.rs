@@ -54,6 +54,7 @@ fn run_browser(
 
 #[test]
 fn playground_in_a_real_browser() {
+    dockhand_tests::require_root!();
     let Some((node, chromium)) = browser_runner() else {
         return;
     };
@@ -127,6 +128,7 @@ fn open_sessions(serve: &Serve, n: usize, with_instances: bool) -> (usize, Vec<f
 #[test]
 #[ignore = "a benchmark: scripts/bench-playground"]
 fn bench_playground() {
+    dockhand_tests::require_root!();
     let Some((node, chromium)) = browser_runner() else {
         return;
     };

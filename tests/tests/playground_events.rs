@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn docker_events_streams_container_image_network_and_volume_events() {
+    dockhand_tests::require_root!();
     let cli = require_docker_cli!();
     let d = Daemon::start();
     let out = d.dir.path().join("events.txt");

@@ -135,6 +135,7 @@ fn native_and_foreign() -> Option<(&'static str, &'static str)> {
 
 #[test]
 fn our_push_is_read_back_by_skopeo_and_pulled_by_a_real_dockerd() {
+    dockhand_tests::require_root!();
     require_registry!();
     let Some(real) = RealDockerd::start() else {
         return;
@@ -218,6 +219,7 @@ fn our_push_is_read_back_by_skopeo_and_pulled_by_a_real_dockerd() {
 
 #[test]
 fn a_real_dockerds_push_is_pulled_and_run_by_ours() {
+    dockhand_tests::require_root!();
     require_registry!();
     let Some(real) = RealDockerd::start() else {
         return;
@@ -303,6 +305,7 @@ fn a_real_dockerds_push_is_pulled_and_run_by_ours() {
 
 #[test]
 fn harness_images_in_every_compression_and_media_type_keep_their_ids_and_run() {
+    dockhand_tests::require_root!();
     require_registry!();
     let reg = Registry::start(Auth::None);
     let d = Daemon::start();
@@ -351,6 +354,7 @@ fn harness_images_in_every_compression_and_media_type_keep_their_ids_and_run() {
 
 #[test]
 fn an_index_pulls_this_machines_platform_unless_another_is_asked() {
+    dockhand_tests::require_root!();
     require_registry!();
     let Some((native, foreign)) = native_and_foreign() else {
         eprintln!(
@@ -544,6 +548,7 @@ fn refused_pull(d: &Daemon, config: &Path, img: &str) {
 
 #[test]
 fn the_docker_cli_logs_in_pushes_and_pulls_through_us_with_basic_auth() {
+    dockhand_tests::require_root!();
     require_registry!();
     require_docker_cli!();
     let reg = Registry::start(Auth::basic("trainer", "s3cret"));
@@ -552,6 +557,7 @@ fn the_docker_cli_logs_in_pushes_and_pulls_through_us_with_basic_auth() {
 
 #[test]
 fn the_docker_cli_logs_in_pushes_and_pulls_through_us_with_token_auth() {
+    dockhand_tests::require_root!();
     require_registry!();
     require_docker_cli!();
     let reg = Registry::start(Auth::token("dev", "t0ken-pw"));

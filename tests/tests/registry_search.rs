@@ -88,6 +88,7 @@ fn fails_with(r: &Run, stderr: &str) {
 
 #[test]
 fn search_prints_dockers_table_and_asks_the_index_as_moby_does() {
+    dockhand_tests::require_root!();
     let idx = SearchIndex::start(results());
     let d = Daemon::start();
     let term = format!("{}/app", idx.host());
@@ -166,6 +167,7 @@ fn search_prints_dockers_table_and_asks_the_index_as_moby_does() {
 
 #[test]
 fn the_real_docker_cli_prints_what_ours_prints() {
+    dockhand_tests::require_root!();
     require_docker_cli!();
     let idx = SearchIndex::start(results());
     let d = Daemon::start();
@@ -218,6 +220,7 @@ fn the_real_docker_cli_prints_what_ours_prints() {
 
 #[test]
 fn filters_are_applied_by_the_daemon() {
+    dockhand_tests::require_root!();
     let idx = SearchIndex::start(results());
     let d = Daemon::start();
     let term = format!("{}/app", idx.host());
@@ -255,6 +258,7 @@ fn filters_are_applied_by_the_daemon() {
 
 #[test]
 fn bad_limits_and_filters_get_dockers_errors() {
+    dockhand_tests::require_root!();
     let idx = SearchIndex::start(results());
     let d = Daemon::start();
     let term = format!("{}/app", idx.host());
@@ -326,6 +330,7 @@ fn bad_limits_and_filters_get_dockers_errors() {
 
 #[test]
 fn index_failures_read_as_dockers() {
+    dockhand_tests::require_root!();
     let idx = SearchIndex::start(results());
     let d = Daemon::start();
     let term = format!("{}/app", idx.host());
@@ -363,6 +368,7 @@ fn index_failures_read_as_dockers() {
 
 #[test]
 fn credentials_from_login_are_sent_as_basic_auth() {
+    dockhand_tests::require_root!();
     let idx = SearchIndex::start(results());
     let d = Daemon::start();
     let host = idx.host();
@@ -404,6 +410,7 @@ fn credentials_from_login_are_sent_as_basic_auth() {
 
 #[test]
 fn an_identity_token_gets_a_catalog_search_token() {
+    dockhand_tests::require_root!();
     let idx = SearchIndex::start(results());
     idx.require_token("search-token-1");
     let d = Daemon::start();
@@ -461,6 +468,7 @@ fn vhost_init_pid(d: &Daemon, name: &str) -> i64 {
 
 #[test]
 fn a_virtual_hosts_search_leaves_from_its_own_network() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     d.cli(&["host", "create", "--hostname", "srch", "vh-srch"])
         .ok();

@@ -56,6 +56,7 @@ fn inspect_names(d: &Daemon, name: &str) -> (serde_json::Value, serde_json::Valu
 /// removes them, through our CLI, the real docker CLI and the Engine API.
 #[test]
 fn stored_digest_references_list_resolve_and_untag_like_docker() {
+    dockhand_tests::require_root!();
     let mut d = Daemon::start();
     let id = d.cli(&["inspect", "-f", "{{.Id}}", "busybox"]).ok();
     d.cli(&["tag", "busybox", "localhost:5000/app/x:1"]).ok();
@@ -187,6 +188,7 @@ fn stored_digest_references_list_resolve_and_untag_like_docker() {
 /// not saved by `save`, dangling for `image prune`.
 #[test]
 fn a_pull_by_digest_makes_a_digest_reference_only() {
+    dockhand_tests::require_root!();
     require_registry!();
     let reg = Registry::start(Auth::None);
     let mut d = Daemon::start();
@@ -299,6 +301,7 @@ fn a_pull_by_digest_makes_a_digest_reference_only() {
 /// `engine/src/registry/{pull,push}.rs` to call `ImageStore::add_digest`.
 #[test]
 fn pulls_by_tag_and_pushes_record_repo_digests() {
+    dockhand_tests::require_root!();
     require_registry!();
     let reg = Registry::start(Auth::None);
     let d = Daemon::start();

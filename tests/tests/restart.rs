@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 #[test]
 fn containers_outlive_a_killed_daemon_and_are_reconciled() {
+    dockhand_tests::require_root!();
     let mut d = Daemon::start();
     d.cli(&["run", "-d", "--name", "long", "busybox", "sleep", "100"])
         .ok();
@@ -60,6 +61,7 @@ fn containers_outlive_a_killed_daemon_and_are_reconciled() {
 
 #[test]
 fn sigkill_during_a_stream_of_creates_leaves_consistent_records() {
+    dockhand_tests::require_root!();
     let mut d = Daemon::start();
     let sock = d.host_uri();
     let bin = dockhand_tests::bin();

@@ -81,6 +81,7 @@ fn ip_of(d: &Daemon, name: &str) -> String {
 
 #[test]
 fn two_hosts_use_the_same_names_and_ports_and_see_only_their_own_things() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let a = create(&d, &["vha"]);
     let b = create(&d, &["vhb"]);
@@ -135,6 +136,7 @@ fn two_hosts_use_the_same_names_and_ports_and_see_only_their_own_things() {
 
 #[test]
 fn a_session_network_lets_hosts_reach_each_other_by_name() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     create(&d, &["--session", "s1", "--hostname", "node1", "s1-node1"]);
     create(&d, &["--session", "s1", "--hostname", "node2", "s1-node2"]);
@@ -153,6 +155,7 @@ fn a_session_network_lets_hosts_reach_each_other_by_name() {
 
 #[test]
 fn privileged_pid_host_containers_act_on_their_virtual_host_only() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     create(&d, &["pa"]);
     create(&d, &["pb"]);
@@ -256,6 +259,7 @@ fn privileged_pid_host_containers_act_on_their_virtual_host_only() {
 
 #[test]
 fn host_paths_net_host_and_the_socket_mean_the_virtual_host() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     create(&d, &["ha"]);
     sh(&d, "ha", "echo marker-of-ha > /marker").ok();
@@ -390,6 +394,7 @@ fn host_paths_net_host_and_the_socket_mean_the_virtual_host() {
 
 #[test]
 fn caps_stop_a_fork_bomb_and_a_memory_hog_while_the_other_host_answers() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     create(&d, &["--pids-limit", "64", "--memory", "96m", "capa"]);
     create(&d, &["capb"]);
@@ -420,6 +425,7 @@ fn caps_stop_a_fork_bomb_and_a_memory_hog_while_the_other_host_answers() {
 
 #[test]
 fn writing_past_the_disk_cap_fails_with_enospc_inside() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     create(&d, &["--disk", "48m", "diska"]);
     let r = sh(&d, "diska", "dd if=/dev/zero of=/root/big bs=1M count=80");
@@ -480,6 +486,7 @@ fn procs_in_range(d: &Daemon, base: u64) -> Vec<String> {
 
 #[test]
 fn destroy_is_idempotent_and_leaves_nothing_behind() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     create(&d, &["--session", "gone", "doomed"]);
     let base: u64 = d
@@ -532,6 +539,7 @@ fn destroy_is_idempotent_and_leaves_nothing_behind() {
 
 #[test]
 fn a_restarted_daemon_adopts_live_hosts_and_removes_dead_ones() {
+    dockhand_tests::require_root!();
     let mut d = Daemon::start();
     create(&d, &["keep"]);
     create(&d, &["lose"]);
@@ -602,6 +610,7 @@ fn a_restarted_daemon_adopts_live_hosts_and_removes_dead_ones() {
 
 #[test]
 fn bad_requests_are_refused_and_leave_nothing() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let r = d.cli(&["host", "create", "--disk", "1m", "tiny"]);
     assert_ne!(r.code(), 0);
@@ -625,6 +634,7 @@ fn bad_requests_are_refused_and_leave_nothing() {
 
 #[test]
 fn hosts_expire_after_their_ttl_and_idle_timeout() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     create(&d, &["--ttl", "2s", "--idle-timeout", "0", "short-ttl"]);
     create(&d, &["--ttl", "0", "--idle-timeout", "2s", "short-idle"]);
@@ -710,6 +720,7 @@ fn tar_of(dir: &std::path::Path, out: &std::path::Path) {
 
 #[test]
 fn iptables_in_a_privileged_host_network_container_lists_the_virtual_hosts_nat() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let tmp = tempfile::tempdir().expect("tempdir");
     let Some(tar) = iptables_image_tar(tmp.path()) else {
@@ -781,6 +792,7 @@ fn shared_blobs(d: &Daemon) -> Vec<String> {
 
 #[test]
 fn images_a_host_brings_in_count_against_its_disk() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let tmp = tempfile::tempdir().expect("tempdir");
     create(&d, &["--disk", "64m", "qa"]);
@@ -822,6 +834,7 @@ fn images_a_host_brings_in_count_against_its_disk() {
 
 #[test]
 fn destroying_a_host_releases_the_content_only_it_held() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let tmp = tempfile::tempdir().expect("tempdir");
     create(&d, &["ra"]);

@@ -6,6 +6,7 @@ use dockhand_tests::{require_docker_cli, Daemon};
 
 #[test]
 fn a_bind_mount_writes_through_to_the_host_and_leaves_no_mount_behind() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let host_dir = d.dir.path().join("shared/data");
     // Docker creates a missing host directory for -v.
@@ -37,6 +38,7 @@ fn a_bind_mount_writes_through_to_the_host_and_leaves_no_mount_behind() {
 
 #[test]
 fn a_read_only_bind_refuses_writes() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let host_dir = d.dir.path().join("ro");
     std::fs::create_dir_all(&host_dir).unwrap();
@@ -78,6 +80,7 @@ fn a_read_only_bind_refuses_writes() {
 
 #[test]
 fn a_named_volume_keeps_data_across_containers_and_is_refused_removal_while_used() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     assert_eq!(d.cli(&["volume", "create", "data"]).ok(), "data");
     d.cli(&[
@@ -155,6 +158,7 @@ fn a_named_volume_keeps_data_across_containers_and_is_refused_removal_while_used
 
 #[test]
 fn volumes_from_shares_another_containers_volumes() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     d.cli(&[
         "run",
@@ -196,6 +200,7 @@ fn volumes_from_shares_another_containers_volumes() {
 
 #[test]
 fn anonymous_volumes_go_with_rm_v_and_with_run_rm() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     d.cli(&["run", "--rm", "-v", "/data", "busybox", "touch", "/data/x"])
         .ok();
@@ -217,6 +222,7 @@ fn anonymous_volumes_go_with_rm_v_and_with_run_rm() {
 
 #[test]
 fn the_daemon_socket_binds_onto_a_file_mount_point() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let spec = format!("{}:/var/run/docker.sock", d.socket.display());
     d.cli(&[
@@ -235,6 +241,7 @@ fn the_daemon_socket_binds_onto_a_file_mount_point() {
 
 #[test]
 fn tmpfs_mounts_a_tmpfs() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let line = d
         .cli(&[
@@ -254,6 +261,7 @@ fn tmpfs_mounts_a_tmpfs() {
 
 #[test]
 fn mount_flag_binds_and_mounts_volumes() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     let host_dir = d.dir.path().join("m");
     std::fs::create_dir_all(&host_dir).unwrap();
@@ -279,6 +287,7 @@ fn mount_flag_binds_and_mounts_volumes() {
 
 #[test]
 fn a_volume_starts_with_the_images_content_at_its_path() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     // busybox has /etc/passwd: a fresh volume on /etc gets a copy.
     let out = d
@@ -302,6 +311,7 @@ fn a_volume_starts_with_the_images_content_at_its_path() {
 
 #[test]
 fn docker_cli_volume_round_trip() {
+    dockhand_tests::require_root!();
     require_docker_cli!();
     let d = Daemon::start();
     assert_eq!(d.docker(&["volume", "create", "dv"]).ok(), "dv");
@@ -338,6 +348,7 @@ fn docker_cli_volume_round_trip() {
 
 #[test]
 fn an_images_volume_gets_an_anonymous_volume_seeded_from_the_image() {
+    dockhand_tests::require_root!();
     let d = Daemon::start();
     d.cli(&[
         "run",

@@ -570,6 +570,7 @@ mod tests {
 
     #[test]
     fn marked_processes_are_found_by_their_environment() {
+        engine::testing::require_root!();
         let marker = hex_token(8);
         let mut child = std::process::Command::new("sleep")
             .arg("30")

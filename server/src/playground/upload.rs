@@ -424,6 +424,7 @@ mod tests {
 
     #[test]
     fn uploads_are_written_as_the_instances_root_not_the_machines() {
+        engine::testing::require_root!();
         use std::os::unix::fs::MetadataExt;
         let d = tempfile::tempdir().unwrap();
         let theirs = d.path().join("theirs");
