@@ -27,11 +27,11 @@ impl RealDockerd {
             .into_iter()
             .find(|p| Path::new(p).exists())
         else {
-            eprintln!("SKIPPED: dockerd is not installed (apt-get install docker.io)");
+            crate::say_skipped("dockerd is not installed (apt-get install docker.io)");
             return None;
         };
         if crate::docker_cli().is_none() {
-            eprintln!("SKIPPED: the real docker CLI is not installed at /usr/local/bin/docker");
+            crate::say_skipped("the real docker CLI is not installed at /usr/local/bin/docker");
             return None;
         }
         let dir = tempfile::Builder::new()

@@ -76,7 +76,9 @@ macro_rules! require_docker_cli {
         match $crate::docker_cli() {
             Some(p) => p,
             None => {
-                eprintln!("SKIPPED: the real docker CLI is not installed at /usr/local/bin/docker");
+                $crate::say_skipped(
+                    "the real docker CLI is not installed at /usr/local/bin/docker",
+                );
                 return;
             }
         }

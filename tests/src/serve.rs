@@ -52,7 +52,7 @@ pub fn browser_runner() -> Option<(PathBuf, PathBuf)> {
         .map(PathBuf::from)
         .find(|p| p.exists());
     let Some(node) = node else {
-        eprintln!("SKIPPED: node is not installed (apt-get install nodejs npm)");
+        crate::say_skipped("node is not installed (apt-get install nodejs npm)");
         return None;
     };
     let e2e = workspace().join("tests/e2e");
@@ -64,7 +64,7 @@ pub fn browser_runner() -> Option<(PathBuf, PathBuf)> {
             .map(|s| s.success())
             .unwrap_or(false);
         if !ok {
-            eprintln!("SKIPPED: playwright-core is not installed (npm ci in tests/e2e failed)");
+            crate::say_skipped("playwright-core is not installed (npm ci in tests/e2e failed)");
             return None;
         }
     }

@@ -131,7 +131,7 @@ fn an_adopted_bridge_survives_every_removal_path() {
         d.docker(&["network", "rm", "x2"]).ok();
         check("docker network rm");
     } else {
-        eprintln!("SKIPPED (one step): the real docker CLI is not installed");
+        dockhand_tests::say_skipped("(one step) the real docker CLI is not installed");
     }
 
     // Prune, and system prune.

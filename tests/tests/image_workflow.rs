@@ -408,7 +408,7 @@ fn image_and_system_prune_remove_dangling_images_and_stopped_containers() {
         let df = d.docker(&["system", "df"]).ok();
         assert!(df.starts_with("TYPE"), "{df}");
     } else {
-        eprintln!("SKIPPED: docker CLI part (not installed)");
+        dockhand_tests::say_skipped("docker CLI part (not installed)");
     }
 }
 
@@ -814,7 +814,7 @@ fn skopeo_reads_our_archives_as_docker_and_oci() {
         .into_iter()
         .find(|p| Path::new(p).exists())
     else {
-        eprintln!("SKIPPED: skopeo is not installed (apt-get install skopeo)");
+        dockhand_tests::say_skipped("skopeo is not installed (apt-get install skopeo)");
         return;
     };
     let d = Daemon::start();

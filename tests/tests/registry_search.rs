@@ -401,7 +401,9 @@ fn credentials_from_login_are_sent_as_basic_auth() {
             "the real docker CLI's credentials reach the index the same"
         );
     } else {
-        eprintln!("SKIPPED (part): the real docker CLI is not installed at /usr/local/bin/docker");
+        dockhand_tests::say_skipped(
+            "(part) the real docker CLI is not installed at /usr/local/bin/docker",
+        );
     }
     d.cli(&["logout", &host]).ok();
     d.cli(&["search", &term]).ok();

@@ -724,7 +724,7 @@ fn iptables_in_a_privileged_host_network_container_lists_the_virtual_hosts_nat()
     let d = Daemon::start();
     let tmp = tempfile::tempdir().expect("tempdir");
     let Some(tar) = iptables_image_tar(tmp.path()) else {
-        eprintln!("SKIPPED: no iptables on this machine (apt-get install iptables)");
+        dockhand_tests::say_skipped("no iptables on this machine (apt-get install iptables)");
         return;
     };
     create(&d, &["hu"]);
