@@ -4,7 +4,7 @@
 //! drives Docker's exec API under the virtual host's prefix.
 
 use crate::client::Client;
-use crate::commands::container::{run_with, RunArgs};
+use crate::commands::container::run::{run_with, RunArgs};
 use crate::stream::Outputs;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -204,7 +204,7 @@ async fn host_handler(State(fake): State<Arc<FakeHost>>, mut req: Request) -> Re
 
 #[tokio::test]
 async fn host_exec_drives_the_exec_api_under_the_virtual_hosts_prefix() {
-    use crate::commands::exec::{build_exec, exec_with, ExecApi};
+    use crate::commands::container::exec::{build_exec, exec_with, ExecApi};
     use crate::commands::host::HostCmd;
 
     #[derive(Parser)]

@@ -1,20 +1,18 @@
-//! The docker-compatible client commands, one file per command group. Each
-//! returns the process exit code or a `Failure` whose text main prints to stderr.
+//! The docker-compatible client commands, one module per object as in docker/cli's
+//! `cli/command/{container,image,network,volume,system}`, and `host` for virtual
+//! hosts. Each returns the process exit code or a `Failure` whose text main prints
+//! to stderr; the helpers here (filters, the prune prompt, Go durations) are
+//! shared by several objects.
 
-pub mod attach;
 pub mod container;
-pub mod exec;
 pub mod host;
 pub mod image;
-pub mod lifecycle;
 pub mod network;
-pub mod registry;
-pub mod resources;
 pub mod system;
 pub mod volume;
-pub mod workflow;
 
 use crate::client::ClientError;
+use std::io::Write;
 
 /// A command failed: what to print on stderr and the exit code.
 #[derive(Debug)]
@@ -52,5 +50,86 @@ pub fn collect_errors(errors: Vec<String>) -> CmdResult {
         Ok(0)
     } else {
         Err(Failure::new(errors.join("\n"), 1))
+    }
+}
+
+/// `key=value` filters as the daemon's JSON `filters` (`{"key":{"value":true}}`).
+pub fn filters_json(filters: &[String]) -> Result<Option<String>, String> {
+    if filters.is_empty() {
+        return Ok(None);
+    }
+    // Go's encoder sorts map keys.
+    let mut m: std::collections::BTreeMap<String, std::collections::BTreeMap<String, bool>> =
+        Default::default();
+    for f in filters {
+        let Some((k, v)) = f.split_once('=') else {
+            return Err("bad format of filter (expected name=value)".to_string());
+        };
+        let k = k.trim().to_lowercase();
+        m.entry(k).or_default().insert(v.trim().to_string(), true);
+    }
+    serde_json::to_string(&m)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// Ask docker's prune question on stdin; true for "y"/"yes".
+pub fn confirm(warning: &str) -> bool {
+    print!("{warning}\nAre you sure you want to continue? [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim().to_lowercase().as_str(), "y" | "yes")
+}
+
+/// Go's `time.ParseDuration` (seconds as f64); `None` if it is not one.
+pub fn parse_go_duration(s: &str) -> Option<f64> {
+    let s = s.trim();
+    if s.is_empty() || s == "0" {
+        return if s == "0" { Some(0.0) } else { None };
+    }
+    let (neg, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let mut total = 0.0;
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        if num_end == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += n * mult;
+        rest = &rest[unit_end..];
+    }
+    Some(if neg { -total } else { total })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_become_dockers_json() {
+        let f = filters_json(&["status=exited".into(), "label=a=b".into()])
+            .unwrap()
+            .unwrap();
+        assert_eq!(f, r#"{"label":{"a=b":true},"status":{"exited":true}}"#);
+        assert!(filters_json(&["nope".into()]).is_err());
     }
 }

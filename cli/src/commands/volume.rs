@@ -96,7 +96,7 @@ fn kv_map(items: &[String]) -> serde_json::Map<String, Value> {
 }
 
 fn filter_query(filters: &[String]) -> Result<Query, String> {
-    let f = super::container::filters_json(filters)?;
+    let f = super::filters_json(filters)?;
     Ok(Query::new().set_if(f.is_some(), "filters", f.unwrap_or_default()))
 }
 
@@ -175,7 +175,13 @@ pub async fn run(client: &Client, cmd: &VolumeCmd) -> CmdResult {
             Ok(0)
         }
         VolumeCmd::Inspect(a) => {
-            super::system::inspect_each(client, "/volumes", &a.volumes, a.format.as_deref()).await
+            super::system::inspect::inspect_each(
+                client,
+                "/volumes",
+                &a.volumes,
+                a.format.as_deref(),
+            )
+            .await
         }
         VolumeCmd::Rm(a) => {
             let mut errs = Vec::new();
@@ -197,7 +203,7 @@ pub async fn run(client: &Client, cmd: &VolumeCmd) -> CmdResult {
             } else {
                 "WARNING! This will remove anonymous local volumes not used by at least one container."
             };
-            if !a.force && !super::container::confirm(warning) {
+            if !a.force && !super::confirm(warning) {
                 return Ok(0);
             }
             let mut filters = a.filter.clone();

@@ -6,8 +6,8 @@
 //! use the same API under `/dockhand/hosts/{name}` ([`ExecApi`]).
 
 use super::attach::{self, Target};
-use super::{CmdResult, Failure};
 use crate::client::{json_body, path_escape, Client, Query};
+use crate::commands::{CmdResult, Failure};
 use crate::escape::ESCAPE_MESSAGE;
 use crate::opts::{expand_env, os_lookup, parse_kv_file, read_file};
 use crate::stream::{self, End, Outputs};

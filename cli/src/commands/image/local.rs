@@ -1,15 +1,16 @@
-//! Image commands: images/ls, history, tag, rmi, import. Queries follow moby's
-//! client (`ImageList`, `ImageHistory`, `ImageTag`, `ImageRemove`, `ImageImport`).
+//! The images a daemon has: `images`/`ls`, `history`, `tag`, `rmi` and `image
+//! prune`. Queries follow moby's client (`ImageList`, `ImageHistory`, `ImageTag`,
+//! `ImageRemove`, `ImagesPrune`).
 
-use super::container::{display_json_messages, filters_json, normalize_image_ref};
-use super::{collect_errors, CmdResult, Failure};
-use crate::client::{from_reader, path_escape, Client, Query};
+use super::normalize_image_ref;
+use crate::client::{json_body, path_escape, Client, Query};
+use crate::commands::{collect_errors, confirm, filters_json, CmdResult, Failure};
+use crate::format::humanize::human_size_with_precision;
 use crate::format::rows::{
     familiar_name, history_row, image_rows, split_repo_tag, HISTORY_DEFAULT, HISTORY_HEADERS,
     IMAGES_DEFAULT, IMAGES_DEFAULT_DIGESTS, IMAGES_HEADERS,
 };
 use crate::format::table;
-use crate::opts::io_text;
 use clap::Args;
 use serde_json::Value;
 use shared::api::{HistoryItem, ImageSummary};
@@ -83,20 +84,16 @@ pub struct RmiArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct ImportArgs {
-    /// Apply Dockerfile instruction to the created image
-    #[arg(short = 'c', long = "change", value_name = "list")]
-    pub change: Vec<String>,
-    /// Set commit message for imported image
-    #[arg(short = 'm', long, value_name = "string")]
-    pub message: Option<String>,
-    /// Set platform if server is multi-platform capable
-    #[arg(long, value_name = "string")]
-    pub platform: Option<String>,
-    #[arg(value_name = "file|URL|-")]
-    pub source: String,
-    #[arg(value_name = "REPOSITORY[:TAG]")]
-    pub reference: Option<String>,
+pub struct ImagePruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
 }
 
 fn ipath(name: &str, rest: &str) -> String {
@@ -209,45 +206,58 @@ pub async fn rmi(client: &Client, a: &RmiArgs) -> CmdResult {
     collect_errors(errs)
 }
 
-pub async fn import(client: &Client, a: &ImportArgs) -> CmdResult {
-    if let Some(r) = &a.reference {
-        if r.chars().any(|c| c.is_ascii_uppercase()) {
-            return Err(Failure::new(
-                format!("invalid reference format: repository name ({r}) must be lowercase"),
-                1,
-            ));
+/// `POST /images/prune`; the report text (without the total line) and the space.
+pub async fn prune_images(
+    client: &Client,
+    all: bool,
+    filter: &[String],
+) -> Result<(String, f64), Failure> {
+    let mut filters = filter.to_vec();
+    if all {
+        filters.push("dangling=false".into());
+    } else {
+        filters.push("dangling=true".into());
+    }
+    let f = filters_json(&filters)?;
+    let q = Query::new().set_if(f.is_some(), "filters", f.unwrap_or_default());
+    let report: Value = json_body(client.post("/images/prune", &q).await?).await?;
+    let mut out = String::new();
+    let rows = report["ImagesDeleted"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !rows.is_empty() {
+        out.push_str("Deleted Images:\n");
+        for r in rows {
+            if let Some(u) = r["Untagged"].as_str() {
+                out.push_str(&format!("untagged: {u}\n"));
+            }
+            if let Some(d) = r["Deleted"].as_str() {
+                out.push_str(&format!("deleted: {d}\n"));
+            }
         }
     }
-    let (from_src, body) = if a.source == "-" {
-        ("-".to_string(), from_reader(tokio::io::stdin()))
-    } else if a.source.starts_with("http://") || a.source.starts_with("https://") {
-        (a.source.clone(), crate::client::empty())
+    Ok((out, report["SpaceReclaimed"].as_f64().unwrap_or(0.0)))
+}
+
+/// `docker image prune`
+pub async fn image_prune(client: &Client, a: &ImagePruneArgs) -> CmdResult {
+    let warning = if a.all {
+        "WARNING! This will remove all images without at least one container associated to them."
     } else {
-        let f = tokio::fs::File::open(&a.source)
-            .await
-            .map_err(|e| Failure::new(format!("open {}: {}", a.source, io_text(&e)), 1))?;
-        ("-".to_string(), from_reader(f))
+        "WARNING! This will remove all dangling images."
     };
-    let mut q = Query::new()
-        .set("fromSrc", from_src)
-        .set("repo", a.reference.clone().unwrap_or_default())
-        .set("tag", "")
-        .set("message", a.message.clone().unwrap_or_default())
-        .set_if(
-            a.platform.is_some(),
-            "platform",
-            a.platform.clone().unwrap_or_default(),
-        );
-    for c in &a.change {
-        q = q.set("changes", c.clone());
+    if !a.force && !confirm(warning) {
+        return Ok(0);
     }
-    let resp = client
-        .request(hyper::Method::POST, "/images/create", &q, Vec::new(), body)
-        .await?;
-    let mut out = std::io::stdout();
-    display_json_messages(resp, &mut out)
-        .await
-        .map_err(|e| Failure::new(e, 1))?;
+    let (out, space) = prune_images(client, a.all, &a.filter).await?;
+    if !out.is_empty() {
+        println!("{out}");
+    }
+    println!(
+        "Total reclaimed space: {}",
+        human_size_with_precision(space, 4)
+    );
     Ok(0)
 }
 

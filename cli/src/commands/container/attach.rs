@@ -3,8 +3,8 @@
 //! on every SIGWINCH, raw mode that is restored on every exit path, and the
 //! hijacked session itself.
 
-use super::{CmdResult, Failure};
 use crate::client::{json_body, path_escape, Client, ClientError, Query};
+use crate::commands::{CmdResult, Failure};
 use crate::escape::{self, ESCAPE_MESSAGE};
 use crate::signals;
 use crate::stream::{self, End, RawTerminal, Session};

@@ -2,8 +2,8 @@
 //! `container/stats_helpers.go`, `formatter/stats.go`): live limits and the live
 //! table of CPU %, memory, network and block I/O and pids.
 
-use super::{collect_errors, CmdResult, Failure};
 use crate::client::{json_body, path_escape, Client, Query};
+use crate::commands::{collect_errors, CmdResult, Failure};
 use crate::format::humanize::{go_fmt_g, human_size_with_precision};
 use crate::format::table::{render, Row};
 use crate::opts::{parse_cpus, ram_in_bytes};
