@@ -127,18 +127,48 @@ pub struct DaemonArgs {
     /// host sends none (a paid Docker Hub account for the whole class)
     #[arg(long = "registry-auth", value_name = "FILE")]
     pub registry_auth: Option<PathBuf>,
+    /// Daemon configuration file, as dockerd's daemon.json (default
+    /// "/etc/dockhand/daemon.json", when it exists)
+    #[arg(long = "config-file", value_name = "string")]
+    pub config_file: Option<PathBuf>,
 }
 
-/// `--registry-mirror` and `--insecure-registry`, checked.
+/// `--registry-mirror` and `--insecure-registry` (or the config file's
+/// `registry-mirrors` and `insecure-registries`), checked.
 pub fn registry_options(d: &DaemonArgs) -> Result<engine::registry::RegistryOptions, String> {
+    let (path, explicit) = match &d.config_file {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from(crate::daemon_file::DEFAULT_PATH), false),
+    };
+    let file = crate::daemon_file::load(&path, explicit)?;
+    let mut mirrors = d.registry_mirror.clone();
+    crate::daemon_file::merge(
+        &path,
+        "registry-mirrors",
+        &mut mirrors,
+        file.registry_mirrors.as_ref(),
+    )?;
+    let mut insecure_flags = d.insecure_registry.clone();
+    crate::daemon_file::merge(
+        &path,
+        "insecure-registries",
+        &mut insecure_flags,
+        file.insecure_registries.as_ref(),
+    )?;
+    for k in &file.ignored {
+        tracing::warn!(
+            "{}: ignoring \"{k}\", a dockerd setting Dockhand has no use for",
+            path.display()
+        );
+    }
     let mut insecure = Vec::new();
-    for i in &d.insecure_registry {
+    for i in &insecure_flags {
         insecure.push(
             i.parse()
                 .map_err(|e| format!("invalid --insecure-registry: {e}"))?,
         );
     }
-    for m in &d.registry_mirror {
+    for m in &mirrors {
         if !(m.starts_with("http://") || m.starts_with("https://")) {
             return Err(format!(
                 "invalid mirror: unsupported scheme \"{}\" in \"{m}\"",
@@ -146,17 +176,12 @@ pub fn registry_options(d: &DaemonArgs) -> Result<engine::registry::RegistryOpti
             ));
         }
     }
-    let secs = crate::commands::parse_go_duration(&d.pull_cache_ttl)
-        .filter(|s| *s >= 0.0)
-        .ok_or_else(|| {
-            format!(
-                "invalid --pull-cache-ttl: time: invalid duration \"{}\"",
-                d.pull_cache_ttl
-            )
-        })?;
-    let ttl = std::time::Duration::from_secs_f64(secs);
+    let ttl = shared::units::parse_duration(&d.pull_cache_ttl)
+        .map_err(|e| format!("invalid --pull-cache-ttl: {e}"))?
+        .to_std()
+        .ok_or("invalid --pull-cache-ttl: a duration must not be negative")?;
     let mut opts = engine::registry::RegistryOptions {
-        mirrors: d.registry_mirror.clone(),
+        mirrors,
         insecure,
         cache: std::sync::Arc::new(engine::registry::cache::PullCache::new(ttl)),
         machine_auth: Default::default(),

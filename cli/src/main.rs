@@ -6,6 +6,7 @@
 mod client;
 mod commands;
 mod daemon;
+mod daemon_file;
 mod escape;
 #[cfg(test)]
 mod fake_daemon_test;

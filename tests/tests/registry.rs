@@ -23,6 +23,7 @@ fn config_json(d: &Daemon) -> serde_json::Value {
 
 #[test]
 fn push_and_pull_round_trip_with_dockers_progress_lines() {
+    dockhand_tests::require_root!();
     require_registry!();
     let reg = Registry::start(Auth::None);
     let d = Daemon::start();
@@ -81,6 +82,7 @@ fn push_and_pull_round_trip_with_dockers_progress_lines() {
 
 #[test]
 fn pulled_layers_are_fetched_and_run() {
+    dockhand_tests::require_root!();
     require_registry!();
     let reg = Registry::start(Auth::None);
     let d = Daemon::start();
@@ -118,6 +120,7 @@ fn pulled_layers_are_fetched_and_run() {
 
 #[test]
 fn each_layers_progress_follows_dockers_order() {
+    dockhand_tests::require_root!();
     require_registry!();
     let reg = Registry::start(Auth::None);
     let d = Daemon::start();
@@ -154,6 +157,7 @@ fn each_layers_progress_follows_dockers_order() {
 
 #[test]
 fn a_corrupted_blob_fails_the_pull_and_leaves_nothing() {
+    dockhand_tests::require_root!();
     require_registry!();
     let reg = Registry::start(Auth::None);
     let d = Daemon::start();
@@ -198,6 +202,7 @@ fn a_corrupted_blob_fails_the_pull_and_leaves_nothing() {
 
 #[test]
 fn a_cut_connection_is_retried_and_a_dead_registry_fails_cleanly() {
+    dockhand_tests::require_root!();
     require_registry!();
     let mut reg = Registry::start(Auth::None);
     let d = Daemon::start();
@@ -274,6 +279,7 @@ fn a_cut_connection_is_retried_and_a_dead_registry_fails_cleanly() {
 
 #[test]
 fn a_large_layer_is_pushed_in_chunks_and_a_failed_chunk_is_sent_again() {
+    dockhand_tests::require_root!();
     require_registry!();
     let reg = Registry::start(Auth::None);
     let d = Daemon::start();
@@ -329,6 +335,7 @@ fn a_large_layer_is_pushed_in_chunks_and_a_failed_chunk_is_sent_again() {
 
 #[test]
 fn a_pull_killed_half_way_leaves_nothing_and_the_next_reuses_verified_layers() {
+    dockhand_tests::require_root!();
     require_registry!();
     let reg = Registry::start(Auth::None);
     let mut d = Daemon::start();
@@ -396,6 +403,7 @@ fn a_pull_killed_half_way_leaves_nothing_and_the_next_reuses_verified_layers() {
 
 #[test]
 fn errors_are_dockers() {
+    dockhand_tests::require_root!();
     require_registry!();
     let reg = Registry::start(Auth::None);
     let d = Daemon::start();
@@ -433,6 +441,7 @@ fn errors_are_dockers() {
 
 #[test]
 fn basic_auth_login_push_pull_and_logout() {
+    dockhand_tests::require_root!();
     require_registry!();
     let reg = Registry::start(Auth::basic("trainer", "s3cret"));
     let d = Daemon::start();
@@ -485,6 +494,7 @@ fn basic_auth_login_push_pull_and_logout() {
 
 #[test]
 fn token_auth_asks_for_the_repository_scope() {
+    dockhand_tests::require_root!();
     require_registry!();
     let reg = Registry::start(Auth::token("dev", "pw"));
     let d = Daemon::start();
@@ -508,6 +518,7 @@ fn token_auth_asks_for_the_repository_scope() {
 
 #[test]
 fn a_virtual_hosts_pulls_leave_from_its_own_network() {
+    dockhand_tests::require_root!();
     require_registry!();
     let reg = Registry::start(Auth::None);
     let d = Daemon::start();
@@ -609,6 +620,7 @@ fn a_virtual_hosts_pulls_leave_from_its_own_network() {
 
 #[test]
 fn concurrent_pulls_fetch_each_blob_once_and_a_fresh_tag_asks_nobody() {
+    dockhand_tests::require_root!();
     require_registry!();
     let reg = Registry::start(Auth::None);
     let d = Daemon::start();
@@ -663,6 +675,7 @@ fn concurrent_pulls_fetch_each_blob_once_and_a_fresh_tag_asks_nobody() {
 
 #[test]
 fn virtual_hosts_get_docker_hub_images_through_the_machines_cache() {
+    dockhand_tests::require_root!();
     require_registry!();
     // The registry stands in for Docker Hub, as the daemon's mirror; the
     // virtual hosts' egress policy lets them reach nothing themselves.
@@ -732,6 +745,7 @@ fn virtual_hosts_get_docker_hub_images_through_the_machines_cache() {
 
 #[test]
 fn a_private_image_one_host_pulled_is_not_given_to_another_without_credentials() {
+    dockhand_tests::require_root!();
     require_registry!();
     // The registry stands in for Docker Hub (the daemon's mirror) and wants a
     // login; one virtual host has the credentials, the other has none.
@@ -776,7 +790,88 @@ fn a_private_image_one_host_pulled_is_not_given_to_another_without_credentials()
 }
 
 #[test]
+fn the_daemons_config_file_sets_the_mirror_and_a_flag_for_the_same_is_refused() {
+    dockhand_tests::require_root!();
+    require_registry!();
+    let reg = Registry::start(Auth::None);
+    let dir = tempfile::tempdir().unwrap();
+    let built = oci_image(
+        dir.path(),
+        &ImageSpec::busybox()
+            .layer(LayerSpec::files(&[("/hello", b"mirrored\n")]))
+            .cmd(&["cat", "/hello"]),
+    );
+    reg.push_layout(dir.path(), "library/hello:1");
+    // dockerd's daemon.json: our directives, and one of dockerd's we ignore.
+    let file = dir.path().join("daemon.json");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"registry-mirrors": ["http://{}"], "log-driver": "json-file"}}"#,
+            reg.host()
+        ),
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let d = Daemon::start_with(&["--config-file", path]);
+    let out = d.cli(&["pull", "hello:1"]).ok();
+    assert!(out.contains("Pulling from library/hello"), "{out}");
+    assert_eq!(d.cli(&["run", "--rm", "hello:1"]).ok(), "mirrored");
+    assert_eq!(reg.blob_fetches(&built.layers[1].digest), 1);
+    // The same directive as a flag too: refused before anything starts (a
+    // daemon of its own root and socket, should it start all the same).
+    let root = tempfile::tempdir().unwrap();
+    let refused = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(dockhand_tests::bin());
+        cmd.arg("daemon")
+            .arg("--data-root")
+            .arg(root.path().join("root"))
+            .arg("-H")
+            .arg(format!("unix://{}", root.path().join("d.sock").display()))
+            .args([
+                "--bridge",
+                "dhcfgtest0",
+                "--iptables-chain-prefix",
+                "DH-CFGTEST",
+            ])
+            .args(args);
+        let r = dockhand_tests::run_command(cmd, None, std::time::Duration::from_secs(20));
+        assert_ne!(r.code(), 0);
+        assert!(!root.path().join("root").exists(), "nothing was made");
+        r.stderr()
+    };
+    let e = refused(&[
+        "--config-file",
+        path,
+        "--registry-mirror",
+        "http://other:5000",
+    ]);
+    assert!(
+        e.contains(&format!(
+            "unable to configure the Docker daemon with file {path}: the following directives are specified both as a flag and in the configuration file: registry-mirrors: (from flag: [http://other:5000], from file: [http://{}])",
+            reg.host()
+        )),
+        "{e}"
+    );
+    // A directive nobody knows, and a file asked for that is not there.
+    std::fs::write(&file, r#"{"registry-mirors": []}"#).unwrap();
+    let e = refused(&["--config-file", path]);
+    assert!(
+        e.contains(
+            "the following directives don't match any configuration option: registry-mirors"
+        ),
+        "{e}"
+    );
+    let e = refused(&["--config-file", "/nonexistent/daemon.json"]);
+    assert!(
+        e.contains("unable to configure the Docker daemon with file /nonexistent/daemon.json: open /nonexistent/daemon.json: no such file or directory"),
+        "{e}"
+    );
+}
+
+#[test]
 fn pull_all_tags_gets_every_tag_of_the_repository() {
+    dockhand_tests::require_root!();
     require_registry!();
     let reg = Registry::start(Auth::None);
     let d = Daemon::start();
