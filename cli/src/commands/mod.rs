@@ -86,38 +86,9 @@ pub fn confirm(warning: &str) -> bool {
 
 /// Go's `time.ParseDuration` (seconds as f64); `None` if it is not one.
 pub fn parse_go_duration(s: &str) -> Option<f64> {
-    let s = s.trim();
-    if s.is_empty() || s == "0" {
-        return if s == "0" { Some(0.0) } else { None };
-    }
-    let (neg, mut rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let mut total = 0.0;
-    while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        if num_end == 0 {
-            return None;
-        }
-        let n: f64 = rest[..num_end].parse().ok()?;
-        rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += n * mult;
-        rest = &rest[unit_end..];
-    }
-    Some(if neg { -total } else { total })
+    shared::units::parse_duration(s)
+        .ok()
+        .map(|d| d.as_secs_f64())
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::client::{json_body, path_escape, Client, Query};
 use crate::commands::container::exec::{build_exec, exec_with, ExecApi, ExecOptions};
 use crate::commands::container::run::report_error;
 use crate::commands::system::inspect::inspect_each;
-use crate::commands::{collect_errors, parse_go_duration, CmdResult, Failure};
+use crate::commands::{collect_errors, CmdResult, Failure};
 use crate::format::table::render;
 use crate::opts::{os_lookup, parse_cpus, ram_in_bytes};
 use crate::stream::Outputs;
@@ -132,14 +132,14 @@ pub fn parse_lifetime(s: &str) -> Result<i64, String> {
     if s.trim().eq_ignore_ascii_case("never") {
         return Ok(-1);
     }
-    let secs = parse_go_duration(s).ok_or_else(|| format!("time: invalid duration \"{s}\""))?;
-    if secs < 0.0 {
+    let d = shared::units::parse_duration(s)?;
+    if d.as_nanos() < 0 {
         return Err("a duration must not be negative".into());
     }
-    if secs == 0.0 {
+    if d.as_nanos() == 0 {
         return Ok(-1);
     }
-    Ok(secs.ceil() as i64)
+    Ok(d.ceil_secs())
 }
 
 /// The body of `POST /dockhand/hosts/create`, with docker's flag errors.
@@ -299,7 +299,7 @@ mod tests {
         assert_eq!(parse_lifetime("never"), Ok(-1));
         assert_eq!(
             parse_lifetime("90"),
-            Err("time: invalid duration \"90\"".to_string())
+            Err("time: missing unit in duration \"90\"".to_string())
         );
         assert!(parse_lifetime("soon").is_err());
         assert!(parse_lifetime("-5m").is_err());
