@@ -146,10 +146,12 @@ fn valid_name(n: &str) -> bool {
         && n != "default"
 }
 
-fn run(cmd: &str, args: &[&str]) -> Result<()> {
-    let out = std::process::Command::new(cmd)
+/// Run a tool to its end without holding a runtime thread.
+async fn run(cmd: &str, args: &[&str]) -> Result<()> {
+    let out = tokio::process::Command::new(cmd)
         .args(args)
         .output()
+        .await
         .map_err(|e| Error::Internal(format!("{cmd}: {e}")))?;
     if !out.status.success() {
         return Err(Error::Internal(format!(
@@ -162,7 +164,7 @@ fn run(cmd: &str, args: &[&str]) -> Result<()> {
 }
 
 /// Mount a host's disk image `img` at `dir` (made if missing).
-fn mount_disk(img: &Path, dir: &Path) -> Result<()> {
+async fn mount_disk(img: &Path, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).ctx("create dir", dir)?;
     run(
         "mount",
@@ -173,6 +175,7 @@ fn mount_disk(img: &Path, dir: &Path) -> Result<()> {
             &dir.display().to_string(),
         ],
     )
+    .await
 }
 
 fn is_mounted(path: &Path) -> bool {
@@ -573,9 +576,9 @@ impl Manager {
         let img = self.image_path(&name);
         let dir = self.host_dir(&name);
         step("record written");
-        make_disk(&img, disk as u64)?;
+        make_disk(&img, disk as u64).await?;
         step("disk made");
-        mount_disk(&img, &dir)?;
+        mount_disk(&img, &dir).await?;
         let _ = std::fs::remove_dir_all(dir.join("lost+found"));
         step("mounted");
         let virt = self.virtual_ns(&rec, 0);
@@ -769,7 +772,7 @@ impl Manager {
         // if it is not, as after a reboot).
         let img = self.image_path(name);
         if !is_mounted(&dir) && img.exists() {
-            if let Err(e) = mount_disk(&img, &dir) {
+            if let Err(e) = mount_disk(&img, &dir).await {
                 tracing::warn!("mounting the disk of virtual host {name}: {e}");
             }
         }
@@ -834,7 +837,7 @@ impl Manager {
 
 /// A sparse file of `size` bytes with an ext4 filesystem on it, no reserved
 /// blocks (the whole cap is usable) and no journal (a virtual host is ephemeral).
-fn make_disk(img: &Path, size: u64) -> Result<()> {
+async fn make_disk(img: &Path, size: u64) -> Result<()> {
     let f = std::fs::File::create(img).ctx("create", img)?;
     f.set_len(size).ctx("truncate", img)?;
     drop(f);
@@ -852,6 +855,7 @@ fn make_disk(img: &Path, size: u64) -> Result<()> {
             &img.display().to_string(),
         ],
     )
+    .await
 }
 
 #[cfg(test)]

@@ -140,10 +140,11 @@ pub fn validate_options(opts: &BTreeMap<String, String>) -> std::result::Result<
         return Err(format!("invalid option: {k:?}"));
     }
     if let Some(v) = opts.get("size") {
-        match crate::host::parse_size(v) {
-            None => return Err(format!("invalid size: '{v}'")),
-            Some(n) if n > 0 => return Err("quota size requested but no quota support".into()),
-            Some(_) => {}
+        // moby's local driver reads it as RAMInBytes.
+        match shared::units::ram_in_bytes(v) {
+            Err(e) => return Err(e),
+            Ok(n) if n > 0 => return Err("quota size requested but no quota support".into()),
+            Ok(_) => {}
         }
     }
     for (opt, needs) in [
