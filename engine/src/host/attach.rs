@@ -1,0 +1,76 @@
+//! `attach` and `resize`: streams of a container's monitor.
+
+use super::*;
+
+impl Host {
+    /// Connect to a container's output (and stdin). Checks happen now, so errors
+    /// reach the client before the HTTP upgrade; the connection resolves later: for
+    /// a container not yet started, when it starts and before its process runs.
+    pub fn attach(
+        &self,
+        key: &str,
+        req: AttachRequest,
+    ) -> Result<impl std::future::Future<Output = Result<UnixStream>> + Send + 'static> {
+        let mut st = self.lock();
+        let id = resolve_in(&st, key)?;
+        let e = st.get_mut(&id).ok_or_else(|| no_such(key))?;
+        let socket = self.socket_path(&id);
+        let rx = if e.rec.state.running {
+            None
+        } else if e.rec.state.status == "created" || e.starting {
+            let (tx, rx) = oneshot::channel();
+            e.pending.push(Pending {
+                req: req.clone(),
+                tx,
+            });
+            Some(rx)
+        } else {
+            return Err(Error::Conflict(
+                "You cannot attach to a stopped container, start it first".into(),
+            ));
+        };
+        Ok(async move {
+            match rx {
+                Some(rx) => rx
+                    .await
+                    .map_err(|_| Error::Internal("container was removed".into()))?,
+                None => connect_monitor(&socket, &req)
+                    .await
+                    .map_err(|e| Error::Internal(format!("attach: {e}"))),
+            }
+        })
+    }
+
+    /// Whether the container has a TTY (raw stream) or not (multiplexed).
+    pub fn has_tty(&self, key: &str) -> Result<bool> {
+        Ok(self.inspect(key)?.config.tty)
+    }
+
+    /// `POST /containers/{id}/resize` and `POST /exec/{id}/resize`.
+    pub async fn resize(
+        &self,
+        key: &str,
+        exec_id: Option<&str>,
+        rows: u16,
+        cols: u16,
+    ) -> Result<()> {
+        let id = match exec_id {
+            Some(x) => self.exec_record(x)?.container_id,
+            None => self.resolve(key)?,
+        };
+        if !self.lock().get(&id).is_some_and(|e| e.rec.state.running) {
+            if exec_id.is_none() {
+                return Err(Error::Conflict(format!("Container {id} is not running")));
+            }
+            return Ok(());
+        }
+        let req = AttachRequest {
+            resize: Some([rows, cols]),
+            exec_id: exec_id.map(String::from),
+            ..Default::default()
+        };
+        // The monitor applies it and closes; a failure means it is going away.
+        let _ = connect_monitor(&self.socket_path(&id), &req).await;
+        Ok(())
+    }
+}

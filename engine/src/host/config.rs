@@ -1,0 +1,115 @@
+//! Config validation at create, and the container's /etc/hosts and
+//! resolv.conf bases.
+
+use super::*;
+
+pub const HOSTS_BASE: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+
+/// The container's resolv.conf: the host's, without loopback resolvers (they would
+/// point into the container itself), or Docker's public defaults if none remain.
+pub fn container_resolv_conf(host: &str) -> String {
+    let mut out = String::new();
+    let mut servers = 0;
+    for line in host.lines() {
+        let t = line.trim();
+        if let Some(ns) = t.strip_prefix("nameserver") {
+            let ns = ns.trim();
+            if ns.starts_with("127.") || ns == "::1" {
+                continue;
+            }
+            servers += 1;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if servers == 0 {
+        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    out
+}
+
+/// Checks of `HostConfig` that moby makes at create, with its texts.
+pub fn validate_host_config(hc: &shared::api::HostConfig) -> Result<(), String> {
+    let mode = |k: &str| {
+        hc.extra
+            .get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let pid = mode("PidMode");
+    if !matches!(pid.as_str(), "" | "host") {
+        return Err(if pid.starts_with("container:") {
+            format!("PID mode {pid} is not supported by this engine")
+        } else {
+            format!("invalid PID mode: {pid}")
+        });
+    }
+    let ipc = mode("IpcMode");
+    if !matches!(ipc.as_str(), "" | "host" | "private" | "shareable") {
+        return Err(if ipc.starts_with("container:") || ipc == "none" {
+            format!("IPC mode {ipc} is not supported by this engine")
+        } else {
+            format!("invalid IPC mode: {ipc}")
+        });
+    }
+    let uts = mode("UTSMode");
+    if !matches!(uts.as_str(), "" | "host") {
+        return Err(format!("invalid UTS mode: {uts}"));
+    }
+    let p = &hc.restart_policy;
+    match p.name.as_str() {
+        "" | "no" | "always" | "unless-stopped" => {
+            if p.maximum_retry_count != 0 {
+                return Err("invalid restart policy: maximum retry count can only be used with 'on-failure'".into());
+            }
+        }
+        "on-failure" => {
+            if p.maximum_retry_count < 0 {
+                return Err("invalid restart policy: maximum retry count cannot be negative".into());
+            }
+        }
+        other => {
+            return Err(format!(
+                "invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+            ))
+        }
+    }
+    if hc.auto_remove && !matches!(p.name.as_str(), "" | "no") {
+        return Err("can't create 'AutoRemove' container with restart policy".into());
+    }
+    if let Some(log) = hc.extra.get("LogConfig") {
+        let kind = log.get("Type").and_then(|t| t.as_str()).unwrap_or("");
+        if !matches!(kind, "" | "json-file") {
+            return Err(format!(
+                "logger: no log driver named '{kind}' is registered"
+            ));
+        }
+        let opt = |k: &str| {
+            log.get("Config")
+                .and_then(|c| c.get(k))
+                .and_then(|v| v.as_str())
+        };
+        if let Some(v) = opt("max-size") {
+            if parse_size(v).is_none() {
+                return Err(format!("invalid max-size: {v}"));
+            }
+        }
+        if let Some(v) = opt("max-file") {
+            if v.parse::<u32>().ok().filter(|n| *n > 0).is_none() {
+                return Err(format!("invalid max-file: {v}"));
+            }
+        }
+        if let Some(cfg) = log.get("Config").and_then(|c| c.as_object()) {
+            for k in cfg.keys() {
+                if !matches!(
+                    k.as_str(),
+                    "max-size" | "max-file" | "compress" | "labels" | "env" | "tag"
+                ) {
+                    return Err(format!("unknown log opt '{k}' for json-file log driver"));
+                }
+            }
+        }
+    }
+    Ok(())
+}

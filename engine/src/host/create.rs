@@ -1,0 +1,397 @@
+//! `create`: a new container record, its directory, and the runtime spec it
+//! starts with.
+
+use super::*;
+
+impl Host {
+    /// `POST /containers/create`.
+    pub fn create(&self, name: Option<&str>, req: ContainerCreateRequest) -> Result<IdResponse> {
+        if let Some(n) = name {
+            if !names::valid(n.trim_start_matches('/')) {
+                return Err(Error::InvalidParameter(format!(
+                    "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )));
+            }
+        }
+        let image = self.images.resolve(&req.config.image)?;
+        let mut config = container::merge_config(&req.config, &image.config);
+        let Some((path, args)) = container::command_of(&config) else {
+            return Err(Error::InvalidParameter("no command specified".into()));
+        };
+        validate_host_config(&req.host_config).map_err(Error::InvalidParameter)?;
+        let requested_networks = self.requested_networks(&req)?;
+        let (resources, warnings) =
+            crate::resources::Resources::for_create(&req.host_config.extra, &self.sys)?;
+        crate::runtime::caps::effective_set(
+            false,
+            &req.host_config.cap_add,
+            &req.host_config.cap_drop,
+            u64::MAX,
+        )
+        .map_err(Error::InvalidParameter)?;
+        let id = random_id();
+        if config.hostname.is_empty() {
+            // With the host's network the container shows the host's name, as Docker.
+            config.hostname =
+                if let (true, Some(v)) = (req.host_config.network_mode == "host", &self.virt) {
+                    v.hostname.clone()
+                } else if req.host_config.network_mode == "host" {
+                    nix::unistd::gethostname()
+                        .map(|h| h.to_string_lossy().into_owned())
+                        .unwrap_or_else(|_| id[..12].to_string())
+                } else {
+                    id[..12].to_string()
+                };
+        }
+        if let Some(other) = req.host_config.network_mode.strip_prefix("container:") {
+            self.resolve(other)?;
+        }
+        let mounts: Vec<serde_json::Value> = self
+            .mount_points(&req.host_config, &config)?
+            .into_iter()
+            .filter_map(|m| serde_json::to_value(m).ok())
+            .collect();
+        let dir = self.cdir(&id);
+        let rec = {
+            let mut st = self.lock();
+            let name = match name {
+                Some(n) => {
+                    let n = format!("/{}", n.trim_start_matches('/'));
+                    if let Some(other) = st.values().find(|e| e.rec.name == n) {
+                        return Err(Error::Conflict(format!(
+                            "Conflict. The container name \"{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                            other.rec.id
+                        )));
+                    }
+                    n
+                }
+                None => {
+                    let mut retry = 0;
+                    loop {
+                        let n = format!("/{}", names::generate(retry));
+                        if !st.values().any(|e| e.rec.name == n) {
+                            break n;
+                        }
+                        retry += 1;
+                    }
+                }
+            };
+            let mut host_config = req.host_config.clone();
+            resources.write_to(&mut host_config.extra);
+            if host_config.restart_policy.name.is_empty() {
+                host_config.restart_policy.name = "no".into();
+            }
+            let log = host_config
+                .extra
+                .entry("LogConfig")
+                .or_insert_with(|| serde_json::json!({}));
+            if let Some(obj) = log.as_object_mut() {
+                if obj
+                    .get("Type")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or("")
+                    .is_empty()
+                {
+                    obj.insert("Type".into(), "json-file".into());
+                }
+                obj.entry("Config").or_insert_with(|| serde_json::json!({}));
+            }
+            if host_config.network_mode.is_empty() || host_config.network_mode == "default" {
+                host_config.network_mode = "bridge".into();
+            }
+            let rec = ContainerInspect {
+                id: id.clone(),
+                created: time::now_rfc3339(),
+                path,
+                args,
+                state: shared::api::ContainerState {
+                    status: "created".into(),
+                    started_at: time::ZERO.into(),
+                    finished_at: time::ZERO.into(),
+                    ..Default::default()
+                },
+                image: image.id.clone(),
+                resolv_conf_path: dir.join("resolv.conf").display().to_string(),
+                hostname_path: dir.join("hostname").display().to_string(),
+                hosts_path: dir.join("hosts").display().to_string(),
+                log_path: dir.join(format!("{id}-json.log")).display().to_string(),
+                name,
+                driver: "overlay2".into(),
+                platform: "linux".into(),
+                host_config,
+                graph_driver: shared::api::GraphDriver {
+                    name: "overlay2".into(),
+                    data: BTreeMap::from([
+                        (
+                            "LowerDir".into(),
+                            image
+                                .layers
+                                .iter()
+                                .rev()
+                                .map(|p| p.display().to_string())
+                                .collect::<Vec<_>>()
+                                .join(":"),
+                        ),
+                        ("UpperDir".into(), dir.join("upper").display().to_string()),
+                        ("WorkDir".into(), dir.join("work").display().to_string()),
+                        ("MergedDir".into(), dir.join("rootfs").display().to_string()),
+                    ]),
+                },
+                config,
+                network_settings: shared::api::NetworkSettings {
+                    networks: requested_networks,
+                    ..Default::default()
+                },
+                mounts,
+                ..Default::default()
+            };
+            // Reserve the name before the slow part; the record is not on disk yet.
+            let (tx, _) = watch::channel(Watch::default());
+            st.insert(id.clone(), Entry::new(rec.clone(), tx, true, false));
+            rec
+        };
+        let made = self.lay_out(&rec).and_then(|_| {
+            let (tx, _) = watch::channel(Watch::default());
+            self.persist(&Entry::new(rec.clone(), tx, false, false))
+        });
+        let mut st = self.lock();
+        match made {
+            Ok(()) => {
+                if let Some(e) = st.get_mut(&id) {
+                    e.starting = false;
+                    self.emit_container(&e.rec, "create", &[]);
+                }
+                Ok(IdResponse { id, warnings })
+            }
+            Err(e) => {
+                st.remove(&id);
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(e)
+            }
+        }
+    }
+
+    /// The container's directory: upper and work dirs, the init layer with the
+    /// mount points Docker's `-init` layer has, and the hosts/hostname/resolv files.
+    pub(super) fn lay_out(&self, rec: &ContainerInspect) -> Result<()> {
+        let dir = self.cdir(&rec.id);
+        let init = dir.join("init");
+        for d in ["upper", "work", "rootfs"] {
+            std::fs::create_dir_all(dir.join(d)).ctx("create dir", dir.join(d))?;
+        }
+        for d in ["proc", "sys", "dev/pts", "dev/shm", "etc"] {
+            std::fs::create_dir_all(init.join(d)).ctx("create dir", init.join(d))?;
+        }
+        for f in ["etc/hosts", "etc/hostname", "etc/resolv.conf"] {
+            std::fs::write(init.join(f), b"").ctx("write", init.join(f))?;
+        }
+        let _ = std::os::unix::fs::symlink("/proc/mounts", init.join("etc/mtab"));
+        let mut hosts = HOSTS_BASE.to_string();
+        for h in &rec.host_config.extra_hosts {
+            if let Some((name, ip)) = h.split_once(':') {
+                hosts.push_str(&format!("{ip}\t{name}\n"));
+            }
+        }
+        let w = |name: &str, data: &str| {
+            std::fs::write(dir.join(name), data).ctx("write", dir.join(name))
+        };
+        w("hosts", &hosts)?;
+        w("hostname", &format!("{}\n", rec.config.hostname))?;
+        w(
+            "resolv.conf",
+            &container_resolv_conf(
+                &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            ),
+        )?;
+        // In a virtual host the container's root directory and these files belong
+        // to its root (the image layers are idmapped instead).
+        for f in ["upper", "hosts", "hostname", "resolv.conf"] {
+            self.chown_to_root(&dir.join(f));
+        }
+        Ok(())
+    }
+
+    pub(super) fn spec_for(&self, rec: &ContainerInspect) -> Result<RuntimeSpec> {
+        let dir = self.cdir(&rec.id);
+        let is_sandbox = hidden(rec);
+        let mut lower = match (&self.virt, is_sandbox) {
+            (Some(v), true) => vec![v.base_layer.clone()],
+            _ => self.images.resolve(&rec.image)?.layers,
+        };
+        lower.push(dir.join("init"));
+        let hc = &rec.host_config;
+        let log_opt = |k: &str| {
+            hc.extra
+                .get("LogConfig")
+                .and_then(|l| l.get("Config"))
+                .and_then(|c| c.get(k))
+                .and_then(|v| v.as_str())
+                .map(String::from)
+        };
+        let log_max_size = match log_opt("max-size") {
+            Some(v) => Some(
+                parse_size(&v)
+                    .ok_or_else(|| Error::InvalidParameter(format!("invalid max-size: {v}")))?,
+            ),
+            None => None,
+        };
+        let log_max_file = match log_opt("max-file") {
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| Error::InvalidParameter(format!("invalid max-file: {v}")))?,
+            None => 1,
+        };
+        let net = self.net_namespace(&hc.network_mode)?;
+        let mode = |k: &str| hc.extra.get(k).and_then(|v| v.as_str()).unwrap_or("") == "host";
+        let sandbox = self.virt.as_ref().map(|v| {
+            let init_pid = v.init_pid.load(std::sync::atomic::Ordering::SeqCst);
+            crate::runtime::spec::SandboxNs {
+                init_pid: (!is_sandbox).then_some(init_pid),
+                uid_base: v.uid_base,
+                size: v.size,
+            }
+        });
+        if sandbox.as_ref().is_some_and(|s| s.init_pid == Some(0)) {
+            return Err(Error::Conflict("the virtual host is not running".into()));
+        }
+        let mut mounts = self.runtime_mounts(rec)?;
+        let mut self_binds = vec![];
+        if let (Some(v), true) = (&self.virt, is_sandbox) {
+            // The directory, not the socket: a restarted daemon binds a new
+            // socket there and the running host sees it.
+            mounts.push(crate::runtime::spec::SpecMount {
+                kind: "bind".into(),
+                source: v.socket.parent().unwrap_or(&v.socket).to_path_buf(),
+                destination: "/var/run".into(),
+                ..Default::default()
+            });
+            self_binds.push("/usr/local/bin/docker".to_string());
+        }
+        Ok(RuntimeSpec {
+            mounts,
+            pid_host: mode("PidMode"),
+            ipc_host: mode("IpcMode"),
+            uts_host: mode("UTSMode"),
+            sandbox,
+            self_binds,
+            net,
+            id: rec.id.clone(),
+            rootfs: dir.join("rootfs"),
+            lower,
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            process: self.process_spec(
+                rec,
+                rec_args(rec),
+                {
+                    // Legacy links: the linked containers' addresses, ports and env.
+                    let mut env = rec.config.env.clone();
+                    for l in self.link_infos(rec)? {
+                        env.extend(crate::network::hosts::link_env(
+                            rec.name.trim_start_matches('/'),
+                            &l,
+                        ));
+                    }
+                    env
+                },
+                &rec.config.user,
+                &rec.config.working_dir,
+                rec.config.tty,
+                hc.privileged,
+            ),
+            open_stdin: rec.config.open_stdin,
+            stdin_once: rec.config.stdin_once,
+            console_size: hc
+                .console_size
+                .map(|[h, w]| [h as u16, w as u16])
+                .filter(|[h, w]| *h > 0 && *w > 0),
+            readonly_rootfs: hc.readonly_rootfs,
+            init: hc.init.unwrap_or(false),
+            hosts_path: dir.join("hosts"),
+            hostname_path: dir.join("hostname"),
+            resolv_conf_path: dir.join("resolv.conf"),
+            log_path: PathBuf::from(&rec.log_path),
+            log_max_size,
+            log_max_file,
+            cgroup_procs: self.cgroup_procs(rec)?,
+            socket: self.socket_path(&rec.id),
+            exit_path: dir.join("exit.json"),
+        })
+    }
+
+    /// The endpoint settings a create asks for (aliases, a fixed IP), by network
+    /// name; the network must exist, as Docker checks at create.
+    pub(super) fn requested_networks(
+        &self,
+        req: &ContainerCreateRequest,
+    ) -> Result<BTreeMap<String, serde_json::Value>> {
+        let mut out = BTreeMap::new();
+        let mode = req.host_config.network_mode.as_str();
+        if let (Some(nets), Some(primary)) = (self.networks.get(), net::primary_network(mode)) {
+            let found = nets
+                .find(primary)
+                .map_err(|_| Error::NotFound(format!("network {primary} not found")))?;
+            let cfg = req
+                .networking_config
+                .as_ref()
+                .and_then(|n| n.get("EndpointsConfig"))
+                .and_then(|e| e.get(mode).or_else(|| e.get(&found.name)))
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!({}));
+            out.insert(found.name, cfg);
+        }
+        Ok(out)
+    }
+
+    /// `--net host`, `--net container:NAME`, or a namespace of its own.
+    pub(super) fn net_namespace(&self, mode: &str) -> Result<crate::runtime::spec::NetNamespace> {
+        use crate::runtime::spec::NetNamespace;
+        if mode == "host" {
+            return Ok(NetNamespace::Host);
+        }
+        if let Some(other) = mode.strip_prefix("container:") {
+            let rec = self.inspect_raw(other)?;
+            if !rec.state.running || rec.state.pid <= 0 {
+                return Err(Error::Conflict(format!(
+                    "cannot join network namespace of a non running container: {other}"
+                )));
+            }
+            return Ok(NetNamespace::Join(rec.state.pid as i32));
+        }
+        Ok(NetNamespace::New)
+    }
+
+    /// The process part of a spec: the container's own or an exec'd one, which
+    /// shares the container's capability settings.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn process_spec(
+        &self,
+        rec: &ContainerInspect,
+        args: Vec<String>,
+        env: Vec<String>,
+        user: &str,
+        cwd: &str,
+        tty: bool,
+        privileged: bool,
+    ) -> ProcessSpec {
+        let hc = &rec.host_config;
+        ProcessSpec {
+            args,
+            env,
+            cwd: cwd.to_string(),
+            user: user.to_string(),
+            hostname: rec.config.hostname.clone(),
+            tty,
+            privileged,
+            no_new_privileges: hc.security_opt.iter().any(|o| {
+                o == "no-new-privileges"
+                    || o == "no-new-privileges:true"
+                    || o == "no-new-privileges=true"
+            }),
+            cap_add: hc.cap_add.clone(),
+            cap_drop: hc.cap_drop.clone(),
+        }
+    }
+}
