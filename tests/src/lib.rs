@@ -205,6 +205,18 @@ impl Daemon {
         self.child = Some(child);
     }
 
+    /// The pid of virtual host `name`'s init, from its sandbox's record.
+    pub fn vhost_init_pid(&self, name: &str) -> i64 {
+        std::fs::read_dir(self.root.join("hosts").join(name).join("containers"))
+            .expect("containers")
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("config.v2.json")).ok())
+            .filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .find(|v| v["Config"]["Labels"]["dockhand.sandbox"] == "1")
+            .and_then(|v| v["State"]["Pid"].as_i64())
+            .expect("the host's init")
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
     }

@@ -551,14 +551,7 @@ fn a_virtual_hosts_pulls_leave_from_its_own_network() {
     // The course's own registry on the host's loopback (`localhost:5000`),
     // served here by distribution started in the host's network: push and
     // pull by that name work, and the machine's registry sees none of it.
-    let init_pid = std::fs::read_dir(d.root.join("hosts/vh-reg/containers"))
-        .expect("containers")
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("config.v2.json")).ok())
-        .filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .find(|v| v["Config"]["Labels"]["dockhand.sandbox"] == "1")
-        .and_then(|v| v["State"]["Pid"].as_i64())
-        .expect("the host's init");
+    let init_pid = d.vhost_init_pid("vh-reg");
     let own = tempfile::tempdir().unwrap();
     let cfg = own.path().join("config.yml");
     std::fs::write(

@@ -337,14 +337,7 @@ fn host_paths_net_host_and_the_socket_mean_the_virtual_host() {
     assert!(lo.contains("10.123.4.5"), "{lo}");
     // Its NAT rules are in its own network namespace, with Docker's chain names,
     // and not in the machine's.
-    let init_pid = std::fs::read_dir(d.root.join("hosts/ha/containers"))
-        .expect("containers")
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("config.v2.json")).ok())
-        .filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .find(|v| v["Config"]["Labels"]["dockhand.sandbox"] == "1")
-        .and_then(|v| v["State"]["Pid"].as_i64())
-        .expect("the host's init");
+    let init_pid = d.vhost_init_pid("ha");
     let nat = Command::new("nsenter")
         .arg(format!("--net=/proc/{init_pid}/ns/net"))
         .args(["iptables-save", "-t", "nat"])
