@@ -82,7 +82,15 @@ pub fn empty_layer_digest() -> oci_spec::image::Sha256Digest {
 }
 
 /// Stream the upper dir as a layer tar into the store, through a pipe.
-fn register_upper(host: &Host, upper: &Path) -> Result<crate::image::LayerInfo> {
+pub(crate) fn register_upper(host: &Host, upper: &Path) -> Result<crate::image::LayerInfo> {
+    register_produced(host, move |w| write_layer(upper, w))
+}
+
+/// Register the layer tar that `produce` writes, streamed through a pipe.
+pub(crate) fn register_produced<F>(host: &Host, produce: F) -> Result<crate::image::LayerInfo>
+where
+    F: FnOnce(File) -> io::Result<()> + Send,
+{
     let (r, w) = nix::unistd::pipe().map_err(|e| Error::Internal(format!("pipe: {e}")))?;
     // A larger pipe halves the context switches between producer and store.
     let _ = nix::fcntl::fcntl(
@@ -90,7 +98,7 @@ fn register_upper(host: &Host, upper: &Path) -> Result<crate::image::LayerInfo> 
         nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20),
     );
     std::thread::scope(|s| {
-        let producer = s.spawn(move || write_layer(upper, File::from(w)));
+        let producer = s.spawn(move || produce(File::from(w)));
         let mut r = File::from(r);
         let res = host.images.register_layer(&mut r);
         drop(r);

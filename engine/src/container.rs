@@ -38,6 +38,28 @@ pub fn merge_config(req: &ContainerConfig, image: &ContainerConfig) -> Container
     if c.working_dir.is_empty() {
         c.working_dir = image.working_dir.clone();
     }
+    // moby's `merge`: no healthcheck asked inherits the image's; an empty test
+    // inherits its test and each unset duration.
+    match (&mut c.healthcheck, &image.healthcheck) {
+        (None, Some(h)) => c.healthcheck = Some(h.clone()),
+        (Some(mine), Some(h)) => {
+            if mine.test.is_empty() {
+                mine.test = h.test.clone();
+            }
+            for (m, i) in [
+                (&mut mine.interval, h.interval),
+                (&mut mine.timeout, h.timeout),
+                (&mut mine.start_period, h.start_period),
+                (&mut mine.start_interval, h.start_interval),
+                (&mut mine.retries, h.retries),
+            ] {
+                if *m == 0 {
+                    *m = i;
+                }
+            }
+        }
+        _ => {}
+    }
     if c.user.is_empty() {
         c.user = image.user.clone();
     }

@@ -5,6 +5,7 @@
 //! across hosts; names, containers and the rest are per host.
 
 pub mod archive;
+pub mod build;
 pub mod cgroups;
 pub mod commit;
 pub mod container;

@@ -252,7 +252,9 @@ mod tests {
         for (p, n, want) in cases {
             assert_eq!(path_match(p, n), Ok(*want), "{p} {n}");
         }
-        for bad in ["[]a]", "[-]", "[x-]", "[-x]", "\\", "[a-b-c]", "[", "[^", "[^bc", "a[", "*x\\"] {
+        for bad in [
+            "[]a]", "[-]", "[x-]", "[-x]", "\\", "[a-b-c]", "[", "[^", "[^bc", "a[", "*x\\",
+        ] {
             assert_eq!(path_match(bad, "a"), Err(BadPattern), "{bad}");
         }
     }

@@ -296,7 +296,8 @@ impl ImageStore {
         let id = self.create_image(&step, None)?;
         if id != base {
             // The intermediate has no name and no use: drop it, keeping the layer
-            // the final image shares.
+            // the final image shares (a pulled busybox has no parent either).
+            self.set_parent(&id, None)?;
             let _ = self.remove(&base, true, &|_| Vec::new());
         }
         Ok(id)

@@ -53,6 +53,14 @@ impl StoredConfig {
                 c.on_build = Some(v);
             }
         }
+        c.healthcheck = self
+            .raw
+            .pointer("/config/Healthcheck")
+            .and_then(|h| serde_json::from_value(h.clone()).ok());
+        c.shell = self
+            .raw
+            .pointer("/config/Shell")
+            .and_then(|h| serde_json::from_value(h.clone()).ok());
         c
     }
 
@@ -152,15 +160,26 @@ pub fn from_oci_config(c: Option<&Config>) -> ContainerConfig {
 }
 
 /// Encode a config with Docker's extras and sorted keys.
+/// Docker's config fields that OCI's lacks (`OnBuild`, `Healthcheck`, `Shell`)
+/// come from `extra`.
 pub fn encode_config(
     oci: &ImageConfiguration,
-    on_build: Option<&[String]>,
+    extra: &ContainerConfig,
     comment: Option<&str>,
 ) -> Result<Vec<u8>, String> {
     let mut v = serde_json::to_value(oci).map_err(|e| e.to_string())?;
-    if let Some(ob) = on_build.filter(|o| !o.is_empty()) {
-        if let Some(cfg) = v.get_mut("config").and_then(Value::as_object_mut) {
-            cfg.insert("OnBuild".into(), Value::from(ob.to_vec()));
+    if let Some(cfg) = v.get_mut("config").and_then(Value::as_object_mut) {
+        if let Some(ob) = extra.on_build.as_ref().filter(|o| !o.is_empty()) {
+            cfg.insert("OnBuild".into(), Value::from(ob.clone()));
+        }
+        if let Some(h) = &extra.healthcheck {
+            cfg.insert(
+                "Healthcheck".into(),
+                serde_json::to_value(h).map_err(|e| e.to_string())?,
+            );
+        }
+        if let Some(sh) = &extra.shell {
+            cfg.insert("Shell".into(), Value::from(sh.clone()));
         }
     }
     if let (Some(c), Some(obj)) = (comment, v.as_object_mut()) {
@@ -290,10 +309,26 @@ mod tests {
             )
             .build()
             .unwrap();
-        let a = encode_config(&oci, Some(&["RUN x".to_string()]), Some("imported")).unwrap();
-        let b = encode_config(&oci, Some(&["RUN x".to_string()]), Some("imported")).unwrap();
+        let extra = ContainerConfig {
+            on_build: Some(vec!["RUN x".to_string()]),
+            healthcheck: Some(shared::api::HealthConfig {
+                test: vec!["CMD-SHELL".into(), "true".into()],
+                interval: 5_000_000_000,
+                ..Default::default()
+            }),
+            shell: Some(vec!["/bin/ash".into(), "-c".into()]),
+            ..Default::default()
+        };
+        let a = encode_config(&oci, &extra, Some("imported")).unwrap();
+        let b = encode_config(&oci, &extra, Some("imported")).unwrap();
         assert_eq!(a, b);
         let parsed = StoredConfig::parse(&a).unwrap();
+        assert_eq!(parsed.container_config().healthcheck, extra.healthcheck);
+        assert_eq!(parsed.container_config().shell, extra.shell);
+        assert_eq!(
+            parsed.raw.pointer("/config/Healthcheck/Interval"),
+            Some(&serde_json::json!(5_000_000_000i64))
+        );
         assert_eq!(
             parsed.container_config().on_build,
             Some(vec!["RUN x".to_string()])

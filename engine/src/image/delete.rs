@@ -94,6 +94,13 @@ fn check_conflict(
     soft: bool,
     active_refs: bool,
 ) -> Option<Conflict> {
+    if !idx.children(id).is_empty() {
+        return Some(Conflict {
+            hard: true,
+            used: false,
+            message: "image has dependent child images".into(),
+        });
+    }
     if let Some((c, _)) = users.iter().find(|(_, running)| *running) {
         return Some(Conflict {
             hard: true,
@@ -182,7 +189,7 @@ impl ImageStore {
             }
         }
         if let Some(c) = check_conflict(&next, &id, &using, !force, true) {
-            let dangling = next.refs_to(&id).is_empty();
+            let dangling = next.is_dangling(&id);
             if quiet && (!dangling || c.used) {
                 // The name is gone; the image stays for its containers.
                 self.save_index(&next)?;
@@ -194,6 +201,7 @@ impl ImageStore {
         self.untag_all(&mut next, &id, &mut records);
         let meta = next.images.remove(&id);
         let manifest = meta.as_ref().map(|m| m.manifest.clone());
+        let parent = meta.as_ref().and_then(|m| m.parent.clone());
         let retain = !using.is_empty();
         if let (true, Some(m)) = (retain, meta) {
             next.retained.insert(id.clone(), m);
@@ -204,6 +212,22 @@ impl ImageStore {
         records.push(ImageDeleteItem::Deleted(id.clone()));
         if !retain {
             records.extend(self.delete_unreferenced(&idx, &id, manifest.as_deref())?);
+        }
+        // moby: then the parent, quietly, if that left it nameless, childless
+        // and unused (a build's intermediate images go with the image).
+        let mut parent = parent;
+        while let Some(p) = parent.take() {
+            if !idx.images.contains_key(&p) || !idx.is_dangling(&p) || !users(&p).is_empty() {
+                break;
+            }
+            let mut next = idx.clone();
+            let meta = next.images.remove(&p);
+            parent = meta.as_ref().and_then(|m| m.parent.clone());
+            self.save_index(&next)?;
+            *idx = next;
+            records.push(ImageDeleteItem::Deleted(p.clone()));
+            let manifest = meta.map(|m| m.manifest);
+            records.extend(self.delete_unreferenced(&idx, &p, manifest.as_deref())?);
         }
         Ok(records)
     }

@@ -24,6 +24,11 @@ pub struct ImageMeta {
     /// RFC3339 time the image was last tagged on this host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_tag_time: Option<String>,
+    /// The image this one was made from by `commit` or a build step (moby's
+    /// parent link): an untagged parent with children is an intermediate image,
+    /// hidden from lists without `all` and removed with its last child.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 /// A host's index.
@@ -83,6 +88,20 @@ impl HostIndex {
             .filter(|(_, v)| v.as_str() == id)
             .map(|(k, _)| k.clone())
             .collect()
+    }
+
+    /// Visible images whose parent is `id`.
+    pub fn children(&self, id: &str) -> Vec<String> {
+        self.images
+            .iter()
+            .filter(|(_, m)| m.parent.as_deref() == Some(id))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// moby's dangling image: no name and no child.
+    pub fn is_dangling(&self, id: &str) -> bool {
+        self.refs_to(id).is_empty() && self.children(id).is_empty()
     }
 
     /// IDs whose hex starts with `prefix` (`sha256:` optional).
@@ -181,7 +200,7 @@ mod tests {
             ImageMeta {
                 manifest: "sha256:ma".into(),
                 layers: vec!["sha256:l1".into()],
-                last_tag_time: None,
+                ..Default::default()
             },
         );
         a.save(&HostIndex::path(dir.path(), "a")).unwrap();
@@ -191,7 +210,7 @@ mod tests {
             ImageMeta {
                 manifest: "sha256:mb".into(),
                 layers: vec!["sha256:l2".into()],
-                last_tag_time: None,
+                ..Default::default()
             },
         );
         b.refs

@@ -38,6 +38,9 @@ pub enum LayerError {
     Archive(String),
     #[error("invalid path in layer archive: {0:?} points outside of the layer")]
     Breakout(String),
+    /// More regular-file content than `ExtractOptions::limit` allows.
+    #[error("the archive is larger than the limit of {0} bytes")]
+    TooLarge(u64),
     #[error("extracting layer: {op} {path}: {source}")]
     Sys {
         op: &'static str,
@@ -49,7 +52,10 @@ pub enum LayerError {
 impl LayerError {
     /// True when the archive itself is at fault (a 400, not a 500).
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, LayerError::Archive(_) | LayerError::Breakout(_))
+        matches!(
+            self,
+            LayerError::Archive(_) | LayerError::Breakout(_) | LayerError::TooLarge(_)
+        )
     }
 }
 
@@ -128,8 +134,43 @@ pub struct ExtractStats {
     pub entries: u64,
 }
 
+/// How `extract_with` treats an archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtractOptions {
+    /// Turn `.wh.` names into overlayfs whiteouts (a layer); when false they are
+    /// plain files (a build context).
+    pub whiteouts: bool,
+    /// Give entries the archive's owners (needs root).
+    pub chown: bool,
+    /// Create device nodes and fifos; when false they are skipped.
+    pub devices: bool,
+    /// Most bytes of regular-file content accepted.
+    pub limit: Option<u64>,
+}
+
+impl Default for ExtractOptions {
+    /// A layer: whiteouts, owners and devices as the archive says, no limit.
+    fn default() -> Self {
+        ExtractOptions {
+            whiteouts: true,
+            chown: true,
+            devices: true,
+            limit: None,
+        }
+    }
+}
+
 /// Extract the (uncompressed) tar `src` into the existing, empty directory `root`.
 pub fn extract(src: impl Read, root: &Path) -> Result<ExtractStats, LayerError> {
+    extract_with(src, root, &ExtractOptions::default())
+}
+
+/// `extract` with options (a build context: no whiteouts, owners or devices).
+pub fn extract_with(
+    src: impl Read,
+    root: &Path,
+    opts: &ExtractOptions,
+) -> Result<ExtractStats, LayerError> {
     let root_fd = open_dir(root)?;
     let mut ar = tar::Archive::new(src);
     let mut stats = ExtractStats::default();
@@ -150,7 +191,12 @@ pub fn extract(src: impl Read, root: &Path) -> Result<ExtractStats, LayerError> 
             uid: hdr.uid().unwrap_or(0) as u32,
             gid: hdr.gid().unwrap_or(0) as u32,
             mtime: hdr.mtime().unwrap_or(0) as i64,
-            xattrs: pax_xattrs(&mut entry)?,
+            xattrs: if opts.chown {
+                pax_xattrs(&mut entry)?
+            } else {
+                Vec::new()
+            },
+            chown: opts.chown,
         };
         let Some((name, parent_comps)) = comps.split_last() else {
             // The root itself ("./"): take its metadata.
@@ -161,7 +207,12 @@ pub fn extract(src: impl Read, root: &Path) -> Result<ExtractStats, LayerError> 
             }
             continue;
         };
-        match whiteout_kind(name) {
+        let wk = if opts.whiteouts {
+            whiteout_kind(name)
+        } else {
+            WhiteoutKind::None
+        };
+        match wk {
             WhiteoutKind::Meta => continue,
             WhiteoutKind::Opaque => {
                 let dir = resolve_dir(&root_fd, parent_comps, true)?;
@@ -217,6 +268,12 @@ pub fn extract(src: impl Read, root: &Path) -> Result<ExtractStats, LayerError> 
                 .map_err(|e| sys("create", &comps, e))?;
                 // SAFETY: openat just returned this descriptor and nothing else owns it.
                 let mut f = unsafe { File::from_raw_fd(fd) };
+                if let Some(limit) = opts.limit {
+                    let room = limit.saturating_sub(stats.content_bytes);
+                    if entry.header().size().unwrap_or(0) > room {
+                        return Err(LayerError::TooLarge(limit));
+                    }
+                }
                 stats.content_bytes +=
                     io::copy(&mut entry, &mut f).map_err(|e| sys("write", &comps, e))?;
                 meta.apply_fd(&f, &comps)?;
@@ -266,6 +323,9 @@ pub fn extract(src: impl Read, root: &Path) -> Result<ExtractStats, LayerError> 
                 )
                 .map_err(|e| sys("link", &comps, e))?;
             }
+            T::Char | T::Block | T::Fifo if !opts.devices => {
+                tracing::debug!(path = %show_path(&comps), ?kind, "skipping a device or fifo");
+            }
             T::Char | T::Block | T::Fifo => {
                 let ty = match kind {
                     T::Char => SFlag::S_IFCHR,
@@ -306,17 +366,20 @@ struct Meta {
     gid: u32,
     mtime: i64,
     xattrs: Vec<(String, Vec<u8>)>,
+    chown: bool,
 }
 
 impl Meta {
     /// For directories and regular files: through an open descriptor.
     fn apply_fd(&self, f: &File, comps: &[OsString]) -> Result<(), LayerError> {
-        nix::unistd::fchown(
-            f.as_raw_fd(),
-            Some(Uid::from_raw(self.uid)),
-            Some(Gid::from_raw(self.gid)),
-        )
-        .map_err(|e| sys("chown", comps, e))?;
+        if self.chown {
+            nix::unistd::fchown(
+                f.as_raw_fd(),
+                Some(Uid::from_raw(self.uid)),
+                Some(Gid::from_raw(self.gid)),
+            )
+            .map_err(|e| sys("chown", comps, e))?;
+        }
         // After chown, which clears setuid/setgid bits.
         fchmod(f.as_raw_fd(), Mode::from_bits_truncate(self.mode))
             .map_err(|e| sys("chmod", comps, e))?;
@@ -337,14 +400,16 @@ impl Meta {
         comps: &[OsString],
         chmod: bool,
     ) -> Result<(), LayerError> {
-        fchownat(
-            Some(parent.as_raw_fd()),
-            name,
-            Some(Uid::from_raw(self.uid)),
-            Some(Gid::from_raw(self.gid)),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| sys("chown", comps, e))?;
+        if self.chown {
+            fchownat(
+                Some(parent.as_raw_fd()),
+                name,
+                Some(Uid::from_raw(self.uid)),
+                Some(Gid::from_raw(self.gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| sys("chown", comps, e))?;
+        }
         if chmod {
             // The object was created a moment ago in our private directory and is not
             // a symlink, so following is moot.

@@ -469,9 +469,37 @@ impl ImageStore {
         }
         let oci = b.build().map_err(internal)?;
         let comment = (!new.comment.is_empty()).then_some(new.comment.as_str());
-        let bytes = encode_config(&oci, new.config.on_build.as_deref(), comment)
-            .map_err(ImageError::Internal)?;
-        self.add_image(&bytes, reference.as_ref())
+        let bytes = encode_config(&oci, &new.config, comment).map_err(ImageError::Internal)?;
+        let id = self.add_image(&bytes, reference.as_ref())?;
+        if let Some(p) = &new.parent {
+            let parent = self.lookup(&self.lock_index(), p)?.0;
+            self.set_parent(&id, Some(&parent))?;
+        }
+        Ok(id)
+    }
+
+    /// moby's dangling image: no name and no child (`id` a full ID).
+    pub fn is_dangling(&self, id: &str) -> bool {
+        self.lock_index().is_dangling(id)
+    }
+
+    /// Record `parent` as the parent of image `id` (both full IDs of this host),
+    /// or forget its parent.
+    pub fn set_parent(&self, id: &str, parent: Option<&str>) -> Result<(), ImageError> {
+        let mut idx = self.lock_index();
+        let Some(meta) = idx.images.get(id) else {
+            return Err(ImageError::NotFound(id.to_string()));
+        };
+        if Some(id) == parent || meta.parent.as_deref() == parent {
+            return Ok(());
+        }
+        let mut next = idx.clone();
+        if let Some(m) = next.images.get_mut(id) {
+            m.parent = parent.map(str::to_string);
+        }
+        self.save_index(&next)?;
+        *idx = next;
+        Ok(())
     }
 
     /// Add an image from its config bytes (pull, load): every layer named in
@@ -707,12 +735,14 @@ impl ImageStore {
     }
 
     /// `GET /images/json`: newest first.
-    pub fn list(&self, _all: bool) -> Vec<ImageSummary> {
-        // Without parent chains there are no intermediate images to hide: `all`
-        // changes nothing.
+    pub fn list(&self, all: bool) -> Vec<ImageSummary> {
         let idx = self.lock_index().clone();
         let mut out = Vec::new();
         for (id, meta) in &idx.images {
+            // moby: without `all`, intermediate images (no name, children) are hidden.
+            if !all && idx.refs_to(id).is_empty() && !idx.children(id).is_empty() {
+                continue;
+            }
             let Ok(cfg) = self.stored_config(id) else {
                 tracing::warn!(image = %id, "image config missing from the blob store");
                 continue;
@@ -721,7 +751,7 @@ impl ImageStore {
             let (repo_tags, repo_digests) = Self::repo_names(&idx, id);
             out.push(ImageSummary {
                 id: id.clone(),
-                parent_id: String::new(),
+                parent_id: meta.parent.clone().unwrap_or_default(),
                 repo_tags,
                 repo_digests,
                 created: cfg.created().map(|t| t.timestamp()).unwrap_or(0),
@@ -766,7 +796,7 @@ impl ImageStore {
             id: id.clone(),
             repo_tags,
             repo_digests,
-            parent: String::new(),
+            parent: meta.parent.clone().unwrap_or_default(),
             comment: cfg.comment(),
             created,
             docker_version: cfg.docker_version(),

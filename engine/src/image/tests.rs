@@ -753,3 +753,83 @@ fn an_image_left_with_digests_only_lists_untagged_and_goes_with_its_last_digest(
         [Untagged(format!("z@{d}")), Deleted(new.clone())]
     );
 }
+
+/// A child image of `parent` with one config change and no layer, as a build's
+/// metadata step makes it.
+fn child(s: &ImageStore, parent: &str, env: &str, name: Option<&str>) -> String {
+    let mut config = s.resolve(parent).unwrap().config;
+    config.env.push(env.to_string());
+    let new = NewImage {
+        parent: Some(parent.to_string()),
+        config,
+        created_by: format!("/bin/sh -c #(nop)  ENV {env}"),
+        ..Default::default()
+    };
+    s.create_image(&new, name).unwrap()
+}
+
+#[test]
+fn build_chains_hide_intermediates_and_go_with_their_last_child() {
+    crate::testing::require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let s = ImageStore::open(dir.path(), "default").unwrap();
+    let base = import(&s, &[("bin/app", b"x")], Some("base:1"));
+    let mid = child(&s, &base, "A=1", None);
+    let top = child(&s, &mid, "B=2", Some("app:1"));
+    assert_eq!(s.inspect(&top).unwrap().parent, mid);
+    assert_eq!(s.inspect(&mid).unwrap().parent, base);
+    // `images` hides the nameless parent; `images -a` shows it with its parent.
+    let ids = |all| -> Vec<String> { s.list(all).into_iter().map(|i| i.id).collect() };
+    assert!(!ids(false).contains(&mid));
+    let listed = s.list(true);
+    let row = listed.iter().find(|i| i.id == mid).unwrap();
+    assert_eq!(row.parent_id, base);
+    assert!(!s.is_dangling(&mid));
+    // An image with children cannot go, even forced.
+    let e = s.remove(&mid, true, &no_users).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "conflict: unable to delete {} (cannot be forced) - image has dependent child images",
+            &mid[7..19]
+        )
+    );
+    // Untagging the base keeps it (it has children), quietly.
+    assert_eq!(
+        s.remove("base:1", false, &no_users).unwrap(),
+        vec![Untagged("base:1".into())]
+    );
+    assert!(s.resolve(&base).is_ok());
+    // Removing the top removes the nameless chain below it, top first.
+    let rows = s.remove("app:1", false, &no_users).unwrap();
+    assert_eq!(rows[0], Untagged("app:1".into()));
+    let deleted: Vec<&shared::api::ImageDeleteItem> =
+        rows.iter().filter(|r| matches!(r, Deleted(_))).collect();
+    assert_eq!(deleted[0], &Deleted(top.clone()));
+    assert_eq!(deleted[1], &Deleted(mid.clone()));
+    assert_eq!(deleted[2], &Deleted(base.clone()));
+    assert!(s.list(true).is_empty());
+}
+
+#[test]
+fn a_chain_stops_at_a_named_or_shared_parent() {
+    crate::testing::require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let s = ImageStore::open(dir.path(), "default").unwrap();
+    let base = import(&s, &[("bin/app", b"x")], Some("base:1"));
+    let mid = child(&s, &base, "A=1", None);
+    let a = child(&s, &mid, "B=2", Some("a:1"));
+    let b = child(&s, &mid, "C=3", Some("b:1"));
+    let rows = s.remove("a:1", false, &no_users).unwrap();
+    assert!(rows.contains(&Deleted(a)));
+    // `mid` still has a child: it stays.
+    assert!(!rows.contains(&Deleted(mid.clone())));
+    let rows = s.remove("b:1", false, &no_users).unwrap();
+    assert!(rows.contains(&Deleted(b)) && rows.contains(&Deleted(mid)));
+    // The named base stays.
+    assert!(s.resolve("base:1").is_ok());
+    // The index survives a reopen with the parent links.
+    let c = child(&s, &base, "D=4", Some("c:1"));
+    let again = ImageStore::open(dir.path(), "default").unwrap();
+    assert_eq!(again.inspect(&c).unwrap().parent, base);
+}

@@ -32,11 +32,16 @@ impl ImageUsage {
 }
 
 impl ImageStore {
-    /// Every visible image of this host with its layers.
+    /// Every visible image of this host with its layers; as moby's `system df`,
+    /// intermediate images (no name, children) are left out: their layers are
+    /// their children's.
     pub fn usage(&self) -> Vec<ImageUsage> {
         let idx = self.lock_index().clone();
         let mut out = Vec::new();
         for (id, meta) in &idx.images {
+            if idx.refs_to(id).is_empty() && !idx.children(id).is_empty() {
+                continue;
+            }
             let created = self
                 .stored_config(id)
                 .ok()

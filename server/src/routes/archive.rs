@@ -414,13 +414,6 @@ pub async fn containers_prune(State(st): State<AppState>) -> ApiResult<Response>
     .into_response())
 }
 
-/// `POST /networks/prune` and `POST /build/prune` for `docker system prune`, which
-/// calls every pruner and fails on a missing one. Nothing to prune here yet: no
-/// user-defined networks and no build cache are kept by this module.
-pub async fn build_prune() -> Response {
-    Json(json!({ "CachesDeleted": null, "SpaceReclaimed": 0 })).into_response()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 
 mod archive;
 mod attach;
+mod build;
 mod containers;
 pub(crate) mod events;
 mod images;
@@ -91,8 +92,8 @@ pub fn router() -> Router<AppState> {
         .route("/images/get", get(archive::save_many))
         .route("/images/load", post(archive::load))
         .route("/images/prune", post(archive::images_prune))
-        // Placeholder until the builder owns it (`system prune` calls every pruner).
-        .route("/build/prune", post(archive::build_prune))
+        .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
         .route("/networks", get(networks::list))
         .route("/networks/create", post(networks::create))
         .route("/networks/prune", post(networks::prune))

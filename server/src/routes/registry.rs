@@ -92,12 +92,24 @@ fn json_line(v: &Value) -> Bytes {
     Bytes::from(v.to_string() + "\r\n")
 }
 
+/// An error of work whose progress is a JSON message stream.
+pub(super) trait StreamError: std::fmt::Display + Into<ApiError> + Send + 'static {
+    /// The stream's last message when the error comes after the first one.
+    fn error_detail(&self) -> Value {
+        let msg = self.to_string();
+        json!({"errorDetail": {"message": msg}, "error": msg})
+    }
+}
+
+impl StreamError for RegistryError {}
+
 /// Run `work` with a sink; answer with an HTTP error if it fails before its
 /// first message, else stream its messages (and a late error as `errorDetail`).
-async fn stream_messages<F, Fut>(work: F) -> ApiResult<Response>
+pub(super) async fn stream_messages<F, Fut, E>(work: F) -> ApiResult<Response>
 where
     F: FnOnce(Sink) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<(), RegistryError>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), E>> + Send + 'static,
+    E: StreamError,
 {
     let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
     let sink: Sink = {
@@ -110,8 +122,7 @@ where
         let r = work(sink).await;
         if let Err(e) = &r {
             // A late error is the stream's last message.
-            let msg = e.to_string();
-            let _ = tx.send(json!({"errorDetail": {"message": msg}, "error": msg}));
+            let _ = tx.send(e.error_detail());
         }
         r
     });
@@ -171,37 +182,48 @@ pub async fn pull_image(
         Some(p) => Some(engine::registry::manifest::parse_platform(&p)?),
         None => None,
     };
+    stream_messages(move |sink| pull_into(st, r, all_tags, platform, creds, sink)).await
+}
+
+/// Pull `r` (every tag with `all_tags`) onto the request's host, progress to
+/// `sink`, from the right network; `pull` events as moby sends them. Also what
+/// a build's `FROM` uses.
+pub async fn pull_into(
+    st: AppState,
+    r: Reference,
+    all_tags: bool,
+    platform: Option<engine::registry::manifest::Platform>,
+    creds: AuthConfig,
+    sink: Sink,
+) -> Result<(), RegistryError> {
     let host = st.host.clone();
-    stream_messages(move |sink| async move {
-        let h = host.clone();
-        let domain = r.domain().to_string();
-        let pulled = from_host_network(&st, &domain, move |client| async move {
-            let refs = if all_tags {
-                let tags = pull::list_tags(&client, &r, creds.clone()).await?;
-                tags.iter().filter_map(|t| r.with_tag(t).ok()).collect()
-            } else {
-                vec![r.with_default_tag()]
+    let h = host.clone();
+    let domain = r.domain().to_string();
+    let pulled = from_host_network(&st, &domain, move |client| async move {
+        let refs = if all_tags {
+            let tags = pull::list_tags(&client, &r, creds.clone()).await?;
+            tags.iter().filter_map(|t| r.with_tag(t).ok()).collect()
+        } else {
+            vec![r.with_default_tag()]
+        };
+        let mut out = Vec::new();
+        for reference in refs {
+            let req = pull::PullRequest {
+                reference,
+                platform: platform.clone(),
+                creds: creds.clone(),
             };
-            let mut out = Vec::new();
-            for reference in refs {
-                let req = pull::PullRequest {
-                    reference,
-                    platform: platform.clone(),
-                    creds: creds.clone(),
-                };
-                out.push(pull::pull(&client, h.clone(), req, sink.clone()).await?);
-            }
-            Ok(out)
-        })
-        .await?;
-        for p in pulled {
-            let name = p.reference.familiar_string();
-            let attrs = std::collections::BTreeMap::from([("name".to_string(), name.clone())]);
-            host.emit("image", "pull", &name, attrs);
+            out.push(pull::pull(&client, h.clone(), req, sink.clone()).await?);
         }
-        Ok(())
+        Ok(out)
     })
-    .await
+    .await?;
+    for p in pulled {
+        let name = p.reference.familiar_string();
+        let attrs = std::collections::BTreeMap::from([("name".to_string(), name.clone())]);
+        host.emit("image", "pull", &name, attrs);
+    }
+    Ok(())
 }
 
 /// `POST /images/{name}/push?tag=`.
@@ -261,7 +283,7 @@ pub async fn push_image(
             let attrs = std::collections::BTreeMap::from([("name".to_string(), name.clone())]);
             host.emit("image", "push", &name, attrs);
         }
-        Ok(())
+        Ok::<(), RegistryError>(())
     })
     .await
 }

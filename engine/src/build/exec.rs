@@ -1,0 +1,986 @@
+//! The build itself: stages and steps as the classic builder runs them, printed
+//! as it prints them (`Step 2/5 : RUN …`, ` ---> Using cache`, ` ---> Running in
+//! …`, `Successfully built …`).
+//!
+//! Each step makes an image whose parent is the previous step's: metadata steps
+//! (ENV, LABEL, CMD, …) commit a config without a container; RUN runs a container
+//! of this host (its network, limits and virtual host) and commits its changes;
+//! COPY/ADD write their layer straight from the sources. A step whose cache key
+//! ([`super::cache`]) names an image still on the host is not run again. Only the
+//! stages the target needs are built. A failing step removes its container and
+//! leaves no image.
+
+use super::cache::{step_key, BuildCache};
+use super::dockerfile::{self, CommandForm, Dockerfile, Instruction, Kind};
+use super::shell::Lex;
+use crate::error::Error;
+use crate::host::Host;
+use crate::image::{LayerInfo, NewImage};
+use serde_json::json;
+use shared::api::{ContainerConfig, ContainerCreateRequest, HealthConfig, HostConfig};
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// Where the build's messages go (`{"stream": …}`, `{"aux": …}`, pull progress):
+/// the registry client's progress sink.
+pub use crate::registry::progress::Sink;
+
+/// Pulls an image (reference, platform) onto the host, reporting progress to the
+/// sink: the registry client lives with the server.
+pub type PullFn = Arc<
+    dyn Fn(String, Option<String>, Sink) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// What `POST /build` asked, beyond the context.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// The Dockerfile's path in the context.
+    pub dockerfile: String,
+    pub tags: Vec<String>,
+    /// `--build-arg`: a value, or none (declared without one).
+    pub build_args: BTreeMap<String, Option<String>>,
+    pub labels: BTreeMap<String, String>,
+    pub no_cache: bool,
+    pub pull: bool,
+    pub target: Option<String>,
+    pub network_mode: String,
+    pub extra_hosts: Vec<String>,
+    pub shm_size: Option<i64>,
+    pub memory: Option<i64>,
+    pub cpu_shares: Option<i64>,
+    pub platform: Option<String>,
+    /// `q`: only the image ID is printed.
+    pub quiet: bool,
+    /// Remove the containers of failed steps too (`forcerm`); we always do.
+    pub force_rm: bool,
+}
+
+/// Why a build stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Refused before anything ran (the request or the Dockerfile): HTTP 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A step failed; `code` is a RUN's exit code (the CLI exits with it).
+    #[error("{message}")]
+    Failed { message: String, code: i64 },
+}
+
+impl BuildError {
+    pub(super) fn failed(message: impl Into<String>) -> BuildError {
+        BuildError::Failed {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}
+
+impl From<Error> for BuildError {
+    fn from(e: Error) -> BuildError {
+        BuildError::failed(e.to_string())
+    }
+}
+
+impl From<crate::image::ImageError> for BuildError {
+    fn from(e: crate::image::ImageError) -> BuildError {
+        BuildError::failed(e.to_string())
+    }
+}
+
+/// Args every build knows without an `ARG` (moby's builtin proxy args).
+const BUILTIN_ARGS: [&str; 8] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// One stage being built.
+#[derive(Debug, Clone, Default)]
+pub(super) struct State {
+    /// The current image; none while on `scratch` with nothing committed.
+    pub(super) image: Option<String>,
+    pub(super) config: ContainerConfig,
+    /// ARGs declared in this stage, with their values.
+    pub(super) args: BTreeMap<String, Option<String>>,
+    pub(super) cmd_set: bool,
+    pub(super) author: String,
+}
+
+impl State {
+    pub(super) fn shell(&self) -> Vec<String> {
+        self.config
+            .shell
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
+    }
+
+    /// Variables for expansion: ENV wins over ARG of the same name.
+    pub(super) fn lookup(&self, name: &str) -> Option<String> {
+        let prefix = format!("{name}=");
+        if let Some(e) = self
+            .config
+            .env
+            .iter()
+            .rev()
+            .find(|e| e.starts_with(&prefix))
+        {
+            return Some(e[prefix.len()..].to_string());
+        }
+        self.args.get(name).cloned().flatten()
+    }
+
+    /// `KEY=VALUE` of the declared args with a value that ENV does not override,
+    /// sorted: what a RUN sees besides ENV and what its history shows.
+    pub(super) fn arg_env(&self) -> Vec<String> {
+        self.args
+            .iter()
+            .filter_map(|(k, v)| Some((k, v.as_ref()?)))
+            .filter(|(k, _)| {
+                let prefix = format!("{k}=");
+                !self.config.env.iter().any(|e| e.starts_with(&prefix))
+            })
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect()
+    }
+}
+
+/// A finished stage.
+#[derive(Debug, Clone)]
+struct StageResult {
+    image: Option<String>,
+}
+
+/// Run a build whose context is extracted at `ctx`. Returns the image ID.
+pub async fn build(
+    host: Arc<Host>,
+    ctx: PathBuf,
+    opts: BuildOptions,
+    out: Sink,
+    pull: PullFn,
+) -> Result<String, BuildError> {
+    let text = super::context::read_dockerfile(&ctx, &opts.dockerfile)
+        .map_err(|e| BuildError::BadRequest(e.to_string()))?;
+    let df = dockerfile::parse(&text).map_err(|e| BuildError::BadRequest(e.to_string()))?;
+    for t in &opts.tags {
+        crate::image::parse_tag_target(t).map_err(|e| BuildError::BadRequest(e.to_string()))?;
+    }
+    let cache = BuildCache::open(host.dir());
+    let mut b = Builder {
+        lex: Lex::new(df.escape),
+        host,
+        ctx,
+        opts,
+        out,
+        pull,
+        cache,
+        step: 0,
+        total: 0,
+        declared: BTreeSet::new(),
+        results: BTreeMap::new(),
+        df,
+    };
+    b.run().await
+}
+
+pub(super) struct Builder {
+    host: Arc<Host>,
+    ctx: PathBuf,
+    opts: BuildOptions,
+    out: Sink,
+    pull: PullFn,
+    cache: BuildCache,
+    df: Dockerfile,
+    lex: Lex,
+    step: usize,
+    total: usize,
+    /// Build args some ARG declared (the rest are "not consumed").
+    declared: BTreeSet<String>,
+    results: BTreeMap<usize, StageResult>,
+}
+
+pub(super) fn short(id: &str) -> String {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    hex.chars().take(12).collect()
+}
+
+/// Go's `%q` of a string slice: `["a" "b"]`, as moby writes CMD in history.
+fn go_list(v: &[String]) -> String {
+    let parts: Vec<String> = v.iter().map(|s| shared::go::quote(s)).collect();
+    format!("[{}]", parts.join(" "))
+}
+
+/// Go's `time.Duration.String` for whole nanoseconds.
+fn go_duration(ns: i64) -> String {
+    if ns == 0 {
+        return "0s".into();
+    }
+    let neg = ns < 0;
+    let u = ns.unsigned_abs();
+    let s = if u < 1_000 {
+        format!("{u}ns")
+    } else if u < 1_000_000 {
+        format!("{}µs", trim_frac(u as f64 / 1e3))
+    } else if u < 1_000_000_000 {
+        format!("{}ms", trim_frac(u as f64 / 1e6))
+    } else {
+        let total_s = u / 1_000_000_000;
+        let frac = u % 1_000_000_000;
+        let (h, m, s) = (total_s / 3600, (total_s / 60) % 60, total_s % 60);
+        let secs = if frac == 0 {
+            format!("{s}s")
+        } else {
+            let f = format!("{frac:09}");
+            format!("{s}.{}s", f.trim_end_matches('0'))
+        };
+        if h > 0 {
+            format!("{h}h{m}m{secs}")
+        } else if m > 0 {
+            format!("{m}m{secs}")
+        } else {
+            secs
+        }
+    };
+    if neg {
+        format!("-{s}")
+    } else {
+        s
+    }
+}
+
+fn trim_frac(v: f64) -> String {
+    let s = format!("{v:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// moby's history text of a HEALTHCHECK (Go's `%q` of the struct).
+fn health_comment(h: &HealthConfig) -> String {
+    let retries = if h.retries >= 0 && h.retries < 0x80 {
+        let c = h.retries as u8;
+        if c.is_ascii_graphic() || c == b' ' {
+            format!("'{}'", c as char)
+        } else {
+            format!("'\\x{c:02x}'")
+        }
+    } else {
+        format!("'\\u{:04x}'", h.retries)
+    };
+    format!(
+        "HEALTHCHECK &{{{} {} {} {} {} {retries}}}",
+        go_list(&h.test),
+        shared::go::quote(&go_duration(h.interval)),
+        shared::go::quote(&go_duration(h.timeout)),
+        shared::go::quote(&go_duration(h.start_period)),
+        shared::go::quote(&go_duration(h.start_interval)),
+    )
+}
+
+fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
+    let prefix = format!("{key}=");
+    let entry = format!("{key}={value}");
+    match env
+        .iter_mut()
+        .find(|e| e.starts_with(&prefix) || **e == key)
+    {
+        Some(e) => *e = entry,
+        None => env.push(entry),
+    }
+}
+
+/// A path made absolute against `workdir`, cleaned.
+pub(super) fn resolve_workdir(workdir: &str, p: &str) -> String {
+    let joined = if p.starts_with('/') {
+        p.to_string()
+    } else {
+        format!("{}/{p}", if workdir.is_empty() { "/" } else { workdir })
+    };
+    crate::image::changes::clean_path(&joined)
+}
+
+impl Builder {
+    fn emit(&self, text: &str) {
+        if !self.opts.quiet {
+            (self.out)(json!({ "stream": text }));
+        }
+    }
+
+    fn step_line(&mut self, original: &str) {
+        self.step += 1;
+        let line = format!("Step {}/{} : {original}\n", self.step, self.total);
+        self.emit(&line);
+    }
+
+    fn expand(&self, st: &State, word: &str) -> Result<String, BuildError> {
+        self.lex
+            .process_word(word, &|n| st.lookup(n))
+            .map_err(BuildError::failed)
+    }
+
+    fn expand_words(&self, st: &State, word: &str) -> Result<Vec<String>, BuildError> {
+        self.lex
+            .process_words(word, &|n| st.lookup(n))
+            .map_err(BuildError::failed)
+    }
+
+    /// Stage indexes to build, in order: the target and what it needs.
+    fn plan(&self) -> Result<Vec<usize>, BuildError> {
+        let target = match &self.opts.target {
+            Some(t) if !t.is_empty() => {
+                let t = t.to_lowercase();
+                self.df
+                    .stages
+                    .iter()
+                    .position(|s| s.name.as_deref() == Some(t.as_str()))
+                    .ok_or_else(|| {
+                        BuildError::BadRequest(format!(
+                            "failed to reach build target {t} in Dockerfile"
+                        ))
+                    })?
+            }
+            _ => self.df.stages.len().checked_sub(1).ok_or_else(|| {
+                BuildError::BadRequest("the Dockerfile (Dockerfile) cannot be empty".into())
+            })?,
+        };
+        let mut need = BTreeSet::new();
+        let mut todo = vec![target];
+        while let Some(i) = todo.pop() {
+            if !need.insert(i) {
+                continue;
+            }
+            for d in self.stage_deps(i) {
+                if d < i {
+                    todo.push(d);
+                }
+            }
+        }
+        Ok(need.into_iter().collect())
+    }
+
+    /// Earlier stages that stage `i` uses (by name or index).
+    fn stage_deps(&self, i: usize) -> Vec<usize> {
+        let stage = &self.df.stages[i];
+        let mut refs: Vec<String> = vec![stage.base.to_lowercase()];
+        for ins in &stage.instructions {
+            match &ins.kind {
+                Kind::Copy(c) | Kind::Add(c) => {
+                    refs.extend(c.from.iter().map(|f| f.to_lowercase()))
+                }
+                Kind::Run(r) => refs.extend(r.mounts.iter().filter_map(|m| m.from.clone())),
+                _ => {}
+            }
+        }
+        refs.iter().filter_map(|r| self.stage_index(r, i)).collect()
+    }
+
+    /// A stage named `r` (or numbered) before stage `before`.
+    fn stage_index(&self, r: &str, before: usize) -> Option<usize> {
+        let r = r.to_lowercase();
+        if let Ok(n) = r.parse::<usize>() {
+            return (n < before).then_some(n);
+        }
+        self.df.stages[..before]
+            .iter()
+            .position(|s| s.name.as_deref() == Some(r.as_str()))
+    }
+
+    async fn run(&mut self) -> Result<String, BuildError> {
+        let plan = self.plan()?;
+        // Meta ARGs: values from --build-arg, else their defaults.
+        let mut meta = State::default();
+        for a in self.df.meta_args.clone() {
+            let v = match self.opts.build_args.get(&a.name) {
+                Some(v) => v.clone(),
+                None => match &a.default {
+                    Some(d) => Some(self.expand(&meta, d)?),
+                    None => None,
+                },
+            };
+            meta.args.insert(a.name.clone(), v);
+            self.declared.insert(a.name.clone());
+        }
+        self.total = self.df.meta_args.len()
+            + plan
+                .iter()
+                .map(|i| 1 + self.df.stages[*i].instructions.len())
+                .sum::<usize>()
+            + usize::from(!self.opts.labels.is_empty());
+        let meta_lines: Vec<String> = self
+            .df
+            .meta_args
+            .iter()
+            .map(|a| format!("ARG {}", display_arg(&a.name, a.default.as_deref())))
+            .collect();
+        for text in meta_lines {
+            self.step_line(&text);
+        }
+        let last = *plan.last().unwrap_or(&0);
+        let mut final_state = State::default();
+        for &i in &plan {
+            let mut st = self.begin_stage(i, &meta).await?;
+            let instructions = self.df.stages[i].instructions.clone();
+            for ins in &instructions {
+                self.step_line(&ins.original);
+                self.dispatch(i, &mut st, ins).await?;
+            }
+            if i == last && !self.opts.labels.is_empty() {
+                let labels: Vec<String> = self
+                    .opts
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", shared::go::quote(k), shared::go::quote(v)))
+                    .collect();
+                let text = format!("LABEL {}", labels.join(" "));
+                self.step_line(&text);
+                for (k, v) in self.opts.labels.clone() {
+                    st.config.labels.insert(k, v);
+                }
+                self.commit_config(&mut st, &text)?;
+            }
+            self.results.insert(
+                i,
+                StageResult {
+                    image: st.image.clone(),
+                },
+            );
+            final_state = st;
+        }
+        let Some(id) = final_state.image.clone() else {
+            return Err(BuildError::failed(
+                "No image was generated. Is your Dockerfile empty?",
+            ));
+        };
+        let unused: Vec<&String> = self
+            .opts
+            .build_args
+            .keys()
+            .filter(|k| !self.declared.contains(*k) && !BUILTIN_ARGS.contains(&k.as_str()))
+            .collect();
+        if !unused.is_empty() {
+            let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+            self.emit(&format!(
+                "[Warning] One or more build-args [{}] were not consumed\n",
+                names.join(" ")
+            ));
+        }
+        (self.out)(json!({ "aux": { "ID": id } }));
+        if self.opts.quiet {
+            (self.out)(json!({ "stream": format!("{id}\n") }));
+        }
+        self.emit(&format!("Successfully built {}\n", short(&id)));
+        for t in &self.opts.tags {
+            self.host.images.tag(&id, t)?;
+            let r = crate::image::parse_tag_target(t)?;
+            let name = r.familiar_string();
+            let attrs = BTreeMap::from([("name".to_string(), name.clone())]);
+            self.host.emit("image", "tag", &id, attrs);
+            self.emit(&format!("Successfully tagged {name}\n"));
+        }
+        Ok(id)
+    }
+
+    /// FROM: the base image (a stage, `scratch`, or an image pulled if missing).
+    async fn begin_stage(&mut self, i: usize, meta: &State) -> Result<State, BuildError> {
+        let stage = self.df.stages[i].clone();
+        self.step_line(&stage.original);
+        let base = self.expand(meta, &stage.base)?;
+        let mut st = State::default();
+        if let Some(j) = self.stage_index(&base, i) {
+            let r = self
+                .results
+                .get(&j)
+                .cloned()
+                .ok_or_else(|| BuildError::failed(format!("stage {base} was not built")))?;
+            if let Some(id) = &r.image {
+                st.config = self.host.images.resolve(id)?.config;
+            }
+            st.image = r.image;
+        } else if base.eq_ignore_ascii_case("scratch") {
+            st.image = None;
+        } else {
+            let platform = stage.platform.clone().or(self.opts.platform.clone());
+            let id = self.base_image(&base, platform.as_deref(), meta).await?;
+            let img = self.host.images.resolve(&id)?;
+            st.config = img.config;
+            st.image = Some(img.id);
+        }
+        if !st.config.env.iter().any(|e| e.starts_with("PATH=")) {
+            st.config.env.push(format!("PATH={DEFAULT_PATH}"));
+        }
+        if let Some(id) = &st.image {
+            self.emit(&format!(" ---> {}\n", short(id)));
+        }
+        // Meta args are visible in the stage only once redeclared; keep them for that.
+        st.args = BTreeMap::new();
+        let triggers = st.config.on_build.take().unwrap_or_default();
+        if !triggers.is_empty() {
+            let s = if triggers.len() == 1 { "" } else { "s" };
+            self.emit(&format!(
+                "# Executing {} build trigger{s}\n",
+                triggers.len()
+            ));
+            for t in triggers {
+                let df = dockerfile::parse(&format!("FROM scratch\n{t}\n"))
+                    .map_err(|e| BuildError::failed(e.to_string()))?;
+                let Some(ins) = df.stages.first().and_then(|s| s.instructions.first()) else {
+                    continue;
+                };
+                self.dispatch(i, &mut st, ins).await?;
+            }
+        }
+        Ok(st)
+    }
+
+    async fn base_image(
+        &mut self,
+        name: &str,
+        platform: Option<&str>,
+        meta: &State,
+    ) -> Result<String, BuildError> {
+        let _ = meta;
+        let have = self.host.images.lookup_name(name).ok().map(|(id, _)| id);
+        if let (Some(id), false) = (&have, self.opts.pull) {
+            return Ok(id.clone());
+        }
+        let pulled = (self.pull)(
+            name.to_string(),
+            platform.map(str::to_string),
+            self.out.clone(),
+        )
+        .await;
+        match (pulled, have) {
+            (Ok(()), _) => Ok(self.host.images.lookup_name(name)?.0),
+            (Err(e), _) => Err(BuildError::failed(e)),
+        }
+    }
+
+    /// Commit a metadata step: a new image with `st.config`, no layer.
+    fn commit_config(&mut self, st: &mut State, comment: &str) -> Result<(), BuildError> {
+        let created_by = format!("{} #(nop)  {comment}", st.shell().join(" "));
+        self.commit(st, created_by, "", None)
+    }
+
+    /// Commit the step `created_by`: from cache when allowed, else from `layer`
+    /// (none: metadata only).
+    fn commit(
+        &mut self,
+        st: &mut State,
+        created_by: String,
+        key_extra: &str,
+        layer: Option<LayerInfo>,
+    ) -> Result<(), BuildError> {
+        let key = step_key(st.image.as_deref(), &created_by, key_extra);
+        let empty = layer
+            .as_ref()
+            .is_none_or(|l| l.diff_id == crate::commit::empty_layer_digest());
+        let new = NewImage {
+            parent: st.image.clone(),
+            layers: match (&layer, empty) {
+                (Some(l), false) => vec![l.clone()],
+                _ => vec![],
+            },
+            config: st.config.clone(),
+            created_by,
+            comment: String::new(),
+            author: st.author.clone(),
+            created: None,
+        };
+        let id = self.host.images.create_image(&new, None);
+        if let (Some(l), true) = (&layer, empty || id.is_err()) {
+            let _ = self
+                .host
+                .images
+                .drop_unreferenced_layers(std::slice::from_ref(&l.diff_id));
+        }
+        let id = id?;
+        if let Err(e) = self.cache.put(&key, &id) {
+            tracing::warn!(error = %e, "cannot record a build cache entry");
+        }
+        self.emit(&format!(" ---> {}\n", short(&id)));
+        st.image = Some(id);
+        Ok(())
+    }
+
+    /// The cached image of a step, if caching is on and one exists.
+    fn cached(&self, st: &State, created_by: &str, key_extra: &str) -> Option<String> {
+        if self.opts.no_cache {
+            return None;
+        }
+        let key = step_key(st.image.as_deref(), created_by, key_extra);
+        let id = self
+            .cache
+            .get(&key, |id| self.host.images.lookup_name(id).is_ok())?;
+        Some(id)
+    }
+
+    /// Use a cache hit: print it and move the stage onto it.
+    fn use_cache(&self, st: &mut State, id: String) -> Result<(), BuildError> {
+        self.emit(" ---> Using cache\n");
+        self.emit(&format!(" ---> {}\n", short(&id)));
+        st.config = self.host.images.resolve(&id)?.config;
+        st.config.on_build = st.config.on_build.take().filter(|v| !v.is_empty());
+        st.image = Some(id);
+        Ok(())
+    }
+
+    /// A metadata step: change the config, then commit (or reuse) it.
+    fn meta_step(&mut self, st: &mut State, comment: String) -> Result<(), BuildError> {
+        let created_by = format!("{} #(nop)  {comment}", st.shell().join(" "));
+        if let Some(id) = self.cached(st, &created_by, "") {
+            let args = st.args.clone();
+            let (cmd_set, author) = (st.cmd_set, st.author.clone());
+            self.use_cache(st, id)?;
+            st.args = args;
+            st.cmd_set = cmd_set;
+            st.author = author;
+            return Ok(());
+        }
+        self.commit(st, created_by, "", None)
+    }
+
+    async fn dispatch(
+        &mut self,
+        stage: usize,
+        st: &mut State,
+        ins: &Instruction,
+    ) -> Result<(), BuildError> {
+        match &ins.kind {
+            Kind::Env(pairs) => {
+                let mut shown = Vec::new();
+                for (k, v) in pairs {
+                    let k = self.expand(st, k)?;
+                    let v = self.expand(st, v)?;
+                    if k.is_empty() {
+                        return Err(BuildError::failed("ENV names can not be blank"));
+                    }
+                    set_env(&mut st.config.env, &k, &v);
+                    shown.push(format!("{k}={v}"));
+                }
+                self.meta_step(st, format!("ENV {}", shown.join(" ")))
+            }
+            Kind::Label(pairs) => {
+                let mut shown = Vec::new();
+                for (k, v) in pairs {
+                    let k = self.expand(st, k)?;
+                    let v = self.expand(st, v)?;
+                    st.config.labels.insert(k.clone(), v.clone());
+                    shown.push(format!("{k}={v}"));
+                }
+                self.meta_step(st, format!("LABEL {}", shown.join(" ")))
+            }
+            Kind::Maintainer(m) => {
+                st.author = m.clone();
+                self.meta_step(st, format!("MAINTAINER {m}"))
+            }
+            Kind::Expose(ports) => {
+                let mut raw = Vec::new();
+                for p in ports {
+                    raw.extend(self.expand_words(st, p)?);
+                }
+                let map = st.config.exposed_ports.get_or_insert_with(BTreeMap::new);
+                for p in &raw {
+                    for port in crate::image::changes::expand_port(p).map_err(BuildError::failed)? {
+                        map.insert(port, json!({}));
+                    }
+                }
+                self.meta_step(st, format!("EXPOSE {}", raw.join(" ")))
+            }
+            Kind::Volume(vols) => {
+                let mut shown = Vec::new();
+                for v in vols {
+                    let v = self.expand(st, v)?;
+                    if v.trim().is_empty() {
+                        return Err(BuildError::failed(
+                            "VOLUME specified can not be an empty string",
+                        ));
+                    }
+                    st.config
+                        .volumes
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(v.clone(), json!({}));
+                    shown.push(v);
+                }
+                self.meta_step(st, format!("VOLUME {}", go_list(&shown)))
+            }
+            Kind::User(u) => {
+                st.config.user = self.expand(st, u)?;
+                let c = format!("USER {}", st.config.user);
+                self.meta_step(st, c)
+            }
+            Kind::StopSignal(s) => {
+                let s = self.expand(st, s)?;
+                if crate::host::parse_signal(&s).is_none() {
+                    return Err(BuildError::failed(format!("Invalid signal: {s}")));
+                }
+                st.config.stop_signal = Some(s.clone());
+                self.meta_step(st, format!("STOPSIGNAL {s}"))
+            }
+            Kind::Workdir(w) => {
+                let w = self.expand(st, w)?;
+                let dir = resolve_workdir(&st.config.working_dir, &w);
+                st.config.working_dir = dir.clone();
+                self.workdir_step(st, &dir).await
+            }
+            Kind::Cmd(form) => {
+                let cmd = self.command(st, form);
+                st.config.cmd = Some(cmd.clone());
+                st.cmd_set = true;
+                self.meta_step(st, format!("CMD {}", go_list(&cmd)))
+            }
+            Kind::Entrypoint(form) => {
+                let ep = self.command(st, form);
+                st.config.entrypoint = Some(ep.clone());
+                if !st.cmd_set {
+                    st.config.cmd = None;
+                }
+                self.meta_step(st, format!("ENTRYPOINT {}", go_list(&ep)))
+            }
+            Kind::Shell(sh) => {
+                st.config.shell = Some(sh.clone());
+                self.meta_step(st, format!("SHELL {}", go_list(sh)))
+            }
+            Kind::Healthcheck(h) => {
+                let hc = HealthConfig {
+                    test: h.test.clone(),
+                    interval: h.interval.unwrap_or(0),
+                    timeout: h.timeout.unwrap_or(0),
+                    start_period: h.start_period.unwrap_or(0),
+                    start_interval: h.start_interval.unwrap_or(0),
+                    retries: h.retries.unwrap_or(0),
+                };
+                let comment = health_comment(&hc);
+                st.config.healthcheck = Some(hc);
+                self.meta_step(st, comment)
+            }
+            Kind::Onbuild(t) => {
+                st.config
+                    .on_build
+                    .get_or_insert_with(Vec::new)
+                    .push(t.clone());
+                self.meta_step(st, format!("ONBUILD {t}"))
+            }
+            Kind::Arg(decls) => {
+                let mut shown = Vec::new();
+                for a in decls {
+                    let default = match &a.default {
+                        Some(d) => Some(self.expand(st, d)?),
+                        None => None,
+                    };
+                    let value = match self.opts.build_args.get(&a.name) {
+                        Some(Some(v)) => Some(v.clone()),
+                        _ => default.clone().or_else(|| {
+                            // A redeclared meta arg keeps its value.
+                            self.df
+                                .meta_args
+                                .iter()
+                                .find(|m| m.name == a.name)
+                                .and_then(|_| self.meta_value(&a.name))
+                        }),
+                    };
+                    self.declared.insert(a.name.clone());
+                    st.args.insert(a.name.clone(), value);
+                    shown.push(display_arg(&a.name, default.as_deref()));
+                }
+                self.meta_step(st, format!("ARG {}", shown.join(" ")))
+            }
+            Kind::Run(run) => super::run::run_step(self, stage, st, run).await,
+            Kind::Copy(c) => super::run::copy_step(self, stage, st, c, false).await,
+            Kind::Add(c) => super::run::copy_step(self, stage, st, c, true).await,
+        }
+    }
+
+    fn meta_value(&self, name: &str) -> Option<String> {
+        let a = self.df.meta_args.iter().find(|m| m.name == name)?;
+        match self.opts.build_args.get(name) {
+            Some(v) => v.clone(),
+            None => a.default.clone(),
+        }
+    }
+
+    /// CMD/ENTRYPOINT: exec form as is, shell form through the stage's SHELL.
+    fn command(&self, st: &State, form: &CommandForm) -> Vec<String> {
+        match form {
+            CommandForm::Exec(v) => v.clone(),
+            CommandForm::Shell(s) => {
+                let mut v = st.shell();
+                v.push(s.clone());
+                v
+            }
+        }
+    }
+
+    /// WORKDIR: the directory is made in the image when it is missing.
+    async fn workdir_step(&mut self, st: &mut State, dir: &str) -> Result<(), BuildError> {
+        let comment = format!("WORKDIR {dir}");
+        let created_by = format!("{} #(nop)  {comment}", st.shell().join(" "));
+        if let Some(id) = self.cached(st, &created_by, "") {
+            let keep = (st.args.clone(), st.cmd_set, st.author.clone());
+            self.use_cache(st, id)?;
+            (st.args, st.cmd_set, st.author) = keep;
+            return Ok(());
+        }
+        let layers = match &st.image {
+            Some(id) => self.host.images.resolve(id)?.layers,
+            None => vec![],
+        };
+        let view = super::copy::LayerView::new(layers);
+        let dir = dir.to_string();
+        let host = self.host.clone();
+        let layer =
+            tokio::task::spawn_blocking(move || -> Result<Option<LayerInfo>, BuildError> {
+                if view.is_dir(&dir) {
+                    return Ok(None);
+                }
+                let l = crate::commit::register_produced(&host, |w| {
+                    super::run::write_mkdir_layer(&view, &dir, w)
+                })?;
+                Ok(Some(l))
+            })
+            .await
+            .map_err(|e| BuildError::failed(e.to_string()))??;
+        self.commit(st, created_by, "", layer)
+    }
+}
+
+fn display_arg(name: &str, default: Option<&str>) -> String {
+    match default {
+        Some(d) => format!("{name}={d}"),
+        None => name.to_string(),
+    }
+}
+
+impl Builder {
+    pub(super) fn host(&self) -> &Arc<Host> {
+        &self.host
+    }
+    pub(super) fn ctx(&self) -> &Path {
+        &self.ctx
+    }
+    pub(super) fn say(&self, text: &str) {
+        self.emit(text)
+    }
+    pub(super) fn cached_step(
+        &self,
+        st: &State,
+        created_by: &str,
+        key_extra: &str,
+    ) -> Option<String> {
+        self.cached(st, created_by, key_extra)
+    }
+    pub(super) fn take_cache(&self, st: &mut State, id: String) -> Result<(), BuildError> {
+        let keep = (st.args.clone(), st.cmd_set, st.author.clone());
+        self.use_cache(st, id)?;
+        (st.args, st.cmd_set, st.author) = keep;
+        Ok(())
+    }
+    pub(super) fn commit_step(
+        &mut self,
+        st: &mut State,
+        created_by: String,
+        key_extra: &str,
+        layer: Option<LayerInfo>,
+    ) -> Result<(), BuildError> {
+        self.commit(st, created_by, key_extra, layer)
+    }
+    pub(super) fn stage_image(&self, name: &str, before: usize) -> Option<Option<String>> {
+        let i = self.stage_index(name, before)?;
+        Some(self.results.get(&i)?.image.clone())
+    }
+    pub(super) async fn image_for(&mut self, name: &str) -> Result<String, BuildError> {
+        let platform = self.opts.platform.clone();
+        self.base_image(name, platform.as_deref(), &State::default())
+            .await
+    }
+    pub(super) fn expand_in(&self, st: &State, word: &str) -> Result<String, BuildError> {
+        self.expand(st, word)
+    }
+    pub(super) fn run_config(&self, st: &State) -> (ContainerConfig, HostConfig) {
+        let mut hc = HostConfig {
+            network_mode: if self.opts.network_mode.is_empty() {
+                "default".into()
+            } else {
+                self.opts.network_mode.clone()
+            },
+            extra_hosts: self.opts.extra_hosts.clone(),
+            ..Default::default()
+        };
+        if let Some(s) = self.opts.shm_size.filter(|s| *s > 0) {
+            hc.extra.insert("ShmSize".into(), json!(s));
+        }
+        if let Some(m) = self.opts.memory.filter(|s| *s > 0) {
+            hc.extra.insert("Memory".into(), json!(m));
+        }
+        if let Some(c) = self.opts.cpu_shares.filter(|s| *s > 0) {
+            hc.extra.insert("CpuShares".into(), json!(c));
+        }
+        (st.config.clone(), hc)
+    }
+}
+
+/// The create request of a RUN step's container.
+pub(super) fn run_request(
+    image: &str,
+    mut config: ContainerConfig,
+    hc: HostConfig,
+    cmd: Vec<String>,
+    env: Vec<String>,
+) -> ContainerCreateRequest {
+    config.image = image.to_string();
+    config.cmd = Some(cmd);
+    config.entrypoint = Some(vec![String::new()]);
+    config.env.extend(env);
+    config.attach_stdout = true;
+    config.attach_stderr = true;
+    config.tty = false;
+    config.open_stdin = false;
+    config.healthcheck = None;
+    config.on_build = None;
+    config.shell = None;
+    ContainerCreateRequest {
+        config,
+        host_config: hc,
+        networking_config: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_healthchecks_read_as_mobys_history() {
+        assert_eq!(go_duration(5_000_000_000), "5s");
+        assert_eq!(go_duration(0), "0s");
+        assert_eq!(go_duration(90_000_000_000), "1m30s");
+        assert_eq!(go_duration(1_500_000_000), "1.5s");
+        assert_eq!(go_duration(500_000_000), "500ms");
+        assert_eq!(go_duration(3_600_000_000_000), "1h0m0s");
+        let h = HealthConfig {
+            test: vec!["CMD-SHELL".into(), "true".into()],
+            interval: 5_000_000_000,
+            ..Default::default()
+        };
+        assert_eq!(
+            health_comment(&h),
+            r#"HEALTHCHECK &{["CMD-SHELL" "true"] "5s" "0s" "0s" "0s" '\x00'}"#
+        );
+    }
+
+    #[test]
+    fn workdirs_resolve_like_mobys() {
+        assert_eq!(resolve_workdir("", "x"), "/x");
+        assert_eq!(resolve_workdir("/a", "b/../c"), "/a/c");
+        assert_eq!(resolve_workdir("/a", "/d/"), "/d");
+    }
+}
