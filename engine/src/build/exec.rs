@@ -11,13 +11,15 @@
 //! leaves no image.
 
 use super::cache::{step_key, BuildCache};
-use super::dockerfile::{self, CommandForm, Dockerfile, Instruction, Kind};
+use super::dockerfile::{self, Dockerfile, Kind};
+use super::meta::display_arg;
 use super::shell::Lex;
 use crate::error::Error;
 use crate::host::Host;
 use crate::image::{LayerInfo, NewImage};
 use serde_json::json;
-use shared::api::{ContainerConfig, ContainerCreateRequest, HealthConfig, HostConfig};
+use serde_json::Value;
+use shared::api::{ContainerConfig, ContainerCreateRequest, HostConfig};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -69,6 +71,9 @@ pub enum BuildError {
     /// A step failed; `code` is a RUN's exit code (the CLI exits with it).
     #[error("{message}")]
     Failed { message: String, code: i64 },
+    /// Stopped because another stage failed (never the build's own result).
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl BuildError {
@@ -163,6 +168,69 @@ struct StageResult {
     image: Option<String>,
 }
 
+/// The build's output when stages run side by side: the stage first in the plan
+/// that has not finished writes through; the others' messages wait, in order,
+/// until it is their turn. So the output reads as a sequential build's.
+struct Ordered {
+    out: Sink,
+    state: std::sync::Mutex<OrderState>,
+}
+
+struct OrderState {
+    order: Vec<usize>,
+    head: usize,
+    held: BTreeMap<usize, Vec<Value>>,
+    finished: BTreeSet<usize>,
+}
+
+impl Ordered {
+    fn new(out: Sink, order: Vec<usize>) -> Arc<Ordered> {
+        Arc::new(Ordered {
+            out,
+            state: std::sync::Mutex::new(OrderState {
+                order,
+                head: 0,
+                held: BTreeMap::new(),
+                finished: BTreeSet::new(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, OrderState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The sink of stage `i`.
+    fn sink(self: &Arc<Self>, i: usize) -> Sink {
+        let me = self.clone();
+        Arc::new(move |v| {
+            let mut st = me.lock();
+            if st.order.get(st.head) == Some(&i) {
+                (me.out)(v);
+            } else {
+                st.held.entry(i).or_default().push(v);
+            }
+        })
+    }
+
+    /// Stage `i` is done: pass the turn on, releasing what the next ones said.
+    fn finish(&self, i: usize) {
+        let mut st = self.lock();
+        st.finished.insert(i);
+        while let Some(&cur) = st.order.get(st.head) {
+            if !st.finished.contains(&cur) {
+                break;
+            }
+            st.head += 1;
+            if let Some(&next) = st.order.get(st.head) {
+                for v in st.held.remove(&next).unwrap_or_default() {
+                    (self.out)(v);
+                }
+            }
+        }
+    }
+}
+
 /// Run a build whose context is extracted at `ctx`. Returns the image ID.
 pub async fn build(
     host: Arc<Host>,
@@ -177,7 +245,7 @@ pub async fn build(
     for t in &opts.tags {
         crate::image::parse_tag_target(t).map_err(|e| BuildError::BadRequest(e.to_string()))?;
     }
-    let cache = BuildCache::open(host.dir());
+    let cache = Arc::new(BuildCache::open(host.dir()));
     let mut b = Builder {
         lex: Lex::new(df.escape),
         host,
@@ -188,115 +256,36 @@ pub async fn build(
         cache,
         step: 0,
         total: 0,
-        declared: BTreeSet::new(),
+        declared: Default::default(),
         results: BTreeMap::new(),
-        df,
+        cancelled: Default::default(),
+        df: Arc::new(df),
     };
     b.run().await
 }
 
+#[derive(Clone)]
 pub(super) struct Builder {
-    host: Arc<Host>,
-    ctx: PathBuf,
-    opts: BuildOptions,
-    out: Sink,
-    pull: PullFn,
-    cache: BuildCache,
-    df: Dockerfile,
-    lex: Lex,
-    step: usize,
-    total: usize,
+    pub(super) host: Arc<Host>,
+    pub(super) ctx: PathBuf,
+    pub(super) opts: BuildOptions,
+    pub(super) out: Sink,
+    pub(super) pull: PullFn,
+    pub(super) cache: Arc<BuildCache>,
+    pub(super) df: Arc<Dockerfile>,
+    pub(super) lex: Lex,
+    pub(super) step: usize,
+    pub(super) total: usize,
     /// Build args some ARG declared (the rest are "not consumed").
-    declared: BTreeSet<String>,
+    pub(super) declared: Arc<std::sync::Mutex<BTreeSet<String>>>,
     results: BTreeMap<usize, StageResult>,
+    /// Set when a stage failed: the others stop before their next step.
+    cancelled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub(super) fn short(id: &str) -> String {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
     hex.chars().take(12).collect()
-}
-
-/// Go's `%q` of a string slice: `["a" "b"]`, as moby writes CMD in history.
-fn go_list(v: &[String]) -> String {
-    let parts: Vec<String> = v.iter().map(|s| shared::go::quote(s)).collect();
-    format!("[{}]", parts.join(" "))
-}
-
-/// Go's `time.Duration.String` for whole nanoseconds.
-fn go_duration(ns: i64) -> String {
-    if ns == 0 {
-        return "0s".into();
-    }
-    let neg = ns < 0;
-    let u = ns.unsigned_abs();
-    let s = if u < 1_000 {
-        format!("{u}ns")
-    } else if u < 1_000_000 {
-        format!("{}µs", trim_frac(u as f64 / 1e3))
-    } else if u < 1_000_000_000 {
-        format!("{}ms", trim_frac(u as f64 / 1e6))
-    } else {
-        let total_s = u / 1_000_000_000;
-        let frac = u % 1_000_000_000;
-        let (h, m, s) = (total_s / 3600, (total_s / 60) % 60, total_s % 60);
-        let secs = if frac == 0 {
-            format!("{s}s")
-        } else {
-            let f = format!("{frac:09}");
-            format!("{s}.{}s", f.trim_end_matches('0'))
-        };
-        if h > 0 {
-            format!("{h}h{m}m{secs}")
-        } else if m > 0 {
-            format!("{m}m{secs}")
-        } else {
-            secs
-        }
-    };
-    if neg {
-        format!("-{s}")
-    } else {
-        s
-    }
-}
-
-fn trim_frac(v: f64) -> String {
-    let s = format!("{v:.6}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-/// moby's history text of a HEALTHCHECK (Go's `%q` of the struct).
-fn health_comment(h: &HealthConfig) -> String {
-    let retries = if h.retries >= 0 && h.retries < 0x80 {
-        let c = h.retries as u8;
-        if c.is_ascii_graphic() || c == b' ' {
-            format!("'{}'", c as char)
-        } else {
-            format!("'\\x{c:02x}'")
-        }
-    } else {
-        format!("'\\u{:04x}'", h.retries)
-    };
-    format!(
-        "HEALTHCHECK &{{{} {} {} {} {} {retries}}}",
-        go_list(&h.test),
-        shared::go::quote(&go_duration(h.interval)),
-        shared::go::quote(&go_duration(h.timeout)),
-        shared::go::quote(&go_duration(h.start_period)),
-        shared::go::quote(&go_duration(h.start_interval)),
-    )
-}
-
-fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
-    let prefix = format!("{key}=");
-    let entry = format!("{key}={value}");
-    match env
-        .iter_mut()
-        .find(|e| e.starts_with(&prefix) || **e == key)
-    {
-        Some(e) => *e = entry,
-        None => env.push(entry),
-    }
 }
 
 /// A path made absolute against `workdir`, cleaned.
@@ -310,32 +299,32 @@ pub(super) fn resolve_workdir(workdir: &str, p: &str) -> String {
 }
 
 impl Builder {
-    fn emit(&self, text: &str) {
+    pub(super) fn emit(&self, text: &str) {
         if !self.opts.quiet {
             (self.out)(json!({ "stream": text }));
         }
     }
 
-    fn step_line(&mut self, original: &str) {
+    pub(super) fn step_line(&mut self, original: &str) {
         self.step += 1;
         let line = format!("Step {}/{} : {original}\n", self.step, self.total);
         self.emit(&line);
     }
 
-    fn expand(&self, st: &State, word: &str) -> Result<String, BuildError> {
+    pub(super) fn expand(&self, st: &State, word: &str) -> Result<String, BuildError> {
         self.lex
             .process_word(word, &|n| st.lookup(n))
             .map_err(BuildError::failed)
     }
 
-    fn expand_words(&self, st: &State, word: &str) -> Result<Vec<String>, BuildError> {
+    pub(super) fn expand_words(&self, st: &State, word: &str) -> Result<Vec<String>, BuildError> {
         self.lex
             .process_words(word, &|n| st.lookup(n))
             .map_err(BuildError::failed)
     }
 
     /// Stage indexes to build, in order: the target and what it needs.
-    fn plan(&self) -> Result<Vec<usize>, BuildError> {
+    pub(super) fn plan(&self) -> Result<Vec<usize>, BuildError> {
         let target = match &self.opts.target {
             Some(t) if !t.is_empty() => {
                 let t = t.to_lowercase();
@@ -369,7 +358,7 @@ impl Builder {
     }
 
     /// Earlier stages that stage `i` uses (by name or index).
-    fn stage_deps(&self, i: usize) -> Vec<usize> {
+    pub(super) fn stage_deps(&self, i: usize) -> Vec<usize> {
         let stage = &self.df.stages[i];
         let mut refs: Vec<String> = vec![stage.base.to_lowercase()];
         for ins in &stage.instructions {
@@ -385,7 +374,7 @@ impl Builder {
     }
 
     /// A stage named `r` (or numbered) before stage `before`.
-    fn stage_index(&self, r: &str, before: usize) -> Option<usize> {
+    pub(super) fn stage_index(&self, r: &str, before: usize) -> Option<usize> {
         let r = r.to_lowercase();
         if let Ok(n) = r.parse::<usize>() {
             return (n < before).then_some(n);
@@ -395,7 +384,7 @@ impl Builder {
             .position(|s| s.name.as_deref() == Some(r.as_str()))
     }
 
-    async fn run(&mut self) -> Result<String, BuildError> {
+    pub(super) async fn run(&mut self) -> Result<String, BuildError> {
         let plan = self.plan()?;
         // Meta ARGs: values from --build-arg, else their defaults.
         let mut meta = State::default();
@@ -408,7 +397,7 @@ impl Builder {
                 },
             };
             meta.args.insert(a.name.clone(), v);
-            self.declared.insert(a.name.clone());
+            self.declare(&a.name);
         }
         self.total = self.df.meta_args.len()
             + plan
@@ -426,36 +415,7 @@ impl Builder {
             self.step_line(&text);
         }
         let last = *plan.last().unwrap_or(&0);
-        let mut final_state = State::default();
-        for &i in &plan {
-            let mut st = self.begin_stage(i, &meta).await?;
-            let instructions = self.df.stages[i].instructions.clone();
-            for ins in &instructions {
-                self.step_line(&ins.original);
-                self.dispatch(i, &mut st, ins).await?;
-            }
-            if i == last && !self.opts.labels.is_empty() {
-                let labels: Vec<String> = self
-                    .opts
-                    .labels
-                    .iter()
-                    .map(|(k, v)| format!("{}={}", shared::go::quote(k), shared::go::quote(v)))
-                    .collect();
-                let text = format!("LABEL {}", labels.join(" "));
-                self.step_line(&text);
-                for (k, v) in self.opts.labels.clone() {
-                    st.config.labels.insert(k, v);
-                }
-                self.commit_config(&mut st, &text)?;
-            }
-            self.results.insert(
-                i,
-                StageResult {
-                    image: st.image.clone(),
-                },
-            );
-            final_state = st;
-        }
+        let final_state = self.run_stages(&plan, &meta, last).await?;
         let Some(id) = final_state.image.clone() else {
             return Err(BuildError::failed(
                 "No image was generated. Is your Dockerfile empty?",
@@ -465,7 +425,7 @@ impl Builder {
             .opts
             .build_args
             .keys()
-            .filter(|k| !self.declared.contains(*k) && !BUILTIN_ARGS.contains(&k.as_str()))
+            .filter(|k| !self.is_declared(k) && !BUILTIN_ARGS.contains(&k.as_str()))
             .collect();
         if !unused.is_empty() {
             let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
@@ -490,8 +450,131 @@ impl Builder {
         Ok(id)
     }
 
+    pub(super) fn declare(&self, name: &str) {
+        let mut d = self.declared.lock().unwrap_or_else(|e| e.into_inner());
+        d.insert(name.to_string());
+    }
+
+    fn is_declared(&self, name: &str) -> bool {
+        let d = self.declared.lock().unwrap_or_else(|e| e.into_inner());
+        d.contains(name)
+    }
+
+    /// Build the planned stages, each as soon as the stages it uses are done,
+    /// side by side; the output stays in plan order. The first failure stops
+    /// the others before their next step. Returns the target stage's state.
+    async fn run_stages(
+        &mut self,
+        plan: &[usize],
+        meta: &State,
+        last: usize,
+    ) -> Result<State, BuildError> {
+        use futures_util::stream::{FuturesUnordered, StreamExt};
+        let ordered = Ordered::new(self.out.clone(), plan.to_vec());
+        // Each stage's first step number, as a sequential build counts them.
+        let mut first_step = BTreeMap::new();
+        let mut n = self.step;
+        for &i in plan {
+            first_step.insert(i, n);
+            n += 1 + self.df.stages[i].instructions.len();
+        }
+        let mut waiting: Vec<usize> = plan.to_vec();
+        let mut running = FuturesUnordered::new();
+        let mut failure: Option<BuildError> = None;
+        let mut final_state = None;
+        loop {
+            if failure.is_none() {
+                let ready: Vec<usize> = waiting
+                    .iter()
+                    .copied()
+                    .filter(|i| {
+                        self.stage_deps(*i)
+                            .iter()
+                            .all(|d| !plan.contains(d) || self.results.contains_key(d))
+                    })
+                    .collect();
+                for i in ready {
+                    waiting.retain(|w| *w != i);
+                    let mut b = self.clone();
+                    b.step = first_step[&i];
+                    b.out = ordered.sink(i);
+                    let meta = meta.clone();
+                    running.push(async move {
+                        let r = b.build_stage(i, &meta, i == last).await;
+                        (i, r)
+                    });
+                }
+            }
+            let Some((i, r)) = running.next().await else {
+                break;
+            };
+            ordered.finish(i);
+            match r {
+                Ok(st) => {
+                    self.results.insert(
+                        i,
+                        StageResult {
+                            image: st.image.clone(),
+                        },
+                    );
+                    if i == last {
+                        final_state = Some(st);
+                    }
+                }
+                Err(e) => {
+                    self.cancelled
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                    if failure.is_none() && !matches!(e, BuildError::Cancelled) {
+                        failure = Some(e);
+                    }
+                }
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        final_state.ok_or_else(|| BuildError::failed("the target stage was not built"))
+    }
+
+    /// One stage: FROM, its instructions, and for the target the `--label`s.
+    async fn build_stage(
+        &mut self,
+        i: usize,
+        meta: &State,
+        is_target: bool,
+    ) -> Result<State, BuildError> {
+        let mut st = self.begin_stage(i, meta).await?;
+        let instructions = self.df.stages[i].instructions.clone();
+        for ins in &instructions {
+            if self.cancelled.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(BuildError::Cancelled);
+            }
+            self.step_line(&ins.original);
+            self.dispatch(i, &mut st, ins).await?;
+        }
+        if is_target && !self.opts.labels.is_empty() {
+            let labels: Vec<String> = self
+                .opts
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{}={}", shared::go::quote(k), shared::go::quote(v)))
+                .collect();
+            let text = format!("LABEL {}", labels.join(" "));
+            self.step_line(&text);
+            for (k, v) in self.opts.labels.clone() {
+                st.config.labels.insert(k, v);
+            }
+            self.commit_config(&mut st, &text)?;
+        }
+        Ok(st)
+    }
+
     /// FROM: the base image (a stage, `scratch`, or an image pulled if missing).
-    async fn begin_stage(&mut self, i: usize, meta: &State) -> Result<State, BuildError> {
+    pub(super) async fn begin_stage(
+        &mut self,
+        i: usize,
+        meta: &State,
+    ) -> Result<State, BuildError> {
         let stage = self.df.stages[i].clone();
         self.step_line(&stage.original);
         let base = self.expand(meta, &stage.base)?;
@@ -542,7 +625,7 @@ impl Builder {
         Ok(st)
     }
 
-    async fn base_image(
+    pub(super) async fn base_image(
         &mut self,
         name: &str,
         platform: Option<&str>,
@@ -566,14 +649,18 @@ impl Builder {
     }
 
     /// Commit a metadata step: a new image with `st.config`, no layer.
-    fn commit_config(&mut self, st: &mut State, comment: &str) -> Result<(), BuildError> {
+    pub(super) fn commit_config(
+        &mut self,
+        st: &mut State,
+        comment: &str,
+    ) -> Result<(), BuildError> {
         let created_by = format!("{} #(nop)  {comment}", st.shell().join(" "));
         self.commit(st, created_by, "", None)
     }
 
     /// Commit the step `created_by`: from cache when allowed, else from `layer`
     /// (none: metadata only).
-    fn commit(
+    pub(super) fn commit(
         &mut self,
         st: &mut State,
         created_by: String,
@@ -613,7 +700,7 @@ impl Builder {
     }
 
     /// The cached image of a step, if caching is on and one exists.
-    fn cached(&self, st: &State, created_by: &str, key_extra: &str) -> Option<String> {
+    pub(super) fn cached(&self, st: &State, created_by: &str, key_extra: &str) -> Option<String> {
         if self.opts.no_cache {
             return None;
         }
@@ -625,7 +712,7 @@ impl Builder {
     }
 
     /// Use a cache hit: print it and move the stage onto it.
-    fn use_cache(&self, st: &mut State, id: String) -> Result<(), BuildError> {
+    pub(super) fn use_cache(&self, st: &mut State, id: String) -> Result<(), BuildError> {
         self.emit(" ---> Using cache\n");
         self.emit(&format!(" ---> {}\n", short(&id)));
         st.config = self.host.images.resolve(&id)?.config;
@@ -635,7 +722,7 @@ impl Builder {
     }
 
     /// A metadata step: change the config, then commit (or reuse) it.
-    fn meta_step(&mut self, st: &mut State, comment: String) -> Result<(), BuildError> {
+    pub(super) fn meta_step(&mut self, st: &mut State, comment: String) -> Result<(), BuildError> {
         let created_by = format!("{} #(nop)  {comment}", st.shell().join(" "));
         if let Some(id) = self.cached(st, &created_by, "") {
             let args = st.args.clone();
@@ -649,214 +736,12 @@ impl Builder {
         self.commit(st, created_by, "", None)
     }
 
-    async fn dispatch(
-        &mut self,
-        stage: usize,
-        st: &mut State,
-        ins: &Instruction,
-    ) -> Result<(), BuildError> {
-        match &ins.kind {
-            Kind::Env(pairs) => {
-                let mut shown = Vec::new();
-                for (k, v) in pairs {
-                    let k = self.expand(st, k)?;
-                    let v = self.expand(st, v)?;
-                    if k.is_empty() {
-                        return Err(BuildError::failed("ENV names can not be blank"));
-                    }
-                    set_env(&mut st.config.env, &k, &v);
-                    shown.push(format!("{k}={v}"));
-                }
-                self.meta_step(st, format!("ENV {}", shown.join(" ")))
-            }
-            Kind::Label(pairs) => {
-                let mut shown = Vec::new();
-                for (k, v) in pairs {
-                    let k = self.expand(st, k)?;
-                    let v = self.expand(st, v)?;
-                    st.config.labels.insert(k.clone(), v.clone());
-                    shown.push(format!("{k}={v}"));
-                }
-                self.meta_step(st, format!("LABEL {}", shown.join(" ")))
-            }
-            Kind::Maintainer(m) => {
-                st.author = m.clone();
-                self.meta_step(st, format!("MAINTAINER {m}"))
-            }
-            Kind::Expose(ports) => {
-                let mut raw = Vec::new();
-                for p in ports {
-                    raw.extend(self.expand_words(st, p)?);
-                }
-                let map = st.config.exposed_ports.get_or_insert_with(BTreeMap::new);
-                for p in &raw {
-                    for port in crate::image::changes::expand_port(p).map_err(BuildError::failed)? {
-                        map.insert(port, json!({}));
-                    }
-                }
-                self.meta_step(st, format!("EXPOSE {}", raw.join(" ")))
-            }
-            Kind::Volume(vols) => {
-                let mut shown = Vec::new();
-                for v in vols {
-                    let v = self.expand(st, v)?;
-                    if v.trim().is_empty() {
-                        return Err(BuildError::failed(
-                            "VOLUME specified can not be an empty string",
-                        ));
-                    }
-                    st.config
-                        .volumes
-                        .get_or_insert_with(BTreeMap::new)
-                        .insert(v.clone(), json!({}));
-                    shown.push(v);
-                }
-                self.meta_step(st, format!("VOLUME {}", go_list(&shown)))
-            }
-            Kind::User(u) => {
-                st.config.user = self.expand(st, u)?;
-                let c = format!("USER {}", st.config.user);
-                self.meta_step(st, c)
-            }
-            Kind::StopSignal(s) => {
-                let s = self.expand(st, s)?;
-                if crate::host::parse_signal(&s).is_none() {
-                    return Err(BuildError::failed(format!("Invalid signal: {s}")));
-                }
-                st.config.stop_signal = Some(s.clone());
-                self.meta_step(st, format!("STOPSIGNAL {s}"))
-            }
-            Kind::Workdir(w) => {
-                let w = self.expand(st, w)?;
-                let dir = resolve_workdir(&st.config.working_dir, &w);
-                st.config.working_dir = dir.clone();
-                self.workdir_step(st, &dir).await
-            }
-            Kind::Cmd(form) => {
-                let cmd = self.command(st, form);
-                st.config.cmd = Some(cmd.clone());
-                st.cmd_set = true;
-                self.meta_step(st, format!("CMD {}", go_list(&cmd)))
-            }
-            Kind::Entrypoint(form) => {
-                let ep = self.command(st, form);
-                st.config.entrypoint = Some(ep.clone());
-                if !st.cmd_set {
-                    st.config.cmd = None;
-                }
-                self.meta_step(st, format!("ENTRYPOINT {}", go_list(&ep)))
-            }
-            Kind::Shell(sh) => {
-                st.config.shell = Some(sh.clone());
-                self.meta_step(st, format!("SHELL {}", go_list(sh)))
-            }
-            Kind::Healthcheck(h) => {
-                let hc = HealthConfig {
-                    test: h.test.clone(),
-                    interval: h.interval.unwrap_or(0),
-                    timeout: h.timeout.unwrap_or(0),
-                    start_period: h.start_period.unwrap_or(0),
-                    start_interval: h.start_interval.unwrap_or(0),
-                    retries: h.retries.unwrap_or(0),
-                };
-                let comment = health_comment(&hc);
-                st.config.healthcheck = Some(hc);
-                self.meta_step(st, comment)
-            }
-            Kind::Onbuild(t) => {
-                st.config
-                    .on_build
-                    .get_or_insert_with(Vec::new)
-                    .push(t.clone());
-                self.meta_step(st, format!("ONBUILD {t}"))
-            }
-            Kind::Arg(decls) => {
-                let mut shown = Vec::new();
-                for a in decls {
-                    let default = match &a.default {
-                        Some(d) => Some(self.expand(st, d)?),
-                        None => None,
-                    };
-                    let value = match self.opts.build_args.get(&a.name) {
-                        Some(Some(v)) => Some(v.clone()),
-                        _ => default.clone().or_else(|| {
-                            // A redeclared meta arg keeps its value.
-                            self.df
-                                .meta_args
-                                .iter()
-                                .find(|m| m.name == a.name)
-                                .and_then(|_| self.meta_value(&a.name))
-                        }),
-                    };
-                    self.declared.insert(a.name.clone());
-                    st.args.insert(a.name.clone(), value);
-                    shown.push(display_arg(&a.name, default.as_deref()));
-                }
-                self.meta_step(st, format!("ARG {}", shown.join(" ")))
-            }
-            Kind::Run(run) => super::run::run_step(self, stage, st, run).await,
-            Kind::Copy(c) => super::run::copy_step(self, stage, st, c, false).await,
-            Kind::Add(c) => super::run::copy_step(self, stage, st, c, true).await,
-        }
-    }
-
-    fn meta_value(&self, name: &str) -> Option<String> {
+    pub(super) fn meta_value(&self, name: &str) -> Option<String> {
         let a = self.df.meta_args.iter().find(|m| m.name == name)?;
         match self.opts.build_args.get(name) {
             Some(v) => v.clone(),
             None => a.default.clone(),
         }
-    }
-
-    /// CMD/ENTRYPOINT: exec form as is, shell form through the stage's SHELL.
-    fn command(&self, st: &State, form: &CommandForm) -> Vec<String> {
-        match form {
-            CommandForm::Exec(v) => v.clone(),
-            CommandForm::Shell(s) => {
-                let mut v = st.shell();
-                v.push(s.clone());
-                v
-            }
-        }
-    }
-
-    /// WORKDIR: the directory is made in the image when it is missing.
-    async fn workdir_step(&mut self, st: &mut State, dir: &str) -> Result<(), BuildError> {
-        let comment = format!("WORKDIR {dir}");
-        let created_by = format!("{} #(nop)  {comment}", st.shell().join(" "));
-        if let Some(id) = self.cached(st, &created_by, "") {
-            let keep = (st.args.clone(), st.cmd_set, st.author.clone());
-            self.use_cache(st, id)?;
-            (st.args, st.cmd_set, st.author) = keep;
-            return Ok(());
-        }
-        let layers = match &st.image {
-            Some(id) => self.host.images.resolve(id)?.layers,
-            None => vec![],
-        };
-        let view = super::copy::LayerView::new(layers);
-        let dir = dir.to_string();
-        let host = self.host.clone();
-        let layer =
-            tokio::task::spawn_blocking(move || -> Result<Option<LayerInfo>, BuildError> {
-                if view.is_dir(&dir) {
-                    return Ok(None);
-                }
-                let l = crate::commit::register_produced(&host, |w| {
-                    super::run::write_mkdir_layer(&view, &dir, w)
-                })?;
-                Ok(Some(l))
-            })
-            .await
-            .map_err(|e| BuildError::failed(e.to_string()))??;
-        self.commit(st, created_by, "", layer)
-    }
-}
-
-fn display_arg(name: &str, default: Option<&str>) -> String {
-    match default {
-        Some(d) => format!("{name}={d}"),
-        None => name.to_string(),
     }
 }
 
@@ -959,22 +844,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_and_healthchecks_read_as_mobys_history() {
-        assert_eq!(go_duration(5_000_000_000), "5s");
-        assert_eq!(go_duration(0), "0s");
-        assert_eq!(go_duration(90_000_000_000), "1m30s");
-        assert_eq!(go_duration(1_500_000_000), "1.5s");
-        assert_eq!(go_duration(500_000_000), "500ms");
-        assert_eq!(go_duration(3_600_000_000_000), "1h0m0s");
-        let h = HealthConfig {
-            test: vec!["CMD-SHELL".into(), "true".into()],
-            interval: 5_000_000_000,
-            ..Default::default()
-        };
-        assert_eq!(
-            health_comment(&h),
-            r#"HEALTHCHECK &{["CMD-SHELL" "true"] "5s" "0s" "0s" "0s" '\x00'}"#
-        );
+    fn stages_side_by_side_print_in_plan_order() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        let out: Sink = Arc::new(move |v| {
+            s2.lock()
+                .unwrap()
+                .push(v["stream"].as_str().unwrap().to_string())
+        });
+        let o = Ordered::new(out, vec![0, 2, 5]);
+        let (a, b, c) = (o.sink(0), o.sink(2), o.sink(5));
+        c(json!({"stream": "c1"}));
+        a(json!({"stream": "a1"}));
+        b(json!({"stream": "b1"}));
+        c(json!({"stream": "c2"}));
+        // Stage 5 ends before the others: held until its turn.
+        o.finish(5);
+        a(json!({"stream": "a2"}));
+        o.finish(0);
+        b(json!({"stream": "b2"}));
+        o.finish(2);
+        assert_eq!(*seen.lock().unwrap(), ["a1", "a2", "b1", "b2", "c1", "c2"]);
     }
 
     #[test]

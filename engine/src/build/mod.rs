@@ -16,6 +16,7 @@ pub mod dockerfile;
 pub mod dockerignore;
 pub mod exec;
 pub mod remote;
+mod meta;
 mod run;
 
 pub use run::downloads_dir;

@@ -37,7 +37,9 @@ impl StreamError for BuildError {
             BuildError::Failed { code, .. } => {
                 json!({"errorDetail": {"code": code, "message": msg}, "error": msg})
             }
-            BuildError::BadRequest(_) => json!({"errorDetail": {"message": msg}, "error": msg}),
+            BuildError::BadRequest(_) | BuildError::Cancelled => {
+                json!({"errorDetail": {"message": msg}, "error": msg})
+            }
         }
     }
 }
@@ -48,6 +50,9 @@ impl From<BuildError> for ApiError {
             BuildError::BadRequest(m) => ApiError::bad_request(m),
             BuildError::Failed { message, .. } => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+            }
+            BuildError::Cancelled => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "build cancelled")
             }
         }
     }
