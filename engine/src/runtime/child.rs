@@ -515,11 +515,22 @@ fn loopback_up() -> R<()> {
     Ok(())
 }
 
-/// The program to run: `args[0]` as a path, or looked up in the container's PATH.
+/// The program to run: `args[0]` as a path (a relative one from the working
+/// directory `cwd`, as runc runs it), or looked up in the container's PATH.
 /// Error texts are runc's, which Docker shows and maps to 127/126.
-pub fn find_program(arg0: &str, path_var: &str, root: &Path) -> Result<PathBuf, SetupError> {
+pub fn find_program(
+    arg0: &str,
+    path_var: &str,
+    root: &Path,
+    cwd: &str,
+) -> Result<PathBuf, SetupError> {
     let check = |p: &Path| -> Option<Result<PathBuf, SetupError>> {
-        let full = root.join(p.strip_prefix("/").unwrap_or(p));
+        let at = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            Path::new(if cwd.is_empty() { "/" } else { cwd }).join(p)
+        };
+        let full = root.join(at.strip_prefix("/").unwrap_or(&at));
         let meta = fs::metadata(&full).ok()?;
         if meta.is_dir() || meta.permissions().mode() & 0o111 == 0 {
             return Some(Err(SetupError {
@@ -760,7 +771,7 @@ pub fn prepare_process(p: &ProcessSpec) -> R<(CString, Vec<CString>, Vec<CString
         env.push("TERM=xterm".into());
     }
     let arg0 = p.args.first().cloned().unwrap_or_default();
-    let program = find_program(&arg0, &path_var, &root)?;
+    let program = find_program(&arg0, &path_var, &root, &p.cwd)?;
     let cwd = if p.cwd.is_empty() {
         "/"
     } else {
@@ -896,10 +907,10 @@ mod tests {
         fs::write(bin.join("plain"), "x").unwrap();
         fs::set_permissions(bin.join("plain"), fs::Permissions::from_mode(0o644)).unwrap();
         assert_eq!(
-            find_program("tool", "/sbin:/bin", dir.path()).unwrap(),
+            find_program("tool", "/sbin:/bin", dir.path(), "/").unwrap(),
             Path::new("/bin/tool")
         );
-        let nf = find_program("nope", "/bin", dir.path()).unwrap_err();
+        let nf = find_program("nope", "/bin", dir.path(), "/").unwrap_err();
         assert_eq!(nf.code, 127);
         assert!(
             nf.message.contains("executable file not found in $PATH"),
@@ -907,12 +918,30 @@ mod tests {
             nf.message
         );
         assert_eq!(
-            find_program("plain", "/bin", dir.path()).unwrap_err().code,
+            find_program("plain", "/bin", dir.path(), "/")
+                .unwrap_err()
+                .code,
             126
         );
-        assert_eq!(find_program("/bin", "", dir.path()).unwrap_err().code, 126);
         assert_eq!(
-            find_program("/no/such", "", dir.path()).unwrap_err().code,
+            find_program("/bin", "", dir.path(), "/").unwrap_err().code,
+            126
+        );
+        assert_eq!(
+            find_program("/no/such", "", dir.path(), "/")
+                .unwrap_err()
+                .code,
+            127
+        );
+        // A relative path starts at the working directory, as runc's.
+        assert_eq!(
+            find_program("./tool", "", dir.path(), "/bin").unwrap(),
+            Path::new("./tool")
+        );
+        assert_eq!(
+            find_program("./tool", "", dir.path(), "/")
+                .unwrap_err()
+                .code,
             127
         );
     }
