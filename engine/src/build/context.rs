@@ -143,7 +143,97 @@ fn untar(mut src: impl Read, dir: &Path, limit: u64) -> Result<ReceiveStats, Con
     if head.is_empty() {
         return Ok(ReceiveStats::default());
     }
-    extract(io::Cursor::new(head).chain(src), dir, limit)
+    extract(
+        UnterminatedTail::new(io::Cursor::new(head).chain(src)),
+        dir,
+        limit,
+    )
+}
+
+/// A tar stream that may end right after its last entry's content, without the
+/// padding and the two zero blocks (docker CLI 28 sends this for a Dockerfile
+/// outside the context; Go's reader takes it as a clean end). It follows the
+/// entry boundaries and, when the input ends exactly where an entry's content
+/// ends, supplies the missing padding and end blocks; an end anywhere else
+/// (a truncated header or content) stays an early end of input.
+struct UnterminatedTail<R> {
+    inner: R,
+    /// Bytes read from `inner`.
+    pos: u64,
+    /// Where the next header starts (a multiple of 512).
+    next_header: u64,
+    /// Where the current entry's content ends (`next_header` minus padding).
+    content_end: u64,
+    header: Vec<u8>,
+    /// Zero bytes still to supply after a clean early end.
+    tail: u64,
+    ended: bool,
+}
+
+impl<R: Read> UnterminatedTail<R> {
+    fn new(inner: R) -> Self {
+        UnterminatedTail {
+            inner,
+            pos: 0,
+            next_header: 0,
+            content_end: 0,
+            header: Vec::with_capacity(512),
+            tail: 0,
+            ended: false,
+        }
+    }
+
+    /// Track the header bytes in `buf` (read at `start`).
+    fn follow(&mut self, start: u64, buf: &[u8]) {
+        let mut off = 0usize;
+        while off < buf.len() {
+            let at = start + off as u64;
+            if at < self.next_header {
+                off += (self.next_header - at).min((buf.len() - off) as u64) as usize;
+                continue;
+            }
+            let want = 512 - self.header.len();
+            let take = want.min(buf.len() - off);
+            self.header.extend_from_slice(&buf[off..off + take]);
+            off += take;
+            if self.header.len() == 512 {
+                let size = if self.header.iter().all(|b| *b == 0) {
+                    0
+                } else {
+                    tar::Header::from_byte_slice(&self.header)
+                        .entry_size()
+                        .unwrap_or(0)
+                };
+                let base = self.next_header + 512;
+                self.content_end = base + size;
+                self.next_header = base + size.div_ceil(512) * 512;
+                self.header.clear();
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for UnterminatedTail<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.ended {
+            let n = (self.tail.min(buf.len() as u64)) as usize;
+            buf[..n].fill(0);
+            self.tail -= n as u64;
+            return Ok(n);
+        }
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            let start = self.pos;
+            self.pos += n as u64;
+            self.follow(start, &buf[..n]);
+            return Ok(n);
+        }
+        self.ended = true;
+        if self.header.is_empty() && self.pos == self.content_end && self.pos > 0 {
+            self.tail = (self.next_header - self.pos) + 1024;
+        }
+        self.read(buf)
+    }
 }
 
 fn extract(src: impl Read, dir: &Path, limit: u64) -> Result<ReceiveStats, ContextError> {

@@ -169,3 +169,38 @@ fn excluded_dockerfile_and_dockerignore_are_removed() {
     assert!(!d.join("Dockerfile").exists() && !d.join(".dockerignore").exists());
     assert!(d.join("keep").exists());
 }
+
+#[test]
+fn a_tar_ending_right_after_its_last_content_is_complete() {
+    // As docker CLI 28 sends it: no padding after the last file, no end blocks.
+    let mut out = Vec::new();
+    {
+        let mut b = tar::Builder::new(&mut out);
+        raw_entry(&mut b, b"a", tar::EntryType::Regular, b"hello", None);
+        raw_entry(
+            &mut b,
+            b"Dockerfile",
+            tar::EntryType::Regular,
+            b"FROM x\n",
+            None,
+        );
+        b.finish().unwrap();
+    }
+    // Header 512 + content 5 padded to 512, header 512 + content 7.
+    let cut = 512 + 512 + 512 + 7;
+    let dir = tempfile::tempdir().unwrap();
+    receive(&out[..cut], dir.path(), 1 << 20).unwrap();
+    assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"hello");
+    assert_eq!(
+        std::fs::read(dir.path().join("Dockerfile")).unwrap(),
+        b"FROM x\n"
+    );
+    // Cut inside the content or inside a header: still an error.
+    for bad in [cut - 3, 512 + 512 + 100] {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            receive(&out[..bad], dir.path(), 1 << 20).is_err(),
+            "cut at {bad}"
+        );
+    }
+}

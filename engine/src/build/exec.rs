@@ -60,6 +60,9 @@ pub struct BuildOptions {
     pub quiet: bool,
     /// Remove the containers of failed steps too (`forcerm`); we always do.
     pub force_rm: bool,
+    /// `--cache-from`: when given, only these images and their parents are
+    /// cache (a name that is not here means no cache), as the classic builder.
+    pub cache_from: Vec<String>,
 }
 
 /// Why a build stopped.
@@ -242,6 +245,16 @@ pub async fn build(
     let text = super::context::read_dockerfile(&ctx, &opts.dockerfile)
         .map_err(|e| BuildError::BadRequest(e.to_string()))?;
     let df = dockerfile::parse(&text).map_err(|e| BuildError::BadRequest(e.to_string()))?;
+    // moby removes the Dockerfile and `.dockerignore` when `.dockerignore`
+    // excludes them (clients remove everything else it excludes).
+    let ignore = super::context::read_dockerignore(&ctx)
+        .map_err(|e| BuildError::BadRequest(e.to_string()))?;
+    if !ignore.is_empty() {
+        let ig = super::dockerignore::DockerIgnore::parse(&ignore)
+            .map_err(|e| BuildError::BadRequest(format!("failed to parse .dockerignore: {e}")))?;
+        super::context::remove_excluded_dockerfile(&ctx, &opts.dockerfile, |p| ig.excluded(p))
+            .map_err(|e| BuildError::BadRequest(e.to_string()))?;
+    }
     for t in &opts.tags {
         crate::image::parse_tag_target(t).map_err(|e| BuildError::BadRequest(e.to_string()))?;
     }
@@ -259,9 +272,33 @@ pub async fn build(
         declared: Default::default(),
         results: BTreeMap::new(),
         cancelled: Default::default(),
+        cache_sources: None,
         df: Arc::new(df),
     };
+    if !b.opts.cache_from.is_empty() {
+        b.cache_sources = Some(Arc::new(cache_sources(&b.host, &b.opts.cache_from)));
+    }
     b.run().await
+}
+
+/// The `--cache-from` images present on the host and all their parents.
+fn cache_sources(host: &Host, names: &[String]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for n in names {
+        let mut next = host.images.lookup_name(n).ok().map(|(id, _)| id);
+        while let Some(id) = next.take() {
+            if !out.insert(id.clone()) {
+                break;
+            }
+            next = host
+                .images
+                .inspect(&id)
+                .ok()
+                .map(|i| i.parent)
+                .filter(|p| !p.is_empty());
+        }
+    }
+    out
 }
 
 #[derive(Clone)]
@@ -281,6 +318,8 @@ pub(super) struct Builder {
     results: BTreeMap<usize, StageResult>,
     /// Set when a stage failed: the others stop before their next step.
     cancelled: Arc<std::sync::atomic::AtomicBool>,
+    /// With `--cache-from`: the images a cache hit may be.
+    cache_sources: Option<Arc<BTreeSet<String>>>,
 }
 
 pub(super) fn short(id: &str) -> String {
@@ -708,7 +747,10 @@ impl Builder {
         let id = self
             .cache
             .get(&key, |id| self.host.images.lookup_name(id).is_ok())?;
-        Some(id)
+        match &self.cache_sources {
+            Some(allowed) if !allowed.contains(&id) => None,
+            _ => Some(id),
+        }
     }
 
     /// Use a cache hit: print it and move the stage onto it.

@@ -164,7 +164,8 @@ impl Builder {
                         .insert(v.clone(), json!({}));
                     shown.push(v);
                 }
-                self.meta_step(st, format!("VOLUME {}", go_list(&shown)))
+                // Go's `%v` of the list, as moby writes it.
+                self.meta_step(st, format!("VOLUME [{}]", shown.join(" ")))
             }
             Kind::User(u) => {
                 st.config.user = self.expand(st, u)?;
@@ -272,7 +273,8 @@ impl Builder {
         dir: &str,
     ) -> Result<(), BuildError> {
         let comment = format!("WORKDIR {dir}");
-        let created_by = format!("{} #(nop)  {comment}", st.shell().join(" "));
+        // moby: one space here, where other metadata steps have two.
+        let created_by = format!("{} #(nop) {comment}", st.shell().join(" "));
         if let Some(id) = self.cached(st, &created_by, "") {
             let keep = (st.args.clone(), st.cmd_set, st.author.clone());
             self.use_cache(st, id)?;

@@ -15,8 +15,8 @@ pub mod copy;
 pub mod dockerfile;
 pub mod dockerignore;
 pub mod exec;
-pub mod remote;
 mod meta;
+pub mod remote;
 mod run;
 
 pub use run::downloads_dir;

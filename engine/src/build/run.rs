@@ -161,7 +161,13 @@ async fn run_container(b: &Builder, host: &Arc<Host>, id: &str) -> Result<i64, B
             }
             break;
         }
-        b.say(&String::from_utf8_lossy(&buf));
+        let text = String::from_utf8_lossy(&buf);
+        if header[0] == 2 {
+            // moby marks a step's stderr in red.
+            b.say(&format!("\x1b[91m{text}\x1b[0m"));
+        } else {
+            b.say(&text);
+        }
     }
     let code = match code {
         Some(c) => c,

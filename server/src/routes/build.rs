@@ -62,7 +62,7 @@ fn json_param<T: serde::de::DeserializeOwned + Default>(
     q: &[(String, String)],
     key: &str,
 ) -> ApiResult<T> {
-    match q.iter().rev().find(|(k, _)| k == key) {
+    match q.iter().find(|(k, _)| k == key) {
         Some((_, v)) if !v.is_empty() => serde_json::from_str(v)
             .map_err(|e| ApiError::bad_request(format!("invalid {key}: {e}"))),
         _ => Ok(T::default()),
@@ -81,7 +81,12 @@ fn int_param(q: &HashMap<String, String>, key: &str) -> ApiResult<Option<i64>> {
 
 /// The build options of the query, as moby's `newImageBuildOptions` reads them.
 pub fn options(q: &[(String, String)]) -> ApiResult<BuildOptions> {
-    let last: HashMap<String, String> = q.iter().cloned().collect();
+    // Go's `FormValue`: the first value of a parameter given twice (docker-py
+    // sends `dockerfile` twice: the name, then the file's text).
+    let mut last: HashMap<String, String> = HashMap::new();
+    for (k, v) in q {
+        last.entry(k.clone()).or_insert_with(|| v.clone());
+    }
     let get = |k: &str| last.get(k).cloned().unwrap_or_default();
     if get("version") == "2" {
         return Err(ApiError::bad_request(
@@ -91,7 +96,6 @@ pub fn options(q: &[(String, String)]) -> ApiResult<BuildOptions> {
     let build_args: BTreeMap<String, Option<String>> = json_param(q, "buildargs")?;
     let labels: BTreeMap<String, String> = json_param(q, "labels")?;
     let cache_from: Vec<String> = json_param(q, "cachefrom")?;
-    let _ = cache_from;
     let extra_hosts = q
         .iter()
         .filter(|(k, _)| k == "extrahosts")
@@ -122,6 +126,7 @@ pub fn options(q: &[(String, String)]) -> ApiResult<BuildOptions> {
         platform: Some(get("platform")).filter(|t| !t.is_empty()),
         quiet: truthy(last.get("q")),
         force_rm: truthy(last.get("forcerm")),
+        cache_from,
     })
 }
 
@@ -311,7 +316,6 @@ pub async fn build(
     let opts = options(&q)?;
     let remote = q
         .iter()
-        .rev()
         .find(|(k, v)| k == "remote" && !v.is_empty())
         .map(|(_, v)| v.clone());
     let auths = Arc::new(registry_config(&headers));
