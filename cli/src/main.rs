@@ -27,6 +27,7 @@ use commands::container::logs::LogsArgs;
 use commands::container::ps::{PsArgs, TopArgs};
 use commands::container::run::{CreateArgs, RunArgs, StartArgs};
 use commands::image::archive::{ImportArgs, LoadArgs, SaveArgs};
+use commands::image::build::{self, BuildArgs, BuilderPruneArgs};
 use commands::image::local::{HistoryArgs, ImagePruneArgs, ImagesArgs, RmiArgs, TagArgs};
 use commands::image::registry as rg;
 use commands::system::disk::{DfArgs, SystemPruneArgs};
@@ -160,6 +161,13 @@ enum Cmd {
     Save(SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<BuildArgs>),
+    /// Manage builds
+    Builder {
+        #[command(subcommand)]
+        cmd: BuilderCmd,
+    },
     /// Download an image from a registry
     Pull(rg::PullArgs),
     /// Upload an image to a registry
@@ -290,12 +298,20 @@ enum ImageCmd {
     Save(SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<BuildArgs>),
     /// Download an image from a registry
     Pull(rg::PullArgs),
     /// Upload an image to a registry
     Push(rg::PushArgs),
     /// Remove unused images
     Prune(ImagePruneArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum BuilderCmd {
+    /// Remove build cache
+    Prune(BuilderPruneArgs),
 }
 
 fn main() {
@@ -535,6 +551,13 @@ async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
         Cmd::Image {
             cmd: ImageCmd::Prune(a),
         } => local::image_prune(c, &a).await,
+        Cmd::Build(a)
+        | Cmd::Image {
+            cmd: ImageCmd::Build(a),
+        } => build::build(c, &a).await,
+        Cmd::Builder {
+            cmd: BuilderCmd::Prune(a),
+        } => build::builder_prune(c, &a).await,
         Cmd::Pull(a)
         | Cmd::Image {
             cmd: ImageCmd::Pull(a),

@@ -275,10 +275,19 @@ pub async fn display_json_messages(
     resp: hyper::Response<hyper::body::Incoming>,
     out: &mut dyn Write,
 ) -> Result<Option<Value>, String> {
+    display_json_stream(resp, out).await.map_err(|(m, _)| m)
+}
+
+/// As [`display_json_messages`], the error with its `errorDetail.code` (a
+/// build's failed step: the CLI exits with it).
+pub async fn display_json_stream(
+    resp: hyper::Response<hyper::body::Incoming>,
+    out: &mut dyn Write,
+) -> Result<Option<Value>, (String, Option<i64>)> {
     let mut s = body_stream(resp);
     let mut buf = Vec::new();
     let mut aux = None;
-    let mut handle = |line: &[u8], aux: &mut Option<Value>| -> Result<(), String> {
+    let mut handle = |line: &[u8], aux: &mut Option<Value>| -> Result<(), (String, Option<i64>)> {
         let line = String::from_utf8_lossy(line);
         let line = line.trim();
         if line.is_empty() {
@@ -287,15 +296,19 @@ pub async fn display_json_messages(
         let Ok(v) = serde_json::from_str::<Value>(line) else {
             return Ok(());
         };
+        let code = v
+            .get("errorDetail")
+            .and_then(|d| d.get("code"))
+            .and_then(Value::as_i64);
         if let Some(e) = v
             .get("errorDetail")
             .and_then(|d| d.get("message"))
             .and_then(Value::as_str)
         {
-            return Err(e.to_string());
+            return Err((e.to_string(), code));
         }
         if let Some(e) = v.get("error").and_then(Value::as_str) {
-            return Err(e.to_string());
+            return Err((e.to_string(), code));
         }
         if let Some(a) = v.get("aux") {
             *aux = Some(a.clone());
@@ -322,7 +335,7 @@ pub async fn display_json_messages(
         Ok(())
     };
     while let Some(chunk) = s.next().await {
-        let chunk = chunk.map_err(|e| e.to_string())?;
+        let chunk = chunk.map_err(|e| (e.to_string(), None))?;
         buf.extend_from_slice(&chunk);
         while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = buf.drain(..=pos).collect();

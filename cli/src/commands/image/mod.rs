@@ -1,9 +1,11 @@
 //! Image commands (docker/cli 28 `cli/command/image`, and `cli/command/registry`
 //! for login, logout and search): `images`/`ls`, `history`, `tag`, `rmi`, `prune`
 //! (local.rs); `save`, `load`, `import` (archive.rs); `pull`, `push`, `login`,
-//! `logout` and the credentials docker keeps (registry.rs); `search`.
+//! `logout` and the credentials docker keeps (registry.rs); `search`; `build` and
+//! `builder prune` (build.rs).
 
 pub mod archive;
+pub mod build;
 pub mod local;
 pub mod registry;
 pub mod search;

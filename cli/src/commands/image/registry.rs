@@ -176,6 +176,34 @@ pub fn credentials_for(key: &str) -> AuthConfig {
     a
 }
 
+/// `X-Registry-Config` of a build: the credentials of every registry the
+/// config names (`auths` and `credHelpers`), base64url JSON keyed by server, as
+/// docker's CLI sends them; none when there are none.
+pub fn registry_config_header() -> Option<String> {
+    use base64::Engine as _;
+    let cfg = read_config();
+    let mut keys: Vec<String> = Vec::new();
+    for section in ["auths", "credHelpers"] {
+        if let Some(m) = cfg[section].as_object() {
+            keys.extend(m.keys().cloned());
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    let mut all = serde_json::Map::new();
+    for k in keys {
+        let a = credentials_for(&k);
+        if !a.is_anonymous() {
+            all.insert(k, serde_json::to_value(&a).unwrap_or_default());
+        }
+    }
+    if all.is_empty() {
+        return None;
+    }
+    let json = serde_json::to_vec(&Value::Object(all)).ok()?;
+    Some(base64::engine::general_purpose::URL_SAFE.encode(json))
+}
+
 /// `X-Registry-Auth` for a reference (docker sends `{}` when anonymous).
 pub fn auth_header_for(image: &str) -> String {
     let domain = Reference::parse(image)

@@ -1,0 +1,340 @@
+//! `docker build` end to end: the course's Dockerfiles (on busybox), the classic
+//! builder's output and cache, multi-stage builds, failures that leave nothing
+//! behind, hostile contexts, and the real docker CLI with and without
+//! `DOCKER_BUILDKIT=0`.
+
+use dockhand_tests::{Daemon, Run};
+use std::path::Path;
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(p, text).unwrap();
+}
+
+fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        write(dir.path(), name, text);
+    }
+    dir
+}
+
+fn build(d: &Daemon, ctx: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["build"];
+    args.extend_from_slice(extra);
+    let p = ctx.to_str().unwrap().to_string();
+    args.push(&p);
+    d.cli(&args)
+}
+
+/// `Step N/M : TEXT` lines of a build's output.
+fn steps(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| l.starts_with("Step "))
+        .map(|l| l.to_string())
+        .collect()
+}
+
+fn image_ids(d: &Daemon) -> Vec<String> {
+    let mut v: Vec<String> = d
+        .cli(&["images", "-a", "-q", "--no-trunc"])
+        .ok()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+/// Nothing of a build may stay: containers, build scratch directories.
+fn assert_nothing_left(d: &Daemon) {
+    assert_eq!(
+        d.cli(&["ps", "-a", "-q"]).ok(),
+        "",
+        "a build container was left"
+    );
+    let tmp = d.root.join("tmp");
+    let left: Vec<String> = std::fs::read_dir(&tmp)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("build-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "build contexts left in {}: {left:?}",
+        tmp.display()
+    );
+    assert!(d.leftover_mounts().is_empty(), "{:?}", d.leftover_mounts());
+}
+
+const HELLO: &str = "FROM busybox
+ENV GREETING=hello \\
+    WHO=world
+# a comment inside the file
+RUN echo \"$GREETING\" > /greeting && \\
+    echo built
+COPY app.sh /app/
+WORKDIR /app
+RUN chmod +x app.sh
+CMD [\"./app.sh\"]
+";
+
+#[test]
+fn the_course_dockerfile_builds_runs_and_caches() {
+    dockhand_tests::require_root!();
+    let d = Daemon::start();
+    let ctx = context(&[
+        ("Dockerfile", HELLO),
+        ("app.sh", "#!/bin/sh\necho \"$(cat /greeting) $WHO\"\n"),
+    ]);
+    let r = build(&d, ctx.path(), &["-t", "hello"]);
+    let out = r.ok();
+    assert_eq!(
+        steps(&out),
+        vec![
+            "Step 1/7 : FROM busybox",
+            "Step 2/7 : ENV GREETING=hello     WHO=world",
+            "Step 3/7 : RUN echo \"$GREETING\" > /greeting &&     echo built",
+            "Step 4/7 : COPY app.sh /app/",
+            "Step 5/7 : WORKDIR /app",
+            "Step 6/7 : RUN chmod +x app.sh",
+            "Step 7/7 : CMD [\"./app.sh\"]",
+        ],
+        "{out}"
+    );
+    assert!(out.contains(" ---> Running in "), "{out}");
+    assert!(out.contains("\nbuilt\n"), "RUN output is streamed: {out}");
+    assert!(out.contains("Removing intermediate container "), "{out}");
+    let id_line = out
+        .lines()
+        .find(|l| l.starts_with("Successfully built "))
+        .expect("Successfully built")
+        .to_string();
+    assert!(out.contains("Successfully tagged hello:latest"), "{out}");
+    assert_eq!(d.cli(&["run", "--rm", "hello"]).ok(), "hello world");
+    let cfg = d
+        .cli(&[
+            "inspect",
+            "-f",
+            "{{.Config.WorkingDir}} {{json .Config.Cmd}} {{json .Config.Env}}",
+            "hello",
+        ])
+        .ok();
+    assert_eq!(
+        cfg,
+        "/app [\"./app.sh\"] [\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\",\"GREETING=hello\",\"WHO=world\"]"
+    );
+    // `images` shows the result, `images -a` also the steps' intermediate images.
+    let shown = d.cli(&["images", "-q"]).ok();
+    let all = d.cli(&["images", "-a", "-q"]).ok();
+    assert!(
+        all.lines().count() > shown.lines().count() + 4,
+        "{shown}\n--\n{all}"
+    );
+
+    // Again: every step from the cache, the same image.
+    let again = build(&d, ctx.path(), &["-t", "hello"]).ok();
+    assert_eq!(again.matches(" ---> Using cache").count(), 6, "{again}");
+    assert!(!again.contains("Running in"), "{again}");
+    assert!(again.contains(&id_line), "{again}");
+
+    // A changed file invalidates its COPY and what follows; mtime alone does not.
+    let f = ctx.path().join("app.sh");
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, &text).unwrap();
+    let touched = build(&d, ctx.path(), &[]).ok();
+    assert_eq!(touched.matches(" ---> Using cache").count(), 6, "{touched}");
+    std::fs::write(&f, text.replace("echo", "echo -n")).unwrap();
+    let changed = build(&d, ctx.path(), &["-t", "hello2"]).ok();
+    assert_eq!(changed.matches(" ---> Using cache").count(), 2, "{changed}");
+    assert_eq!(d.cli(&["run", "--rm", "hello2"]).ok(), "hello world");
+
+    // --no-cache runs everything.
+    let cold = build(&d, ctx.path(), &["--no-cache"]).ok();
+    assert!(!cold.contains("Using cache"), "{cold}");
+    assert!(!cold.contains(&id_line), "{cold}");
+
+    // The cache survives a daemon restart.
+    let mut d = d;
+    d.restart();
+    let warm = build(&d, ctx.path(), &["-t", "hello2"]).ok();
+    assert_eq!(warm.matches(" ---> Using cache").count(), 6, "{warm}");
+    assert_nothing_left(&d);
+
+    // `builder prune` empties it.
+    let pruned = d.cli(&["builder", "prune", "-f"]).ok();
+    assert!(pruned.contains("Total reclaimed space"), "{pruned}");
+    let after = build(&d, ctx.path(), &[]).ok();
+    assert!(!after.contains("Using cache"), "{after}");
+    // Removing the image removes its intermediate images too.
+    d.cli(&["rmi", "hello", "hello2"]).ok();
+}
+
+#[test]
+fn a_failing_step_reports_its_code_and_leaves_nothing() {
+    dockhand_tests::require_root!();
+    let d = Daemon::start();
+    let before = image_ids(&d);
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nENV A=1\nRUN echo partial > /f && exit 3\nRUN echo never\n",
+    )]);
+    let r = build(&d, ctx.path(), &["-t", "broken"]);
+    assert_eq!(r.code(), 3, "{}\n{}", r.stdout(), r.stderr());
+    assert!(
+        r.stderr().contains(
+            "The command '/bin/sh -c echo partial > /f && exit 3' returned a non-zero code: 3"
+        ),
+        "{}",
+        r.stderr()
+    );
+    assert!(!r.stdout().contains("never"));
+    assert_nothing_left(&d);
+    // The ENV step's image may stay as cache (docker keeps it too); no tag, no
+    // image of the failed step.
+    assert!(d.cli(&["inspect", "broken"]).code() != 0);
+    let after = image_ids(&d);
+    assert!(after.len() <= before.len() + 1, "{before:?} -> {after:?}");
+
+    // Dockerfile errors are refused before anything runs, with the line.
+    let bad = context(&[("Dockerfile", "FROM busybox\nFROBNICATE x\n")]);
+    let r = build(&d, bad.path(), &[]);
+    assert_ne!(r.code(), 0);
+    assert!(r.stderr().contains("line 2"), "{}", r.stderr());
+    assert!(
+        r.stderr().to_lowercase().contains("unknown instruction"),
+        "{}",
+        r.stderr()
+    );
+    let missing = context(&[("Dockerfile", "FROM busybox\nCOPY nothere /x\n")]);
+    let r = build(&d, missing.path(), &[]);
+    assert_ne!(r.code(), 0);
+    assert!(r.stderr().contains("nothere"), "{}", r.stderr());
+    assert_nothing_left(&d);
+}
+
+#[test]
+fn multi_stage_builds_only_what_the_target_needs_and_ships_one_stage() {
+    dockhand_tests::require_root!();
+    let d = Daemon::start();
+    let ctx = context(&[(
+        "Dockerfile",
+        "ARG SIZE=4
+FROM busybox AS builder
+ARG SIZE
+RUN dd if=/dev/zero of=/big bs=1M count=$SIZE 2>/dev/null && echo small > /result
+FROM busybox AS unused
+RUN echo this stage is not needed
+FROM busybox
+COPY --from=builder /result /result
+CMD [\"cat\", \"/result\"]
+",
+    )]);
+    let out = build(&d, ctx.path(), &["-t", "small", "--build-arg", "SIZE=6"]).ok();
+    assert!(!out.contains("not needed"), "{out}");
+    assert!(out.contains("Step 1/"), "{out}");
+    assert_eq!(d.cli(&["run", "--rm", "small"]).ok(), "small");
+    let size: u64 = d
+        .cli(&["inspect", "-f", "{{.Size}}", "small"])
+        .ok()
+        .parse()
+        .unwrap();
+    let base: u64 = d
+        .cli(&["inspect", "-f", "{{.Size}}", "busybox"])
+        .ok()
+        .parse()
+        .unwrap();
+    assert!(
+        size < base + 64 * 1024,
+        "final image carries the builder's 6 MB: {size} vs {base}"
+    );
+    // --target stops at a stage.
+    let out = build(&d, ctx.path(), &["-t", "b", "--target", "builder"]).ok();
+    assert_eq!(d.cli(&["run", "--rm", "b", "cat", "/result"]).ok(), "small");
+    assert!(!out.contains("COPY --from"), "{out}");
+    // An unknown target is an error.
+    let r = build(&d, ctx.path(), &["--target", "nope"]);
+    assert_ne!(r.code(), 0);
+    assert!(r.stderr().contains("nope"), "{}", r.stderr());
+}
+
+#[test]
+fn args_labels_and_unused_args_are_reported() {
+    dockhand_tests::require_root!();
+    let d = Daemon::start();
+    let ctx = context(&[(
+        "Dockerfile",
+        "ARG BASE=busybox\nFROM $BASE\nARG WHO=nobody\nLABEL who=$WHO\nRUN echo \"hi $WHO\" > /who\n",
+    )]);
+    let out = build(
+        &d,
+        ctx.path(),
+        &[
+            "-t",
+            "args",
+            "--build-arg",
+            "WHO=trainee",
+            "--build-arg",
+            "EXTRA=1",
+            "--label",
+            "course=docker",
+        ],
+    )
+    .ok();
+    assert!(
+        out.contains("[Warning] One or more build-args [EXTRA] were not consumed"),
+        "{out}"
+    );
+    assert_eq!(
+        d.cli(&["run", "--rm", "args", "cat", "/who"]).ok(),
+        "hi trainee"
+    );
+    let labels = d
+        .cli(&["inspect", "-f", "{{json .Config.Labels}}", "args"])
+        .ok();
+    assert_eq!(labels, r#"{"course":"docker","who":"trainee"}"#);
+    // History shows the args a RUN saw, as docker's.
+    let hist = d
+        .cli(&[
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.CreatedBy}}",
+            "args",
+        ])
+        .ok();
+    assert!(
+        hist.contains("|1 WHO=trainee /bin/sh -c echo \"hi $WHO\" > /who"),
+        "{hist}"
+    );
+}
+
+#[test]
+fn hostile_contexts_are_refused_cleanly() {
+    dockhand_tests::require_root!();
+    let d = Daemon::start();
+    let ctx = context(&[("Dockerfile", "FROM busybox\nCOPY link/ /copied/\n")]);
+    std::os::unix::fs::symlink("/etc", ctx.path().join("link")).unwrap();
+    // A symlink to /etc in the context is the context's: never the machine's /etc.
+    let r = build(&d, ctx.path(), &["-t", "hostile"]);
+    if r.code() == 0 {
+        let listing = d.cli(&["run", "--rm", "hostile", "ls", "/copied"]).ok();
+        assert!(!listing.contains("passwd"), "{listing}");
+    }
+    let up = context(&[(
+        "Dockerfile",
+        "FROM busybox\nCOPY ../../../../etc/passwd /p\n",
+    )]);
+    let r = build(&d, up.path(), &["-t", "up"]);
+    if r.code() == 0 {
+        // moby clamps `..` to the context root: nothing of the machine comes in.
+        assert_ne!(d.cli(&["run", "--rm", "up", "cat", "/p"]).code(), 0);
+    }
+    assert_nothing_left(&d);
+}
