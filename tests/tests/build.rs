@@ -338,3 +338,31 @@ fn hostile_contexts_are_refused_cleanly() {
     }
     assert_nothing_left(&d);
 }
+
+#[test]
+fn a_virtual_host_builds_for_itself() {
+    dockhand_tests::require_root!();
+    let d = Daemon::start();
+    d.cli(&["host", "create", "--hostname", "vbuild", "vb1"])
+        .ok();
+    let script = "mkdir -p /tmp/c && cd /tmp/c && echo content > f.txt \
+        && printf 'FROM busybox\\nCOPY f.txt /f.txt\\nRUN echo built-in-$(hostname) > /who\\nCMD cat /f.txt /who\\n' > Dockerfile \
+        && docker build -t inside . && docker run --rm inside";
+    let out = d
+        .cli(&["host", "exec", "vb1", "--", "sh", "-c", script])
+        .ok();
+    assert!(
+        out.contains("Step 3/4 : RUN echo built-in-$(hostname) > /who"),
+        "{out}"
+    );
+    // RUN ran in a container of the virtual host (named by its own ID).
+    assert!(out.contains("content\nbuilt-in-"), "{out}");
+    // The image and its build containers were the virtual host's, not the machine's.
+    assert_eq!(d.cli(&["images", "-q", "inside"]).ok(), "");
+    assert_eq!(d.cli(&["ps", "-a", "-q"]).ok(), "");
+    let inside = d
+        .cli(&["host", "exec", "vb1", "--", "docker", "ps", "-a", "-q"])
+        .ok();
+    assert_eq!(inside, "", "a build container was left in the virtual host");
+    d.cli(&["host", "rm", "-f", "vb1"]).ok();
+}
