@@ -366,3 +366,132 @@ fn a_virtual_host_builds_for_itself() {
     assert_eq!(inside, "", "a build container was left in the virtual host");
     d.cli(&["host", "rm", "-f", "vb1"]).ok();
 }
+
+/// Serve `files` (path, body) over HTTP on the machine's loopback for up to
+/// `requests` requests; returns the port.
+fn serve_http(files: Vec<(String, Vec<u8>)>, requests: usize) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in l.incoming().take(requests) {
+            let Ok(mut c) = conn else { continue };
+            let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+            let mut line = String::new();
+            let mut r = BufReader::new(c.try_clone().unwrap());
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).is_err() || h.trim().is_empty() {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            match files.iter().find(|(p, _)| *p == path) {
+                Some((_, body)) => {
+                    let _ = write!(
+                        c,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = c.write_all(body);
+                }
+                None => {
+                    let _ = c.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found",
+                    );
+                }
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn add_urls_heredocs_and_run_mounts() {
+    dockhand_tests::require_root!();
+    let d = Daemon::start();
+    let port = serve_http(
+        vec![("/files/data.txt".into(), b"downloaded\n".to_vec())],
+        8,
+    );
+    let df = format!(
+        "FROM busybox
+ADD http://127.0.0.1:{port}/files/data.txt /dl/
+COPY <<EOF /etc/greeting
+hello from a heredoc
+EOF
+RUN <<EOF
+echo script line one > /script.out
+echo script line two >> /script.out
+EOF
+RUN --mount=type=cache,target=/cache echo run >> /cache/runs && wc -l < /cache/runs > /runs
+RUN --mount=type=bind,source=ctx.txt,target=/mnt/ctx.txt cat /mnt/ctx.txt > /from-bind
+"
+    );
+    let ctx = context(&[("Dockerfile", &df), ("ctx.txt", "bound\n")]);
+    let out = build(&d, ctx.path(), &["-t", "feat"]).ok();
+    assert!(out.contains("Successfully tagged feat:latest"), "{out}");
+    let show = |cmd: &str| d.cli(&["run", "--rm", "feat", "sh", "-c", cmd]).ok();
+    assert_eq!(show("cat /dl/data.txt"), "downloaded");
+    // docker gives a download mode 0600 and the Last-Modified time.
+    assert_eq!(show("stat -c '%a %Y' /dl/data.txt"), "600 1445412480");
+    assert_eq!(show("cat /etc/greeting"), "hello from a heredoc");
+    assert_eq!(show("cat /script.out"), "script line one\nscript line two");
+    assert_eq!(show("cat /runs"), "1");
+    assert_eq!(show("cat /from-bind"), "bound");
+    assert_eq!(
+        show("ls /cache | wc -l"),
+        "0",
+        "a cache mount is not in the image"
+    );
+    // The cache mount is kept across builds: a cold rebuild sees the first run.
+    build(&d, ctx.path(), &["-t", "feat", "--no-cache"]).ok();
+    assert_eq!(show("cat /runs"), "2");
+    // A missing URL fails the build with the status.
+    let bad = context(&[(
+        "Dockerfile",
+        &format!("FROM busybox\nADD http://127.0.0.1:{port}/nope /x\n"),
+    )]);
+    let r = build(&d, bad.path(), &[]);
+    assert_ne!(r.code(), 0);
+    assert!(r.stderr().contains("404"), "{}", r.stderr());
+    assert_nothing_left(&d);
+}
+
+#[test]
+fn a_url_context_and_a_dockerfile_on_stdin() {
+    dockhand_tests::require_root!();
+    let d = Daemon::start();
+    // A tarball context served over HTTP.
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, body) in [
+        ("Dockerfile", "FROM busybox\nCOPY hi /hi\n"),
+        ("hi", "from a url\n"),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        tar.append_data(&mut h, name, body.as_bytes()).unwrap();
+    }
+    let port = serve_http(vec![("/ctx.tar".into(), tar.into_inner().unwrap())], 4);
+    let url = format!("http://127.0.0.1:{port}/ctx.tar");
+    d.cli(&["build", "-t", "fromurl", &url]).ok();
+    assert_eq!(
+        d.cli(&["run", "--rm", "fromurl", "cat", "/hi"]).ok(),
+        "from a url"
+    );
+    // A Dockerfile on stdin: no context.
+    let r = d.cli_stdin(
+        &["build", "-t", "fromstdin", "-"],
+        Some(b"FROM busybox\nRUN echo piped > /p\n"),
+    );
+    r.ok();
+    assert_eq!(
+        d.cli(&["run", "--rm", "fromstdin", "cat", "/p"]).ok(),
+        "piped"
+    );
+    assert_nothing_left(&d);
+}
