@@ -1,7 +1,8 @@
 //! A fake Engine API on a temporary unix socket proving that `run` talks to the
 //! daemon in docker's order (create, attach with a 101 upgrade, wait with its
 //! headers read, start) and demultiplexes the attach stream, and that `host exec`
-//! drives Docker's exec API under the virtual host's prefix.
+//! drives Docker's exec API under the virtual host's prefix, and that `build`
+//! prints a failed build's stream (plain and compact) and exits with its code.
 
 use crate::client::Client;
 use crate::commands::container::run::{run_with, RunArgs};
@@ -259,4 +260,123 @@ async fn host_exec_drives_the_exec_api_under_the_virtual_hosts_prefix() {
             "GET /v1.47/dockhand/hosts/lab/exec/e1/json",
         ]
     );
+}
+
+/// A failed RUN's stream, as the classic builder sends it.
+const FAILED_BUILD: &[&str] = &[
+    r#"{"stream":"Step 1/2 : FROM busybox\n"}"#,
+    r#"{"stream":" ---\u003e 1234567890ab\n"}"#,
+    r#"{"stream":"Step 2/2 : RUN echo out; exit 3\n"}"#,
+    r#"{"stream":" ---\u003e Running in 0a1b2c3d4e5f\n"}"#,
+    r#"{"stream":"out\n"}"#,
+    r#"{"errorDetail":{"code":3,"message":"The command '/bin/sh -c echo out; exit 3' returned a non-zero code: 3"},"error":"The command '/bin/sh -c echo out; exit 3' returned a non-zero code: 3"}"#,
+];
+
+async fn build_handler(State(fake): State<Arc<FakeHost>>, req: Request) -> Response {
+    use http_body_util::BodyExt;
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    fake.log
+        .lock()
+        .unwrap()
+        .push(format!("{} {}?{}", req.method(), path, query));
+    match path.as_str() {
+        "/_ping" => ping(),
+        "/v1.47/build" => {
+            // The context tar, read whole before the answer.
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            let mut names = Vec::new();
+            let mut t = tar::Archive::new(&body[..]);
+            for e in t.entries().unwrap() {
+                names.push(e.unwrap().path().unwrap().display().to_string());
+            }
+            fake.log.lock().unwrap().push(format!("tar {names:?}"));
+            let mut text = FAILED_BUILD.join("\r\n");
+            text.push_str("\r\n");
+            json(StatusCode::OK, &text)
+        }
+        _ => json(StatusCode::NOT_FOUND, r#"{"message":"page not found"}"#),
+    }
+}
+
+#[tokio::test]
+async fn a_failed_builds_stream_prints_as_docker_and_exits_with_the_runs_code() {
+    use crate::commands::image::build::{build_to, BuildArgs};
+
+    #[derive(Parser)]
+    struct BuildCli {
+        #[command(flatten)]
+        build: BuildArgs,
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("d.sock");
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo out; exit 3\n",
+    )
+    .unwrap();
+    let fake = Arc::new(FakeHost::default());
+    let app = axum::Router::new()
+        .fallback(build_handler)
+        .with_state(fake.clone());
+    let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut client = Client::new(&format!("unix://{}", sock.display())).unwrap();
+    client.ping().await.unwrap();
+    let ctx_arg = ctx.display().to_string();
+
+    // `--progress=plain` on a terminal: the classic stream.
+    let a = BuildCli::try_parse_from(["build", "--progress=plain", "-t", "app", &ctx_arg])
+        .unwrap()
+        .build;
+    let out = Buf::default();
+    let e = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        build_to(&client, &a, &mut out.clone(), true),
+    )
+    .await
+    .expect("build finished")
+    .expect_err("build failed");
+    assert_eq!(e.code, 3, "the RUN's exit code");
+    assert_eq!(
+        e.message,
+        "The command '/bin/sh -c echo out; exit 3' returned a non-zero code: 3"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.0.lock().unwrap()),
+        "Step 1/2 : FROM busybox\n ---> 1234567890ab\nStep 2/2 : RUN echo out; exit 3\n ---> Running in 0a1b2c3d4e5f\nout\n"
+    );
+    let log = fake.log.lock().unwrap().clone();
+    assert!(log[1].starts_with("POST /v1.47/build?"), "{log:?}");
+    assert!(log[1].contains("t=app") && log[1].contains("dockerfile=Dockerfile"));
+    assert_eq!(log[2], r#"tar ["Dockerfile"]"#);
+
+    // `--progress=tty`: the compact display, the failing step's output after it.
+    let a = BuildCli::try_parse_from(["build", "--progress=tty", &ctx_arg])
+        .unwrap()
+        .build;
+    let out = Buf::default();
+    let e = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        build_to(&client, &a, &mut out.clone(), false),
+    )
+    .await
+    .expect("build finished")
+    .expect_err("build failed");
+    assert_eq!(e.code, 3);
+    let text = String::from_utf8_lossy(&out.0.lock().unwrap()).into_owned();
+    assert!(text.contains("\x1b[2K[+] Building "), "{text:?}");
+    assert!(text.contains("(1/2)"), "{text:?}");
+    assert!(
+        text.contains(" => ERROR [2/2] RUN echo out; exit 3"),
+        "{text:?}"
+    );
+    assert!(
+        text.ends_with("\x1b[J------\n > [2/2] RUN echo out; exit 3:\nout\n------\n"),
+        "{text:?}"
+    );
+    assert!(!text.contains("Running in"), "{text:?}");
 }

@@ -340,10 +340,7 @@ pub async fn build(
                 && r.explicit_tag().is_none_or(|t| t == "latest")
                 && r.digest().is_none()
             {
-                st.host
-                    .images
-                    .ensure_busybox()
-                    .map_err(|e| e.to_string())?;
+                st.host.images.ensure_busybox().map_err(|e| e.to_string())?;
                 sink(serde_json::json!({"status": "Made from the host's static busybox"}));
                 return Ok(());
             }

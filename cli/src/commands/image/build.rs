@@ -7,12 +7,16 @@
 //! a Git repository (cloned here with `git`). A Dockerfile outside the context
 //! travels in the tar as `.dockerfile.<random>`, as docker's CLI sends it. The
 //! tar is streamed, never held in memory. The daemon's JSON messages print as
-//! docker prints them; a failed step's exit code is the command's.
+//! docker prints them (on a terminal, or with `--progress=tty`, as buildx's
+//! compact display: build_progress.rs); a failed step's exit code is the
+//! command's.
 
 use super::archive::display_json_stream;
+use super::build_progress;
 use crate::client::{from_reader, Client, Query};
 use crate::commands::{confirm, filters_json, CmdResult, Failure};
 use crate::format::humanize::human_size_with_precision;
+use crate::stream::{stdout_is_terminal, terminal_size};
 use clap::Args;
 use engine::build::dockerignore::DockerIgnore;
 use std::io::{Read, Write};
@@ -388,6 +392,17 @@ fn outside_dockerfile(file: &str, ctx: Option<&Path>) -> Result<Option<Vec<u8>>,
 
 /// `docker build`.
 pub async fn build(client: &Client, a: &BuildArgs) -> CmdResult {
+    build_to(client, a, &mut std::io::stdout(), stdout_is_terminal()).await
+}
+
+/// `docker build` printing on `out` (`out_is_terminal`: whether `--progress=auto`
+/// draws the compact display there).
+pub async fn build_to(
+    client: &Client,
+    a: &BuildArgs,
+    out: &mut dyn Write,
+    out_is_terminal: bool,
+) -> CmdResult {
     let progress = a.progress.as_deref().unwrap_or("auto");
     if !matches!(progress, "auto" | "plain" | "tty" | "quiet" | "rawjson") {
         return Err(fail(format!("invalid progress mode {progress:?}")));
@@ -472,10 +487,24 @@ pub async fn build(client: &Client, a: &BuildArgs) -> CmdResult {
     let resp = client
         .request(hyper::Method::POST, "/build", &q, headers, body)
         .await?;
-    let mut out = std::io::stdout();
     let mut quiet_sink = Vec::new();
-    let sink: &mut dyn Write = if a.quiet { &mut quiet_sink } else { &mut out };
-    let res = display_json_stream(resp, sink).await;
+    // The compact display: `--progress=tty`, or `auto` on a terminal; the
+    // classic stream otherwise (`plain`, `rawjson`, stdout not a terminal).
+    let compact = !a.quiet && (progress == "tty" || (progress == "auto" && out_is_terminal));
+    let res = if compact {
+        let size = terminal_size();
+        // One column spare: a line that fills the terminal's width would wrap
+        // on some terminals, and the cursor could no longer come back up.
+        let width = size
+            .map(|(_, c)| c as usize)
+            .filter(|c| *c > 1)
+            .map_or(79, |c| c - 1);
+        let rows = size.map(|(r, _)| r as usize);
+        build_progress::display_tty(resp, out, width, rows).await
+    } else {
+        let sink: &mut dyn Write = if a.quiet { &mut quiet_sink } else { out };
+        display_json_stream(resp, sink).await
+    };
     let aux = match res {
         Ok(aux) => aux,
         Err((message, code)) => {
@@ -493,7 +522,7 @@ pub async fn build(client: &Client, a: &BuildArgs) -> CmdResult {
         .map(str::to_string);
     if a.quiet {
         if let Some(id) = &id {
-            println!("{id}");
+            let _ = writeln!(out, "{id}");
         }
     }
     if let (Some(path), Some(id)) = (&a.iidfile, &id) {

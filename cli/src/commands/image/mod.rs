@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod build;
+pub mod build_progress;
 pub mod local;
 pub mod registry;
 pub mod search;
