@@ -495,3 +495,43 @@ fn a_url_context_and_a_dockerfile_on_stdin() {
     );
     assert_nothing_left(&d);
 }
+
+#[test]
+fn cache_from_a_loaded_image_reuses_its_steps() {
+    dockhand_tests::require_root!();
+    let a = Daemon::start();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nENV STAGE=one\nRUN echo ran > /ran\nCOPY f /f\nCMD [\"cat\", \"/ran\"]\n",
+        ),
+        ("f", "file\n"),
+    ]);
+    build(&a, ctx.path(), &["-t", "app:1"]).ok();
+    let archive = a.dir.path().join("app.tar");
+    a.cli(&["save", "-o", archive.to_str().unwrap(), "app:1"])
+        .ok();
+    // Another daemon gets the image by `load`: no parent links, only history.
+    let b = Daemon::start();
+    b.cli(&["load", "-i", archive.to_str().unwrap()]).ok();
+    let cold = build(&b, ctx.path(), &["-t", "app:2"]).ok();
+    assert!(!cold.contains("Using cache"), "{cold}");
+    let warm = build(&b, ctx.path(), &["-t", "app:3", "--cache-from", "app:1"]).ok();
+    assert_eq!(warm.matches(" ---> Using cache").count(), 4, "{warm}");
+    assert!(!warm.contains("Running in"), "{warm}");
+    assert_eq!(b.cli(&["run", "--rm", "app:3"]).ok(), "ran");
+    // The same layers as the source.
+    let layers = |img: &str| {
+        b.cli(&["inspect", "-f", "{{json .RootFS.Layers}}", img])
+            .ok()
+    };
+    assert_eq!(layers("app:3"), layers("app:1"));
+    // Again: the same image.
+    let again = build(&b, ctx.path(), &["-t", "app:4", "--cache-from", "app:1"]).ok();
+    let id = |img: &str| b.cli(&["inspect", "-f", "{{.Id}}", img]).ok();
+    assert_eq!(again.matches(" ---> Using cache").count(), 4, "{again}");
+    assert_eq!(id("app:3"), id("app:4"));
+    // A name that is not there: no cache at all, as the classic builder.
+    let none = build(&b, ctx.path(), &["--cache-from", "nothere:1"]).ok();
+    assert!(!none.contains("Using cache"), "{none}");
+}

@@ -744,13 +744,75 @@ impl Builder {
             return None;
         }
         let key = step_key(st.image.as_deref(), created_by, key_extra);
-        let id = self
+        let hit = self
             .cache
-            .get(&key, |id| self.host.images.lookup_name(id).is_ok())?;
-        match &self.cache_sources {
-            Some(allowed) if !allowed.contains(&id) => None,
-            _ => Some(id),
+            .get(&key, |id| self.host.images.lookup_name(id).is_ok());
+        match (&self.cache_sources, hit) {
+            (None, hit) => hit,
+            (Some(allowed), Some(id)) if allowed.contains(&id) => Some(id),
+            (Some(_), _) => {
+                let id = self.restore_from_sources(st, created_by)?;
+                if let Err(e) = self.cache.put(&key, &id) {
+                    tracing::warn!(error = %e, "cannot record a build cache entry");
+                }
+                Some(id)
+            }
         }
+    }
+
+    /// moby's image cache over `--cache-from` images that carry no parent links
+    /// (pulled or loaded): the step is cached when a source's history and layers
+    /// begin with the current image's and its next history entry is this step.
+    /// The image is then made from the source's layer (if that entry has one)
+    /// and the step's config, with the entry's time, so the ID is stable.
+    fn restore_from_sources(&self, st: &State, created_by: &str) -> Option<String> {
+        let images = &self.host.images;
+        let cur = images.resolve(st.image.as_deref()?).ok()?;
+        let cur_hist = images.history_entries(&cur.id).ok()?;
+        for name in &self.opts.cache_from {
+            let Ok(src) = images.resolve(name) else {
+                continue;
+            };
+            let Ok(src_hist) = images.history_entries(&src.id) else {
+                continue;
+            };
+            let k = cur_hist.len();
+            let same_past = src_hist.len() > k
+                && src_hist[..k]
+                    .iter()
+                    .zip(&cur_hist)
+                    .all(|(a, b)| a.1 == b.1 && a.2 == b.2)
+                && src.diff_ids.len() >= cur.diff_ids.len()
+                && src.diff_ids[..cur.diff_ids.len()] == cur.diff_ids[..];
+            let Some(next) = src_hist.get(k) else {
+                continue;
+            };
+            if !same_past || next.1 != created_by {
+                continue;
+            }
+            let layers = if next.2 {
+                vec![]
+            } else {
+                let i = cur.diff_ids.len();
+                let digest = crate::store::parse_digest(src.diff_ids.get(i)?)?;
+                vec![LayerInfo {
+                    size: images.blobs().size(&digest).ok()?,
+                    path: src.layers.get(i)?.clone(),
+                    diff_id: digest,
+                }]
+            };
+            let new = NewImage {
+                parent: st.image.clone(),
+                layers,
+                config: st.config.clone(),
+                created_by: created_by.to_string(),
+                comment: String::new(),
+                author: st.author.clone(),
+                created: crate::image::config::parse_time(&next.0),
+            };
+            return images.create_image(&new, None).ok();
+        }
+        None
     }
 
     /// Use a cache hit: print it and move the stage onto it.

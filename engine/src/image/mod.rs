@@ -478,6 +478,26 @@ impl ImageStore {
         Ok(id)
     }
 
+    /// An image's history as its config records it: (created, created_by,
+    /// empty_layer) per entry, oldest first.
+    pub fn history_entries(&self, id: &str) -> Result<Vec<(String, String, bool)>, ImageError> {
+        let cfg = self.stored_config(&self.image_id(id)?)?;
+        Ok(cfg
+            .oci
+            .history()
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .map(|h| {
+                (
+                    h.created().clone().unwrap_or_default(),
+                    h.created_by().clone().unwrap_or_default(),
+                    h.empty_layer().unwrap_or(false),
+                )
+            })
+            .collect())
+    }
+
     /// moby's dangling image: no name and no child (`id` a full ID).
     pub fn is_dangling(&self, id: &str) -> bool {
         self.lock_index().is_dangling(id)
