@@ -85,6 +85,24 @@ macro_rules! require_docker_cli {
     };
 }
 
+/// Write `text` to `dir/name`, making its parent directories.
+pub fn write_file(dir: &std::path::Path, name: &str, text: &str) {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(p, text).unwrap();
+}
+
+/// A temporary directory holding `files` (name, content): a build context.
+pub fn build_context(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        write_file(dir.path(), name, text);
+    }
+    dir
+}
+
 pub struct Daemon {
     /// Index of this daemon's subnets (10.250.N.0/24, 10.(100+N).0.0/16,
     /// playground 192.168.N.0/24).

@@ -3,24 +3,8 @@
 //! behind, hostile contexts, and the real docker CLI with and without
 //! `DOCKER_BUILDKIT=0`.
 
-use dockhand_tests::{Daemon, Run};
+use dockhand_tests::{build_context as context, Daemon, Run};
 use std::path::Path;
-
-fn write(dir: &Path, name: &str, text: &str) {
-    let p = dir.join(name);
-    if let Some(parent) = p.parent() {
-        std::fs::create_dir_all(parent).unwrap();
-    }
-    std::fs::write(p, text).unwrap();
-}
-
-fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, text) in files {
-        write(dir.path(), name, text);
-    }
-    dir
-}
 
 fn build(d: &Daemon, ctx: &Path, extra: &[&str]) -> Run {
     let mut args = vec!["build"];

@@ -5,7 +5,7 @@
 //! the same Dockerfile, and moved to it.
 
 use dockhand_tests::dockerd::RealDockerd;
-use dockhand_tests::{Daemon, Run};
+use dockhand_tests::{build_context as context, Daemon, Run};
 use sha2::Digest;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -15,22 +15,6 @@ use std::process::Command;
 use std::time::Duration;
 
 // ----- helpers -------------------------------------------------------------------
-
-fn write(dir: &Path, name: &str, text: &str) {
-    let p = dir.join(name);
-    if let Some(parent) = p.parent() {
-        std::fs::create_dir_all(parent).unwrap();
-    }
-    std::fs::write(p, text).unwrap();
-}
-
-fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, text) in files {
-        write(dir.path(), name, text);
-    }
-    dir
-}
 
 fn chmod(p: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;

@@ -815,7 +815,8 @@ impl Builder {
         None
     }
 
-    /// Use a cache hit: print it and move the stage onto it.
+    /// Use a cache hit: print it and move the stage onto it (its args, CMD
+    /// state and author are the build's, not the image's).
     pub(super) fn use_cache(&self, st: &mut State, id: String) -> Result<(), BuildError> {
         self.emit(" ---> Using cache\n");
         self.emit(&format!(" ---> {}\n", short(&id)));
@@ -829,13 +830,7 @@ impl Builder {
     pub(super) fn meta_step(&mut self, st: &mut State, comment: String) -> Result<(), BuildError> {
         let created_by = format!("{} #(nop)  {comment}", st.shell().join(" "));
         if let Some(id) = self.cached(st, &created_by, "") {
-            let args = st.args.clone();
-            let (cmd_set, author) = (st.cmd_set, st.author.clone());
-            self.use_cache(st, id)?;
-            st.args = args;
-            st.cmd_set = cmd_set;
-            st.author = author;
-            return Ok(());
+            return self.use_cache(st, id);
         }
         self.commit(st, created_by, "", None)
     }
@@ -858,29 +853,6 @@ impl Builder {
     }
     pub(super) fn say(&self, text: &str) {
         self.emit(text)
-    }
-    pub(super) fn cached_step(
-        &self,
-        st: &State,
-        created_by: &str,
-        key_extra: &str,
-    ) -> Option<String> {
-        self.cached(st, created_by, key_extra)
-    }
-    pub(super) fn take_cache(&self, st: &mut State, id: String) -> Result<(), BuildError> {
-        let keep = (st.args.clone(), st.cmd_set, st.author.clone());
-        self.use_cache(st, id)?;
-        (st.args, st.cmd_set, st.author) = keep;
-        Ok(())
-    }
-    pub(super) fn commit_step(
-        &mut self,
-        st: &mut State,
-        created_by: String,
-        key_extra: &str,
-        layer: Option<LayerInfo>,
-    ) -> Result<(), BuildError> {
-        self.commit(st, created_by, key_extra, layer)
     }
     pub(super) fn stage_image(&self, name: &str, before: usize) -> Option<Option<String>> {
         let i = self.stage_index(name, before)?;

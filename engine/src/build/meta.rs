@@ -276,10 +276,7 @@ impl Builder {
         // moby: one space here, where other metadata steps have two.
         let created_by = format!("{} #(nop) {comment}", st.shell().join(" "));
         if let Some(id) = self.cached(st, &created_by, "") {
-            let keep = (st.args.clone(), st.cmd_set, st.author.clone());
-            self.use_cache(st, id)?;
-            (st.args, st.cmd_set, st.author) = keep;
-            return Ok(());
+            return self.use_cache(st, id);
         }
         let layers = match &st.image {
             Some(id) => self.host.images.resolve(id)?.layers,

@@ -60,8 +60,8 @@ pub(super) async fn run_step(
         )
     };
     let key_extra = format!("{:?} {:?}", run.mounts, run.network);
-    if let Some(id) = b.cached_step(st, &created_by, &key_extra) {
-        return b.take_cache(st, id);
+    if let Some(id) = b.cached(st, &created_by, &key_extra) {
+        return b.use_cache(st, id);
     }
     let Some(image) = st.image.clone() else {
         return Err(BuildError::Failed {
@@ -125,7 +125,7 @@ pub(super) async fn run_step(
     if let Err(e) = host.remove(&id, true).await {
         tracing::warn!(container = %id, error = %e, "cannot remove a build container");
     }
-    b.commit_step(st, created_by, &key_extra, Some(layer?))
+    b.commit(st, created_by, &key_extra, Some(layer?))
 }
 
 /// Start the container, stream its output as the build's, return its exit code.
@@ -354,8 +354,8 @@ pub(super) async fn copy_step(
         .unwrap_or_default();
     let created_by = format!("{shell} #(nop) {what} {chown_text}{sum} in {dest_s} ");
     let key_extra = format!("{:?}", c.chmod);
-    if let Some(id) = b.cached_step(st, &created_by, &key_extra) {
-        return b.take_cache(st, id);
+    if let Some(id) = b.cached(st, &created_by, &key_extra) {
+        return b.use_cache(st, id);
     }
     let host = b.host().clone();
     let layer = tokio::task::spawn_blocking(move || -> Result<_, BuildError> {
@@ -385,7 +385,7 @@ pub(super) async fn copy_step(
     })
     .await
     .map_err(|e| BuildError::failed(e.to_string()))??;
-    b.commit_step(st, created_by, &key_extra, Some(layer))
+    b.commit(st, created_by, &key_extra, Some(layer))
 }
 
 /// Where a build's downloads go: beside its context, removed with it.
