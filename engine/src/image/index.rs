@@ -99,6 +99,19 @@ impl HostIndex {
             .collect()
     }
 
+    /// Images that are some visible image's parent.
+    pub fn parents(&self) -> BTreeSet<&str> {
+        self.images
+            .values()
+            .filter_map(|m| m.parent.as_deref())
+            .collect()
+    }
+
+    /// An intermediate image: no name, and a child (`parents` from [`Self::parents`]).
+    pub fn is_intermediate(&self, id: &str, parents: &BTreeSet<&str>) -> bool {
+        parents.contains(id) && !self.refs.values().any(|v| v == id)
+    }
+
     /// moby's dangling image: no name and no child.
     pub fn is_dangling(&self, id: &str) -> bool {
         self.refs_to(id).is_empty() && self.children(id).is_empty()

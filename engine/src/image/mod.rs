@@ -757,10 +757,11 @@ impl ImageStore {
     /// `GET /images/json`: newest first.
     pub fn list(&self, all: bool) -> Vec<ImageSummary> {
         let idx = self.lock_index().clone();
+        let parents = idx.parents();
         let mut out = Vec::new();
         for (id, meta) in &idx.images {
             // moby: without `all`, intermediate images (no name, children) are hidden.
-            if !all && idx.refs_to(id).is_empty() && !idx.children(id).is_empty() {
+            if !all && idx.is_intermediate(id, &parents) {
                 continue;
             }
             let Ok(cfg) = self.stored_config(id) else {

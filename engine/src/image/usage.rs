@@ -37,9 +37,10 @@ impl ImageStore {
     /// their children's.
     pub fn usage(&self) -> Vec<ImageUsage> {
         let idx = self.lock_index().clone();
+        let parents = idx.parents();
         let mut out = Vec::new();
         for (id, meta) in &idx.images {
-            if idx.refs_to(id).is_empty() && !idx.children(id).is_empty() {
+            if idx.is_intermediate(id, &parents) {
                 continue;
             }
             let created = self

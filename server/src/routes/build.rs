@@ -335,15 +335,6 @@ pub async fn build(
                 ),
                 None => None,
             };
-            // busybox:latest is made from the machine's busybox, as a pull of it is.
-            if r.full_name() == "docker.io/library/busybox"
-                && r.explicit_tag().is_none_or(|t| t == "latest")
-                && r.digest().is_none()
-            {
-                st.host.images.ensure_busybox().map_err(|e| e.to_string())?;
-                sink(serde_json::json!({"status": "Made from the host's static busybox"}));
-                return Ok(());
-            }
             let creds = creds_for(&auths, r.domain());
             pull_into(st, r, false, platform, creds, sink)
                 .await

@@ -213,25 +213,6 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     if let Some(image) = get("fromImage") {
-        // busybox is made from the host's static busybox, not downloaded: "pulling"
-        // it (again, e.g. after rmi) builds it, or says what to install.
-        let tag = get("tag")
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| "latest".into());
-        let is_busybox = engine::reference::Reference::parse(&image)
-            .map(|r| r.full_name() == "docker.io/library/busybox")
-            .unwrap_or(false);
-        if is_busybox && tag == "latest" {
-            st.host.images.ensure_busybox()?;
-            emit(&st, "pull", "busybox:latest", "busybox");
-            let lines = [
-                serde_json::json!({"status": "Pulling from library/busybox", "id": "latest"}),
-                serde_json::json!({"status": "Made from the host's static busybox"}),
-                serde_json::json!({"status": "Status: Downloaded newer image for busybox:latest"}),
-            ];
-            let body: String = lines.iter().map(|l| l.to_string() + "\r\n").collect();
-            return Ok(([("Content-Type", "application/json")], body).into_response());
-        }
         return super::registry::pull_image(st, image, get("tag"), get("platform"), &headers).await;
     }
     let Some(src) = get("fromSrc") else {
