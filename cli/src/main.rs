@@ -197,6 +197,12 @@ enum Cmd {
         #[command(subcommand)]
         cmd: commands::volume::VolumeCmd,
     },
+    /// Run a registry (the Docker Registry HTTP API v2 and OCI
+    /// distribution-spec), or collect its garbage
+    Registry {
+        #[command(subcommand)]
+        cmd: commands::registry::RegistryCmd,
+    },
     /// Manage virtual hosts
     Host {
         #[command(subcommand)]
@@ -306,6 +312,9 @@ enum ImageCmd {
     Push(rg::PushArgs),
     /// Remove unused images
     Prune(ImagePruneArgs),
+    /// Load images from Docker/OCI archives or OCI layouts into the machine's
+    /// shared store, visible to every virtual host
+    Preload(commands::image::preload::PreloadArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -334,6 +343,9 @@ fn main() {
         }
         _ => {}
     }
+    // The registry image's entrypoint is this binary as `registry`, as the
+    // `registry:2` image's is distribution's (`registry serve CONFIG`).
+    let args = registry_argv(args);
     let cli = match parse_cli(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -351,6 +363,7 @@ fn main() {
     };
     let code = match cli.cmd {
         Cmd::Daemon(d) => daemon::run_daemon(d, cli.debug),
+        Cmd::Registry { cmd } => commands::registry::run(cmd, cli.debug),
         Cmd::Serve(s) => match serve::serve_with_config(&args, s) {
             Ok(s) => serve::run_serve(s, cli.debug),
             Err(e) => {
@@ -418,7 +431,7 @@ async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
     use commands::image::{archive, local, search};
     use commands::system::{disk, info, inspect};
     match cmd {
-        Cmd::Daemon(_) | Cmd::Serve(_) => Ok(0),
+        Cmd::Daemon(_) | Cmd::Serve(_) | Cmd::Registry { .. } => Ok(0),
         Cmd::Run(a)
         | Cmd::Container {
             cmd: ContainerCmd::Run(a),
@@ -551,6 +564,9 @@ async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
         Cmd::Image {
             cmd: ImageCmd::Prune(a),
         } => local::image_prune(c, &a).await,
+        Cmd::Image {
+            cmd: ImageCmd::Preload(a),
+        } => commands::image::preload::preload(c, &a).await,
         Cmd::Build(a)
         | Cmd::Image {
             cmd: ImageCmd::Build(a),
@@ -583,10 +599,46 @@ async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
     }
 }
 
+/// `registry ARGS` (the binary run under that name) is `dockhand registry ARGS`.
+fn registry_argv(args: Vec<String>) -> Vec<String> {
+    let invoked_as_registry = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "registry");
+    if !invoked_as_registry {
+        return args;
+    }
+    let mut v = vec!["dockhand".to_string(), "registry".to_string()];
+    v.extend(args.into_iter().skip(1));
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn the_binary_named_registry_runs_the_registry() {
+        let argv = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            registry_argv(argv(&[
+                "/bin/registry",
+                "serve",
+                "/etc/docker/registry/config.yml"
+            ])),
+            argv(&[
+                "dockhand",
+                "registry",
+                "serve",
+                "/etc/docker/registry/config.yml"
+            ])
+        );
+        assert_eq!(
+            registry_argv(argv(&["docker", "ps"])),
+            argv(&["docker", "ps"])
+        );
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

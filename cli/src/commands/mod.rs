@@ -8,6 +8,7 @@ pub mod container;
 pub mod host;
 pub mod image;
 pub mod network;
+pub mod registry;
 pub mod system;
 pub mod volume;
 

@@ -8,6 +8,7 @@ pub mod archive;
 pub mod build;
 pub mod build_progress;
 pub mod local;
+pub mod preload;
 pub mod registry;
 pub mod search;
 
