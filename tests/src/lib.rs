@@ -3,7 +3,9 @@
 //! everything it made (containers, monitors, mounts, files), also when the test
 //! fails or panics.
 
+pub mod conformance;
 pub mod dockerd;
+pub mod own_registry;
 pub mod pty;
 pub mod registry;
 pub mod search_index;
