@@ -131,6 +131,26 @@ pub struct DaemonArgs {
     /// "/etc/dockhand/daemon.json", when it exists)
     #[arg(long = "config-file", value_name = "string")]
     pub config_file: Option<PathBuf>,
+    /// Load the images of a Docker/OCI archive, an OCI layout directory or a
+    /// directory of them into the machine's store at start, shared with every
+    /// virtual host (repeatable; a path that fails stops the start)
+    #[arg(long = "preload", value_name = "DIR")]
+    pub preload: Vec<PathBuf>,
+}
+
+/// `--preload` paths, made absolute (relative to the working directory), each
+/// an archive, an image layout or a directory of them: a path that is none of
+/// them stops the start before anything is made.
+pub fn preload_paths(d: &DaemonArgs) -> Result<Vec<PathBuf>, String> {
+    let paths = d
+        .preload
+        .iter()
+        .map(|p| {
+            std::path::absolute(p).map_err(|e| format!("invalid --preload {}: {e}", p.display()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    engine::image::preload::sources(&paths).map_err(|e| format!("--preload: {e}"))?;
+    Ok(paths)
 }
 
 /// `--registry-mirror` and `--insecure-registry` (or the config file's
@@ -354,6 +374,13 @@ pub fn run_daemon(d: DaemonArgs, debug: bool) -> i32 {
             return 1;
         }
     };
+    let preload = match preload_paths(&d) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("dockhand daemon: {e}");
+            return 1;
+        }
+    };
     match server::run_daemon(server::DaemonOptions {
         data_root: d.data_root,
         socket,
@@ -361,6 +388,7 @@ pub fn run_daemon(d: DaemonArgs, debug: bool) -> i32 {
         vhost_defaults,
         playground,
         registry,
+        preload,
     }) {
         Ok(()) => 0,
         Err(e) => {

@@ -2,7 +2,9 @@
 //! and the daemon in one process; its flags are the daemon's plus the
 //! playground's, also read from a `--config` file.
 
-use crate::daemon::{init_logging, net_config, registry_options, vhost_config, DaemonArgs};
+use crate::daemon::{
+    init_logging, net_config, preload_paths, registry_options, vhost_config, DaemonArgs,
+};
 use crate::{parse_cli, Cli, Cmd};
 use std::path::PathBuf;
 
@@ -49,7 +51,7 @@ pub struct ServeArgs {
     #[arg(long = "upload-limit", value_name = "bytes", default_value = "50m")]
     upload_limit: String,
     /// Read settings from FILE (TOML or JSON; keys are these flags' names, e.g.
-    /// max_sessions = 20); flags on the command line win
+    /// max_sessions = 20, preload = ["/srv/bundle"]); flags on the command line win
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -129,6 +131,10 @@ pub fn run_serve(s: ServeArgs, debug: bool) -> i32 {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    let preload = match preload_paths(&s.daemon) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
     match server::run_serve(
         server::DaemonOptions {
             data_root: s.daemon.data_root,
@@ -137,10 +143,68 @@ pub fn run_serve(s: ServeArgs, debug: bool) -> i32 {
             vhost_defaults,
             playground,
             registry,
+            preload,
         },
         pg,
     ) {
         Ok(()) => 0,
         Err(e) => fail(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args(args: &[&str]) -> Result<ServeArgs, String> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        match parse_cli(&args) {
+            Ok(Cli {
+                cmd: Cmd::Serve(s), ..
+            }) => serve_with_config(&args, s),
+            Ok(_) => Err("not serve".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn preload_comes_from_flags_and_the_config_file_made_absolute() {
+        let d = tempfile::tempdir().unwrap();
+        let bundle = d.path().join("bundle");
+        std::fs::create_dir(&bundle).unwrap();
+        std::fs::write(bundle.join("ubuntu_14.04.tar"), b"").unwrap();
+        let extra = d.path().join("extra.tar");
+        std::fs::write(&extra, b"").unwrap();
+        let cfg = d.path().join("serve.toml");
+        std::fs::write(
+            &cfg,
+            format!("preload = [{:?}, \"Cargo.toml\"]\n", bundle.display()),
+        )
+        .unwrap();
+        let s = serve_args(&[
+            "dockhand",
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--preload",
+            extra.to_str().unwrap(),
+        ])
+        .unwrap();
+        let got = preload_paths(&s.daemon).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(got, [bundle.clone(), cwd.join("Cargo.toml"), extra]);
+        let s = serve_args(&["dockhand", "serve"]).unwrap();
+        assert!(s.daemon.preload.is_empty());
+        assert!(preload_paths(&s.daemon).unwrap().is_empty());
+        // A path that is not there, or a directory without images, stops the start.
+        let s = serve_args(&["dockhand", "serve", "--preload", "/nonexistent/bundle"]).unwrap();
+        let e = preload_paths(&s.daemon).unwrap_err();
+        assert!(e.starts_with("--preload: /nonexistent/bundle: "), "{e}");
+        let empty = d.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        let s = serve_args(&["dockhand", "serve", "--preload", empty.to_str().unwrap()]).unwrap();
+        assert!(preload_paths(&s.daemon)
+            .unwrap_err()
+            .contains("no image archives"));
     }
 }

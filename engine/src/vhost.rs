@@ -186,6 +186,26 @@ fn is_mounted(path: &Path) -> bool {
         .any(|l| l.split(' ').nth(4) == Some(p.as_str()))
 }
 
+/// Tag the machine's preloaded images into virtual host `v` (those it was not
+/// offered yet); true if it took some. A failure is logged, not fatal.
+fn offer_preloaded(v: &Vhost) -> bool {
+    match v.host.images.apply_preloaded() {
+        Ok(tagged) if !tagged.is_empty() => {
+            tracing::info!(
+                "virtual host {}: preloaded images {}",
+                v.name(),
+                tagged.join(", ")
+            );
+            true
+        }
+        Ok(_) => false,
+        Err(e) => {
+            tracing::warn!("virtual host {}: preloaded images: {e}", v.name());
+            false
+        }
+    }
+}
+
 fn process_alive(pid: i64) -> bool {
     // SAFETY: kill with signal 0 only checks.
     pid > 0 && unsafe { libc::kill(pid as i32, 0) } == 0
@@ -308,7 +328,12 @@ impl Manager {
             rec: Mutex::new(rec),
             host,
         });
-        self.hosts.lock().unwrap().insert(name.to_string(), v);
+        self.hosts
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), v.clone());
+        // Images preloaded while the daemon was down (`--preload` at start).
+        offer_preloaded(&v);
         Ok(())
     }
 
@@ -649,10 +674,19 @@ impl Manager {
         });
         let session = v.rec.lock().unwrap().session.clone();
         self.hosts.lock().unwrap().insert(name, v.clone());
+        // Once it is known: a preload from now on offers its images here too.
+        offer_preloaded(&v);
         if !session.is_empty() {
             self.write_session_hosts(&session);
         }
         Ok(v)
+    }
+
+    /// After a preload: offer the new names to every virtual host
+    /// (`ImageStore::apply_preloaded`). Returns how many hosts took some.
+    pub fn apply_preloaded(&self) -> usize {
+        let all: Vec<Arc<Vhost>> = self.hosts.lock().unwrap().values().cloned().collect();
+        all.iter().filter(|v| offer_preloaded(v)).count()
     }
 
     /// The virtual host's own default bridge, NAT and DNS, inside its network

@@ -34,6 +34,9 @@ pub struct DaemonOptions {
     pub playground: Option<engine::network::PlaygroundConfig>,
     /// `--registry-mirror`, `--insecure-registry`.
     pub registry: engine::registry::RegistryOptions,
+    /// `--preload`: archives, OCI layouts or directories of them, loaded into
+    /// the machine's store at start (absolute paths).
+    pub preload: Vec<PathBuf>,
 }
 
 /// Shared state of the API handlers.
@@ -216,6 +219,7 @@ pub(crate) async fn open_machine(opts: &DaemonOptions) -> std::io::Result<Arc<Ho
             opts.socket.display()
         )));
     }
+    routes::preload::at_start(&host, &opts.preload).await?;
     Ok(host)
 }
 

@@ -2,6 +2,8 @@
 //! (through `manifest.json` when there is one, else `index.json`), verify and
 //! register their layers, and only when every image checks out add them to the
 //! host. On any failure the layers this load registered, and nothing else, go.
+//! The same code reads a directory holding what such a tar holds (an OCI image
+//! layout, for `image preload`): its files are read in place, not staged.
 
 use super::{MEDIA_DOCKER_LIST, MEDIA_OCI_INDEX};
 use crate::image::config::{host_arch, StoredConfig};
@@ -33,23 +35,40 @@ fn bad(msg: impl Into<String>) -> ImageError {
     ImageError::InvalidParameter(msg.into())
 }
 
-/// A regular file of the archive, staged on disk, with its sha256.
+/// A regular file of the archive, staged on disk (or, for a directory, where it
+/// is), with its sha256: known once staged, computed on first use in place.
 struct Staged {
     path: PathBuf,
-    digest: Sha256Digest,
+    digest: std::cell::OnceCell<Sha256Digest>,
     size: u64,
+}
+
+impl Staged {
+    fn digest(&self) -> Result<&Sha256Digest, ImageError> {
+        if let Some(d) = self.digest.get() {
+            return Ok(d);
+        }
+        let f = File::open(&self.path)
+            .map_err(|e| bad(format!("open {}: {e}", self.path.display())))?;
+        let (d, _) = hash_copy(&mut BufReader::new(f), &mut io::sink(), &self.path)?;
+        Ok(self.digest.get_or_init(|| d))
+    }
 }
 
 /// The archive's files by cleaned name, and its symlinks (never created on disk).
 struct Staging {
-    dir: PathBuf,
+    /// The scratch directory the files were staged in (removed on drop); `None`
+    /// when they are read in place (a directory).
+    dir: Option<PathBuf>,
     files: HashMap<String, Staged>,
     links: HashMap<String, String>,
 }
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
+        if let Some(dir) = &self.dir {
+            let _ = fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -77,7 +96,7 @@ impl Staging {
         fs::create_dir_all(&dir)
             .map_err(|e| ImageError::Internal(format!("create {}: {e}", dir.display())))?;
         let mut st = Staging {
-            dir,
+            dir: Some(dir.clone()),
             files: HashMap::new(),
             links: HashMap::new(),
         };
@@ -98,22 +117,22 @@ impl Staging {
                     // Files go to numbered names: the archive's names never touch
                     // the file system.
                     n += 1;
-                    let path = st.dir.join(n.to_string());
+                    let path = dir.join(n.to_string());
                     let (digest, size) = copy_hashing(&mut entry, &path)?;
-                    st.files.insert(name, Staged { path, digest, size });
+                    let staged = Staged {
+                        path,
+                        digest: digest.into(),
+                        size,
+                    };
+                    st.files.insert(name, staged);
                 }
                 T::Symlink => {
                     let target = entry
                         .link_name_bytes()
                         .map(|l| l.into_owned())
                         .unwrap_or_default();
-                    let base = name.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-                    let joined = if target.starts_with(b"/") {
-                        target
-                    } else {
-                        [base.as_bytes(), b"/", &target].concat()
-                    };
-                    st.links.insert(name, clean(&joined)?);
+                    st.links
+                        .insert(name.clone(), symlink_target(&name, &target)?);
                 }
                 T::Link => {
                     let target = entry
@@ -123,6 +142,46 @@ impl Staging {
                     st.links.insert(name, clean(&target)?);
                 }
                 _ => {}
+            }
+        }
+        Ok(st)
+    }
+
+    /// An image layout (or an extracted `docker save`) as a directory: its files
+    /// are read where they are, never copied; symlinks are resolved by name inside
+    /// it, as an archive's are, and nothing outside it is read.
+    fn scan(root: &Path) -> Result<Staging, ImageError> {
+        let mut st = Staging {
+            dir: None,
+            files: HashMap::new(),
+            links: HashMap::new(),
+        };
+        let mut todo = vec![(root.to_path_buf(), String::new(), 0u32)];
+        while let Some((dir, prefix, depth)) = todo.pop() {
+            let rd = fs::read_dir(&dir).map_err(|e| bad(format!("{}: {e}", dir.display())))?;
+            for ent in rd {
+                let ent = ent.map_err(|e| bad(format!("{}: {e}", dir.display())))?;
+                let name = format!("{prefix}{}", ent.file_name().to_string_lossy());
+                let path = ent.path();
+                let meta = fs::symlink_metadata(&path)
+                    .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+                let ft = meta.file_type();
+                if ft.is_file() {
+                    let staged = Staged {
+                        path,
+                        digest: Default::default(),
+                        size: meta.len(),
+                    };
+                    st.files.insert(name, staged);
+                } else if ft.is_symlink() {
+                    let target = fs::read_link(&path)
+                        .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+                    let target = target.as_os_str().as_encoded_bytes();
+                    st.links
+                        .insert(name.clone(), symlink_target(&name, target)?);
+                } else if ft.is_dir() && depth < 8 {
+                    todo.push((path, format!("{name}/"), depth + 1));
+                }
             }
         }
         Ok(st)
@@ -173,13 +232,26 @@ fn tar_error(e: io::Error) -> ImageError {
 }
 
 fn check_digest(f: &Staged, want: &Sha256Digest, what: &str) -> Result<(), ImageError> {
-    if &f.digest != want {
+    let have = f.digest()?;
+    if have != want {
         return Err(bad(format!(
             "invalid archive: {what}: digest mismatch: content is {}",
-            digest_string(&f.digest)
+            digest_string(have)
         )));
     }
     Ok(())
+}
+
+/// Where a symlink named `name` (a cleaned name inside the archive) leads, as a
+/// cleaned name inside it: absolute targets are taken from the archive's root.
+fn symlink_target(name: &str, target: &[u8]) -> Result<String, ImageError> {
+    let base = name.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+    let joined = if target.starts_with(b"/") {
+        target.to_vec()
+    } else {
+        [base.as_bytes(), b"/", target].concat()
+    };
+    clean(&joined)
 }
 
 /// If `name` is `blobs/sha256/<hex>` or `<hex>.json`, the digest it claims.
@@ -196,6 +268,15 @@ fn claimed_digest(name: &str) -> Option<Sha256Digest> {
 fn copy_hashing(src: &mut dyn Read, path: &Path) -> Result<(Sha256Digest, u64), ImageError> {
     let mut f = File::create(path)
         .map_err(|e| ImageError::Internal(format!("create {}: {e}", path.display())))?;
+    hash_copy(src, &mut f, path)
+}
+
+/// Copy `src` to `dst` (written to `path`), hashing it.
+fn hash_copy(
+    src: &mut dyn Read,
+    f: &mut dyn Write,
+    path: &Path,
+) -> Result<(Sha256Digest, u64), ImageError> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
@@ -269,7 +350,7 @@ fn from_manifest_json(st: &Staging) -> Result<Vec<Found<'_>>, ImageError> {
     Ok(out)
 }
 
-fn from_oci_index(st: &Staging) -> Result<Vec<Found<'_>>, ImageError> {
+fn from_oci_index<'s>(st: &'s Staging, opts: &LoadOptions) -> Result<Vec<Found<'s>>, ImageError> {
     let bytes = st.read_file(st.get("index.json")?)?;
     let index: Value = serde_json::from_slice(&bytes)
         .map_err(|e| bad(format!("invalid archive: index.json: {e}")))?;
@@ -278,9 +359,15 @@ fn from_oci_index(st: &Staging) -> Result<Vec<Found<'_>>, ImageError> {
         let ann = &desc["annotations"];
         let name = ann["io.containerd.image.name"]
             .as_str()
-            .or_else(|| ann["org.opencontainers.image.ref.name"].as_str())
-            .filter(|n| n.contains(':') || n.contains('/'));
-        let r = name.map(parse_tag_target).transpose()?;
+            .or_else(|| ann["org.opencontainers.image.ref.name"].as_str());
+        let name = match name {
+            Some(n) if n.contains(':') || n.contains('/') => Some(n.to_string()),
+            // A bare tag (`skopeo copy ... oci:DIR:14.04`) names an image only
+            // when the caller knows its repository.
+            Some(tag) => opts.bare_tag_repo.as_ref().map(|r| format!("{r}:{tag}")),
+            None => None,
+        };
+        let r = name.as_deref().map(parse_tag_target).transpose()?;
         let Some((config, layers)) = image_of(st, desc, 0)? else {
             continue;
         };
@@ -361,17 +448,49 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
+/// Where images are loaded from.
+pub enum Source<'a> {
+    /// A plain tar (`docker save`, an OCI archive), read once.
+    Tar(&'a mut dyn Read),
+    /// A directory holding what such a tar holds: an OCI image layout
+    /// (`oci-layout`, `index.json`, `blobs/`) or an extracted `docker save`.
+    Dir(&'a Path),
+}
+
+/// How a load names what it finds beyond `docker load`'s rules.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The repository of images an OCI index names by a bare tag
+    /// (`org.opencontainers.image.ref.name` = `14.04`); `docker load` leaves
+    /// them unnamed.
+    pub bare_tag_repo: Option<String>,
+}
+
 /// Load the plain tar `src` into `store`. Returns the images with their new names.
 pub fn load(
     store: &ImageStore,
     src: &mut dyn Read,
     progress: Progress<'_>,
 ) -> Result<Vec<Loaded>, ImageError> {
-    let st = Staging::read(store, src)?;
+    load_from(store, Source::Tar(src), &LoadOptions::default(), progress)
+}
+
+/// Load the images of `src` into `store`, as [`load`] does: every image checks
+/// out or none is added and the layers this load registered go.
+pub fn load_from(
+    store: &ImageStore,
+    src: Source<'_>,
+    opts: &LoadOptions,
+    progress: Progress<'_>,
+) -> Result<Vec<Loaded>, ImageError> {
+    let st = match src {
+        Source::Tar(r) => Staging::read(store, r)?,
+        Source::Dir(d) => Staging::scan(d)?,
+    };
     let found = if st.get("manifest.json").is_ok() {
         from_manifest_json(&st)?
     } else if st.get("index.json").is_ok() {
-        from_oci_index(&st)?
+        from_oci_index(&st, opts)?
     } else {
         return Err(bad(
             "invalid archive: no manifest.json or index.json found (truncated, or not an image archive)",

@@ -19,7 +19,7 @@ mod load;
 mod save;
 
 pub use compress::decompressed;
-pub use load::{load, Loaded};
+pub use load::{load, load_from, LoadOptions, Loaded, Progress, Source};
 pub use save::SaveSet;
 
 /// `application/vnd.oci.image.index.v1+json`

@@ -4,16 +4,13 @@
 //! entries, fixed owners, one mtime: the binary's), so the same binary always gives
 //! the same layer and the same image ID.
 
-use super::{ImageError, ImageStore, NewImage};
+use super::{ImageError, ImageStore, LayerInfo};
 use chrono::{DateTime, Utc};
-use shared::api::ContainerConfig;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Where a static busybox is looked for, in order.
 pub const BUSYBOX_PATHS: [&str; 2] = ["/bin/busybox", "/usr/bin/busybox"];
-
-const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh
 daemon:x:1:1:daemon:/usr/sbin:/bin/false
@@ -177,16 +174,7 @@ pub fn parse_applets(list: &str) -> Vec<String> {
 /// The layer tar for `binary` (the busybox executable's bytes).
 pub fn build_layer_tar(binary: &[u8], applets: &[String], mtime: u64) -> std::io::Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());
-    let header = |kind: tar::EntryType, mode: u32, size: u64| {
-        let mut h = tar::Header::new_ustar();
-        h.set_entry_type(kind);
-        h.set_mode(mode);
-        h.set_size(size);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(mtime);
-        h
-    };
+    let header = |kind, mode, size| super::builtin::tar_header(kind, mode, size, mtime);
     let mut files: Vec<(String, u32, &[u8])> = vec![
         ("bin/busybox".into(), 0o755, binary),
         ("etc/group".into(), 0o644, GROUP.as_bytes()),
@@ -231,76 +219,39 @@ fn version(busybox: &Path) -> String {
         .unwrap_or_else(|| "BusyBox".into())
 }
 
+/// The busybox layer as stored and the history comment that says where it
+/// came from.
+pub(super) struct BusyboxLayer {
+    pub layer: LayerInfo,
+    pub comment: String,
+}
+
 impl ImageStore {
     /// Build and tag `busybox:latest` from the host's busybox unless it is tagged.
     /// Returns the new ID when it built one.
     pub fn ensure_busybox(&self) -> Result<Option<String>, ImageError> {
-        if self
-            .lock_index()
-            .refs
-            .contains_key("docker.io/library/busybox:latest")
-        {
-            return Ok(None);
-        }
+        self.ensure_builtin(super::builtin::Builtin::Busybox, "latest", Path::new(""))
+    }
+
+    /// Store the layer made from the host's static busybox (the same binary
+    /// always gives the same layer).
+    pub(super) fn busybox_layer(
+        &self,
+    ) -> Result<(BusyboxLayer, Option<DateTime<Utc>>), ImageError> {
         let bin_path = find_host_busybox()?;
         let binary = std::fs::read(&bin_path)
             .map_err(|e| crate::error::IoError::new("read", &bin_path, e))?;
-        let mtime = std::fs::metadata(&bin_path)
-            .ok()
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let mtime = super::builtin::mtime_of(&bin_path);
         let tar = build_layer_tar(&binary, &applets(&bin_path)?, mtime)
             .map_err(|e| ImageError::Internal(format!("building the busybox layer: {e}")))?;
         let layer = self.register_layer(&mut &tar[..])?;
-        let config = ContainerConfig {
-            env: vec![PATH_ENV.to_string()],
-            cmd: Some(vec!["sh".to_string()]),
-            ..Default::default()
-        };
+        let comment = format!(
+            "{} from the host's {}",
+            version(&bin_path),
+            bin_path.display()
+        );
         let created: Option<DateTime<Utc>> = DateTime::from_timestamp(mtime as i64, 0);
-        let new = NewImage {
-            parent: None,
-            layers: vec![layer.clone()],
-            config,
-            created_by: format!(
-                "/bin/sh -c #(nop) ADD file:{} in / ",
-                layer.diff_id.digest()
-            ),
-            comment: format!(
-                "{} from the host's {}",
-                version(&bin_path),
-                bin_path.display()
-            ),
-            author: String::new(),
-            created,
-        };
-        let id = self.create_image_with_cmd_step(&new)?;
-        self.tag(&id, "busybox:latest")?;
-        Ok(Some(id))
-    }
-
-    /// Like `create_image`, plus Docker Hub's trailing `CMD ["sh"]` history step.
-    fn create_image_with_cmd_step(&self, new: &NewImage) -> Result<String, ImageError> {
-        let base = self.create_image(new, None)?;
-        let step = NewImage {
-            parent: Some(base.clone()),
-            layers: Vec::new(),
-            config: new.config.clone(),
-            created_by: "/bin/sh -c #(nop)  CMD [\"sh\"]".into(),
-            comment: String::new(),
-            author: String::new(),
-            created: new.created,
-        };
-        let id = self.create_image(&step, None)?;
-        if id != base {
-            // The intermediate has no name and no use: drop it, keeping the layer
-            // the final image shares (a pulled busybox has no parent either).
-            self.set_parent(&id, None)?;
-            let _ = self.remove(&base, true, &|_| Vec::new());
-        }
-        Ok(id)
+        Ok((BusyboxLayer { layer, comment }, created))
     }
 }
 

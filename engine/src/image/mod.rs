@@ -8,6 +8,7 @@
 //! references over every host's index. Lock order: the host's index mutex, then the
 //! content lock.
 
+pub mod builtin;
 pub mod busybox;
 pub mod changes;
 pub mod config;
@@ -15,6 +16,7 @@ mod delete;
 mod import;
 pub mod index;
 pub mod layer;
+pub mod preload;
 mod usage;
 
 pub use delete::chain_ids;
@@ -207,7 +209,8 @@ impl ImageStore {
 
     /// Bytes of uncompressed layer content this host may still add: the free
     /// space of its disk less what its images already hold. Layers the machine's
-    /// own images have (busybox, the virtual host's base) are not charged.
+    /// own images have (busybox, the virtual host's base) and those of the
+    /// images the machine makes (`builtin`) are not charged.
     /// `None`: no quota (the machine itself).
     pub fn content_budget(&self) -> Option<u64> {
         let disk = self.quota_disk.as_ref()?;
@@ -225,11 +228,13 @@ impl ImageStore {
         let idx = self.lock_index().clone();
         let machine =
             HostIndex::load(&HostIndex::path(&self.data_root, MACHINE_HOST)).unwrap_or_default();
+        let builtin = builtin::free_layers(&self.data_root);
         let free: std::collections::HashSet<&String> = machine
             .images
             .values()
             .chain(machine.retained.values())
             .flat_map(|m| m.layers.iter())
+            .chain(builtin.iter())
             .collect();
         let mut seen = std::collections::HashSet::new();
         idx.images

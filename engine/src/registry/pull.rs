@@ -352,12 +352,14 @@ where
     let jobs: Vec<(Descriptor, String)> = layers.into_iter().zip(diff_ids).collect();
     let mut missing = 0;
     let mut waiting = Vec::new();
+    let mut fetch = Vec::new();
     for (d, diff) in &jobs {
         let have = parse_digest(diff).is_some_and(|dd| has_layer(images(&store), &dd));
         let id = progress::short(&d.digest);
         if have {
             sink(progress::status(&id, "Already exists"));
         } else {
+            fetch.push((d.clone(), diff.clone()));
             sink(progress::status(&id, "Pulling fs layer"));
             // Beyond the first few, a layer waits for a download slot.
             missing += 1;
@@ -369,7 +371,7 @@ where
     for id in waiting {
         sink(progress::status(&id, "Waiting"));
     }
-    let results: Vec<Result<()>> = stream::iter(jobs.clone().into_iter().map(|(d, diff)| {
+    let results: Vec<Result<()>> = stream::iter(fetch.into_iter().map(|(d, diff)| {
         let store = store.clone();
         let sink = sink.clone();
         async move { fetch_layer(session, store, &d, &diff, sink).await }

@@ -8,7 +8,9 @@
 //! every key at the top level: strings, integers, floats, booleans and arrays of
 //! those; tables, inline tables and dates have no flag to become and are refused.
 //!
-//! Durations and sizes are read by `shared::units`, as docker reads them.
+//! Durations and sizes are read by `shared::units`, as docker reads them. A
+//! repeatable flag is a list: `preload = ["/srv/bundle", "/srv/extra.tar"]` is
+//! `--preload /srv/bundle --preload /srv/extra.tar`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -383,6 +385,17 @@ egress-registry = ["10.0.0.1:5000", '10.0.0.2:5000']
         assert_eq!(config_file_args(json, Path::new("p.json")).unwrap(), want);
         let on = config_file_args("no_networking = true", Path::new("p.toml")).unwrap();
         assert_eq!(on, vec!["--no-networking"]);
+    }
+
+    #[test]
+    fn preload_lists_become_one_flag_per_path() {
+        let want = ["--preload", "/srv/bundle", "--preload", "/srv/more.tar"];
+        let toml = "preload = [\"/srv/bundle\", \"/srv/more.tar\"]\n";
+        assert_eq!(config_file_args(toml, Path::new("p.toml")).unwrap(), want);
+        let json = r#"{"preload": ["/srv/bundle", "/srv/more.tar"]}"#;
+        assert_eq!(config_file_args(json, Path::new("p.json")).unwrap(), want);
+        let one = config_file_args("preload = \"/srv/bundle\"", Path::new("p.toml")).unwrap();
+        assert_eq!(one, ["--preload", "/srv/bundle"]);
     }
 
     #[test]

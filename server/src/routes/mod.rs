@@ -8,6 +8,7 @@ mod containers;
 pub(crate) mod events;
 mod images;
 mod networks;
+pub(crate) mod preload;
 mod registry;
 mod system;
 mod vhosts;
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/dockhand/hosts/create", post(vhosts::create))
         .route("/dockhand/hosts", get(vhosts::list))
+        .route("/dockhand/images/preload", post(preload::preload))
         .route(
             "/dockhand/hosts/{name}",
             get(vhosts::inspect).delete(vhosts::remove),

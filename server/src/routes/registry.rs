@@ -189,8 +189,12 @@ pub async fn pull_image(
 /// `sink`, from the right network; `pull` events as moby sends them. Also what
 /// a build's `FROM` uses.
 ///
-/// `busybox:latest` is made from the machine's static busybox, not downloaded:
-/// "pulling" it (again, e.g. after rmi) builds it, or says what to install.
+/// A name the trainer preloaded (`dockhand image preload`) is taken from the
+/// machine without the network.
+/// The images the machine makes (`busybox`, `registry:2`, `docker:cli`, see
+/// `engine::image::builtin`) are pulled from the registry when it answers (Docker
+/// Hub or its mirror), and made when it does not: offline, behind a firewall or
+/// rate-limited.
 pub async fn pull_into(
     st: AppState,
     r: Reference,
@@ -199,22 +203,109 @@ pub async fn pull_into(
     creds: AuthConfig,
     sink: Sink,
 ) -> Result<(), RegistryError> {
-    if r.full_name() == "docker.io/library/busybox"
-        && r.digest().is_none()
-        && r.explicit_tag().is_none_or(|t| t == "latest")
-    {
-        st.host.images.ensure_busybox()?;
-        let attrs = std::collections::BTreeMap::from([("name".to_string(), "busybox".to_string())]);
-        st.host.emit("image", "pull", "busybox:latest", attrs);
-        sink(json!({"status": "Pulling from library/busybox", "id": "latest"}));
-        sink(json!({"status": "Made from the host's static busybox"}));
-        sink(json!({"status": "Status: Downloaded newer image for busybox:latest"}));
+    if !all_tags && r.digest().is_none() && adopt_preloaded(&st, &r, &sink).await? {
         return Ok(());
     }
+    let builtin = (!all_tags)
+        .then(|| engine::image::builtin::Builtin::for_reference(&r))
+        .flatten();
+    let pulled = pull_from_registry(&st, r.clone(), all_tags, platform, creds, sink.clone()).await;
+    match (pulled, builtin) {
+        (Ok(()), _) => Ok(()),
+        (Err(e), Some(b)) => {
+            tracing::info!(
+                "{}: not pulled ({e}); made on this machine",
+                r.familiar_string()
+            );
+            make_builtin(&st, &r, b, sink).await
+        }
+        (Err(e), None) => Err(e),
+    }
+}
+
+/// Tag a trainer's image preloaded under `r`'s name (`dockhand image
+/// preload`) into the request's host, without the network; false when
+/// nothing is preloaded under that name.
+async fn adopt_preloaded(st: &AppState, r: &Reference, sink: &Sink) -> Result<bool, RegistryError> {
+    let name = r.with_default_tag();
+    let host = st.host.clone();
+    let key = name.canonical_string();
+    let adopted = tokio::task::spawn_blocking(move || host.images.adopt_preloaded(&key))
+        .await
+        .map_err(|e| {
+            RegistryError::Transport(format!("preloaded {}: {e}", r.familiar_string()))
+        })??;
+    if adopted.is_none() {
+        return Ok(false);
+    }
+    let familiar = name.familiar_string();
+    let tag = name.explicit_tag().unwrap_or("latest").to_string();
+    sink(json!({"status": format!("Pulling from {}", repo_path(r)), "id": tag}));
+    sink(json!({"status": "Preloaded on this machine"}));
+    sink(json!({"status": format!("Status: Image is up to date for {familiar}")}));
+    emit_pull(&st.host, &familiar);
+    Ok(true)
+}
+
+/// The `pull` event, as moby sends it.
+fn emit_pull(host: &engine::host::Host, name: &str) {
+    let attrs = std::collections::BTreeMap::from([("name".to_string(), name.to_string())]);
+    host.emit("image", "pull", name, attrs);
+}
+
+/// `library/busybox`, `me/app`, `localhost:5000/app`: the name `pull` prints.
+fn repo_path(r: &Reference) -> String {
+    let path = r.familiar_name();
+    if path.contains('/') {
+        path
+    } else {
+        format!("library/{path}")
+    }
+}
+
+/// Make a builtin image on the request's host, with `pull`'s messages.
+async fn make_builtin(
+    st: &AppState,
+    r: &Reference,
+    b: engine::image::builtin::Builtin,
+    sink: Sink,
+) -> Result<(), RegistryError> {
+    let tag = r.explicit_tag().unwrap_or("latest").to_string();
+    let host = st.host.clone();
+    let exe = std::env::current_exe().map_err(|e| {
+        RegistryError::Image(engine::image::ImageError::Internal(format!(
+            "finding this binary: {e}"
+        )))
+    })?;
+    let t = tag.clone();
+    let made = tokio::task::spawn_blocking(move || host.images.ensure_builtin(b, &t, &exe))
+        .await
+        .map_err(|e| RegistryError::Transport(format!("making {}: {e}", r.familiar_string())))??;
+    let name = r.with_default_tag().familiar_string();
+    sink(json!({"status": format!("Pulling from {}", repo_path(r)), "id": tag}));
+    sink(json!({"status": b.made_from()}));
+    let status = match made {
+        Some(_) => format!("Status: Downloaded newer image for {name}"),
+        None => format!("Status: Image is up to date for {name}"),
+    };
+    sink(json!({"status": status}));
+    emit_pull(&st.host, &name);
+    Ok(())
+}
+
+/// Pull `r` from its registry (see `pull_into`).
+async fn pull_from_registry(
+    st: &AppState,
+    r: Reference,
+    all_tags: bool,
+    platform: Option<engine::registry::manifest::Platform>,
+    creds: AuthConfig,
+    sink: Sink,
+) -> Result<(), RegistryError> {
     let host = st.host.clone();
     let h = host.clone();
     let domain = r.domain().to_string();
-    let pulled = from_host_network(&st, &domain, move |client| async move {
+    let pulled = from_host_network(st, &domain, move |client| async move {
         let refs = if all_tags {
             let tags = pull::list_tags(&client, &r, creds.clone()).await?;
             tags.iter().filter_map(|t| r.with_tag(t).ok()).collect()
@@ -234,9 +325,7 @@ pub async fn pull_into(
     })
     .await?;
     for p in pulled {
-        let name = p.reference.familiar_string();
-        let attrs = std::collections::BTreeMap::from([("name".to_string(), name.clone())]);
-        host.emit("image", "pull", &name, attrs);
+        emit_pull(&host, &p.reference.familiar_string());
     }
     Ok(())
 }
