@@ -156,6 +156,41 @@ fn detached_container_lifecycle_ps_logs_kill_rm() {
 }
 
 #[test]
+fn kill_returns_once_the_container_has_exited() {
+    dockhand_tests::require_root!();
+    let d = Daemon::start();
+    // `docker kill x && docker rm x` must find x stopped every time: the
+    // kill answers only after the exit is recorded, as moby does for SIGKILL.
+    for i in 0..10 {
+        let name = format!("k{i}");
+        d.cli(&["run", "-d", "--name", &name, "busybox", "sleep", "100"])
+            .ok();
+        d.cli(&["kill", &name]).ok();
+        assert_eq!(
+            d.cli(&[
+                "inspect",
+                "-f",
+                "{{.State.Running}} {{.State.ExitCode}}",
+                &name
+            ])
+            .ok(),
+            "false 137",
+            "round {i}"
+        );
+        assert_eq!(d.cli(&["rm", &name]).ok(), name);
+    }
+    // Another signal does not wait: USR1 leaves the container running.
+    d.cli(&["run", "-d", "--name", "usr1", "busybox", "sleep", "100"])
+        .ok();
+    d.cli(&["kill", "-s", "USR1", "usr1"]).ok();
+    assert_eq!(
+        d.cli(&["inspect", "-f", "{{.State.Running}}", "usr1"]).ok(),
+        "true"
+    );
+    d.cli(&["rm", "-f", "usr1"]).ok();
+}
+
+#[test]
 fn stop_sends_sigterm_then_sigkill_after_the_timeout() {
     dockhand_tests::require_root!();
     let d = Daemon::start();

@@ -22,14 +22,15 @@ impl Host {
         Ok(())
     }
 
-    /// `POST /containers/{id}/kill`.
-    pub fn kill(&self, key: &str, signal: Option<&str>) -> Result<()> {
+    /// `POST /containers/{id}/kill`. With SIGKILL (the default) it returns once
+    /// the exit is recorded, as moby does, so `kill x && rm x` finds it stopped.
+    pub async fn kill(&self, key: &str, signal: Option<&str>) -> Result<()> {
         let sig = match signal {
             Some(s) if !s.is_empty() => parse_signal(s)
                 .ok_or_else(|| Error::InvalidParameter(format!("Invalid signal: {s}")))?,
             _ => libc::SIGKILL,
         };
-        let id = {
+        let (id, rx) = {
             let mut st = self.lock();
             let id = resolve_in(&st, key)?;
             let e = st.get_mut(&id).ok_or_else(|| no_such(key))?;
@@ -47,9 +48,24 @@ impl Host {
                 e.manual_stop = true;
                 let _ = self.persist(e);
             }
-            id
+            (id, e.watch.subscribe())
         };
-        self.signal(&id, sig)
+        self.signal(&id, sig)?;
+        if sig != libc::SIGKILL {
+            return Ok(());
+        }
+        let exited = wait_for(
+            rx,
+            |w| !w.running || w.removed,
+            std::time::Duration::from_secs(10),
+        )
+        .await;
+        if !exited {
+            return Err(Error::Internal(format!(
+                "Cannot kill container: {key}: tried to kill container, but did not receive an exit event"
+            )));
+        }
+        Ok(())
     }
 
     /// `POST /containers/{id}/stop`: the stop signal, then SIGKILL after `timeout`

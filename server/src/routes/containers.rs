@@ -102,7 +102,9 @@ pub async fn kill(
     Path(id): Path<String>,
     Query(q): Q,
 ) -> ApiResult<StatusCode> {
-    st.host.kill(&id, q.get("signal").map(String::as_str))?;
+    st.host
+        .kill(&id, q.get("signal").map(String::as_str))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
