@@ -186,6 +186,12 @@ pub struct ContainerFlags {
     /// Set custom DNS servers
     #[arg(long = "dns", value_name = "list")]
     pub dns: Vec<String>,
+    /// Add additional groups to join
+    #[arg(long = "group-add", value_name = "list")]
+    pub group_add: Vec<String>,
+    /// Runtime to use for this container
+    #[arg(long = "runtime", value_name = "string")]
+    pub runtime: Option<String>,
     /// Print usage
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -462,6 +468,12 @@ pub fn build_create(
         json!({"Type": log_driver, "Config": log_config}),
     );
     resource_fields(f, &mut extra)?;
+    if !f.group_add.is_empty() {
+        extra.insert("GroupAdd".into(), json!(f.group_add));
+    }
+    if let Some(r) = &f.runtime {
+        extra.insert("Runtime".into(), json!(r));
+    }
     if !f.link.is_empty() {
         let links: Vec<Value> = f
             .link

@@ -548,10 +548,13 @@ struct Log {
 
 impl Log {
     fn open(spec: &RuntimeSpec) -> std::io::Result<Log> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&spec.log_path)?;
+        // No path: the `none` log driver, which keeps nothing.
+        let path = if spec.log_path.as_os_str().is_empty() {
+            std::path::Path::new("/dev/null")
+        } else {
+            spec.log_path.as_path()
+        };
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(Log {
             path: spec.log_path.clone(),

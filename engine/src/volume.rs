@@ -254,6 +254,21 @@ fn parse_mode(mode: &str, spec: &str) -> Result<bool> {
     Ok(rw)
 }
 
+/// The propagation a bind's mode asks for (the last one named), moby's
+/// default `rprivate` otherwise. It is recorded for inspect; the container's
+/// root is private, so a shared or slave mode does not reach the machine.
+pub fn propagation_of(mode: &str) -> String {
+    mode.split(',')
+        .rfind(|m| {
+            matches!(
+                *m,
+                "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave"
+            )
+        })
+        .unwrap_or("rprivate")
+        .to_string()
+}
+
 /// moby `volume/mounts/linux_parser.go` `ParseMountRaw` for `SRC:DST[:MODE]`.
 pub fn parse_bind(spec: &str) -> Result<BindSpec> {
     let parts: Vec<&str> = spec.split(':').collect();
@@ -491,6 +506,14 @@ impl VolumeStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_binds_propagation_is_the_last_one_named() {
+        assert_eq!(propagation_of(""), "rprivate");
+        assert_eq!(propagation_of("rw"), "rprivate");
+        assert_eq!(propagation_of("rw,rshared"), "rshared");
+        assert_eq!(propagation_of("slave,ro,rslave"), "rslave");
+    }
 
     #[test]
     fn binds_parse_like_mobys_linux_parser() {

@@ -1,8 +1,9 @@
 //! `docker build` interop: our classic builder (`POST /build`) driven by the real
 //! docker CLI 28 (its default path without buildx, and `DOCKER_BUILDKIT=0`), by
-//! raw HTTP with hand-made (hostile, compressed) contexts, and by docker-py's
-//! `api_build_test.py`; the images compared with what a real dockerd builds from
-//! the same Dockerfile, and moved to it.
+//! raw HTTP with hand-made (hostile, compressed) contexts; the images compared
+//! with what a real dockerd builds from the same Dockerfile, and moved to it.
+//! docker-py's `api_build_test.py` runs with the rest of its suite in
+//! `docker_py.rs`.
 
 use dockhand_tests::dockerd::RealDockerd;
 use dockhand_tests::{build_context as context, Daemon, Run};
@@ -951,148 +952,6 @@ fn hostile_and_compressed_contexts_over_raw_http() {
 
 fn rand_u32() -> u32 {
     rand::random()
-}
-
-// ----- 5. docker-py's api_build_test ------------------------------------------------
-
-/// docker-py tests that need the internet (no daemon can pass them offline);
-/// they may pass or fail.
-const DOCKER_PY_NEEDS_INTERNET: &[(&str, &str)] = &[(
-    "test_build_streaming",
-    "ADD https://dl.dropboxusercontent.com/... (a remote URL; it passes offline only \
-     because it asserts nothing but that some message came)",
-)];
-
-/// docker-py tests that skip themselves on a daemon without experimental
-/// features (docker's CI runs them on an experimental daemon).
-const DOCKER_PY_SKIPS_ITSELF: &[&str] = &["test_build_squash", "test_build_invalid_platform"];
-
-/// Where docker-py's test suite is kept (see its README.md).
-fn docker_py_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peer/docker-py")
-}
-
-/// `name -> outcome` from pytest's JUnit XML report.
-fn junit_outcomes(xml: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for case in xml.split("<testcase ").skip(1) {
-        let Some(name) = case
-            .split(" name=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-        else {
-            continue;
-        };
-        let body = case.split("</testcase>").next().unwrap_or(case);
-        let outcome = if body.contains("<failure") {
-            "failed"
-        } else if body.contains("<error") {
-            "error"
-        } else if body.contains("<skipped") {
-            if body.contains("xfail") || body.contains("expected") {
-                "xfail"
-            } else {
-                "skipped"
-            }
-        } else {
-            "passed"
-        };
-        out.insert(name.to_string(), outcome.to_string());
-    }
-    out
-}
-
-#[test]
-fn docker_py_api_build_test_passes() {
-    dockhand_tests::require_root!();
-    let suite = docker_py_dir();
-    if !suite.join("tests/integration/api_build_test.py").exists() {
-        dockhand_tests::say_skipped(&format!(
-            "docker-py's tests are not at {} (see its README.md)",
-            suite.display()
-        ));
-        return;
-    }
-    let suite = suite.canonicalize().unwrap();
-    let _cli = dockhand_tests::require_docker_cli!();
-    let venv = tempfile::Builder::new()
-        .prefix("dockhand-docker-py-")
-        .tempdir()
-        .unwrap();
-    let mut mk = Command::new("python3");
-    mk.args(["-m", "venv"]).arg(venv.path());
-    let r = dockhand_tests::run_command(mk, None, Duration::from_secs(120));
-    if r.code() != 0 {
-        dockhand_tests::say_skipped(&format!("python3 -m venv failed: {}", r.stderr()));
-        return;
-    }
-    // paramiko: docker-py's tests/helpers.py imports it.
-    let mut pip = Command::new(venv.path().join("bin/pip"));
-    pip.args([
-        "install",
-        "-q",
-        "docker==7.2.0",
-        "pytest",
-        "pytest-timeout",
-        "paramiko",
-    ]);
-    let r = dockhand_tests::run_command(pip, None, Duration::from_secs(300));
-    if r.code() != 0 {
-        dockhand_tests::say_skipped(&format!("pip install failed: {}", r.stderr()));
-        return;
-    }
-    let d = Daemon::start();
-    // docker-py's TEST_IMG is alpine:3.10, and some tests build FROM
-    // alpine:latest; there is no registry here, busybox stands in.
-    d.docker(&["tag", "busybox", "alpine:3.10"]).ok();
-    d.docker(&["tag", "busybox", "alpine:latest"]).ok();
-    let report = venv.path().join("report.xml");
-    let mut py = Command::new(venv.path().join("bin/python"));
-    py.current_dir(&suite)
-        .env("DOCKER_HOST", d.host_uri())
-        .env_remove("DOCKER_TLS_VERIFY")
-        .env_remove("DOCKER_CERT_PATH")
-        .env_remove("DOCKER_TEST_API_VERSION")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .args([
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--timeout",
-            "60",
-            "-rfE",
-        ])
-        .arg(format!("--junitxml={}", report.display()))
-        .arg("tests/integration/api_build_test.py");
-    let r = dockhand_tests::run_command(py, None, Duration::from_secs(900));
-    let text = format!("{}\n{}", r.stdout(), r.stderr());
-    let xml = std::fs::read_to_string(&report)
-        .unwrap_or_else(|_| panic!("pytest wrote no report:\n{text}"));
-    let outcomes = junit_outcomes(&xml);
-    assert!(
-        outcomes.len() >= 20,
-        "too few tests ran: {outcomes:?}\n{text}"
-    );
-    let mut table = String::new();
-    let mut bad = vec![];
-    for (name, outcome) in &outcomes {
-        table.push_str(&format!("{outcome:8} {name}\n"));
-        let internet = DOCKER_PY_NEEDS_INTERNET.iter().any(|(n, _)| n == name);
-        let ok = match outcome.as_str() {
-            "passed" | "xfail" => true,
-            "skipped" => DOCKER_PY_SKIPS_ITSELF.contains(&name.as_str()),
-            _ => internet,
-        };
-        if !ok {
-            bad.push(name.clone());
-        }
-    }
-    assert!(
-        bad.is_empty(),
-        "docker-py tests failed on our daemon: {bad:?}\n{table}\n{text}"
-    );
 }
 
 // ----- 4b. the same raw contexts on real dockerd -------------------------------------

@@ -53,6 +53,12 @@ pub fn validate_host_config(hc: &shared::api::HostConfig) -> Result<(), String> 
             format!("invalid IPC mode: {ipc}")
         });
     }
+    let runtime = mode("Runtime");
+    // One runtime, ours, under the name clients know from dockerd ("runc",
+    // the default) and under its own.
+    if !matches!(runtime.as_str(), "" | "dockhand" | "runc") {
+        return Err(format!("unknown or invalid runtime name: {runtime}"));
+    }
     let uts = mode("UTSMode");
     if !matches!(uts.as_str(), "" | "host") {
         return Err(format!("invalid UTS mode: {uts}"));
@@ -80,7 +86,7 @@ pub fn validate_host_config(hc: &shared::api::HostConfig) -> Result<(), String> 
     }
     if let Some(log) = hc.extra.get("LogConfig") {
         let kind = log.get("Type").and_then(|t| t.as_str()).unwrap_or("");
-        if !matches!(kind, "" | "json-file") {
+        if !matches!(kind, "" | "json-file" | "none") {
             return Err(format!(
                 "logger: no log driver named '{kind}' is registered"
             ));
@@ -101,6 +107,9 @@ pub fn validate_host_config(hc: &shared::api::HostConfig) -> Result<(), String> 
             }
         }
         if let Some(cfg) = log.get("Config").and_then(|c| c.as_object()) {
+            if kind == "none" && !cfg.is_empty() {
+                return Err("invalid logging opts for driver none".into());
+            }
             for k in cfg.keys() {
                 if !matches!(
                     k.as_str(),

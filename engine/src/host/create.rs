@@ -78,6 +78,13 @@ impl Host {
             };
             let mut host_config = req.host_config.clone();
             resources.write_to(&mut host_config.extra);
+            let runtime = host_config
+                .extra
+                .entry("Runtime")
+                .or_insert_with(|| "".into());
+            if runtime.as_str().unwrap_or("").is_empty() {
+                *runtime = "runc".into();
+            }
             if host_config.restart_policy.name.is_empty() {
                 host_config.restart_policy.name = "no".into();
             }
@@ -114,7 +121,12 @@ impl Host {
                 resolv_conf_path: dir.join("resolv.conf").display().to_string(),
                 hostname_path: dir.join("hostname").display().to_string(),
                 hosts_path: dir.join("hosts").display().to_string(),
-                log_path: dir.join(format!("{id}-json.log")).display().to_string(),
+                // The `none` driver keeps nothing, and moby shows no path.
+                log_path: if log_driver(&req.host_config) == "none" {
+                    String::new()
+                } else {
+                    dir.join(format!("{id}-json.log")).display().to_string()
+                },
                 name,
                 driver: "overlay2".into(),
                 platform: "linux".into(),
@@ -392,6 +404,30 @@ impl Host {
             }),
             cap_add: hc.cap_add.clone(),
             cap_drop: hc.cap_drop.clone(),
+            group_add: hc
+                .extra
+                .get("GroupAdd")
+                .and_then(|v| v.as_array())
+                .map(|a| a.iter().filter_map(group_spec).collect())
+                .unwrap_or_default(),
         }
+    }
+}
+
+/// `HostConfig.LogConfig.Type` as asked (empty for the default).
+fn log_driver(hc: &shared::api::HostConfig) -> &str {
+    hc.extra
+        .get("LogConfig")
+        .and_then(|l| l.get("Type"))
+        .and_then(|t| t.as_str())
+        .unwrap_or("")
+}
+
+/// One entry of `GroupAdd`: docker-py sends numbers as JSON numbers too.
+fn group_spec(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }

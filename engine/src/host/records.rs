@@ -220,6 +220,41 @@ impl Host {
         self.persist(e)
     }
 
+    /// `DELETE /containers/{parent}/{alias}?link=1`: forget the legacy link
+    /// `alias` of `parent`, as moby's `rmLink` does. The linked container stays.
+    pub fn remove_link(&self, name: &str) -> Result<()> {
+        let bare = name.trim_start_matches('/');
+        let Some((parent, alias)) = bare.rsplit_once('/') else {
+            // A container's own name is its default link name.
+            self.resolve(bare)?;
+            return Err(Error::Internal(
+                "Conflict, cannot remove the default link name of the container".into(),
+            ));
+        };
+        let mut st = self.lock();
+        let id = resolve_in(&st, parent).map_err(|_| no_such(bare))?;
+        let e = st.get_mut(&id).ok_or_else(|| no_such(bare))?;
+        let Some(links) = e
+            .rec
+            .host_config
+            .extra
+            .get_mut("Links")
+            .and_then(|l| l.as_array_mut())
+        else {
+            return Err(no_such(bare));
+        };
+        let before = links.len();
+        links.retain(|l| {
+            let spec = l.as_str().unwrap_or_default();
+            let a = spec.split_once(':').map_or(spec, |(_, a)| a);
+            a.rsplit('/').next() != Some(alias)
+        });
+        if links.len() == before {
+            return Err(no_such(bare));
+        }
+        self.persist(e)
+    }
+
     /// `GET /containers/json`.
     pub fn list(
         &self,

@@ -123,9 +123,9 @@ impl Host {
                     kind: "bind".into(),
                     source: volume::clean_path(&src),
                     destination: spec.destination.clone(),
+                    propagation: volume::propagation_of(&spec.mode),
                     mode: spec.mode,
                     rw: spec.rw,
-                    propagation: "rprivate".into(),
                     ..Default::default()
                 },
                 BindSource::Volume(name) => {
@@ -170,7 +170,9 @@ impl Host {
                         source: src,
                         destination: dst,
                         rw,
-                        propagation: "rprivate".into(),
+                        propagation: volume::propagation_of(
+                            m["BindOptions"]["Propagation"].as_str().unwrap_or(""),
+                        ),
                         ..Default::default()
                     }
                 }

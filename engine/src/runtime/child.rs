@@ -757,10 +757,12 @@ pub fn prepare_process(p: &ProcessSpec) -> R<(CString, Vec<CString>, Vec<CString
     }
     let passwd = fs::read_to_string(root.join("etc/passwd")).unwrap_or_default();
     let group = fs::read_to_string(root.join("etc/group")).unwrap_or_default();
-    let who = user::resolve(&p.user, &passwd, &group).map_err(|m| SetupError {
-        code: 125,
-        message: m,
-    })?;
+    let who = user::resolve(&p.user, &passwd, &group)
+        .and_then(|who| user::add_groups(who, &p.group_add, &group))
+        .map_err(|m| SetupError {
+            code: 125,
+            message: m,
+        })?;
     if env_get(&env, "HOSTNAME").is_none() && !p.hostname.is_empty() {
         env.insert(1.min(env.len()), format!("HOSTNAME={}", p.hostname));
     }

@@ -17,6 +17,9 @@ pub struct ProcessSpec {
     pub no_new_privileges: bool,
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
+    /// `HostConfig.GroupAdd`: more supplementary groups, names or numbers.
+    #[serde(default)]
+    pub group_add: Vec<String>,
 }
 
 /// Which network namespace the container's processes live in.

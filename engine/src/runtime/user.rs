@@ -112,6 +112,30 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<ExecUser, String
     })
 }
 
+/// Adds `HostConfig.GroupAdd` to the supplementary groups, as moby does: a
+/// number as it is, a name looked up in the container's `/etc/group`.
+pub fn add_groups(mut who: ExecUser, add: &[String], group: &str) -> Result<ExecUser, String> {
+    if add.is_empty() {
+        return Ok(who);
+    }
+    let groups = parse_group(group);
+    for g in add {
+        let gid = match (groups.iter().find(|e| &e.name == g), g.parse::<u32>()) {
+            (Some(e), _) => e.gid,
+            (None, Ok(n)) => n,
+            (None, Err(_)) => {
+                return Err(format!(
+                    "Unable to find group {g}: no matching entries in group file"
+                ))
+            }
+        };
+        if !who.groups.contains(&gid) {
+            who.groups.push(gid);
+        }
+    }
+    Ok(who)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +165,22 @@ mod tests {
         assert!(resolve("alice:nope", PASSWD, GROUP)
             .unwrap_err()
             .contains("unable to find group nope"));
+    }
+
+    #[test]
+    fn group_add_takes_numbers_and_names() {
+        let who = resolve("alice", PASSWD, GROUP).unwrap();
+        let who = add_groups(
+            who,
+            &["1001".into(), "wheel".into(), "nogroup".into()],
+            GROUP,
+        )
+        .unwrap();
+        assert_eq!(who.groups, vec![1000, 10, 1001, 65534]);
+        let who = resolve("root", PASSWD, GROUP).unwrap();
+        assert_eq!(
+            add_groups(who, &["nosuch".into()], GROUP).unwrap_err(),
+            "Unable to find group nosuch: no matching entries in group file"
+        );
     }
 }

@@ -191,9 +191,30 @@ pub async fn remove(
     Path(id): Path<String>,
     Query(q): Q,
 ) -> ApiResult<StatusCode> {
+    if truthy(q.get("link")) {
+        st.host.remove_link(&id)?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
     st.host
         .remove_with_volumes(&id, truthy(q.get("force")), truthy(q.get("v")))
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /containers/{parent}/{alias}?link=1`: a link's name has a slash.
+pub async fn remove_link(
+    State(st): State<AppState>,
+    Path((parent, alias)): Path<(String, String)>,
+    Query(q): Q,
+) -> ApiResult<StatusCode> {
+    let name = format!("{parent}/{alias}");
+    if !truthy(q.get("link")) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("No such container: {name}"),
+        ));
+    }
+    st.host.remove_link(&name)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -265,6 +286,12 @@ pub async fn logs(
     }
     let tty = st.host.has_tty(&id)?;
     let (path, running, full_id) = st.host.log_source(&id)?;
+    if path.as_os_str().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "configured logging driver does not support reading",
+        ));
+    }
     let content_type = if tty {
         "application/vnd.docker.raw-stream"
     } else {

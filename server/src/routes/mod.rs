@@ -10,6 +10,7 @@ mod images;
 mod networks;
 pub(crate) mod preload;
 mod registry;
+mod swarm;
 mod system;
 mod vhosts;
 mod volumes;
@@ -86,6 +87,7 @@ pub fn router() -> Router<AppState> {
         .route("/exec/{id}/resize", post(containers::exec_resize))
         .route("/exec/{id}/json", get(containers::exec_inspect))
         .route("/containers/{id}", delete(containers::remove))
+        .route("/containers/{id}/{alias}", delete(containers::remove_link))
         .route("/containers/{id}/export", get(archive::export))
         .route("/containers/{id}/changes", get(archive::changes))
         .route("/containers/prune", post(archive::containers_prune))
@@ -128,6 +130,7 @@ pub fn router() -> Router<AppState> {
                 .post(images::post_dispatch)
                 .delete(images::remove),
         )
+        .merge(swarm::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(check_version))
 }
