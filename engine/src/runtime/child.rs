@@ -340,9 +340,13 @@ fn mount_volumes(root: &Path, mounts: &[SpecMount], pre: &[Option<OwnedFd>]) -> 
         let meta = fs::metadata(&m.source)
             .map_err(|e| fail(format_args!("bind source path {}", m.source.display()), e))?;
         if meta.is_dir() {
+            // Only what the image has at the path is copied up, with its owner:
+            // a mount point made here (by the machine's root, even for a virtual
+            // host's container) must not hand its owner to the volume.
+            let in_image = fs::symlink_metadata(&dst).is_ok_and(|d| d.is_dir());
             fs::create_dir_all(&dst)
                 .map_err(|e| fail(format_args!("mkdir {}", m.destination), e))?;
-            if m.copy_up {
+            if m.copy_up && in_image {
                 copy_up(&dst, &m.source).map_err(|e| {
                     fail(
                         format_args!("copy image content to volume at {}", m.destination),
