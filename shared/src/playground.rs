@@ -64,9 +64,10 @@ pub const TOKEN_QUERY: &str = "token";
 pub const OFFSET_QUERY: &str = "offset";
 /// Instances a session may have unless the trainer configures otherwise.
 pub const DEFAULT_MAX_INSTANCES: u32 = 5;
-/// Bytes of output a terminal keeps for replay unless configured otherwise
-/// (a few full screens of a busy build log).
-pub const DEFAULT_REPLAY_BYTES: usize = 512 * 1024;
+/// Bytes of output a terminal keeps for replay unless configured otherwise:
+/// 1 MiB, about 10,000 lines of a busy build log, what the browser's terminal
+/// keeps as scrollback.
+pub const DEFAULT_REPLAY_BYTES: usize = 1024 * 1024;
 /// The message of the 503 answer when the server has no room for another session
 /// or instance. Polite on purpose: the trainee did nothing wrong.
 pub const FULL_MESSAGE: &str =
@@ -407,6 +408,11 @@ pub enum TerminalEvent {
     /// The shell ended (the user typed `exit`); the tab is closed and the server
     /// closes the socket with [`close_code::NORMAL`]. The client must not reconnect.
     Exited { code: Option<i32> },
+    /// The replay is over: the output that follows is live. A client must not
+    /// answer the replay's queries (a shell's cursor-position request at each
+    /// old prompt): the shell stopped waiting for them long ago, and the
+    /// answers would arrive as typed input.
+    Live,
 }
 
 /// WebSocket close codes the server uses, so a client knows whether reconnecting

@@ -273,6 +273,23 @@ async function e2e(browser) {
     }
   });
 
+  await check(page, "a reload while a loop prints loses no line and types nothing", async () => {
+    await waitTerm(page, "node1", 1, (t) => PROMPT.test(t), "a prompt");
+    await typeLine(page, "node1", 1, "for i in $(seq 1 150); do echo loop-$i; sleep 0.01; done; echo loop-done");
+    await waitTerm(page, "node1", 1, (t) => count(t, "loop-20") === 1, "loop-20");
+    await page.reload();
+    await page.waitForSelector("[data-testid=terminal-node1-1][data-state=live]", { timeout: 30000 });
+    const text = await waitTerm(page, "node1", 1, (t) => count(t, "loop-done") === 1 && PROMPT.test(t), "loop-done after the reload");
+    for (let n = 1; n <= 150; n++) {
+      if (count(text, `loop-${n}`) !== 1) throw new Error(`loop-${n} appears ${count(text, `loop-${n}`)} times:\n${text}`);
+    }
+    // The replayed prompts asked for the cursor position; had the new terminal
+    // answered, "^[[7;3R" would now sit in the shell's input line.
+    const after = await run(page, "node1", 1, "echo typed-$((6*7))", "typed-42");
+    if (/\d+;\d+R/.test(after)) throw new Error(`an answer to a cursor query was typed:\n${after}`);
+    await shot(page, "11-reload-during-output");
+  });
+
   await check(page, "the session ends from the UI and its sockets close", async () => {
     page.once("dialog", (d) => d.accept());
     await page.click("[data-testid=close-session]");

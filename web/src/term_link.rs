@@ -55,6 +55,9 @@ pub enum Input<'a> {
 pub enum Effect<'a> {
     /// Write these bytes to the terminal.
     Write(&'a [u8]),
+    /// Write these replayed bytes to the terminal without answering what they
+    /// ask of it (cursor-position and device queries of old prompts).
+    Replay(&'a [u8]),
     /// Clear the terminal (its output was replaced by the server's replay).
     ResetScreen,
     /// Send the terminal's current size.
@@ -73,6 +76,8 @@ pub struct TermLink {
     cursor: OutputCursor,
     status: Status,
     attempt: u32,
+    /// Between a socket's opening and the server's `Live`: output is replay.
+    replaying: bool,
 }
 
 impl Default for TermLink {
@@ -88,6 +93,7 @@ impl TermLink {
             cursor: OutputCursor::new(),
             status: Status::Connecting,
             attempt: 0,
+            replaying: false,
         }
     }
 
@@ -111,6 +117,7 @@ impl TermLink {
             Input::Opened => {
                 self.status = Status::Live;
                 self.attempt = 0;
+                self.replaying = true;
                 vec![Effect::SendResize]
             }
             Input::Retrying => {
@@ -124,6 +131,7 @@ impl TermLink {
                 };
                 match self.cursor.accept(frame) {
                     Ok([]) => vec![],
+                    Ok(new) if self.replaying => vec![Effect::Replay(new)],
                     Ok(new) => vec![Effect::Write(new)],
                     Err(_) => vec![Effect::Drop],
                 }
@@ -140,6 +148,10 @@ impl TermLink {
                         None => "[the shell exited]".to_string(),
                     };
                     vec![Effect::Note(note)]
+                }
+                Ok(TerminalEvent::Live) => {
+                    self.replaying = false;
+                    vec![]
                 }
                 // Unknown control messages come from a newer server: ignore them.
                 Err(_) => vec![],
@@ -179,11 +191,47 @@ mod tests {
         for frame in inputs {
             for effect in link.reduce(Input::Binary(frame)) {
                 match effect {
-                    Effect::Write(b) => screen.extend_from_slice(b),
+                    Effect::Write(b) | Effect::Replay(b) => screen.extend_from_slice(b),
                     other => panic!("unexpected {other:?}"),
                 }
             }
         }
+    }
+
+    #[test]
+    fn output_before_the_servers_live_mark_is_replay() {
+        let mut server = ReplayBuffer::new(4096);
+        server.push(b"old prompt \x1b[6n");
+        let mut link = TermLink::new();
+        link.reduce(Input::Opened);
+        let replay = server.replay_from(0);
+        let frames = replay.frames();
+        assert_eq!(
+            link.reduce(Input::Binary(&frames[0])),
+            vec![Effect::Replay(b"old prompt \x1b[6n")]
+        );
+        let live = serde_json::to_string(&TerminalEvent::Live).unwrap();
+        assert_eq!(live, r#"{"type":"live"}"#);
+        assert_eq!(link.reduce(Input::Text(&live)), vec![]);
+        let off = server.push(b"new");
+        let frame = encode_output(off, b"new");
+        assert_eq!(
+            link.reduce(Input::Binary(&frame)),
+            vec![Effect::Write(b"new")]
+        );
+        // A new socket replays again until its own mark.
+        link.reduce(Input::Closed {
+            code: close_code::ABNORMAL,
+            jitter: 0.0,
+        });
+        link.reduce(Input::Retrying);
+        link.reduce(Input::Opened);
+        let off = server.push(b"more");
+        let frame = encode_output(off, b"more");
+        assert_eq!(
+            link.reduce(Input::Binary(&frame)),
+            vec![Effect::Replay(b"more")]
+        );
     }
 
     #[test]
@@ -240,7 +288,7 @@ mod tests {
         let frame = encode_output(500, b"new");
         assert_eq!(
             link.reduce(Input::Binary(&frame)),
-            vec![Effect::Write(b"new")]
+            vec![Effect::Replay(b"new")]
         );
     }
 

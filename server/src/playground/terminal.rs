@@ -362,6 +362,9 @@ pub async fn serve_socket<S, R, E>(
             return;
         }
     }
+    if tx.send(text(&TerminalEvent::Live)).await.is_err() {
+        return;
+    }
     if let Some(code) = exited {
         let _ = tx.send(text(&TerminalEvent::Exited { code })).await;
         let _ = tx.send(close(close_code::NORMAL)).await;
@@ -545,13 +548,18 @@ mod tests {
             got.push(m);
         }
         task.await.unwrap();
+        // The (empty) replay is over, then the exit.
+        assert!(matches!(&got[0], Message::Text(t) if t.as_str() == r#"{"type":"live"}"#));
         assert!(
-            matches!(&got[0], Message::Text(t) if t.as_str() == r#"{"type":"exited","code":0}"#)
+            matches!(&got[1], Message::Text(t) if t.as_str() == r#"{"type":"exited","code":0}"#)
         );
-        assert!(matches!(&got[1], Message::Close(Some(f)) if f.code == close_code::NORMAL));
-        // A late socket learns the exit at once.
+        assert!(matches!(&got[2], Message::Close(Some(f)) if f.code == close_code::NORMAL));
+        // A late socket learns the exit at once, after its replay.
         let (_c2, mut r2, _t2) = connect(&term, 0);
-        assert!(matches!(r2.recv().await, Some(Message::Text(_))));
+        assert!(
+            matches!(r2.recv().await, Some(Message::Text(t)) if t.as_str() == r#"{"type":"live"}"#)
+        );
+        assert!(matches!(r2.recv().await, Some(Message::Text(t)) if t.as_str().contains("exited")));
     }
 
     #[tokio::test]

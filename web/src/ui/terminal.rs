@@ -163,6 +163,9 @@ struct Inner {
     listeners: RefCell<Vec<EventListener>>,
     #[allow(clippy::type_complexity)]
     closures: RefCell<Vec<Box<dyn std::any::Any>>>,
+    /// Replayed writes xterm has not parsed yet. While any is pending, what
+    /// xterm sends as input is its answer to an old query, not the user's.
+    muted: Cell<u32>,
 }
 
 fn options(theme: Theme) -> JsValue {
@@ -170,7 +173,7 @@ fn options(theme: Theme) -> JsValue {
         "cursorBlink": true,
         "fontFamily": "'DejaVu Sans Mono', 'Cascadia Mono', Menlo, Consolas, monospace",
         "fontSize": 14,
-        "scrollback": 5000,
+        "scrollback": 10000,
         "macOptionIsMeta": true,
         "rightClickSelectsWord": false,
         "theme": theme_json(theme),
@@ -222,6 +225,7 @@ impl Inner {
             disposables: RefCell::new(Vec::new()),
             listeners: RefCell::new(Vec::new()),
             closures: RefCell::new(Vec::new()),
+            muted: Cell::new(0),
         });
         inner.wire_input();
         inner.wire_clipboard();
@@ -236,13 +240,13 @@ impl Inner {
     fn wire_input(self: &Rc<Self>) {
         let w = Rc::downgrade(self);
         let on_data = Closure::<dyn FnMut(String)>::new(move |data: String| {
-            if let Some(i) = w.upgrade() {
+            if let Some(i) = w.upgrade().filter(|i| i.muted.get() == 0) {
                 i.send_input(data.as_bytes());
             }
         });
         let w = Rc::downgrade(self);
         let on_binary = Closure::<dyn FnMut(String)>::new(move |data: String| {
-            if let Some(i) = w.upgrade() {
+            if let Some(i) = w.upgrade().filter(|i| i.muted.get() == 0) {
                 let bytes: Vec<u8> = data.chars().map(|c| c as u32 as u8).collect();
                 i.send_input(&bytes);
             }
@@ -401,6 +405,17 @@ impl Inner {
         for effect in effects {
             match effect {
                 Effect::Write(bytes) => self.term.write_bytes(&js_sys::Uint8Array::from(bytes)),
+                Effect::Replay(bytes) => {
+                    // What xterm answers while it parses replayed output is
+                    // dropped (see `muted`).
+                    self.muted.set(self.muted.get() + 1);
+                    let w = Rc::downgrade(self);
+                    let parsed = Closure::once_into_js(move || {
+                        with(&w, |i| i.muted.set(i.muted.get().saturating_sub(1)));
+                    });
+                    self.term
+                        .write_bytes_then(&js_sys::Uint8Array::from(bytes), parsed.unchecked_ref());
+                }
                 Effect::ResetScreen => self.term.reset(),
                 Effect::SendResize => {
                     self.fit();

@@ -29,6 +29,10 @@ extern "C" {
     #[wasm_bindgen(method, js_name = write)]
     pub fn write_str(this: &Terminal, data: &str);
 
+    /// Queue output; `parsed` is called once xterm has parsed it.
+    #[wasm_bindgen(method, js_name = write)]
+    pub fn write_bytes_then(this: &Terminal, data: &js_sys::Uint8Array, parsed: &js_sys::Function);
+
     /// Send `data` as if typed (bracketed when the application asked for it).
     #[wasm_bindgen(method)]
     pub fn paste(this: &Terminal, data: &str);
