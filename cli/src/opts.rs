@@ -189,6 +189,47 @@ pub struct ContainerFlags {
     /// Add additional groups to join
     #[arg(long = "group-add", value_name = "list")]
     pub group_add: Vec<String>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd", value_name = "string")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-interval",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_interval: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(
+        long = "health-retries",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
+    pub health_retries: Option<i64>,
+    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-start-period",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-start-interval",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_start_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-timeout",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_timeout: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     /// Runtime to use for this container
     #[arg(long = "runtime", value_name = "string")]
     pub runtime: Option<String>,
@@ -312,6 +353,58 @@ pub fn parse_restart(s: &str) -> Result<RestartPolicy, String> {
         name: name.to_string(),
         maximum_retry_count,
     })
+}
+
+/// The `--health-*` flags and `--no-healthcheck` as docker/cli reads them.
+fn health_config(f: &ContainerFlags) -> Result<Option<shared::api::HealthConfig>, String> {
+    let duration = |flag: &str, v: &Option<String>| -> Result<i64, String> {
+        let Some(v) = v else { return Ok(0) };
+        let d = shared::units::parse_duration(v)
+            .map_err(|e| format!("invalid argument \"{v}\" for \"--{flag}\" flag: {e}"))?;
+        if d.0 < 0 {
+            return Err(format!("--{flag} cannot be negative"));
+        }
+        Ok(d.0)
+    };
+    let interval = duration("health-interval", &f.health_interval)?;
+    let timeout = duration("health-timeout", &f.health_timeout)?;
+    let start_period = duration("health-start-period", &f.health_start_period)?;
+    let start_interval = duration("health-start-interval", &f.health_start_interval)?;
+    let retries = f.health_retries.unwrap_or(0);
+    let cmd = f.health_cmd.clone().unwrap_or_default();
+    let any = !cmd.is_empty()
+        || interval != 0
+        || timeout != 0
+        || start_period != 0
+        || start_interval != 0
+        || retries != 0;
+    if f.no_healthcheck {
+        if any {
+            return Err("--no-healthcheck conflicts with --health-* options".into());
+        }
+        return Ok(Some(shared::api::HealthConfig {
+            test: vec!["NONE".into()],
+            ..Default::default()
+        }));
+    }
+    if !any {
+        return Ok(None);
+    }
+    if retries < 0 {
+        return Err("--health-retries cannot be negative".into());
+    }
+    Ok(Some(shared::api::HealthConfig {
+        test: if cmd.is_empty() {
+            vec![]
+        } else {
+            vec!["CMD-SHELL".into(), cmd]
+        },
+        interval,
+        timeout,
+        start_period,
+        start_interval,
+        retries,
+    }))
 }
 
 /// `--log-opt k=v` into `LogConfig.Config` (docker's `parseLoggingOpts`).
@@ -454,6 +547,7 @@ pub fn build_create(
         labels,
         stop_signal: f.stop_signal.clone(),
         stop_timeout: f.stop_timeout,
+        healthcheck: health_config(f)?,
         ..Default::default()
     };
     let restart_policy = parse_restart(&f.restart)?;
@@ -993,6 +1087,53 @@ mod tests {
         );
         let f = flags(&["--rm", "--restart", "no", "busybox"]);
         assert!(build_create(&f, false, &lookup).is_ok());
+    }
+
+    #[test]
+    fn health_flags_become_a_healthcheck_as_docker_reads_them() {
+        let f = flags(&[
+            "--health-cmd",
+            "wget -q localhost",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "2",
+            "--health-start-period",
+            "1m",
+            "busybox",
+        ]);
+        let v = serde_json::to_value(build_create(&f, false, &lookup).unwrap()).unwrap();
+        assert_eq!(
+            v["Healthcheck"],
+            json!({"Test": ["CMD-SHELL", "wget -q localhost"], "Interval": 1_000_000_000i64,
+                   "StartPeriod": 60_000_000_000i64, "Retries": 2})
+        );
+        let f = flags(&["--no-healthcheck", "busybox"]);
+        let v = serde_json::to_value(build_create(&f, false, &lookup).unwrap()).unwrap();
+        assert_eq!(v["Healthcheck"], json!({"Test": ["NONE"]}));
+        let f = flags(&["busybox"]);
+        let v = serde_json::to_value(build_create(&f, false, &lookup).unwrap()).unwrap();
+        assert!(v.get("Healthcheck").is_none());
+        for (args, want) in [
+            (
+                &["--no-healthcheck", "--health-cmd", "x", "busybox"][..],
+                "--no-healthcheck conflicts with --health-* options",
+            ),
+            (
+                &["--health-interval", "-1s", "busybox"][..],
+                "--health-interval cannot be negative",
+            ),
+            (
+                &["--health-retries", "-1", "busybox"][..],
+                "--health-retries cannot be negative",
+            ),
+            (
+                &["--health-timeout", "x", "busybox"][..],
+                "invalid argument \"x\" for \"--health-timeout\" flag: time: invalid duration \"x\"",
+            ),
+        ] {
+            assert_eq!(build_create(&flags(args), false, &lookup).unwrap_err(), want);
+        }
     }
 
     #[test]

@@ -98,7 +98,16 @@ pub fn command_of(c: &ContainerConfig) -> Option<(String, Vec<String>)> {
 pub fn status_text(rec: &ContainerInspect, now: chrono::DateTime<chrono::Utc>) -> String {
     let since = |t: &str| time::parse(t).map(|t| now - t).unwrap_or_default();
     match rec.state.status.as_str() {
-        "running" => format!("Up {}", time::human_duration(since(&rec.state.started_at))),
+        "running" => format!(
+            "Up {}{}",
+            time::human_duration(since(&rec.state.started_at)),
+            match rec.state.health.as_ref().map(|h| h.status.as_str()) {
+                Some("starting") => " (health: starting)",
+                Some("healthy") => " (healthy)",
+                Some("unhealthy") => " (unhealthy)",
+                _ => "",
+            }
+        ),
         "paused" => format!(
             "Up {} (Paused)",
             time::human_duration(since(&rec.state.started_at))
@@ -183,7 +192,7 @@ pub fn parse_filters(json: &str) -> Result<Filters, String> {
 }
 
 const FILTERS: &[&str] = &[
-    "status", "name", "id", "label", "ancestor", "exited", "before", "since",
+    "status", "name", "id", "label", "ancestor", "exited", "before", "since", "health",
 ];
 const STATUSES: &[&str] = &[
     "created",
@@ -200,6 +209,13 @@ pub fn check_filters(f: &Filters) -> Result<(), String> {
     for (k, vals) in f {
         if !FILTERS.contains(&k.as_str()) {
             return Err(format!("invalid filter '{k}'"));
+        }
+        if k == "health" {
+            for v in vals {
+                if !matches!(v.as_str(), "starting" | "healthy" | "unhealthy" | "none") {
+                    return Err(format!("Unrecognised filter value for health: {v}"));
+                }
+            }
         }
         if k == "status" {
             for v in vals {
@@ -235,6 +251,10 @@ pub fn matches(
                 rec.config.image == *v || ancestor_ids.get(v).is_some_and(|id| *id == rec.image)
             }
             "exited" => rec.state.status == "exited" && rec.state.exit_code.to_string() == *v,
+            "health" => match &rec.state.health {
+                Some(h) => h.status == *v,
+                None => v == "none",
+            },
             _ => true,
         })
     })

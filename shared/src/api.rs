@@ -88,16 +88,56 @@ pub struct HealthConfig {
     /// `[]` inherit, `["NONE"]`, `["CMD", args...]` or `["CMD-SHELL", command]`.
     #[serde(default, deserialize_with = "null_as_default")]
     pub test: Vec<String>,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
     pub interval: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
     pub timeout: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
     pub start_period: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
     pub start_interval: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
     pub retries: i64,
+}
+
+/// `State.Health` of a container with a health check.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Health {
+    /// `starting`, `healthy` or `unhealthy`.
+    pub status: String,
+    pub failing_streak: i64,
+    pub log: Vec<HealthResult>,
+}
+
+/// One probe in `State.Health.Log`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthResult {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i64,
+    pub output: String,
 }
 
 fn is_zero(v: &i64) -> bool {
@@ -186,6 +226,8 @@ pub struct ContainerState {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

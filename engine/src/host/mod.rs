@@ -25,6 +25,7 @@ mod create;
 mod events;
 mod exec;
 mod exit;
+mod health;
 mod logs;
 mod net;
 mod records;

@@ -115,7 +115,11 @@ impl Host {
     pub(super) async fn reattach(self: Arc<Self>, id: String) {
         let socket = self.socket_path(&id);
         match connect_monitor(&socket, &AttachRequest::default()).await {
-            Ok(stream) => self.watch_exit(id, stream).await,
+            Ok(stream) => {
+                // Probing starts over, as after a start.
+                self.start_health(&id);
+                self.watch_exit(id, stream).await
+            }
             Err(_) => {
                 let status = self.read_exit(&id);
                 self.on_exit(&id, status);

@@ -73,6 +73,9 @@ impl Host {
                 let rec = e.rec.clone();
                 drop(st);
                 self.emit_container(&rec, "start", &[]);
+                if !already_exited {
+                    self.start_health(&id);
+                }
                 // The exit watcher leaves auto-removal to us while we start.
                 if already_exited && rec.host_config.auto_remove {
                     let _ = self.remove_now(&id, true);
