@@ -83,7 +83,9 @@ impl engine::vhost::ApiServer for HostSockets {
         let task = tokio::spawn(async move {
             let _ = axum::serve(
                 listener,
-                axum::ServiceExt::<Request>::into_make_service(svc),
+                axum::ServiceExt::<Request>::into_make_service_with_connect_info::<routes::ConnFd>(
+                    svc,
+                ),
             )
             .await;
         });
@@ -296,7 +298,7 @@ async fn serve(opts: DaemonOptions) -> std::io::Result<()> {
     };
     let r = axum::serve(
         listener,
-        axum::ServiceExt::<Request>::into_make_service(svc),
+        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<routes::ConnFd>(svc),
     )
     .with_graceful_shutdown(shutdown)
     .await;

@@ -443,7 +443,8 @@ pub struct ExecCreateRequest {
     pub attach_stdout: bool,
     #[serde(default)]
     pub attach_stderr: bool,
-    #[serde(default)]
+    /// Go decodes names case-insensitively; docker-py sends `detachKeys`.
+    #[serde(default, alias = "detachKeys")]
     pub detach_keys: String,
     #[serde(default)]
     pub tty: bool,

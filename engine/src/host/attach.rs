@@ -2,10 +2,43 @@
 
 use super::*;
 
+/// What an attach needs before its streams: the container, whether it has a TTY
+/// (raw stream) and its log (for `logs=1`).
+#[derive(Debug, Clone)]
+pub struct AttachTarget {
+    pub id: String,
+    pub tty: bool,
+    pub log_path: PathBuf,
+}
+
 impl Host {
+    /// Docker's refusals of an attach, which come before any stream: a paused or a
+    /// restarting container. Any other state may be attached to, stopped ones too
+    /// (for their logs, or to wait for the next start as `start -a` does).
+    pub fn attach_target(&self, key: &str) -> Result<AttachTarget> {
+        let st = self.lock();
+        let id = resolve_in(&st, key)?;
+        let rec = &st.get(&id).ok_or_else(|| no_such(key))?.rec;
+        if rec.state.paused {
+            return Err(Error::Conflict(format!(
+                "container {key} is paused, unpause the container before attach"
+            )));
+        }
+        if rec.state.restarting {
+            return Err(Error::Conflict(format!(
+                "container {key} is restarting, wait until the container is running"
+            )));
+        }
+        Ok(AttachTarget {
+            id,
+            tty: rec.config.tty,
+            log_path: PathBuf::from(&rec.log_path),
+        })
+    }
+
     /// Connect to a container's output (and stdin). Checks happen now, so errors
     /// reach the client before the HTTP upgrade; the connection resolves later: for
-    /// a container not yet started, when it starts and before its process runs.
+    /// a container not running, when it (next) starts and before its process runs.
     pub fn attach(
         &self,
         key: &str,
@@ -17,17 +50,13 @@ impl Host {
         let socket = self.socket_path(&id);
         let rx = if e.rec.state.running {
             None
-        } else if e.rec.state.status == "created" || e.starting {
+        } else {
             let (tx, rx) = oneshot::channel();
             e.pending.push(Pending {
                 req: req.clone(),
                 tx,
             });
             Some(rx)
-        } else {
-            return Err(Error::Conflict(
-                "You cannot attach to a stopped container, start it first".into(),
-            ));
         };
         Ok(async move {
             match rx {

@@ -10,6 +10,22 @@ impl Host {
     /// `POST /containers/{id}/exec`: record what to run; it starts with `exec_start`.
     pub fn exec_create(&self, key: &str, req: shared::api::ExecCreateRequest) -> Result<String> {
         let rec = self.inspect(key)?;
+        if !req.user.is_empty() && rec.state.running && !rec.state.paused {
+            // As moby: the user is looked up in the container now, so that a
+            // wrong one fails the create (400) rather than the start.
+            let pid = self.inspect_raw(key)?.state.pid;
+            if let Some(root) = (pid > 0).then(|| PathBuf::from(format!("/proc/{pid}/root"))) {
+                let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap_or_default();
+                if root.exists() {
+                    crate::runtime::user::resolve(
+                        &req.user,
+                        &read("etc/passwd"),
+                        &read("etc/group"),
+                    )
+                    .map_err(Error::InvalidParameter)?;
+                }
+            }
+        }
         self.exec_create_for(rec, req)
     }
 
@@ -106,12 +122,12 @@ impl Host {
                 .ok_or_else(|| Error::NotFound(format!("No such exec instance: {exec_id}")))?;
             if x.running {
                 return Err(Error::Conflict(format!(
-                    "Error: Exec command {exec_id} is already running"
+                    "exec command {exec_id} is already running"
                 )));
             }
             if x.started {
                 return Err(Error::Conflict(format!(
-                    "Error: Exec command {exec_id} has already run"
+                    "exec command {exec_id} has already run"
                 )));
             }
             let running = self

@@ -64,8 +64,11 @@ async fn serve(opts: DaemonOptions, pg_opts: PlaygroundOptions) -> std::io::Resu
         vhosts: Some(vhosts),
         registry,
     });
+    let docker = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<
+        crate::routes::ConnFd,
+    >(docker);
     let docker_server = tokio::spawn(
-        axum::serve(unix, axum::ServiceExt::<Request>::into_make_service(docker))
+        axum::serve(unix, docker)
             .with_graceful_shutdown(stopped(stop_rx.clone()))
             .into_future(),
     );

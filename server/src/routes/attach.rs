@@ -1,11 +1,14 @@
 //! `POST /containers/{id}/attach` and `POST /exec/{id}/start`: the HTTP upgrade
 //! hijack. After `101 Switching Protocols` the connection carries the process's
-//! output (raw with a TTY, multiplexed without) and, if asked, the client's stdin.
-//! The detach sequence (ctrl-p ctrl-q unless `detachKeys` says otherwise) is
-//! watched for here, in the daemon, as Docker does: it ends the attach and leaves
-//! the process running.
+//! output and, if asked, the client's stdin. An attach's stream is raw when the
+//! container has a TTY, multiplexed otherwise; an exec's follows the start
+//! request's `Tty`, as moby's does, whatever the exec itself has. `logs=1` first
+//! replays the container's log; `stream=1` then follows its output, for a stopped
+//! container from its next start. The detach sequence (ctrl-p ctrl-q unless
+//! `detachKeys` says otherwise) is watched for here, in the daemon, as Docker
+//! does: it ends the attach and leaves the process running.
 
-use super::truthy;
+use super::{hijack, truthy};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 use axum::body::{Body, Bytes};
@@ -17,8 +20,6 @@ use engine::runtime::spec::ExitStatus;
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
 
 /// Docker's detach-key syntax: comma-separated `ctrl-<x>` or single characters.
 pub fn parse_detach_keys(spec: &str) -> Result<Vec<u8>, String> {
@@ -98,6 +99,26 @@ fn upgrade_response(tty: bool) -> ApiResult<Response> {
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
+/// Docker's default detach sequence, ctrl-p ctrl-q.
+const DEFAULT_KEYS: [u8; 2] = [16, 17];
+
+/// The keys a client asked for, or the default; moby's error for a bad spec.
+pub(super) fn detach_keys(spec: Option<&str>, what: &str) -> ApiResult<Vec<u8>> {
+    match spec.filter(|k| !k.is_empty()) {
+        None => Ok(DEFAULT_KEYS.to_vec()),
+        Some(k) => parse_detach_keys(k)
+            .map_err(|_| ApiError::bad_request(format!("Invalid {what} keys ({k}) provided"))),
+    }
+}
+
+/// `DetachKeys` of `POST /containers/{id}/exec`, checked as moby checks them
+/// (its error there is a plain one: 500).
+pub fn check_exec_detach_keys(spec: &str) -> ApiResult<()> {
+    detach_keys(Some(spec), "escape")
+        .map(|_| ())
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.message))
+}
+
 pub async fn attach(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -110,30 +131,130 @@ pub async fn attach(
         stderr: truthy(q.get("stderr")),
         ..Default::default()
     };
-    let keys = parse_detach_keys(
-        q.get("detachKeys")
-            .filter(|k| !k.is_empty())
-            .map(String::as_str)
-            .unwrap_or(DEFAULT_DETACH_KEYS),
-    )
-    .map_err(ApiError::bad_request)?;
-    let tty = st.host.has_tty(&id)?;
-    let connect = st.host.attach(&id, areq.clone())?;
+    let keys = detach_keys(q.get("detachKeys").map(String::as_str), "detach")?;
+    let target = st.host.attach_target(&id)?;
+    // The log as it is now: what a stream attached now would not show again.
+    let logs = truthy(q.get("logs")).then(|| LogSnapshot::now(&target.log_path));
+    // Registered now, before the response: a client that attaches and then
+    // starts the container must see its first output.
+    let connect = if truthy(q.get("stream")) {
+        Some(st.host.attach(&target.id, areq.clone())?)
+    } else {
+        None
+    };
+    let fd = hijack::conn_fd(&req);
     let upgrade = hyper::upgrade::on(&mut req);
+    let tty = target.tty;
     tokio::spawn(async move {
         let Ok(upgraded) = upgrade.await else { return };
+        let mut client = TokioIo::new(upgraded);
+        hijack::response_read(fd).await;
+        if let Some(snapshot) = logs {
+            if snapshot.replay(&mut client, &areq, tty).await.is_err() {
+                return;
+            }
+        }
+        let Some(connect) = connect else {
+            let _ = client.flush().await;
+            let _ = client.shutdown().await;
+            return;
+        };
         let Ok(monitor) = connect.await else { return };
-        pump(
-            TokioIo::new(upgraded),
-            monitor,
-            tty,
-            areq.stdin,
-            keys,
-            |_| {},
-        )
-        .await;
+        pump(client, monitor, tty, areq.stdin, keys, |_| {}).await;
     });
     upgrade_response(tty)
+}
+
+/// The json-file log at the time of a request: its files and how much of the
+/// current one there was.
+pub(super) struct LogSnapshot {
+    files: Vec<std::path::PathBuf>,
+    current_len: u64,
+}
+
+impl LogSnapshot {
+    pub(super) fn now(log_path: &std::path::Path) -> LogSnapshot {
+        LogSnapshot {
+            files: engine::logs::files(log_path),
+            current_len: std::fs::metadata(log_path).map(|m| m.len()).unwrap_or(0),
+        }
+    }
+
+    /// Send the logged output the attach asked for, as the stream would carry it.
+    async fn replay<C>(self, client: &mut C, req: &AttachRequest, tty: bool) -> std::io::Result<()>
+    where
+        C: tokio::io::AsyncWrite + Unpin,
+    {
+        let mut lines = self.lines(req);
+        while let Some((stream, data)) = lines.next().await? {
+            let out = if tty {
+                data
+            } else {
+                shared::mux::frame(stream, &data)
+            };
+            client.write_all(&out).await?;
+        }
+        client.flush().await
+    }
+
+    /// The logged output of the streams `req` asks for, oldest first.
+    pub(super) fn lines(self, req: &AttachRequest) -> LogLines {
+        LogLines {
+            files: self.files.into_iter(),
+            current_len: self.current_len,
+            reader: None,
+            stdout: req.stdout,
+            stderr: req.stderr,
+        }
+    }
+}
+
+type LogReader = tokio::io::BufReader<tokio::io::Take<tokio::fs::File>>;
+
+pub(super) struct LogLines {
+    files: std::vec::IntoIter<std::path::PathBuf>,
+    current_len: u64,
+    reader: Option<LogReader>,
+    stdout: bool,
+    stderr: bool,
+}
+
+impl LogLines {
+    /// The next entry: its stream (1 stdout, 2 stderr) and its bytes.
+    pub(super) async fn next(&mut self) -> std::io::Result<Option<(u8, Vec<u8>)>> {
+        use tokio::io::AsyncBufReadExt;
+        let mut line = Vec::new();
+        loop {
+            let Some(r) = self.reader.as_mut() else {
+                let Some(path) = self.files.next() else {
+                    return Ok(None);
+                };
+                // The current file (the last) only as far as it was.
+                let limit = if self.files.len() == 0 {
+                    self.current_len
+                } else {
+                    u64::MAX
+                };
+                if let Ok(f) = tokio::fs::File::open(&path).await {
+                    self.reader = Some(tokio::io::BufReader::new(f.take(limit)));
+                }
+                continue;
+            };
+            line.clear();
+            if r.read_until(b'\n', &mut line).await? == 0 || line.last() != Some(&b'\n') {
+                self.reader = None;
+                continue;
+            }
+            let Ok(e) = serde_json::from_slice::<engine::logs::LogEntry>(&line) else {
+                continue;
+            };
+            match e.stream.as_str() {
+                "stdout" if self.stdout => return Ok(Some((shared::mux::STDOUT, e.log.into()))),
+                "stderr" if self.stderr => return Ok(Some((shared::mux::STDERR, e.log.into()))),
+                _ => {}
+            }
+        }
+    }
 }
 
 pub async fn exec_start(
@@ -150,15 +271,15 @@ pub async fn exec_start(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
     };
-    let (tty, keys) = st.host.exec_tty(&id)?;
-    let keys = parse_detach_keys(if keys.is_empty() {
-        DEFAULT_DETACH_KEYS
-    } else {
-        &keys
-    })
-    .map_err(ApiError::bad_request)?;
+    let (_, keys) = st.host.exec_tty(&id)?;
+    let keys = detach_keys(Some(keys.as_str()), "escape")?;
+    // As moby: the start request's `Tty`, not the exec's, says whether the stream
+    // is raw or multiplexed (docker-py starts TTY execs without it, and reads
+    // frames); a console size needs it too.
+    let raw = start.tty;
     let size = start
         .console_size
+        .filter(|_| raw)
         .map(|[h, w]| [h as u16, w as u16])
         .filter(|[h, w]| *h > 0 && *w > 0);
     let connect = st.host.exec_start(&id, size)?;
@@ -172,9 +293,15 @@ pub async fn exec_start(
         });
         return Ok((StatusCode::OK, Bytes::new()).into_response());
     }
+    let fd = hijack::conn_fd(&req);
     let upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
-        let Ok(upgraded) = upgrade.await else { return };
+        let Ok(upgraded) = upgrade.await else {
+            host.exec_finished(&id, 126);
+            return;
+        };
+        // The process starts once the client can see all of its output.
+        hijack::response_read(fd).await;
         let monitor = match connect.await {
             Ok(m) => m,
             Err(_) => {
@@ -185,12 +312,12 @@ pub async fn exec_start(
         // The exit is recorded before the client's stream ends, so that an
         // inspect right after it sees the exit code (as docker's does). A
         // detached client leaves the exec running: it is over when we learn so.
-        pump(TokioIo::new(upgraded), monitor, tty, true, keys, |code| {
+        pump(TokioIo::new(upgraded), monitor, raw, true, keys, |code| {
             host.exec_finished(&id, code)
         })
         .await;
     });
-    upgrade_response(tty)
+    upgrade_response(raw)
 }
 
 async fn drain_until_exit(mut monitor: tokio::net::UnixStream) -> i64 {
@@ -275,10 +402,13 @@ async fn pump<C>(
                 );
                 break 'outer;
             }
-            let out = if tty {
+            // A raw stream carries stdout alone (moby attaches no stderr to it).
+            let out = if !tty {
+                shared::mux::frame(s, &data)
+            } else if s == shared::mux::STDOUT {
                 data
             } else {
-                shared::mux::frame(s, &data)
+                continue;
             };
             if cw.write_all(&out).await.is_err() {
                 break 'outer;

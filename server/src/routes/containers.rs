@@ -144,6 +144,7 @@ pub async fn exec_create(
 ) -> ApiResult<Response> {
     let req: shared::api::ExecCreateRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    super::attach::check_exec_detach_keys(&req.detach_keys)?;
     let exec_id = st.host.exec_create(&id, req)?;
     Ok((
         StatusCode::CREATED,

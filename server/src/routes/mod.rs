@@ -3,9 +3,11 @@
 
 mod archive;
 mod attach;
+mod attach_ws;
 mod build;
 mod containers;
 pub(crate) mod events;
+mod hijack;
 mod images;
 mod networks;
 pub(crate) mod preload;
@@ -14,6 +16,8 @@ mod swarm;
 mod system;
 mod vhosts;
 mod volumes;
+
+pub use hijack::ConnFd;
 
 use crate::AppState;
 use axum::extract::Request;
@@ -78,6 +82,7 @@ pub fn router() -> Router<AppState> {
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/resize", post(containers::resize))
         .route("/containers/{id}/attach", post(attach::attach))
+        .route("/containers/{id}/attach/ws", get(attach_ws::attach_ws))
         .route("/containers/{id}/exec", post(containers::exec_create))
         .route("/containers/{id}/rename", post(containers::rename))
         .route("/containers/{id}/top", get(containers::top))
