@@ -135,6 +135,8 @@ enum Cmd {
     Rename(RenameArgs),
     /// Return low-level information on Docker objects
     Inspect(InspectArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(commands::container::cp::CpArgs),
     /// Manage containers
     Container {
         #[command(subcommand)]
@@ -266,6 +268,8 @@ enum ContainerCmd {
     Export(ExportArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(DiffArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(commands::container::cp::CpArgs),
     /// List port mappings or a specific mapping for the container
     Port(commands::container::port::PortArgs),
     /// Update configuration of one or more containers
@@ -553,6 +557,10 @@ async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
         | Cmd::Container {
             cmd: ContainerCmd::Diff(a),
         } => commit::diff(c, &a).await,
+        Cmd::Cp(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Cp(a),
+        } => commands::container::cp::cp(c, &a).await,
         Cmd::Save(a)
         | Cmd::Image {
             cmd: ImageCmd::Save(a),

@@ -15,6 +15,7 @@
 //! verified, and a failure leaves no image and no layer behind.
 
 mod compress;
+pub mod in_root;
 mod load;
 mod save;
 

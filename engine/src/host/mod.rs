@@ -18,6 +18,7 @@ use shared::api::{
     ContainerCreateRequest, ContainerInspect, ContainerSummary, IdResponse, WaitResponse,
 };
 
+mod archive_path;
 mod attach;
 mod cgroups;
 mod config;
@@ -39,6 +40,7 @@ mod tests;
 mod units;
 mod volumes;
 
+pub use archive_path::{ArchiveSource, ContainerView, ExtractRequest};
 pub use cgroups::open_cgroups;
 pub use config::{container_resolv_conf, validate_host_config, HOSTS_BASE};
 pub use exit::should_restart;

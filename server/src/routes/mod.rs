@@ -5,6 +5,7 @@ mod archive;
 mod attach;
 mod attach_ws;
 mod build;
+mod container_archive;
 mod containers;
 pub(crate) mod events;
 mod hijack;
@@ -95,6 +96,12 @@ pub fn router() -> Router<AppState> {
         .route("/containers/{id}/{alias}", delete(containers::remove_link))
         .route("/containers/{id}/export", get(archive::export))
         .route("/containers/{id}/changes", get(archive::changes))
+        .route(
+            "/containers/{id}/archive",
+            get(container_archive::get)
+                .head(container_archive::head)
+                .put(container_archive::put),
+        )
         .route("/containers/prune", post(archive::containers_prune))
         .route("/commit", post(archive::commit))
         .route("/system/df", get(archive::system_df))

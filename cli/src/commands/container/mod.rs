@@ -2,12 +2,13 @@
 //! `start` (run.rs); `ps`, `top`; `logs`; `kill`, `stop`, `restart`, `rm`,
 //! `wait`, `prune`, `pause`, `unpause`, `rename` (lifecycle.rs); `attach` and the
 //! terminal plumbing attached commands share; `exec`; `update`, `stats`
-//! (resources.rs); `port`; `commit`, `export`, `diff`. Request order and query
+//! (resources.rs); `port`; `commit`, `export`, `diff`; `cp`. Request order and query
 //! parameters follow docker/cli 28 and moby's client so the daemon sees the
 //! traffic the real CLI sends.
 
 pub mod attach;
 pub mod commit;
+pub mod cp;
 pub mod exec;
 pub mod lifecycle;
 pub mod logs;
