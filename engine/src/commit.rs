@@ -36,6 +36,17 @@ pub struct CommitOptions {
     pub pause: bool,
 }
 
+/// Whether the container's exit is recorded within a second.
+fn exited_soon(host: &Host, id: &str) -> bool {
+    for _ in 0..20 {
+        if host.inspect(id).map_or(true, |r| !r.state.running) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
 /// Commit a container: its changes become a new layer over its image. Returns the
 /// new image ID.
 pub fn commit(host: &Host, key: &str, opts: &CommitOptions) -> Result<String> {
@@ -45,9 +56,16 @@ pub fn commit(host: &Host, key: &str, opts: &CommitOptions) -> Result<String> {
     if let Some(r) = opts.reference.as_deref().filter(|r| !r.is_empty()) {
         crate::image::parse_tag_target(r)?;
     }
-    let pause = opts.pause && fs.running && !fs.paused;
+    let mut pause = opts.pause && fs.running && !fs.paused;
     if pause {
-        host.pause(&fs.record.id, true)?;
+        if let Err(e) = host.pause(&fs.record.id, true) {
+            // A container that exits as the commit starts (`touch /f` and
+            // commit at once) has no cgroup left to freeze: commit it stopped.
+            if !exited_soon(host, &fs.record.id) {
+                return Err(e);
+            }
+            pause = false;
+        }
     }
     let layer = register_upper(host, &fs.upper);
     if pause {

@@ -303,3 +303,23 @@ fn a_binds_propagation_is_shown_as_asked() {
         );
     }
 }
+
+#[test]
+fn commit_of_a_container_that_is_exiting_succeeds() {
+    dockhand_tests::require_root!();
+    let d = Daemon::start();
+    // docker-py's test_commit: start `touch /test` and commit at once (with
+    // pause, the API's default). The exit may land between the two.
+    for i in 0..10 {
+        let name = format!("quick{i}");
+        d.cli(&["run", "-d", "--name", &name, "busybox", "touch", "/test"])
+            .ok();
+        let id = d.cli(&["commit", &name]).ok();
+        assert!(id.starts_with("sha256:"), "{id}");
+        assert_eq!(
+            d.cli(&["run", "--rm", &id, "ls", "/test"]).ok(),
+            "/test",
+            "round {i}"
+        );
+    }
+}
