@@ -176,6 +176,8 @@ impl Host {
     }
 
     /// Run one probe as an exec of the container: its exit code and output.
+    /// A probe dropped at its timeout is abandoned, not killed as moby kills
+    /// it: the monitor does not end an exec whose client went away.
     async fn probe(&self, id: &str, argv: &[String]) -> Result<(i64, String)> {
         use tokio::io::AsyncReadExt;
         let rec = self.inspect(id)?;
