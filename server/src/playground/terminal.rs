@@ -585,7 +585,15 @@ mod tests {
             .env(MARKER_ENV, &marker)
             .spawn()
             .unwrap();
-        let pids = pids_with_env(MARKER_ENV, &marker);
+        // Until the child has exec'd, its environment is still ours.
+        let mut pids = vec![];
+        for _ in 0..100 {
+            pids = pids_with_env(MARKER_ENV, &marker);
+            if !pids.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(pids, vec![child.id() as i32]);
