@@ -180,6 +180,12 @@ pub struct ContainerFlags {
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long = "ip", value_name = "string")]
     pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long = "ip6", value_name = "string")]
+    pub ip6: Option<String>,
+    /// Container IPv4/IPv6 link-local addresses
+    #[arg(long = "link-local-ip", value_name = "list")]
+    pub link_local_ip: Vec<String>,
     /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
     #[arg(long = "mac-address", value_name = "string")]
     pub mac_address: Option<String>,
@@ -624,26 +630,42 @@ pub fn build_create(
         console_size: Some([0, 0]),
         extra,
     };
-    // Aliases, a fixed IP and links go with the network the container joins.
+    // Aliases, fixed addresses and the MAC go with the network the container
+    // joins (the daemon refuses what that network cannot have).
     let mut endpoints = Map::new();
-    let net = f.network.clone().unwrap_or_default();
-    let user_net = !net.is_empty()
-        && !matches!(net.as_str(), "default" | "bridge" | "host" | "none")
-        && !net.starts_with("container:");
-    if user_net && (!f.network_alias.is_empty() || f.ip.is_some() || f.mac_address.is_some()) {
-        let mut ep = Map::new();
-        if !f.network_alias.is_empty() {
-            ep.insert("Aliases".into(), json!(f.network_alias));
-        }
-        if let Some(ip) = &f.ip {
-            ep.insert("IPAMConfig".into(), json!({"IPv4Address": ip}));
-        }
-        if let Some(mac) = &f.mac_address {
-            ep.insert("MacAddress".into(), json!(mac));
+    let net = f.network.clone().unwrap_or_else(|| "default".into());
+    let own_netns = !matches!(net.as_str(), "host" | "none") && !net.starts_with("container:");
+    let user_net = own_netns && !matches!(net.as_str(), "default" | "bridge");
+    if !f.network_alias.is_empty() && !user_net {
+        return Err("network-scoped aliases are only supported for user-defined networks".into());
+    }
+    let mut ep = Map::new();
+    if !f.network_alias.is_empty() {
+        ep.insert("Aliases".into(), json!(f.network_alias));
+    }
+    let mut ipam = Map::new();
+    if let Some(ip) = &f.ip {
+        ipam.insert("IPv4Address".into(), json!(ip));
+    }
+    if let Some(ip) = &f.ip6 {
+        ipam.insert("IPv6Address".into(), json!(ip));
+    }
+    if !f.link_local_ip.is_empty() {
+        ipam.insert("LinkLocalIPs".into(), json!(f.link_local_ip));
+    }
+    if !ipam.is_empty() {
+        ep.insert("IPAMConfig".into(), Value::Object(ipam));
+    }
+    if let Some(mac) = &f.mac_address {
+        ep.insert("MacAddress".into(), json!(mac));
+    }
+    if !ep.is_empty() {
+        if !own_netns {
+            return Err(format!(
+                "conflicting options: --ip, --ip6, --link-local-ip, --mac-address and network mode {net}"
+            ));
         }
         endpoints.insert(net.clone(), Value::Object(ep));
-    } else if !f.network_alias.is_empty() {
-        return Err("network-scoped aliases are only supported for user-defined networks".into());
     }
     Ok(ContainerCreateRequest {
         config,
@@ -738,6 +760,27 @@ pub fn parse_mount(spec: &str) -> Result<Value, String> {
             }
             "volume-nocopy" => {
                 vol.insert("NoCopy".into(), flag(v)?.into());
+            }
+            "volume-subpath" => {
+                vol.insert("Subpath".into(), need(v)?.into());
+            }
+            "volume-driver" => {
+                let d = vol.entry("DriverConfig").or_insert_with(|| json!({}));
+                d["Name"] = need(v)?.into();
+            }
+            "volume-label" | "volume-opt" => {
+                let kv = need(v)?;
+                let (lk, lv) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
+                let slot = if k == "volume-label" {
+                    vol.entry("Labels").or_insert_with(|| json!({}))
+                } else {
+                    let d = vol.entry("DriverConfig").or_insert_with(|| json!({}));
+                    if d.get("Options").is_none() {
+                        d["Options"] = json!({});
+                    }
+                    &mut d["Options"]
+                };
+                slot[lk] = lv.into();
             }
             "bind-propagation" => {
                 m.insert("BindOptions".into(), json!({"Propagation": need(v)?}));

@@ -228,36 +228,38 @@ pub fn check_filters(f: &Filters) -> Result<(), String> {
     Ok(())
 }
 
-/// Does the record pass every filter? Values of one key are alternatives.
+/// Does the record pass every filter? Values of one key are alternatives,
+/// but every `label` value must match (moby's `MatchKVList`).
 /// `ancestor_ids` maps each ancestor filter value to the image id it names.
 pub fn matches(
     rec: &ContainerInspect,
     f: &Filters,
     ancestor_ids: &BTreeMap<String, String>,
 ) -> bool {
-    f.iter().all(|(k, vals)| {
-        vals.iter().any(|v| match k.as_str() {
-            "status" => rec.state.status == *v,
-            "name" => rec
-                .name
-                .trim_start_matches('/')
-                .contains(v.trim_start_matches('/')),
-            "id" => rec.id.starts_with(v.as_str()),
-            "label" => match v.split_once('=') {
-                Some((lk, lv)) => rec.config.labels.get(lk).is_some_and(|x| x == lv),
-                None => rec.config.labels.contains_key(v),
-            },
-            "ancestor" => {
-                rec.config.image == *v || ancestor_ids.get(v).is_some_and(|id| *id == rec.image)
-            }
-            "exited" => rec.state.status == "exited" && rec.state.exit_code.to_string() == *v,
-            "health" => match &rec.state.health {
-                Some(h) => h.status == *v,
-                None => v == "none",
-            },
-            _ => true,
+    if !crate::filters::labels_pass(&rec.config.labels, f) {
+        return false;
+    }
+    f.iter()
+        .filter(|(k, _)| k.as_str() != "label")
+        .all(|(k, vals)| {
+            vals.iter().any(|v| match k.as_str() {
+                "status" => rec.state.status == *v,
+                "name" => rec
+                    .name
+                    .trim_start_matches('/')
+                    .contains(v.trim_start_matches('/')),
+                "id" => rec.id.starts_with(v.as_str()),
+                "ancestor" => {
+                    rec.config.image == *v || ancestor_ids.get(v).is_some_and(|id| *id == rec.image)
+                }
+                "exited" => rec.state.status == "exited" && rec.state.exit_code.to_string() == *v,
+                "health" => match &rec.state.health {
+                    Some(h) => h.status == *v,
+                    None => v == "none",
+                },
+                _ => true,
+            })
         })
-    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod cgroups;
 pub mod commit;
 pub mod container;
 pub mod error;
+pub mod filters;
 pub mod fsutil;
 pub mod host;
 pub mod image;

@@ -46,6 +46,10 @@ pub struct AttachRequest {
     /// Resize the TTY (`[rows, cols]`) of the container or of `exec_id`, then close.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resize: Option<[u16; 2]>,
+    /// Send this signal to the process of exec `exec_id`, then close (a
+    /// health probe past its timeout is killed, as moby kills it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec_id: Option<String>,
 }
@@ -653,6 +657,18 @@ impl Monitor<'_> {
             let target = self.sessions.iter().find(|s| s.exec_id == c.req.exec_id);
             if let Some(s) = target.filter(|s| s.tty) {
                 child::set_winsize(s.out.as_raw_fd(), rows, cols);
+            }
+            return;
+        }
+        if let Some(sig) = c.req.signal {
+            let target = self
+                .sessions
+                .iter()
+                .find(|s| s.exec_id.is_some() && s.exec_id == c.req.exec_id && s.exited.is_none());
+            if let (Some(s), Ok(sig)) = (target, nix::sys::signal::Signal::try_from(sig)) {
+                // Not reaped yet (we are its parent and reap it): the pid is still
+                // this process's.
+                let _ = nix::sys::signal::kill(s.pid, sig);
             }
             return;
         }

@@ -75,6 +75,10 @@ pub struct ContainerConfig {
     pub stop_timeout: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<HealthConfig>,
+    /// The container-wide `MacAddress` of API < 1.44; moby 1.44+ moves it to
+    /// the endpoint of the primary network, and so do we.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
     /// The Dockerfile `SHELL` (images only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shell: Option<Vec<String>>,
@@ -188,6 +192,106 @@ pub struct HostConfig {
     pub console_size: Option<[u32; 2]>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// moby's `HostConfig` field names. Go decodes JSON keys case-insensitively,
+/// so clients send `CPURealtimePeriod` (docker-py) for `CpuRealtimePeriod`;
+/// [`canonical_host_config`] gives such keys moby's spelling.
+pub const HOST_CONFIG_FIELDS: &[&str] = &[
+    "Annotations",
+    "AutoRemove",
+    "Binds",
+    "BlkioDeviceReadBps",
+    "BlkioDeviceReadIOps",
+    "BlkioDeviceWriteBps",
+    "BlkioDeviceWriteIOps",
+    "BlkioWeight",
+    "BlkioWeightDevice",
+    "CapAdd",
+    "CapDrop",
+    "Cgroup",
+    "CgroupParent",
+    "CgroupnsMode",
+    "ConsoleSize",
+    "ContainerIDFile",
+    "CpuCount",
+    "CpuPercent",
+    "CpuPeriod",
+    "CpuQuota",
+    "CpuRealtimePeriod",
+    "CpuRealtimeRuntime",
+    "CpuShares",
+    "CpusetCpus",
+    "CpusetMems",
+    "DeviceCgroupRules",
+    "DeviceRequests",
+    "Devices",
+    "Dns",
+    "DnsOptions",
+    "DnsSearch",
+    "ExtraHosts",
+    "GroupAdd",
+    "IOMaximumBandwidth",
+    "IOMaximumIOps",
+    "Init",
+    "IpcMode",
+    "Isolation",
+    "KernelMemory",
+    "KernelMemoryTCP",
+    "Links",
+    "LogConfig",
+    "MaskedPaths",
+    "Memory",
+    "MemoryReservation",
+    "MemorySwap",
+    "MemorySwappiness",
+    "Mounts",
+    "NanoCpus",
+    "NetworkMode",
+    "OomKillDisable",
+    "OomScoreAdj",
+    "PidMode",
+    "PidsLimit",
+    "PortBindings",
+    "Privileged",
+    "PublishAllPorts",
+    "ReadonlyPaths",
+    "ReadonlyRootfs",
+    "RestartPolicy",
+    "Runtime",
+    "SecurityOpt",
+    "ShmSize",
+    "StorageOpt",
+    "Sysctls",
+    "Tmpfs",
+    "UTSMode",
+    "Ulimits",
+    "UsernsMode",
+    "VolumeDriver",
+    "VolumesFrom",
+];
+
+/// Rename the keys of a `HostConfig` object that match one of moby's field
+/// names but for case to moby's spelling (an exact key wins over a renamed one).
+pub fn canonical_host_config(host_config: &mut Value) {
+    let Some(m) = host_config.as_object_mut() else {
+        return;
+    };
+    let odd: Vec<(String, &str)> = m
+        .keys()
+        .filter(|k| !HOST_CONFIG_FIELDS.contains(&k.as_str()))
+        .filter_map(|k| {
+            HOST_CONFIG_FIELDS
+                .iter()
+                .find(|f| f.eq_ignore_ascii_case(k))
+                .map(|f| (k.clone(), *f))
+        })
+        .collect();
+    for (k, f) in odd {
+        if let Some(v) = m.remove(&k) {
+            m.entry(f.to_string()).or_insert(v);
+        }
+    }
 }
 
 /// Body of `POST /containers/create`.
@@ -513,6 +617,22 @@ pub struct TopResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_config_keys_match_case_insensitively_as_in_go() {
+        let mut hc = serde_json::json!({
+            "CPURealtimePeriod": 1000, "cpurealtimeruntime": 500,
+            "Memory": 1, "MEMORY": 2, "NotAField": true
+        });
+        canonical_host_config(&mut hc);
+        assert_eq!(
+            hc,
+            serde_json::json!({
+                "CpuRealtimePeriod": 1000, "CpuRealtimeRuntime": 500,
+                "Memory": 1, "NotAField": true
+            })
+        );
+    }
 
     #[test]
     fn create_request_accepts_docker_cli_body() {

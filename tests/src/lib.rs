@@ -246,6 +246,23 @@ impl Daemon {
     }
 
     /// Run our CLI against this daemon.
+    /// The Engine API over this daemon's socket with `curl`: (status, body).
+    /// `body` is sent as JSON.
+    pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        let mut c = Command::new("curl");
+        c.args(["-s", "-X", method, "--unix-socket"])
+            .arg(&self.socket)
+            .args(["-w", "\n%{http_code}"]);
+        if let Some(b) = body {
+            c.args(["-H", "Content-Type: application/json", "-d", b]);
+        }
+        c.arg(format!("http://localhost/v1.47{path}"));
+        let r = run_command(c, None, Duration::from_secs(30));
+        let out = r.stdout();
+        let (body, code) = out.rsplit_once('\n').unwrap_or(("", &out));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+
     pub fn cli(&self, args: &[&str]) -> Run {
         self.cli_stdin(args, None)
     }

@@ -2,27 +2,10 @@
 //! meets it: through our CLI, the real docker CLI where present, and raw HTTP.
 
 use dockhand_tests::{Daemon, Run};
-use std::process::Command;
-use std::time::Duration;
 
 /// `curl` on the daemon's socket: (status, body).
 fn http(d: &Daemon, method: &str, path: &str) -> (u16, String) {
-    let sock = d.host_uri().trim_start_matches("unix://").to_string();
-    let mut c = Command::new("curl");
-    c.args([
-        "-s",
-        "-X",
-        method,
-        "--unix-socket",
-        &sock,
-        "-w",
-        "\n%{http_code}",
-    ])
-    .arg(format!("http://localhost/v1.47{path}"));
-    let r = dockhand_tests::run_command(c, None, Duration::from_secs(30));
-    let out = r.stdout();
-    let (body, code) = out.rsplit_once('\n').unwrap_or(("", &out));
-    (code.trim().parse().unwrap_or(0), body.to_string())
+    d.api(method, path, None)
 }
 
 fn message(body: &str) -> String {
@@ -322,4 +305,21 @@ fn commit_of_a_container_that_is_exiting_succeeds() {
             "round {i}"
         );
     }
+}
+
+/// Go decodes JSON keys case-insensitively: docker-py sends `CPURealtimePeriod`
+/// for `CpuRealtimePeriod`, and moby keeps it under its own spelling.
+#[test]
+fn host_config_keys_are_matched_as_go_matches_them() {
+    dockhand_tests::require_root!();
+    let d = Daemon::start();
+    let body = r#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"CPURealtimePeriod":1000,"CPURealtimeRuntime":500,"networkmode":"none"}}"#;
+    let (code, out) = d.api("POST", "/containers/create?name=rt", Some(body));
+    assert_eq!(code, 201, "{out}");
+    let hc = d.cli(&["inspect", "-f", "{{json .HostConfig}}", "rt"]).ok();
+    let hc: serde_json::Value = serde_json::from_str(&hc).unwrap();
+    assert_eq!(hc["CpuRealtimePeriod"], 1000);
+    assert_eq!(hc["CpuRealtimeRuntime"], 500);
+    assert_eq!(hc["NetworkMode"], "none");
+    assert!(hc.get("CPURealtimePeriod").is_none(), "{hc}");
 }

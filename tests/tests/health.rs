@@ -216,6 +216,12 @@ fn failing_probes_make_it_unhealthy_after_the_retries() {
         out.contains("-1 Health check exceeded timeout (300ms)"),
         "{out}"
     );
+    // A probe past its timeout is killed, as moby kills it: they do not pile
+    // up (one every 500 ms, each would live 5 s).
+    std::thread::sleep(Duration::from_millis(1500));
+    let ps = d.cli(&["exec", "slow", "ps", "-o", "pid,args"]).ok();
+    let probes = ps.lines().filter(|l| l.contains("sleep 5")).count();
+    assert!(probes <= 1, "probes left running:\n{ps}");
     // Within the start period failures do not count: still starting.
     d.cli(&[
         "run",

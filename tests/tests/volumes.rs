@@ -286,6 +286,50 @@ fn mount_flag_binds_and_mounts_volumes() {
 }
 
 #[test]
+fn a_volume_subpath_mounts_a_directory_of_the_volume() {
+    dockhand_tests::require_root!();
+    let d = Daemon::start();
+    d.cli(&[
+        "run", "--rm", "-v", "sv:/vol", "busybox", "sh", "-c",
+        "mkdir -p /vol/subdir && echo 'test content' > /vol/subdir/f && ln -s /subdir /vol/abs && ln -s ../../etc /vol/up",
+    ])
+    .ok();
+    let cat = |sub: &str| {
+        d.cli(&[
+            "run",
+            "--rm",
+            "--mount",
+            &format!("type=volume,src=sv,dst=/mnt,readonly,volume-subpath={sub}"),
+            "busybox",
+            "sh",
+            "-c",
+            "cat /mnt/f; touch /mnt/x 2>/dev/null || echo ro",
+        ])
+    };
+    assert_eq!(cat("subdir").ok(), "test content\nro");
+    // A symlink in the volume resolves inside it, never to the machine's paths.
+    assert_eq!(cat("abs").ok(), "test content\nro");
+    let up = cat("up");
+    assert_ne!(up.code(), 0, "{}", up.stdout());
+    assert!(
+        up.stderr().contains("no such file or directory"),
+        "{}",
+        up.stderr()
+    );
+    let abs = cat("/etc");
+    assert_eq!(abs.code(), 125);
+    assert!(
+        abs.stderr()
+            .contains("subpath must be a relative path within the volume"),
+        "{}",
+        abs.stderr()
+    );
+    // Refused runs leave no container and no mount.
+    assert_eq!(d.cli(&["ps", "-aq"]).ok(), "");
+    assert!(d.leftover_mounts().is_empty(), "{:?}", d.leftover_mounts());
+}
+
+#[test]
 fn a_volume_starts_with_the_images_content_at_its_path() {
     dockhand_tests::require_root!();
     let d = Daemon::start();

@@ -41,6 +41,12 @@ pub struct CreateArgs {
     /// Allocate container ip from a sub-range
     #[arg(long = "ip-range")]
     pub ip_range: Vec<String>,
+    /// Auxiliary IPv4 or IPv6 addresses used by Network driver
+    #[arg(long = "aux-address", value_name = "map")]
+    pub aux_address: Vec<String>,
+    /// Enable or disable IPv6 networking
+    #[arg(long)]
+    pub ipv6: bool,
     /// Restrict external access to the network
     #[arg(long)]
     pub internal: bool,
@@ -109,6 +115,15 @@ pub struct ConnectArgs {
     /// IPv4 address (e.g., "172.30.100.104")
     #[arg(long)]
     pub ip: Option<String>,
+    /// IPv6 address (e.g., "2001:db8::33")
+    #[arg(long)]
+    pub ip6: Option<String>,
+    /// Add a link-local address for the container
+    #[arg(long = "link-local-ip")]
+    pub link_local_ip: Vec<String>,
+    /// driver options for the network
+    #[arg(long = "driver-opt")]
+    pub driver_opt: Vec<String>,
     /// Add link to another container
     #[arg(long)]
     pub link: Vec<String>,
@@ -141,25 +156,50 @@ fn kv_map(items: &[String]) -> serde_json::Map<String, Value> {
 
 /// The body of `POST /networks/create`, as docker/cli builds it.
 pub fn create_body(a: &CreateArgs) -> Result<Value, String> {
-    if a.gateway.len() > a.subnet.len() {
+    if a.gateway.len() > a.subnet.len() || a.ip_range.len() > a.subnet.len() {
         return Err("every ip-range or gateway must have a corresponding subnet".into());
     }
-    let config: Vec<Value> = a
-        .subnet
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let mut c = serde_json::Map::new();
-            c.insert("Subnet".into(), s.clone().into());
-            if let Some(g) = a.gateway.get(i) {
-                c.insert("Gateway".into(), g.clone().into());
-            }
-            if let Some(r) = a.ip_range.get(i) {
-                c.insert("IPRange".into(), r.clone().into());
-            }
-            Value::Object(c)
-        })
-        .collect();
+    // docker/cli gives each gateway, range and aux address to the subnet that
+    // holds it; with one subnet per family, the family decides.
+    let family = |s: &str| s.contains(':');
+    let mut config: Vec<serde_json::Map<String, Value>> = Vec::new();
+    for s in &a.subnet {
+        if config
+            .iter()
+            .any(|c| c["Subnet"].as_str().is_some_and(|x| family(x) == family(s)))
+        {
+            return Err(format!(
+                "multiple overlapping subnet configuration is not supported: {s}"
+            ));
+        }
+        let mut c = serde_json::Map::new();
+        c.insert("Subnet".into(), s.clone().into());
+        config.push(c);
+    }
+    let slot = |config: &mut Vec<serde_json::Map<String, Value>>, what: &str, v: &str| {
+        config
+            .iter_mut()
+            .position(|c| c["Subnet"].as_str().is_some_and(|x| family(x) == family(v)))
+            .ok_or_else(|| format!("no matching subnet for {what} {v}"))
+    };
+    for g in &a.gateway {
+        let i = slot(&mut config, "gateway", g)?;
+        config[i].insert("Gateway".into(), g.clone().into());
+    }
+    for r in &a.ip_range {
+        let i = slot(&mut config, "range", r)?;
+        config[i].insert("IPRange".into(), r.clone().into());
+    }
+    for aux in &a.aux_address {
+        let (k, v) = aux
+            .split_once('=')
+            .ok_or_else(|| format!("invalid aux-address {aux}: expected name=address"))?;
+        let i = slot(&mut config, "aux-address", v)?;
+        let entry = config[i]
+            .entry("AuxiliaryAddresses")
+            .or_insert_with(|| json!({}));
+        entry[k] = v.into();
+    }
     Ok(json!({
         "Name": a.name,
         "Driver": a.driver,
@@ -167,6 +207,7 @@ pub fn create_body(a: &CreateArgs) -> Result<Value, String> {
         "IPAM": {"Driver": "default", "Config": config, "Options": {}},
         "Internal": a.internal,
         "Attachable": a.attachable,
+        "EnableIPv6": a.ipv6,
         "Labels": kv_map(&a.label),
     }))
 }
@@ -280,7 +321,9 @@ pub async fn run(client: &Client, cmd: &NetworkCmd) -> CmdResult {
             if !a.force && !super::confirm("WARNING! This will remove all custom networks not used by at least one container.") {
                 return Ok(0);
             }
-            let resp = client.post("/networks/prune", &Query::new()).await?;
+            let f = super::filters_json(&a.filter)?;
+            let q = Query::new().set_if(f.is_some(), "filters", f.unwrap_or_default());
+            let resp = client.post("/networks/prune", &q).await?;
             let v: Value = json_body(resp).await?;
             let deleted: Vec<&str> = v["NetworksDeleted"]
                 .as_array()
@@ -301,11 +344,24 @@ pub async fn run(client: &Client, cmd: &NetworkCmd) -> CmdResult {
             if !a.alias.is_empty() {
                 ep.insert("Aliases".into(), json!(a.alias));
             }
+            let mut ipam = serde_json::Map::new();
             if let Some(ip) = &a.ip {
-                ep.insert("IPAMConfig".into(), json!({"IPv4Address": ip}));
+                ipam.insert("IPv4Address".into(), json!(ip));
+            }
+            if let Some(ip) = &a.ip6 {
+                ipam.insert("IPv6Address".into(), json!(ip));
+            }
+            if !a.link_local_ip.is_empty() {
+                ipam.insert("LinkLocalIPs".into(), json!(a.link_local_ip));
+            }
+            if !ipam.is_empty() {
+                ep.insert("IPAMConfig".into(), Value::Object(ipam));
             }
             if !a.link.is_empty() {
                 ep.insert("Links".into(), json!(a.link));
+            }
+            if !a.driver_opt.is_empty() {
+                ep.insert("DriverOpts".into(), Value::Object(kv_map(&a.driver_opt)));
             }
             let body = json!({"Container": a.container, "EndpointConfig": ep});
             client
@@ -342,6 +398,8 @@ mod tests {
             subnet: vec!["10.9.0.0/24".into()],
             gateway: vec!["10.9.0.1".into()],
             ip_range: vec![],
+            aux_address: vec![],
+            ipv6: false,
             internal: true,
             attachable: false,
             label: vec!["a=b".into()],
@@ -352,5 +410,42 @@ mod tests {
         assert_eq!(b["IPAM"]["Config"][0]["Gateway"], "10.9.0.1");
         assert_eq!(b["Internal"], true);
         assert_eq!(b["Labels"]["a"], "b");
+    }
+
+    #[test]
+    fn gateways_ranges_and_aux_addresses_go_to_the_subnet_of_their_family() {
+        let a = CreateArgs {
+            driver: "bridge".into(),
+            subnet: vec!["2001:db8::/64".into(), "10.9.0.0/24".into()],
+            gateway: vec!["10.9.0.254".into(), "2001:db8::ffff".into()],
+            ip_range: vec!["10.9.0.128/25".into()],
+            aux_address: vec!["a=10.9.0.5".into(), "b=2001:db8::5".into()],
+            ipv6: true,
+            internal: false,
+            attachable: false,
+            label: vec![],
+            opt: vec![],
+            name: "dual".into(),
+        };
+        let b = create_body(&a).unwrap();
+        let c = &b["IPAM"]["Config"];
+        assert_eq!(c[0]["Subnet"], "2001:db8::/64");
+        assert_eq!(c[0]["Gateway"], "2001:db8::ffff");
+        assert_eq!(c[0]["AuxiliaryAddresses"]["b"], "2001:db8::5");
+        assert_eq!(c[1]["Gateway"], "10.9.0.254");
+        assert_eq!(c[1]["IPRange"], "10.9.0.128/25");
+        assert_eq!(c[1]["AuxiliaryAddresses"]["a"], "10.9.0.5");
+        assert_eq!(b["EnableIPv6"], true);
+        let bad = CreateArgs {
+            aux_address: vec!["x=2001:db9::1".into()],
+            subnet: vec!["10.9.0.0/24".into()],
+            gateway: vec![],
+            ip_range: vec![],
+            ..a
+        };
+        assert_eq!(
+            create_body(&bad).unwrap_err(),
+            "no matching subnet for aux-address 2001:db9::1"
+        );
     }
 }

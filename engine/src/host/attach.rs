@@ -102,4 +102,18 @@ impl Host {
         let _ = connect_monitor(&self.socket_path(&id), &req).await;
         Ok(())
     }
+
+    /// Signal the process of a running exec (the health monitor kills a probe
+    /// past its timeout). Nothing happens when it has ended.
+    pub(super) async fn exec_signal(&self, exec_id: &str, sig: i32) -> Result<()> {
+        let id = self.exec_record(exec_id)?.container_id;
+        let req = AttachRequest {
+            signal: Some(sig),
+            exec_id: Some(exec_id.to_string()),
+            ..Default::default()
+        };
+        // The monitor signals and closes; a failure means it is going away.
+        let _ = connect_monitor(&self.socket_path(&id), &req).await;
+        Ok(())
+    }
 }

@@ -333,26 +333,81 @@ impl Host {
         })
     }
 
-    /// The endpoint settings a create asks for (aliases, a fixed IP), by network
-    /// name; the network must exist, as Docker checks at create.
+    /// The endpoint settings a create asks for (aliases, fixed addresses,
+    /// links, driver options), by network name, in inspect's shape. Every
+    /// network named must exist, as moby checks at create; API 1.44+ joins
+    /// them all at start. Networks other than the primary one are refused for
+    /// host, none and container: modes.
     pub(super) fn requested_networks(
         &self,
         req: &ContainerCreateRequest,
     ) -> Result<BTreeMap<String, serde_json::Value>> {
         let mut out = BTreeMap::new();
         let mode = req.host_config.network_mode.as_str();
-        if let (Some(nets), Some(primary)) = (self.networks.get(), net::primary_network(mode)) {
+        let Some(nets) = self.networks.get() else {
+            return Ok(out);
+        };
+        let configs = req
+            .networking_config
+            .as_ref()
+            .and_then(|n| n.get("EndpointsConfig"))
+            .and_then(|e| e.as_object())
+            .cloned()
+            .unwrap_or_default();
+        let primary = net::primary_network(mode);
+        let primary_rec = match primary {
+            Some(p) => Some(
+                nets.find(p)
+                    .map_err(|_| Error::NotFound(format!("network {p} not found")))?,
+            ),
+            None => None,
+        };
+        for (key, cfg) in &configs {
+            let key = if key == "default" {
+                "bridge"
+            } else {
+                key.as_str()
+            };
             let found = nets
-                .find(primary)
-                .map_err(|_| Error::NotFound(format!("network {primary} not found")))?;
-            let cfg = req
-                .networking_config
-                .as_ref()
-                .and_then(|n| n.get("EndpointsConfig"))
-                .and_then(|e| e.get(mode).or_else(|| e.get(&found.name)))
+                .find(key)
+                .map_err(|_| Error::NotFound(format!("network {key} not found")))?;
+            let is_primary = key == mode || primary_rec.as_ref().is_some_and(|p| p.id == found.id);
+            if is_primary {
+                continue;
+            }
+            if primary.is_none() {
+                return Err(Error::InvalidParameter(format!(
+                    "container sharing network namespace with another container or host cannot be connected to any other network ({mode} and {})",
+                    found.name
+                )));
+            }
+            out.insert(found.name.clone(), net::endpoint_settings(&found.id, cfg));
+        }
+        if let Some(found) = primary_rec {
+            let mut cfg = configs
+                .get(mode)
+                .or_else(|| configs.get(&found.name))
+                .or_else(|| {
+                    (found.name == "bridge")
+                        .then(|| configs.get("default"))
+                        .flatten()
+                })
                 .cloned()
                 .unwrap_or_else(|| serde_json::json!({}));
-            out.insert(found.name, cfg);
+            // Config.MacAddress (API < 1.44) belongs to the primary endpoint.
+            if let Some(mac) = req.config.mac_address.as_deref().filter(|m| !m.is_empty()) {
+                if cfg["MacAddress"].as_str().unwrap_or_default().is_empty() {
+                    cfg["MacAddress"] = serde_json::json!(mac);
+                }
+            }
+            if let Some(mac) = cfg["MacAddress"].as_str().filter(|m| !m.is_empty()) {
+                if crate::network::ipam::parse_mac(mac).is_none() {
+                    return Err(Error::InvalidParameter(format!(
+                        "invalid MAC address: {mac}"
+                    )));
+                }
+            }
+            out.insert(found.name.clone(), net::endpoint_settings(&found.id, &cfg));
         }
         Ok(out)
     }

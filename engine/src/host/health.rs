@@ -132,17 +132,31 @@ impl Host {
                 return;
             }
             let start = time::now_rfc3339();
-            let (exit_code, output) =
-                match tokio::time::timeout(timeout, self.probe(id, &argv)).await {
-                    Ok(Ok(r)) => r,
-                    // The container stopped under the probe.
-                    Ok(Err(_)) if !self.still_running(id, exits) => return,
-                    Ok(Err(e)) => (-1, e.to_string()),
-                    Err(_) => (
-                        -1,
-                        format!("Health check exceeded timeout ({})", go_duration(timeout)),
-                    ),
-                };
+            let exec_id = match self.probe_create(id, &argv) {
+                Ok(x) => x,
+                Err(_) if !self.still_running(id, exits) => return,
+                Err(e) => {
+                    tracing::warn!("health check of {id}: {e}");
+                    continue;
+                }
+            };
+            let outcome = tokio::time::timeout(timeout, self.probe(&exec_id)).await;
+            if outcome.is_err() {
+                // Past its timeout the probe is killed, as moby kills it.
+                let _ = self.exec_signal(&exec_id, libc::SIGKILL).await;
+            }
+            // A probe is not an exec anyone asked for: its record goes.
+            self.execs().remove(&exec_id);
+            let (exit_code, output) = match outcome {
+                Ok(Ok(r)) => r,
+                // The container stopped under the probe.
+                Ok(Err(_)) if !self.still_running(id, exits) => return,
+                Ok(Err(e)) => (-1, e.to_string()),
+                Err(_) => (
+                    -1,
+                    format!("Health check exceeded timeout ({})", go_duration(timeout)),
+                ),
+            };
             let result = HealthResult {
                 start,
                 end: time::now_rfc3339(),
@@ -175,13 +189,10 @@ impl Host {
             .is_some_and(|e| e.rec.state.running && e.watch.borrow().exits == exits)
     }
 
-    /// Run one probe as an exec of the container: its exit code and output.
-    /// A probe dropped at its timeout is abandoned, not killed as moby kills
-    /// it: the monitor does not end an exec whose client went away.
-    async fn probe(&self, id: &str, argv: &[String]) -> Result<(i64, String)> {
-        use tokio::io::AsyncReadExt;
+    /// The exec of one probe.
+    fn probe_create(&self, id: &str, argv: &[String]) -> Result<String> {
         let rec = self.inspect(id)?;
-        let exec_id = self.exec_create_for(
+        self.exec_create_for(
             rec,
             shared::api::ExecCreateRequest {
                 attach_stdout: true,
@@ -189,9 +200,15 @@ impl Host {
                 cmd: argv.to_vec(),
                 ..Default::default()
             },
-        )?;
-        let connect = self.exec_start(&exec_id, None)?;
-        let result = async {
+        )
+    }
+
+    /// Run one probe's exec: its exit code and output. The caller kills it
+    /// at the timeout ([`Host::exec_signal`]) and drops its record.
+    async fn probe(&self, exec_id: &str) -> Result<(i64, String)> {
+        use tokio::io::AsyncReadExt;
+        let connect = self.exec_start(exec_id, None)?;
+        async {
             let mut conn = connect.await?;
             let mut d = shared::mux::Demuxer::default();
             let mut buf = vec![0u8; 16 * 1024];
@@ -222,10 +239,7 @@ impl Host {
                 }
             }
         }
-        .await;
-        // A probe is not an exec anyone asked for: its record goes.
-        self.execs().remove(&exec_id);
-        result
+        .await
     }
 }
 

@@ -7,9 +7,10 @@ use super::Host;
 use crate::error::{Error, Result};
 use crate::network::hosts::{self, LinkInfo};
 use crate::network::{ConnectRequest, PortBinding};
-use serde_json::Value;
+use serde_json::{json, Value};
 use shared::api::ContainerInspect;
-use std::net::Ipv4Addr;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The network a container's `NetworkMode` names, or `None` for host, none and
 /// container: modes, which get no endpoint of their own.
@@ -20,6 +21,114 @@ pub(super) fn primary_network(mode: &str) -> Option<&str> {
         m if m.starts_with("container:") => None,
         m => Some(m),
     }
+}
+
+/// The strings of a JSON list (`Aliases`, `Links`, `LinkLocalIPs`).
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(String::from))
+        .filter(|a| !a.is_empty())
+        .collect()
+}
+
+/// What joining network `name` asks for, from an `EndpointSettings` config
+/// (`EndpointsConfig` of a create, the body of a connect).
+pub(super) fn connect_request(
+    rec: &ContainerInspect,
+    name: &str,
+    cfg: &Value,
+    pid: u32,
+) -> Result<ConnectRequest> {
+    let ipam = &cfg["IPAMConfig"];
+    let addr = |key: &str| ipam[key].as_str().filter(|s| !s.is_empty());
+    let ip = addr("IPv4Address")
+        .map(|s| {
+            s.parse::<Ipv4Addr>()
+                .map_err(|_| Error::InvalidParameter(format!("invalid IPv4 address: {s}")))
+        })
+        .transpose()?;
+    let ip6 = addr("IPv6Address")
+        .map(|s| {
+            s.parse::<Ipv6Addr>()
+                .map_err(|_| Error::InvalidParameter(format!("invalid IPv6 address: {s}")))
+        })
+        .transpose()?;
+    let link_local_ips = strings(&ipam["LinkLocalIPs"])
+        .iter()
+        .map(|s| {
+            s.parse::<IpAddr>()
+                .map_err(|_| Error::InvalidParameter(format!("invalid link-local IP address: {s}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let driver_opts: BTreeMap<String, String> = cfg["DriverOpts"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect();
+    Ok(ConnectRequest {
+        network: name.to_string(),
+        container_id: rec.id.clone(),
+        container_name: rec.name.clone(),
+        pid,
+        aliases: strings(&cfg["Aliases"]),
+        ip,
+        mac: cfg["MacAddress"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(String::from),
+        ip6,
+        link_local_ips,
+        links: strings(&cfg["Links"]),
+        driver_opts,
+    })
+}
+
+/// A requested endpoint config in the `EndpointSettings` shape that inspect
+/// shows for a container that is not running (moby's, API 1.45+: the asked-for
+/// fields, empty addresses).
+pub(super) fn endpoint_settings(network_id: &str, cfg: &Value) -> Value {
+    let list = |k: &str| {
+        let v = strings(&cfg[k]);
+        if v.is_empty() {
+            Value::Null
+        } else {
+            json!(v)
+        }
+    };
+    let ipam = &cfg["IPAMConfig"];
+    let mut ipam_out = serde_json::Map::new();
+    for k in ["IPv4Address", "IPv6Address"] {
+        if let Some(s) = ipam[k].as_str().filter(|s| !s.is_empty()) {
+            ipam_out.insert(k.into(), json!(s));
+        }
+    }
+    let ll = strings(&ipam["LinkLocalIPs"]);
+    if !ll.is_empty() {
+        ipam_out.insert("LinkLocalIPs".into(), json!(ll));
+    }
+    let driver_opts = match cfg["DriverOpts"].as_object() {
+        Some(m) if !m.is_empty() => Value::Object(m.clone()),
+        _ => Value::Null,
+    };
+    json!({
+        "IPAMConfig": if ipam_out.is_empty() { Value::Null } else { Value::Object(ipam_out) },
+        "Links": list("Links"),
+        "Aliases": list("Aliases"),
+        "MacAddress": cfg["MacAddress"].as_str().unwrap_or_default(),
+        "DriverOpts": driver_opts,
+        "NetworkID": network_id,
+        "EndpointID": "",
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DNSNames": Value::Null,
+    })
 }
 
 /// `-p` bindings (and `-P`'s random ports for every exposed port).
@@ -165,11 +274,14 @@ impl Host {
     ) -> Result<()> {
         // A stale endpoint of an earlier run (daemon killed mid-way) goes first.
         nets.release_container(&rec.id).await?;
-        let mut names: Vec<String> = vec![primary.to_string()];
+        // The mode may name the primary network by ID or ID prefix; the
+        // requested settings are keyed by name: one endpoint per network.
+        let mut names: Vec<String> = vec![nets.find(primary)?.name];
         for n in rec.network_settings.networks.keys() {
             let n = if n == "default" { "bridge" } else { n.as_str() };
-            if !names.iter().any(|x| x == n) {
-                names.push(n.to_string());
+            let name = nets.find(n)?.name;
+            if !names.contains(&name) {
+                names.push(name);
             }
         }
         let mut own_ip: Option<Ipv4Addr> = None;
@@ -180,40 +292,10 @@ impl Host {
                 .get(name)
                 .cloned()
                 .unwrap_or(Value::Null);
-            let mut aliases: Vec<String> = cfg["Aliases"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a.as_str().map(String::from))
-                .collect();
-            let user_net = name != "bridge";
-            if user_net {
-                // Docker adds the short ID as a name on user networks.
-                aliases.push(rec.id[..12].to_string());
-            }
-            let ip =
-                match cfg["IPAMConfig"]["IPv4Address"]
-                    .as_str()
-                    .filter(|s| !s.is_empty())
-                {
-                    Some(s) => Some(s.parse::<Ipv4Addr>().map_err(|_| {
-                        Error::InvalidParameter(format!("invalid IPv4 address: {s}"))
-                    })?),
-                    None => None,
-                };
+            // The short ID is a DNS name on user networks without being an
+            // alias (moby 1.45+ lists it in DNSNames only).
             let ep = nets
-                .connect(ConnectRequest {
-                    network: name.clone(),
-                    container_id: rec.id.clone(),
-                    container_name: rec.name.clone(),
-                    pid: pid as u32,
-                    aliases,
-                    ip,
-                    mac: cfg["MacAddress"]
-                        .as_str()
-                        .filter(|s| !s.is_empty())
-                        .map(String::from),
-                })
+                .connect(connect_request(rec, name, &cfg, pid as u32)?)
                 .await?;
             if own_ip.is_none() {
                 own_ip = Some(ep.ip);
@@ -314,47 +396,38 @@ impl Host {
             .get()
             .cloned()
             .ok_or_else(|| Error::Internal("networking is disabled".into()))?;
-        let name = nets.find(network)?.name;
+        let net = nets.find(network)?;
+        let name = net.name.clone();
+        let settings = endpoint_settings(&net.id, &endpoint);
         let (rec, running) = {
-            let mut st = self.lock();
+            let st = self.lock();
             let id = super::resolve_in(&st, key)?;
-            let e = st.get_mut(&id).ok_or_else(|| super::no_such(key))?;
+            let e = st.get(&id).ok_or_else(|| super::no_such(key))?;
             if primary_network(&e.rec.host_config.network_mode).is_none() {
                 return Err(Error::InvalidParameter(
                     "container cannot be disconnected from host network or connected to host network".into(),
                 ));
             }
-            e.rec
-                .network_settings
-                .networks
-                .insert(name.clone(), endpoint.clone());
-            self.persist(e)?;
             (e.rec.clone(), e.rec.state.running)
         };
+        // Checked before anything is recorded: a bad request leaves no trace.
+        let req = connect_request(&rec, &name, &endpoint, rec.state.pid as u32)?;
+        if running {
+            nets.connect(req).await?;
+        }
+        {
+            let mut st = self.lock();
+            if let Some(e) = st.get_mut(&rec.id) {
+                e.rec
+                    .network_settings
+                    .networks
+                    .insert(name.clone(), settings);
+                self.persist(e)?;
+            }
+        }
         if !running {
             return Ok(());
         }
-        let aliases = endpoint["Aliases"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|a| a.as_str().map(String::from));
-        let mut aliases: Vec<String> = aliases.collect();
-        aliases.push(rec.id[..12].to_string());
-        let ip = endpoint["IPAMConfig"]["IPv4Address"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .and_then(|s| s.parse().ok());
-        nets.connect(ConnectRequest {
-            network: name.clone(),
-            container_id: rec.id.clone(),
-            container_name: rec.name.clone(),
-            pid: rec.state.pid as u32,
-            aliases,
-            ip,
-            mac: None,
-        })
-        .await?;
         if nets.uses_embedded_dns(&name) {
             nets.dns_start(&rec.id, rec.state.pid as u32).await?;
             // Like Docker, a container that joins a user network resolves through

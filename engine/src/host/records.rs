@@ -275,12 +275,31 @@ impl Host {
         }
         let now = chrono::Utc::now();
         let st = self.lock();
+        // `before`/`since`: created before or after the named container.
+        let created_of = |key: &str| -> Result<i64> {
+            let id = resolve_in(&st, key)?;
+            Ok(crate::filters::created_nanos(&st[&id].rec.created))
+        };
+        let mut window = (i64::MIN, i64::MAX);
+        for v in filters.get("since").into_iter().flatten() {
+            window.0 = window.0.max(created_of(v)?);
+        }
+        for v in filters.get("before").into_iter().flatten() {
+            window.1 = window.1.min(created_of(v)?);
+        }
         let mut recs: Vec<&ContainerInspect> = st
             .values()
             .map(|e| &e.rec)
             .filter(|r| !hidden(r))
             .filter(|r| all || limit.is_some() || r.state.running || filters.contains_key("status"))
             .filter(|r| container::matches(r, filters, &ancestors))
+            .filter(|r| {
+                // Parsed only when a before/since filter asks.
+                window == (i64::MIN, i64::MAX) || {
+                    let t = crate::filters::created_nanos(&r.created);
+                    t > window.0 && t < window.1
+                }
+            })
             .collect();
         recs.sort_by(|a, b| b.created.cmp(&a.created));
         if let Some(n) = limit {

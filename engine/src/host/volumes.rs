@@ -193,6 +193,9 @@ impl Host {
                         str_map(&vo["Labels"]),
                         str_map(&vo["DriverConfig"]["Options"]),
                     )?;
+                    if let Some(sub) = subpath_of(&m) {
+                        check_subpath(sub)?;
+                    }
                     let nocopy = m["VolumeOptions"]["NoCopy"].as_bool().unwrap_or(false);
                     MountPoint {
                         kind,
@@ -305,6 +308,34 @@ impl Host {
                         self.volumes
                             .create(Some(&mp.name), BTreeMap::new(), BTreeMap::new())?;
                     let data = self.volumes.data_path(&mp.name);
+                    // `VolumeOptions.Subpath`: a directory inside the volume,
+                    // resolved without leaving it; it must exist, and nothing
+                    // is copied up into it.
+                    let subpath = api
+                        .iter()
+                        .find(|m| {
+                            m["Type"] == "volume"
+                                && volume::clean_path(m["Target"].as_str().unwrap_or_default())
+                                    == mp.destination
+                        })
+                        .and_then(|m| subpath_of(m));
+                    if let Some(sub) = subpath {
+                        let base = match v.bind_device() {
+                            Some(dev) => dev.path,
+                            None => data.clone(),
+                        };
+                        out.push(SpecMount {
+                            kind: "bind".into(),
+                            source: volume_subpath(&base, sub)?,
+                            destination: mp.destination,
+                            readonly: !mp.rw,
+                            options: String::new(),
+                            copy_up: false,
+                            in_sandbox: false,
+                            must_exist: true,
+                        });
+                        continue;
+                    }
                     if let Some(dev) = v.bind_device() {
                         // A bind volume is its device, a directory that is not
                         // ours: bound straight in (Docker mounts it on `_data`
@@ -442,18 +473,22 @@ impl Host {
         }
         let mut out = vec![];
         for r in self.volumes.list()? {
-            let ok = filters.iter().all(|(k, vals)| {
-                vals.iter().any(|v| match k.as_str() {
-                    "name" => r.name.contains(v.as_str()),
-                    "driver" => v == "local",
-                    "label" => label_matches(&r.labels, v),
-                    "dangling" => {
-                        let dangling = matches!(v.as_str(), "true" | "1");
-                        self.volume_users(&r.name).is_empty() == dangling
-                    }
-                    _ => true,
-                })
-            });
+            // Every label value must match (moby's `MatchKVList`).
+            let ok = crate::filters::labels_pass(&r.labels, filters)
+                && filters
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "label")
+                    .all(|(k, vals)| {
+                        vals.iter().any(|v| match k.as_str() {
+                            "name" => r.name.contains(v.as_str()),
+                            "driver" => v == "local",
+                            "dangling" => {
+                                let dangling = matches!(v.as_str(), "true" | "1");
+                                self.volume_users(&r.name).is_empty() == dangling
+                            }
+                            _ => true,
+                        })
+                    });
             if ok {
                 out.push(self.volumes.to_json(&r));
             }
@@ -480,6 +515,8 @@ impl Host {
     /// `POST /volumes/prune`: unused anonymous volumes, or every unused volume
     /// with the `all=true` filter. Returns the names and the bytes reclaimed.
     pub fn volume_prune(&self, filters: &Filters) -> Result<(Vec<String>, u64)> {
+        crate::filters::check_keys(filters, &["all", "label", "label!"])
+            .map_err(Error::InvalidParameter)?;
         let all = filters
             .get("all")
             .is_some_and(|v| v.iter().any(|x| matches!(x.as_str(), "true" | "1")));
@@ -489,10 +526,9 @@ impl Host {
             if !all && !r.anonymous() {
                 continue;
             }
-            let labels_ok = filters
-                .get("label")
-                .is_none_or(|ls| ls.iter().all(|l| label_matches(&r.labels, l)));
-            if !labels_ok || !self.volume_users(&r.name).is_empty() {
+            if !crate::filters::labels_pass(&r.labels, filters)
+                || !self.volume_users(&r.name).is_empty()
+            {
                 continue;
             }
             let size = crate::commit::dir_size(&self.volumes.data_path(&r.name));
@@ -508,9 +544,76 @@ impl Host {
     }
 }
 
-fn label_matches(labels: &BTreeMap<String, String>, filter: &str) -> bool {
-    match filter.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-        None => labels.contains_key(filter),
+/// `VolumeOptions.Subpath` of an API mount, when set.
+fn subpath_of(m: &Value) -> Option<&str> {
+    m["VolumeOptions"]["Subpath"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+}
+
+/// moby's check (Go's `filepath.IsLocal`): relative, and not leaving the volume.
+fn check_subpath(sub: &str) -> Result<()> {
+    let mut depth: i32 = 0;
+    for c in sub.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => depth -= 1,
+            _ => depth += 1,
+        }
+        if depth < 0 {
+            break;
+        }
+    }
+    if sub.starts_with('/') || depth < 0 || sub.contains('\0') {
+        return Err(Error::InvalidParameter(format!(
+            "invalid mount config for type \"volume\": subpath must be a relative path within the volume: {sub}"
+        )));
+    }
+    Ok(())
+}
+
+/// The directory `sub` names inside the volume at `base`, symlinks on the way
+/// resolved inside the volume (a link cannot lead out of it).
+fn volume_subpath(base: &std::path::Path, sub: &str) -> Result<PathBuf> {
+    check_subpath(sub)?;
+    let root = crate::archive::in_root::Root::open(base, None)
+        .map_err(|e| Error::Internal(format!("opening volume {}: {e}", base.display())))?;
+    let (resolved, _) = root.eval_symlinks(&format!("/{sub}")).map_err(|e| {
+        Error::InvalidParameter(format!(
+            "cannot access path {}: {e}",
+            base.join(sub).display()
+        ))
+    })?;
+    Ok(base.join(resolved.trim_start_matches('/')))
+}
+
+#[cfg(test)]
+mod subpath_tests {
+    use super::*;
+
+    #[test]
+    fn subpaths_stay_inside_the_volume() {
+        for ok in ["subdir", "a/b", "a/../b", "./x", "a/"] {
+            assert!(check_subpath(ok).is_ok(), "{ok}");
+        }
+        for bad in ["/etc", "..", "../x", "a/../../x"] {
+            let e = check_subpath(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("subpath must be a relative path within the volume"),
+                "{e}"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("vol/sub")).unwrap();
+        std::fs::create_dir_all(dir.path().join("outside")).unwrap();
+        std::os::unix::fs::symlink("/sub", dir.path().join("vol/abs")).unwrap();
+        std::os::unix::fs::symlink("../../outside", dir.path().join("vol/up")).unwrap();
+        let base = dir.path().join("vol");
+        assert_eq!(volume_subpath(&base, "sub").unwrap(), base.join("sub"));
+        // Links resolve inside the volume, whatever they say.
+        assert_eq!(volume_subpath(&base, "abs").unwrap(), base.join("sub"));
+        let e = volume_subpath(&base, "up").unwrap_err().to_string();
+        assert!(e.contains("no such file"), "{e}");
+        assert!(volume_subpath(&base, "missing").is_err());
     }
 }

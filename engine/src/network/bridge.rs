@@ -8,11 +8,15 @@
 //! by `reconcile`. The peer is then renamed `ethN` and given its address and route
 //! through a netlink socket opened inside the namespace (see `netns`).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use futures_util::TryStreamExt;
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use rtnetlink::packet_route::link::LinkMessage;
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo};
+use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{
     Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder,
 };
@@ -199,15 +203,19 @@ impl Netlink {
             .map_err(|e| nl_err("set link alias", e))
     }
 
-    /// Add an address; false when the link had it already.
-    pub async fn add_address(&self, index: u32, ip: Ipv4Addr, prefix: u8) -> Result<bool> {
-        match self
-            .handle
-            .address()
-            .add(index, IpAddr::V4(ip), prefix)
-            .execute()
-            .await
-        {
+    /// Add an address; false when the link had it already. IPv6 addresses skip
+    /// duplicate address detection (they are ours to hand out, and a tentative
+    /// address cannot be used for the second DAD takes).
+    pub async fn add_address(&self, index: u32, ip: impl Into<IpAddr>, prefix: u8) -> Result<bool> {
+        let ip = ip.into();
+        let mut req = self.handle.address().add(index, ip, prefix);
+        if ip.is_ipv6() {
+            let msg = req.message_mut();
+            msg.header.flags |= AddressHeaderFlags::Nodad;
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        match req.execute().await {
             Ok(()) => Ok(true),
             Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(false),
             Err(e) => Err(nl_err(&format!("add address {ip}/{prefix}"), e)),
@@ -216,22 +224,28 @@ impl Netlink {
 
     /// Remove `ip/prefix` from the link `name`; a missing link or address is not
     /// an error.
-    pub async fn delete_address(&self, name: &str, ip: Ipv4Addr, prefix: u8) -> Result<()> {
+    pub async fn delete_address(
+        &self,
+        name: &str,
+        ip: impl Into<IpAddr>,
+        prefix: u8,
+    ) -> Result<()> {
+        let ip = ip.into();
         let Some(link) = self.link_by_name(name).await? else {
             return Ok(());
         };
-        let mut msg = rtnetlink::packet_route::address::AddressMessage::default();
-        msg.header.family = rtnetlink::packet_route::AddressFamily::Inet;
+        let mut msg = AddressMessage::default();
+        msg.header.family = if ip.is_ipv6() {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
         msg.header.prefix_len = prefix;
         msg.header.index = link.index;
-        msg.attributes
-            .push(rtnetlink::packet_route::address::AddressAttribute::Local(
-                IpAddr::V4(ip),
-            ));
-        msg.attributes
-            .push(rtnetlink::packet_route::address::AddressAttribute::Address(
-                IpAddr::V4(ip),
-            ));
+        if ip.is_ipv4() {
+            msg.attributes.push(AddressAttribute::Local(ip));
+        }
+        msg.attributes.push(AddressAttribute::Address(ip));
         match self.handle.address().del(msg).execute().await {
             Ok(()) => Ok(()),
             Err(e) if matches!(errno(&e), Some(libc::EADDRNOTAVAIL) | Some(libc::ENODEV)) => Ok(()),
@@ -386,6 +400,23 @@ impl Netlink {
             .gateway(gateway)
             .output_interface(index)
             .build();
+        self.add_route(route, gateway.into()).await
+    }
+
+    pub async fn add_default_route_v6(&self, gateway: Ipv6Addr, index: u32) -> Result<()> {
+        let route = RouteMessageBuilder::<Ipv6Addr>::new()
+            .gateway(gateway)
+            .output_interface(index)
+            .build();
+        self.add_route(route, gateway.into()).await
+    }
+
+    /// Add a default route; one that exists already is fine.
+    async fn add_route(
+        &self,
+        route: rtnetlink::packet_route::route::RouteMessage,
+        gateway: IpAddr,
+    ) -> Result<()> {
         match self.handle.route().add(route).execute().await {
             Ok(()) => Ok(()),
             Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
@@ -429,6 +460,12 @@ pub struct InnerConfig {
     pub prefix_len: u8,
     /// Some(gateway) to add the default route (primary, non-internal network).
     pub default_route: Option<Ipv4Addr>,
+    /// The IPv6 address and prefix length on a network with IPv6.
+    pub ip6: Option<(Ipv6Addr, u8)>,
+    /// Some(gateway) for the IPv6 default route.
+    pub default_route6: Option<Ipv6Addr>,
+    /// `LinkLocalIPs`: 169.254.0.0/16 and fe80::/64 addresses besides.
+    pub link_local: Vec<IpAddr>,
 }
 
 /// Inside the namespace of `pid`: bring `lo` up, rename the peer to the first free
@@ -460,9 +497,19 @@ async fn configure(nl: &Netlink, cfg: &InnerConfig) -> Result<String> {
         .unwrap_or_else(|| "eth0".into());
     nl.rename(peer.index, &ifname).await?;
     nl.add_address(peer.index, cfg.ip, cfg.prefix_len).await?;
+    if let Some((ip6, prefix6)) = cfg.ip6 {
+        nl.add_address(peer.index, ip6, prefix6).await?;
+    }
+    for ip in &cfg.link_local {
+        let prefix = if ip.is_ipv6() { 64 } else { 16 };
+        nl.add_address(peer.index, *ip, prefix).await?;
+    }
     nl.set_up(peer.index).await?;
     if let Some(gw) = cfg.default_route {
         nl.add_default_route(gw, peer.index).await?;
+    }
+    if let Some(gw) = cfg.default_route6 {
+        nl.add_default_route_v6(gw, peer.index).await?;
     }
     Ok(ifname)
 }

@@ -13,7 +13,7 @@
 //! and we only build answers with A records (RFC 1035 section 4).
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,8 +43,9 @@ const CLASS_IN: u16 = 1;
 const RCODE_SERVFAIL: u16 = 2;
 
 /// Answers a name (lower case, no trailing dot) with the addresses it has for the
-/// asking container, or None when the name is not one of ours.
-pub type Lookup = Arc<dyn Fn(&str) -> Option<Vec<Ipv4Addr>> + Send + Sync>;
+/// asking container (IPv4, and IPv6 on networks with IPv6), or None when the
+/// name is not one of ours.
+pub type Lookup = Arc<dyn Fn(&str) -> Option<Vec<IpAddr>> + Send + Sync>;
 
 /// A running server; dropping it closes its sockets.
 #[derive(Debug)]
@@ -203,17 +204,30 @@ pub fn answer_locally(query: &[u8], lookup: &Lookup) -> Option<Local> {
     if q.qclass != CLASS_IN {
         return Some(Local::Forward);
     }
+    // A name of ours without an address of the asked family gets an empty
+    // NOERROR answer, so the resolver does not go looking for it upstream.
     match (q.qtype, lookup(&q.name)) {
-        (TYPE_A, Some(ips)) => Some(Local::Reply(build_reply(query, &ips, 0)?)),
-        // A name of ours has no IPv6 address: an empty NOERROR answer, so the
-        // resolver does not go looking for it upstream.
-        (TYPE_AAAA, Some(_)) => Some(Local::Reply(build_reply(query, &[], 0)?)),
+        (TYPE_A, Some(ips)) => {
+            let v4: Vec<IpAddr> = ips.into_iter().filter(IpAddr::is_ipv4).collect();
+            Some(Local::Reply(build_answer(query, &v4, 0)?))
+        }
+        (TYPE_AAAA, Some(ips)) => {
+            let v6: Vec<IpAddr> = ips.into_iter().filter(IpAddr::is_ipv6).collect();
+            Some(Local::Reply(build_answer(query, &v6, 0)?))
+        }
         _ => Some(Local::Forward),
     }
 }
 
 /// A response echoing the question, with `ips` as A records.
 pub fn build_reply(query: &[u8], ips: &[Ipv4Addr], rcode: u16) -> Option<Vec<u8>> {
+    let ips: Vec<IpAddr> = ips.iter().copied().map(IpAddr::V4).collect();
+    build_answer(query, &ips, rcode)
+}
+
+/// A response echoing the question, with `ips` as A (IPv4) and AAAA (IPv6)
+/// records.
+fn build_answer(query: &[u8], ips: &[IpAddr], rcode: u16) -> Option<Vec<u8>> {
     let q = parse_question(query)?;
     let rd = u16::from(query[2] & 0x01) << 8;
     let flags: u16 = 0x8000 | rd | 0x0080 | rcode;
@@ -226,11 +240,15 @@ pub fn build_reply(query: &[u8], ips: &[Ipv4Addr], rcode: u16) -> Option<Vec<u8>
     out.extend_from_slice(&query[12..q.end]);
     for ip in ips {
         out.extend_from_slice(&[0xC0, 0x0C]);
-        out.extend_from_slice(&TYPE_A.to_be_bytes());
+        let (kind, data): (u16, Vec<u8>) = match ip {
+            IpAddr::V4(v4) => (TYPE_A, v4.octets().to_vec()),
+            IpAddr::V6(v6) => (TYPE_AAAA, v6.octets().to_vec()),
+        };
+        out.extend_from_slice(&kind.to_be_bytes());
         out.extend_from_slice(&CLASS_IN.to_be_bytes());
         out.extend_from_slice(&TTL.to_be_bytes());
-        out.extend_from_slice(&4u16.to_be_bytes());
-        out.extend_from_slice(&ip.octets());
+        out.extend_from_slice(&u16::try_from(data.len()).ok()?.to_be_bytes());
+        out.extend_from_slice(&data);
     }
     Some(out)
 }
@@ -298,7 +316,30 @@ pub(crate) mod tests {
     }
 
     fn lookup() -> Lookup {
-        Arc::new(|n: &str| (n == "web").then(|| vec![Ipv4Addr::new(10, 1, 2, 3)]))
+        Arc::new(|n: &str| match n {
+            "web" => Some(vec![IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3))]),
+            "six" => Some(vec![
+                IpAddr::V4(Ipv4Addr::new(10, 1, 2, 4)),
+                IpAddr::V6("2001:db8::4".parse().unwrap()),
+            ]),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn an_ipv6_endpoint_gets_an_aaaa_record() {
+        let Some(Local::Reply(r)) = answer_locally(&query("six", TYPE_AAAA), &lookup()) else {
+            panic!("expected a local answer");
+        };
+        // One answer, its data the 16 bytes of the address, at the end.
+        assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1);
+        let addr: std::net::Ipv6Addr = "2001:db8::4".parse().unwrap();
+        assert_eq!(&r[r.len() - 16..], &addr.octets());
+        assert_eq!(u16::from_be_bytes([r[r.len() - 18], r[r.len() - 17]]), 16);
+        let Some(Local::Reply(r)) = answer_locally(&query("six", TYPE_A), &lookup()) else {
+            panic!("expected a local answer");
+        };
+        assert_eq!(parse_a(&r), (0, vec![Ipv4Addr::new(10, 1, 2, 4)]));
     }
 
     #[test]

@@ -4,9 +4,10 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
+pub use ipnet::Ipv6Net;
 use serde::{Deserialize, Serialize};
 
 /// An IPv4 subnet in CIDR form, always normalised to its network address.
@@ -153,11 +154,76 @@ pub fn pick_subnet(pools: &[PoolSpec], used: &[Ipv4Net]) -> Option<Ipv4Net> {
 
 /// The lowest host address of `subnet` that is neither the gateway nor in `used`.
 pub fn lease(subnet: &Ipv4Net, gateway: Ipv4Addr, used: &HashSet<Ipv4Addr>) -> Option<Ipv4Addr> {
-    let first = u32::from(subnet.network()).checked_add(1)?;
-    let last = u32::from(subnet.broadcast()).checked_sub(1)?;
+    lease_in(subnet, None, gateway, used)
+}
+
+/// As [`lease`], taking addresses from `range` (Docker's `IPRange`, inside the
+/// subnet) when there is one.
+pub fn lease_in(
+    subnet: &Ipv4Net,
+    range: Option<&Ipv4Net>,
+    gateway: Ipv4Addr,
+    used: &HashSet<Ipv4Addr>,
+) -> Option<Ipv4Addr> {
+    let pool = range.unwrap_or(subnet);
+    let first = u32::from(pool.network());
+    let last = u32::from(pool.broadcast());
     (first..=last)
         .map(Ipv4Addr::from)
-        .find(|ip| *ip != gateway && !used.contains(ip))
+        .find(|ip| subnet.is_host(*ip) && *ip != gateway && !used.contains(ip))
+}
+
+/// How many addresses of an IPv6 subnet a lease looks at before giving up
+/// (a /64 has 2^64: the first ones are as good as any).
+const V6_SCAN: u128 = 1 << 16;
+
+/// The lowest address of `range` (or of `subnet`), after the subnet's own
+/// network address, that is neither the gateway nor in `used`.
+pub fn lease_v6(
+    subnet: &Ipv6Net,
+    range: Option<&Ipv6Net>,
+    gateway: Ipv6Addr,
+    used: &HashSet<Ipv6Addr>,
+) -> Option<Ipv6Addr> {
+    let pool = range.unwrap_or(subnet);
+    let first = u128::from(pool.network());
+    let last = u128::from(pool.broadcast()).min(first.saturating_add(V6_SCAN));
+    (first..=last).map(Ipv6Addr::from).find(|ip| {
+        subnet.contains(ip) && *ip != subnet.network() && *ip != gateway && !used.contains(ip)
+    })
+}
+
+/// The first address after the network address: the default IPv6 gateway.
+pub fn first_host_v6(subnet: &Ipv6Net) -> Option<Ipv6Addr> {
+    (subnet.prefix_len() < 128).then(|| Ipv6Addr::from(u128::from(subnet.network()) + 1))
+}
+
+/// A unique-local /64 (fdXX:XXXX:XXXX:XXXX::/64) for `--ipv6` without a subnet,
+/// its 56 bits after `fd` taken from `seed`, avoiding `used`.
+pub fn pick_subnet_v6(seed: &[u8], used: &[Ipv6Net]) -> Option<Ipv6Net> {
+    let mut bits = [0u8; 16];
+    bits[0] = 0xfd;
+    for attempt in 0u8..=255 {
+        for (i, b) in bits[1..8].iter_mut().enumerate() {
+            *b = seed.get(i).copied().unwrap_or(0) ^ attempt.wrapping_mul(i as u8 + 1);
+        }
+        let net = Ipv6Net::new(Ipv6Addr::from(bits), 64).ok()?.trunc();
+        if !used.iter().any(|u| overlaps_v6(u, &net)) {
+            return Some(net);
+        }
+    }
+    None
+}
+
+pub fn overlaps_v6(a: &Ipv6Net, b: &Ipv6Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// `Ipv6Net` from text, with Docker's message for bad input.
+pub fn parse_v6_net(s: &str) -> Result<Ipv6Net, String> {
+    s.parse::<Ipv6Net>()
+        .map(|n| n.trunc())
+        .map_err(|_| format!("invalid CIDR address: {s}"))
 }
 
 /// Docker's MAC for a container address: 02:42:a:b:c:d.
@@ -254,6 +320,64 @@ mod tests {
             None,
             "/29 has 6 hosts, one is the gateway"
         );
+    }
+
+    #[test]
+    fn lease_in_a_range_skips_gateway_and_reserved() {
+        let n: Ipv4Net = "172.28.0.0/16".parse().unwrap();
+        let r: Ipv4Net = "172.28.5.0/30".parse().unwrap();
+        let gw = Ipv4Addr::new(172, 28, 5, 1);
+        let mut used = HashSet::from([Ipv4Addr::new(172, 28, 5, 2)]);
+        // .0 is a host address of the /16, .1 the gateway, .2 reserved.
+        assert_eq!(
+            lease_in(&n, Some(&r), gw, &used),
+            Some(Ipv4Addr::new(172, 28, 5, 0))
+        );
+        used.insert(Ipv4Addr::new(172, 28, 5, 0));
+        assert_eq!(
+            lease_in(&n, Some(&r), gw, &used),
+            Some(Ipv4Addr::new(172, 28, 5, 3))
+        );
+        used.insert(Ipv4Addr::new(172, 28, 5, 3));
+        assert_eq!(
+            lease_in(&n, Some(&r), gw, &used),
+            None,
+            "the range is used up"
+        );
+    }
+
+    #[test]
+    fn v6_leases_follow_the_gateway() {
+        let n = parse_v6_net("2001:db8::/64").unwrap();
+        let gw = first_host_v6(&n).unwrap();
+        assert_eq!(gw.to_string(), "2001:db8::1");
+        let mut used = HashSet::new();
+        let a = lease_v6(&n, None, gw, &used).unwrap();
+        assert_eq!(a.to_string(), "2001:db8::2");
+        used.insert(a);
+        assert_eq!(
+            lease_v6(&n, None, gw, &used).unwrap().to_string(),
+            "2001:db8::3"
+        );
+        let r = parse_v6_net("2001:db8::100/120").unwrap();
+        assert_eq!(
+            lease_v6(&n, Some(&r), gw, &used).unwrap().to_string(),
+            "2001:db8::100"
+        );
+        assert_eq!(
+            parse_v6_net("2001:db8::5/64").unwrap().to_string(),
+            "2001:db8::/64"
+        );
+        assert!(parse_v6_net("10.0.0.0/8").is_err());
+    }
+
+    #[test]
+    fn default_v6_subnets_are_unique_local_and_free() {
+        let a = pick_subnet_v6(&[1, 2, 3, 4, 5, 6, 7], &[]).unwrap();
+        assert_eq!(a.to_string(), "fd01:203:405:607::/64");
+        let b = pick_subnet_v6(&[1, 2, 3, 4, 5, 6, 7], &[a]).unwrap();
+        assert_ne!(a, b);
+        assert!(b.to_string().starts_with("fd"));
     }
 
     #[test]

@@ -89,18 +89,20 @@ mod tests;
 #[cfg(test)]
 mod tests_foreign;
 #[cfg(test)]
+mod tests_ipam;
+#[cfg(test)]
 mod tests_netns;
 #[cfg(test)]
 mod tests_playground;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bridge::{InnerConfig, Netlink};
 use firewall::{Firewall, NetRules, PortRules};
-pub use ipam::{Ipv4Net, PoolSpec};
+pub use ipam::{Ipv4Net, Ipv6Net, PoolSpec};
 use netns::NsHandle;
 pub use playground::{Egress, Playground, PlaygroundConfig, VhostLink};
 use store::{EndpointRecord, NetworkRecord, PortRecord, State};
@@ -161,6 +163,17 @@ pub struct CreateOptions {
     pub labels: BTreeMap<String, String>,
     /// Driver options; `com.docker.network.bridge.name` names the kernel bridge.
     pub options: BTreeMap<String, String>,
+    /// `--ip-range` of the IPv4 subnet.
+    pub ip_range: Option<String>,
+    /// `--aux-address name=ip`: reserved addresses, of either subnet.
+    pub aux_addresses: BTreeMap<String, String>,
+    /// `--ipv6` (`EnableIPv6`).
+    pub ipv6: bool,
+    /// The IPv6 subnet, gateway and range (a unique-local /64 when `ipv6` is
+    /// set without a subnet).
+    pub subnet6: Option<String>,
+    pub gateway6: Option<String>,
+    pub ip_range6: Option<String>,
 }
 
 /// What `connect` needs to know about the container.
@@ -179,6 +192,14 @@ pub struct ConnectRequest {
     pub ip: Option<Ipv4Addr>,
     /// `--mac-address`; Docker's 02:42:<ip> when None.
     pub mac: Option<String>,
+    /// `--ip6` (user networks with IPv6 only).
+    pub ip6: Option<Ipv6Addr>,
+    /// `--link-local-ip`.
+    pub link_local_ips: Vec<IpAddr>,
+    /// `--link name:alias` on a user network.
+    pub links: Vec<String>,
+    /// `--driver-opt`.
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 /// One network interface of a container.
@@ -196,6 +217,8 @@ pub struct Endpoint {
     /// The name inside the container: eth0, eth1, ...
     pub ifname: String,
     pub bridge: String,
+    /// The IPv6 address, on a network with IPv6.
+    pub ip6: Option<Ipv6Addr>,
 }
 
 /// One published port (`-p [host_ip:]host_port:container_port[/proto]`).
@@ -316,6 +339,14 @@ impl Networks {
                 options,
                 predefined: true,
                 gateway_added: false,
+                ip_range: None,
+                aux_addresses: BTreeMap::new(),
+                ipv6: false,
+                subnet6: None,
+                gateway6: None,
+                ip_range6: None,
+                aux_addresses6: BTreeMap::new(),
+                ipam_given: false,
             };
             match state
                 .networks
@@ -529,7 +560,45 @@ impl Networks {
                 Error::InvalidParameter(format!("subnet {subnet} has no host addresses"))
             })?,
         };
+        let ip_range = match &opts.ip_range {
+            Some(r) => {
+                if opts.subnet.is_none() {
+                    return Err(Error::InvalidParameter(
+                        "every ip-range or gateway must have a corresponding subnet".into(),
+                    ));
+                }
+                let r: Ipv4Net = r.parse().map_err(Error::InvalidParameter)?;
+                if !subnet.contains(r.network()) || r.prefix_len() < subnet.prefix_len() {
+                    return Err(Error::InvalidParameter(format!(
+                        "invalid pool request: ip-range {r} is not within subnet {subnet}"
+                    )));
+                }
+                Some(r)
+            }
+            None => None,
+        };
         let id = random_hex(32);
+        let v6 = self.v6_pool(&state, &opts, &id)?;
+        let mut aux_addresses = BTreeMap::new();
+        let mut aux_addresses6 = BTreeMap::new();
+        for (k, v) in &opts.aux_addresses {
+            let ip: IpAddr = v.parse().map_err(|_| {
+                Error::InvalidParameter(format!("invalid auxiliary address {k}={v}"))
+            })?;
+            match ip {
+                IpAddr::V4(a) if subnet.contains(a) => {
+                    aux_addresses.insert(k.clone(), ip);
+                }
+                IpAddr::V6(a) if v6.as_ref().is_some_and(|(n, _, _)| n.contains(&a)) => {
+                    aux_addresses6.insert(k.clone(), ip);
+                }
+                _ => {
+                    return Err(Error::InvalidParameter(format!(
+                        "no matching subnet for aux-address {ip}"
+                    )))
+                }
+            }
+        }
         let bridge = match opts.options.get("com.docker.network.bridge.name") {
             Some(b) => {
                 if b.is_empty() || b.len() > 15 {
@@ -561,6 +630,14 @@ impl Networks {
             options: opts.options,
             predefined: false,
             gateway_added: false,
+            ip_range,
+            aux_addresses,
+            ipv6: opts.ipv6,
+            subnet6: v6.map(|(n, _, _)| n),
+            gateway6: v6.map(|(_, g, _)| g),
+            ip_range6: v6.and_then(|(_, _, r)| r),
+            aux_addresses6,
+            ipam_given: opts.subnet.is_some() || opts.subnet6.is_some(),
         };
         let mut rec = rec;
         match self.realize(&rec).await {
@@ -576,6 +653,86 @@ impl Networks {
             return Err(e);
         }
         Ok(id)
+    }
+
+    /// The IPv6 subnet, gateway and range of a network to be created, when it
+    /// has one: the asked-for subnet, or (with IPv6 enabled) a free
+    /// unique-local /64.
+    fn v6_pool(
+        &self,
+        state: &State,
+        opts: &CreateOptions,
+        id: &str,
+    ) -> Result<Option<(Ipv6Net, Ipv6Addr, Option<Ipv6Net>)>> {
+        // Without EnableIPv6, moby (up to 28) keeps an IPv6 pool it is given
+        // and hands out none of its addresses; so do we.
+        if !opts.ipv6 && opts.subnet6.is_none() {
+            if opts.gateway6.is_some() || opts.ip_range6.is_some() {
+                return Err(Error::InvalidParameter(
+                    "every ip-range or gateway must have a corresponding subnet".into(),
+                ));
+            }
+            return Ok(None);
+        }
+        let used: Vec<Ipv6Net> = state.networks.iter().filter_map(|n| n.subnet6).collect();
+        let subnet = match &opts.subnet6 {
+            Some(s) => {
+                let net = ipam::parse_v6_net(s).map_err(Error::InvalidParameter)?;
+                if net.prefix_len() > 126 {
+                    return Err(Error::InvalidParameter(format!(
+                        "subnet {net} has no host addresses"
+                    )));
+                }
+                if used.iter().any(|u| ipam::overlaps_v6(u, &net)) {
+                    return Err(Error::Conflict(
+                        "Pool overlaps with other one on this address space".into(),
+                    ));
+                }
+                net
+            }
+            None => {
+                if opts.gateway6.is_some() || opts.ip_range6.is_some() {
+                    return Err(Error::InvalidParameter(
+                        "every ip-range or gateway must have a corresponding subnet".into(),
+                    ));
+                }
+                let seed = hex::decode(&id[..14]).unwrap_or_default();
+                ipam::pick_subnet_v6(&seed, &used).ok_or_else(|| {
+                    Error::Internal(
+                        "could not find an available, non-overlapping IPv6 address pool".into(),
+                    )
+                })?
+            }
+        };
+        let gateway = match &opts.gateway6 {
+            Some(g) => {
+                let ip: Ipv6Addr = g
+                    .parse()
+                    .map_err(|_| Error::InvalidParameter(format!("invalid gateway address {g}")))?;
+                if !subnet.contains(&ip) || ip == subnet.network() {
+                    return Err(Error::InvalidParameter(format!(
+                        "no matching subnet for gateway {g}"
+                    )));
+                }
+                ip
+            }
+            None => ipam::first_host_v6(&subnet).ok_or_else(|| {
+                Error::InvalidParameter(format!("subnet {subnet} has no host addresses"))
+            })?,
+        };
+        let range = match &opts.ip_range6 {
+            Some(r) => {
+                let r = ipam::parse_v6_net(r).map_err(Error::InvalidParameter)?;
+                if !subnet.contains(&r) {
+                    return Err(Error::InvalidParameter(format!(
+                        "invalid pool request: ip-range {r} is not within subnet {subnet}"
+                    )));
+                }
+                Some(r)
+            }
+            None => None,
+        };
+        Ok(Some((subnet, gateway, range)))
     }
 
     /// Make a bridge network's bridge and rules exist (idempotent). Returns
@@ -595,6 +752,10 @@ impl Networks {
         let setup = nl
             .ensure_bridge(&rec.bridge, gw, subnet.prefix_len(), &self.mark)
             .await?;
+        if let (true, Some(subnet6), Some(gw6)) = (rec.ipv6, rec.subnet6, rec.gateway6) {
+            nl.add_address(setup.index, gw6, subnet6.prefix_len())
+                .await?;
+        }
         if !setup.ours {
             tracing::info!(
                 "network {}: using the existing bridge {} (not created by dockhand; it stays when the network goes)",
@@ -649,6 +810,15 @@ impl Networks {
                         .await
                     {
                         tracing::warn!("removing {gw} from bridge {}: {e}", rec.bridge);
+                    }
+                    // The IPv6 gateway went on with the IPv4 one.
+                    if let (Some(gw6), Some(subnet6)) = (rec.gateway6, rec.subnet6) {
+                        if let Err(e) = nl
+                            .delete_address(&rec.bridge, gw6, subnet6.prefix_len())
+                            .await
+                        {
+                            tracing::warn!("removing {gw6} from bridge {}: {e}", rec.bridge);
+                        }
                     }
                 }
             }
@@ -728,11 +898,23 @@ impl Networks {
 
     /// `network prune`: removes user networks without endpoints; returns their names.
     pub async fn prune(&self) -> Result<Vec<String>> {
+        self.prune_where(&Default::default()).await
+    }
+
+    /// `network prune --filter`: only networks that pass the `until`, `label`
+    /// and `label!` filters.
+    pub async fn prune_where(&self, f: &crate::container::Filters) -> Result<Vec<String>> {
+        crate::filters::check_keys(f, &["until", "label", "label!"])
+            .map_err(Error::InvalidParameter)?;
+        let cutoff = crate::filters::until_cutoff(f, crate::filters::now_nanos())
+            .map_err(Error::InvalidParameter)?;
         let candidates: Vec<NetworkRecord> = {
             let s = self.state.read().map_err(lock_err)?;
             s.networks
                 .iter()
                 .filter(|n| !n.predefined && s.endpoints_of_network(&n.id).next().is_none())
+                .filter(|n| crate::filters::labels_pass(&n.labels, f))
+                .filter(|n| cutoff.is_none_or(|c| crate::filters::created_nanos(&n.created) < c))
                 .cloned()
                 .collect()
         };
@@ -747,7 +929,7 @@ impl Networks {
     }
 
     /// Attach a container to a bridge network: veth, address, route, lease.
-    /// Connecting a container that is already on the network returns its endpoint.
+    /// A container already on the network is refused, as moby refuses it.
     pub async fn connect(&self, req: ConnectRequest) -> Result<Endpoint> {
         let _op = self.op.lock().await;
         let mut state = self.snapshot()?;
@@ -761,11 +943,33 @@ impl Networks {
                 net.name
             )));
         }
-        if let Some(ep) = state
+        if state
             .endpoints_of_network(&net.id)
-            .find(|e| e.container_id == req.container_id)
+            .any(|e| e.container_id == req.container_id)
         {
-            return Ok(endpoint_of(ep, &net));
+            // moby answers 403 here; ours is the nearest kind we have.
+            return Err(Error::Conflict(format!(
+                "endpoint with name {} already exists in network {}",
+                req.container_name.trim_start_matches('/'),
+                net.name
+            )));
+        }
+        if !req.links.is_empty() && net.predefined {
+            return Err(Error::InvalidParameter(
+                "links in endpoint settings are supported only on user defined networks; use --link"
+                    .into(),
+            ));
+        }
+        for ip in &req.link_local_ips {
+            let link_local = match ip {
+                IpAddr::V4(a) => a.is_link_local(),
+                IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80,
+            };
+            if !link_local {
+                return Err(Error::InvalidParameter(format!(
+                    "invalid link-local IP address: {ip}"
+                )));
+            }
         }
         if !req.aliases.is_empty() && net.predefined {
             return Err(Error::InvalidParameter(
@@ -779,7 +983,16 @@ impl Networks {
                 net.name
             )));
         };
-        let used: HashSet<Ipv4Addr> = state.endpoints_of_network(&net.id).map(|e| e.ip).collect();
+        let mut used: HashSet<Ipv4Addr> =
+            state.endpoints_of_network(&net.id).map(|e| e.ip).collect();
+        let reserved: HashSet<Ipv4Addr> = net
+            .aux_addresses
+            .values()
+            .filter_map(|a| match a {
+                IpAddr::V4(v4) => Some(*v4),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
         let ip = match req.ip {
             Some(ip) => {
                 if net.predefined {
@@ -793,18 +1006,23 @@ impl Networks {
                         "Invalid address {ip}: It does not belong to any of this network's subnets"
                     )));
                 }
-                if used.contains(&ip) {
+                if used.contains(&ip) || reserved.contains(&ip) {
                     return Err(Error::Conflict("Address already in use".into()));
                 }
                 ip
             }
-            None => ipam::lease(&subnet, gateway, &used).ok_or_else(|| {
+            None => ipam::lease_in(&subnet, net.ip_range.as_ref(), gateway, &{
+                used.extend(&reserved);
+                used
+            })
+            .ok_or_else(|| {
                 Error::Conflict(format!(
                     "no available IPv4 addresses on this network's address pools: {} ({})",
                     net.name, net.id
                 ))
             })?,
         };
+        let ip6 = self.lease_v6(&state, &net, req.ip6)?;
         let mac = match &req.mac {
             Some(m) => ipam::parse_mac(m)
                 .ok_or_else(|| Error::InvalidParameter(format!("invalid MAC address: {m}")))?,
@@ -830,6 +1048,13 @@ impl Networks {
             ip,
             prefix_len: subnet.prefix_len(),
             default_route: (primary && !net.internal).then_some(gateway),
+            ip6: ip6.zip(net.subnet6.map(|n| n.prefix_len())),
+            default_route6: if primary && !net.internal && ip6.is_some() {
+                net.gateway6
+            } else {
+                None
+            },
+            link_local: req.link_local_ips.clone(),
         };
         let ifname = match bridge::configure_inside(req.pid, inner).await {
             Ok(n) => n,
@@ -853,6 +1078,14 @@ impl Networks {
             aliases: req.aliases.clone(),
             fixed_ip: req.ip.is_some(),
             primary,
+            ip6,
+            prefix6: net.subnet6.map(|n| n.prefix_len()).unwrap_or(0),
+            gateway6: ip6.and(net.gateway6),
+            fixed_ip6: req.ip6.is_some(),
+            link_local_ips: req.link_local_ips.clone(),
+            links: req.links.clone(),
+            driver_opts: req.driver_opts.clone(),
+            fixed_mac: req.mac.is_some(),
         };
         state.endpoints.push(rec.clone());
         if let Err(e) = self.commit(state) {
@@ -860,6 +1093,57 @@ impl Networks {
             return Err(e);
         }
         Ok(endpoint_of(&rec, &net))
+    }
+
+    /// The IPv6 address of a new endpoint: the one asked for (checked), or the
+    /// next free one; None when the network has no IPv6.
+    fn lease_v6(
+        &self,
+        state: &State,
+        net: &NetworkRecord,
+        asked: Option<Ipv6Addr>,
+    ) -> Result<Option<Ipv6Addr>> {
+        let (true, Some(subnet), Some(gateway)) = (net.ipv6, net.subnet6, net.gateway6) else {
+            return match asked {
+                Some(_) => Err(Error::InvalidParameter(format!(
+                    "user specified IPv6 address requires a network with IPv6 enabled: {} has none",
+                    net.name
+                ))),
+                None => Ok(None),
+            };
+        };
+        let mut used: HashSet<Ipv6Addr> = state
+            .endpoints_of_network(&net.id)
+            .filter_map(|e| e.ip6)
+            .collect();
+        let reserved: HashSet<Ipv6Addr> = net
+            .aux_addresses6
+            .values()
+            .filter_map(|a| match a {
+                IpAddr::V6(v6) => Some(*v6),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        if let Some(ip) = asked {
+            if !subnet.contains(&ip) || ip == gateway || ip == subnet.network() {
+                return Err(Error::InvalidParameter(format!(
+                    "Invalid address {ip}: It does not belong to any of this network's subnets"
+                )));
+            }
+            if used.contains(&ip) || reserved.contains(&ip) {
+                return Err(Error::Conflict("Address already in use".into()));
+            }
+            return Ok(Some(ip));
+        }
+        used.extend(reserved);
+        ipam::lease_v6(&subnet, net.ip_range6.as_ref(), gateway, &used)
+            .map(Some)
+            .ok_or_else(|| {
+                Error::Conflict(format!(
+                    "no available IPv6 addresses on this network's address pools: {} ({})",
+                    net.name, net.id
+                ))
+            })
     }
 
     /// Detach a container from a network (veth, lease, its ports on that network,
@@ -886,7 +1170,7 @@ impl Networks {
             .collect();
         self.stop_proxies(container_id, |p| p.container_ip == ep.ip)?;
         if !gone.is_empty() {
-            let rules: Vec<PortRules> = gone.iter().map(port_rules).collect();
+            let rules: Vec<PortRules> = gone.iter().filter_map(port_rules).collect();
             self.fw.remove_ports(&rules).await?;
         }
         self.nl()
@@ -997,9 +1281,12 @@ impl Networks {
                 } else {
                     b.host_ip.clone()
                 };
-                let host_ip: Ipv4Addr = shown_ip.parse().map_err(|_| {
-                    Error::InvalidParameter(format!("invalid host IP {shown_ip}: only IPv4 is supported"))
-                })?;
+                let host_ip: IpAddr = shown_ip
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse()
+                    .map_err(|_| Error::InvalidParameter(format!("invalid host IP {shown_ip}")))?;
+                let shown_ip = host_ip.to_string();
                 if b.host_port != 0 {
                     let taken = state
                         .ports
@@ -1046,7 +1333,7 @@ impl Networks {
                 made.push((rec, proxy));
             }
             // Every binding's rules in one transaction.
-            let rules: Vec<PortRules> = made.iter().map(|(r, _)| port_rules(r)).collect();
+            let rules: Vec<PortRules> = made.iter().filter_map(|(r, _)| port_rules(r)).collect();
             if !rules.is_empty() {
                 self.fw.add_ports(&rules).await?;
             }
@@ -1054,7 +1341,7 @@ impl Networks {
         }
         .await;
         let rollback = |made: Vec<(PortRecord, portmap::Proxy)>| async move {
-            let rules: Vec<PortRules> = made.iter().map(|(r, _)| port_rules(r)).collect();
+            let rules: Vec<PortRules> = made.iter().filter_map(|(r, _)| port_rules(r)).collect();
             drop(made);
             if rules.is_empty() {
                 return;
@@ -1141,7 +1428,7 @@ impl Networks {
         let asker = container_id.to_string();
         let lookup: dns::Lookup = Arc::new(move |name: &str| {
             let s = state.read().ok()?;
-            settings::resolve_name(&s, &asker, name)
+            settings::resolve_addrs(&s, &asker, name)
         });
         let server = dns::serve(udp, tcp, lookup, self.upstreams.clone())
             .map_err(|e| Error::Internal(format!("embedded DNS server: {e}")))?;
@@ -1245,7 +1532,7 @@ impl Networks {
             .iter()
             .map(|p| firewall::port_tag(&p.container_id))
             .collect();
-        let port_rule_sets: Vec<PortRules> = state.ports.iter().map(port_rules).collect();
+        let port_rule_sets: Vec<PortRules> = state.ports.iter().filter_map(port_rules).collect();
         report.removed_rules += self
             .fw
             .remove_where(|t| {
@@ -1268,7 +1555,10 @@ impl Networks {
             if running {
                 continue;
             }
-            let ip: Ipv4Addr = p.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
+            let ip: IpAddr = p
+                .host_ip
+                .parse()
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
             match portmap::start(
                 &self.ns,
                 &p.proto,
@@ -1361,13 +1651,22 @@ impl Networks {
     }
 }
 
-fn ips_overlap(recorded: &str, ip: Ipv4Addr) -> bool {
-    let r: Ipv4Addr = recorded.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
-    r.is_unspecified() || ip.is_unspecified() || r == ip
+/// Whether two host addresses of one port collide: IPv4 with IPv4, IPv6 with
+/// IPv6 (IPv6 sockets are IPv6-only), the unspecified address with any.
+fn ips_overlap(recorded: &str, ip: IpAddr) -> bool {
+    let r: IpAddr = recorded
+        .parse()
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    r.is_ipv4() == ip.is_ipv4() && (r.is_unspecified() || ip.is_unspecified() || r == ip)
 }
 
-fn port_rules(p: &PortRecord) -> PortRules {
-    PortRules {
+/// The iptables rules of a published port; None for one on an IPv6 address,
+/// which only the userland proxy serves (we keep no ip6tables rules).
+fn port_rules(p: &PortRecord) -> Option<PortRules> {
+    if p.host_ip.parse::<std::net::Ipv6Addr>().is_ok() {
+        return None;
+    }
+    Some(PortRules {
         bridge: p.bridge.clone(),
         host_ip: p.host_ip.parse().ok(),
         host_port: p.host_port,
@@ -1375,7 +1674,7 @@ fn port_rules(p: &PortRecord) -> PortRules {
         container_port: p.container_port,
         proto: p.proto.clone(),
         tag: firewall::port_tag(&p.container_id),
-    }
+    })
 }
 
 fn endpoint_of(e: &EndpointRecord, net: &NetworkRecord) -> Endpoint {
@@ -1390,6 +1689,7 @@ fn endpoint_of(e: &EndpointRecord, net: &NetworkRecord) -> Endpoint {
         host_veth: e.host_veth.clone(),
         ifname: e.ifname.clone(),
         bridge: net.bridge.clone(),
+        ip6: e.ip6,
     }
 }
 

@@ -282,34 +282,26 @@ impl NsHandle {
         .await
     }
 
-    /// A TCP listener on `addr` inside the namespace.
+    /// A TCP listener on `addr` inside the namespace. An IPv6 address takes
+    /// IPv6 only (as Docker binds `[::]` beside `0.0.0.0`).
     pub async fn tcp_listen(&self, addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
-        if self.is_own() {
-            return tokio::net::TcpListener::bind(addr).await;
-        }
-        let l = self
-            .run(move || {
-                let l = std::net::TcpListener::bind(addr)?;
-                l.set_nonblocking(true)?;
-                Ok(l)
-            })
-            .await?;
-        tokio::net::TcpListener::from_std(l)
+        let l = if self.is_own() {
+            bind_socket(addr, true)?
+        } else {
+            self.run(move || bind_socket(addr, true)).await?
+        };
+        tokio::net::TcpListener::from_std(std::net::TcpListener::from(l))
     }
 
-    /// A UDP socket bound to `addr` inside the namespace.
+    /// A UDP socket bound to `addr` inside the namespace (IPv6 only for an
+    /// IPv6 address).
     pub async fn udp_bind(&self, addr: SocketAddr) -> io::Result<tokio::net::UdpSocket> {
-        if self.is_own() {
-            return tokio::net::UdpSocket::bind(addr).await;
-        }
-        let s = self
-            .run(move || {
-                let s = std::net::UdpSocket::bind(addr)?;
-                s.set_nonblocking(true)?;
-                Ok(s)
-            })
-            .await?;
-        tokio::net::UdpSocket::from_std(s)
+        let s = if self.is_own() {
+            bind_socket(addr, false)?
+        } else {
+            self.run(move || bind_socket(addr, false)).await?
+        };
+        tokio::net::UdpSocket::from_std(std::net::UdpSocket::from(s))
     }
 
     /// A TCP connection to `addr` from inside the namespace: the socket is made
@@ -340,4 +332,25 @@ impl NsHandle {
             .connect(addr)
             .await
     }
+}
+
+/// A non-blocking socket bound to `addr`: a listening TCP socket (with
+/// `SO_REUSEADDR`, as std's listeners) or a UDP one; IPv6 addresses with
+/// `IPV6_V6ONLY`, so `[::]:P` and `0.0.0.0:P` are separate bindings.
+fn bind_socket(addr: SocketAddr, stream: bool) -> io::Result<std::os::fd::OwnedFd> {
+    use socket2::{Domain, Socket, Type};
+    let kind = if stream { Type::STREAM } else { Type::DGRAM };
+    let sock = Socket::new(Domain::for_address(addr), kind, None)?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    if stream {
+        sock.set_reuse_address(true)?;
+    }
+    sock.bind(&addr.into())?;
+    if stream {
+        sock.listen(1024)?;
+    }
+    sock.set_nonblocking(true)?;
+    Ok(sock.into())
 }

@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,8 +42,9 @@ impl Drop for Proxy {
     }
 }
 
-/// Docker's text for a listen failure: `listen tcp4 0.0.0.0:8080: bind: address already in use`.
-pub fn listen_error(proto: &str, ip: Ipv4Addr, port: u16, e: &io::Error) -> String {
+/// Docker's text for a listen failure: `listen tcp4 0.0.0.0:8080: bind: address
+/// already in use` (`tcp6 [::]:8080` for IPv6).
+pub fn listen_error(proto: &str, ip: IpAddr, port: u16, e: &io::Error) -> String {
     let reason = match e.raw_os_error() {
         Some(code) => {
             let d = nix::errno::Errno::from_raw(code).desc();
@@ -55,26 +56,29 @@ pub fn listen_error(proto: &str, ip: Ipv4Addr, port: u16, e: &io::Error) -> Stri
         }
         None => e.to_string(),
     };
-    format!("listen {proto}4 {ip}:{port}: bind: {reason}")
+    match ip {
+        IpAddr::V4(ip) => format!("listen {proto}4 {ip}:{port}: bind: {reason}"),
+        IpAddr::V6(ip) => format!("listen {proto}6 [{ip}]:{port}: bind: {reason}"),
+    }
 }
 
 /// Bind `ip:port` (port 0: a free ephemeral port) in `ns` and forward to `target`.
 pub async fn start(
     ns: &NsHandle,
     proto: &str,
-    ip: Ipv4Addr,
+    ip: IpAddr,
     port: u16,
     target: SocketAddrV4,
 ) -> io::Result<Proxy> {
     match proto {
         "udp" => {
-            let sock = ns.udp_bind(SocketAddrV4::new(ip, port).into()).await?;
+            let sock = ns.udp_bind(SocketAddr::new(ip, port)).await?;
             let port = sock.local_addr()?.port();
             let task = tokio::spawn(udp_proxy(ns.clone(), Arc::new(sock), target));
             Ok(Proxy { task, port })
         }
         _ => {
-            let listener = ns.tcp_listen(SocketAddrV4::new(ip, port).into()).await?;
+            let listener = ns.tcp_listen(SocketAddr::new(ip, port)).await?;
             let port = listener.local_addr()?.port();
             let task = tokio::spawn(tcp_proxy(ns.clone(), listener, target));
             Ok(Proxy { task, port })

@@ -1,9 +1,11 @@
 //! Docker's JSON views of our records: `network inspect` and a container's
 //! `NetworkSettings`, plus the name lookup the embedded DNS server uses.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde_json::{json, Map, Value};
+
+use std::collections::BTreeMap;
 
 use super::store::{EndpointRecord, NetworkRecord, State};
 
@@ -13,10 +15,38 @@ fn short(id: &str) -> &str {
 
 /// `network inspect` for one network.
 pub fn network_inspect(state: &State, n: &NetworkRecord) -> Value {
-    let config: Vec<Value> = match (n.subnet, n.gateway) {
-        (Some(s), Some(g)) => vec![json!({"Subnet": s.to_string(), "Gateway": g.to_string()})],
+    let pool =
+        |subnet: String, range: Option<String>, gateway: String, aux: &BTreeMap<String, IpAddr>| {
+            let mut c = Map::new();
+            c.insert("Subnet".into(), json!(subnet));
+            if let Some(r) = range {
+                c.insert("IPRange".into(), json!(r));
+            }
+            c.insert("Gateway".into(), json!(gateway));
+            if !aux.is_empty() {
+                let aux: BTreeMap<&String, String> =
+                    aux.iter().map(|(k, v)| (k, v.to_string())).collect();
+                c.insert("AuxiliaryAddresses".into(), json!(aux));
+            }
+            Value::Object(c)
+        };
+    let mut config: Vec<Value> = match (n.subnet, n.gateway) {
+        (Some(s), Some(g)) => vec![pool(
+            s.to_string(),
+            n.ip_range.map(|r| r.to_string()),
+            g.to_string(),
+            &n.aux_addresses,
+        )],
         _ => vec![],
     };
+    if let (Some(s), Some(g)) = (n.subnet6, n.gateway6) {
+        config.push(pool(
+            s.to_string(),
+            n.ip_range6.map(|r| r.to_string()),
+            g.to_string(),
+            &n.aux_addresses6,
+        ));
+    }
     let mut containers = Map::new();
     for e in state.endpoints_of_network(&n.id) {
         containers.insert(
@@ -26,7 +56,7 @@ pub fn network_inspect(state: &State, n: &NetworkRecord) -> Value {
                 "EndpointID": e.endpoint_id,
                 "MacAddress": e.mac,
                 "IPv4Address": format!("{}/{}", e.ip, e.prefix_len),
-                "IPv6Address": "",
+                "IPv6Address": e.ip6.map(|ip| format!("{ip}/{}", e.prefix6)).unwrap_or_default(),
             }),
         );
     }
@@ -36,10 +66,10 @@ pub fn network_inspect(state: &State, n: &NetworkRecord) -> Value {
         "Created": n.created,
         "Scope": "local",
         "Driver": n.driver,
-        "EnableIPv6": false,
+        "EnableIPv6": n.ipv6,
         "IPAM": {
             "Driver": "default",
-            "Options": if n.predefined { Value::Null } else { json!({}) },
+            "Options": if n.predefined || n.ipam_given { Value::Null } else { json!({}) },
             "Config": config,
         },
         "Internal": n.internal,
@@ -64,12 +94,25 @@ pub fn dns_names(e: &EndpointRecord) -> Vec<String> {
     v
 }
 
+/// The IPv4 addresses of [`resolve_addrs`].
+pub fn resolve_name(state: &State, asker: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
+    let v4: Vec<Ipv4Addr> = resolve_addrs(state, asker, name)?
+        .into_iter()
+        .filter_map(|ip| match ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    Some(v4)
+}
+
 /// Addresses for `name` as seen by container `asker`: containers on the user
 /// networks `asker` is on whose name, short id or alias is `name` (also
-/// `name.network`). Case-insensitive; None when nothing matches.
-pub fn resolve_name(state: &State, asker: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
+/// `name.network`), their IPv6 addresses too where they have one.
+/// Case-insensitive; None when nothing matches.
+pub fn resolve_addrs(state: &State, asker: &str, name: &str) -> Option<Vec<IpAddr>> {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    let mut ips = Vec::new();
+    let mut ips: Vec<IpAddr> = Vec::new();
     for mine in state.endpoints_of_container(asker) {
         let Some(net) = state.network(&mine.network_id) else {
             continue;
@@ -78,17 +121,35 @@ pub fn resolve_name(state: &State, asker: &str, name: &str) -> Option<Vec<Ipv4Ad
             continue;
         }
         let net_name = net.name.to_ascii_lowercase();
+        // A link of the asker on this network names another container.
+        if let Some(target) = mine.link_target(&name) {
+            for e in state.endpoints_of_network(&net.id) {
+                if e.container_name.eq_ignore_ascii_case(target) {
+                    push_addrs(&mut ips, e);
+                }
+            }
+        }
         for e in state.endpoints_of_network(&net.id) {
             let hit = dns_names(e).iter().any(|n| {
                 let n = n.to_ascii_lowercase();
                 n == name || format!("{n}.{net_name}") == name
             });
-            if hit && !ips.contains(&e.ip) {
-                ips.push(e.ip);
+            if hit {
+                push_addrs(&mut ips, e);
             }
         }
     }
     (!ips.is_empty()).then_some(ips)
+}
+
+/// An endpoint's addresses, each once.
+fn push_addrs(ips: &mut Vec<IpAddr>, e: &EndpointRecord) {
+    let own = std::iter::once(IpAddr::V4(e.ip)).chain(e.ip6.map(IpAddr::V6));
+    for ip in own {
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
 }
 
 /// Docker's `NetworkSettings` of a container.
@@ -128,22 +189,34 @@ pub fn network_settings(
         };
         sandbox_key = format!("/proc/{}/ns/net", e.pid);
         let user = !net.predefined;
+        let mut ipam = Map::new();
+        if e.fixed_ip {
+            ipam.insert("IPv4Address".into(), json!(e.ip.to_string()));
+        }
+        if let (true, Some(ip6)) = (e.fixed_ip6, e.ip6) {
+            ipam.insert("IPv6Address".into(), json!(ip6.to_string()));
+        }
+        if !e.link_local_ips.is_empty() {
+            let ll: Vec<String> = e.link_local_ips.iter().map(|i| i.to_string()).collect();
+            ipam.insert("LinkLocalIPs".into(), json!(ll));
+        }
+        let some_list = |v: &[String]| if v.is_empty() { Value::Null } else { json!(v) };
         networks.insert(
             net.name.clone(),
             json!({
-                "IPAMConfig": if e.fixed_ip { json!({"IPv4Address": e.ip.to_string()}) } else { Value::Null },
-                "Links": Value::Null,
-                "Aliases": if user && !e.aliases.is_empty() { json!(e.aliases) } else { Value::Null },
+                "IPAMConfig": if ipam.is_empty() { Value::Null } else { Value::Object(ipam) },
+                "Links": some_list(&e.links),
+                "Aliases": if user { some_list(&e.aliases) } else { Value::Null },
                 "MacAddress": e.mac,
-                "DriverOpts": Value::Null,
+                "DriverOpts": if e.driver_opts.is_empty() { Value::Null } else { json!(e.driver_opts) },
                 "NetworkID": net.id,
                 "EndpointID": e.endpoint_id,
                 "Gateway": e.gateway.to_string(),
                 "IPAddress": e.ip.to_string(),
                 "IPPrefixLen": e.prefix_len,
-                "IPv6Gateway": "",
-                "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
+                "IPv6Gateway": e.gateway6.map(|g| g.to_string()).unwrap_or_default(),
+                "GlobalIPv6Address": e.ip6.map(|g| g.to_string()).unwrap_or_default(),
+                "GlobalIPv6PrefixLen": if e.ip6.is_some() { e.prefix6 } else { 0 },
                 "DNSNames": if user { json!(dns_names(e)) } else { Value::Null },
             }),
         );
@@ -225,6 +298,14 @@ mod tests {
             options: BTreeMap::new(),
             predefined,
             gateway_added: false,
+            ip_range: None,
+            aux_addresses: BTreeMap::new(),
+            ipv6: false,
+            subnet6: None,
+            gateway6: None,
+            ip_range6: None,
+            aux_addresses6: BTreeMap::new(),
+            ipam_given: false,
         }
     }
 
@@ -244,6 +325,14 @@ mod tests {
             aliases: aliases.iter().map(|s| s.to_string()).collect(),
             fixed_ip: false,
             primary: true,
+            ip6: None,
+            prefix6: 0,
+            gateway6: None,
+            fixed_ip6: false,
+            link_local_ips: vec![],
+            links: vec![],
+            driver_opts: BTreeMap::new(),
+            fixed_mac: false,
         }
     }
 
@@ -297,6 +386,77 @@ mod tests {
         // The default bridge has no name resolution.
         assert_eq!(resolve_name(&s, "c2bbbbbbbbbbbbbb", "legacy"), None);
         assert_eq!(resolve_name(&s, "c4dddddddddddddd", "client"), None);
+    }
+
+    #[test]
+    fn a_link_alias_resolves_for_the_linking_container_only() {
+        let mut s = state();
+        s.endpoints[1].links = vec!["server:bar".into()];
+        let ip2 = Ipv4Addr::new(10, 5, 0, 2);
+        assert_eq!(resolve_name(&s, "c2bbbbbbbbbbbbbb", "BAR"), Some(vec![ip2]));
+        assert_eq!(resolve_name(&s, "c1aaaaaaaaaaaaaa", "bar"), None);
+        // A link to a container that is not (yet) on the network resolves to nothing.
+        s.endpoints[1].links = vec!["later:up".into()];
+        assert_eq!(resolve_name(&s, "c2bbbbbbbbbbbbbb", "up"), None);
+    }
+
+    #[test]
+    fn endpoint_settings_show_what_was_asked() {
+        let mut s = state();
+        let e = &mut s.endpoints[0];
+        e.fixed_ip = true;
+        e.ip6 = Some("2001:db8::5".parse().unwrap());
+        e.prefix6 = 64;
+        e.gateway6 = Some("2001:db8::1".parse().unwrap());
+        e.fixed_ip6 = true;
+        e.link_local_ips = vec!["169.254.8.8".parse().unwrap()];
+        e.links = vec!["x:y".into()];
+        e.driver_opts = BTreeMap::from([("k".to_string(), "v".to_string())]);
+        let v = network_settings(&s, "c1aaaaaaaaaaaaaa", "learning", &[]);
+        let n = &v["Networks"]["learning"];
+        assert_eq!(
+            n["IPAMConfig"],
+            json!({"IPv4Address": "10.5.0.2", "IPv6Address": "2001:db8::5", "LinkLocalIPs": ["169.254.8.8"]})
+        );
+        assert_eq!(n["Links"], json!(["x:y"]));
+        assert_eq!(n["DriverOpts"], json!({"k": "v"}));
+        assert_eq!(n["GlobalIPv6Address"], "2001:db8::5");
+        assert_eq!(n["GlobalIPv6PrefixLen"], 64);
+        assert_eq!(n["IPv6Gateway"], "2001:db8::1");
+        // Without anything asked: nulls, as moby shows them.
+        let n = &network_settings(&s, "c2bbbbbbbbbbbbbb", "learning", &[])["Networks"]["learning"];
+        for k in ["IPAMConfig", "Links", "Aliases", "DriverOpts"] {
+            assert!(n[k].is_null(), "{k}: {}", n[k]);
+        }
+        let inspect = network_inspect(&s, &s.networks[0]);
+        assert_eq!(
+            inspect["Containers"]["c1aaaaaaaaaaaaaa"]["IPv6Address"],
+            "2001:db8::5/64"
+        );
+    }
+
+    #[test]
+    fn ipam_config_shows_range_aux_and_ipv6_pool() {
+        let mut n = net("n9", "dual", false);
+        n.subnet = Some("172.28.0.0/16".parse().unwrap());
+        n.gateway = Some(Ipv4Addr::new(172, 28, 5, 254));
+        n.ip_range = Some("172.28.5.0/24".parse().unwrap());
+        n.aux_addresses = BTreeMap::from([("a".to_string(), "172.28.1.5".parse().unwrap())]);
+        n.ipv6 = true;
+        n.subnet6 = Some("2001:389::/64".parse().unwrap());
+        n.gateway6 = Some("2001:389::ffff".parse().unwrap());
+        n.ipam_given = true;
+        let v = network_inspect(&State::default(), &n);
+        assert_eq!(v["EnableIPv6"], true);
+        assert!(v["IPAM"]["Options"].is_null());
+        assert_eq!(
+            v["IPAM"]["Config"],
+            json!([
+                {"Subnet": "172.28.0.0/16", "IPRange": "172.28.5.0/24", "Gateway": "172.28.5.254",
+                 "AuxiliaryAddresses": {"a": "172.28.1.5"}},
+                {"Subnet": "2001:389::/64", "Gateway": "2001:389::ffff"}
+            ])
+        );
     }
 
     #[test]

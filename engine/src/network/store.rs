@@ -3,12 +3,12 @@
 //! atomically after every change, so a killed daemon loses nothing it reported.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::ipam::Ipv4Net;
+use super::ipam::{Ipv4Net, Ipv6Net};
 use crate::error::IoError;
 
 /// Docker's driver names for the three kinds of networks we have.
@@ -46,6 +46,28 @@ pub struct NetworkRecord {
     /// network removes that address and leaves the bridge.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub gateway_added: bool,
+    /// `IPRange`: where automatic addresses come from, inside `subnet`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<Ipv4Net>,
+    /// `AuxiliaryAddresses` of the IPv4 pool: reserved, never leased.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aux_addresses: BTreeMap<String, IpAddr>,
+    /// `EnableIPv6`: containers also get an address of `subnet6`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ipv6: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet6: Option<Ipv6Net>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<Ipv6Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range6: Option<Ipv6Net>,
+    /// `AuxiliaryAddresses` of the IPv6 pool.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aux_addresses6: BTreeMap<String, IpAddr>,
+    /// Whether the user gave the IPAM configuration (inspect then shows
+    /// `IPAM.Options` as null, as moby does for a configured pool).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ipam_given: bool,
 }
 
 impl NetworkRecord {
@@ -83,6 +105,39 @@ pub struct EndpointRecord {
     /// The first network of the container: it carries the default route.
     #[serde(default)]
     pub primary: bool,
+    /// The IPv6 address on a network with IPv6 enabled, and its prefix length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
+    #[serde(default)]
+    pub prefix6: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<Ipv6Addr>,
+    /// Whether the container asked for `ip6` (`--ip6`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fixed_ip6: bool,
+    /// `IPAMConfig.LinkLocalIPs`: extra addresses on the interface.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_local_ips: Vec<IpAddr>,
+    /// Links of a user network (`name:alias`): `alias` resolves to the
+    /// container `name` on this network, for this container only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
+    /// `DriverOpts` of the endpoint, kept and shown.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub driver_opts: BTreeMap<String, String>,
+    /// Whether the MAC address was asked for.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fixed_mac: bool,
+}
+
+impl EndpointRecord {
+    /// The container this link alias names on this network, if any.
+    pub fn link_target(&self, alias: &str) -> Option<&str> {
+        self.links.iter().find_map(|l| {
+            let (name, a) = l.split_once(':').unwrap_or((l, l));
+            a.eq_ignore_ascii_case(alias).then_some(name)
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

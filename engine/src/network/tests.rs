@@ -267,13 +267,16 @@ async fn endpoints_on_one_bridge_talk_and_release_removes_everything() {
     assert!(
         sh(&format!("nsenter -t {pa} -n ip route")).contains(&format!("default via 10.213.{x}.1"))
     );
-    // Idempotent connect.
+    // A second connect to the same network is refused, as moby refuses it.
+    let again = nets
+        .connect(req(BRIDGE, "aaaa1111", "a", pa))
+        .await
+        .unwrap_err();
     assert_eq!(
-        nets.connect(req(BRIDGE, "aaaa1111", "a", pa))
-            .await
-            .unwrap(),
-        a
+        again.to_string(),
+        "endpoint with name a already exists in network bridge"
     );
+    assert_eq!(nets.endpoints("aaaa1111").unwrap().len(), 1);
 
     tcp_server(pb, 80);
     let reply = tcp_ask_from(pa, SocketAddr::from((b.ip, 80))).unwrap();

@@ -333,25 +333,31 @@ pub async fn system_df(State(st): State<AppState>) -> ApiResult<Response> {
     Ok(Json(v).into_response())
 }
 
+/// A prune's `filters`: checked against `allowed`, with the `until` cutoff
+/// (Unix nanoseconds) when there is one.
+fn prune_filters(
+    q: &HashMap<String, String>,
+    allowed: &[&str],
+) -> ApiResult<(engine::container::Filters, Option<i64>)> {
+    let filters =
+        engine::container::parse_filters(q.get("filters").map(String::as_str).unwrap_or(""))
+            .map_err(ApiError::bad_request)?;
+    engine::filters::check_keys(&filters, allowed).map_err(ApiError::bad_request)?;
+    let cutoff = engine::filters::until_cutoff(&filters, engine::filters::now_nanos())
+        .map_err(ApiError::bad_request)?;
+    Ok((filters, cutoff))
+}
+
 /// `POST /images/prune?filters=`: dangling images, or with `dangling=false` every
 /// image no container uses.
 pub async fn images_prune(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let filters =
-        engine::container::parse_filters(q.get("filters").map(String::as_str).unwrap_or(""))
-            .map_err(ApiError::bad_request)?;
-    let mut dangling_only = true;
-    for (k, vals) in &filters {
-        match k.as_str() {
-            "dangling" => {
-                dangling_only = !vals.iter().any(|v| v == "false" || v == "0");
-            }
-            "until" | "label" | "label!" => {}
-            other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
-        }
-    }
+    let (filters, cutoff) = prune_filters(&q, &["dangling", "until", "label", "label!"])?;
+    let dangling_only = !filters
+        .get("dangling")
+        .is_some_and(|vals| vals.iter().any(|v| v == "false" || v == "0"));
     let host = st.host.clone();
     let v = tokio::task::spawn_blocking(move || -> ApiResult<Value> {
         let before = host.images.stored_bytes();
@@ -359,6 +365,19 @@ pub async fn images_prune(
         for img in host.images.usage() {
             if dangling_only && !img.repo_tags.is_empty() {
                 continue;
+            }
+            if cutoff.is_some_and(|c| img.created.saturating_mul(1_000_000_000) >= c) {
+                continue;
+            }
+            if filters.contains_key("label") || filters.contains_key("label!") {
+                let labels = host
+                    .images
+                    .resolve(&img.id)
+                    .map(|i| i.config.labels)
+                    .unwrap_or_default();
+                if !engine::filters::labels_pass(&labels, &filters) {
+                    continue;
+                }
             }
             if !host.image_users(&img.id).is_empty() {
                 continue;
@@ -382,7 +401,11 @@ pub async fn images_prune(
 }
 
 /// `POST /containers/prune`: remove every stopped container.
-pub async fn containers_prune(State(st): State<AppState>) -> ApiResult<Response> {
+pub async fn containers_prune(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let (filters, cutoff) = prune_filters(&q, &["until", "label", "label!"])?;
     let list = st.host.list(true, None, &Default::default())?;
     let mut deleted = Vec::new();
     let mut reclaimed = 0u64;
@@ -392,6 +415,11 @@ pub async fn containers_prune(State(st): State<AppState>) -> ApiResult<Response>
             continue;
         }
         if !seen.insert(c.id.clone()) {
+            continue;
+        }
+        if !engine::filters::labels_pass(&c.labels, &filters)
+            || cutoff.is_some_and(|t| c.created.saturating_mul(1_000_000_000) >= t)
+        {
             continue;
         }
         let size = st

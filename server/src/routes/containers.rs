@@ -19,7 +19,12 @@ use std::convert::Infallible;
 type Q = Query<HashMap<String, String>>;
 
 pub async fn create(State(st): State<AppState>, Query(q): Q, body: Bytes) -> ApiResult<Response> {
-    let req: ContainerCreateRequest = serde_json::from_slice(&body)
+    let mut raw: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    if let Some(hc) = raw.get_mut("HostConfig") {
+        shared::api::canonical_host_config(hc);
+    }
+    let req: ContainerCreateRequest = serde_json::from_value(raw)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
     if req.config.image.is_empty() {
         return Err(ApiError::bad_request("No image was specified"));

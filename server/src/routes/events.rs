@@ -85,26 +85,11 @@ pub fn record(host: &Arc<Host>) -> History {
     history
 }
 
-/// A point in time as the API gives it: Unix seconds with an optional fraction
-/// (`1700000000.123456789`, what the docker CLI sends), or RFC 3339. In nanoseconds.
+/// A point in time as the API gives it (moby's `GetTimestamp`): Unix seconds
+/// with an optional fraction (`1700000000.123456789`, what the docker CLI
+/// sends), RFC 3339, or a Go duration before now. In nanoseconds.
 pub fn parse_time(s: &str) -> Result<i64, String> {
-    let bad = || format!("invalid timestamp {s:?}");
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return t.timestamp_nanos_opt().ok_or_else(bad);
-    }
-    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
-    let secs: i64 = secs.parse().map_err(|_| bad())?;
-    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let nanos: i64 = if frac.is_empty() {
-        0
-    } else {
-        format!("{frac:0<9}").parse().map_err(|_| bad())?
-    };
-    secs.checked_mul(1_000_000_000)
-        .and_then(|n| n.checked_add(nanos))
-        .ok_or_else(bad)
+    engine::filters::parse_timestamp(s, engine::filters::now_nanos())
 }
 
 /// moby's event filters.

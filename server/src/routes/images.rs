@@ -63,13 +63,33 @@ pub async fn list(State(st): State<AppState>, Query(q): Q) -> ApiResult<Response
                 }
                 rows.retain(|r| !r.repo_tags.is_empty() || !r.repo_digests.is_empty());
             }
+            // Every label value must match (moby's `MatchKVList`).
             "label" => rows.retain(|r| {
-                vals.iter().any(|v| match v.split_once('=') {
-                    Some((k, val)) => r.labels.get(k).is_some_and(|x| x == val),
-                    None => r.labels.contains_key(v),
-                })
+                vals.iter()
+                    .all(|v| engine::filters::label_matches(&r.labels, v))
             }),
-            "before" | "since" => {}
+            // Created before / after the named image (its ID or a name).
+            "before" | "since" => {
+                let mut created = Vec::new();
+                for v in vals {
+                    let no_such =
+                        || ApiError::new(StatusCode::NOT_FOUND, format!("No such image: {v}"));
+                    let id = st.host.images.resolve(v).map_err(|_| no_such())?.id;
+                    // Only here: a second listing, for the named image's time.
+                    let c = st.host.images.list(true).into_iter().find(|r| r.id == id);
+                    created.push(c.ok_or_else(no_such)?.created);
+                }
+                let before = k == "before";
+                rows.retain(|r| {
+                    created.iter().all(|c| {
+                        if before {
+                            r.created < *c
+                        } else {
+                            r.created > *c
+                        }
+                    })
+                });
+            }
             other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
         }
     }

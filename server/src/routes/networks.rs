@@ -61,19 +61,41 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult<Respon
     if name.is_empty() {
         return Err(ApiError::bad_request("network name is required"));
     }
-    let cfg = &v["IPAM"]["Config"][0];
-    let opts = CreateOptions {
+    let mut opts = CreateOptions {
         driver: v["Driver"]
             .as_str()
             .filter(|d| !d.is_empty())
             .map(String::from),
-        subnet: cfg["Subnet"].as_str().map(String::from),
-        gateway: cfg["Gateway"].as_str().map(String::from),
         internal: v["Internal"].as_bool().unwrap_or(false),
         attachable: v["Attachable"].as_bool().unwrap_or(false),
         labels: str_map(&v["Labels"]),
         options: str_map(&v["Options"]),
+        ipv6: v["EnableIPv6"].as_bool().unwrap_or(false),
+        ..Default::default()
     };
+    // One IPv4 and one IPv6 pool at most, told apart by their subnet.
+    for cfg in v["IPAM"]["Config"].as_array().into_iter().flatten() {
+        let field = |k: &str| cfg[k].as_str().filter(|s| !s.is_empty()).map(String::from);
+        let subnet = field("Subnet");
+        let v6 = subnet.as_deref().is_some_and(|s| s.contains(':'))
+            || (subnet.is_none() && field("Gateway").is_some_and(|g| g.contains(':')));
+        let (s, g, r) = if v6 {
+            (&mut opts.subnet6, &mut opts.gateway6, &mut opts.ip_range6)
+        } else {
+            (&mut opts.subnet, &mut opts.gateway, &mut opts.ip_range)
+        };
+        if s.is_some() {
+            return Err(ApiError::bad_request(format!(
+                "more than one IPv{} subnet: Dockhand networks have one IPv4 and at most one IPv6 subnet",
+                if v6 { 6 } else { 4 }
+            )));
+        }
+        *s = subnet;
+        *g = field("Gateway");
+        *r = field("IPRange");
+        opts.aux_addresses
+            .extend(str_map(&cfg["AuxiliaryAddresses"]));
+    }
     let id = nets(&st)?.create(name, opts).await?;
     if let Ok(net) = nets(&st)?.inspect(&id) {
         emit(&st, "create", &net, None);
@@ -87,15 +109,21 @@ pub async fn list(State(st): State<AppState>, Query(q): Q) -> ApiResult<Response
         engine::container::parse_filters(q.get("filters").map(String::as_str).unwrap_or(""))
             .map_err(ApiError::bad_request)?;
     for (k, vals) in &filters {
+        if k == "label" {
+            // Every label value must match (moby's `MatchKVList`).
+            all.retain(|n| {
+                let labels: BTreeMap<String, String> =
+                    serde_json::from_value(n["Labels"].clone()).unwrap_or_default();
+                vals.iter()
+                    .all(|v| engine::filters::label_matches(&labels, v))
+            });
+            continue;
+        }
         all.retain(|n| {
             vals.iter().any(|v| match k.as_str() {
                 "name" => n["Name"].as_str().is_some_and(|x| x.contains(v.as_str())),
                 "id" => n["Id"].as_str().is_some_and(|x| x.starts_with(v.as_str())),
                 "driver" => n["Driver"].as_str() == Some(v.as_str()),
-                "label" => match v.split_once('=') {
-                    Some((lk, lv)) => n["Labels"][lk].as_str() == Some(lv),
-                    None => n["Labels"].get(v).is_some(),
-                },
                 "type" => {
                     let builtin = matches!(n["Name"].as_str(), Some("bridge" | "host" | "none"));
                     (v == "builtin") == builtin
@@ -119,9 +147,12 @@ pub async fn remove(State(st): State<AppState>, Path(id): Path<String>) -> ApiRe
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn prune(State(st): State<AppState>) -> ApiResult<Response> {
+pub async fn prune(State(st): State<AppState>, Query(q): Q) -> ApiResult<Response> {
+    let filters =
+        engine::container::parse_filters(q.get("filters").map(String::as_str).unwrap_or(""))
+            .map_err(ApiError::bad_request)?;
     let before = nets(&st)?.list()?;
-    let deleted = nets(&st)?.prune().await?;
+    let deleted = nets(&st)?.prune_where(&filters).await?;
     for net in before.iter().filter(|n| {
         deleted
             .iter()
