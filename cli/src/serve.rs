@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// Largest upload (a dropped file, or a folder as tar)
     #[arg(long = "upload-limit", value_name = "bytes", default_value = "50m")]
     upload_limit: String,
+    /// Serve each published port at its own host name NODE-PORT-SESSION.DOMAIN
+    /// (needs a wildcard DNS record *.DOMAIN; "localhost" works with none)
+    #[arg(long = "port-domain", value_name = "DOMAIN")]
+    port_domain: Option<String>,
     /// Read settings from FILE (TOML or JSON; keys are these flags' names, e.g.
     /// max_sessions = 20, preload = ["/srv/bundle"]); flags on the command line win
     #[arg(long, value_name = "FILE")]
@@ -120,6 +124,11 @@ pub fn run_serve(s: ServeArgs, debug: bool) -> i32 {
             idle_timeout: parse_duration(&s.idle_timeout)?,
             access_code: s.access_code.clone().filter(|c| !c.is_empty()),
             upload_limit: parse_size(&s.upload_limit)?,
+            port_domain: match s.port_domain.as_deref().map(|d| d.trim_end_matches('.')) {
+                None | Some("") => None,
+                Some(d) if shared::playground::is_dns_name(d) => Some(d.to_ascii_lowercase()),
+                Some(d) => return Err(format!("invalid --port-domain {d}: want a DNS name such as play.example.org or localhost")),
+            },
             ..Default::default()
         })
     })();

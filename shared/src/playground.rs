@@ -109,6 +109,10 @@ pub struct PlaygroundConfig {
     /// trainee clicks, and `POST /api/sessions` would answer 503.
     #[serde(default = "default_true")]
     pub accepting_sessions: bool,
+    /// `--port-domain`: port links are `NODE-PORT-SESSION.<domain>` host names
+    /// (one per published port) instead of `/s/SESSION/NODE/PORT/` paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_domain: Option<String>,
 }
 
 fn default_title() -> String {
@@ -678,6 +682,20 @@ impl ReplayBuffer {
 
 /// True for a non-empty string of `[A-Za-z0-9_-]`: what session ids, tokens and
 /// instance names must be made of, so they go into paths and queries unescaped.
+/// A DNS name of letters, digits and hyphens in dot-separated labels
+/// (`play.example.org`, `localhost`).
+pub fn is_dns_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
 pub fn is_url_safe_id(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
@@ -768,6 +786,72 @@ pub mod routes {
         format!("/s/{session}/{node}/{port}/")
     }
 
+    /// The first label of a port's host name in host-name mode:
+    /// `NODE-PORT-SESSION`.
+    pub fn port_host_label(session: &str, node: &str, port: u16) -> String {
+        format!("{node}-{port}-{session}")
+    }
+
+    /// `(session, node, port)` of a `Host` header (a port after `:` allowed)
+    /// that is `NODE-PORT-SESSION.<domain>`; `None` for any other host.
+    pub fn parse_port_host(host: &str, domain: &str) -> Option<(String, String, u16)> {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let name = match host.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => host.as_str(),
+        };
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        let label = name.strip_suffix(&domain)?.strip_suffix('.')?;
+        if label.contains('.') {
+            return None;
+        }
+        let mut parts = label.rsplitn(3, '-');
+        let session = parts.next()?;
+        let port: u16 = parts.next()?.parse().ok().filter(|p| *p > 0)?;
+        let node = parts.next()?;
+        if !super::is_url_safe_id(session) || !super::is_url_safe_id(node) {
+            return None;
+        }
+        Some((session.to_string(), node.to_string(), port))
+    }
+
+    /// The query parameter that carries a port's key on the first visit.
+    pub const PORT_KEY_QUERY: &str = "dh_port_key";
+
+    /// The key that opens one port of a session in host-name mode: derived
+    /// from the session's token and the host label, so that a link (and the
+    /// cookie it leaves on that host) opens that port only, never the session.
+    pub fn port_key(token: &str, label: &str) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"dockhand port key\n");
+        h.update(token.as_bytes());
+        h.update(b"\n");
+        h.update(label.as_bytes());
+        hex::encode(h.finalize())[..32].to_string()
+    }
+
+    /// A port link in host-name mode, as the page at `scheme` (`http:`) with
+    /// `page_port` ("" for the default) opens it.
+    pub fn port_host_url(
+        scheme: &str,
+        domain: &str,
+        page_port: &str,
+        session: &str,
+        token: &str,
+        node: &str,
+        port: u16,
+    ) -> String {
+        let label = port_host_label(session, node, port);
+        let key = port_key(token, &label);
+        let port_part = if page_port.is_empty() {
+            String::new()
+        } else {
+            format!(":{page_port}")
+        };
+        format!("{scheme}//{label}.{domain}{port_part}/?{PORT_KEY_QUERY}={key}")
+    }
+
     /// The page address that opens (or joins) a session: `/#/s/{id}/{token}`.
     pub fn share_path(id: &str, token: &str) -> String {
         format!("/#/s/{id}/{token}")
@@ -796,6 +880,55 @@ pub mod routes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_hosts_parse_and_keys_are_per_port() {
+        use routes::*;
+        let label = port_host_label("abc123xyz0", "node1", 8080);
+        assert_eq!(label, "node1-8080-abc123xyz0");
+        for host in [
+            "node1-8080-abc123xyz0.localhost:8080",
+            "NODE1-8080-ABC123XYZ0.Play.Example.org",
+            "node1-8080-abc123xyz0.play.example.org.",
+        ] {
+            let domain = if host.contains("localhost") {
+                "localhost"
+            } else {
+                "play.example.org"
+            };
+            assert_eq!(
+                parse_port_host(host, domain),
+                Some(("abc123xyz0".into(), "node1".into(), 8080)),
+                "{host}"
+            );
+        }
+        for host in [
+            "localhost:8080",
+            "node1-8080-abc.other.org",
+            "x.node1-8080-abc.localhost",
+            "node1-0-abc.localhost",
+            "node1-abc.localhost",
+            "evil.localhost.attacker.org",
+        ] {
+            assert_eq!(parse_port_host(host, "localhost"), None, "{host}");
+        }
+        let k = port_key("tok", &label);
+        assert_eq!(k.len(), 32);
+        assert_ne!(k, port_key("tok", "node1-8081-abc123xyz0"));
+        assert_ne!(k, port_key("other", &label));
+        assert_eq!(
+            port_host_url(
+                "http:",
+                "localhost",
+                "8080",
+                "abc123xyz0",
+                "tok",
+                "node1",
+                8080
+            ),
+            format!("http://node1-8080-abc123xyz0.localhost:8080/?dh_port_key={k}")
+        );
+    }
     use serde_json::json;
 
     #[test]

@@ -143,6 +143,9 @@ async function e2e(browser) {
     await page.waitForSelector("[data-testid=terminal-node1-1][data-state=live]", { timeout: 30000 });
     const text = await waitTerm(page, "node1", 1, (t) => PROMPT.test(t), "the first prompt");
     if (!text.includes("[node1] (local) root")) throw new Error(`unexpected prompt: ${text}`);
+    // The hint names only what this instance can run (no nginx here).
+    const hint = await page.textContent("[data-testid=first-run-hint]");
+    if (!hint.includes("busybox") || hint.includes("nginx")) throw new Error(`hint: ${hint}`);
   });
 
   await check(page, "docker run --rm busybox echo hello-from-browser", async () => {
@@ -313,6 +316,61 @@ async function deleteSession(page) {
   });
 }
 
+// Host-name mode (the server runs with --port-domain localhost): a port link
+// opens the app at its own origin, where absolute paths (a stylesheet and a
+// fetch) reach the app unchanged.
+async function hosts(browser) {
+  const ctx = await newContext(browser);
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => console.log(`page error: ${e.message}`));
+  await check(page, "start a session, prompt in node1", async () => {
+    await page.goto(base + "/");
+    await page.waitForSelector("[data-testid=start-button]:not([disabled])");
+    await page.click("[data-testid=start-button]");
+    await waitTerm(page, "node1", 1, (t) => PROMPT.test(t), "the first prompt");
+  });
+  await check(page, "the UI says port links are host names", async () => {
+    await page.waitForSelector("[data-testid=port-mode][data-mode=host]", { timeout: 15000 });
+  });
+  await check(page, "a port link opens the app at its own origin, absolute paths work", async () => {
+    const html =
+      '<link rel=stylesheet href=/app.css><p id=t>hi-from-host</p><p id=f>waiting</p>' +
+      '<script>fetch("/data.txt").then(r=>r.text()).then(x=>document.getElementById("f").textContent=x)</script>';
+    await run(
+      page,
+      "node1",
+      1,
+      `mkdir -p /www && echo '${html}' > /www/index.html && echo 'p{color:rgb(1, 2, 3)}' > /www/app.css && echo from-absolute-fetch > /www/data.txt && docker run -d --name web -p 8080:80 -v /www:/www busybox httpd -f -p 80 -h /www && echo started-web`,
+      "started-web",
+    );
+    const link = page.locator("[data-testid=port-link]").first();
+    await link.waitFor({ timeout: 15000 });
+    const href = await link.getAttribute("href");
+    if (!/^http:\/\/node1-8080-[a-z0-9]+\.localhost:\d+\/\?dh_port_key=[0-9a-f]{32}$/.test(href)) {
+      throw new Error(`port link ${href}`);
+    }
+    await page.waitForSelector("[data-testid=container-row][data-name=web][data-state=running]");
+    const [popup] = await Promise.all([ctx.waitForEvent("page"), link.click()]);
+    await popup.waitForLoadState();
+    const end = Date.now() + 15000;
+    let fetched = "";
+    while (Date.now() < end) {
+      fetched = await popup.textContent("#f").catch(() => "");
+      if (fetched.includes("from-absolute-fetch")) break;
+      await sleep(200);
+      await popup.reload().catch(() => {});
+    }
+    if (!fetched.includes("from-absolute-fetch")) throw new Error(`fetch result: ${fetched}`);
+    const url = new URL(popup.url());
+    if (url.search.includes("dh_port_key")) throw new Error(`the key stayed in ${popup.url()}`);
+    const color = await popup.evaluate(() => getComputedStyle(document.getElementById("t")).color);
+    if (color !== "rgb(1, 2, 3)") throw new Error(`stylesheet not applied: ${color}`);
+    await shot(popup, "hosts-port-page");
+    await popup.close();
+  });
+  console.log(`hosts: all ${step} steps passed`);
+}
+
 async function bench(browser) {
   const runs = Number(process.env.BENCH_SESSIONS || 7);
   const ctx = await newContext(browser);
@@ -440,8 +498,9 @@ const browser = await chromium.launch({
 let code = 0;
 try {
   if (mode === "bench") await bench(browser);
+  else if (mode === "hosts") await hosts(browser);
   else await e2e(browser);
-  if (mode !== "bench") console.log(`e2e: all ${step} steps passed`);
+  if (mode === "e2e") console.log(`e2e: all ${step} steps passed`);
 } catch (e) {
   console.error(e.stack || String(e));
   code = 1;

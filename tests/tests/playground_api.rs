@@ -42,6 +42,7 @@ fn serve_help_documents_every_flag() {
         "--idle-timeout",
         "--access-code",
         "--upload-limit",
+        "--port-domain",
         "--config",
         "--data-root",
         "--host",

@@ -92,6 +92,21 @@ fn playground_in_a_real_browser() {
     assert_eq!(serve.leftover_session_bridges(), Vec::<String>::new());
 }
 
+/// `serve --port-domain localhost`: port links are host names, and an app
+/// with absolute paths works behind one (Chromium resolves *.localhost to
+/// loopback by itself).
+#[test]
+fn host_name_port_links_in_a_real_browser() {
+    dockhand_tests::require_root!();
+    let Some((node, chromium)) = browser_runner() else {
+        return;
+    };
+    let serve = Serve::start(&["--port-domain", "localhost"]);
+    let (out, ok) = run_browser(&serve, &node, &chromium, "hosts", Duration::from_secs(120));
+    eprintln!("{out}");
+    assert!(ok && out.contains("hosts: all"), "{out}\n{}", serve.log());
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]

@@ -123,6 +123,7 @@ mod tests {
             idle_timeout_secs: 600,
             upload_limit_bytes: 1 << 20,
             accepting_sessions: accepting,
+            port_domain: None,
         }
     }
 

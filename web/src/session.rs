@@ -483,6 +483,7 @@ mod tests {
             idle_timeout_secs: 1,
             upload_limit_bytes: 1,
             accepting_sessions: true,
+            port_domain: None,
         }));
         session(&mut s, vec![inst("node1", &[1]), inst("node2", &[1])], 0.0);
         assert!(s.can_add_tab("node2"));

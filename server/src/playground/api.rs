@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt;
+use shared::playground::routes;
 use shared::playground::{
     CloseReason, CreateSession, PlaygroundConfig, TabId, TerminalCreated, UploadQuery,
     UploadResult, TOKEN_HEADER, TOKEN_QUERY,
@@ -71,7 +72,84 @@ pub fn router(pg: Arc<Playground>) -> Router {
             st.clone(),
             from_proxied_pages,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            by_host_name,
+        ))
         .with_state(st)
+}
+
+/// With `--port-domain`: a request for `NODE-PORT-SESSION.<domain>` is that
+/// port's, whatever its path (host-name mode); anything else goes on.
+async fn by_host_name(State(st): State<PgState>, req: Request, next: Next) -> Response {
+    let Some(domain) = st.pg.opts.port_domain.as_deref() else {
+        return next.run(req).await;
+    };
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().host())
+        .unwrap_or_default();
+    let Some((session, node, port)) = routes::parse_port_host(host, domain) else {
+        return next.run(req).await;
+    };
+    let label = routes::port_host_label(&session, &node, port);
+    let query_key = req.uri().query().and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == routes::PORT_KEY_QUERY)
+            .map(|(_, v)| v.to_string())
+    });
+    let key = query_key
+        .clone()
+        .or_else(|| proxy::read_cookie(req.headers(), proxy::PORT_COOKIE));
+    let s = match st.pg.authorize_port(&session, &label, key.as_deref()) {
+        Ok(s) => s,
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            return proxy::error_page(
+                StatusCode::UNAUTHORIZED,
+                "This port belongs to another session",
+                "Open it from the playground page of its session (its port links carry the key).",
+            )
+        }
+        Err(e) => return proxy::error_page(e.status, "This session is not available", &e.message),
+    };
+    if query_key.is_some() {
+        // The first visit: the key becomes a cookie of this host alone, and
+        // the address loses it.
+        let max_age = s.expires_at.saturating_sub(super::session::now());
+        let to = proxy::without_port_key(req.uri().path(), req.uri().query());
+        let mut resp = (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response();
+        if let Ok(v) =
+            HeaderValue::from_str(&proxy::port_cookie(key.as_deref().unwrap_or(""), max_age))
+        {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+        return resp;
+    }
+    let Some(inst) = s.instance(&node).filter(|i| !i.ip.is_empty()) else {
+        return proxy::error_page(
+            StatusCode::NOT_FOUND,
+            &format!("This session has no instance {node}"),
+            "It may have been removed.",
+        );
+    };
+    s.touch();
+    let rest = match req.uri().query() {
+        Some(q) => format!("{}?{q}", req.uri().path()),
+        None => req.uri().path().to_string(),
+    };
+    let t = proxy::Target {
+        session,
+        node,
+        port,
+        rest,
+        bare: false,
+        by_host: true,
+    };
+    let addr = format!("{}:{}", inst.ip, t.port);
+    proxy::forward(req, &t, &addr).await
 }
 
 fn token_of(headers: &HeaderMap) -> Option<&str> {
@@ -105,6 +183,7 @@ async fn config(State(st): State<PgState>) -> Json<PlaygroundConfig> {
         idle_timeout_secs: o.idle_timeout,
         upload_limit_bytes: o.upload_limit,
         accepting_sessions: st.pg.accepting(),
+        port_domain: o.port_domain.clone(),
     })
 }
 
@@ -603,6 +682,80 @@ mod tests {
             .unwrap();
         // Authorized, but the session has no node1.
         assert_eq!(call(&app, with_cookie).await.0, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn host_names_open_a_port_with_its_key_only() {
+        let (_pg, app) = app(|o| o.port_domain = Some("localhost".into()));
+        let (_, _, v) = call(&app, req("GET", "/api/config", None, "")).await;
+        assert_eq!(v["port_domain"], "localhost");
+        let (_, _, created) = call(&app, req("POST", "/api/sessions", None, "")).await;
+        let (id, token) = (
+            created["id"].as_str().unwrap(),
+            created["token"].as_str().unwrap(),
+        );
+        let (_, _, other) = call(&app, req("POST", "/api/sessions", None, "")).await;
+        let label = routes::port_host_label(id, "node1", 8080);
+        let host = format!("{label}.localhost:8080");
+        let get = |path: &str, cookie: Option<&str>| {
+            let mut b = axum::http::Request::get(path).header(header::HOST, host.as_str());
+            if let Some(c) = cookie {
+                b = b.header(header::COOKIE, c);
+            }
+            b.body(Body::empty()).unwrap()
+        };
+        // No key, a wrong key, another session's key, the session's token itself.
+        let other_key = routes::port_key(other["token"].as_str().unwrap(), &label);
+        for path in [
+            "/".to_string(),
+            "/api/x".to_string(),
+            format!("/?dh_port_key={other_key}"),
+            format!("/?dh_port_key={token}"),
+        ] {
+            assert_eq!(
+                call(&app, get(&path, None)).await.0,
+                StatusCode::UNAUTHORIZED,
+                "{path}"
+            );
+        }
+        // The right key becomes this host's cookie; the address loses it.
+        let key = routes::port_key(token, &label);
+        let (s, h, _) = call(&app, get(&format!("/app?x=1&dh_port_key={key}"), None)).await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        assert_eq!(h[header::LOCATION], "/app?x=1");
+        let set = h[header::SET_COOKIE].to_str().unwrap();
+        assert!(set.starts_with(&format!("dh_port={key}; Path=/;")), "{set}");
+        assert!(set.contains("HttpOnly"), "{set}");
+        // With it, any path is the app's (here: the session has no node1 yet).
+        let cookie = format!("dh_port={key}");
+        assert_eq!(
+            call(&app, get("/api/config", Some(&cookie))).await.0,
+            StatusCode::NOT_FOUND
+        );
+        // The key opens that port only.
+        let (s, _, _) = call(
+            &app,
+            axum::http::Request::get("/")
+                .header(header::HOST, format!("node1-8081-{id}.localhost"))
+                .header(header::COOKIE, cookie.as_str())
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        // Other host names are the playground's own.
+        let (s, _, v) = call(
+            &app,
+            axum::http::Request::get("/api/config")
+                .header(header::HOST, "localhost:8080")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (s, v["port_domain"].as_str()),
+            (StatusCode::OK, Some("localhost"))
+        );
     }
 
     #[tokio::test]

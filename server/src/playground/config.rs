@@ -45,6 +45,9 @@ pub struct PlaygroundOptions {
     pub replay_bytes: usize,
     /// The `expiring` notice comes this many seconds before the end.
     pub warn_before: u64,
+    /// `--port-domain`: ports are also served at `NODE-PORT-SESSION.<domain>`,
+    /// and the UI's port links use those host names.
+    pub port_domain: Option<String>,
 }
 
 impl Default for PlaygroundOptions {
@@ -63,6 +66,7 @@ impl Default for PlaygroundOptions {
             upload_limit: 50 << 20,
             replay_bytes: shared::playground::DEFAULT_REPLAY_BYTES,
             warn_before: 300,
+            port_domain: None,
         }
     }
 }

@@ -20,7 +20,13 @@
 //! send no `Referer` on a WebSocket handshake), pages served with
 //! `Referrer-Policy: no-referrer`, absolute paths in the very first request typed
 //! by hand, and apps that check the `Host` header. Those need a host name per
-//! port (a wildcard-subdomain mode), which this server does not offer.
+//! port: with `--port-domain DOMAIN` every port is also served at
+//! `NODE-PORT-SESSION.DOMAIN` (`localhost` needs no DNS: browsers resolve
+//! `*.localhost` to loopback), where the app has its own origin and nothing is
+//! rewritten. A link there carries the port's key
+//! ([`shared::playground::routes::port_key`], derived from the session's
+//! token and the host label) once; the proxy trades it for a cookie on that
+//! host alone and redirects to the same address without it.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -38,6 +44,9 @@ pub struct Target {
     pub rest: String,
     /// `true` when the path ended at the port (no `/` after it).
     pub bare: bool,
+    /// Reached by its own host name (`--port-domain`): the app is at `/`,
+    /// nothing is rewritten.
+    pub by_host: bool,
 }
 
 impl Target {
@@ -69,7 +78,32 @@ pub fn parse_target(path: &str, query: Option<&str>) -> Option<Target> {
         port,
         rest,
         bare: tail.is_none(),
+        by_host: false,
     })
+}
+
+/// The cookie that opens one port in host-name mode (on that host only).
+pub const PORT_COOKIE: &str = "dh_port";
+
+/// `Set-Cookie` for a port's key on its own host.
+pub fn port_cookie(key: &str, max_age: u64) -> String {
+    format!("{PORT_COOKIE}={key}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax")
+}
+
+/// A request's path and query without the port-key parameter: where the
+/// first visit of a host-mode link redirects to.
+pub fn without_port_key(path: &str, query: Option<&str>) -> String {
+    let key = shared::playground::routes::PORT_KEY_QUERY;
+    let kept: Vec<&str> = query
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty() && kv.split('=').next() != Some(key))
+        .collect();
+    if kept.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
 }
 
 /// The cookie that carries a session's token to the proxy.
@@ -258,13 +292,20 @@ pub async fn forward(mut req: Request, target: &Target, addr: &str) -> Response<
     let (parts, body) = req.into_parts();
     let mut headers = end_to_end(&parts.headers);
     strip_cookie(&mut headers, &cookie_name(&target.session));
+    strip_cookie(&mut headers, PORT_COOKIE);
     headers.remove(shared::playground::TOKEN_HEADER);
     if let Some(host) = parts.headers.get(header::HOST) {
         headers.insert("x-forwarded-host", host.clone());
+        if target.by_host {
+            // The app sees the name the browser used, as behind any proxy.
+            headers.insert(header::HOST, host.clone());
+        }
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-    if let Ok(v) = HeaderValue::from_str(&prefix) {
-        headers.insert("x-forwarded-prefix", v);
+    if !target.by_host {
+        if let Ok(v) = HeaderValue::from_str(&prefix) {
+            headers.insert("x-forwarded-prefix", v);
+        }
     }
     if let Some(ci) = parts
         .extensions
@@ -280,7 +321,7 @@ pub async fn forward(mut req: Request, target: &Target, addr: &str) -> Response<
     }
     let (title, unreachable) = (
         format!("Nothing answers on port {} of {}", target.port, target.node),
-        "Start a service that listens on this port (for example `docker run -d -p 8080:80 nginx`), then reload this page.",
+        "Start a service that listens on this port (for example `docker run -d -p 8080:80 busybox httpd -f -p 80`), then reload this page.",
     );
     let connect =
         tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr)).await;
@@ -322,7 +363,9 @@ pub async fn forward(mut req: Request, target: &Target, addr: &str) -> Response<
     } else {
         end_to_end(resp.headers())
     };
-    if let Some(loc) = out_headers
+    if target.by_host {
+        // Its own origin: the app's paths and cookies are right as they are.
+    } else if let Some(loc) = out_headers
         .get(header::LOCATION)
         .and_then(|v| v.to_str().ok())
     {
@@ -337,7 +380,7 @@ pub async fn forward(mut req: Request, target: &Target, addr: &str) -> Response<
         .filter_map(|v| v.to_str().ok())
         .filter_map(|c| HeaderValue::from_str(&rewrite_cookie_path(c, &prefix)).ok())
         .collect();
-    if !cookies.is_empty() {
+    if !cookies.is_empty() && !target.by_host {
         out_headers.remove(header::SET_COOKIE);
         for c in cookies {
             out_headers.append(header::SET_COOKIE, c);

@@ -387,9 +387,50 @@ impl Playground {
         Ok(created)
     }
 
+    /// The session `id` if `key` opens its port whose host label is `label`
+    /// (host-name mode; [`shared::playground::routes::port_key`]): 404 unknown,
+    /// 410 ended, 401 wrong key.
+    pub fn authorize_port(
+        &self,
+        id: &str,
+        label: &str,
+        key: Option<&str>,
+    ) -> Result<Arc<Session>, ApiError> {
+        self.find_open(
+            id,
+            |s| {
+                let want = shared::playground::routes::port_key(s.token(), label);
+                // Compared without an early exit.
+                key.is_some_and(|k| {
+                    k.len() == want.len()
+                        && k.bytes()
+                            .zip(want.bytes())
+                            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                            == 0
+                })
+            },
+            "This link does not open that port (its key is wrong or missing).",
+        )
+    }
+
     /// The session `id` if `token` is its token: 404 unknown, 410 ended, 401 wrong
     /// token.
     pub fn authorize(&self, id: &str, token: Option<&str>) -> Result<Arc<Session>, ApiError> {
+        self.find_open(
+            id,
+            |s| token.is_some_and(|t| s.check_token(t)),
+            "This link does not open that session (its token is wrong or missing).",
+        )
+    }
+
+    /// The open session `id` if `allowed` says so: 404 unknown, 401 (with
+    /// `refusal`) not allowed, 410 ended.
+    fn find_open(
+        &self,
+        id: &str,
+        allowed: impl FnOnce(&Session) -> bool,
+        refusal: &str,
+    ) -> Result<Arc<Session>, ApiError> {
         let found = lock(&self.sessions).get(id).cloned();
         let Some(s) = found else {
             if let Some((reason, _)) = lock(&self.tombstones).get(id) {
@@ -397,11 +438,8 @@ impl Playground {
             }
             return Err(not_found(format!("There is no session {id}.")));
         };
-        if !token.is_some_and(|t| s.check_token(t)) {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "This link does not open that session (its token is wrong or missing).",
-            ));
+        if !allowed(&s) {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, refusal));
         }
         if let Some(reason) = s.closed() {
             return Err(gone(reason));

@@ -8,18 +8,63 @@ use yew::prelude::*;
 #[derive(Properties, PartialEq)]
 pub struct PanelsProps {
     pub session: AttrValue,
+    /// The session's token: a port link in host-name mode carries a key
+    /// derived from it.
+    pub token: AttrValue,
     pub instance: AttrValue,
+    /// `--port-domain` of the server: port links are host names there.
+    #[prop_or_default]
+    pub port_domain: Option<AttrValue>,
     /// `None` until the first snapshot of this instance arrives.
     pub state: Option<InstanceState>,
 }
 
-/// The URL a port opens, if it is a published TCP port.
-fn port_href(session: &str, instance: &str, port: &PortLink) -> Option<String> {
-    match (&port.url, port.public, port.proto) {
-        (Some(url), _, _) => Some(url.clone()),
-        (None, Some(public), Proto::Tcp) => Some(routes::port_url(session, instance, public)),
-        _ => None,
+/// What the empty container list suggests: only what works here. nginx when
+/// the instance has it (preloaded, or pulled), else what every instance has.
+pub fn first_run_hint(state: &InstanceState) -> &'static str {
+    let has_nginx = state
+        .images
+        .iter()
+        .any(|i| i.tags.iter().any(|t| t.split(':').next() == Some("nginx")));
+    if has_nginx {
+        "docker run -d -p 8080:80 nginx"
+    } else {
+        "docker run -it --rm busybox sh"
     }
+}
+
+/// How port links reach the app: its own host name, or a path prefix.
+#[derive(Clone, PartialEq)]
+pub enum PortMode<'a> {
+    /// `NODE-PORT-SESSION.<domain>`, with the page's scheme and port.
+    Host {
+        domain: &'a str,
+        scheme: String,
+        page_port: String,
+        token: &'a str,
+    },
+    /// `/s/SESSION/NODE/PORT/`.
+    Path,
+}
+
+/// The URL a port opens, if it is a published TCP port.
+fn port_href(session: &str, instance: &str, port: &PortLink, mode: &PortMode) -> Option<String> {
+    let public = match (port.public, port.proto) {
+        (Some(p), Proto::Tcp) => p,
+        _ => return port.url.clone(),
+    };
+    Some(match mode {
+        PortMode::Host {
+            domain,
+            scheme,
+            page_port,
+            token,
+        } => routes::port_host_url(scheme, domain, page_port, session, token, instance, public),
+        PortMode::Path => port
+            .url
+            .clone()
+            .unwrap_or_else(|| routes::port_url(session, instance, public)),
+    })
 }
 
 #[component]
@@ -27,8 +72,27 @@ pub fn Panels(props: &PanelsProps) -> Html {
     let Some(state) = &props.state else {
         return html! { <aside class="panels"><p class="muted">{ "Loading…" }</p></aside> };
     };
+    let mode = match &props.port_domain {
+        Some(domain) => {
+            let loc = web_sys::window().map(|w| w.location());
+            PortMode::Host {
+                domain,
+                scheme: loc
+                    .as_ref()
+                    .and_then(|l| l.protocol().ok())
+                    .unwrap_or_else(|| "http:".into()),
+                page_port: loc.as_ref().and_then(|l| l.port().ok()).unwrap_or_default(),
+                token: &props.token,
+            }
+        }
+        None => PortMode::Path,
+    };
+    let mode_note = match &props.port_domain {
+        Some(d) => format!("Port links open each port at its own host name (*.{d})."),
+        None => "Port links open each port under a path (/s/…/PORT/): apps that use absolute URLs may need the host-name mode (--port-domain).".to_string(),
+    };
     let containers = state.containers.iter().map(|c| {
-        let ports = c.ports.iter().map(|p| match port_href(&props.session, &props.instance, p) {
+        let ports = c.ports.iter().map(|p| match port_href(&props.session, &props.instance, p, &mode) {
             Some(href) => html! {
                 <a class="port" data-testid="port-link" href={href} target="_blank" rel="noopener"
                    title="Open in a new tab">{ p.label() }</a>
@@ -84,9 +148,13 @@ pub fn Panels(props: &PanelsProps) -> Html {
     html! {
         <aside class="panels" aria-label={format!("Docker state of {}", props.instance)}>
             <section data-testid="panel-containers">
-                <h2>{ "Containers" }<span class="n">{ state.containers.len() }</span></h2>
+                <h2 title={mode_note.clone()}>{ "Containers" }<span class="n">{ state.containers.len() }</span></h2>
+                <p class="muted port-mode" data-testid="port-mode"
+                   data-mode={if props.port_domain.is_some() { "host" } else { "path" }}>
+                    { if props.port_domain.is_some() { "Ports: own host names" } else { "Ports: path links" } }
+                </p>
                 if state.containers.is_empty() {
-                    <p class="muted">{ "None yet. Try " }<code>{ "docker run -d -p 8080:80 nginx" }</code></p>
+                    <p class="muted" data-testid="first-run-hint">{ "None yet. Try " }<code>{ first_run_hint(state) }</code></p>
                 }
                 <ul>{ for containers }</ul>
             </section>
@@ -103,5 +171,42 @@ pub fn Panels(props: &PanelsProps) -> Html {
                 <ul>{ for volumes }</ul>
             </section>
         </aside>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::playground::ImageRow;
+
+    fn with_images(tags: &[&str]) -> InstanceState {
+        InstanceState {
+            images: tags
+                .iter()
+                .map(|t| ImageRow {
+                    id: "x".into(),
+                    tags: vec![t.to_string()],
+                    size: 0,
+                    created: 0,
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_hint_names_only_what_the_instance_has() {
+        assert_eq!(
+            first_run_hint(&with_images(&["busybox:latest"])),
+            "docker run -it --rm busybox sh"
+        );
+        assert_eq!(
+            first_run_hint(&with_images(&["busybox:latest", "nginx:latest"])),
+            "docker run -d -p 8080:80 nginx"
+        );
+        assert_eq!(
+            first_run_hint(&with_images(&["mynginx:1"])),
+            "docker run -it --rm busybox sh"
+        );
     }
 }

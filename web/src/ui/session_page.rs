@@ -245,7 +245,9 @@ pub fn SessionPage(props: &SessionPageProps) -> Html {
 
     let panels = match (&s.selected, s.panels_open) {
         (Some(name), true) => html! {
-            <Panels session={id.clone()} instance={name.clone()} state={s.states.get(name).cloned()} />
+            <Panels session={id.clone()} token={token.clone()} instance={name.clone()}
+                    port_domain={s.config.as_ref().and_then(|c| c.port_domain.clone()).map(AttrValue::from)}
+                    state={s.states.get(name).cloned()} />
         },
         _ => html! {},
     };
