@@ -482,6 +482,9 @@ where
     // "Extracting").
     let mut consumer = consumer;
     let joined = tokio::select! {
+        // The verification first: a small layer may be extracted already
+        // when this is polled, and its "Download complete" must still show.
+        biased;
         verified = verified_rx => {
             if verified.is_ok() && downloaded.is_ok() {
                 sink(progress::status(&id, "Verifying Checksum"));
