@@ -55,6 +55,17 @@ fn the_course_echo_server_through_two_published_ports() {
         "nc -lp 45678 | nc -lp 45679",
     ])
     .ok();
+    // Both nc must listen before anyone connects: a connection that comes
+    // first is accepted by the proxy and closed, as with Docker's.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listening = d.cli(&["exec", "echo-server", "netstat", "-ltn"]).stdout();
+        if listening.contains(":45678 ") && listening.contains(":45679 ") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "nc does not listen: {listening}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // Reader first (45679), then the writer (45678), as the course does it.
     let mut reader = connect(p2);
     let mut writer = connect(p1);
