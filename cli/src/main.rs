@@ -12,6 +12,7 @@ mod escape;
 mod fake_daemon_test;
 mod format;
 mod opts;
+mod rules;
 mod serve;
 mod signals;
 mod stream;
@@ -346,6 +347,10 @@ fn main() {
             std::process::exit(0);
         }
         _ => {}
+    }
+    // A virtual host's `iptables` and `iptables-save`.
+    if let Some(program) = rules::invoked_as(&args) {
+        std::process::exit(rules::main(program, &args[1..]));
     }
     // The registry image's entrypoint is this binary as `registry`, as the
     // `registry:2` image's is distribution's (`registry serve CONFIG`).

@@ -460,6 +460,14 @@ impl Manager {
         ar.set_preserve_ownerships(true);
         ar.unpack(&tmp)
             .map_err(|e| Error::Internal(format!("unpack the base layer: {e}")))?;
+        // bash, when the machine has a static build (Debian's bash-static).
+        if let Some(bash) = static_bash() {
+            let dst = tmp.join("bin/bash");
+            std::fs::copy(&bash, &dst).ctx("copy", &bash)?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755))
+                .ctx("chmod", &dst)?;
+        }
         for (d, mode) in [
             ("usr/local/bin", 0o755),
             ("var/run", 0o755),
@@ -890,6 +898,20 @@ async fn make_disk(img: &Path, size: u64) -> Result<()> {
         ],
     )
     .await
+}
+
+/// A statically linked bash on the machine (Debian's `bash-static`), which
+/// can run in a virtual host's busybox root.
+fn static_bash() -> Option<PathBuf> {
+    ["/bin/bash-static", "/usr/bin/bash-static"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| {
+            std::fs::read(p)
+                .ok()
+                .and_then(|b| crate::image::busybox::elf_is_static(&b))
+                == Some(true)
+        })
 }
 
 #[cfg(test)]

@@ -606,6 +606,23 @@ pub struct ExecInspect {
     pub pid: i64,
 }
 
+/// `POST /dockhand/iptables`: a virtual host's `iptables` and `iptables-save`,
+/// read-only listings run by the engine in the host's network namespace.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RuleListingRequest {
+    /// `iptables` or `iptables-save`.
+    pub program: String,
+    pub args: Vec<String>,
+}
+
+/// What the listing printed, and its exit code.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RuleListingResponse {
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
 /// `GET /containers/{id}/top`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

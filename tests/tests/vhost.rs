@@ -853,3 +853,108 @@ fn destroying_a_host_releases_the_content_only_it_held() {
     d.cli(&["host", "rm", "rb"]).ok();
     assert_eq!(shared_blobs(&d), before);
 }
+
+/// What the course does on a Docker host works in an instance's shell: `ps`,
+/// `ip`, `ping`, `wget`, the `nc -lp` pipeline of the networking chapter,
+/// `iptables -n -L -t nat` (read-only, answered by the engine) and bash
+/// where the machine has a static one.
+#[test]
+fn an_instance_has_the_tools_the_course_uses() {
+    dockhand_tests::require_root!();
+    let d = Daemon::start();
+    create(&d, &["tl"]);
+    let ps = sh(&d, "tl", "ps").ok();
+    assert!(ps.contains("PID") && ps.contains("sh"), "{ps}");
+    let ip = sh(&d, "tl", "ip -4 addr show eth0").ok();
+    assert!(ip.contains("inet "), "{ip}");
+    httpd(&d, "tl", "hello-wget");
+    let got = sh(
+        &d,
+        "tl",
+        "for i in $(seq 50); do timeout 3 wget -q -O- http://127.0.0.1:8080/ && exit 0; sleep 0.1; done; exit 1",
+    )
+    .ok();
+    assert_eq!(got.trim(), "hello-wget");
+    let web_ip = vh(
+        &d,
+        "tl",
+        &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"],
+    )
+    .ok();
+    sh(&d, "tl", &format!("ping -c 1 -W 2 {}", web_ip.trim())).ok();
+
+    // "nc -lp 45678 | nc -lp 45679" in a container, a reader on one port
+    // and a writer on the other from the instance.
+    vh(
+        &d,
+        "tl",
+        &[
+            "run",
+            "-d",
+            "--name",
+            "echo-server",
+            "-p",
+            "45678:45678",
+            "-p",
+            "45679:45679",
+            "busybox",
+            "sh",
+            "-c",
+            "nc -lp 45678 | nc -lp 45679",
+        ],
+    )
+    .ok();
+    let piped = sh(
+        &d,
+        "tl",
+        "sleep 1; (sleep 5 | timeout 5 nc 127.0.0.1 45679 > /tmp/got &); sleep 1; \
+         echo through-the-pipe | timeout 3 nc 127.0.0.1 45678; \
+         for i in $(seq 30); do grep -q through /tmp/got && break; sleep 0.1; done; cat /tmp/got",
+    )
+    .ok();
+    assert_eq!(piped.trim(), "through-the-pipe");
+
+    // The course's "iptables -n -L -t nat": the host's own rules, read-only.
+    let nat = sh(&d, "tl", "iptables -n -L -t nat").ok();
+    assert!(nat.contains("Chain DOCKER"), "{nat}");
+    assert!(
+        nat.lines()
+            .any(|l| l.starts_with("DNAT") && l.contains("dpt:8080")),
+        "{nat}"
+    );
+    assert!(!nat.contains(&format!("DH-T{}", d.net_tag())), "{nat}");
+    let saved = sh(&d, "tl", "iptables-save -t nat").ok();
+    assert!(
+        saved.contains("*nat") && saved.contains("COMMIT"),
+        "{saved}"
+    );
+    for change in [
+        "iptables -F",
+        "iptables -t nat -A DOCKER -j ACCEPT",
+        "iptables -L -Z",
+    ] {
+        let r = sh(&d, "tl", change);
+        assert_eq!(r.code(), 2, "{change}: {}", r.stdout());
+        assert!(
+            r.stderr().contains("not available in a virtual host"),
+            "{change}: {}",
+            r.stderr()
+        );
+    }
+    let after = sh(&d, "tl", "iptables -n -L -t nat").ok();
+    assert_eq!(after, nat, "a refused change changed the rules");
+    // The machine's daemon does not list its rules for clients.
+    let (code, body) = d.api(
+        "POST",
+        "/dockhand/iptables",
+        Some(r#"{"program":"iptables","args":["-L"]}"#),
+    );
+    assert_eq!(code, 404, "{body}");
+
+    if std::path::Path::new("/bin/bash-static").exists() {
+        let v = sh(&d, "tl", "bash -c 'echo bash-$BASH_VERSION'").ok();
+        assert!(v.starts_with("bash-5"), "{v}");
+    } else {
+        dockhand_tests::say_skipped("bash: no /bin/bash-static here (apt-get install bash-static)");
+    }
+}

@@ -343,3 +343,131 @@ COMMIT
         );
     }
 }
+
+/// The read-only commands a virtual host's `iptables` and `iptables-save`
+/// may run in its namespace: `iptables` with `-L`/`-S` and display options,
+/// `iptables-save` with a table and counters. `Err` says what is refused.
+/// The engine owns the rules, so nothing that changes them (or zeroes
+/// counters) gets through.
+pub fn check_listing(program: &str, args: &[String]) -> std::result::Result<(), String> {
+    let plain = |a: &str| {
+        !a.is_empty()
+            && a.len() <= 64
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+            && !a.starts_with('-')
+    };
+    let (shorts, longs, lists): (&str, &[&str], bool) = match program {
+        "iptables" => (
+            "LSnvxtw",
+            &[
+                "list",
+                "list-rules",
+                "numeric",
+                "verbose",
+                "exact",
+                "line-numbers",
+                "table",
+                "wait",
+            ],
+            true,
+        ),
+        "iptables-save" => ("tc", &["table", "counters"], false),
+        other => return Err(format!("{other}: not a listing command")),
+    };
+    let refuse = |a: &str| {
+        Err(format!(
+            "{program}: {a:?} is not available in a virtual host: the engine manages the rules here; \
+             list them with `iptables -L` / `iptables -S` (options -t, -n, -v, -x, --line-numbers) or `iptables-save`"
+        ))
+    };
+    let mut listed = !lists;
+    for a in args {
+        if let Some(long) = a.strip_prefix("--") {
+            let name = long
+                .split_once('=')
+                .map_or(long, |(n, v)| if plain(v) { n } else { "" });
+            if !longs.contains(&name) {
+                return refuse(a);
+            }
+            listed |= name == "list" || name == "list-rules";
+        } else if let Some(flags) = a.strip_prefix('-') {
+            if flags.is_empty() || !flags.chars().all(|c| shorts.contains(c)) {
+                return refuse(a);
+            }
+            listed |= flags.contains(['L', 'S']);
+        } else if !plain(a) {
+            return refuse(a);
+        }
+    }
+    if !listed {
+        return refuse(&args.join(" "));
+    }
+    Ok(())
+}
+
+/// Run a listing that [`check_listing`] allows inside `ns`: (exit code,
+/// stdout, stderr), within ten seconds.
+pub async fn list(
+    ns: &NsHandle,
+    program: &str,
+    args: &[String],
+) -> Result<(i32, Vec<u8>, Vec<u8>)> {
+    check_listing(program, args).map_err(Error::InvalidParameter)?;
+    let run = ns
+        .command(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(10), run)
+        .await
+        .map_err(|_| Error::Internal(format!("{program} did not answer within 10 seconds")))?
+        .map_err(|e| Error::Internal(format!("running {program}: {e}")))?;
+    Ok((out.status.code().unwrap_or(1), out.stdout, out.stderr))
+}
+
+#[cfg(test)]
+mod listing_tests {
+    use super::check_listing;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn listings_pass_and_changes_do_not() {
+        for ok in [
+            "-L",
+            "-n -L -t nat",
+            "-nvL",
+            "-t nat -nL DOCKER",
+            "--list --numeric --line-numbers",
+            "-S FORWARD",
+            "--table=filter -L",
+            "-w 5 -L",
+        ] {
+            assert_eq!(check_listing("iptables", &args(ok)), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "-n",
+            "-t nat",
+            "-F",
+            "-L -Z",
+            "-A INPUT -j DROP",
+            "-L --flush",
+            "-L $(reboot)",
+            "--table=a/b -L",
+            "-P INPUT DROP",
+            "-X",
+        ] {
+            assert!(check_listing("iptables", &args(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(check_listing("iptables-save", &args("")), Ok(()));
+        assert_eq!(check_listing("iptables-save", &args("-t nat -c")), Ok(()));
+        assert!(check_listing("iptables-save", &args("-M /bin/x")).is_err());
+        assert!(check_listing("iptables-restore", &args("")).is_err());
+        assert!(check_listing("ip6tables", &args("-L")).is_err());
+    }
+}

@@ -897,6 +897,16 @@ impl Networks {
     }
 
     /// `network prune`: removes user networks without endpoints; returns their names.
+    /// A read-only `iptables`/`iptables-save` listing in this daemon's
+    /// namespace (a virtual host's `iptables -L`): (exit code, stdout, stderr).
+    pub async fn list_rules(
+        &self,
+        program: &str,
+        args: &[String],
+    ) -> Result<(i32, Vec<u8>, Vec<u8>)> {
+        iptables::list(&self.ns, program, args).await
+    }
+
     pub async fn prune(&self) -> Result<Vec<String>> {
         self.prune_where(&Default::default()).await
     }

@@ -52,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .route("/dockhand/hosts/create", post(vhosts::create))
         .route("/dockhand/hosts", get(vhosts::list))
         .route("/dockhand/images/preload", post(preload::preload))
+        .route("/dockhand/iptables", post(networks::list_rules))
         .route(
             "/dockhand/hosts/{name}",
             get(vhosts::inspect).delete(vhosts::remove),

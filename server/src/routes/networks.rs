@@ -24,6 +24,28 @@ fn nets(st: &AppState) -> ApiResult<Arc<Networks>> {
     })
 }
 
+/// `POST /dockhand/iptables`: a virtual host's `iptables -L`, `-S` and
+/// `iptables-save`, run read-only in its namespace. The machine's own
+/// daemon has no such route: there the real iptables is at hand.
+pub async fn list_rules(
+    State(st): State<AppState>,
+    Json(req): Json<shared::api::RuleListingRequest>,
+) -> ApiResult<Response> {
+    if st.host.virtual_ns().is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "rule listings are served to virtual hosts; on the machine, run iptables itself",
+        ));
+    }
+    let (exit_code, stdout, stderr) = nets(&st)?.list_rules(&req.program, &req.args).await?;
+    Ok(Json(shared::api::RuleListingResponse {
+        exit_code,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    })
+    .into_response())
+}
+
 /// A network event with moby's attributes (`name`, `type`, and `container`
 /// for connect/disconnect).
 fn emit(st: &AppState, action: &str, net: &Value, container: Option<String>) {
