@@ -8,7 +8,7 @@
 // Prints one line per step; exits 1 on the first failure (after a screenshot).
 
 import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 const base = process.env.DOCKHAND_URL;
@@ -293,6 +293,52 @@ async function e2e(browser) {
     await shot(page, "11-reload-during-output");
   });
 
+  await check(page, "vi edits a file and top draws its screen, both full-screen", async () => {
+    // Last before the end: top clears the screen, and the steps above count
+    // what is on it.
+    await waitTerm(page, "node1", 1, (t) => PROMPT.test(t), "a prompt");
+    await typeLine(page, "node1", 1, "vi /tmp/vi.txt");
+    // vi's empty-buffer screen: a column of tildes and the file's name.
+    await waitTerm(page, "node1", 1, (t) => count(t, "~") >= 10 && t.includes("/tmp/vi.txt"), "vi's screen", 10000);
+    await page.keyboard.type("ihello-from-vi");
+    await page.keyboard.press("Escape");
+    // A person's pause: an Escape followed at once by more keys reads as
+    // the start of an escape sequence, in vi as in any terminal program.
+    await sleep(300);
+    await page.keyboard.type(":wq");
+    await page.keyboard.press("Enter");
+    await waitTerm(page, "node1", 1, (t) => PROMPT.test(t) && count(t, "~") === 0, "vi to leave its screen", 10000);
+    await run(page, "node1", 1, "cat /tmp/vi.txt", "hello-from-vi");
+    await typeLine(page, "node1", 1, "top");
+    // top's screen: its header lines and a process table.
+    const topScreen = await waitTerm(
+      page,
+      "node1",
+      1,
+      (t) => /\nMem: .*\nCPU: .*\nLoad average: .*\n\s*PID\s+PPID\s+USER.*\n(.*\n)*\s*\d+\s+\d+\s+root\s+R\s.*\btop$/m.test(t),
+      "top's screen",
+      10000,
+    );
+    await shot(page, "08b-top");
+    if (/\^\[|\x1b/.test(topScreen)) throw new Error(`escape codes on top's screen:\n${topScreen}`);
+    await page.keyboard.press("q");
+    // busybox top leaves its last screen in place, as on any busybox machine.
+    await waitTerm(page, "node1", 1, (t) => PROMPT.test(t), "top to quit", 10000);
+  });
+
+  await check(page, "the shell's history and tab completion work", async () => {
+    await run(page, "node1", 1, "echo hist-$((2+3))", "hist-5");
+    await focusTerm(page, "node1", 1);
+    await page.keyboard.press("ArrowUp");
+    await page.keyboard.press("Enter");
+    await waitTerm(page, "node1", 1, (t) => count(t, "hist-5") === 2 && PROMPT.test(t), "the recalled command", 10000);
+    await page.keyboard.type("ech");
+    await page.keyboard.press("Tab");
+    await page.keyboard.type(" comp-$((3+4))");
+    await page.keyboard.press("Enter");
+    await waitTerm(page, "node1", 1, (t) => count(t, "comp-7") === 1 && PROMPT.test(t), "the completed command", 10000);
+  });
+
   await check(page, "the session ends from the UI and its sockets close", async () => {
     page.once("dialog", (d) => d.accept());
     await page.click("[data-testid=close-session]");
@@ -316,9 +362,13 @@ async function deleteSession(page) {
   });
 }
 
-// Host-name mode (the server runs with --port-domain localhost): a port link
-// opens the app at its own origin, where absolute paths (a stylesheet and a
-// fetch) reach the app unchanged.
+// A web app as real ones are (tests/e2e/app: a shell script behind `nc -ll
+// -e`): a stylesheet and a fetch at absolute paths, a cookie with Path=/, a
+// redirect and a Refresh header to absolute paths, and a WebSocket to /ws.
+// The server runs with --port-domain localhost: the app works fully at its own
+// host name, and in path mode as far as rewriting allows (everything but the
+// WebSocket, which the browser opens without a Referer, and the cookie on
+// requests outside the prefix).
 async function hosts(browser) {
   const ctx = await newContext(browser);
   const page = await ctx.newPage();
@@ -332,41 +382,95 @@ async function hosts(browser) {
   await check(page, "the UI says port links are host names", async () => {
     await page.waitForSelector("[data-testid=port-mode][data-mode=host]", { timeout: 15000 });
   });
-  await check(page, "a port link opens the app at its own origin, absolute paths work", async () => {
-    const html =
-      '<link rel=stylesheet href=/app.css><p id=t>hi-from-host</p><p id=f>waiting</p>' +
-      '<script>fetch("/data.txt").then(r=>r.text()).then(x=>document.getElementById("f").textContent=x)</script>';
+  await check(page, "the app is uploaded and runs on port 8080", async () => {
+    // Markers the shell computes, so the typed line does not hold them.
+    await run(page, "node1", 1, "mkdir -p /app && cd /app && echo in-app-$((6*7))", "in-app-42");
+    for (const name of ["srv.sh", "index.html"]) {
+      const text = readFileSync(new URL(`./app/${name}`, import.meta.url), "utf8");
+      const status = await page.evaluate(
+        async ([name, text]) => {
+          const m = location.hash.match(/^#\/s\/([^/]+)\/([^/]+)/);
+          const r = await fetch(`/api/sessions/${m[1]}/instances/node1/upload?terminal=1&tar=0&name=${name}`, {
+            method: "POST",
+            headers: { "X-Dockhand-Token": m[2] },
+            body: text,
+          });
+          return r.status;
+        },
+        [name, text],
+      );
+      if (status !== 200) throw new Error(`upload of ${name}: ${status}`);
+    }
     await run(
       page,
       "node1",
       1,
-      `mkdir -p /www && echo '${html}' > /www/index.html && echo 'p{color:rgb(1, 2, 3)}' > /www/app.css && echo from-absolute-fetch > /www/data.txt && docker run -d --name web -p 8080:80 -v /www:/www busybox httpd -f -p 80 -h /www && echo started-web`,
-      "started-web",
+      "chmod +x srv.sh && docker run -d --name app -p 8080:80 -v /app:/app busybox nc -ll -p 80 -e /app/srv.sh && echo app-$((6*7))",
+      "app-42",
     );
+    await page.waitForSelector("[data-testid=container-row][data-name=app][data-state=running]");
+  });
+  const expectApp = async (p, what) => {
+    const end = Date.now() + 15000;
+    let got = {};
+    while (Date.now() < end) {
+      got = await p
+        .evaluate(() => ({
+          f: document.getElementById("f")?.textContent,
+          w: document.getElementById("w")?.textContent,
+          color: document.getElementById("t") && getComputedStyle(document.getElementById("t")).color,
+          cookie: document.cookie,
+        }))
+        .catch(() => ({}));
+      if (what(got)) return got;
+      await sleep(200);
+    }
+    throw new Error(`the app page shows ${JSON.stringify(got)}`);
+  };
+  const landsAt = async (p, url, want) => {
+    await p.goto(url);
+    await p.waitForURL((u) => u.pathname.endsWith(want), { timeout: 10000 });
+    await p.waitForSelector("#l", { timeout: 10000 });
+  };
+  let hostOrigin = "";
+  await check(page, "host-name mode: fetch, cookie, stylesheet, WebSocket, redirect, Refresh", async () => {
     const link = page.locator("[data-testid=port-link]").first();
     await link.waitFor({ timeout: 15000 });
     const href = await link.getAttribute("href");
     if (!/^http:\/\/node1-8080-[a-z0-9]+\.localhost:\d+\/\?dh_port_key=[0-9a-f]{32}$/.test(href)) {
       throw new Error(`port link ${href}`);
     }
-    await page.waitForSelector("[data-testid=container-row][data-name=web][data-state=running]");
     const [popup] = await Promise.all([ctx.waitForEvent("page"), link.click()]);
     await popup.waitForLoadState();
-    const end = Date.now() + 15000;
-    let fetched = "";
-    while (Date.now() < end) {
-      fetched = await popup.textContent("#f").catch(() => "");
-      if (fetched.includes("from-absolute-fetch")) break;
-      await sleep(200);
-      await popup.reload().catch(() => {});
-    }
-    if (!fetched.includes("from-absolute-fetch")) throw new Error(`fetch result: ${fetched}`);
     const url = new URL(popup.url());
     if (url.search.includes("dh_port_key")) throw new Error(`the key stayed in ${popup.url()}`);
-    const color = await popup.evaluate(() => getComputedStyle(document.getElementById("t")).color);
-    if (color !== "rgb(1, 2, 3)") throw new Error(`stylesheet not applied: ${color}`);
-    await shot(popup, "hosts-port-page");
+    hostOrigin = url.origin;
+    await expectApp(
+      popup,
+      (g) => g.f === "api-ok cookie=[sess=abc]" && g.w === "ws-ok" && g.color === "rgb(1, 2, 3)",
+    );
+    await shot(popup, "hosts-app");
+    await landsAt(popup, hostOrigin + "/go", "/landed");
+    await landsAt(popup, hostOrigin + "/refresh", "/landed");
     await popup.close();
+  });
+  await check(page, "path mode: fetch, cookie, stylesheet, redirect, Refresh under the prefix", async () => {
+    const prefix = await page.evaluate(() => {
+      const m = location.hash.match(/^#\/s\/([^/]+)/);
+      return `/s/${m[1]}/node1/8080`;
+    });
+    const p = await ctx.newPage();
+    await p.goto(base + prefix + "/");
+    // The cookie's Path is the prefix: the page sees it, the absolute fetch
+    // (mapped by its Referer) is outside it and goes without.
+    await expectApp(
+      p,
+      (g) => g.f === "api-ok cookie=[]" && g.color === "rgb(1, 2, 3)" && g.cookie.includes("sess=abc"),
+    );
+    await shot(p, "path-app");
+    await landsAt(p, base + prefix + "/go", prefix + "/landed");
+    await landsAt(p, base + prefix + "/refresh", prefix + "/landed");
+    await p.close();
   });
   console.log(`hosts: all ${step} steps passed`);
 }

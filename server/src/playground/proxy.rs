@@ -111,10 +111,14 @@ pub fn cookie_name(session: &str) -> String {
     format!("dh_{session}")
 }
 
-/// `Set-Cookie` for the session's token, scoped to its proxy paths.
+/// `Set-Cookie` for the session's token. Its path is `/`, not the session's
+/// `/s/SESSION/`: an app's absolute-path requests (`fetch("/api")`, a
+/// stylesheet at `/app.css`) leave the prefix and find their port by their
+/// `Referer`, and must still carry the token. No app ever sees it: the proxy
+/// removes every cookie of ours before forwarding ([`strip_our_cookies`]).
 pub fn token_cookie(session: &str, token: &str, max_age: u64) -> String {
     format!(
-        "{}={token}; Path=/s/{session}/; Max-Age={max_age}; HttpOnly; SameSite=Lax",
+        "{}={token}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax",
         cookie_name(session)
     )
 }
@@ -131,15 +135,25 @@ pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-/// `Cookie` headers without cookie `name`.
-pub fn strip_cookie(headers: &mut HeaderMap, name: &str) {
+/// The names of our cookies: session tokens ([`cookie_name`]) and port keys
+/// ([`PORT_COOKIE`]).
+const OUR_COOKIES: &str = "dh_";
+
+/// `Cookie` headers without any of our cookies: no app sees the token of its
+/// own session or of another one open in the same browser.
+pub fn strip_our_cookies(headers: &mut HeaderMap) {
     let kept: Vec<String> = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .map(str::trim)
-        .filter(|kv| !kv.is_empty() && kv.split_once('=').is_none_or(|(k, _)| k != name))
+        .filter(|kv| {
+            !kv.is_empty()
+                && kv
+                    .split_once('=')
+                    .is_none_or(|(k, _)| !k.starts_with(OUR_COOKIES))
+        })
         .map(String::from)
         .collect();
     headers.remove(header::COOKIE);
@@ -168,6 +182,31 @@ pub fn rewrite_location(location: &str, prefix: &str, upstream: &str) -> String 
         return format!("{prefix}{location}");
     }
     location.to_string()
+}
+
+/// `Refresh` (`5; url=/next`, a redirect after a delay) with its URL mapped as
+/// [`rewrite_location`] maps a `Location`. Without a URL it reloads the page,
+/// which is under the prefix already.
+pub fn rewrite_refresh(refresh: &str, prefix: &str, upstream: &str) -> String {
+    let Some(cut) = refresh.find([';', ',']) else {
+        return refresh.to_string();
+    };
+    let (delay, rest) = (refresh[..cut].trim(), refresh[cut + 1..].trim_start());
+    let url = match rest.get(..4) {
+        Some(k) if k.eq_ignore_ascii_case("url=") => rest[4..].trim(),
+        _ => rest.trim(),
+    };
+    let unquoted = url
+        .strip_prefix(['"', '\''])
+        .map(|u| u.trim_end_matches(['"', '\'']))
+        .unwrap_or(url);
+    if unquoted.is_empty() {
+        return refresh.to_string();
+    }
+    format!(
+        "{delay}; url={}",
+        rewrite_location(unquoted, prefix, upstream)
+    )
 }
 
 /// `Set-Cookie` with its `Path` moved under the prefix (no `Path` means the
@@ -291,8 +330,7 @@ pub async fn forward(mut req: Request, target: &Target, addr: &str) -> Response<
     let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
     let mut headers = end_to_end(&parts.headers);
-    strip_cookie(&mut headers, &cookie_name(&target.session));
-    strip_cookie(&mut headers, PORT_COOKIE);
+    strip_our_cookies(&mut headers);
     headers.remove(shared::playground::TOKEN_HEADER);
     if let Some(host) = parts.headers.get(header::HOST) {
         headers.insert("x-forwarded-host", host.clone());
@@ -372,6 +410,15 @@ pub async fn forward(mut req: Request, target: &Target, addr: &str) -> Response<
         let new = rewrite_location(loc, &prefix, addr);
         if let Ok(v) = HeaderValue::from_str(&new) {
             out_headers.insert(header::LOCATION, v);
+        }
+    }
+    if let Some(refresh) = out_headers
+        .get("refresh")
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| !target.by_host)
+    {
+        if let Ok(v) = HeaderValue::from_str(&rewrite_refresh(refresh, &prefix, addr)) {
+            out_headers.insert("refresh", v);
         }
     }
     let cookies: Vec<HeaderValue> = out_headers
@@ -475,6 +522,28 @@ mod tests {
     }
 
     #[test]
+    fn refresh_redirects_stay_under_the_prefix() {
+        let p = "/s/abc/node1/8080";
+        let up = "10.0.0.2:8080";
+        for (given, want) in [
+            ("0; url=/login", "0; url=/s/abc/node1/8080/login"),
+            ("5;URL='/a b'", "5; url=/s/abc/node1/8080/a b"),
+            (
+                "3, url=\"http://10.0.0.2:8080/x\"",
+                "3; url=/s/abc/node1/8080/x",
+            ),
+            ("2; /plain", "2; url=/s/abc/node1/8080/plain"),
+            ("1; url=https://example.com/", "1; url=https://example.com/"),
+            ("1; url=next", "1; url=next"),
+        ] {
+            assert_eq!(rewrite_refresh(given, p, up), want, "{given}");
+        }
+        // A bare delay reloads the page, which is under the prefix already.
+        assert_eq!(rewrite_refresh("10", p, up), "10");
+        assert_eq!(rewrite_refresh("10;", p, up), "10;");
+    }
+
+    #[test]
     fn app_cookies_are_scoped_to_the_prefix() {
         let p = "/s/abc/node1/8080";
         assert_eq!(
@@ -493,17 +562,19 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,
-            "theme=dark; dh_abc=T0K; x=1".parse().unwrap(),
+            "theme=dark; dh_abc=T0K; x=1; dh_other=T2; dh_port=K"
+                .parse()
+                .unwrap(),
         );
         assert_eq!(read_cookie(&h, "dh_abc").as_deref(), Some("T0K"));
         assert_eq!(read_cookie(&h, "dh_ab"), None);
-        strip_cookie(&mut h, "dh_abc");
+        strip_our_cookies(&mut h);
         assert_eq!(h.get(header::COOKIE).unwrap(), "theme=dark; x=1");
         let mut only = HeaderMap::new();
         only.insert(header::COOKIE, "dh_abc=T".parse().unwrap());
-        strip_cookie(&mut only, "dh_abc");
+        strip_our_cookies(&mut only);
         assert!(only.get(header::COOKIE).is_none());
-        assert!(token_cookie("abc", "T", 60).contains("Path=/s/abc/; Max-Age=60; HttpOnly"));
+        assert!(token_cookie("abc", "T", 60).contains("dh_abc=T; Path=/; Max-Age=60; HttpOnly"));
     }
 
     #[test]
