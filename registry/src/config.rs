@@ -248,36 +248,11 @@ fn as_bool(v: &Value, what: &str) -> Result<bool, ConfigError> {
     }
 }
 
-/// Parses Go durations as distribution's config has them (`10s`, `1m30s`, `500ms`, `2h`).
+/// Go durations as distribution's config has them (`10s`, `1m30s`, `500ms`,
+/// `2h`): Go's `time.ParseDuration`, from the one parser in `shared::units`.
+/// `None` for what Go refuses and for negative durations.
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let n_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let n: f64 = rest[..n_end].parse().ok()?;
-        rest = &rest[n_end..];
-        let u_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..u_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += n * mult;
-        rest = &rest[u_end..];
-    }
-    Some(Duration::from_secs_f64(total))
+    shared::units::parse_duration(s.trim()).ok()?.to_std()
 }
 
 /// Walks the mapping, warning for keys nobody reads.
@@ -410,4 +385,22 @@ fn extract(doc: &Value, warnings: &mut Vec<String>) -> Result<Config, ConfigErro
         });
     }
     Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_go_reads_them() {
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
+        for bad in ["10", "2d", "", "-1s", "s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
 }

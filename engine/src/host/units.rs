@@ -1,18 +1,12 @@
 //! Parsing helpers: size strings and signal names.
 
-/// Docker's size strings for `--log-opt max-size`: `10m`, `1g`, `512k`, bytes.
+/// Docker's size strings for `--log-opt max-size`: go-units' `RAMInBytes`
+/// (`10m`, `1.5g`, `512k`, `10MiB`, bytes), as moby's json-file driver reads
+/// them, from the one parser in `shared::units`.
 pub fn parse_size(s: &str) -> Option<u64> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last()? {
-        'k' => (&t[..t.len() - 1], 1u64 << 10),
-        'm' => (&t[..t.len() - 1], 1 << 20),
-        'g' => (&t[..t.len() - 1], 1 << 30),
-        't' => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    let v: f64 = num.parse().ok()?;
-    (v >= 0.0).then_some((v * mult as f64) as u64)
+    shared::units::ram_in_bytes(s.trim())
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
 }
 
 /// `KILL`, `SIGKILL`, `9`, `sigterm`.
