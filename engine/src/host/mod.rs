@@ -1,5 +1,6 @@
 //! A host: one tenant's view of the engine. The machine itself is the `default`
-//! host; virtual hosts come later. A host owns its container records, its image
+//! host; each virtual host (`crate::vhost`) is another, scoped to its own
+//! namespaces ([`VirtualNs`]). A host owns its container records, its image
 //! names (through `ImageStore`) and the monitors of its running containers.
 //!
 //! Container state lives in memory behind a std mutex (never held across an
