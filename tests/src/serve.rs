@@ -216,6 +216,22 @@ impl Serve {
         }
     }
 
+    /// A new session with its first instance (node1): (session id, token).
+    /// Panics when either is refused.
+    pub fn session_with_instance(&self) -> (String, String) {
+        let (st, body) = self.http("POST", "/api/sessions", None, "{}");
+        assert_eq!(st, 201, "{body}");
+        let (id, token) = (json_str(&body, "id"), json_str(&body, "token"));
+        let (st, body) = self.http(
+            "POST",
+            &format!("/api/sessions/{id}/instances"),
+            Some(&token),
+            "",
+        );
+        assert_eq!(st, 201, "{body}\n{}", self.log());
+        (id, token)
+    }
+
     /// One HTTP/1.1 request to the Docker API socket.
     pub fn docker_api(&self, method: &str, path: &str, body: &str) -> (u16, String) {
         match std::os::unix::net::UnixStream::connect(&self.socket) {

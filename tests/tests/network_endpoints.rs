@@ -106,21 +106,25 @@ fn ipv6_networks_address_and_route_containers() {
         .cli(&["exec", "alpha", "ip", "-6", "addr", "show", "eth0"])
         .ok();
     assert!(addrs.contains(&format!("{fixed}/64")), "{addrs}");
+    // `ping -6` of `target` from a second container on the network.
+    let ping6 = |target: &str| {
+        d.cli(&[
+            "run",
+            "--rm",
+            "--network",
+            "six",
+            "busybox",
+            "ping",
+            "-6",
+            "-c",
+            "1",
+            "-W",
+            "3",
+            target,
+        ])
+    };
     // A second container reaches the first over IPv6, through the bridge.
-    let ping = d.cli(&[
-        "run",
-        "--rm",
-        "--network",
-        "six",
-        "busybox",
-        "ping",
-        "-6",
-        "-c",
-        "1",
-        "-W",
-        "3",
-        &fixed,
-    ]);
+    let ping = ping6(&fixed);
     assert_eq!(ping.code(), 0, "{} {}", ping.stdout(), ping.stderr());
     assert!(
         ping.stdout().contains("1 packets received"),
@@ -128,20 +132,7 @@ fn ipv6_networks_address_and_route_containers() {
         ping.stdout()
     );
     // By name too: the embedded DNS answers AAAA with the IPv6 address.
-    let by_name = d.cli(&[
-        "run",
-        "--rm",
-        "--network",
-        "six",
-        "busybox",
-        "ping",
-        "-6",
-        "-c",
-        "1",
-        "-W",
-        "3",
-        "alpha",
-    ]);
+    let by_name = ping6("alpha");
     assert_eq!(
         by_name.code(),
         0,

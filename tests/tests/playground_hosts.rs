@@ -30,21 +30,12 @@ fn get(host: &str, path: &str, jar: &std::path::Path) -> (u16, String) {
 fn ports_open_at_their_own_host_names_with_their_key() {
     dockhand_tests::require_root!();
     let serve = Serve::start(&["--port-domain", "localhost"]);
-    let (st, body) = serve.http("POST", "/api/sessions", None, "{}");
-    assert_eq!(st, 201, "{body}");
-    let (id, token) = (json_str(&body, "id"), json_str(&body, "token"));
+    let (id, token) = serve.session_with_instance();
     let (st, body) = serve.http("GET", "/api/config", None, "");
     assert_eq!(
         (st, json_str(&body, "port_domain").as_str()),
         (200, "localhost")
     );
-    let (st, body) = serve.http(
-        "POST",
-        &format!("/api/sessions/{id}/instances"),
-        Some(&token),
-        "",
-    );
-    assert_eq!(st, 201, "{body}\n{}", serve.log());
     // An app whose page refers to an absolute path.
     let out = serve.cli(&[
         "host",

@@ -689,7 +689,7 @@ fn a_debian_image_runs_apt_bash_and_coreutils_in_a_virtual_host() {
 #[test]
 fn serve_with_preload_gives_every_instance_the_images() {
     dockhand_tests::require_root!();
-    use dockhand_tests::serve::{json_str, Serve};
+    use dockhand_tests::serve::Serve;
     let bundle = tempfile::tempdir().unwrap();
     docker_archive(
         &bundle.path().join("course_1.tar"),
@@ -700,16 +700,7 @@ fn serve_with_preload_gives_every_instance_the_images() {
     );
     let dir = bundle.path().to_str().unwrap();
     let serve = Serve::start(&["--preload", dir]);
-    let (st, body) = serve.http("POST", "/api/sessions", None, "{}");
-    assert_eq!(st, 201, "{body}");
-    let (id, token) = (json_str(&body, "id"), json_str(&body, "token"));
-    let (st, body) = serve.http(
-        "POST",
-        &format!("/api/sessions/{id}/instances"),
-        Some(&token),
-        "",
-    );
-    assert_eq!(st, 201, "{body}\n{}", serve.log());
+    let (id, _) = serve.session_with_instance();
     let out = serve.cli(&[
         "host",
         "exec",

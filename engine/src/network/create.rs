@@ -149,7 +149,7 @@ impl Networks {
                 format!("{}{}", self.cfg.user_bridge_prefix, &id[..keep])
             }
         };
-        let rec = NetworkRecord {
+        let mut rec = NetworkRecord {
             id: id.clone(),
             name: name.to_string(),
             driver: driver.to_string(),
@@ -172,7 +172,6 @@ impl Networks {
             aux_addresses6,
             ipam_given: opts.subnet.is_some() || opts.subnet6.is_some(),
         };
-        let mut rec = rec;
         match self.realize(&rec).await {
             Ok(gateway_added) => rec.gateway_added = gateway_added,
             Err(e) => {

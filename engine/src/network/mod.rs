@@ -342,20 +342,9 @@ impl Networks {
                 },
                 subnet: is_bridge.then_some(cfg.default_subnet),
                 gateway: is_bridge.then_some(gw),
-                internal: false,
-                attachable: false,
-                labels: BTreeMap::new(),
                 options,
                 predefined: true,
-                gateway_added: false,
-                ip_range: None,
-                aux_addresses: BTreeMap::new(),
-                ipv6: false,
-                subnet6: None,
-                gateway6: None,
-                ip_range6: None,
-                aux_addresses6: BTreeMap::new(),
-                ipam_given: false,
+                ..Default::default()
             };
             match state
                 .networks

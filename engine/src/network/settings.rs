@@ -292,20 +292,8 @@ mod tests {
             bridge: format!("br-{name}"),
             subnet: Some("10.5.0.0/24".parse().unwrap()),
             gateway: Some(Ipv4Addr::new(10, 5, 0, 1)),
-            internal: false,
-            attachable: false,
-            labels: BTreeMap::new(),
-            options: BTreeMap::new(),
             predefined,
-            gateway_added: false,
-            ip_range: None,
-            aux_addresses: BTreeMap::new(),
-            ipv6: false,
-            subnet6: None,
-            gateway6: None,
-            ip_range6: None,
-            aux_addresses6: BTreeMap::new(),
-            ipam_given: false,
+            ..Default::default()
         }
     }
 

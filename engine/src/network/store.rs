@@ -16,7 +16,7 @@ pub const DRIVER_BRIDGE: &str = "bridge";
 pub const DRIVER_HOST: &str = "host";
 pub const DRIVER_NULL: &str = "null";
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct NetworkRecord {
     pub id: String,
     pub name: String,
@@ -29,7 +29,7 @@ pub struct NetworkRecord {
     pub bridge: String,
     pub subnet: Option<Ipv4Net>,
     pub gateway: Option<Ipv4Addr>,
-    /// Whether the user gave the subnet/gateway (inspect shows IPAM config either way).
+    /// No route out: no masquerade and no forwarding beyond the bridge.
     #[serde(default)]
     pub internal: bool,
     #[serde(default)]

@@ -106,14 +106,7 @@ async fn by_host_name(State(st): State<PgState>, req: Request, next: Next) -> Re
         .or_else(|| proxy::read_cookie(req.headers(), proxy::PORT_COOKIE));
     let s = match st.pg.authorize_port(&session, &label, key.as_deref()) {
         Ok(s) => s,
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-            return proxy::error_page(
-                StatusCode::UNAUTHORIZED,
-                "This port belongs to another session",
-                "Open it from the playground page of its session (its port links carry the key).",
-            )
-        }
-        Err(e) => return proxy::error_page(e.status, "This session is not available", &e.message),
+        Err(e) => return refused(e, "its port links carry the key"),
     };
     if query_key.is_some() {
         // The first visit: the key becomes a cookie of this host alone, and
@@ -128,18 +121,11 @@ async fn by_host_name(State(st): State<PgState>, req: Request, next: Next) -> Re
         }
         return resp;
     }
-    let Some(inst) = s.instance(&node).filter(|i| !i.ip.is_empty()) else {
-        return proxy::error_page(
-            StatusCode::NOT_FOUND,
-            &format!("This session has no instance {node}"),
-            "It may have been removed.",
-        );
-    };
-    s.touch();
-    let rest = match req.uri().query() {
-        Some(q) => format!("{}?{q}", req.uri().path()),
-        None => req.uri().path().to_string(),
-    };
+    let rest = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
     let t = proxy::Target {
         session,
         node,
@@ -148,8 +134,35 @@ async fn by_host_name(State(st): State<PgState>, req: Request, next: Next) -> Re
         bare: false,
         by_host: true,
     };
+    forward_to_instance(&s, &t, req).await
+}
+
+/// An authorization failure of a port request, as the page a browser shows.
+/// `how` says where the right links are.
+fn refused(e: ApiError, how: &str) -> Response {
+    if e.status == StatusCode::UNAUTHORIZED {
+        return proxy::error_page(
+            StatusCode::UNAUTHORIZED,
+            "This port belongs to another session",
+            &format!("Open it from the playground page of its session ({how})."),
+        );
+    }
+    proxy::error_page(e.status, "This session is not available", &e.message)
+}
+
+/// Send an authorized port request to its instance; the request counts as
+/// the session's activity.
+async fn forward_to_instance(s: &Session, t: &proxy::Target, req: Request) -> Response {
+    let Some(inst) = s.instance(&t.node).filter(|i| !i.ip.is_empty()) else {
+        return proxy::error_page(
+            StatusCode::NOT_FOUND,
+            &format!("This session has no instance {}", t.node),
+            "It may have been removed.",
+        );
+    };
+    s.touch();
     let addr = format!("{}:{}", inst.ip, t.port);
-    proxy::forward(req, &t, &addr).await
+    proxy::forward(req, t, &addr).await
 }
 
 fn token_of(headers: &HeaderMap) -> Option<&str> {
@@ -461,25 +474,9 @@ async fn proxy_to(st: &PgState, t: proxy::Target, req: Request) -> Response {
         .or_else(|| token_of(req.headers()).map(String::from));
     let s = match st.pg.authorize(&t.session, token.as_deref()) {
         Ok(s) => s,
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-            return proxy::error_page(
-                StatusCode::UNAUTHORIZED,
-                "This port belongs to another session",
-                "Open it from the playground page of its session (the port links there carry the session's key).",
-            )
-        }
-        Err(e) => return proxy::error_page(e.status, "This session is not available", &e.message),
+        Err(e) => return refused(e, "the port links there carry the session's key"),
     };
-    let Some(inst) = s.instance(&t.node).filter(|i| !i.ip.is_empty()) else {
-        return proxy::error_page(
-            StatusCode::NOT_FOUND,
-            &format!("This session has no instance {}", t.node),
-            "It may have been removed.",
-        );
-    };
-    s.touch();
-    let addr = format!("{}:{}", inst.ip, t.port);
-    proxy::forward(req, &t, &addr).await
+    forward_to_instance(&s, &t, req).await
 }
 
 /// Requests for absolute paths made from a proxied page go to that page's app.
