@@ -8,7 +8,7 @@
   } catch (e) {
     // Storage can be disabled; the system preference decides then.
   }
-  if (theme !== "dark" && theme !== "light") {
+  if (theme !== "dark" && theme !== "light" && theme !== "contrast") {
     theme = window.matchMedia && matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
   }
   document.documentElement.setAttribute("data-theme", theme);

@@ -475,6 +475,295 @@ async function hosts(browser) {
   console.log(`hosts: all ${step} steps passed`);
 }
 
+// Issue "the playground at every size": the terminal's columns at a phone's, half a
+// laptop's, a laptop's and a desktop's width, the panels and instance list
+// reachable at each, presenter mode and the themes, font size keys, screen-reader
+// mode, labels on every control, a keyboard-only session, copy and multi-line paste.
+const SIZES = [
+  { width: 390, height: 844, minCols: 40, phone: true },
+  { width: 640, height: 800, minCols: 75 },
+  { width: 1280, height: 800, minCols: 100 },
+  { width: 1920, height: 1080, minCols: 100 },
+];
+
+/** The terminal's size as the shell sees it: [rows, cols]. */
+async function sttySize(page, node, tab) {
+  const before = ((await term(page, node, tab)) || "").match(/^size=\d+x\d+$/gm)?.length || 0;
+  await typeLine(page, node, tab, "echo size=$(stty size | tr ' ' x)");
+  const text = await waitTerm(
+    page,
+    node,
+    tab,
+    (t) => (t.match(/^size=\d+x\d+$/gm)?.length || 0) > before && PROMPT.test(t),
+    "stty size",
+  );
+  const all = text.match(/^size=(\d+)x(\d+)$/gm);
+  const [, rows, cols] = all[all.length - 1].match(/^size=(\d+)x(\d+)$/);
+  return [Number(rows), Number(cols)];
+}
+
+/** The focus is in a terminal (xterm's hidden textarea). */
+const inTerminal = (page) => page.evaluate(() => !!document.activeElement?.closest(".term"));
+
+/** Press Tab (or Shift+Tab) until the focused element matches `selector`; in a
+ *  terminal, Escape first, as the terminal asks. */
+async function tabTo(page, selector, shift = false, limit = 60) {
+  for (let i = 0; i < limit; i++) {
+    if (await page.evaluate((sel) => !!document.activeElement?.matches(sel), selector)) return;
+    if (await inTerminal(page)) await page.keyboard.press("Escape");
+    await page.keyboard.press(shift ? "Shift+Tab" : "Tab");
+  }
+  const at = await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 120));
+  throw new Error(`Tab never reached ${selector}; focus is on ${at}`);
+}
+
+
+/** Open the view menu ("Aa") unless it is open. */
+async function openView(page) {
+  if (!(await page.evaluate(() => document.querySelector("[data-testid=view-menu]")?.open))) {
+    await page.click("[data-testid=view-menu-button]");
+  }
+}
+
+async function box(page, selector) {
+  const b = await page.locator(selector).first().boundingBox();
+  if (!b) throw new Error(`${selector} is not visible`);
+  return b;
+}
+
+async function sizes(browser) {
+  const ctx = await browser.newContext({
+    viewport: { width: 1280, height: 800 },
+    permissions: ["clipboard-read", "clipboard-write"],
+  });
+  await ctx.addInitScript(instrument);
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => console.log(`page error: ${e.message}`));
+
+  await check(page, "keyboard only: start a session, type, leave the terminal, add and switch instances", async () => {
+    await page.goto(base + "/");
+    await page.waitForSelector("[data-testid=start-button]:not([disabled])");
+    await tabTo(page, "[data-testid=start-button]");
+    const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+    if (outline === "none") throw new Error("the focused start button shows no focus ring");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("[data-testid=terminal-node1-1][data-state=live]", { timeout: 30000 });
+    await waitTerm(page, "node1", 1, (t) => PROMPT.test(t), "the first prompt");
+    if (!(await inTerminal(page))) throw new Error("the new session's terminal does not have the keyboard");
+    await page.keyboard.type("echo kb-$((2+3))");
+    await page.keyboard.press("Enter");
+    await waitTerm(page, "node1", 1, (t) => count(t, "kb-5") === 1 && PROMPT.test(t), "kb-5");
+    // A plain Tab stays in the shell (completion); Escape then Tab leaves.
+    await page.keyboard.press("Tab");
+    if (!(await inTerminal(page))) throw new Error("a plain Tab left the terminal");
+    await page.keyboard.press("Escape");
+    await page.keyboard.press("Tab");
+    if (await inTerminal(page)) throw new Error("Escape, Tab did not leave the terminal");
+    await tabTo(page, "[data-testid=add-instance]", true);
+    await shot(page, "kb-focus-add");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("[data-testid=terminal-node2-1][data-state=live]", { timeout: 30000 });
+    await waitTerm(page, "node2", 1, (t) => PROMPT.test(t), "node2's prompt");
+    await page.waitForFunction(() => !!document.activeElement?.closest("[data-testid=terminal-node2-1]"), null, { timeout: 5000 });
+    await page.keyboard.press("Escape");
+    await page.keyboard.press("Shift+Tab");
+    await tabTo(page, "[data-testid=instance-node1] .instance-main", true);
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => !!document.activeElement?.closest("[data-testid=terminal-node1-1]"), null, { timeout: 5000 });
+    await page.keyboard.type("echo back-$((3+4))");
+    await page.keyboard.press("Enter");
+    await waitTerm(page, "node1", 1, (t) => count(t, "back-7") === 1 && PROMPT.test(t), "back-7 in node1");
+    if (count((await term(page, "node2", 1)) || "", "back-7") !== 0) throw new Error("node2 got node1's command");
+  });
+
+  await check(page, "every control has a name a screen reader can say", async () => {
+    const nameless = await page.evaluate(() =>
+      [...document.querySelectorAll("button, a[href], input, summary, select, textarea:not(.xterm-helper-textarea)")]
+        .filter((el) => {
+          const label = el.getAttribute("aria-label") || el.getAttribute("aria-labelledby") || el.title;
+          const text = el.textContent.trim();
+          const labelled = el.labels && el.labels.length > 0;
+          return !(label || text || labelled);
+        })
+        .map((el) => el.outerHTML.slice(0, 120)),
+    );
+    if (nameless.length) throw new Error(`controls without a name:\n${nameless.join("\n")}`);
+  });
+
+  const share = await page.inputValue("[data-testid=share-link]");
+  await run(page, "node1", 1, "docker run -d --name web -p 8080:80 busybox httpd -f -p 80 && echo web-up", "web-up");
+
+  await check(page, "copy a line and paste three lines: each runs once, nothing stray", async () => {
+    await run(page, "node1", 1, "clear; echo copyme-$((5*5))", "copyme-25");
+    const t = await box(page, "[data-testid=terminal-node1-1] .xterm-screen");
+    const rows = Number(await page.evaluate(() => document.querySelector("[data-testid=terminal-node1-1] .xterm-rows")?.children.length || 0));
+    const rowHeight = t.height / rows;
+    await page.mouse.click(t.x + 20, t.y + rowHeight / 2, { clickCount: 3 });
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    if (copied.trim() !== "copyme-25") throw new Error(`the clipboard holds ${JSON.stringify(copied)}`);
+    await page.evaluate(() => navigator.clipboard.writeText("echo p1-$((1+1))\necho p2-$((2+2))\necho p3-$((3+3))\n"));
+    await focusTerm(page, "node1", 1);
+    await page.keyboard.press("Control+Shift+V");
+    const text = await waitTerm(page, "node1", 1, (x) => count(x, "p3-6") === 1 && PROMPT.test(x), "the pasted lines");
+    await sleep(300);
+    const after = (await term(page, "node1", 1)) || "";
+    for (const m of ["p1-2", "p2-4", "p3-6"]) {
+      if (count(after, m) !== 1) throw new Error(`${m} ran ${count(after, m)} times:\n${after}`);
+    }
+    if (/200~|201~|\^\[/.test(text)) throw new Error(`stray characters after the paste:\n${text}`);
+    // The context menu pastes too (a secure page may read the clipboard).
+    await page.evaluate(() => navigator.clipboard.writeText("echo ctx-$((4*4))\n"));
+    await page.mouse.click(t.x + 40, t.y + t.height - 10);
+    await page.mouse.click(t.x + 40, t.y + t.height - 10, { button: "right" });
+    await waitTerm(page, "node1", 1, (x) => count(x, "ctx-16") === 1 && PROMPT.test(x), "the context menu's paste");
+    // bash asks for bracketed paste: the three lines arrive as one paste and run
+    // once each on Enter, with no marker characters on the screen.
+    await run(page, "node1", 1, "PS1='$ ' bash --norc --noprofile", "$");
+    await page.evaluate(() => navigator.clipboard.writeText("echo b1-$((1+1))\necho b2-$((2+2))\necho b3-$((3+3))\n"));
+    await focusTerm(page, "node1", 1);
+    await page.keyboard.press("Control+Shift+V");
+    await sleep(300);
+    await page.keyboard.press("Enter");
+    const b = await waitTerm(page, "node1", 1, (x) => count(x, "b3-6") === 1 && PROMPT.test(x), "bash's pasted lines");
+    await sleep(300);
+    const bafter = (await term(page, "node1", 1)) || "";
+    for (const m of ["b1-2", "b2-4", "b3-6"]) {
+      if (count(bafter, m) !== 1) throw new Error(`${m} ran ${count(bafter, m)} times in bash:\n${bafter}`);
+    }
+    if (/200~|201~|\^\[/.test(b)) throw new Error(`stray characters after bash's paste:\n${b}`);
+    await run(page, "node1", 1, "exit", "#");
+  });
+
+  await check(page, "Ctrl +, Ctrl −, Ctrl 0 size the terminal's text and the size is kept", async () => {
+    await focusTerm(page, "node1", 1);
+    const [, cols0] = await sttySize(page, "node1", 1);
+    await page.keyboard.press("Control+Equal");
+    await page.keyboard.press("Control+Equal");
+    await page.waitForFunction(() => document.querySelector("[data-testid=font-size]")?.textContent === "16 px");
+    await sleep(200);
+    const [, cols1] = await sttySize(page, "node1", 1);
+    if (!(cols1 < cols0)) throw new Error(`16 px gave ${cols1} columns, 14 px ${cols0}`);
+    await page.reload();
+    await page.waitForSelector("[data-testid=terminal-node1-1][data-state=live]", { timeout: 30000 });
+    const kept = await page.textContent("[data-testid=font-size]");
+    if (kept !== "16 px") throw new Error(`after a reload the size is ${kept}`);
+    await focusTerm(page, "node1", 1);
+    await page.keyboard.press("Control+Minus");
+    await page.waitForFunction(() => document.querySelector("[data-testid=font-size]")?.textContent === "15 px");
+    await page.keyboard.press("Control+Digit0");
+    await page.waitForFunction(() => document.querySelector("[data-testid=font-size]")?.textContent === "14 px");
+    await sleep(200);
+    const [, cols2] = await sttySize(page, "node1", 1);
+    if (cols2 !== cols0) throw new Error(`after Ctrl 0: ${cols2} columns, before ${cols0}`);
+    const stored = await page.evaluate(() => localStorage.getItem("dockhand.fontSize"));
+    if (stored !== null) throw new Error(`Ctrl 0 left a stored size: ${stored}`);
+  });
+
+  await check(page, "presenter mode keeps the terminal and the port links; high contrast", async () => {
+    const before = await box(page, ".terms");
+    await openView(page);
+    await page.click("[data-testid=theme-contrast]");
+    const bg = await page.evaluate(() => [document.documentElement.dataset.theme, getComputedStyle(document.body).backgroundColor]);
+    if (bg[0] !== "contrast" || bg[1] !== "rgb(0, 0, 0)") throw new Error(`high contrast: ${bg}`);
+    await shot(page, "view-menu");
+    await openView(page);
+    await page.click("[data-testid=presenter-toggle]");
+    await page.waitForSelector("[data-testid=presenter-bar]", { state: "visible" });
+    for (const hidden of ["[data-testid=close-session]", "[data-testid=add-instance]", "[data-testid=panels]"]) {
+      if (await page.locator(hidden).first().isVisible()) throw new Error(`${hidden} is visible in presenter mode`);
+    }
+    const link = page.locator("[data-testid=presenter-port-link]").first();
+    await link.waitFor({ timeout: 15000 });
+    if (!/\/node1\/8080\/$/.test(await link.getAttribute("href"))) throw new Error("the presenter's port link");
+    const wide = await box(page, ".terms");
+    if (!(wide.width > before.width)) throw new Error(`the terminal did not grow: ${before.width} -> ${wide.width}`);
+    await shot(page, "presenter-contrast");
+    await page.click("[data-testid=presenter-leave]");
+    await page.waitForSelector("[data-testid=close-session]", { state: "visible" });
+    await openView(page);
+    await page.click("[data-testid=theme-dark]");
+    await page.keyboard.press("Escape");
+  });
+
+  await check(page, "screen reader mode gives the terminal an accessible copy of its screen", async () => {
+    await openView(page);
+    await page.click("[data-testid=screen-reader-toggle]");
+    await page.waitForSelector("[data-testid=terminal-node1-1] .xterm-accessibility-tree", { state: "attached", timeout: 5000 });
+    await page.click("[data-testid=screen-reader-toggle]");
+    await page.waitForSelector("[data-testid=terminal-node1-1] .xterm-accessibility-tree", { state: "detached", timeout: 5000 });
+    await page.keyboard.press("Escape");
+  });
+  await ctx.close();
+
+  for (const size of SIZES) {
+    const { width, height, minCols, phone } = size;
+    await check(null, `${width} px: at least ${minCols} columns, instance list and panels reachable`, async () => {
+      const c = await browser.newContext({
+        viewport: { width, height },
+        isMobile: !!phone,
+        hasTouch: !!phone,
+      });
+      const p = await c.newPage();
+      try {
+        await p.goto(share);
+        await p.waitForSelector("[data-testid=terminal-node1-1][data-state=live]", { timeout: 30000 });
+        await waitTerm(p, "node1", 1, (t) => PROMPT.test(t), "a prompt");
+        await p.click("[data-testid=terminal-node1-1]");
+        const [rows, cols] = await sttySize(p, "node1", 1);
+        if (cols < minCols || rows < 10) throw new Error(`${width} px: the terminal is ${cols}x${rows}`);
+        if (phone) {
+          // A finger scrolls the terminal back.
+          await run(p, "node1", 1, "seq 1001 1200; echo seq-end", "seq-end");
+          const visible = () => p.evaluate(() => document.querySelector("[data-testid=terminal-node1-1] .xterm-rows")?.textContent || "");
+          if (!(await visible()).includes("seq-end")) throw new Error("the end of the output is not on screen");
+          const t = await box(p, "[data-testid=terminal-node1-1]");
+          const cdp = await c.newCDPSession(p);
+          const x = Math.round(t.x + t.width / 2);
+          const y0 = Math.round(t.y + t.height / 4);
+          await cdp.send("Input.dispatchTouchEvent", { type: "touchStart", touchPoints: [{ x, y: y0 }] });
+          for (let dy = 20; dy <= 400; dy += 20) {
+            await cdp.send("Input.dispatchTouchEvent", { type: "touchMove", touchPoints: [{ x, y: y0 + dy }] });
+          }
+          await cdp.send("Input.dispatchTouchEvent", { type: "touchEnd", touchPoints: [] });
+          await sleep(300);
+          if ((await visible()).includes("seq-end")) throw new Error("a touch swipe did not scroll the terminal back");
+          await shot(p, `layout-${width}-scrolled`);
+        }
+        const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        if (overflow > 0) throw new Error(`${width} px: the page is ${overflow} px wider than the window`);
+        const n2 = await box(p, "[data-testid=instance-node2]");
+        if (n2.x + n2.width > width) throw new Error(`${width} px: node2 is off screen`);
+        await shot(p, `layout-${width}`);
+        const drawer = width < 1160;
+        if (!drawer) {
+          const panels = await box(p, "[data-testid=panels]");
+          const terms = await box(p, ".terms");
+          if (panels.x < terms.x + terms.width - 1) throw new Error(`${width} px: the panels cover the terminal`);
+        } else {
+          if (await p.locator("[data-testid=panels]").isVisible()) throw new Error(`${width} px: the drawer starts open`);
+          await p.click("[data-testid=panels-toggle]");
+          await p.waitForSelector("[data-testid=panel-containers]", { state: "visible" });
+          await p.waitForSelector("[data-testid=container-row][data-name=web]");
+          await shot(p, `layout-${width}-drawer`);
+          await p.keyboard.press("Escape");
+          await p.waitForSelector("[data-testid=panels]", { state: "detached" });
+          if (!(await inTerminal(p))) throw new Error(`${width} px: closing the drawer did not give the terminal the keyboard`);
+        }
+        console.log(`  ${width} px: ${cols} columns x ${rows} rows`);
+      } finally {
+        await c.close();
+      }
+    });
+  }
+
+  const end = await browser.newContext();
+  const last = await end.newPage();
+  await last.goto(share);
+  await deleteSession(last);
+  await end.close();
+  console.log(`sizes: all ${step} steps passed`);
+}
+
 async function bench(browser) {
   const runs = Number(process.env.BENCH_SESSIONS || 7);
   const ctx = await newContext(browser);
@@ -603,6 +892,7 @@ let code = 0;
 try {
   if (mode === "bench") await bench(browser);
   else if (mode === "hosts") await hosts(browser);
+  else if (mode === "sizes") await sizes(browser);
   else await e2e(browser);
   if (mode === "e2e") console.log(`e2e: all ${step} steps passed`);
 } catch (e) {

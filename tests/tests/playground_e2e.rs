@@ -3,7 +3,9 @@
 //! of `tests/e2e/playground.mjs` (Playwright): start a session, run a container,
 //! open a published port through its link, a second tab, node2 pinging node1,
 //! another session's isolation, a dropped terminal socket and a reload that
-//! restore the screen without repeats. Screenshots go to `target/e2e-artifacts/`.
+//! restore the screen without repeats; the layouts from a phone to a desktop,
+//! presenter mode, keyboard-only use, copy and paste. Screenshots go to
+//! `target/e2e-artifacts/`.
 //!
 //! `bench_playground` (ignored; `scripts/bench-playground` runs it) prints
 //! click-to-prompt, keystroke echo and the server's memory with 50 and 200 sessions.
@@ -105,6 +107,24 @@ fn host_name_port_links_in_a_real_browser() {
     let (out, ok) = run_browser(&serve, &node, &chromium, "hosts", Duration::from_secs(120));
     eprintln!("{out}");
     assert!(ok && out.contains("hosts: all"), "{out}\n{}", serve.log());
+}
+
+/// The playground at every size: terminal columns at 390, 640, 1280 and 1920 px
+/// (screenshots of each layout in target/e2e-artifacts), the instance list and the
+/// panels reachable at each, presenter mode and high contrast, font size keys,
+/// screen-reader mode, labels, a keyboard-only session, copy and multi-line paste.
+#[test]
+fn playground_at_every_size_in_a_real_browser() {
+    dockhand_tests::require_root!();
+    let Some((node, chromium)) = browser_runner() else {
+        return;
+    };
+    let mut serve = Serve::start(&[]);
+    let (out, ok) = run_browser(&serve, &node, &chromium, "sizes", Duration::from_secs(240));
+    eprintln!("{out}");
+    assert!(ok && out.contains("sizes: all"), "{out}\n{}", serve.log());
+    serve.shutdown();
+    assert_eq!(serve.vhost_records(), Vec::<String>::new());
 }
 
 fn median(v: &mut [f64]) -> f64 {

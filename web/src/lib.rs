@@ -1,7 +1,7 @@
 //! The playground's browser frontend: a Yew app compiled to Wasm, with xterm.js
 //! terminals. The state of every screen lives in plain reducers (`landing`,
 //! `session`, `term_link`) and pure helpers (`tar`, `format`, `route`, `theme`,
-//! `backoff`, `upload`) that build and are tested natively; the components and browser
+//! `backoff`, `upload`, `view`) that build and are tested natively; the components and browser
 //! bindings in `ui` exist only on `wasm32` and stay thin.
 
 pub mod backoff;
@@ -13,6 +13,7 @@ pub mod tar;
 pub mod term_link;
 pub mod theme;
 pub mod upload;
+pub mod view;
 
 #[cfg(target_arch = "wasm32")]
 mod ui;

@@ -62,6 +62,10 @@ pub struct SessionState {
     pub notice: Option<Notice>,
     /// The side panels (containers, images, ...) are shown.
     pub panels_open: bool,
+    /// The window is narrow: the panels are a drawer over the terminal.
+    pub drawer: bool,
+    /// Presenter mode: nothing but the terminal and the port links.
+    pub presenter: bool,
 }
 
 /// What can happen on the session page.
@@ -111,6 +115,12 @@ pub enum SessionAction {
     Notice(String),
     DismissNotice,
     TogglePanels,
+    ClosePanels,
+    /// The window crossed the drawer width (`true`: now narrower).
+    Layout {
+        drawer: bool,
+    },
+    TogglePresenter,
     /// The session does not exist (any more).
     Gone(String),
 }
@@ -133,6 +143,8 @@ impl SessionState {
             adding: false,
             notice: None,
             panels_open: true,
+            drawer: false,
+            presenter: false,
         }
     }
 
@@ -276,6 +288,15 @@ impl SessionState {
             SessionAction::Notice(text) => self.notice = Some(Notice { text, error: false }),
             SessionAction::DismissNotice => self.notice = None,
             SessionAction::TogglePanels => self.panels_open = !self.panels_open,
+            SessionAction::ClosePanels => self.panels_open = false,
+            // A drawer starts closed (it covers the terminal); a column starts open.
+            SessionAction::Layout { drawer } => {
+                if drawer != self.drawer {
+                    self.drawer = drawer;
+                    self.panels_open = !drawer;
+                }
+            }
+            SessionAction::TogglePresenter => self.presenter = !self.presenter,
             SessionAction::Gone(text) => {
                 self.closed.get_or_insert(text);
                 self.expiring = None;
@@ -393,6 +414,28 @@ mod tests {
             }],
             ..Default::default()
         })
+    }
+
+    #[test]
+    fn panels_are_a_closed_drawer_on_narrow_windows_and_a_column_on_wide_ones() {
+        let mut s = SessionState::new("s", "t");
+        assert!(s.panels_open && !s.drawer);
+        s.reduce(SessionAction::Layout { drawer: false });
+        assert!(s.panels_open, "a wide window keeps the column");
+        s.reduce(SessionAction::Layout { drawer: true });
+        assert!(!s.panels_open && s.drawer);
+        s.reduce(SessionAction::TogglePanels);
+        assert!(s.panels_open);
+        s.reduce(SessionAction::Layout { drawer: true });
+        assert!(s.panels_open, "the same layout again changes nothing");
+        s.reduce(SessionAction::ClosePanels);
+        assert!(!s.panels_open);
+        s.reduce(SessionAction::Layout { drawer: false });
+        assert!(s.panels_open && !s.drawer);
+        s.reduce(SessionAction::TogglePresenter);
+        assert!(s.presenter);
+        s.reduce(SessionAction::TogglePresenter);
+        assert!(!s.presenter);
     }
 
     #[test]

@@ -1,14 +1,16 @@
-//! Dark and light themes: the choice is kept in `localStorage`; without one the
-//! system preference decides.
+//! Dark, light and high-contrast themes: the choice is kept in `localStorage`;
+//! without one the system preference decides (dark or light).
 
 /// Key under which the choice is stored.
 pub const STORAGE_KEY: &str = "dockhand.theme";
 
-/// The two themes. The name is also the value of `<html data-theme>`.
+/// The themes. The name is also the value of `<html data-theme>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Theme {
     Dark,
     Light,
+    /// White on black with a yellow accent, for projectors and low vision.
+    Contrast,
 }
 
 impl Theme {
@@ -17,6 +19,7 @@ impl Theme {
         match stored {
             Some("dark") => Theme::Dark,
             Some("light") => Theme::Light,
+            Some("contrast") => Theme::Contrast,
             _ if system_prefers_dark => Theme::Dark,
             _ => Theme::Light,
         }
@@ -26,13 +29,28 @@ impl Theme {
         match self {
             Theme::Dark => "dark",
             Theme::Light => "light",
+            Theme::Contrast => "contrast",
         }
     }
 
+    /// Every theme, in the order the view menu lists them.
+    pub const ALL: [Theme; 3] = [Theme::Light, Theme::Dark, Theme::Contrast];
+
+    /// The name the view menu shows.
+    pub fn label(self) -> &'static str {
+        match self {
+            Theme::Dark => "Dark",
+            Theme::Light => "Light",
+            Theme::Contrast => "High contrast",
+        }
+    }
+
+    /// The header's sun/moon button: dark and light swap; high contrast goes to light.
     pub fn toggled(self) -> Theme {
         match self {
             Theme::Dark => Theme::Light,
             Theme::Light => Theme::Dark,
+            Theme::Contrast => Theme::Light,
         }
     }
 
@@ -42,6 +60,7 @@ impl Theme {
         match self {
             Theme::Dark => ("#11151c", "#d8dee9", "#8fbcbb", "#3b4b66"),
             Theme::Light => ("#fbfbfa", "#1f2328", "#0969da", "#b6d3f5"),
+            Theme::Contrast => ("#000000", "#ffffff", "#ffd400", "#1f5fbf"),
         }
     }
 }
@@ -67,7 +86,11 @@ mod tests {
         for t in [Theme::Dark, Theme::Light] {
             assert_ne!(t.toggled(), t);
             assert_eq!(t.toggled().toggled(), t);
-            assert_eq!(Theme::initial(Some(t.as_str()), false), t);
         }
+        for t in Theme::ALL {
+            assert_eq!(Theme::initial(Some(t.as_str()), false), t);
+            assert_eq!(Theme::initial(Some(t.as_str()), true), t);
+        }
+        assert_eq!(Theme::Contrast.toggled(), Theme::Light);
     }
 }

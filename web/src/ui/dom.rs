@@ -1,6 +1,7 @@
-//! Small browser helpers: clock, storage, location, theme attribute.
+//! Small browser helpers: clock, storage, location, theme attribute, view prefs.
 
 use crate::theme::{Theme, STORAGE_KEY};
+use crate::view::{Prefs, FONT_KEY, SCREEN_READER_KEY};
 use wasm_bindgen::JsCast;
 
 pub fn window() -> web_sys::Window {
@@ -70,6 +71,51 @@ pub fn apply_theme(theme: Theme) {
     }
     if let Some(s) = storage() {
         let _ = s.set_item(STORAGE_KEY, theme.as_str());
+    }
+}
+
+/// The viewport's width in CSS pixels.
+pub fn viewport_width() -> f64 {
+    window()
+        .inner_width()
+        .ok()
+        .and_then(|w| w.as_f64())
+        .unwrap_or(1280.0)
+}
+
+/// The view prefs stored for this browser, with this screen's default font.
+pub fn initial_prefs() -> Prefs {
+    let get = |k: &str| storage().and_then(|s| s.get_item(k).ok().flatten());
+    Prefs::load(
+        get(FONT_KEY).as_deref(),
+        get(SCREEN_READER_KEY).as_deref(),
+        viewport_width(),
+    )
+}
+
+/// Remember the view prefs (a font size only when one was chosen).
+pub fn store_prefs(prefs: &Prefs) {
+    let Some(s) = storage() else { return };
+    let _ = match prefs.stored_font() {
+        Some(f) => s.set_item(FONT_KEY, &f),
+        None => s.remove_item(FONT_KEY),
+    };
+    let _ = if prefs.screen_reader {
+        s.set_item(SCREEN_READER_KEY, "on")
+    } else {
+        s.remove_item(SCREEN_READER_KEY)
+    };
+}
+
+/// Focus the first element that matches `selector`, if any.
+pub fn focus_selector(selector: &str) {
+    if let Some(el) = document()
+        .query_selector(selector)
+        .ok()
+        .flatten()
+        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+    {
+        let _ = el.focus();
     }
 }
 

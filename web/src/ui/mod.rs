@@ -14,6 +14,7 @@ mod socket;
 mod terminal;
 mod topbar;
 mod upload;
+mod view_menu;
 mod xterm;
 
 /// Mount the app into `#app` (or the body) and install the test hook.

@@ -1,5 +1,7 @@
 //! The instance's engine state beside its terminal: containers (with port links),
 //! images, networks and volumes, exactly as the last `InstanceState` event said.
+//! On narrow windows the same panels are a drawer over the terminal, closed with
+//! its × button or Escape.
 
 use crate::format;
 use shared::playground::{routes, InstanceState, PortLink, Proto};
@@ -17,6 +19,12 @@ pub struct PanelsProps {
     pub port_domain: Option<AttrValue>,
     /// `None` until the first snapshot of this instance arrives.
     pub state: Option<InstanceState>,
+    /// Shown as a drawer over the terminal (narrow windows).
+    #[prop_or_default]
+    pub drawer: bool,
+    /// Close the drawer.
+    #[prop_or_default]
+    pub on_close: Callback<()>,
 }
 
 /// What the empty container list suggests: only what works here. nginx when
@@ -47,8 +55,32 @@ pub enum PortMode<'a> {
     Path,
 }
 
+/// How this page's port links are made: host names under `port_domain`, else paths.
+pub fn port_mode<'a>(port_domain: Option<&'a str>, token: &'a str) -> PortMode<'a> {
+    match port_domain {
+        Some(domain) => {
+            let loc = web_sys::window().map(|w| w.location());
+            PortMode::Host {
+                domain,
+                scheme: loc
+                    .as_ref()
+                    .and_then(|l| l.protocol().ok())
+                    .unwrap_or_else(|| "http:".into()),
+                page_port: loc.as_ref().and_then(|l| l.port().ok()).unwrap_or_default(),
+                token,
+            }
+        }
+        None => PortMode::Path,
+    }
+}
+
 /// The URL a port opens, if it is a published TCP port.
-fn port_href(session: &str, instance: &str, port: &PortLink, mode: &PortMode) -> Option<String> {
+pub fn port_href(
+    session: &str,
+    instance: &str,
+    port: &PortLink,
+    mode: &PortMode,
+) -> Option<String> {
     let public = match (port.public, port.proto) {
         (Some(p), Proto::Tcp) => p,
         _ => return port.url.clone(),
@@ -69,24 +101,35 @@ fn port_href(session: &str, instance: &str, port: &PortLink, mode: &PortMode) ->
 
 #[component]
 pub fn Panels(props: &PanelsProps) -> Html {
-    let Some(state) = &props.state else {
-        return html! { <aside class="panels"><p class="muted">{ "Loading…" }</p></aside> };
-    };
-    let mode = match &props.port_domain {
-        Some(domain) => {
-            let loc = web_sys::window().map(|w| w.location());
-            PortMode::Host {
-                domain,
-                scheme: loc
-                    .as_ref()
-                    .and_then(|l| l.protocol().ok())
-                    .unwrap_or_else(|| "http:".into()),
-                page_port: loc.as_ref().and_then(|l| l.port().ok()).unwrap_or_default(),
-                token: &props.token,
-            }
+    let close = props.drawer.then(|| {
+        html! {
+            <button class="panels-close icon-button" data-testid="panels-close" aria-label="Close the panels"
+                    title="Close the panels (Escape)" onclick={props.on_close.reform(|_: MouseEvent| ())}>{ "×" }</button>
         }
-        None => PortMode::Path,
+    });
+    let onkeydown = {
+        let (drawer, on_close) = (props.drawer, props.on_close.clone());
+        Callback::from(move |e: KeyboardEvent| {
+            if drawer && e.key() == "Escape" {
+                e.prevent_default();
+                on_close.emit(());
+            }
+        })
     };
+    html! {
+        <aside class={classes!("panels", props.drawer.then_some("drawer"))} id="panels" tabindex="-1"
+               data-testid="panels" aria-label={format!("Docker state of {}", props.instance)} {onkeydown}>
+            { close.unwrap_or_default() }
+            { panel_sections(props) }
+        </aside>
+    }
+}
+
+fn panel_sections(props: &PanelsProps) -> Html {
+    let Some(state) = &props.state else {
+        return html! { <p class="muted">{ "Loading…" }</p> };
+    };
+    let mode = port_mode(props.port_domain.as_deref(), &props.token);
     let mode_note = match &props.port_domain {
         Some(d) => format!("Port links open each port at its own host name (*.{d})."),
         None => "Port links open each port under a path (/s/…/PORT/): apps that use absolute URLs may need the host-name mode (--port-domain).".to_string(),
@@ -146,7 +189,7 @@ pub fn Panels(props: &PanelsProps) -> Html {
         }
     });
     html! {
-        <aside class="panels" aria-label={format!("Docker state of {}", props.instance)}>
+        <>
             <section data-testid="panel-containers">
                 <h2 title={mode_note.clone()}>{ "Containers" }<span class="n">{ state.containers.len() }</span></h2>
                 <p class="muted port-mode" data-testid="port-mode"
@@ -170,7 +213,7 @@ pub fn Panels(props: &PanelsProps) -> Html {
                 <h2>{ "Volumes" }<span class="n">{ state.volumes.len() }</span></h2>
                 <ul>{ for volumes }</ul>
             </section>
-        </aside>
+        </>
     }
 }
 

@@ -1,21 +1,31 @@
 //! The session page: header, instance list, the instance in front with its terminal
 //! tabs, and the side panels. State lives in the `session` reducer, fed by the
 //! session socket (`feed`) and by the answers of this page's own REST calls.
+//!
+//! The layout follows the window (`static/dockhand.css`): from 1400 px the
+//! instance list, the terminal and the panels stand side by side; below 1310 px
+//! the instance list is a strip above the terminal; below 1160 px (the width
+//! `view::DRAWER_BELOW_PX`, watched here) the panels are a drawer, closed until
+//! asked for. Presenter mode keeps only the terminal and a bar of port links.
 
 use super::api;
 use super::dom;
 use super::feed::Feed;
-use super::panels::Panels;
+use super::panels::{self, Panels};
 use super::sidebar::Sidebar;
 use super::terminal::Terminal;
 use super::topbar::TopBar;
+use super::view_menu::FontButtons;
 use super::xterm;
 use crate::format;
 use crate::session::{SessionAction, SessionState};
 use crate::theme::Theme;
+use crate::view::{self, Prefs, PrefsAction};
+use gloo_events::{EventListener, EventListenerOptions, EventListenerPhase};
 use gloo_timers::callback::{Interval, Timeout};
-use shared::playground::routes;
+use shared::playground::{routes, InstanceState};
 use std::rc::Rc;
+use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 #[derive(Clone, PartialEq)]
@@ -36,6 +46,9 @@ pub struct SessionPageProps {
     pub token: String,
     pub theme: Theme,
     pub on_toggle_theme: Callback<()>,
+    pub on_theme: Callback<Theme>,
+    pub prefs: Prefs,
+    pub on_prefs: Callback<PrefsAction>,
 }
 
 /// Run a REST call and turn its outcome into an action.
@@ -101,10 +114,74 @@ pub fn SessionPage(props: &SessionPageProps) -> Html {
         });
     }
 
-    // Buttons take the focus when clicked; the keyboard belongs to the terminal.
+    {
+        // The drawer width: crossing it opens or closes the panels.
+        let dispatch = dispatch.clone();
+        use_effect_with((), move |_| {
+            let mql = dom::window()
+                .match_media(&view::drawer_query())
+                .ok()
+                .flatten();
+            let listener = mql.map(|m| {
+                dispatch.emit(SessionAction::Layout {
+                    drawer: m.matches(),
+                });
+                let watched = m.clone();
+                EventListener::new(&m, "change", move |_| {
+                    dispatch.emit(SessionAction::Layout {
+                        drawer: watched.matches(),
+                    })
+                })
+            });
+            move || drop(listener)
+        });
+    }
+    {
+        // Ctrl +, Ctrl −, Ctrl 0 size the terminals' text, before xterm.js (or the
+        // browser's zoom) sees the keys.
+        let on_prefs = props.on_prefs.clone();
+        use_effect_with((), move |_| {
+            let options = EventListenerOptions {
+                phase: EventListenerPhase::Capture,
+                passive: false,
+            };
+            let listener =
+                EventListener::new_with_options(&dom::window(), "keydown", options, move |e| {
+                    let Some(k) = e.dyn_ref::<web_sys::KeyboardEvent>() else {
+                        return;
+                    };
+                    let chord = view::font_key(
+                        k.ctrl_key(),
+                        k.alt_key(),
+                        k.meta_key(),
+                        &k.key(),
+                        &k.code(),
+                    );
+                    if let Some(action) = chord {
+                        e.prevent_default();
+                        e.stop_propagation();
+                        on_prefs.emit(action);
+                    }
+                });
+            move || drop(listener)
+        });
+    }
+
+    // Buttons take the focus when clicked; the keyboard belongs to the terminal,
+    // except in an open drawer, which takes it until it closes.
     use_effect_with(
-        (props.theme, store.0.panels_open, store.0.notice.is_some()),
-        |_| xterm::focus_active(),
+        (
+            store.0.panels_open && store.0.drawer,
+            store.0.panels_open,
+            store.0.notice.is_some(),
+        ),
+        |&(drawer_open, _, _)| {
+            if drawer_open {
+                dom::focus_selector("#panels");
+            } else {
+                xterm::focus_active();
+            }
+        },
     );
 
     let s = &store.0;
@@ -158,11 +235,12 @@ pub fn SessionPage(props: &SessionPageProps) -> Html {
         let active_tab = s.active_tab(&inst.name);
         let (dispatch, id, token, theme) =
             (dispatch.clone(), id.clone(), token.clone(), props.theme);
+        let (font_size, screen_reader) = (props.prefs.font(), props.prefs.screen_reader);
         inst.terminals.iter().map(move |&tab| html! {
             <Terminal key={format!("{}/{}", inst.name, tab)}
                       session={id.clone()} token={token.clone()} instance={inst.name.clone()} {tab}
-                      active={front && active_tab == Some(tab)} {theme} {upload_limit} {stopped}
-                      on_action={dispatch.clone()} />
+                      active={front && active_tab == Some(tab)} {theme} {font_size} {screen_reader}
+                      {upload_limit} {stopped} on_action={dispatch.clone()} />
         })
     });
 
@@ -191,6 +269,7 @@ pub fn SessionPage(props: &SessionPageProps) -> Html {
                          data-testid={format!("tab-{name}-{tab}")}>
                         <button class="tab-label" onclick={select}>{ format!("Terminal {tab}") }</button>
                         <button class="tab-close" title="Close this terminal"
+                                aria-label={format!("Close terminal {tab}")}
                                 data-testid={format!("tab-close-{name}-{tab}")} onclick={close}>{ "×" }</button>
                     </div>
                 }
@@ -221,6 +300,7 @@ pub fn SessionPage(props: &SessionPageProps) -> Html {
                         <div class="tab-list" role="tablist">{ for tabs }</div>
                         <button class="tab-add" data-testid="tab-add" id="tab-add"
                                 title="Open another terminal on this instance"
+                                aria-label="Open another terminal"
                                 disabled={!s.can_add_tab(&name)} onclick={add_tab}>{ "+" }</button>
                     </div>
                     <span class="spacer" />
@@ -243,13 +323,24 @@ pub fn SessionPage(props: &SessionPageProps) -> Html {
         .is_some_and(|(inst, _)| inst.terminals.is_empty())
         .then(|| html! { <div class="empty"><p class="muted">{ "No terminal open. Press + to open one." }</p></div> });
 
+    let port_domain = s.config.as_ref().and_then(|c| c.port_domain.clone());
     let panels = match (&s.selected, s.panels_open) {
         (Some(name), true) => html! {
             <Panels session={id.clone()} token={token.clone()} instance={name.clone()}
-                    port_domain={s.config.as_ref().and_then(|c| c.port_domain.clone()).map(AttrValue::from)}
-                    state={s.states.get(name).cloned()} />
+                    port_domain={port_domain.clone().map(AttrValue::from)}
+                    state={s.states.get(name).cloned()} drawer={s.drawer}
+                    on_close={dispatch.reform(|_: ()| SessionAction::ClosePanels)} />
         },
         _ => html! {},
+    };
+    let presenter_bar = html! {
+        <PresenterBar session={id.clone()} token={token.clone()}
+                      instance={s.selected.clone().map(AttrValue::from)}
+                      hostname={s.active().map(|(i, _)| AttrValue::from(i.hostname.clone()))}
+                      port_domain={port_domain.map(AttrValue::from)}
+                      state={s.selected.as_ref().and_then(|n| s.states.get(n)).cloned()}
+                      prefs={props.prefs} on_prefs={props.on_prefs.clone()}
+                      on_leave={dispatch.reform(|_: ()| SessionAction::TogglePresenter)} />
     };
     let expiring = s.expiring_now().map(|(left, idle)| {
         let text = if idle {
@@ -277,9 +368,13 @@ pub fn SessionPage(props: &SessionPageProps) -> Html {
     // Option): yew diffs unkeyed children by position, and a child that comes and
     // goes would shift its siblings and remount the terminals.
     html! {
-        <div class={classes!("session", (!s.panels_open).then_some("no-panels"))}>
+        <div class={classes!("session", (!s.panels_open).then_some("no-panels"), s.presenter.then_some("presenter"))}
+             data-testid="session">
             <TopBar state={s.clone()} theme={props.theme} on_toggle_theme={props.on_toggle_theme.clone()}
-                    {on_end} on_toggle_panels={dispatch.reform(|_: ()| SessionAction::TogglePanels)} />
+                    on_theme={props.on_theme.clone()} prefs={props.prefs} on_prefs={props.on_prefs.clone()}
+                    {on_end} on_toggle_panels={dispatch.reform(|_: ()| SessionAction::TogglePanels)}
+                    on_presenter={dispatch.reform(|_: ()| SessionAction::TogglePresenter)} />
+            { presenter_bar }
             { expiring.unwrap_or_default() }
             <Sidebar state={s.clone()} {on_select} {on_add} {on_remove} />
             <main class="work">
@@ -290,6 +385,57 @@ pub fn SessionPage(props: &SessionPageProps) -> Html {
             { panels }
             { notice.unwrap_or_default() }
             { closed.unwrap_or_default() }
+        </div>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct PresenterBarProps {
+    session: AttrValue,
+    token: AttrValue,
+    instance: Option<AttrValue>,
+    hostname: Option<AttrValue>,
+    port_domain: Option<AttrValue>,
+    state: Option<InstanceState>,
+    prefs: Prefs,
+    on_prefs: Callback<PrefsAction>,
+    on_leave: Callback<()>,
+}
+
+/// Presenter mode's only controls: the instance in front, its published ports as
+/// links, the text size, and the way back. Hidden by the stylesheet otherwise.
+#[component]
+fn PresenterBar(props: &PresenterBarProps) -> Html {
+    let mode = panels::port_mode(props.port_domain.as_deref(), &props.token);
+    let links = match (&props.instance, &props.state) {
+        (Some(instance), Some(state)) => state
+            .containers
+            .iter()
+            .flat_map(|c| c.ports.iter().map(move |p| (c, p)))
+            .filter_map(|(c, p)| {
+                let href = panels::port_href(&props.session, instance, p, &mode)?;
+                Some(html! {
+                    <a class="port" data-testid="presenter-port-link" href={href} target="_blank" rel="noopener"
+                       title={format!("{} in a new tab", c.name)}>{ format!("{} {}", c.name, p.label()) }</a>
+                })
+            })
+            .collect::<Vec<_>>(),
+        _ => Vec::new(),
+    };
+    let on_leave = {
+        let cb = props.on_leave.clone();
+        Callback::from(move |_: MouseEvent| {
+            cb.emit(());
+            xterm::focus_active();
+        })
+    };
+    html! {
+        <div class="presenter-bar" data-testid="presenter-bar" role="toolbar" aria-label="Presenter mode">
+            <span class="presenter-host">{ props.hostname.clone().unwrap_or_default() }</span>
+            <span class="presenter-ports">{ for links }</span>
+            <span class="spacer" />
+            <FontButtons prefs={props.prefs} on_prefs={props.on_prefs.clone()} />
+            <button data-testid="presenter-leave" onclick={on_leave}>{ "Leave presenter mode" }</button>
         </div>
     }
 }

@@ -1,6 +1,7 @@
 //! One terminal tab: an xterm.js terminal wired to its WebSocket through the
-//! `term_link` reducer (offsets, replay, reconnects), plus resize, copy/paste and
-//! drag-and-drop upload. The terminal lives as long as the tab, not the view: tabs
+//! `term_link` reducer (offsets, replay, reconnects), plus resize, font size,
+//! screen-reader mode, copy/paste, the way out for the keyboard (Escape, then
+//! Tab) and drag-and-drop upload. The terminal lives as long as the tab, not the view: tabs
 //! in the background stay connected and keep their screens.
 
 use super::clipboard;
@@ -11,6 +12,7 @@ use super::xterm::{self, Disposable, FitAddon, Terminal as XTerm};
 use crate::session::SessionAction;
 use crate::term_link::{Effect, Input, Status, TermLink};
 use crate::theme::Theme;
+use crate::view::FocusEscape;
 use gloo_events::{EventListener, EventListenerOptions};
 use gloo_timers::callback::Timeout;
 use shared::playground::{routes, TabId, TerminalCommand};
@@ -35,6 +37,10 @@ pub struct TerminalProps {
     /// In front: visible, fitted and focused.
     pub active: bool,
     pub theme: Theme,
+    /// xterm.js's font size, CSS pixels.
+    pub font_size: u8,
+    /// xterm.js's screen-reader mode (an accessible live copy of the screen).
+    pub screen_reader: bool,
     pub upload_limit: u64,
     /// The session is over: stop reconnecting, keep the screen.
     pub stopped: bool,
@@ -83,6 +89,17 @@ pub fn Terminal(props: &TerminalProps) -> Html {
                 h.0.set_theme(theme);
             }
         });
+    }
+    {
+        let handle = handle.clone();
+        use_effect_with(
+            (props.font_size, props.screen_reader),
+            move |&(size, reader)| {
+                if let Some(h) = handle.borrow().as_ref() {
+                    h.0.set_view(size, reader);
+                }
+            },
+        );
     }
 
     let ondragover = {
@@ -166,17 +183,20 @@ struct Inner {
     /// Replayed writes xterm has not parsed yet. While any is pending, what
     /// xterm sends as input is its answer to an old query, not the user's.
     muted: Cell<u32>,
+    /// A font change is measured by xterm on its next frame: fit again then.
+    refit: RefCell<Option<Timeout>>,
 }
 
-fn options(theme: Theme) -> JsValue {
+fn options(p: &TerminalProps) -> JsValue {
     let text = serde_json::json!({
         "cursorBlink": true,
         "fontFamily": "'DejaVu Sans Mono', 'Cascadia Mono', Menlo, Consolas, monospace",
-        "fontSize": 14,
+        "fontSize": p.font_size,
+        "screenReaderMode": p.screen_reader,
         "scrollback": 10000,
         "macOptionIsMeta": true,
         "rightClickSelectsWord": false,
-        "theme": theme_json(theme),
+        "theme": theme_json(p.theme),
     })
     .to_string();
     js_sys::JSON::parse(&text).unwrap_or(JsValue::UNDEFINED)
@@ -201,7 +221,7 @@ fn emit_later(cb: &Callback<SessionAction>, action: SessionAction) {
 
 impl Inner {
     fn new(el: HtmlElement, p: &TerminalProps) -> Rc<Self> {
-        let term = XTerm::new(&options(p.theme));
+        let term = XTerm::new(&options(p));
         let fit = FitAddon::new();
         term.load_addon(&fit);
         term.open(&el);
@@ -226,10 +246,12 @@ impl Inner {
             listeners: RefCell::new(Vec::new()),
             closures: RefCell::new(Vec::new()),
             muted: Cell::new(0),
+            refit: RefCell::new(None),
         });
         inner.wire_input();
         inner.wire_clipboard();
         inner.wire_resize();
+        inner.wire_touch();
         if p.active {
             xterm::set_active(&p.instance, p.tab);
             inner.fit_and_focus();
@@ -270,10 +292,15 @@ impl Inner {
     /// Ctrl+Shift+C and Ctrl+Insert copy; Ctrl+Shift+V and Shift+Insert are left to
     /// the browser, whose paste event xterm.js turns into input; a mouse selection
     /// is copied when the button is released; right click copies a selection or,
-    /// where the page may read the clipboard, pastes.
+    /// where the page may read the clipboard, pastes. A Tab right after Escape is
+    /// left to the browser too: it moves the focus to the next control.
     fn wire_clipboard(self: &Rc<Self>) {
         let term = self.term.clone();
+        let mut escape = FocusEscape::default();
         let keys = Closure::<dyn FnMut(KeyboardEvent) -> bool>::new(move |e: KeyboardEvent| {
+            if e.type_() == "keydown" && escape.keydown(&e.key(), dom::now_ms()) {
+                return false;
+            }
             let ctrl_shift = e.ctrl_key() && e.shift_key() && !e.alt_key() && !e.meta_key();
             let copy = (ctrl_shift && e.code() == "KeyC")
                 || (e.ctrl_key() && !e.shift_key() && e.code() == "Insert");
@@ -322,6 +349,46 @@ impl Inner {
         self.listeners.borrow_mut().extend([mouseup, menu]);
     }
 
+    /// A finger scrolls the scrollback (xterm.js 6 has no touch scrolling of its
+    /// own): one line per cell height moved; a tap still focuses the terminal.
+    fn wire_touch(self: &Rc<Self>) {
+        let start = Rc::new(Cell::new(None::<f64>));
+        let from = start.clone();
+        let touchstart = EventListener::new(&self.el, "touchstart", move |e| {
+            let y = e
+                .dyn_ref::<web_sys::TouchEvent>()
+                .filter(|t| t.touches().length() == 1)
+                .and_then(|t| t.touches().get(0))
+                .map(|t| f64::from(t.client_y()));
+            from.set(y);
+        });
+        let (w, from) = (Rc::downgrade(self), start);
+        let touchmove = EventListener::new_with_options(
+            &self.el,
+            "touchmove",
+            EventListenerOptions::enable_prevent_default(),
+            move |e| {
+                let (Some(i), Some(t), Some(y0)) =
+                    (w.upgrade(), e.dyn_ref::<web_sys::TouchEvent>(), from.get())
+                else {
+                    return;
+                };
+                let Some(y) = t.touches().get(0).map(|t| f64::from(t.client_y())) else {
+                    return;
+                };
+                let rows = f64::from(i.term.rows().max(1));
+                let cell = (f64::from(i.el.client_height()) / rows).max(1.0);
+                let lines = ((y - y0) / cell).trunc();
+                e.prevent_default();
+                if lines != 0.0 {
+                    i.term.scroll_lines(-(lines as i32));
+                    from.set(Some(y0 + lines * cell));
+                }
+            },
+        );
+        self.listeners.borrow_mut().extend([touchstart, touchmove]);
+    }
+
     /// The grid follows the element's size (window resizes, panels shown or hidden).
     fn wire_resize(self: &Rc<Self>) {
         let w = Rc::downgrade(self);
@@ -347,6 +414,15 @@ impl Inner {
     fn fit_and_focus(&self) {
         self.fit();
         self.term.focus();
+    }
+
+    fn set_view(self: &Rc<Self>, font_size: u8, screen_reader: bool) {
+        let options = self.term.options();
+        let _ = js_sys::Reflect::set(&options, &"fontSize".into(), &font_size.into());
+        let _ = js_sys::Reflect::set(&options, &"screenReaderMode".into(), &screen_reader.into());
+        self.fit();
+        let w = Rc::downgrade(self);
+        *self.refit.borrow_mut() = Some(Timeout::new(50, move || with(&w, |i| i.fit())));
     }
 
     fn set_theme(&self, theme: Theme) {
@@ -504,6 +580,7 @@ impl Inner {
     fn stop(&self) {
         self.stopped.set(true);
         self.retry.borrow_mut().take();
+        self.refit.borrow_mut().take();
         self.socket.borrow_mut().take();
         let _ = self.el.set_attribute("data-state", "stopped");
         let _ = self.el.set_attribute("data-note", "");

@@ -1,12 +1,16 @@
 //! The session header: title, connection state, the countdown, the share link
-//! with its copy button, the theme toggle and "End session".
+//! with its copy button, the panels toggle, the view menu, the theme toggle and
+//! "End session". On narrow windows the share link's text and the connection
+//! state's words fold away (the copy button and the coloured dot stay).
 
 use super::clipboard;
 use super::dom;
+use super::view_menu::ViewMenu;
 use super::xterm;
 use crate::format;
 use crate::session::{Link, SessionState};
 use crate::theme::Theme;
+use crate::view::{Prefs, PrefsAction};
 use shared::playground::routes;
 use yew::prelude::*;
 
@@ -18,9 +22,16 @@ pub struct ThemeToggleProps {
 
 #[component]
 pub fn ThemeToggle(props: &ThemeToggleProps) -> Html {
-    let onclick = props.on_toggle.reform(|_: MouseEvent| ());
+    let onclick = {
+        let cb = props.on_toggle.clone();
+        Callback::from(move |_: MouseEvent| {
+            cb.emit(());
+            // The keyboard belongs to the terminal (none on the landing page).
+            xterm::focus_active();
+        })
+    };
     let (icon, label) = match props.theme {
-        Theme::Dark => ("☀", "Switch to the light theme"),
+        Theme::Dark | Theme::Contrast => ("☀", "Switch to the light theme"),
         Theme::Light => ("☾", "Switch to the dark theme"),
     };
     html! {
@@ -34,8 +45,12 @@ pub struct TopBarProps {
     pub state: SessionState,
     pub theme: Theme,
     pub on_toggle_theme: Callback<()>,
+    pub on_theme: Callback<Theme>,
+    pub prefs: Prefs,
+    pub on_prefs: Callback<PrefsAction>,
     pub on_end: Callback<()>,
     pub on_toggle_panels: Callback<()>,
+    pub on_presenter: Callback<()>,
 }
 
 #[component]
@@ -69,10 +84,11 @@ pub fn TopBar(props: &TopBarProps) -> Html {
         .to_string();
     html! {
         <header class="topbar">
-            <a class="brand" href="#/" title="Back to the start page">
-                <span class="logo" aria-hidden="true">{ "⚓" }</span>{ title }
+            <a class="brand" href="#/" title="Back to the start page" aria-label={title.clone()}>
+                <span class="logo" aria-hidden="true">{ "⚓" }</span><span class="brand-name">{ title }</span>
             </a>
-            <span class={classes!("link-state", link_class)} data-testid="connection-status">{ link_text }</span>
+            <span class={classes!("link-state", link_class)} data-testid="connection-status"
+                  title={link_text.clone()}><span class="link-text">{ link_text }</span></span>
             <span class="spacer" />
             <span class={timer_class} data-testid="session-timer" id="session-timer"
                   title="Time left in this session">
@@ -87,12 +103,18 @@ pub fn TopBar(props: &TopBarProps) -> Html {
                 <button data-testid="share-copy" id="share-copy" onclick={on_copy}
                         title="Copy the share link">{ if *copied { "Copied" } else { "Copy link" } }</button>
             </div>
-            <button class="icon-button" data-testid="panels-toggle" title="Show or hide the side panels"
+            <button class="icon-button" data-testid="panels-toggle"
+                    title="Show or hide the panels: containers, images, networks, volumes"
+                    aria-label="Panels: containers, images, networks, volumes"
                     aria-pressed={s.panels_open.to_string()}
                     onclick={props.on_toggle_panels.reform(|_: MouseEvent| ())}>{ "▤" }</button>
+            <ViewMenu theme={props.theme} on_theme={props.on_theme.clone()}
+                      prefs={props.prefs} on_prefs={props.on_prefs.clone()}
+                      presenter={s.presenter} on_presenter={props.on_presenter.clone()} />
             <ThemeToggle theme={props.theme} on_toggle={props.on_toggle_theme.clone()} />
             <button class="danger" data-testid="close-session" title="Delete this session and its instances"
-                    onclick={props.on_end.reform(|_: MouseEvent| ())}>{ "End session" }</button>
+                    aria-label="End session"
+                    onclick={props.on_end.reform(|_: MouseEvent| ())}>{ "End" }<span class="wide-only">{ " session" }</span></button>
         </header>
     }
 }

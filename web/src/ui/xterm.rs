@@ -40,6 +40,10 @@ extern "C" {
     #[wasm_bindgen(method)]
     pub fn reset(this: &Terminal);
 
+    /// Scroll the viewport by `amount` lines (negative: back into the scrollback).
+    #[wasm_bindgen(method, js_name = scrollLines)]
+    pub fn scroll_lines(this: &Terminal, amount: i32);
+
     #[wasm_bindgen(method)]
     pub fn focus(this: &Terminal);
 
