@@ -206,6 +206,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: commands::registry::RegistryCmd,
     },
+    /// Define and run multi-container applications (Compose)
+    Compose(Box<commands::compose::ComposeArgs>),
     /// Manage virtual hosts
     Host {
         #[command(subcommand)]
@@ -355,6 +357,7 @@ fn main() {
     // The registry image's entrypoint is this binary as `registry`, as the
     // `registry:2` image's is distribution's (`registry serve CONFIG`).
     let args = registry_argv(args);
+    let args = compose_argv(args);
     let cli = match parse_cli(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -383,6 +386,18 @@ fn main() {
         cmd => client_main(cli.host.as_deref(), cmd),
     };
     std::process::exit(code);
+}
+
+/// Invoked as `docker-compose`: the same as `docker compose`.
+fn compose_argv(mut args: Vec<String>) -> Vec<String> {
+    let invoked = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "docker-compose");
+    if invoked {
+        args.insert(1, "compose".into());
+    }
+    args
 }
 
 fn client_main(host: Option<&str>, cmd: Cmd) -> i32 {
@@ -507,6 +522,7 @@ async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
         Cmd::Network { cmd } => commands::network::run(c, &cmd).await,
         Cmd::Volume { cmd } => commands::volume::run(c, &cmd).await,
         Cmd::Host { cmd } => commands::host::run(c, &cmd).await,
+        Cmd::Compose(a) => commands::compose::run(c, &a).await,
         Cmd::Port(a)
         | Cmd::Container {
             cmd: ContainerCmd::Port(a),

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use shared::api::{ContainerConfig, ContainerCreateRequest, HostConfig, RestartPolicy};
 use std::collections::BTreeMap;
 
-mod spec;
+pub mod spec;
 #[cfg(test)]
 mod tests;
 

@@ -4,6 +4,7 @@
 //! to stderr; the helpers here (filters, the prune prompt, Go durations) are
 //! shared by several objects.
 
+pub mod compose;
 pub mod container;
 pub mod host;
 pub mod image;

@@ -280,6 +280,7 @@ impl Host {
                 ..Default::default()
             });
             self_binds.push("/usr/local/bin/docker".to_string());
+            self_binds.push("/usr/local/bin/docker-compose".to_string());
             // Read-only rule listings, answered by the engine (`cli/src/rules.rs`).
             self_binds.push("/usr/sbin/iptables".to_string());
             self_binds.push("/usr/sbin/iptables-save".to_string());

@@ -181,8 +181,20 @@ pub async fn run(client: &Client, a: &RunArgs) -> CmdResult {
 pub async fn run_with(client: &Client, a: &RunArgs, outputs: stream::Outputs) -> CmdResult {
     let f = &a.flags;
     validate_pull(&f.pull).map_err(|e| Failure::new(report_error("run", &e, true), 125))?;
-    let mut body = build_create_env(f, a.detach)
+    let body = build_create_env(f, a.detach)
         .map_err(|e| Failure::new(report_error("run", &e, true), 125))?;
+    run_body(client, a, body, outputs).await
+}
+
+/// `run` of a create request made elsewhere (`compose run`); `a` gives the
+/// name, `--rm`, `-t`, `-d`, the pull policy and the detach keys.
+pub async fn run_body(
+    client: &Client,
+    a: &RunArgs,
+    mut body: ContainerCreateRequest,
+    outputs: stream::Outputs,
+) -> CmdResult {
+    let f = &a.flags;
     if !a.detach {
         attach::check_tty(body.config.attach_stdin, f.tty)?;
     }
