@@ -22,18 +22,20 @@ use commands::container::attach::AttachArgs;
 use commands::container::commit::{CommitArgs, DiffArgs, ExportArgs};
 use commands::container::exec::ExecArgs;
 use commands::container::lifecycle::{
-    ContainersArgs, KillArgs, PruneArgs, RenameArgs, RmArgs, StopArgs, WaitArgs,
+    ContainersArgs, KillArgs, RenameArgs, RmArgs, StopArgs, WaitArgs,
 };
 use commands::container::logs::LogsArgs;
 use commands::container::ps::{PsArgs, TopArgs};
 use commands::container::run::{CreateArgs, RunArgs, StartArgs};
+use commands::container::ContainerCmd;
 use commands::image::archive::{ImportArgs, LoadArgs, SaveArgs};
-use commands::image::build::{self, BuildArgs, BuilderPruneArgs};
-use commands::image::local::{HistoryArgs, ImagePruneArgs, ImagesArgs, RmiArgs, TagArgs};
+use commands::image::build::BuildArgs;
+use commands::image::local::{HistoryArgs, ImagesArgs, RmiArgs, TagArgs};
 use commands::image::registry as rg;
-use commands::system::disk::{DfArgs, SystemPruneArgs};
+use commands::image::{BuilderCmd, ImageCmd};
 use commands::system::info::{InfoArgs, VersionArgs};
 use commands::system::inspect::InspectArgs;
+use commands::system::SystemCmd;
 use commands::{CmdResult, Failure};
 use daemon::DaemonArgs;
 use serve::ServeArgs;
@@ -225,111 +227,6 @@ enum Cmd {
     Info(InfoArgs),
 }
 
-#[derive(Subcommand, Debug)]
-enum ContainerCmd {
-    /// List containers
-    #[command(visible_aliases = ["ps", "list"])]
-    Ls(PsArgs),
-    /// Create and run a new container from an image
-    Run(RunArgs),
-    /// Create a new container
-    Create(CreateArgs),
-    /// Start one or more stopped containers
-    Start(StartArgs),
-    /// Stop one or more running containers
-    Stop(StopArgs),
-    /// Restart one or more containers
-    Restart(StopArgs),
-    /// Kill one or more running containers
-    Kill(KillArgs),
-    /// Remove one or more containers
-    #[command(visible_alias = "remove")]
-    Rm(RmArgs),
-    /// Fetch the logs of a container
-    Logs(LogsArgs),
-    /// Display detailed information on one or more containers
-    Inspect(InspectArgs),
-    /// Block until one or more containers stop, then print their exit codes
-    Wait(WaitArgs),
-    /// Attach local standard input, output, and error streams to a running container
-    Attach(AttachArgs),
-    /// Execute a command in a running container
-    Exec(ExecArgs),
-    /// Pause all processes within one or more containers
-    Pause(ContainersArgs),
-    /// Unpause all processes within one or more containers
-    Unpause(ContainersArgs),
-    /// Display the running processes of a container
-    Top(TopArgs),
-    /// Rename a container
-    Rename(RenameArgs),
-    /// Remove all stopped containers
-    Prune(PruneArgs),
-    /// Create a new image from a container's changes
-    Commit(CommitArgs),
-    /// Export a container's filesystem as a tar archive
-    Export(ExportArgs),
-    /// Inspect changes to files or directories on a container's filesystem
-    Diff(DiffArgs),
-    /// Copy files/folders between a container and the local filesystem
-    Cp(commands::container::cp::CpArgs),
-    /// List port mappings or a specific mapping for the container
-    Port(commands::container::port::PortArgs),
-    /// Update configuration of one or more containers
-    Update(commands::container::resources::UpdateArgs),
-    /// Display a live stream of container(s) resource usage statistics
-    Stats(commands::container::resources::StatsArgs),
-}
-
-#[derive(Subcommand, Debug)]
-enum SystemCmd {
-    /// Show docker disk usage
-    Df(DfArgs),
-    /// Remove unused data
-    Prune(SystemPruneArgs),
-    /// Display system-wide information
-    Info(InfoArgs),
-}
-
-#[derive(Subcommand, Debug)]
-enum ImageCmd {
-    /// List images
-    #[command(visible_alias = "list")]
-    Ls(ImagesArgs),
-    /// Display detailed information on one or more images
-    Inspect(InspectArgs),
-    /// Show the history of an image
-    History(HistoryArgs),
-    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
-    Tag(TagArgs),
-    /// Remove one or more images
-    #[command(visible_aliases = ["remove", "rmi"])]
-    Rm(RmiArgs),
-    /// Import the contents from a tarball to create a filesystem image
-    Import(ImportArgs),
-    /// Save one or more images to a tar archive (streamed to STDOUT by default)
-    Save(SaveArgs),
-    /// Load an image from a tar archive or STDIN
-    Load(LoadArgs),
-    /// Build an image from a Dockerfile
-    Build(Box<BuildArgs>),
-    /// Download an image from a registry
-    Pull(rg::PullArgs),
-    /// Upload an image to a registry
-    Push(rg::PushArgs),
-    /// Remove unused images
-    Prune(ImagePruneArgs),
-    /// Load images from Docker/OCI archives or OCI layouts into the machine's
-    /// shared store, visible to every virtual host
-    Preload(commands::image::preload::PreloadArgs),
-}
-
-#[derive(Subcommand, Debug)]
-enum BuilderCmd {
-    /// Remove build cache
-    Prune(BuilderPruneArgs),
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // Bind-mounted into a container as /sbin/docker-init for `--init`.
@@ -449,182 +346,57 @@ fn client_main(host: Option<&str>, cmd: Cmd) -> i32 {
 }
 
 async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
-    use commands::container::{
-        attach, commit, exec, lifecycle as lc, logs, port, ps, resources, run,
-    };
-    use commands::image::{archive, local, search};
-    use commands::system::{disk, info, inspect};
+    use commands::image::{registry as rg, search};
+    use commands::system::{info, inspect};
     match cmd {
         Cmd::Daemon(_) | Cmd::Serve(_) | Cmd::Registry { .. } => Ok(0),
-        Cmd::Run(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Run(a),
-        } => run::run(c, &a).await,
-        Cmd::Create(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Create(a),
-        } => run::create(c, &a).await,
-        Cmd::Start(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Start(a),
-        } => run::start(c, &a).await,
-        Cmd::Ps(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Ls(a),
-        } => ps::ps(c, &a).await,
-        Cmd::Logs(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Logs(a),
-        } => logs::logs(c, &a).await,
-        Cmd::Kill(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Kill(a),
-        } => lc::kill(c, &a).await,
-        Cmd::Stop(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Stop(a),
-        } => lc::stop(c, &a).await,
-        Cmd::Restart(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Restart(a),
-        } => lc::restart(c, &a).await,
-        Cmd::Rm(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Rm(a),
-        } => lc::rm(c, &a).await,
-        Cmd::Wait(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Wait(a),
-        } => lc::wait(c, &a).await,
-        Cmd::Container {
-            cmd: ContainerCmd::Prune(a),
-        } => lc::prune(c, &a).await,
-        Cmd::Attach(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Attach(a),
-        } => attach::attach(c, &a).await,
-        Cmd::Exec(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Exec(a),
-        } => exec::exec(c, &a).await,
-        Cmd::Pause(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Pause(a),
-        } => lc::pause(c, &a).await,
-        Cmd::Unpause(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Unpause(a),
-        } => lc::unpause(c, &a).await,
-        Cmd::Top(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Top(a),
-        } => ps::top(c, &a).await,
+        Cmd::Run(a) => commands::container::dispatch(c, ContainerCmd::Run(a)).await,
+        Cmd::Create(a) => commands::container::dispatch(c, ContainerCmd::Create(a)).await,
+        Cmd::Start(a) => commands::container::dispatch(c, ContainerCmd::Start(a)).await,
+        Cmd::Ps(a) => commands::container::dispatch(c, ContainerCmd::Ls(a)).await,
+        Cmd::Logs(a) => commands::container::dispatch(c, ContainerCmd::Logs(a)).await,
+        Cmd::Kill(a) => commands::container::dispatch(c, ContainerCmd::Kill(a)).await,
+        Cmd::Stop(a) => commands::container::dispatch(c, ContainerCmd::Stop(a)).await,
+        Cmd::Restart(a) => commands::container::dispatch(c, ContainerCmd::Restart(a)).await,
+        Cmd::Rm(a) => commands::container::dispatch(c, ContainerCmd::Rm(a)).await,
+        Cmd::Wait(a) => commands::container::dispatch(c, ContainerCmd::Wait(a)).await,
+        Cmd::Attach(a) => commands::container::dispatch(c, ContainerCmd::Attach(a)).await,
+        Cmd::Exec(a) => commands::container::dispatch(c, ContainerCmd::Exec(a)).await,
+        Cmd::Pause(a) => commands::container::dispatch(c, ContainerCmd::Pause(a)).await,
+        Cmd::Unpause(a) => commands::container::dispatch(c, ContainerCmd::Unpause(a)).await,
+        Cmd::Top(a) => commands::container::dispatch(c, ContainerCmd::Top(a)).await,
         Cmd::Network { cmd } => commands::network::run(c, &cmd).await,
         Cmd::Volume { cmd } => commands::volume::run(c, &cmd).await,
         Cmd::Host { cmd } => commands::host::run(c, &cmd).await,
         Cmd::Compose(a) => commands::compose::run(c, &a).await,
-        Cmd::Port(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Port(a),
-        } => port::port(c, &a).await,
-        Cmd::Update(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Update(a),
-        } => resources::update(c, &a).await,
-        Cmd::Stats(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Stats(a),
-        } => resources::stats(c, &a).await,
-        Cmd::Rename(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Rename(a),
-        } => lc::rename(c, &a).await,
+        Cmd::Port(a) => commands::container::dispatch(c, ContainerCmd::Port(a)).await,
+        Cmd::Update(a) => commands::container::dispatch(c, ContainerCmd::Update(a)).await,
+        Cmd::Stats(a) => commands::container::dispatch(c, ContainerCmd::Stats(a)).await,
+        Cmd::Rename(a) => commands::container::dispatch(c, ContainerCmd::Rename(a)).await,
         Cmd::Inspect(a) => inspect::inspect(c, &a, None).await,
-        Cmd::Container {
-            cmd: ContainerCmd::Inspect(a),
-        } => inspect::inspect(c, &a, Some("container")).await,
-        Cmd::Image {
-            cmd: ImageCmd::Inspect(a),
-        } => inspect::inspect(c, &a, Some("image")).await,
-        Cmd::Images(a)
-        | Cmd::Image {
-            cmd: ImageCmd::Ls(a),
-        } => local::images(c, &a).await,
-        Cmd::History(a)
-        | Cmd::Image {
-            cmd: ImageCmd::History(a),
-        } => local::history(c, &a).await,
-        Cmd::Tag(a)
-        | Cmd::Image {
-            cmd: ImageCmd::Tag(a),
-        } => local::tag(c, &a).await,
-        Cmd::Rmi(a)
-        | Cmd::Image {
-            cmd: ImageCmd::Rm(a),
-        } => local::rmi(c, &a).await,
-        Cmd::Import(a)
-        | Cmd::Image {
-            cmd: ImageCmd::Import(a),
-        } => archive::import(c, &a).await,
-        Cmd::Commit(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Commit(a),
-        } => commit::commit(c, &a).await,
-        Cmd::Export(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Export(a),
-        } => commit::export(c, &a).await,
-        Cmd::Diff(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Diff(a),
-        } => commit::diff(c, &a).await,
-        Cmd::Cp(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Cp(a),
-        } => commands::container::cp::cp(c, &a).await,
-        Cmd::Save(a)
-        | Cmd::Image {
-            cmd: ImageCmd::Save(a),
-        } => archive::save(c, &a).await,
-        Cmd::Load(a)
-        | Cmd::Image {
-            cmd: ImageCmd::Load(a),
-        } => archive::load(c, &a).await,
-        Cmd::Image {
-            cmd: ImageCmd::Prune(a),
-        } => local::image_prune(c, &a).await,
-        Cmd::Image {
-            cmd: ImageCmd::Preload(a),
-        } => commands::image::preload::preload(c, &a).await,
-        Cmd::Build(a)
-        | Cmd::Image {
-            cmd: ImageCmd::Build(a),
-        } => build::build(c, &a).await,
-        Cmd::Builder {
-            cmd: BuilderCmd::Prune(a),
-        } => build::builder_prune(c, &a).await,
-        Cmd::Pull(a)
-        | Cmd::Image {
-            cmd: ImageCmd::Pull(a),
-        } => rg::pull(c, &a).await,
-        Cmd::Push(a)
-        | Cmd::Image {
-            cmd: ImageCmd::Push(a),
-        } => rg::push(c, &a).await,
+        Cmd::Images(a) => commands::image::dispatch(c, ImageCmd::Ls(a)).await,
+        Cmd::History(a) => commands::image::dispatch(c, ImageCmd::History(a)).await,
+        Cmd::Tag(a) => commands::image::dispatch(c, ImageCmd::Tag(a)).await,
+        Cmd::Rmi(a) => commands::image::dispatch(c, ImageCmd::Rm(a)).await,
+        Cmd::Import(a) => commands::image::dispatch(c, ImageCmd::Import(a)).await,
+        Cmd::Commit(a) => commands::container::dispatch(c, ContainerCmd::Commit(a)).await,
+        Cmd::Export(a) => commands::container::dispatch(c, ContainerCmd::Export(a)).await,
+        Cmd::Diff(a) => commands::container::dispatch(c, ContainerCmd::Diff(a)).await,
+        Cmd::Cp(a) => commands::container::dispatch(c, ContainerCmd::Cp(a)).await,
+        Cmd::Save(a) => commands::image::dispatch(c, ImageCmd::Save(a)).await,
+        Cmd::Load(a) => commands::image::dispatch(c, ImageCmd::Load(a)).await,
+        Cmd::Build(a) => commands::image::dispatch(c, ImageCmd::Build(a)).await,
+        Cmd::Pull(a) => commands::image::dispatch(c, ImageCmd::Pull(a)).await,
+        Cmd::Push(a) => commands::image::dispatch(c, ImageCmd::Push(a)).await,
         Cmd::Login(a) => rg::login(c, &a).await,
         Cmd::Logout(a) => rg::logout(&a).await,
         Cmd::Search(a) => search::search(c, &a).await,
-        Cmd::System {
-            cmd: SystemCmd::Df(a),
-        } => disk::df(c, &a).await,
-        Cmd::System {
-            cmd: SystemCmd::Prune(a),
-        } => disk::system_prune(c, &a).await,
-        Cmd::System {
-            cmd: SystemCmd::Info(a),
-        } => info::info(c, &a).await,
         Cmd::Version(a) => info::version(c, &a).await,
         Cmd::Info(a) => info::info(c, &a).await,
+        Cmd::Container { cmd } => commands::container::dispatch(c, cmd).await,
+        Cmd::Image { cmd } => commands::image::dispatch(c, cmd).await,
+        Cmd::System { cmd } => commands::system::dispatch(c, cmd).await,
+        Cmd::Builder { cmd } => commands::image::dispatch_builder(c, cmd).await,
     }
 }
 
