@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn term(t: &str) -> (String, String) {
