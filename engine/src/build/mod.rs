@@ -21,3 +21,4 @@ mod run;
 
 pub use run::downloads_dir;
 pub mod shell;
+mod stages;
