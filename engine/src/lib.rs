@@ -19,6 +19,7 @@ pub mod logs;
 pub mod monitor;
 pub mod names;
 pub mod network;
+pub mod procs;
 pub mod reference;
 pub mod registry;
 pub mod resources;
@@ -29,6 +30,7 @@ pub mod store;
 pub mod testing;
 pub mod time;
 pub mod top;
+pub mod upload;
 pub mod vhost;
 pub mod volume;
 

@@ -11,7 +11,6 @@
 
 use super::proxy;
 use super::session::{close_code_for, Playground, Session};
-use super::upload::{self, Owner, UploadError};
 use crate::ApiError;
 use axum::body::{Body, Bytes};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -21,6 +20,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
 use axum::{Json, Router};
+use engine::upload::{self, Owner, UploadError};
 use futures_util::StreamExt;
 use shared::playground::routes;
 use shared::playground::{

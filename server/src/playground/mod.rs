@@ -13,7 +13,6 @@
 //! | [`feed`] | the session socket (snapshots and changes) |
 //! | [`state`] | an instance's engine state as panel rows |
 //! | [`proxy`] | `/s/{session}/{node}/{port}/` to the published port |
-//! | [`upload`] | files and folders into a shell's working directory |
 //! | [`ui`] | the UI bundle at `/` |
 //! | [`api`] | the routes |
 //! | [`server`] | startup and shutdown next to the Docker API |
@@ -27,7 +26,6 @@ pub mod session;
 pub mod state;
 pub mod terminal;
 pub mod ui;
-pub mod upload;
 
 pub use config::PlaygroundOptions;
 pub use server::run as run_serve;

@@ -16,8 +16,10 @@ use axum::extract::ws::{CloseFrame, Message};
 use bytes::Bytes;
 use engine::host::Host;
 use engine::monitor::EXIT_STREAM;
+use engine::procs::{self, parent_pid, pids_with_env};
 use engine::runtime::spec::ExitStatus;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use nix::sys::signal::Signal;
 use shared::playground::{
     close_code, encode_output, ReplayBuffer, TabId, TerminalCommand, TerminalEvent,
 };
@@ -262,15 +264,12 @@ impl Terminal {
     /// End the shell and what it started in the foreground or background (SIGHUP,
     /// as a closed terminal does, then SIGKILL for what ignores it).
     pub async fn kill(&self) {
-        for sig in [libc::SIGHUP, libc::SIGKILL] {
+        for sig in [Signal::SIGHUP, Signal::SIGKILL] {
             let pids = self.pids();
             if pids.is_empty() {
                 return;
             }
-            for p in pids {
-                // SAFETY: kill(2) with a pid read from /proc and a valid signal.
-                unsafe { libc::kill(p, sig) };
-            }
+            procs::signal_all(&pids, sig);
             for _ in 0..25 {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 if self.exited() {
@@ -286,31 +285,6 @@ pub fn hex_token(n: usize) -> String {
     (0..n)
         .map(|_| format!("{:02x}", rand::random::<u8>()))
         .collect()
-}
-
-fn parent_pid(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command may hold spaces and parentheses: fields follow the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(1)?.parse().ok()
-}
-
-/// Pids on the machine whose environment has `key=value`.
-pub fn pids_with_env(key: &str, value: &str) -> Vec<i32> {
-    let needle = format!("{key}={value}");
-    let mut out = vec![];
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(env) = std::fs::read(e.path().join("environ")) else {
-            continue;
-        };
-        if env.split(|&b| b == 0).any(|v| v == needle.as_bytes()) {
-            out.push(pid);
-        }
-    }
-    out
 }
 
 fn text(ev: &TerminalEvent) -> Message {

@@ -271,16 +271,12 @@ pub fn put_tar(dir: &OwnedFd, data: &[u8], owner: Option<Owner>) -> Result<usize
 /// write as it would for the instance's root.
 pub fn become_owner(owner: Option<Owner>) -> Result<(), UploadError> {
     let Some(o) = owner else { return Ok(()) };
-    // SAFETY: setfsgid/setfsuid change only this thread's credentials; called
-    // with -1 they report the current value without changing it.
-    let (gid, uid) = unsafe {
-        libc::setfsgid(o.gid);
-        libc::setfsuid(o.uid);
-        (
-            libc::setfsgid(u32::MAX) as u32,
-            libc::setfsuid(u32::MAX) as u32,
-        )
-    };
+    // They change only this thread's credentials; called with -1 they report
+    // the current value without changing it.
+    nix::unistd::setfsgid(Gid::from_raw(o.gid));
+    nix::unistd::setfsuid(Uid::from_raw(o.uid));
+    let gid = nix::unistd::setfsgid(Gid::from_raw(u32::MAX)).as_raw();
+    let uid = nix::unistd::setfsuid(Uid::from_raw(u32::MAX)).as_raw();
     if (uid, gid) != (o.uid, o.gid) {
         return Err(UploadError::Io(format!(
             "could not take the identity {}:{} for the upload",
@@ -424,7 +420,7 @@ mod tests {
 
     #[test]
     fn uploads_are_written_as_the_instances_root_not_the_machines() {
-        engine::testing::require_root!();
+        crate::testing::require_root!();
         use std::os::unix::fs::MetadataExt;
         let d = tempfile::tempdir().unwrap();
         let theirs = d.path().join("theirs");
