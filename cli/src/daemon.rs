@@ -220,7 +220,7 @@ pub fn vhost_config(
 ) -> Result<
     (
         engine::vhost::Defaults,
-        Option<engine::network::PlaygroundConfig>,
+        Option<engine::network::PlaygroundNetworkConfig>,
     ),
     String,
 > {
@@ -248,7 +248,7 @@ pub fn vhost_config(
                 .map_err(|_| format!("invalid --egress-registry {r}: want IP:PORT"))?,
         );
     }
-    let pg = engine::network::PlaygroundConfig {
+    let pg = engine::network::PlaygroundNetworkConfig {
         bridge: d.playground_bridge.clone(),
         subnet: d
             .playground_subnet

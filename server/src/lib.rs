@@ -31,7 +31,7 @@ pub struct DaemonOptions {
     /// Defaults of new virtual hosts.
     pub vhost_defaults: engine::vhost::Defaults,
     /// Virtual hosts' network on the machine; `None`: virtual hosts get loopback only.
-    pub playground: Option<engine::network::PlaygroundConfig>,
+    pub playground: Option<engine::network::PlaygroundNetworkConfig>,
     /// `--registry-mirror`, `--insecure-registry`.
     pub registry: engine::registry::RegistryOptions,
     /// `--preload`: archives, OCI layouts or directories of them, loaded into

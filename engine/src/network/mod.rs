@@ -17,7 +17,7 @@
 //! several daemons (and parallel tests) never touch each other's bridges or chains.
 //!
 //! The machine's side of virtual hosts (their `eth0`, session networks, egress
-//! policy) is a separate manager, [`playground::Playground`].
+//! policy) is a separate manager, [`playground::PlaygroundNetwork`].
 //!
 //! # Whose network namespace
 //!
@@ -112,7 +112,7 @@ use bridge::{InnerConfig, Netlink};
 use firewall::{Firewall, NetRules, PortRules};
 pub use ipam::{Ipv4Net, Ipv6Net, PoolSpec};
 use netns::NsHandle;
-pub use playground::{Egress, Playground, PlaygroundConfig, VhostLink};
+pub use playground::{Egress, PlaygroundNetwork, PlaygroundNetworkConfig, VhostLink};
 use publish::port_rules;
 use store::{EndpointRecord, NetworkRecord, PortRecord, State};
 

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use super::playground::{Egress, Playground, PlaygroundConfig};
+use super::playground::{Egress, PlaygroundNetwork, PlaygroundNetworkConfig};
 use super::tests::{assert_no_trace, free_port, sh, tcp_ask, tcp_ask_from, tcp_server};
 use super::tests_netns::{holder, sh_in};
 use super::*;
@@ -94,7 +94,7 @@ fn purge_chains(prefix: &str) {
 
 /// Everything one test made; Drop removes it whatever happened.
 pub(super) struct PgEnv {
-    pub(super) cfg: PlaygroundConfig,
+    pub(super) cfg: PlaygroundNetworkConfig,
     dir: tempfile::TempDir,
     pub(super) tag: String,
     x: u8,
@@ -110,7 +110,7 @@ impl PgEnv {
         let start = *START.get_or_init(|| rand::random::<u8>() % 120);
         let x = (u16::from(start) + u16::from(NEXT.fetch_add(1, Ordering::SeqCst))) % 120;
         let x = u8::try_from(x).unwrap_or(0);
-        let cfg = PlaygroundConfig {
+        let cfg = PlaygroundNetworkConfig {
             bridge: format!("dpg{tag}"),
             subnet: format!("10.217.{}.0/23", 2 * x).parse().unwrap(),
             chain_prefix: format!("DHPG{tag}"),
@@ -129,8 +129,8 @@ impl PgEnv {
         }
     }
 
-    pub(super) fn open(&self) -> Playground {
-        Playground::open(self.dir.path(), self.cfg.clone()).unwrap()
+    pub(super) fn open(&self) -> PlaygroundNetwork {
+        PlaygroundNetwork::open(self.dir.path(), self.cfg.clone()).unwrap()
     }
 
     /// A virtual host's namespace; returns (pid, its nsfs path).

@@ -125,7 +125,7 @@ fn rfc3339(unix: i64) -> String {
 pub struct Manager {
     data_root: PathBuf,
     /// The machine side of virtual hosts' `eth0`, egress policy and sessions.
-    playground: Option<crate::network::Playground>,
+    playground: Option<crate::network::PlaygroundNetwork>,
     /// Give virtual hosts their own bridge, NAT and DNS (off: `--no-networking`).
     networking: bool,
     exe: PathBuf,
@@ -218,7 +218,7 @@ impl Manager {
         data_root: &Path,
         exe: PathBuf,
         defaults: Defaults,
-        playground: Option<crate::network::PlaygroundConfig>,
+        playground: Option<crate::network::PlaygroundNetworkConfig>,
         api: Box<dyn ApiServer>,
     ) -> Result<Arc<Manager>> {
         let dir = data_root.join("vhosts");
@@ -226,7 +226,7 @@ impl Manager {
         let prefix_cg = crate::host::open_cgroups(data_root);
         let networking = playground.is_some();
         let playground = match playground {
-            Some(cfg) => Some(crate::network::Playground::open(
+            Some(cfg) => Some(crate::network::PlaygroundNetwork::open(
                 &data_root.join("playground"),
                 cfg,
             )?),

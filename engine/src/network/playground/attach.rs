@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Playground {
+impl PlaygroundNetwork {
     // ---- attach / detach ----
 
     /// Give the virtual host `vhost` (whose network namespace is `netns`) its

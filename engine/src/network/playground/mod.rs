@@ -4,11 +4,11 @@
 //!
 //! # Layout
 //!
-//! [`PlaygroundConfig::subnet`] is split in two halves. The first is the common
-//! bridge's ([`PlaygroundConfig::bridge`], gateway = its first address): virtual
+//! [`PlaygroundNetworkConfig::subnet`] is split in two halves. The first is the common
+//! bridge's ([`PlaygroundNetworkConfig::bridge`], gateway = its first address): virtual
 //! hosts without a session sit there on *isolated* bridge ports
 //! (`IFLA_BRPORT_ISOLATED`), so they can talk to the machine but not to each other.
-//! The second half is carved into blocks of [`PlaygroundConfig::session_prefix_len`],
+//! The second half is carved into blocks of [`PlaygroundNetworkConfig::session_prefix_len`],
 //! one per session network, each with its own bridge (`session_bridge_prefix` + the
 //! block's index), created with its first member and removed with its last.
 //!
@@ -32,7 +32,7 @@
 //! | nat    | `P-POST`   | POSTROUTING              | MASQUERADE of the playground leaving it |
 //!
 //! The jumps are put back on top when the base is set up (first attach) and by
-//! every [`Playground::reconcile`]: the daemon calls it after the machine's own
+//! every [`PlaygroundNetwork::reconcile`]: the daemon calls it after the machine's own
 //! `Networks::reconcile`, whose FORWARD jump is inserted first too. (Checking the
 //! order at every attach would cost a read of the tables, or a delete by
 //! specification, about 10 ms with iptables-nft.)
@@ -44,7 +44,7 @@
 //!
 //! A virtual host is root in its own network namespace and could change the
 //! address of its `eth0` to a neighbour's, and so borrow that neighbour's policy:
-//! the port guard (an nftables bridge table, [`Playground::guard_table`]) passes
+//! the port guard (an nftables bridge table, [`PlaygroundNetwork::guard_table`]) passes
 //! only IPv4 from the port's own address and ARP claiming it.
 //!
 //! # Whose links
@@ -58,7 +58,7 @@
 //! # State
 //!
 //! `<state_dir>/playground.json`, written atomically after every change, so a
-//! restarted daemon knows which links, sessions and rules exist ([`Playground::reconcile`]).
+//! restarted daemon knows which links, sessions and rules exist ([`PlaygroundNetwork::reconcile`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -121,7 +121,7 @@ impl fmt::Display for Egress {
 
 /// Names and ranges of the playground network.
 #[derive(Debug, Clone)]
-pub struct PlaygroundConfig {
+pub struct PlaygroundNetworkConfig {
     /// The common bridge (`dhpg0`).
     pub bridge: String,
     /// Every playground address comes from here (10.199.0.0/16).
@@ -138,9 +138,9 @@ pub struct PlaygroundConfig {
     pub session_prefix_len: u8,
 }
 
-impl Default for PlaygroundConfig {
+impl Default for PlaygroundNetworkConfig {
     fn default() -> Self {
-        PlaygroundConfig {
+        PlaygroundNetworkConfig {
             bridge: "dhpg0".into(),
             subnet: Ipv4Net::new(Ipv4Addr::new(10, 199, 0, 0), 16).expect("valid"),
             chain_prefix: "DOCKHAND-PG".into(),
@@ -163,7 +163,7 @@ pub struct VhostLink {
     pub session: Option<String>,
 }
 
-/// What [`Playground::reconcile`] removed.
+/// What [`PlaygroundNetwork::reconcile`] removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlaygroundReport {
     pub removed_vhosts: usize,
@@ -215,7 +215,7 @@ impl PgState {
 }
 
 /// The common bridge's subnet: the first half of `subnet`.
-pub fn common_subnet(cfg: &PlaygroundConfig) -> Option<Ipv4Net> {
+pub fn common_subnet(cfg: &PlaygroundNetworkConfig) -> Option<Ipv4Net> {
     Ipv4Net::new(
         cfg.subnet.network(),
         cfg.subnet.prefix_len().checked_add(1)?,
@@ -223,7 +223,7 @@ pub fn common_subnet(cfg: &PlaygroundConfig) -> Option<Ipv4Net> {
 }
 
 /// The session blocks: the second half of `subnet` in blocks of `session_prefix_len`.
-pub fn session_block(cfg: &PlaygroundConfig, index: u32) -> Option<Ipv4Net> {
+pub fn session_block(cfg: &PlaygroundNetworkConfig, index: u32) -> Option<Ipv4Net> {
     let half = cfg.subnet.prefix_len().checked_add(1)?;
     let len = cfg.session_prefix_len;
     if len < half || len > 30 {
@@ -239,7 +239,10 @@ pub fn session_block(cfg: &PlaygroundConfig, index: u32) -> Option<Ipv4Net> {
 }
 
 /// The first session block that `used` does not hold, with its index.
-pub fn pick_session_block(cfg: &PlaygroundConfig, used: &[Ipv4Net]) -> Option<(u32, Ipv4Net)> {
+pub fn pick_session_block(
+    cfg: &PlaygroundNetworkConfig,
+    used: &[Ipv4Net],
+) -> Option<(u32, Ipv4Net)> {
     (0u32..)
         .map_while(|i| session_block(cfg, i).map(|n| (i, n)))
         .find(|(_, n)| !used.contains(n))
@@ -254,9 +257,9 @@ fn tag_of_bridge(bridge: &str) -> String {
 }
 
 /// The playground network of the machine.
-pub struct Playground {
+pub struct PlaygroundNetwork {
     dir: PathBuf,
-    cfg: PlaygroundConfig,
+    cfg: PlaygroundNetworkConfig,
     common: Ipv4Net,
     common_gw: Ipv4Addr,
     /// The machine's own namespace (where the server runs).
@@ -278,11 +281,11 @@ fn state_path(dir: &Path) -> PathBuf {
     dir.join("playground.json")
 }
 
-impl Playground {
+impl PlaygroundNetwork {
     /// Load (or create) the records under `state_dir`. Touches no kernel state:
-    /// the first [`Playground::attach`] (or [`Playground::reconcile`]) sets up the
+    /// the first [`PlaygroundNetwork::attach`] (or [`PlaygroundNetwork::reconcile`]) sets up the
     /// bridge and the chains.
-    pub fn open(state_dir: &Path, cfg: PlaygroundConfig) -> Result<Playground> {
+    pub fn open(state_dir: &Path, cfg: PlaygroundNetworkConfig) -> Result<PlaygroundNetwork> {
         let bad = |m: String| Error::InvalidParameter(format!("playground network: {m}"));
         let common = common_subnet(&cfg)
             .filter(|n| n.prefix_len() <= 30)
@@ -314,7 +317,7 @@ impl Playground {
         }
         let state =
             crate::fsutil::read_json::<PgState>(&state_path(state_dir))?.unwrap_or_default();
-        Ok(Playground {
+        Ok(PlaygroundNetwork {
             dir: state_dir.to_path_buf(),
             mark: super::bridge::owner_mark(&cfg.chain_prefix),
             cfg,
@@ -327,7 +330,7 @@ impl Playground {
         })
     }
 
-    pub fn config(&self) -> &PlaygroundConfig {
+    pub fn config(&self) -> &PlaygroundNetworkConfig {
         &self.cfg
     }
 

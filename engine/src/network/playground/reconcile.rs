@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl Playground {
+impl PlaygroundNetwork {
     // ---- restart and cleanup ----
 
     /// After a daemon restart: set the base up again, remove the links, rules and

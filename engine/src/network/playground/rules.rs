@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Playground {
+impl PlaygroundNetwork {
     pub(super) fn chain(&self, suffix: &str) -> String {
         format!("{}-{suffix}", self.cfg.chain_prefix)
     }

@@ -1,10 +1,10 @@
 use super::*;
 
-fn cfg(subnet: &str, session_len: u8) -> PlaygroundConfig {
-    PlaygroundConfig {
+fn cfg(subnet: &str, session_len: u8) -> PlaygroundNetworkConfig {
+    PlaygroundNetworkConfig {
         subnet: subnet.parse().unwrap(),
         session_prefix_len: session_len,
-        ..PlaygroundConfig::default()
+        ..PlaygroundNetworkConfig::default()
     }
 }
 
@@ -28,7 +28,7 @@ fn egress_parses_and_serialises_in_lower_case() {
 
 #[test]
 fn the_common_bridge_takes_the_first_half_and_sessions_carve_the_second() {
-    let c = PlaygroundConfig::default();
+    let c = PlaygroundNetworkConfig::default();
     assert_eq!(common_subnet(&c).unwrap().to_string(), "10.199.0.0/17");
     assert_eq!(session_block(&c, 0).unwrap().to_string(), "10.199.128.0/26");
     assert_eq!(
@@ -61,24 +61,24 @@ fn the_common_bridge_takes_the_first_half_and_sessions_carve_the_second() {
 #[test]
 fn open_refuses_layouts_that_do_not_fit() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(Playground::open(dir.path(), cfg("10.220.4.0/23", 31)).is_err());
-    let long = PlaygroundConfig {
+    assert!(PlaygroundNetwork::open(dir.path(), cfg("10.220.4.0/23", 31)).is_err());
+    let long = PlaygroundNetworkConfig {
         session_bridge_prefix: "averylongprefix".into(),
-        ..PlaygroundConfig::default()
+        ..PlaygroundNetworkConfig::default()
     };
-    assert!(Playground::open(dir.path(), long).is_err());
-    assert!(Playground::open(dir.path(), PlaygroundConfig::default()).is_ok());
+    assert!(PlaygroundNetwork::open(dir.path(), long).is_err());
+    assert!(PlaygroundNetwork::open(dir.path(), PlaygroundNetworkConfig::default()).is_ok());
 }
 
 #[test]
 fn rules_follow_the_policy() {
     let dir = tempfile::tempdir().unwrap();
-    let pg = Playground::open(
+    let pg = PlaygroundNetwork::open(
         dir.path(),
-        PlaygroundConfig {
+        PlaygroundNetworkConfig {
             registries: vec!["10.0.0.1:5000".parse().unwrap()],
             chain_prefix: "PG".into(),
-            ..PlaygroundConfig::default()
+            ..PlaygroundNetworkConfig::default()
         },
     )
     .unwrap();
