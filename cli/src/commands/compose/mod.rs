@@ -287,10 +287,24 @@ pub fn load_project(a: &ComposeArgs, optional: bool) -> Result<Project, Failure>
             1,
         ));
     }
-    let mut project = model::normalize(&merged, &name, &dir, &a.profiles, &mut |w| warn(&w))
+    let profiles = active_profiles(&a.profiles, lookup("COMPOSE_PROFILES").as_deref());
+    let mut project = model::normalize(&merged, &name, &dir, &profiles, &mut |w| warn(&w))
         .map_err(|(path, msg)| Failure::new(where_in(&texts, path, msg).to_string(), 1))?;
     project.files = files;
     Ok(project)
+}
+
+/// `--profile` flags, else `COMPOSE_PROFILES` (comma-separated), as Compose reads them.
+fn active_profiles(flags: &[String], env: Option<&str>) -> Vec<String> {
+    if !flags.is_empty() {
+        return flags.to_vec();
+    }
+    env.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// `serde_yaml`'s message without its trailing ` at line L column C` (the
@@ -419,4 +433,25 @@ pub async fn exists(client: &Client, path: &str) -> Result<bool, Failure> {
 
 pub fn esc(s: &str) -> String {
     path_escape(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_come_from_the_flags_else_the_environment() {
+        assert_eq!(active_profiles(&["a".into()], Some("b,c")), ["a"]);
+        assert_eq!(active_profiles(&[], Some("b, c,,")), ["b", "c"]);
+        assert!(active_profiles(&[], None).is_empty());
+    }
+
+    #[test]
+    fn yaml_messages_lose_the_location_printed_in_front() {
+        assert_eq!(
+            strip_location("did not find expected key at line 4 column 3"),
+            "did not find expected key"
+        );
+        assert_eq!(strip_location("plain"), "plain");
+    }
 }
