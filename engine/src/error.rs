@@ -57,6 +57,8 @@ pub enum Error {
     Io(#[from] IoError),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -72,7 +74,7 @@ impl Error {
         match self {
             Error::Image(e) => e.kind(),
             Error::Registry(e) => e.kind(),
-            Error::Io(_) | Error::Internal(_) => ErrorKind::Internal,
+            Error::Io(_) | Error::Network(_) | Error::Internal(_) => ErrorKind::Internal,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::InvalidParameter(_) => ErrorKind::InvalidParameter,

@@ -23,6 +23,7 @@ use rtnetlink::{
 
 use super::netns::{self, NsHandle};
 use crate::error::Result;
+use crate::network::NetworkError;
 use crate::Error;
 
 /// A link as we need to know it.
@@ -76,7 +77,11 @@ impl Drop for Netlink {
 }
 
 fn nl_err(what: &str, e: rtnetlink::Error) -> Error {
-    Error::Internal(format!("{what}: {e}"))
+    NetworkError::Netlink {
+        what: what.into(),
+        source: e,
+    }
+    .into()
 }
 
 /// The errno of a netlink NACK (positive), if that is what `e` is.
@@ -90,8 +95,10 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
 impl Netlink {
     /// Open a connection in the current thread's namespace; needs a tokio runtime.
     pub fn new() -> Result<Netlink> {
-        let (conn, handle, _) = rtnetlink::new_connection()
-            .map_err(|e| Error::Internal(format!("netlink socket: {e}")))?;
+        let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| NetworkError::Io {
+            what: "netlink socket".into(),
+            source: e,
+        })?;
         let task = tokio::spawn(conn);
         Ok(Netlink { handle, task })
     }
@@ -108,7 +115,13 @@ impl Netlink {
             Netlink::new().map_err(std::io::Error::other)
         })
         .await
-        .map_err(|e| Error::Internal(format!("netlink socket in {ns:?}: {e}")))
+        .map_err(|e| {
+            NetworkError::Io {
+                what: format!("netlink socket in {ns:?}"),
+                source: e,
+            }
+            .into()
+        })
     }
 
     pub async fn links(&self) -> Result<Vec<LinkSummary>> {
@@ -163,13 +176,13 @@ impl Netlink {
                         self.mark_new(name, mark).await?;
                         self.link_by_name(name)
                             .await?
-                            .ok_or_else(|| Error::Internal(format!("bridge {name} vanished")))?
+                            .ok_or_else(|| NetworkError::Vanished(format!("bridge {name}")))?
                     }
                     // Made by somebody else in the meantime: theirs.
                     Err(e) if errno(&e) == Some(libc::EEXIST) => self
                         .link_by_name(name)
                         .await?
-                        .ok_or_else(|| Error::Internal(format!("bridge {name} vanished")))?,
+                        .ok_or_else(|| NetworkError::Vanished(format!("bridge {name}")))?,
                     Err(e) => return Err(nl_err(&format!("create bridge {name}"), e)),
                 }
             }
@@ -335,7 +348,7 @@ impl Netlink {
         let link = self
             .link_by_name(name)
             .await?
-            .ok_or_else(|| Error::Internal(format!("link {name} vanished")))?;
+            .ok_or_else(|| NetworkError::Vanished(format!("link {name}")))?;
         if let Err(e) = self.set_alias(link.index, mark).await {
             let _ = self.delete_index(name, link.index).await;
             return Err(e);
@@ -482,15 +495,20 @@ pub async fn configure_inside(pid: u32, cfg: InnerConfig) -> Result<String> {
         })
     })
     .await
-    .map_err(|e| Error::Internal(format!("configuring the container network: {e}")))
+    .map_err(|e| {
+        NetworkError::Io {
+            what: "configuring the container network".into(),
+            source: e,
+        }
+        .into()
+    })
 }
 
 async fn configure(nl: &Netlink, cfg: &InnerConfig) -> Result<String> {
     let links = nl.links().await?;
-    let peer = links
-        .iter()
-        .find(|l| l.name == cfg.peer)
-        .ok_or_else(|| Error::Internal(format!("{} not in the container namespace", cfg.peer)))?;
+    let peer = links.iter().find(|l| l.name == cfg.peer).ok_or_else(|| {
+        NetworkError::Other(format!("{} not in the container namespace", cfg.peer))
+    })?;
     let ifname = (0..)
         .map(|n| format!("eth{n}"))
         .find(|n| !links.iter().any(|l| &l.name == n))

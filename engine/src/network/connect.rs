@@ -2,6 +2,7 @@
 //! (IPv4 and IPv6) and endpoint records.
 
 use super::*;
+use crate::network::NetworkError;
 
 impl Networks {
     /// Attach a container to a bridge network: veth, address, route, lease.
@@ -54,10 +55,7 @@ impl Networks {
             ));
         }
         let (Some(subnet), Some(gateway)) = (net.subnet, net.gateway) else {
-            return Err(Error::Internal(format!(
-                "network {} has no subnet",
-                net.name
-            )));
+            return Err(NetworkError::Other(format!("network {} has no subnet", net.name)).into());
         };
         let mut used: HashSet<Ipv4Addr> =
             state.endpoints_of_network(&net.id).map(|e| e.ip).collect();
@@ -115,7 +113,7 @@ impl Networks {
         let bridge_index = nl
             .link_by_name(&net.bridge)
             .await?
-            .ok_or_else(|| Error::Internal(format!("bridge {} missing", net.bridge)))?
+            .ok_or_else(|| NetworkError::Missing(format!("bridge {}", net.bridge)))?
             .index;
         nl.create_veth(&host_veth, &peer, bridge_index, req.pid, mac, &self.mark)
             .await?;

@@ -2,6 +2,7 @@
 //! IPv4/IPv6 pools of a network.
 
 use super::*;
+use crate::network::NetworkError;
 
 impl Networks {
     /// `network create`: returns the new id.
@@ -37,7 +38,7 @@ impl Networks {
         let routed = {
             let text = routes::read_routes(&self.ns)
                 .await
-                .map_err(|e| Error::Internal(format!("reading the routing table: {e}")))?;
+                .map_err(|e| NetworkError::Other(format!("reading the routing table: {e}")))?;
             let mut skip: Vec<&str> = state
                 .networks
                 .iter()
@@ -72,9 +73,7 @@ impl Networks {
                     ));
                 }
                 let taken: Vec<Ipv4Net> = used.iter().chain(&routed).copied().collect();
-                ipam::pick_subnet(&self.cfg.pools, &taken).ok_or_else(|| {
-                    Error::Internal("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into())
-                })?
+                ipam::pick_subnet(&self.cfg.pools, &taken).ok_or(NetworkError::NoPool("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network"))?
             }
         };
         let gateway = match &opts.gateway {
@@ -229,11 +228,9 @@ impl Networks {
                     ));
                 }
                 let seed = hex::decode(&id[..14]).unwrap_or_default();
-                ipam::pick_subnet_v6(&seed, &used).ok_or_else(|| {
-                    Error::Internal(
-                        "could not find an available, non-overlapping IPv6 address pool".into(),
-                    )
-                })?
+                ipam::pick_subnet_v6(&seed, &used).ok_or(NetworkError::NoPool(
+                    "could not find an available, non-overlapping IPv6 address pool",
+                ))?
             }
         };
         let gateway = match &opts.gateway6 {
@@ -275,10 +272,7 @@ impl Networks {
             return Ok(false);
         }
         let (Some(subnet), Some(gw)) = (rec.subnet, rec.gateway) else {
-            return Err(Error::Internal(format!(
-                "network {} has no subnet",
-                rec.name
-            )));
+            return Err(NetworkError::Other(format!("network {} has no subnet", rec.name)).into());
         };
         let nl = self.nl().await?;
         let setup = nl

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 
 use super::netns::NsHandle;
 use crate::error::Result;
+use crate::network::NetworkError;
 use crate::Error;
 
 /// One rule of a chain, as `iptables-save` printed it.
@@ -214,12 +215,16 @@ pub async fn save(ns: &NsHandle) -> Result<Saved> {
         .stdin(std::process::Stdio::null())
         .output()
         .await
-        .map_err(|e| Error::Internal(format!("running iptables-save: {e}")))?;
+        .map_err(|e| NetworkError::Spawn {
+            program: "iptables-save".into(),
+            source: e,
+        })?;
     if !out.status.success() {
-        return Err(Error::Internal(format!(
-            "iptables-save: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(NetworkError::Tool {
+            program: "iptables-save".into(),
+            said: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }
+        .into());
     }
     Ok(Saved::parse(&String::from_utf8_lossy(&out.stdout)))
 }
@@ -257,14 +262,18 @@ pub async fn restore(ns: &NsHandle, batch: &Batch) -> Result<()> {
     let out = ns
         .run_with_input("iptables-restore", &["-w", "--noflush"], script.as_bytes())
         .await
-        .map_err(|e| Error::Internal(format!("running iptables-restore: {e}")))?;
+        .map_err(|e| NetworkError::Spawn {
+            program: "iptables-restore".into(),
+            source: e,
+        })?;
     if out.status.success() {
         return Ok(());
     }
-    Err(Error::Internal(format!(
-        "iptables-restore: {}\n{script}",
-        String::from_utf8_lossy(&out.stderr).trim()
-    )))
+    Err(NetworkError::Tool {
+        program: "iptables-restore".into(),
+        said: format!("{}\n{script}", String::from_utf8_lossy(&out.stderr).trim()),
+    }
+    .into())
 }
 
 /// Read the tables, let `plan` decide, apply. A failed restore (someone changed a
@@ -283,7 +292,7 @@ pub async fn transact(ns: &NsHandle, plan: impl Fn(&Saved) -> Batch) -> Result<u
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| Error::Internal("iptables-restore failed".into())))
+    Err(last.unwrap_or_else(|| NetworkError::Other("iptables-restore failed".into()).into()))
 }
 
 #[cfg(test)]
@@ -422,8 +431,13 @@ pub async fn list(
         .output();
     let out = tokio::time::timeout(std::time::Duration::from_secs(10), run)
         .await
-        .map_err(|_| Error::Internal(format!("{program} did not answer within 10 seconds")))?
-        .map_err(|e| Error::Internal(format!("running {program}: {e}")))?;
+        .map_err(|_| NetworkError::Timeout {
+            program: program.into(),
+        })?
+        .map_err(|e| NetworkError::Spawn {
+            program: program.into(),
+            source: e,
+        })?;
     Ok((out.status.code().unwrap_or(1), out.stdout, out.stderr))
 }
 

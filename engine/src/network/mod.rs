@@ -112,6 +112,8 @@ use bridge::{InnerConfig, Netlink};
 use firewall::{Firewall, NetRules, PortRules};
 pub use ipam::{Ipv4Net, Ipv6Net, PoolSpec};
 use netns::NsHandle;
+mod error;
+pub use error::NetworkError;
 pub use playground::{Egress, PlaygroundNetwork, PlaygroundNetworkConfig, VhostLink};
 use publish::port_rules;
 use store::{EndpointRecord, NetworkRecord, PortRecord, State};
@@ -294,7 +296,7 @@ fn now_rfc3339() -> String {
 }
 
 fn lock_err<T>(_: T) -> Error {
-    Error::Internal("network state lock poisoned".into())
+    NetworkError::Poisoned("network").into()
 }
 
 impl Networks {
@@ -512,7 +514,7 @@ impl Networks {
         }
         self.dns_stop(container_id);
         let (udp, tcp) = dns::bind_in(pid).await.map_err(|e| {
-            Error::Internal(format!(
+            NetworkError::Other(format!(
                 "starting the embedded DNS server in /proc/{pid}/ns/net: {e}"
             ))
         })?;
@@ -523,7 +525,7 @@ impl Networks {
             settings::resolve_addrs(&s, &asker, name)
         });
         let server = dns::serve(udp, tcp, lookup, self.upstreams.clone())
-            .map_err(|e| Error::Internal(format!("embedded DNS server: {e}")))?;
+            .map_err(|e| NetworkError::Other(format!("embedded DNS server: {e}")))?;
         self.running
             .lock()
             .map_err(lock_err)?

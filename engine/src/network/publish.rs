@@ -1,6 +1,7 @@
 //! Published ports: host ports, iptables rules and userland proxies.
 
 use super::*;
+use crate::network::NetworkError;
 
 impl Networks {
     /// Publish ports of a container whose address (on one of its networks) is
@@ -26,7 +27,7 @@ impl Networks {
         let net = state
             .network(&ep.network_id)
             .cloned()
-            .ok_or_else(|| Error::Internal("endpoint of an unknown network".into()))?;
+            .ok_or_else(|| NetworkError::Other("endpoint of an unknown network".into()))?;
         let mut made: Vec<(PortRecord, portmap::Proxy)> = Vec::new();
         let mut out = Vec::new();
         let result: Result<()> = async {

@@ -46,7 +46,7 @@ impl PlaygroundNetwork {
                         }
                     };
                     let gateway = subnet.first_host().ok_or_else(|| {
-                        Error::Internal(format!("session subnet {subnet} has no hosts"))
+                        NetworkError::Other(format!("session subnet {subnet} has no hosts"))
                     })?;
                     let rec = SessionRecord {
                         name: name.to_string(),
@@ -110,7 +110,7 @@ impl PlaygroundNetwork {
                         self.ensure_base(&nl, true).await?;
                         nl.link_by_name(&bridge)
                             .await?
-                            .ok_or_else(|| Error::Internal(format!("bridge {bridge} missing")))?
+                            .ok_or_else(|| NetworkError::Missing(format!("bridge {bridge}")))?
                             .index
                     }
                     None => {
@@ -144,7 +144,7 @@ impl PlaygroundNetwork {
         .await;
         let persisted = match persist.await {
             Ok(r) => r.map_err(Error::from),
-            Err(e) => Err(Error::Internal(format!("writing playground state: {e}"))),
+            Err(e) => Err(NetworkError::Other(format!("writing playground state: {e}")).into()),
         };
         if let Err(e) = made.and(persisted) {
             let _ = nl.delete_ours(&host_veth, &self.mark).await;
@@ -228,18 +228,18 @@ impl PlaygroundNetwork {
             let host = nl
                 .link_by_name(&rec.host_veth)
                 .await?
-                .ok_or_else(|| Error::Internal(format!("veth {} vanished", rec.host_veth)))?;
+                .ok_or_else(|| NetworkError::Vanished(format!("veth {}", rec.host_veth)))?;
             if isolated {
                 nl.set_port_isolated(host.index, true).await?;
             }
             inner
                 .run(netns::loopback_up)
                 .await
-                .map_err(|e| Error::Internal(format!("lo up in {}: {e}", rec.vhost)))?;
+                .map_err(|e| NetworkError::Other(format!("lo up in {}: {e}", rec.vhost)))?;
             let eth0 = inl
                 .link_by_name("eth0")
                 .await?
-                .ok_or_else(|| Error::Internal(format!("eth0 missing in {}", rec.vhost)))?;
+                .ok_or_else(|| NetworkError::Other(format!("eth0 missing in {}", rec.vhost)))?;
             inl.add_address(eth0.index, rec.ip, rec.prefix_len).await?;
             inl.set_up(eth0.index).await?;
             inl.add_default_route(rec.gateway, eth0.index).await?;

@@ -77,6 +77,7 @@ use super::ipam::{self, Ipv4Net};
 use super::iptables::{self, Batch, Saved};
 use super::netns::{self, NsHandle};
 use crate::error::Result;
+use crate::network::NetworkError;
 use crate::Error;
 
 const FILTER: &str = "filter";
@@ -274,7 +275,7 @@ pub struct PlaygroundNetwork {
 }
 
 fn lock_err<T>(_: T) -> Error {
-    Error::Internal("playground state lock poisoned".into())
+    NetworkError::Poisoned("playground").into()
 }
 
 fn state_path(dir: &Path) -> PathBuf {

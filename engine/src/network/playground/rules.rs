@@ -189,12 +189,16 @@ impl PlaygroundNetwork {
             .ns
             .run_with_input("nft", &["-f", "-"], script.as_bytes())
             .await
-            .map_err(|e| Error::Internal(format!("running nft: {e}")))?;
+            .map_err(|e| NetworkError::Spawn {
+                program: "nft".into(),
+                source: e,
+            })?;
         if !out.status.success() {
-            return Err(Error::Internal(format!(
-                "nft: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+            return Err(NetworkError::Tool {
+                program: "nft".into(),
+                said: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            }
+            .into());
         }
         Ok(())
     }
