@@ -251,10 +251,7 @@ fn main() {
     if let Some(program) = rules::invoked_as(&args) {
         std::process::exit(rules::main(program, &args[1..]));
     }
-    // The registry image's entrypoint is this binary as `registry`, as the
-    // `registry:2` image's is distribution's (`registry serve CONFIG`).
-    let args = registry_argv(args);
-    let args = compose_argv(args);
+    let args = alias_argv(args);
     let cli = match parse_cli(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -283,18 +280,6 @@ fn main() {
         cmd => client_main(cli.host.as_deref(), cmd),
     };
     std::process::exit(code);
-}
-
-/// Invoked as `docker-compose`: the same as `docker compose`.
-fn compose_argv(mut args: Vec<String>) -> Vec<String> {
-    let invoked = args
-        .first()
-        .and_then(|a| std::path::Path::new(a).file_name())
-        .is_some_and(|n| n == "docker-compose");
-    if invoked {
-        args.insert(1, "compose".into());
-    }
-    args
 }
 
 fn client_main(host: Option<&str>, cmd: Cmd) -> i32 {
@@ -400,18 +385,25 @@ async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
     }
 }
 
-/// `registry ARGS` (the binary run under that name) is `dockhand registry ARGS`.
-fn registry_argv(args: Vec<String>) -> Vec<String> {
-    let invoked_as_registry = args
+/// The binary run under another name is one of its subcommands: `registry
+/// ARGS` is `dockhand registry ARGS` (the `registry:2` image's entrypoint, as
+/// distribution's is `registry serve CONFIG`), and `docker-compose ARGS` is
+/// `docker compose ARGS`.
+fn alias_argv(mut args: Vec<String>) -> Vec<String> {
+    let name = args
         .first()
         .and_then(|a| std::path::Path::new(a).file_name())
-        .is_some_and(|n| n == "registry");
-    if !invoked_as_registry {
-        return args;
+        .and_then(|n| n.to_str());
+    let (program, sub) = match name {
+        Some("registry") => (Some("dockhand"), "registry"),
+        Some("docker-compose") => (None, "compose"),
+        _ => return args,
+    };
+    if let Some(p) = program {
+        args[0] = p.into();
     }
-    let mut v = vec!["dockhand".to_string(), "registry".to_string()];
-    v.extend(args.into_iter().skip(1));
-    v
+    args.insert(1, sub.into());
+    args
 }
 
 #[cfg(test)]
@@ -420,10 +412,10 @@ mod tests {
     use clap::CommandFactory;
 
     #[test]
-    fn the_binary_named_registry_runs_the_registry() {
+    fn the_binary_under_another_name_runs_that_subcommand() {
         let argv = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            registry_argv(argv(&[
+            alias_argv(argv(&[
                 "/bin/registry",
                 "serve",
                 "/etc/docker/registry/config.yml"
@@ -435,9 +427,10 @@ mod tests {
                 "/etc/docker/registry/config.yml"
             ])
         );
+        assert_eq!(alias_argv(argv(&["docker", "ps"])), argv(&["docker", "ps"]));
         assert_eq!(
-            registry_argv(argv(&["docker", "ps"])),
-            argv(&["docker", "ps"])
+            alias_argv(argv(&["/usr/local/bin/docker-compose", "ps", "-q"])),
+            argv(&["/usr/local/bin/docker-compose", "compose", "ps", "-q"])
         );
     }
 

@@ -47,13 +47,15 @@ pub fn config_hash(s: &Service) -> String {
 
 /// What a container of `name` is created with. `number` is its replica number
 /// (`None` for a one-off of `compose run`); `first_net` the network it is
-/// created on (the others are connected after).
+/// created on (the others are connected after); `publish` the ports it
+/// publishes (`-p` values: a service's own, or a one-off's `-p`).
 pub fn create_request(
     project: &Project,
     name: &str,
     s: &Service,
     number: Option<u32>,
     first_net: &str,
+    publish: &[String],
 ) -> Result<ContainerCreateRequest, String> {
     let mut f = ContainerFlags {
         image: image_of(&project.name, name, s),
@@ -72,11 +74,7 @@ pub fn create_request(
         privileged: s.privileged,
         read_only: s.read_only,
         restart: s.restart.clone().unwrap_or_else(|| "no".into()),
-        publish: if number.is_some() {
-            s.ports.clone()
-        } else {
-            vec![]
-        },
+        publish: publish.to_vec(),
         expose: s.expose.clone(),
         tmpfs: s.tmpfs.clone(),
         cap_add: s.cap_add.clone(),
@@ -170,13 +168,7 @@ pub fn create_request(
         let deps: Vec<String> = s
             .depends_on
             .iter()
-            .map(|(d, c)| {
-                let c = serde_json::to_value(c)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
-                format!("{d}:{c}:false")
-            })
+            .map(|(d, c)| format!("{d}:{}:false", c.as_str()))
             .collect();
         labels.insert(DEPENDS_ON.into(), deps.join(","));
     }
@@ -229,7 +221,7 @@ volumes: {data: {}}
 "#,
         );
         let s = &p.services["web"];
-        let body = create_request(&p, "web", s, Some(1), "back").unwrap();
+        let body = create_request(&p, "web", s, Some(1), "back", &s.ports).unwrap();
         let c = &body.config;
         assert_eq!(c.image, "busybox");
         assert_eq!(
@@ -259,7 +251,7 @@ volumes: {data: {}}
         assert_eq!(mounts[1]["ReadOnly"], true);
         let ep = &body.networking_config.as_ref().unwrap()["EndpointsConfig"]["cmp_back"];
         assert_eq!(ep["Aliases"], serde_json::json!(["web"]));
-        let front = create_request(&p, "web", s, Some(1), "front").unwrap();
+        let front = create_request(&p, "web", s, Some(1), "front", &s.ports).unwrap();
         let ep = &front.networking_config.as_ref().unwrap()["EndpointsConfig"]["cmp_front"];
         assert_eq!(ep["Aliases"], serde_json::json!(["web", "www"]));
     }
@@ -267,7 +259,7 @@ volumes: {data: {}}
     #[test]
     fn one_offs_publish_nothing_and_say_so() {
         let p = project("services:\n  web: {image: busybox, ports: ['8080:80']}\n");
-        let body = create_request(&p, "web", &p.services["web"], None, "default").unwrap();
+        let body = create_request(&p, "web", &p.services["web"], None, "default", &[]).unwrap();
         assert_eq!(body.config.labels[ONEOFF], "True");
         let hc = serde_json::to_value(&body.host_config).unwrap();
         assert!(

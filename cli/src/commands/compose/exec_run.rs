@@ -97,9 +97,7 @@ pub struct RunArgs {
 }
 
 pub async fn exec(client: &crate::client::Client, project: &Project, a: &ExecArgs) -> CmdResult {
-    if !project.services.is_empty() {
-        select(project, std::slice::from_ref(&a.service))?;
-    }
+    select(project, std::slice::from_ref(&a.service))?;
     let list = containers(
         client,
         &project.name,
@@ -161,31 +159,15 @@ pub async fn run(client: &crate::client::Client, project: &Project, a: &RunArgs)
         .next()
         .map(String::as_str)
         .unwrap_or("default");
-    let mut svc = s.clone();
-    if a.service_ports {
-        // Published as the service's own.
+    // A one-off publishes nothing unless asked (`--service-ports`, `-p`).
+    let mut publish = if a.service_ports {
+        s.ports.clone()
     } else {
-        svc.ports.clear();
-    }
-    let mut body =
-        create_request(project, &a.service, &svc, None, first).map_err(|e| Failure::new(e, 1))?;
-    if a.service_ports || !a.publish.is_empty() {
-        let mut ports = if a.service_ports {
-            s.ports.clone()
-        } else {
-            vec![]
-        };
-        ports.extend(a.publish.iter().cloned());
-        let f = ContainerFlags {
-            image: body.config.image.clone(),
-            publish: ports,
-            ..Default::default()
-        };
-        let with_ports = crate::opts::build_create(&f, true, &crate::opts::os_lookup)
-            .map_err(|e| Failure::new(e, 1))?;
-        body.host_config.port_bindings = with_ports.host_config.port_bindings;
-        body.config.exposed_ports = with_ports.config.exposed_ports;
-    }
+        vec![]
+    };
+    publish.extend(a.publish.iter().cloned());
+    let mut body = create_request(project, &a.service, s, None, first, &publish)
+        .map_err(|e| Failure::new(e, 1))?;
     if !a.command.is_empty() {
         body.config.cmd = Some(a.command.clone());
     }

@@ -67,6 +67,12 @@ impl std::fmt::Display for FileError {
 /// The 1-based line where `path` (or its longest prefix found) is written in a
 /// YAML text of block mappings and sequences, as Compose files are.
 pub fn locate(text: &str, path: &[Seg]) -> Option<usize> {
+    deepest(text, path).map(|(_, line)| line)
+}
+
+/// How many steps of `path` are written in `text`, and the 1-based line of
+/// the deepest one.
+pub fn deepest(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
     // (indent, what) for the keys and items open at the current line.
     let mut stack: Vec<(usize, Seg)> = Vec::new();
     // Items seen so far under each open sequence, by the sequence's parent depth.
@@ -116,7 +122,7 @@ pub fn locate(text: &str, path: &[Seg]) -> Option<usize> {
             break;
         }
     }
-    best.map(|(_, line)| line + 1)
+    best.map(|(depth, line)| (depth, line + 1))
 }
 
 fn record(stack: &[(usize, Seg)], path: &[Seg], line: usize, best: &mut Option<(usize, usize)>) {

@@ -58,7 +58,7 @@ pub struct RmArgs {
     pub services: Vec<String>,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct BuildArgs {
     /// Do not use cache when building the image
     #[arg(long = "no-cache")]
@@ -90,20 +90,7 @@ pub(super) async fn ensure_image(
         && !no_build
         && (force || !present || s.pull_policy.as_deref() == Some("build"))
     {
-        return build_one(
-            client,
-            project,
-            name,
-            s,
-            &BuildArgs {
-                no_cache: false,
-                pull: false,
-                quiet: false,
-                build_args: vec![],
-                services: vec![],
-            },
-        )
-        .await;
+        return build_one(client, project, name, s, &BuildArgs::default()).await;
     }
     if present && s.pull_policy.as_deref() != Some("always") {
         return Ok(());
@@ -299,11 +286,7 @@ pub async fn down(client: &Client, project: &Project, a: &DownArgs) -> CmdResult
 }
 
 pub async fn start(client: &Client, project: &Project, services: &[String]) -> CmdResult {
-    let names = if project.services.is_empty() {
-        services.iter().map(String::as_str).collect()
-    } else {
-        select(project, services)?
-    };
+    let names = select(project, services)?;
     let list = containers(client, &project.name, &names, true, Some(false)).await?;
     if list.is_empty() {
         return Err(fail("service(s) not found or no containers to start"));
@@ -321,11 +304,7 @@ pub async fn start(client: &Client, project: &Project, services: &[String]) -> C
 
 /// `stop`, and `restart` (`restart: true`).
 pub async fn stop(client: &Client, project: &Project, a: &StopArgs, restart: bool) -> CmdResult {
-    let names = if project.services.is_empty() {
-        a.services.iter().map(String::as_str).collect()
-    } else {
-        select(project, &a.services)?
-    };
+    let names = select(project, &a.services)?;
     let list = containers(client, &project.name, &names, restart, Some(false)).await?;
     let q = Query::new().set_if(a.timeout.is_some(), "t", a.timeout.unwrap_or(0).to_string());
     try_join_all(list.iter().map(|c| {
@@ -350,11 +329,7 @@ pub async fn stop(client: &Client, project: &Project, a: &StopArgs, restart: boo
 }
 
 pub async fn rm(client: &Client, project: &Project, a: &RmArgs) -> CmdResult {
-    let names = if project.services.is_empty() {
-        a.services.iter().map(String::as_str).collect()
-    } else {
-        select(project, &a.services)?
-    };
+    let names = select(project, &a.services)?;
     let mut list = containers(client, &project.name, &names, true, Some(false)).await?;
     if a.stop {
         for c in &list {

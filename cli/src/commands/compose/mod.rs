@@ -319,12 +319,9 @@ fn strip_location(msg: &str) -> String {
 /// The file (of several merged) where `path` is written deepest, and its line.
 fn where_in(texts: &[(PathBuf, String)], path: Vec<Seg>, message: String) -> FileError {
     let mut best: Option<(usize, &PathBuf, usize)> = None;
+    // The last file wins a tie: it is the one whose value was merged last.
     for (file, text) in texts.iter().rev() {
-        let depth = (0..=path.len())
-            .rev()
-            .find(|&d| load::locate(text, &path[..d]).is_some() && d > 0)
-            .unwrap_or(0);
-        if let Some(line) = load::locate(text, &path[..depth]).filter(|_| depth > 0) {
+        if let Some((depth, line)) = load::deepest(text, &path) {
             if best.is_none_or(|(d, _, _)| depth > d) {
                 best = Some((depth, file, line));
             }
@@ -347,7 +344,12 @@ fn where_in(texts: &[(PathBuf, String)], path: Vec<Seg>, message: String) -> Fil
 }
 
 /// The services a command names, checked against the project (all when none).
+/// A project known by its name alone (`-p NAME`, no file) takes the names as given:
+/// its services are whatever its containers' labels say.
 pub fn select<'a>(project: &'a Project, names: &'a [String]) -> Result<Vec<&'a str>, Failure> {
+    if project.files.is_empty() {
+        return Ok(names.iter().map(String::as_str).collect());
+    }
     if names.is_empty() {
         return Ok(project.services.keys().map(String::as_str).collect());
     }
@@ -422,7 +424,7 @@ pub fn event(kind: &str, name: &str, status: &str) {
     eprintln!(" {kind} {name}  {status}");
 }
 
-/// `GET` that answers `None` on 404.
+/// Whether `GET path` finds something (`false` on 404).
 pub async fn exists(client: &Client, path: &str) -> Result<bool, Failure> {
     match client.get(path, &Query::new()).await {
         Ok(_) => Ok(true),
@@ -444,6 +446,32 @@ mod tests {
         assert_eq!(active_profiles(&["a".into()], Some("b,c")), ["a"]);
         assert_eq!(active_profiles(&[], Some("b, c,,")), ["b", "c"]);
         assert!(active_profiles(&[], None).is_empty());
+    }
+
+    #[test]
+    fn an_error_is_placed_in_the_file_that_writes_its_field_deepest() {
+        let k = |s: &str| Seg::Key(s.into());
+        let base = (
+            PathBuf::from("/p/compose.yaml"),
+            "services:\n  web:\n    image: a\n".to_string(),
+        );
+        let over = (
+            PathBuf::from("/p/override.yaml"),
+            "services:\n  web:\n    ports:\n      - x\n".to_string(),
+        );
+        let texts = [base.clone(), over.clone()];
+        let path = vec![k("services"), k("web"), k("ports"), Seg::Index(0)];
+        let e = where_in(&texts, path, "bad".into());
+        assert_eq!((e.file.as_path(), e.line), (over.0.as_path(), Some(4)));
+        // Written equally deep in both: the last file, merged last.
+        let e = where_in(&texts, vec![k("services"), k("web")], "bad".into());
+        assert_eq!((e.file.as_path(), e.line), (over.0.as_path(), Some(2)));
+        let e = where_in(
+            &texts,
+            vec![k("services"), k("web"), k("image")],
+            "bad".into(),
+        );
+        assert_eq!((e.file.as_path(), e.line), (base.0.as_path(), Some(3)));
     }
 
     #[test]

@@ -320,7 +320,7 @@ impl Converge<'_> {
         }
         for n in 1..=want {
             let current = by_number.remove(&n);
-            let id = match current {
+            let (id, cname) = match current {
                 Some(c) => {
                     let same = c.labels.get(convert::CONFIG_HASH) == Some(&hash);
                     if (same || self.no_recreate) && !self.force_recreate {
@@ -328,33 +328,26 @@ impl Converge<'_> {
                             event("Container", &name_of(&c), "Running");
                             continue;
                         }
-                        c.id
-                    } else {
                         let cname = name_of(&c);
-                        event("Container", &cname, "Recreate");
+                        (c.id, cname)
+                    } else {
+                        let old = name_of(&c);
+                        event("Container", &old, "Recreate");
                         stop_remove_quiet(client, &c.id, self.timeout).await?;
-                        let id = self.create(client, name, s, n).await?;
-                        event("Container", &cname, "Recreated");
-                        id
+                        let made = self.create(client, name, s, n).await?;
+                        event("Container", &old, "Recreated");
+                        made
                     }
                 }
                 None => {
-                    let cname = s
-                        .container_name
-                        .clone()
-                        .unwrap_or_else(|| container_name(&project.name, name, n));
+                    let cname = self.new_name(name, s, n);
                     event("Container", &cname, "Creating");
-                    let id = self.create(client, name, s, n).await?;
+                    let made = self.create(client, name, s, n).await?;
                     event("Container", &cname, "Created");
-                    id
+                    made
                 }
             };
             if self.start {
-                let cname = inspect(client, &id)
-                    .await?
-                    .name
-                    .trim_start_matches('/')
-                    .to_string();
                 event("Container", &cname, "Starting");
                 client
                     .post(&format!("/containers/{}/start", esc(&id)), &Query::new())
@@ -371,16 +364,13 @@ impl Converge<'_> {
         name: &str,
         s: &Service,
         n: u32,
-    ) -> Result<String, Failure> {
+    ) -> Result<(String, String), Failure> {
         let project = self.project;
         let nets: Vec<&String> = s.networks.keys().collect();
         let first = nets.first().map(|s| s.as_str()).unwrap_or("default");
-        let body = create_request(project, name, s, Some(n), first).map_err(fail)?;
-        let cname = s
-            .container_name
-            .clone()
-            .unwrap_or_else(|| container_name(&project.name, name, n));
-        let q = Query::new().set("name", cname);
+        let body = create_request(project, name, s, Some(n), first, &s.ports).map_err(fail)?;
+        let cname = self.new_name(name, s, n);
+        let q = Query::new().set("name", cname.clone());
         let resp = client.post_json("/containers/create", &q, &body).await?;
         let created: IdResponse = json_body(resp).await?;
         for w in &created.warnings {
@@ -402,7 +392,14 @@ impl Converge<'_> {
                 )
                 .await?;
         }
-        Ok(created.id)
+        Ok((created.id, cname))
+    }
+
+    /// The name of replica `n`: `container_name`, else `PROJECT-SERVICE-N`.
+    fn new_name(&self, name: &str, s: &Service, n: u32) -> String {
+        s.container_name
+            .clone()
+            .unwrap_or_else(|| container_name(&self.project.name, name, n))
     }
 }
 

@@ -103,11 +103,7 @@ fn fail(m: impl Into<String>) -> Failure {
 }
 
 pub async fn ps(client: &Client, project: &Project, a: &PsArgs) -> CmdResult {
-    let names: Vec<&str> = if project.services.is_empty() {
-        a.names.iter().map(String::as_str).collect()
-    } else {
-        select(project, &a.names)?
-    };
+    let names = select(project, &a.names)?;
     let oneoff = if a.all { None } else { Some(false) };
     let mut list = containers(
         client,
@@ -292,12 +288,11 @@ async fn stream_logs(
     color: bool,
     prefix: bool,
 ) -> Result<(), Failure> {
+    // `web-1` for `shop-web-1`; other names (container_name, v1's) as they are.
     let label = |c: &ContainerSummary| {
-        let service = c.labels.get(convert::SERVICE).cloned().unwrap_or_default();
         let name = name_of(c);
         match c.labels.get(convert::PROJECT) {
             Some(p) if name.starts_with(&format!("{p}-")) => name[p.len() + 1..].to_string(),
-            _ if service.is_empty() => name,
             _ => name,
         }
     };
@@ -377,11 +372,7 @@ async fn stream_logs(
 }
 
 pub async fn logs(client: &Client, project: &Project, a: &LogsArgs) -> CmdResult {
-    let names: Vec<&str> = if project.services.is_empty() {
-        a.services.iter().map(String::as_str).collect()
-    } else {
-        select(project, &a.services)?
-    };
+    let names = select(project, &a.services)?;
     let mut list = containers(client, &project.name, &names, true, Some(false)).await?;
     if let Some(i) = a.index {
         list.retain(|c| super::number_of(c) == i);

@@ -177,14 +177,40 @@ pub enum MountKind {
     Tmpfs,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+/// A `depends_on` condition; written as its specification name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Condition {
-    #[serde(rename = "service_started")]
     Started,
-    #[serde(rename = "service_healthy")]
     Healthy,
-    #[serde(rename = "service_completed_successfully")]
     CompletedSuccessfully,
+}
+
+impl Serialize for Condition {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl Condition {
+    pub const ALL: [Condition; 3] = [
+        Condition::Started,
+        Condition::Healthy,
+        Condition::CompletedSuccessfully,
+    ];
+
+    /// The condition a specification name stands for.
+    pub fn parse(name: &str) -> Option<Condition> {
+        Condition::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// The specification's name of the condition.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Started => "service_started",
+            Condition::Healthy => "service_healthy",
+            Condition::CompletedSuccessfully => "service_completed_successfully",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

@@ -590,12 +590,8 @@ fn depends_on(v: &Value, p: &[Seg]) -> Result<BTreeMap<String, Condition>, Probl
                     let cp = child(&kp, &ck);
                     match ck.as_str() {
                         "condition" => {
-                            cond = match as_str(cv, &cp)?.as_str() {
-                                "service_started" => Condition::Started,
-                                "service_healthy" => Condition::Healthy,
-                                "service_completed_successfully" => Condition::CompletedSuccessfully,
-                                other => return Err((cp, format!("invalid condition {other:?}: service_started, service_healthy or service_completed_successfully"))),
-                            }
+                            let name = as_str(cv, &cp)?;
+                            cond = Condition::parse(&name).ok_or_else(|| (cp, format!("invalid condition {name:?}: service_started, service_healthy or service_completed_successfully")))?;
                         }
                         "restart" | "required" => {}
                         _ => return Err((cp, format!("additional property {ck} is not allowed"))),
