@@ -306,8 +306,11 @@ fn client_main(host: Option<&str>, cmd: Cmd) -> i32 {
         );
         if let Err(e) = c.ping().await {
             match (&cmd, e) {
-                // `version` prints its client half even without a daemon.
+                // `version` prints its client half even without a daemon, and
+                // `compose version` needs none at all.
                 (Cmd::Version(_), _) => c.version = client::DEFAULT_API_VERSION.to_string(),
+                (Cmd::Compose(a), _)
+                    if matches!(a.cmd, commands::compose::ComposeCmd::Version(_)) => {}
                 (_, e @ client::ClientError::Connect(_)) if is_run => {
                     let msg = commands::container::run::report_error("run", &e.to_string(), true);
                     return Err(Failure::new(msg, 125));
