@@ -172,20 +172,23 @@ pub(super) fn detect_v2(cg: &Cgroups, num_cpu: usize) -> SysInfo {
     }
 }
 
-/// Swap accounting shows as `memory.swap.max` in non-root cgroups: look in
-/// ours (as dockerd does), else in any child of the root.
+/// Swap accounting shows as `memory.swap.max` in non-root cgroups with the
+/// memory controller: look in ours (as dockerd does), then in any child of
+/// the root (a service's cgroup, such as ours under systemd, may have no
+/// memory controller while the root's children, where our containers go, do).
 pub(super) fn v2_has_swap(root: &Path) -> bool {
-    let own = std::fs::read_to_string("/proc/self/cgroup")
-        .ok()
-        .and_then(|t| {
-            t.lines().find_map(|l| {
-                l.strip_prefix("0::")
-                    .map(|p| p.trim_start_matches('/').to_string())
-            })
-        })
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    v2_has_swap_seen_from(root, &own)
+}
+
+/// [`v2_has_swap`] for a process whose `/proc/self/cgroup` reads `own`.
+pub(super) fn v2_has_swap_seen_from(root: &Path, own: &str) -> bool {
+    let own = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::").map(|p| p.trim_start_matches('/')))
         .filter(|p| !p.is_empty());
-    if let Some(p) = own {
-        return root.join(p).join("memory.swap.max").exists();
+    if own.is_some_and(|p| root.join(p).join("memory.swap.max").exists()) {
+        return true;
     }
     std::fs::read_dir(root)
         .map(|entries| {

@@ -249,3 +249,31 @@ fn cpuset_lists_parse_like_moby() {
     assert!(cpuset_available("1", "0-1").expect("ok"));
     assert!(!cpuset_available("2", "0-1").expect("ok"));
 }
+
+#[test]
+fn swap_accounting_is_seen_from_a_service_cgroup_without_the_memory_controller() {
+    use super::sysinfo::v2_has_swap_seen_from;
+    // A systemd machine: our service's cgroup has no memory controller (no
+    // memory.* files); the root's children, where containers go, have it.
+    let root = tempfile::tempdir().unwrap();
+    let service = root.path().join("system.slice/dockhand.service");
+    std::fs::create_dir_all(&service).unwrap();
+    let own = "0::/system.slice/dockhand.service\n";
+    assert!(
+        !v2_has_swap_seen_from(root.path(), own),
+        "no memory.swap.max anywhere"
+    );
+    std::fs::write(root.path().join("system.slice/memory.swap.max"), "max\n").unwrap();
+    assert!(v2_has_swap_seen_from(root.path(), own));
+    // Our own cgroup answers first, and the root's own line is no cgroup.
+    let root2 = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root2.path().join("mine")).unwrap();
+    std::fs::write(root2.path().join("mine/memory.swap.max"), "max\n").unwrap();
+    assert!(v2_has_swap_seen_from(root2.path(), "0::/mine\n"));
+    assert!(
+        v2_has_swap_seen_from(root2.path(), "0::/\n"),
+        "found among the children"
+    );
+    let empty = tempfile::tempdir().unwrap();
+    assert!(!v2_has_swap_seen_from(empty.path(), "0::/\n"));
+}

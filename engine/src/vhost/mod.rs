@@ -23,10 +23,17 @@ use std::time::Duration;
 /// uid ranges: virtual host `slot` maps 0..65536 to `first + slot * 65536`, where
 /// `first` is `UID_FIRST` plus a bucket of `MAX_SLOTS` ranges chosen by the data
 /// root, so that daemons with different data roots (tests) do not share ranges.
+/// Every id stays below 2^31: kernels before 6.6 read devpts' `gid=` as a
+/// signed int and refuse larger ones.
 pub const UID_FIRST: u32 = 0x1000_0000;
 pub const UID_SIZE: u32 = 65536;
 const MAX_SLOTS: u32 = 448;
-const BUCKETS: u32 = 128;
+const BUCKETS: u32 = 64;
+/// The buckets of data roots made before ids were kept below 2^31; a data
+/// root with virtual hosts from then keeps its ranges (`uid_first_of`).
+const OLD_BUCKETS: u32 = 128;
+/// Where a data root's first uid is kept, once chosen.
+const UID_FIRST_FILE: &str = "uid-first";
 
 /// Serves a host's Docker API on a unix socket (the server crate implements it).
 pub trait ApiServer: Send + Sync {
@@ -124,6 +131,8 @@ fn rfc3339(unix: i64) -> String {
 /// Creates, lists, expires and destroys virtual hosts.
 pub struct Manager {
     data_root: PathBuf,
+    /// The first uid of this data root's ranges ([`uid_first_of`]).
+    uid_first: u32,
     /// The machine side of virtual hosts' `eth0`, egress policy and sessions.
     playground: Option<crate::network::PlaygroundNetwork>,
     /// Give virtual hosts their own bridge, NAT and DNS (off: `--no-networking`).
@@ -206,6 +215,31 @@ fn offer_preloaded(v: &Vhost) -> bool {
     }
 }
 
+/// The first uid of a data root's ranges: as kept in `vhosts/uid-first`;
+/// else chosen by the data root's hash among [`BUCKETS`] (all ids below
+/// 2^31), or among the [`OLD_BUCKETS`] of before when virtual hosts of then
+/// are on disk (their files are owned by those ids); then kept.
+fn uid_first_of(data_root: &Path, dir: &Path) -> Result<u32> {
+    use sha2::Digest;
+    let file = dir.join(UID_FIRST_FILE);
+    if let Some(n) = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+    {
+        return Ok(n);
+    }
+    let has_hosts = std::fs::read_dir(dir)
+        .ctx("read dir", dir)?
+        .flatten()
+        .any(|e| e.path().extension().is_some_and(|x| x == "json"));
+    let h = sha2::Sha256::digest(data_root.as_os_str().as_encoded_bytes());
+    let hash = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+    let buckets = if has_hosts { OLD_BUCKETS } else { BUCKETS };
+    let first = UID_FIRST + hash % buckets * MAX_SLOTS * UID_SIZE;
+    crate::fsutil::write_atomic(&file, first.to_string().as_bytes())?;
+    Ok(first)
+}
+
 fn process_alive(pid: i64) -> bool {
     // SAFETY: kill with signal 0 only checks.
     pid > 0 && unsafe { libc::kill(pid as i32, 0) } == 0
@@ -235,6 +269,7 @@ impl Manager {
         let m = Arc::new(Manager {
             playground,
             networking,
+            uid_first: uid_first_of(data_root, &dir)?,
             data_root: data_root.to_path_buf(),
             exe,
             defaults,
@@ -338,10 +373,7 @@ impl Manager {
     }
 
     fn uid_first(&self) -> u32 {
-        use sha2::Digest;
-        let h = sha2::Sha256::digest(self.data_root.as_os_str().as_encoded_bytes());
-        let bucket = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) % BUCKETS;
-        UID_FIRST + bucket * MAX_SLOTS * UID_SIZE
+        self.uid_first
     }
 
     fn virtual_ns(&self, rec: &Record, init_pid: i32) -> Arc<VirtualNs> {

@@ -18,12 +18,50 @@ fn defaults_fit_two_hundred_hosts_on_a_classroom_machine() {
     // sparse images (nothing) and idle memory, measured in the benchmark.
     assert!(d.limits.memory.unwrap() <= 2 << 30);
     assert!(d.limits.pids_limit.unwrap() <= 4096);
-    // Checked at compile time below: 200 hosts per daemon, ranges within u32.
+    // Checked at compile time below: 200 hosts per daemon, ids below 2^31
+    // (devpts' gid= on kernels before 6.6), old ranges within u32.
     const { assert!(MAX_SLOTS >= 200) };
+    const { assert!(UID_FIRST as u64 + (BUCKETS * MAX_SLOTS) as u64 * UID_SIZE as u64 <= 1 << 31) };
     const {
         assert!(
-            UID_FIRST as u64 + (BUCKETS * MAX_SLOTS) as u64 * UID_SIZE as u64 <= u32::MAX as u64
+            UID_FIRST as u64 + (OLD_BUCKETS * MAX_SLOTS) as u64 * UID_SIZE as u64
+                <= u32::MAX as u64
         )
     };
     assert_eq!(UID_FIRST % UID_SIZE, 0);
+}
+
+#[test]
+fn uid_ranges_stay_below_2_31_and_old_data_roots_keep_theirs() {
+    // A new data root: below 2^31, and kept.
+    for i in 0..50 {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join(format!("r{i}")).join("vhosts");
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = uid_first_of(&root.path().join(format!("r{i}")), &dir).unwrap();
+        assert!(
+            first as u64 + (MAX_SLOTS * UID_SIZE) as u64 <= 1 << 31,
+            "{first:#x}"
+        );
+        assert_eq!(first % UID_SIZE, 0);
+        let kept = std::fs::read_to_string(dir.join(UID_FIRST_FILE)).unwrap();
+        assert_eq!(kept, first.to_string());
+        assert_eq!(uid_first_of(root.path(), &dir).unwrap(), first, "read back");
+    }
+    // A data root with virtual hosts from before: the old formula, then kept.
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("vhosts");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("old.json"), "{}").unwrap();
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(root.path().as_os_str().as_encoded_bytes());
+    let hash = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+    let old = UID_FIRST + hash % OLD_BUCKETS * MAX_SLOTS * UID_SIZE;
+    assert_eq!(uid_first_of(root.path(), &dir).unwrap(), old);
+    std::fs::remove_file(dir.join("old.json")).unwrap();
+    assert_eq!(
+        uid_first_of(root.path(), &dir).unwrap(),
+        old,
+        "kept once chosen"
+    );
 }
