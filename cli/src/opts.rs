@@ -87,6 +87,10 @@ pub struct ContainerFlags {
     /// UTS namespace to use
     #[arg(long = "uts", value_name = "string")]
     pub uts: Option<String>,
+    /// Cgroup namespace to use (host|private): 'host' is the machine's,
+    /// 'private' the container's own (the default on cgroup v2)
+    #[arg(long = "cgroupns", value_name = "string")]
+    pub cgroupns: Option<String>,
     /// Bind mount a volume
     #[arg(short = 'v', long = "volume", value_name = "list")]
     pub volume: Vec<String>,
@@ -536,6 +540,7 @@ pub fn build_create(
         ("PidMode", &f.pid),
         ("IpcMode", &f.ipc),
         ("UTSMode", &f.uts),
+        ("CgroupnsMode", &f.cgroupns),
     ] {
         if let Some(v) = v {
             extra.insert(key.into(), Value::from(v.as_str()));

@@ -63,6 +63,10 @@ pub fn validate_host_config(hc: &shared::api::HostConfig) -> Result<(), String> 
     if !matches!(uts.as_str(), "" | "host") {
         return Err(format!("invalid UTS mode: {uts}"));
     }
+    let cgroupns = mode("CgroupnsMode");
+    if !matches!(cgroupns.as_str(), "" | "host" | "private") {
+        return Err(format!("invalid cgroup namespace mode: {cgroupns}"));
+    }
     let p = &hc.restart_policy;
     match p.name.as_str() {
         "" | "no" | "always" | "unless-stopped" => {

@@ -88,6 +88,19 @@ impl Host {
             if host_config.restart_policy.name.is_empty() {
                 host_config.restart_policy.name = "no".into();
             }
+            // dockerd's default cgroup namespace mode, shown by inspect.
+            let cgroupns = host_config
+                .extra
+                .entry("CgroupnsMode")
+                .or_insert_with(|| "".into());
+            if cgroupns.as_str().unwrap_or("").is_empty() {
+                *cgroupns = if self.cgroup_version() == "2" {
+                    "private"
+                } else {
+                    "host"
+                }
+                .into();
+            }
             let log = host_config
                 .extra
                 .entry("LogConfig")
@@ -285,7 +298,16 @@ impl Host {
             self_binds.push("/usr/sbin/iptables".to_string());
             self_binds.push("/usr/sbin/iptables-save".to_string());
         }
+        // Docker's default: a private cgroup namespace on cgroup v2, the
+        // machine's on v1.
+        let cgroupns = match hc.extra.get("CgroupnsMode").and_then(|v| v.as_str()) {
+            Some("private") => self.cgroups.is_some(),
+            Some("host") => false,
+            _ => self.cgroup_version() == "2",
+        };
         Ok(RuntimeSpec {
+            cgroupns,
+            cgroup2_mount: cgroupns && self.cgroup_version() == "2",
             mounts,
             pid_host: mode("PidMode"),
             ipc_host: mode("IpcMode"),

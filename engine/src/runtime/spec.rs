@@ -120,6 +120,14 @@ pub struct RuntimeSpec {
     pub log_max_file: u32,
     /// `cgroup.procs` files every process of the container is written to.
     pub cgroup_procs: Vec<PathBuf>,
+    /// A cgroup namespace of its own, rooted at its cgroup (`--cgroupns
+    /// private`, Docker's default on cgroup v2).
+    #[serde(default)]
+    pub cgroupns: bool,
+    /// Mount the cgroup2 tree at /sys/fs/cgroup (a private namespace on a
+    /// cgroup v2 machine: the container sees its own cgroup as the root).
+    #[serde(default)]
+    pub cgroup2_mount: bool,
     /// The monitor's unix socket for attach, exec and exit notification.
     pub socket: PathBuf,
     /// Where the monitor records the exit status (atomically).

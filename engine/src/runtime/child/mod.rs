@@ -211,6 +211,16 @@ pub fn prepare_container(spec: &RuntimeSpec, ns: Option<&super::sandbox::NsFds>)
         Some(mnt) => open_sandbox_binds(spec, mnt)?,
         None => Vec::new(),
     };
+    if spec.cgroupns {
+        // The namespace is rooted at the cgroup of the process that makes it:
+        // join the container's cgroups first (the monitor writes our pid too,
+        // but perhaps not yet).
+        let me = std::process::id().to_string();
+        for procs in &spec.cgroup_procs {
+            fs::write(procs, &me).map_err(|e| fail(format_args!("join {}", procs.display()), e))?;
+        }
+        flags |= CloneFlags::CLONE_NEWCGROUP;
+    }
     unshare(flags).map_err(|e| fail("unshare", e))?;
     if !spec.uts_host {
         nix::unistd::sethostname(&spec.process.hostname).map_err(|e| fail("sethostname", e))?;
@@ -286,6 +296,7 @@ pub fn join_container(init_pid: i32, sandbox: bool) -> R<()> {
         (open("ipc")?, CloneFlags::CLONE_NEWIPC),
         (open("uts")?, CloneFlags::CLONE_NEWUTS),
         (open("net")?, CloneFlags::CLONE_NEWNET),
+        (open("cgroup")?, CloneFlags::CLONE_NEWCGROUP),
         (open("mnt")?, CloneFlags::CLONE_NEWNS),
     ];
     let user = if sandbox { Some(open("user")?) } else { None };

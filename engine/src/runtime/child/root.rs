@@ -98,6 +98,16 @@ pub(super) fn build_root(
     mount_fs("proc", &root.join("proc"), nse, None)?;
     if spec.net == crate::runtime::spec::NetNamespace::New || userns.is_some() {
         mount_fs("sysfs", &root.join("sys"), nse | MsFlags::MS_RDONLY, None)?;
+        if spec.cgroup2_mount {
+            // Our cgroup namespace's view: the container's cgroup as the root,
+            // read-only unless --privileged, as runc mounts it.
+            let ro = if spec.process.privileged {
+                MsFlags::empty()
+            } else {
+                MsFlags::MS_RDONLY
+            };
+            mount_fs("cgroup2", &root.join("sys/fs/cgroup"), nse | ro, None)?;
+        }
     } else {
         // A new sysfs needs a network namespace of our own; share the host's, read-only.
         let sys = root.join("sys");
