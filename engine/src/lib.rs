@@ -19,6 +19,7 @@ pub mod logs;
 pub mod monitor;
 pub mod names;
 pub mod network;
+pub mod preflight;
 pub mod procs;
 pub mod reference;
 pub mod registry;

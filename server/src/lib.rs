@@ -198,11 +198,45 @@ fn engine_api(state: AppState) -> App {
 
 /// What `daemon` and `serve` do first: the machine's own host with its networks
 /// and busybox, and a check that no live daemon owns the socket.
-pub(crate) async fn open_machine(opts: &DaemonOptions) -> std::io::Result<Arc<Host>> {
+/// Opens the machine's engine scope. What the kernel lacks is found first
+/// ([`engine::preflight`]): missing container features stop any daemon;
+/// missing virtual host features stop the playground (`playground` true) and
+/// are logged by a plain daemon, whose containers do not need them.
+pub(crate) async fn open_machine(
+    opts: &DaemonOptions,
+    playground: bool,
+) -> std::io::Result<Arc<Host>> {
+    use engine::preflight::Need;
     std::fs::create_dir_all(&opts.data_root)?;
     let exe = std::env::current_exe()?;
     let host = Host::open(&opts.data_root, "default", exe, opts.net.clone())
         .map_err(std::io::Error::other)?;
+    let report = {
+        let root = opts.data_root.clone();
+        let controllers = host.cgroup_controllers();
+        tokio::task::spawn_blocking(move || engine::preflight::check(&root, controllers.as_deref()))
+            .await
+            .map_err(std::io::Error::other)?
+    };
+    tracing::info!(
+        "kernel check: {}",
+        if report.missing.is_empty() {
+            "everything containers and virtual hosts need is present".to_string()
+        } else {
+            format!("{} missing", report.missing.len())
+        }
+    );
+    if let Some(e) = report.error_for(Need::Containers) {
+        return Err(std::io::Error::other(e));
+    }
+    if let Some(e) = report.error_for(Need::VirtualHosts) {
+        if playground {
+            return Err(std::io::Error::other(format!(
+                "{e}; the playground's instances are virtual hosts"
+            )));
+        }
+        tracing::warn!("{e}; `host create` will fail");
+    }
     if let Err(e) = host.reconcile_networks().await {
         tracing::error!("networking: {e}");
     }
@@ -272,7 +306,7 @@ pub fn run_daemon(opts: DaemonOptions) -> std::io::Result<()> {
 }
 
 async fn serve(opts: DaemonOptions) -> std::io::Result<()> {
-    let host = open_machine(&opts).await?;
+    let host = open_machine(&opts, false).await?;
     let listener = bind_api_socket(&opts.socket)?;
     tracing::info!("API listening on unix://{}", opts.socket.display());
     let registry = registry_client(&opts)?;

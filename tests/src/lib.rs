@@ -580,6 +580,7 @@ pub(crate) fn wait_ready(
     mut ready: impl FnMut() -> bool,
 ) {
     let text = || std::fs::read_to_string(log).unwrap_or_default();
+    let limit = slow_machine(limit);
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if ready() {
@@ -595,6 +596,18 @@ pub(crate) fn wait_ready(
     panic!("not ready within {limit:?}: {}", text());
 }
 
+/// A time limit stretched by `DOCKHAND_TEST_TIME_SCALE` (a factor, 1 by
+/// default), which scripts/vm-test sets where QEMU emulates the guest's CPU:
+/// start-up limits are for a stuck daemon, not a slow machine.
+pub fn slow_machine(limit: Duration) -> Duration {
+    let scale = std::env::var("DOCKHAND_TEST_TIME_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|f| f.is_finite() && *f >= 1.0)
+        .unwrap_or(1.0);
+    limit.mul_f64(scale)
+}
+
 /// Run a CLI to its end (at most 60 s), reading its output as it comes.
 pub(crate) fn run_with(cmd: Command, stdin: Option<&[u8]>) -> Run {
     run_command(cmd, stdin, Duration::from_secs(60))
@@ -604,6 +617,7 @@ pub(crate) fn run_with(cmd: Command, stdin: Option<&[u8]>) -> Run {
 /// killed after `limit` (the process tree is printed first).
 pub fn run_command(mut cmd: Command, stdin: Option<&[u8]>, limit: Duration) -> Run {
     use std::io::Read;
+    let limit = slow_machine(limit);
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {

@@ -96,6 +96,43 @@ impl Host {
         }
     }
 
+    /// The controllers (v1 names) the daemon's cgroups can use for limits,
+    /// `None` without cgroups: what [`crate::preflight::check`] asks for.
+    pub fn cgroup_controllers(&self) -> Option<Vec<&'static str>> {
+        self.cgroups.as_ref()?;
+        let s = &self.sys;
+        let have = [
+            ("memory", s.memory_limit),
+            ("cpu", s.cpu_cfs || s.cpu_shares),
+            ("pids", s.pids_limit),
+            ("cpuset", s.cpuset),
+        ];
+        Some(
+            have.into_iter()
+                .filter(|(_, ok)| *ok)
+                .map(|(n, _)| n)
+                .collect(),
+        )
+    }
+
+    /// Docker's `info` warnings about limits the kernel cannot enforce.
+    pub fn limit_warnings(&self) -> Vec<&'static str> {
+        let s = &self.sys;
+        [
+            (s.memory_limit, "WARNING: No memory limit support"),
+            (s.swap_limit, "WARNING: No swap limit support"),
+            (s.cpu_cfs, "WARNING: No cpu cfs quota support"),
+            (s.cpu_cfs, "WARNING: No cpu cfs period support"),
+            (s.cpu_shares, "WARNING: No cpu shares support"),
+            (s.cpuset, "WARNING: No cpuset support"),
+            (s.pids_limit, "WARNING: No pids limit support"),
+        ]
+        .into_iter()
+        .filter(|(ok, _)| !ok)
+        .map(|(_, w)| w)
+        .collect()
+    }
+
     /// The cgroup layout's version for `info`: "1" (legacy, hybrid) or "2".
     pub fn cgroup_version(&self) -> &'static str {
         self.cgroups.as_ref().map(|c| c.version()).unwrap_or("1")

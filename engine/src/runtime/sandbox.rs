@@ -322,8 +322,14 @@ pub fn make_readonly(fd: &OwnedFd) -> std::io::Result<()> {
 /// appear owned by N inside `userns` (and by base+N to the machine).
 pub fn idmap_in_place(path: &Path, userns: &OwnedFd) -> std::io::Result<()> {
     let fd = clone_tree(path, false)?;
+    set_idmap(&fd, userns)?;
+    attach(&fd, path)
+}
+
+/// Make a detached tree idmapped with the mapping of `userns`.
+pub fn set_idmap(fd: &OwnedFd, userns: &OwnedFd) -> std::io::Result<()> {
     set_attr(
-        &fd,
+        fd,
         &MountAttr {
             attr_set: MOUNT_ATTR_IDMAP,
             attr_clr: 0,
@@ -331,8 +337,7 @@ pub fn idmap_in_place(path: &Path, userns: &OwnedFd) -> std::io::Result<()> {
             userns_fd: userns.as_raw_fd() as u64,
         },
         false,
-    )?;
-    attach(&fd, path)
+    )
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ pub fn run(opts: DaemonOptions, pg: PlaygroundOptions) -> std::io::Result<()> {
 }
 
 async fn serve(opts: DaemonOptions, pg_opts: PlaygroundOptions) -> std::io::Result<()> {
-    let host = crate::open_machine(&opts).await?;
+    let host = crate::open_machine(&opts, true).await?;
     // The playground's address before the socket: a taken port fails first.
     let tcp = tokio::net::TcpListener::bind(pg_opts.listen)
         .await

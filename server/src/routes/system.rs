@@ -151,6 +151,6 @@ pub async fn info(State(st): State<AppState>) -> Json<serde_json::Value> {
         "RuncCommit": {"ID": ""},
         "InitCommit": {"ID": ""},
         "SecurityOptions": ["name=seccomp,profile=unconfined"],
-        "Warnings": [],
+        "Warnings": st.host.limit_warnings(),
     }))
 }
