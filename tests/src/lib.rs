@@ -267,6 +267,20 @@ impl Daemon {
         self.cli_stdin(args, None)
     }
 
+    /// The CLI against virtual host `name`'s own API socket.
+    pub fn vhost_cli(&self, name: &str, args: &[&str]) -> Run {
+        let sock = self
+            .cli(&["host", "inspect", "-f", "{{.Socket}}", name])
+            .ok();
+        let out = Command::new(bin())
+            .arg("-H")
+            .arg(format!("unix://{}", sock.trim()))
+            .args(args)
+            .output()
+            .expect("run cli");
+        Run { out }
+    }
+
     pub fn cli_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
         let mut cmd = Command::new(bin());
         // Credentials (`login`) go where the real docker CLI's go, in the test's folder.

@@ -105,21 +105,8 @@ fn a_data_root_without_idmapped_mounts_is_refused_at_start_up() {
         let d = Daemon::start_on(root.clone());
         let r = d.cli(&["host", "create", "ontmpfs"]);
         assert_eq!(r.code(), 0, "{}\n{}", r.stderr(), d.log());
-        let sock = d
-            .cli(&["host", "inspect", "-f", "{{.Socket}}", "ontmpfs"])
-            .ok();
-        let out = Command::new(dockhand_tests::bin())
-            .arg("-H")
-            .arg(format!("unix://{}", sock.trim()))
-            .args(["run", "--rm", "busybox", "echo", "hi"])
-            .output()
-            .expect("run cli");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            "hi",
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let r = d.vhost_cli("ontmpfs", &["run", "--rm", "busybox", "echo", "hi"]);
+        assert_eq!(r.stdout().trim(), "hi", "{}", r.stderr());
         d.cli(&["host", "rm", "-f", "ontmpfs"]).ok();
         return;
     }
@@ -276,23 +263,7 @@ fn a_virtual_hosts_container_limits_nest_under_its_caps() {
         d.cli(&["host", "create", "--memory", "512m", "nest"]).ok(),
         "nest"
     );
-    let sock = d
-        .cli(&["host", "inspect", "-f", "{{.Socket}}", "nest"])
-        .ok();
-    let vh = |args: &[&str]| {
-        let out = Command::new(dockhand_tests::bin())
-            .arg("-H")
-            .arg(format!("unix://{}", sock.trim()))
-            .args(args)
-            .output()
-            .expect("run cli");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let vh = |args: &[&str]| d.vhost_cli("nest", args).ok();
     let id = vh(&[
         "run", "-d", "--name", "lim", "-m", "64m", "busybox", "sleep", "300",
     ]);

@@ -1,23 +1,12 @@
 //! Virtual hosts (issue 7), end to end against the real kernel: isolation between
 //! hosts and from the machine, caps, the disk, re-adoption and destroy.
 
-use dockhand_tests::{bin, Daemon, Run};
+use dockhand_tests::{Daemon, Run};
 use std::process::Command;
 
 /// Run our CLI against virtual host `name`'s own Docker API socket.
 fn vh(d: &Daemon, name: &str, args: &[&str]) -> Run {
-    let sock = d
-        .cli(&["host", "inspect", "-f", "{{.Socket}}", name])
-        .ok()
-        .trim()
-        .to_string();
-    let out = Command::new(bin())
-        .arg("-H")
-        .arg(format!("unix://{sock}"))
-        .args(args)
-        .output()
-        .expect("run cli");
-    Run { out }
+    d.vhost_cli(name, args)
 }
 
 /// A shell command run as the virtual host's root.
