@@ -161,7 +161,7 @@ pub fn check(data_root: &Path, cgroup_controllers: Option<&[&str]>) -> Report {
             need: Need::VirtualHosts,
             feature: "the nftables bridge family".into(),
             cause: e,
-            fix: "install nftables and load nf_tables_bridge (modprobe nft_chain_filter / nf_tables)",
+            fix: "install nftables (nft) and use a kernel with nf_tables' bridge family (CONFIG_NF_TABLES_BRIDGE)",
         });
     }
     r
@@ -182,7 +182,9 @@ struct Scratch {
 
 impl Scratch {
     fn new(data_root: &Path) -> Result<Scratch, String> {
-        let dir = data_root.join(format!("preflight-{}", std::process::id()));
+        // One name: what a daemon killed mid-check left is cleared here.
+        let dir = data_root.join("preflight");
+        let _ = nix::mount::umount2(&dir.join("merged"), nix::mount::MntFlags::MNT_DETACH);
         let _ = std::fs::remove_dir_all(&dir);
         for sub in ["lower", "upper", "work", "merged"] {
             std::fs::create_dir_all(dir.join(sub))
@@ -229,13 +231,11 @@ impl Scratch {
                     .map_err(std::io::Error::from)
             });
         }
-        let mut child = child
-            .spawn()
-            .map_err(|e| format!("a user namespace: {e}"))?;
+        let mut child = child.spawn().map_err(|e| {
+            format!("no process for the probe (sleep in a new user namespace): {e}")
+        })?;
         let r = (|| {
             let pid = child.id();
-            // The child's exec of sleep may not have happened yet; its user
-            // namespace exists once unshare returned, which is before exec.
             let userns = wait_for_userns(pid)?;
             for map in ["uid_map", "gid_map"] {
                 std::fs::OpenOptions::new()

@@ -298,16 +298,7 @@ impl Host {
             self_binds.push("/usr/sbin/iptables".to_string());
             self_binds.push("/usr/sbin/iptables-save".to_string());
         }
-        // Docker's default: a private cgroup namespace on cgroup v2, the
-        // machine's on v1.
-        let cgroupns = match hc.extra.get("CgroupnsMode").and_then(|v| v.as_str()) {
-            Some("private") => self.cgroups.is_some(),
-            Some("host") => false,
-            _ => self.cgroup_version() == "2",
-        };
-        Ok(RuntimeSpec {
-            cgroupns,
-            cgroup2_mount: cgroupns && self.cgroup_version() == "2",
+        let mut spec = RuntimeSpec {
             mounts,
             pid_host: mode("PidMode"),
             ipc_host: mode("IpcMode"),
@@ -356,7 +347,19 @@ impl Host {
             cgroup_procs: self.cgroup_procs(rec)?,
             socket: self.socket_path(&rec.id),
             exit_path: dir.join("exit.json"),
-        })
+            ..Default::default()
+        };
+        // Docker's default: a private cgroup namespace on cgroup v2, the
+        // machine's on v1; never without a cgroup of its own (the namespace
+        // would be rooted at ours).
+        spec.cgroupns = !spec.cgroup_procs.is_empty()
+            && match hc.extra.get("CgroupnsMode").and_then(|v| v.as_str()) {
+                Some("private") => true,
+                Some("host") => false,
+                _ => self.cgroup_version() == "2",
+            };
+        spec.cgroup2_mount = spec.cgroupns && self.cgroup_version() == "2";
+        Ok(spec)
     }
 
     /// The endpoint settings a create asks for (aliases, fixed addresses,

@@ -132,7 +132,7 @@ fn rfc3339(unix: i64) -> String {
 pub struct Manager {
     data_root: PathBuf,
     /// The first uid of this data root's ranges ([`uid_first_of`]).
-    uid_first: u32,
+    uid_first: std::sync::atomic::AtomicU32,
     /// The machine side of virtual hosts' `eth0`, egress policy and sessions.
     playground: Option<crate::network::PlaygroundNetwork>,
     /// Give virtual hosts their own bridge, NAT and DNS (off: `--no-networking`).
@@ -215,28 +215,32 @@ fn offer_preloaded(v: &Vhost) -> bool {
     }
 }
 
+/// The first uid kept in `vhosts/uid-first`, if one was chosen.
+fn kept_uid_first(dir: &Path) -> Option<u32> {
+    std::fs::read_to_string(dir.join(UID_FIRST_FILE))
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+}
+
+/// The first uid the data root's hash picks among `buckets`.
+fn hashed_uid_first(data_root: &Path, buckets: u32) -> u32 {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(data_root.as_os_str().as_encoded_bytes());
+    let hash = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+    UID_FIRST + hash % buckets * MAX_SLOTS * UID_SIZE
+}
+
 /// The first uid of a data root's ranges: as kept in `vhosts/uid-first`;
 /// else chosen by the data root's hash among [`BUCKETS`] (all ids below
 /// 2^31), or among the [`OLD_BUCKETS`] of before when virtual hosts of then
-/// are on disk (their files are owned by those ids); then kept.
-fn uid_first_of(data_root: &Path, dir: &Path) -> Result<u32> {
-    use sha2::Digest;
-    let file = dir.join(UID_FIRST_FILE);
-    if let Some(n) = std::fs::read_to_string(&file)
-        .ok()
-        .and_then(|t| t.trim().parse::<u32>().ok())
-    {
+/// live on (`live_hosts`: their files are owned by those ids); then kept.
+fn uid_first_of(data_root: &Path, dir: &Path, live_hosts: bool) -> Result<u32> {
+    if let Some(n) = kept_uid_first(dir) {
         return Ok(n);
     }
-    let has_hosts = std::fs::read_dir(dir)
-        .ctx("read dir", dir)?
-        .flatten()
-        .any(|e| e.path().extension().is_some_and(|x| x == "json"));
-    let h = sha2::Sha256::digest(data_root.as_os_str().as_encoded_bytes());
-    let hash = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
-    let buckets = if has_hosts { OLD_BUCKETS } else { BUCKETS };
-    let first = UID_FIRST + hash % buckets * MAX_SLOTS * UID_SIZE;
-    crate::fsutil::write_atomic(&file, first.to_string().as_bytes())?;
+    let buckets = if live_hosts { OLD_BUCKETS } else { BUCKETS };
+    let first = hashed_uid_first(data_root, buckets);
+    crate::fsutil::write_atomic(&dir.join(UID_FIRST_FILE), first.to_string().as_bytes())?;
     Ok(first)
 }
 
@@ -269,7 +273,18 @@ impl Manager {
         let m = Arc::new(Manager {
             playground,
             networking,
-            uid_first: uid_first_of(data_root, &dir)?,
+            // Until adoption tells whether virtual hosts of before live on:
+            // their ranges, if records of then are on disk.
+            uid_first: std::sync::atomic::AtomicU32::new(kept_uid_first(&dir).unwrap_or_else(
+                || {
+                    let records = std::fs::read_dir(&dir)
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .any(|e| e.path().extension().is_some_and(|x| x == "json"));
+                    hashed_uid_first(data_root, if records { OLD_BUCKETS } else { BUCKETS })
+                },
+            )),
             data_root: data_root.to_path_buf(),
             exe,
             defaults,
@@ -292,6 +307,17 @@ impl Manager {
                 tracing::warn!("virtual host {name} is gone ({e}); removing what is left");
                 m.destroy_remains(&name).await;
             }
+        }
+        let live = !m.hosts.lock().unwrap().is_empty();
+        let first = uid_first_of(data_root, &dir, live)?;
+        m.uid_first.store(first, Ordering::SeqCst);
+        if first as u64 + (MAX_SLOTS * UID_SIZE) as u64 > 1 << 31 {
+            tracing::warn!(
+                "virtual hosts' ids lie above 2^31 (kept for the virtual hosts of before): \
+                 kernels before 6.6 refuse /dev/pts for them; remove {}uid-first once \
+                 no virtual host is left to choose ranges below 2^31",
+                dir.display().to_string() + "/"
+            );
         }
         if let Some(pg) = &m.playground {
             let known: Vec<String> = m.hosts.lock().unwrap().keys().cloned().collect();
@@ -373,7 +399,7 @@ impl Manager {
     }
 
     fn uid_first(&self) -> u32 {
-        self.uid_first
+        self.uid_first.load(Ordering::SeqCst)
     }
 
     fn virtual_ns(&self, rec: &Record, init_pid: i32) -> Arc<VirtualNs> {

@@ -38,7 +38,7 @@ fn uid_ranges_stay_below_2_31_and_old_data_roots_keep_theirs() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join(format!("r{i}")).join("vhosts");
         std::fs::create_dir_all(&dir).unwrap();
-        let first = uid_first_of(&root.path().join(format!("r{i}")), &dir).unwrap();
+        let first = uid_first_of(&root.path().join(format!("r{i}")), &dir, false).unwrap();
         assert!(
             first as u64 + (MAX_SLOTS * UID_SIZE) as u64 <= 1 << 31,
             "{first:#x}"
@@ -46,22 +46,29 @@ fn uid_ranges_stay_below_2_31_and_old_data_roots_keep_theirs() {
         assert_eq!(first % UID_SIZE, 0);
         let kept = std::fs::read_to_string(dir.join(UID_FIRST_FILE)).unwrap();
         assert_eq!(kept, first.to_string());
-        assert_eq!(uid_first_of(root.path(), &dir).unwrap(), first, "read back");
+        assert_eq!(
+            uid_first_of(root.path(), &dir, true).unwrap(),
+            first,
+            "read back"
+        );
     }
-    // A data root with virtual hosts from before: the old formula, then kept.
+    // A data root whose virtual hosts of before live on: the old formula,
+    // then kept; one whose records are of dead hosts only: the new one.
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("vhosts");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("old.json"), "{}").unwrap();
-    use sha2::Digest;
-    let h = sha2::Sha256::digest(root.path().as_os_str().as_encoded_bytes());
-    let hash = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
-    let old = UID_FIRST + hash % OLD_BUCKETS * MAX_SLOTS * UID_SIZE;
-    assert_eq!(uid_first_of(root.path(), &dir).unwrap(), old);
-    std::fs::remove_file(dir.join("old.json")).unwrap();
+    let old = hashed_uid_first(root.path(), OLD_BUCKETS);
+    assert_eq!(uid_first_of(root.path(), &dir, true).unwrap(), old);
     assert_eq!(
-        uid_first_of(root.path(), &dir).unwrap(),
+        uid_first_of(root.path(), &dir, false).unwrap(),
         old,
         "kept once chosen"
+    );
+    let root2 = tempfile::tempdir().unwrap();
+    let dir2 = root2.path().join("vhosts");
+    std::fs::create_dir_all(&dir2).unwrap();
+    assert_eq!(
+        uid_first_of(root2.path(), &dir2, false).unwrap(),
+        hashed_uid_first(root2.path(), BUCKETS)
     );
 }

@@ -292,13 +292,16 @@ pub fn join_container(init_pid: i32, sandbox: bool) -> R<()> {
         let p = format!("/proc/{init_pid}/ns/{ns}");
         fs::File::open(&p).map_err(|e| fail(format_args!("open {p}"), e))
     };
-    let files = [
+    let mut files = vec![
         (open("ipc")?, CloneFlags::CLONE_NEWIPC),
         (open("uts")?, CloneFlags::CLONE_NEWUTS),
         (open("net")?, CloneFlags::CLONE_NEWNET),
-        (open("cgroup")?, CloneFlags::CLONE_NEWCGROUP),
-        (open("mnt")?, CloneFlags::CLONE_NEWNS),
     ];
+    // A kernel without cgroup namespaces has no such file: nothing to join.
+    if let Ok(f) = fs::File::open(format!("/proc/{init_pid}/ns/cgroup")) {
+        files.push((f, CloneFlags::CLONE_NEWCGROUP));
+    }
+    files.push((open("mnt")?, CloneFlags::CLONE_NEWNS));
     let user = if sandbox { Some(open("user")?) } else { None };
     for (f, flag) in &files {
         setns(f, *flag).map_err(|e| fail(format_args!("setns {flag:?}"), e))?;

@@ -98,22 +98,25 @@ pub(super) fn build_root(
     mount_fs("proc", &root.join("proc"), nse, None)?;
     if spec.net == crate::runtime::spec::NetNamespace::New || userns.is_some() {
         mount_fs("sysfs", &root.join("sys"), nse | MsFlags::MS_RDONLY, None)?;
-        if spec.cgroup2_mount {
-            // Our cgroup namespace's view: the container's cgroup as the root,
-            // read-only unless --privileged, as runc mounts it.
-            let ro = if spec.process.privileged {
-                MsFlags::empty()
-            } else {
-                MsFlags::MS_RDONLY
-            };
-            mount_fs("cgroup2", &root.join("sys/fs/cgroup"), nse | ro, None)?;
-        }
     } else {
-        // A new sysfs needs a network namespace of our own; share the host's, read-only.
+        // A new sysfs needs a network namespace of our own; share the host's,
+        // read-only with everything mounted below it (its cgroup trees too).
+        use crate::runtime::sandbox::{attach, clone_tree, make_readonly};
         let sys = root.join("sys");
         fs::create_dir_all(&sys).map_err(|e| fail("mkdir /sys", e))?;
-        bind(Path::new("/sys"), &sys, MsFlags::MS_REC)?;
-        remount_ro(&sys, nse)?;
+        let tree = clone_tree(Path::new("/sys"), true).map_err(|e| fail("clone /sys", e))?;
+        make_readonly(&tree).map_err(|e| fail("make /sys read-only", e))?;
+        attach(&tree, &sys).map_err(|e| fail("mount /sys", e))?;
+    }
+    if spec.cgroup2_mount {
+        // Our cgroup namespace's view: the container's cgroup as the root,
+        // read-only unless --privileged, as runc mounts it.
+        let ro = if spec.process.privileged {
+            MsFlags::empty()
+        } else {
+            MsFlags::MS_RDONLY
+        };
+        mount_fs("cgroup2", &root.join("sys/fs/cgroup"), nse | ro, None)?;
     }
     let dev = root.join("dev");
     mount_fs(
