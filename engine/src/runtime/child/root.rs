@@ -107,6 +107,15 @@ pub(super) fn build_root(
         let tree = clone_tree(Path::new("/sys"), true).map_err(|e| fail("clone /sys", e))?;
         make_readonly(&tree).map_err(|e| fail("make /sys read-only", e))?;
         attach(&tree, &sys).map_err(|e| fail("mount /sys", e))?;
+        if spec.cgroup2_mount {
+            // The clone's cgroup2 mount is the same superblock as the namespace's
+            // view below; the kernel refuses stacking it on its own root (EBUSY).
+            let cg = root.join("sys/fs/cgroup");
+            match umount2(&cg, MntFlags::MNT_DETACH) {
+                Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
+                Err(e) => return Err(fail("detach /sys/fs/cgroup", e)),
+            }
+        }
     }
     if spec.cgroup2_mount {
         // Our cgroup namespace's view: the container's cgroup as the root,
