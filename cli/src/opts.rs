@@ -348,6 +348,32 @@ pub fn io_text(e: &std::io::Error) -> String {
     }
 }
 
+/// `--security-opt` as docker/cli sends it: `seccomp=FILE` becomes
+/// `seccomp=` and the profile's JSON, compacted; `builtin` and `unconfined`
+/// stay names.
+pub fn security_opts(opts: &[String]) -> Result<Vec<String>, String> {
+    opts.iter()
+        .map(|o| {
+            let Some((key, value)) = o.split_once(['=', ':']) else {
+                return Ok(o.clone());
+            };
+            if key != "seccomp" || matches!(value, "builtin" | "unconfined") {
+                return Ok(o.clone());
+            }
+            let text = std::fs::read_to_string(value).map_err(|e| {
+                format!(
+                    "opening seccomp profile ({value}) failed: open {value}: {}",
+                    io_text(&e)
+                )
+            })?;
+            let json: Value = serde_json::from_str(&text).map_err(|e| {
+                format!("compacting json for seccomp profile ({value}) failed: {e}")
+            })?;
+            Ok(format!("seccomp={json}"))
+        })
+        .collect()
+}
+
 /// The `--health-*` flags and `--no-healthcheck` as docker/cli reads them.
 fn health_config(f: &ContainerFlags) -> Result<Option<shared::api::HealthConfig>, String> {
     let duration = |flag: &str, v: &Option<String>| -> Result<i64, String> {
@@ -557,7 +583,7 @@ pub fn build_create(
         readonly_rootfs: f.read_only,
         cap_add: f.cap_add.clone(),
         cap_drop: f.cap_drop.clone(),
-        security_opt: f.security_opt.clone(),
+        security_opt: security_opts(&f.security_opt)?,
         extra_hosts: f.add_host.clone(),
         init: if f.init { Some(true) } else { None },
         console_size: Some([0, 0]),

@@ -28,8 +28,59 @@ pub fn container_resolv_conf(host: &str) -> String {
     out
 }
 
+/// `HostConfig.SecurityOpt` as moby reads it; SELinux labels, AppArmor
+/// profiles and `writable-cgroups` are accepted and have no effect here.
+#[derive(Debug, Default, PartialEq)]
+pub struct SecurityOpts {
+    pub no_new_privileges: bool,
+    /// `seccomp=`: `unconfined`, `builtin` or a profile's JSON; the last wins.
+    pub seccomp: Option<String>,
+}
+
+/// Parses `--security-opt` values with moby's rules and error texts.
+pub fn security_opts(list: &[String]) -> Result<SecurityOpts, String> {
+    let mut out = SecurityOpts::default();
+    for opt in list {
+        if matches!(opt.as_str(), "no-new-privileges") {
+            out.no_new_privileges = true;
+            continue;
+        }
+        if matches!(opt.as_str(), "writable-cgroups" | "disable") {
+            continue;
+        }
+        // `=` separates; `:` is the deprecated separator moby still reads.
+        let split = if opt.contains('=') {
+            opt.split_once('=')
+        } else {
+            opt.split_once(':')
+        };
+        let Some((key, value)) = split else {
+            return Err(format!("invalid --security-opt 1: {opt:?}"));
+        };
+        let bool_of = |v: &str| match v {
+            "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+            "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+            _ => None,
+        };
+        match key {
+            "label" | "apparmor" => {}
+            "seccomp" => out.seccomp = Some(value.to_string()),
+            "no-new-privileges" => {
+                out.no_new_privileges =
+                    bool_of(value).ok_or_else(|| format!("invalid --security-opt 2: {opt:?}"))?
+            }
+            "writable-cgroups" => {
+                bool_of(value).ok_or_else(|| format!("invalid --security-opt 2: {opt:?}"))?;
+            }
+            _ => return Err(format!("invalid --security-opt 2: {opt:?}")),
+        }
+    }
+    Ok(out)
+}
+
 /// Checks of `HostConfig` that moby makes at create, with its texts.
 pub fn validate_host_config(hc: &shared::api::HostConfig) -> Result<(), String> {
+    security_opts(&hc.security_opt)?;
     let mode = |k: &str| {
         hc.extra
             .get(k)

@@ -359,6 +359,7 @@ impl Host {
                 _ => self.cgroup_version() == "2",
             };
         spec.cgroup2_mount = spec.cgroupns && self.cgroup_version() == "2";
+        spec.process.seccomp = self.seccomp_for(rec)?;
         Ok(spec)
     }
 
@@ -459,6 +460,54 @@ impl Host {
         Ok(NetNamespace::New)
     }
 
+    /// The seccomp filters of a container's processes (exec'd ones too), as
+    /// moby chooses them: none with `seccomp=unconfined`, none when privileged
+    /// unless a profile is named, else the profile given or the built-in one,
+    /// compiled for the capabilities the container holds. In a virtual host
+    /// every process, its hidden init and shells included, also carries the
+    /// host-level filter, installed first.
+    pub(super) fn seccomp_for(
+        &self,
+        rec: &ContainerInspect,
+    ) -> Result<Option<Vec<crate::runtime::seccomp::Program>>> {
+        use crate::runtime::{caps, seccomp};
+        let invalid = |e: seccomp::SeccompError| Error::InvalidParameter(e.to_string());
+        let kernel = seccomp::running_kernel();
+        let mut programs = Vec::new();
+        if self.virt.is_some() {
+            programs.extend(
+                seccomp::compile(&seccomp::virtual_host(), &[], kernel)
+                    .map_err(invalid)?
+                    .unwrap_or_default(),
+            );
+        }
+        let hc = &rec.host_config;
+        let opts = config::security_opts(&hc.security_opt).map_err(Error::InvalidParameter)?;
+        let profile = match opts.seccomp.as_deref() {
+            _ if hidden(rec) => None,
+            Some("unconfined") => None,
+            None | Some("builtin") if hc.privileged => None,
+            None | Some("builtin") => Some(seccomp::builtin()),
+            Some(json) => Some(seccomp::parse(json).map_err(invalid)?),
+        };
+        if let Some(profile) = profile {
+            let set = caps::effective_set(hc.privileged, &hc.cap_add, &hc.cap_drop, u64::MAX)
+                .map_err(Error::InvalidParameter)?;
+            let held: Vec<String> = caps::NAMES
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| set & (1u64 << i) != 0)
+                .map(|(_, n)| format!("CAP_{n}"))
+                .collect();
+            programs.extend(
+                seccomp::compile(&profile, &held, kernel)
+                    .map_err(invalid)?
+                    .unwrap_or_default(),
+            );
+        }
+        Ok((!programs.is_empty()).then_some(programs))
+    }
+
     /// The process part of a spec: the container's own or an exec'd one, which
     /// shares the container's capability settings.
     #[allow(clippy::too_many_arguments)]
@@ -481,13 +530,12 @@ impl Host {
             hostname: rec.config.hostname.clone(),
             tty,
             privileged,
-            no_new_privileges: hc.security_opt.iter().any(|o| {
-                o == "no-new-privileges"
-                    || o == "no-new-privileges:true"
-                    || o == "no-new-privileges=true"
-            }),
+            no_new_privileges: config::security_opts(&hc.security_opt)
+                .map(|o| o.no_new_privileges)
+                .unwrap_or(false),
             cap_add: hc.cap_add.clone(),
             cap_drop: hc.cap_drop.clone(),
+            seccomp: None,
             group_add: hc
                 .extra
                 .get("GroupAdd")

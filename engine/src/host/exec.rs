@@ -62,17 +62,13 @@ impl Host {
         let env = container::merge_env(&rec.config.env, &req.env);
         let privileged = req.privileged || rec.host_config.privileged;
         let id = random_id();
+        let mut process =
+            self.process_spec(&rec, req.cmd.clone(), env, &user, &cwd, req.tty, privileged);
+        // The container's filter, whatever the exec's privileges (as runc).
+        process.seccomp = self.seccomp_for(&rec)?;
         let spec = ExecSpec {
             id: id.clone(),
-            process: self.process_spec(
-                &rec,
-                req.cmd.clone(),
-                env,
-                &user,
-                &cwd,
-                req.tty,
-                privileged,
-            ),
+            process,
             stdin: req.attach_stdin,
             console_size: req
                 .console_size

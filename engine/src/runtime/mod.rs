@@ -9,6 +9,7 @@
 pub mod caps;
 pub mod child;
 pub mod sandbox;
+pub mod seccomp;
 pub mod spec;
 pub mod user;
 

@@ -20,6 +20,9 @@ pub struct ProcessSpec {
     /// `HostConfig.GroupAdd`: more supplementary groups, names or numbers.
     #[serde(default)]
     pub group_add: Vec<String>,
+    /// Seccomp filters to install before `execve`, in order; none: unconfined.
+    #[serde(default)]
+    pub seccomp: Option<Vec<crate::runtime::seccomp::Program>>,
 }
 
 /// Which network namespace the container's processes live in.

@@ -150,7 +150,13 @@ pub async fn info(State(st): State<AppState>) -> Json<serde_json::Value> {
         "ContainerdCommit": {"ID": ""},
         "RuncCommit": {"ID": ""},
         "InitCommit": {"ID": ""},
-        "SecurityOptions": ["name=seccomp,profile=unconfined"],
+        // As dockerd: the default seccomp profile, and cgroup namespaces
+        // (private by default) where the machine runs cgroup v2.
+        "SecurityOptions": if st.host.cgroup_version() == "2" {
+            vec!["name=seccomp,profile=builtin", "name=cgroupns"]
+        } else {
+            vec!["name=seccomp,profile=builtin"]
+        },
         "Warnings": st.host.limit_warnings(),
     }))
 }

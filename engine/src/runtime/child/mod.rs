@@ -412,6 +412,18 @@ pub fn prepare_process(p: &ProcessSpec) -> R<(CString, Vec<CString>, Vec<CString
                 message: m,
             }
         })?;
+    // Without no_new_privs a filter needs CAP_SYS_ADMIN, so it goes on while
+    // we still hold it (as runc does); our remaining set-up calls are all in
+    // the default profile. With no_new_privs, as late as possible.
+    let install_seccomp = || match &p.seccomp {
+        Some(programs) => {
+            super::seccomp::install(programs).map_err(|e| fail("install seccomp filter", e))
+        }
+        None => Ok(()),
+    };
+    if !p.no_new_privileges {
+        install_seccomp()?;
+    }
     caps::drop_bounding(set).map_err(|e| fail("drop bounding capabilities", e))?;
     // Keep capabilities across the uid change; capset below sets the final sets.
     // SAFETY: prctl with integer arguments.
@@ -430,6 +442,7 @@ pub fn prepare_process(p: &ProcessSpec) -> R<(CString, Vec<CString>, Vec<CString
     if p.no_new_privileges {
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+        install_seccomp()?;
     }
     // The working directory is entered as the container's user, as runc does.
     std::env::set_current_dir(cwd)
