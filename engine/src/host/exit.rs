@@ -12,6 +12,7 @@ impl Host {
             while let Some((s, data)) = d.next_frame() {
                 if s == EXIT_STREAM {
                     if let Ok(st) = serde_json::from_slice::<ExitStatus>(&data) {
+                        self.release_network_now(&id).await;
                         self.on_exit(&id, st);
                         return;
                     }
@@ -22,6 +23,10 @@ impl Host {
                 Ok(n) => d.push(&buf[..n]),
             }
         };
+        // As moby's exit handling: the network (its ports and rules) is
+        // released before the container is seen stopped, so that `wait` and
+        // `run --rm` return with nothing of it left.
+        self.release_network_now(&id).await;
         self.on_exit(&id, status);
     }
 
