@@ -715,7 +715,15 @@ async function sizes(browser) {
           // A finger scrolls the terminal back.
           await run(p, "node1", 1, "seq 1001 1200; echo seq-end", "seq-end");
           const visible = () => p.evaluate(() => document.querySelector("[data-testid=terminal-node1-1] .xterm-rows")?.textContent || "");
-          if (!(await visible()).includes("seq-end")) throw new Error("the end of the output is not on screen");
+          // The rows are drawn on the next animation frame after the bytes land.
+          const drawn = await p
+            .waitForFunction(
+              () => (document.querySelector("[data-testid=terminal-node1-1] .xterm-rows")?.textContent || "").includes("seq-end"),
+              null,
+              { timeout: 3000 },
+            )
+            .then(() => true, () => false);
+          if (!drawn) throw new Error("the end of the output is not on screen");
           const t = await box(p, "[data-testid=terminal-node1-1]");
           const cdp = await c.newCDPSession(p);
           const x = Math.round(t.x + t.width / 2);
