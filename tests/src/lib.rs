@@ -5,6 +5,7 @@
 
 pub mod conformance;
 pub mod dockerd;
+pub mod holdings;
 pub mod own_registry;
 pub mod pty;
 pub mod registry;
@@ -188,7 +189,7 @@ impl Daemon {
 
     fn spawn(&mut self) {
         let n = self.net_index;
-        let tag = format!("{:04x}", (std::process::id() as usize * 31 + n) & 0xffff);
+        let tag = self.tag();
         let mut cmd = Command::new(bin());
         cmd.arg("daemon")
             .arg("--data-root")
@@ -235,6 +236,25 @@ impl Daemon {
             .find(|v| v["Config"]["Labels"]["dockhand.sandbox"] == "1")
             .and_then(|v| v["State"]["Pid"].as_i64())
             .expect("the host's init")
+    }
+
+    /// The suffix of this daemon's bridge and chain names.
+    fn tag(&self) -> String {
+        format!(
+            "{:04x}",
+            (std::process::id() as usize * 31 + self.net_index) & 0xffff
+        )
+    }
+
+    /// What this daemon holds on the machine is found by: its pid, data root
+    /// and chain prefixes (for `holdings`).
+    pub fn scope(&self) -> holdings::Scope {
+        let tag = self.tag();
+        holdings::Scope {
+            pid: self.child.as_ref().map(|c| c.id()).expect("daemon running"),
+            root: self.root.clone(),
+            chain_prefixes: vec![format!("DH-T{tag}"), format!("DH-P{tag}")],
+        }
     }
 
     pub fn log(&self) -> String {
