@@ -13,6 +13,8 @@ pub mod error;
 pub mod filters;
 pub mod fsutil;
 pub mod host;
+#[cfg(test)]
+mod hostile_input;
 pub mod image;
 pub mod init;
 pub mod logs;

@@ -308,3 +308,94 @@ fn later_entries_replace_earlier_ones() {
     assert!(fs::symlink_metadata(root.join("s")).unwrap().is_file());
     assert_eq!(fs::read_dir(outer.path()).unwrap().count(), 1);
 }
+
+/// One entry of a generated archive: (kind, name, link target).
+type Generated = (u8, String, String);
+
+/// Names and targets built from a few words, `..`, `.`, empty components and
+/// absolute forms: everything a hostile layer uses to climb out. The words
+/// are unusual so that an escape to the machine's `/` or `/tmp` is seen.
+fn hostile_entries() -> impl proptest::strategy::Strategy<Value = Vec<Generated>> {
+    use proptest::prelude::*;
+    let word = prop_oneof![
+        Just("dhpa"),
+        Just("dhpb"),
+        Just(".."),
+        Just("."),
+        Just(""),
+        Just(".wh.dhpa"),
+        Just(".wh..wh..opq"),
+    ];
+    let path = (any::<bool>(), prop::collection::vec(word, 1..4)).prop_map(|(abs, w)| {
+        let p = w.join("/");
+        if abs {
+            format!("/{p}")
+        } else {
+            p
+        }
+    });
+    let target = prop_oneof![
+        Just("..".to_string()),
+        Just("../..".to_string()),
+        Just("../../..".to_string()),
+        Just("/".to_string()),
+        Just("/tmp".to_string()),
+        Just("/dhpa".to_string()),
+        path.clone(),
+    ];
+    prop::collection::vec((0u8..6, path, target), 1..10)
+}
+
+#[test]
+fn hostile_layers_never_write_outside_the_root() {
+    crate::testing::require_root!();
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 256,
+        failure_persistence: None,
+        ..Default::default()
+    });
+    let result = runner.run(&hostile_entries(), |entries| {
+        let (outer, root) = setup();
+        let sentinel = outer.path().join("sentinel");
+        fs::write(&sentinel, b"keep").unwrap();
+        let mut t = Tar::new();
+        for (kind, name, target) in &entries {
+            if name.len() > 90 || target.len() > 90 {
+                continue;
+            }
+            match kind {
+                0 => t.dir(name),
+                1 => t.file(name, b"data"),
+                2 => t.link(name, tar::EntryType::Symlink, target),
+                3 => t.link(name, tar::EntryType::Link, target),
+                4 => t.raw(Tar::header(name, tar::EntryType::Fifo, 0o644, 0), b""),
+                _ => {
+                    let mut h = Tar::header(name, tar::EntryType::Char, 0o644, 0);
+                    h.set_device_major(1).unwrap();
+                    h.set_device_minor(3).unwrap();
+                    t.raw(h, b"")
+                }
+            };
+        }
+        // Refusing the archive is fine; writing outside the root is not.
+        let _ = extract(&t.bytes()[..], &root);
+        let mut beside: Vec<String> = fs::read_dir(outer.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        beside.sort();
+        proptest::prop_assert_eq!(beside, vec!["layer".to_string(), "sentinel".to_string()]);
+        proptest::prop_assert_eq!(fs::read(&sentinel).unwrap(), b"keep");
+        for escaped in ["/dhpa", "/dhpb", "/tmp/dhpa", "/tmp/dhpb"] {
+            proptest::prop_assert!(
+                fs::symlink_metadata(escaped).is_err(),
+                "{} escaped",
+                escaped
+            );
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
