@@ -35,6 +35,9 @@ impl PlaygroundNetwork {
             format!("-s {net} -d {net} {c} -j DROP"),
             format!("-s {net} {c} -j {}", self.chain("REG")),
             format!("-s {net} -m conntrack --ctstate DNAT {c} -j DROP"),
+            // Link-local addresses, whatever the egress policy: on a cloud
+            // machine 169.254.169.254 answers with the machine's credentials.
+            format!("-s {net} -d 169.254.0.0/16 {c} -j DROP"),
             format!("-s {net} {c} -j {}", self.chain("EGRESS")),
             format!("-s {net} {c} -j DROP"),
             format!("-d {net} {c} -j DROP"),
