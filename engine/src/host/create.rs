@@ -472,38 +472,30 @@ impl Host {
     ) -> Result<Option<Vec<crate::runtime::seccomp::Program>>> {
         use crate::runtime::{caps, seccomp};
         let invalid = |e: seccomp::SeccompError| Error::InvalidParameter(e.to_string());
-        let kernel = seccomp::running_kernel();
         let mut programs = Vec::new();
         if self.virt.is_some() {
-            programs.extend(
-                seccomp::compile(&seccomp::virtual_host(), &[], kernel)
-                    .map_err(invalid)?
-                    .unwrap_or_default(),
-            );
+            programs.extend(seccomp::virtual_host_programs().map_err(invalid)?);
         }
         let hc = &rec.host_config;
         let opts = config::security_opts(&hc.security_opt).map_err(Error::InvalidParameter)?;
-        let profile = match opts.seccomp.as_deref() {
+        // None: no container filter; Some(None): the built-in profile.
+        let container = match opts.seccomp.as_deref() {
             _ if hidden(rec) => None,
             Some("unconfined") => None,
             None | Some("builtin") if hc.privileged => None,
-            None | Some("builtin") => Some(seccomp::builtin()),
-            Some(json) => Some(seccomp::parse(json).map_err(invalid)?),
+            None | Some("builtin") => Some(None),
+            Some(json) => Some(Some(seccomp::parse(json).map_err(invalid)?)),
         };
-        if let Some(profile) = profile {
+        if let Some(custom) = container {
             let set = caps::effective_set(hc.privileged, &hc.cap_add, &hc.cap_drop, u64::MAX)
                 .map_err(Error::InvalidParameter)?;
-            let held: Vec<String> = caps::NAMES
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| set & (1u64 << i) != 0)
-                .map(|(_, n)| format!("CAP_{n}"))
-                .collect();
-            programs.extend(
-                seccomp::compile(&profile, &held, kernel)
+            let held = caps::names_of(set);
+            programs.extend(match custom {
+                None => seccomp::builtin_programs(&held).map_err(invalid)?,
+                Some(profile) => seccomp::compile(&profile, &held, seccomp::running_kernel())
                     .map_err(invalid)?
                     .unwrap_or_default(),
-            );
+            });
         }
         Ok((!programs.is_empty()).then_some(programs))
     }

@@ -107,6 +107,16 @@ pub fn effective_set(
     Ok(set.iter().fold(0u64, |m, c| m | (1u64 << c)) & held)
 }
 
+/// The `CAP_…` names of the capabilities in `set`.
+pub fn names_of(set: u64) -> Vec<String> {
+    NAMES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| set & (1u64 << i) != 0)
+        .map(|(_, n)| format!("CAP_{n}"))
+        .collect()
+}
+
 /// The permitted set of the calling process (from `/proc/self/status`).
 pub fn held() -> u64 {
     std::fs::read_to_string("/proc/self/status")

@@ -91,7 +91,7 @@ pub struct Condition {
 
 /// A profile that cannot become a filter, with the text the container's start
 /// fails with.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum SeccompError {
     #[error("Decoding seccomp profile failed: {0}")]
     Decode(String),
@@ -262,8 +262,35 @@ fn kernel_version(v: &str) -> Result<(u32, u32), SeccompError> {
     ))
 }
 
-/// The running kernel's (major, minor) from uname(2).
+/// The filters of the built-in profile for a container holding `caps`,
+/// compiled once per capability set: every start and exec asks for them.
+pub fn builtin_programs(caps: &[String]) -> Result<Vec<Program>, SeccompError> {
+    static CACHE: std::sync::Mutex<BTreeMap<Vec<String>, Vec<Program>>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = cache.get(caps) {
+        return Ok(p.clone());
+    }
+    let programs = compile(&builtin(), caps, running_kernel())?.unwrap_or_default();
+    cache.insert(caps.to_vec(), programs.clone());
+    Ok(programs)
+}
+
+/// The filters of [`virtual_host`], compiled once.
+pub fn virtual_host_programs() -> Result<Vec<Program>, SeccompError> {
+    static ONCE: std::sync::OnceLock<Result<Vec<Program>, SeccompError>> =
+        std::sync::OnceLock::new();
+    ONCE.get_or_init(|| Ok(compile(&virtual_host(), &[], running_kernel())?.unwrap_or_default()))
+        .clone()
+}
+
+/// The running kernel's (major, minor) from uname(2), read once.
 pub fn running_kernel() -> (u32, u32) {
+    static ONCE: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+    *ONCE.get_or_init(read_kernel_version)
+}
+
+fn read_kernel_version() -> (u32, u32) {
     let release = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default();
