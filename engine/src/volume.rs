@@ -207,15 +207,26 @@ pub struct BindSpec {
     pub mode: String,
 }
 
-/// Docker's local volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+/// Docker's local volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, and no longer
+/// than a file name can be (the volume's directory is named by it).
 pub fn valid_name(n: &str) -> bool {
     let mut chars = n.chars();
     n.len() >= 2
+        && n.len() <= MAX_NAME
         && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
+/// The longest volume name: a file name's limit.
+const MAX_NAME: usize = 255;
+
 fn invalid_name(n: &str) -> Error {
+    if n.len() > MAX_NAME {
+        let shown: String = n.chars().take(64).collect();
+        return Error::InvalidParameter(format!(
+            "create {shown}...: the volume name is longer than {MAX_NAME} characters"
+        ));
+    }
     Error::InvalidParameter(format!(
         "create {n}: \"{n}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
     ))
@@ -513,6 +524,15 @@ mod tests {
         assert_eq!(propagation_of("rw"), "rprivate");
         assert_eq!(propagation_of("rw,rshared"), "rshared");
         assert_eq!(propagation_of("slave,ro,rslave"), "rslave");
+    }
+
+    #[test]
+    fn names_longer_than_a_file_name_are_refused_as_bad_input() {
+        let long = "v".repeat(256);
+        assert!(valid_name(&"v".repeat(255)) && !valid_name(&long));
+        let e = parse_bind(&format!("{long}:/x")).unwrap_err();
+        assert!(matches!(e, Error::InvalidParameter(_)), "{e}");
+        assert!(e.to_string().contains("longer than 255"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 #![recursion_limit = "256"]
 
 mod error;
+mod listen;
 pub mod playground;
 mod routes;
 
@@ -80,15 +81,14 @@ impl engine::vhost::ApiServer for HostSockets {
             vhosts: None,
             registry,
         });
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(
-                listener,
-                axum::ServiceExt::<Request>::into_make_service_with_connect_info::<routes::ConnFd>(
-                    svc,
-                ),
-            )
-            .await;
-        });
+        let task = tokio::spawn(listen::serve(
+            listener,
+            svc,
+            conn_fd,
+            |_| None,
+            listen::Limits::VIRTUAL_HOST,
+            std::future::pending(),
+        ));
         self.tasks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -180,6 +180,7 @@ fn engine_api(state: AppState) -> App {
     let virt = host.virtual_ns().cloned();
     let router: Router = routes::router()
         .with_state(state)
+        .layer(axum::middleware::map_response(error::json_errors))
         .layer(axum::middleware::from_fn(
             move |req: Request, next: axum::middleware::Next| {
                 routes::events::emit_unreported(host.clone(), req, next)
@@ -269,11 +270,17 @@ pub(crate) fn bind_api_socket(path: &std::path::Path) -> std::io::Result<tokio::
 }
 
 /// The virtual hosts, each served on its own socket.
+/// Opens the virtual host manager (adopting the virtual hosts that live on,
+/// removing the rest), then removes content that no image of any host refers
+/// to: what a killed daemon left between an index and its content. Nothing
+/// is served yet, so nothing is being written; every live virtual host's
+/// disk, with its index, is mounted.
 pub(crate) async fn open_vhosts(
     opts: &DaemonOptions,
+    host: &Host,
     registry: &Arc<engine::registry::Client>,
 ) -> std::io::Result<Arc<engine::vhost::Manager>> {
-    engine::vhost::Manager::open(
+    let m = engine::vhost::Manager::open(
         &opts.data_root,
         std::env::current_exe()?,
         opts.vhost_defaults.clone(),
@@ -285,7 +292,11 @@ pub(crate) async fn open_vhosts(
         }),
     )
     .await
-    .map_err(std::io::Error::other)
+    .map_err(std::io::Error::other)?;
+    if let Err(e) = host.images.sweep_unreferenced() {
+        tracing::warn!("sweeping unreferenced content: {e}");
+    }
+    Ok(m)
 }
 
 /// The daemon's registry client.
@@ -310,7 +321,7 @@ async fn serve(opts: DaemonOptions) -> std::io::Result<()> {
     let listener = bind_api_socket(&opts.socket)?;
     tracing::info!("API listening on unix://{}", opts.socket.display());
     let registry = registry_client(&opts)?;
-    let vhosts = open_vhosts(&opts, &registry).await?;
+    let vhosts = open_vhosts(&opts, &host, &registry).await?;
     let state = AppState {
         host,
         data_root: opts.data_root.clone(),
@@ -330,14 +341,23 @@ async fn serve(opts: DaemonOptions) -> std::io::Result<()> {
         }
         tracing::info!("shutting down; containers keep running under their monitors");
     };
-    let r = axum::serve(
+    listen::serve(
         listener,
-        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<routes::ConnFd>(svc),
+        svc,
+        conn_fd,
+        |_| None,
+        listen::Limits::MACHINE,
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
     .await;
     let _ = std::fs::remove_file(&opts.socket);
-    r
+    Ok(())
+}
+
+/// A unix socket connection's descriptor, for the handlers that hijack it.
+fn conn_fd(io: &tokio::net::UnixStream, _: &tokio::net::unix::SocketAddr) -> routes::ConnFd {
+    use std::os::fd::AsRawFd;
+    routes::ConnFd(io.as_raw_fd())
 }
 
 #[cfg(test)]

@@ -31,7 +31,8 @@ fn read(path: impl AsRef<Path>) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-fn dir_names(dir: &str) -> Vec<String> {
+/// Names of the entries of `dir` (none when it cannot be read).
+pub fn dir_names(dir: impl AsRef<Path>) -> Vec<String> {
     std::fs::read_dir(dir)
         .into_iter()
         .flatten()

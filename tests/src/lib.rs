@@ -9,6 +9,7 @@ pub mod holdings;
 pub mod own_registry;
 pub mod pty;
 pub mod registry;
+pub mod rng;
 pub mod search_index;
 pub mod serve;
 use std::path::{Path, PathBuf};

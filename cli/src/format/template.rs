@@ -5,6 +5,8 @@
 use gtmpl::{Context, Func, FuncError, Template, Value};
 use std::collections::HashMap;
 
+mod guard;
+
 /// Convert JSON into a template value: objects become maps (a missing key prints
 /// `<no value>` as in Go's map lookups), numbers stay numbers.
 pub fn from_json(v: &serde_json::Value) -> Value {
@@ -233,6 +235,7 @@ impl Tmpl {
     }
 
     fn parse_with(text: &str, header: bool) -> Result<Tmpl, String> {
+        guard::check(text)?;
         let mut inner = Template::default();
         inner.add_funcs(&BASIC);
         if header {
@@ -244,10 +247,18 @@ impl Tmpl {
         Ok(Tmpl { inner })
     }
 
+    /// Render; a panic inside gtmpl (what [`guard`] cannot see, say a
+    /// printf format held in a variable) is an error, not a crash.
     pub fn render(&self, data: &Value) -> Result<String, String> {
-        self.inner
-            .render(&Context::from(data.clone()))
-            .map_err(|e| format!("template: {e}"))
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.inner
+                .render(&Context::from(data.clone()))
+                .map_err(|e| format!("template: {e}"))
+        }));
+        std::panic::set_hook(hook);
+        r.unwrap_or_else(|_| Err("template: the template could not be executed".into()))
     }
 }
 
@@ -278,6 +289,15 @@ mod tests {
             "Config": {"Labels": {"k": "v", "a": "b"}, "Env": ["A=1", "B=2"], "Tty": false},
             "NetworkSettings": {"IPAddress": "172.17.0.2"}
         })
+    }
+
+    #[test]
+    fn a_panic_in_the_renderer_is_an_error() {
+        // A format built at run time is past the guard's reach.
+        let t = Tmpl::parse(r#"{{printf (print "%0" "99999" "d") 1}}"#).unwrap();
+        let e = t.render(&object(&[])).unwrap_err();
+        assert!(e.starts_with("template: "), "{e}");
+        assert!(render_json("{{.Id}}", &inspect_fixture()).is_ok());
     }
 
     #[test]

@@ -127,12 +127,15 @@ impl Host {
         }
     }
 
+    /// The exit the monitor recorded; without one the monitor itself was
+    /// killed, and its container with it (SIGKILL on the parent's death):
+    /// 137, as containerd reports the task of a shim that died.
     pub(super) fn read_exit(&self, id: &str) -> ExitStatus {
         read_json(&self.cdir(id).join("exit.json"))
             .ok()
             .flatten()
             .unwrap_or(ExitStatus {
-                code: 255,
+                code: 128 + i64::from(libc::SIGKILL),
                 oom_killed: false,
                 finished_at: time::now_rfc3339(),
             })

@@ -316,6 +316,50 @@ impl ImageStore {
         }
     }
 
+    /// Remove content no host's index refers to: what a daemon killed between
+    /// saving an index and removing the content (`rmi`), or between storing
+    /// content and saving the index (`commit`, `load`, `pull`), left behind.
+    /// Only at start, before anything is served: a store that is writing
+    /// content has not referred to it yet. Returns how many entries went.
+    pub fn sweep_unreferenced(&self) -> Result<usize, ImageError> {
+        let _content = self.content_lock()?;
+        let refs = index::all_content_refs(&self.data_root, None)?;
+        let mut removed = 0;
+        let blobs = self.data_root.join("blobs").join("sha256");
+        for e in fs::read_dir(&blobs).ctx("read dir", &blobs)?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(d) = parse_digest(&format!("sha256:{name}")) else {
+                continue;
+            };
+            let key = digest_string(&d);
+            if refs.images.contains(&key)
+                || refs.manifests.contains(&key)
+                || refs.layers.contains(&key)
+            {
+                continue;
+            }
+            self.blobs.remove(&d)?;
+            removed += 1;
+        }
+        let layers = self.data_root.join("layers");
+        for e in fs::read_dir(&layers).ctx("read dir", &layers)?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if parse_digest(&format!("sha256:{name}")).is_none()
+                || refs.layers.contains(&format!("sha256:{name}"))
+            {
+                continue;
+            }
+            let trash = layers.join(format!(".trash-{name}-{:016x}", rand::random::<u64>()));
+            fs::rename(e.path(), &trash).ctx("rename", e.path())?;
+            let _ = fs::remove_dir_all(&trash);
+            removed += 1;
+        }
+        if removed > 0 {
+            tracing::info!("removed {removed} blobs and layers no image refers to");
+        }
+        Ok(removed)
+    }
+
     // ----- lookups -------------------------------------------------------------
 
     /// Find an image as docker does: reference, full ID, unique ID prefix. Returns

@@ -833,3 +833,31 @@ fn a_chain_stops_at_a_named_or_shared_parent() {
     let again = ImageStore::open(dir.path(), "default").unwrap();
     assert_eq!(again.inspect(&c).unwrap().parent, base);
 }
+
+#[test]
+fn sweeping_removes_only_content_no_host_refers_to() {
+    crate::testing::require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let s = ImageStore::open(dir.path(), "default").unwrap();
+    let other = ImageStore::open(dir.path(), "other").unwrap();
+    let kept = import(&s, &[("etc/kept", b"1")], Some("kept:1"));
+    let shared = import(&other, &[("etc/other", b"2")], Some("other:1"));
+    // What a killed daemon leaves: a blob and an extracted layer of no image
+    // (a commit before its index was saved, an rmi after it was).
+    let orphan = s.blobs().put_bytes(b"orphan layer").unwrap();
+    fs::create_dir_all(s.layer_dir(&orphan).join("etc")).unwrap();
+    let config_only = s.blobs().put_bytes(b"{\"orphan\":true}").unwrap();
+    // Files that are not content are left alone.
+    fs::write(dir.path().join("layers/README"), "x").unwrap();
+    assert_eq!(s.sweep_unreferenced().unwrap(), 3);
+    assert!(!s.blobs().exists(&orphan) && !s.layer_dir(&orphan).exists());
+    assert!(!s.blobs().exists(&config_only));
+    assert!(dir.path().join("layers/README").exists());
+    for (store, id) in [(&s, &kept), (&other, &shared)] {
+        let r = store.resolve(id).unwrap();
+        assert!(r.layers.iter().all(|l| l.is_dir()));
+        assert!(store.config_bytes(id).is_ok());
+        assert!(store.manifest_bytes(id).is_ok());
+    }
+    assert_eq!(s.sweep_unreferenced().unwrap(), 0);
+}

@@ -7,8 +7,6 @@
 use super::config::PlaygroundOptions;
 use super::session::Playground;
 use crate::{AppState, DaemonOptions};
-use axum::extract::Request;
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -39,7 +37,7 @@ async fn serve(opts: DaemonOptions, pg_opts: PlaygroundOptions) -> std::io::Resu
         .map_err(|e| std::io::Error::other(format!("listen on {}: {e}", pg_opts.listen)))?;
     let unix = crate::bind_api_socket(&opts.socket)?;
     let registry = crate::registry_client(&opts)?;
-    let vhosts = crate::open_vhosts(&opts, &registry).await?;
+    let vhosts = crate::open_vhosts(&opts, &host, &registry).await?;
     crate::routes::events::record(&host);
     let ui = pg_opts.ui_dir.clone();
     let listen = tcp.local_addr()?;
@@ -64,26 +62,26 @@ async fn serve(opts: DaemonOptions, pg_opts: PlaygroundOptions) -> std::io::Resu
         vhosts: Some(vhosts),
         registry,
     });
-    let docker = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<
-        crate::routes::ConnFd,
-    >(docker);
-    let docker_server = tokio::spawn(
-        axum::serve(unix, docker)
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .into_future(),
-    );
+    let docker_server = tokio::spawn(crate::listen::serve(
+        unix,
+        docker,
+        crate::conn_fd,
+        |_| None,
+        crate::listen::Limits::MACHINE,
+        stopped(stop_rx.clone()),
+    ));
     use axum::serve::ListenerExt;
     let web = super::api::router(pg.clone());
-    let web_server = tokio::spawn(
-        axum::serve(
-            tcp.tap_io(|s| {
-                let _ = s.set_nodelay(true);
-            }),
-            web.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopped(stop_rx))
-        .into_future(),
-    );
+    let web_server = tokio::spawn(crate::listen::serve(
+        tcp.tap_io(|s| {
+            let _ = s.set_nodelay(true);
+        }),
+        web,
+        |_, addr: &SocketAddr| *addr,
+        |addr: &SocketAddr| Some(addr.ip()),
+        crate::listen::Limits::PLAYGROUND,
+        stopped(stop_rx),
+    ));
     tracing::info!("Docker API on unix://{}", opts.socket.display());
     match &ui {
         Some(dir) => tracing::info!("playground on http://{listen}/ (UI from {})", dir.display()),
