@@ -105,3 +105,137 @@ proptest! {
         let _ = crate::filters::parse_timestamp(&stamp, 1_700_000_000_000_000_000);
     }
 }
+
+/// Keys of manifests, indexes and image configs (so that generated documents
+/// reach deep into the shapes the parsers know), and a few others.
+fn json_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "schemaVersion",
+            "mediaType",
+            "config",
+            "layers",
+            "manifests",
+            "digest",
+            "size",
+            "platform",
+            "architecture",
+            "os",
+            "variant",
+            "rootfs",
+            "diff_ids",
+            "type",
+            "history",
+            "created",
+            "created_by",
+            "empty_layer",
+            "Env",
+            "Cmd",
+            "Entrypoint",
+            "Healthcheck",
+            "Test",
+            "Interval",
+            "OnBuild",
+            "ExposedPorts",
+            "Volumes",
+            "Labels",
+            "User",
+            "WorkingDir",
+            "StopSignal",
+            "Shell",
+            "annotations",
+            "urls",
+        ])
+        .prop_map(String::from),
+        "[a-zA-Z_]{0,8}",
+    ]
+}
+
+/// JSON documents of any shape, a few levels deep.
+fn json_document() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        "(sha256:[0-9a-f]{0,64}|[a-z0-9/.+:-]{0,24}|.{0,8})".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(5, 64, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::btree_map(json_key(), inner, 0..7)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// A valid image config or manifest with one field, at its top or in its
+/// `config`, replaced by anything: past the required fields, into the parts
+/// the engine reads.
+fn near_valid_document() -> impl Strategy<Value = serde_json::Value> {
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", "a".repeat(64))]},
+        "config": {"Env": ["A=1"], "Cmd": ["sh"], "Labels": {"k": "v"}},
+        "history": [{"created_by": "x"}], "created": "2024-01-01T00:00:00Z",
+    });
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": crate::registry::manifest::OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": format!("sha256:{}", "b".repeat(64)), "size": 10},
+        "layers": [],
+    });
+    (
+        prop::bool::ANY,
+        prop::bool::ANY,
+        json_key(),
+        json_document(),
+    )
+        .prop_map(move |(is_config, inner, key, value)| {
+            let mut doc = if is_config {
+                config.clone()
+            } else {
+                manifest.clone()
+            };
+            let target = if inner {
+                doc.get_mut("config").unwrap()
+            } else {
+                &mut doc
+            };
+            target[key.as_str()] = value;
+            doc
+        })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn manifests_and_image_configs_of_any_shape_never_panic(
+        doc in prop_oneof![json_document(), near_valid_document()],
+        content_type in prop::sample::select(vec![
+            crate::registry::manifest::OCI_MANIFEST,
+            crate::registry::manifest::OCI_INDEX,
+            crate::registry::manifest::DOCKER_MANIFEST,
+            crate::registry::manifest::DOCKER_LIST,
+            "application/json",
+            "text/plain",
+        ]),
+    ) {
+        let bytes = serde_json::to_vec(&doc).unwrap();
+        if let Ok(crate::registry::manifest::Manifest::Index(i)) =
+            crate::registry::manifest::parse(&bytes, content_type, "x")
+        {
+            let _ = crate::registry::manifest::select(&i, &crate::registry::manifest::host_platform());
+        }
+        if let Ok(c) = crate::image::config::StoredConfig::parse(&bytes) {
+            let _ = c.diff_ids();
+            let _ = c.container_config();
+            let _ = c.created();
+            let _ = c.comment();
+            let _ = c.docker_version();
+        }
+    }
+}

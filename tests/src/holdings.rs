@@ -164,7 +164,7 @@ impl Holdings {
             ("loop devices", loops as u64),
             (
                 "daemon open files",
-                dir_names(&format!("/proc/{}/fd", scope.pid)).len() as u64,
+                dir_names(format!("/proc/{}/fd", scope.pid)).len() as u64,
             ),
             ("iptables rules and chains", iptables as u64),
             ("nftables lines", nft as u64),

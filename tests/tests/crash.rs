@@ -572,14 +572,14 @@ fn sigkill_at_random_points_leaves_consistent_state_and_nothing_behind() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(left.is_empty(), "left behind: {left:#?}");
-    let blobs = entries(&d.root.join("blobs/sha256"));
-    let layers = entries(&d.root.join("layers"));
+    let blobs = entries(d.root.join("blobs/sha256"));
+    let layers = entries(d.root.join("layers"));
     assert!(
         blobs.is_empty() && layers.is_empty(),
         "content left with no image: blobs {blobs:?}, layers {layers:?}"
     );
     assert!(
-        entries(&d.root.join("hosts/default/containers")).is_empty(),
+        entries(d.root.join("hosts/default/containers")).is_empty(),
         "container directories left"
     );
 }

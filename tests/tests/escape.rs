@@ -8,6 +8,7 @@
 use dockhand_tests::{Daemon, Run};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -284,4 +285,257 @@ fn the_machines_services_and_link_local_addresses_stay_out_of_reach() {
     assert_eq!(any.accepted.load(Ordering::SeqCst), 0);
     d.cli(&["host", "rm", "-f", "out"]).ok();
     drop(peer);
+}
+
+/// The system calls `syscall_probe` tries, each one a way around the
+/// kernel's boundaries or a large attack surface.
+const CALLS: &[&str] = &[
+    "open_by_handle_at",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "io_uring_setup",
+    "kexec_load",
+    "init_module",
+    "keyctl",
+    "request_key",
+    "swapon",
+    "clock_settime",
+    "syslog",
+];
+
+/// A folder holding `syscall_probe` with the machine's dynamic loader and the
+/// libraries it needs (busybox images have no libc of this kind), and the
+/// command that runs it from `/probe` in a container.
+fn probe_kit() -> (tempfile::TempDir, Vec<String>) {
+    let bin = env!("CARGO_BIN_EXE_syscall_probe");
+    let dir = tempfile::tempdir().unwrap();
+    let kit = dir.path().join("probe");
+    std::fs::create_dir(&kit).unwrap();
+    std::fs::copy(bin, kit.join("syscall_probe")).unwrap();
+    let ldd = Command::new("ldd").arg(bin).output().expect("ldd");
+    let mut loader = None;
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        // `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x..)` or the loader's own line.
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line
+                .split_whitespace()
+                .next()
+                .filter(|p| p.starts_with('/')),
+        };
+        let Some(path) = path.filter(|p| p.starts_with('/')) else {
+            continue;
+        };
+        let name = std::path::Path::new(path).file_name().unwrap().to_owned();
+        std::fs::copy(path, kit.join(&name)).unwrap();
+        if name.to_string_lossy().starts_with("ld-linux") {
+            loader = Some(name.to_string_lossy().into_owned());
+        }
+    }
+    let loader = loader.expect("the dynamic loader in ldd's list");
+    let cmd = vec![
+        format!("/probe/{loader}"),
+        "--library-path".into(),
+        "/probe".into(),
+        "/probe/syscall_probe".into(),
+    ];
+    (dir, cmd)
+}
+
+/// Errno of each call, from `syscall_probe`'s output.
+fn errnos(out: &str) -> Vec<(String, i32)> {
+    out.lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(n, e)| (n.to_string(), e.trim().parse().unwrap_or(-1)))
+        .collect()
+}
+
+/// Run `syscall_probe` in container `name` (of `cli`'s daemon) with `args`.
+fn run_probe(
+    cli: &dyn Fn(&[&str]) -> Run,
+    name: &str,
+    kit: &Path,
+    cmd: &[String],
+    args: &[&str],
+) -> String {
+    cli(&[
+        "cp",
+        &kit.join("probe").to_string_lossy(),
+        &format!("{name}:/"),
+    ])
+    .ok();
+    let mut a = vec!["exec", name];
+    a.extend(cmd.iter().map(String::as_str));
+    a.extend_from_slice(args);
+    cli(&a).ok()
+}
+
+#[test]
+fn programs_of_a_virtual_host_cannot_call_around_the_kernels_boundaries() {
+    dockhand_tests::require_root!();
+    let d = Daemon::start();
+    d.cli(&["host", "create", "escp"]).ok();
+    let (kit, cmd) = probe_kit();
+    // The most a host's root can ask for: privileged, no container filter.
+    d.vhost_cli(
+        "escp",
+        &[
+            "run",
+            "-d",
+            "--name",
+            "probe",
+            "--privileged",
+            "--security-opt",
+            "seccomp=unconfined",
+            "busybox",
+            "sleep",
+            "300",
+        ],
+    )
+    .ok();
+    let inside = errnos(&run_probe(
+        &|a| d.vhost_cli("escp", a),
+        "probe",
+        kit.path(),
+        &cmd,
+        CALLS,
+    ));
+    assert_eq!(inside.len(), CALLS.len(), "{inside:?}");
+    for (call, e) in &inside {
+        assert_eq!(*e, libc::EPERM, "{call} in a virtual host: errno {e}");
+    }
+    // The same container on the machine's own daemon: the kernel itself
+    // answers (a bad argument), so the probe reaches what it aims at there.
+    d.cli(&[
+        "run",
+        "-d",
+        "--name",
+        "probe",
+        "--privileged",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let outside = errnos(&run_probe(&|a| d.cli(a), "probe", kit.path(), &cmd, CALLS));
+    eprintln!("errno in a virtual host: {inside:?}\nerrno on the machine: {outside:?}");
+    let open: Vec<&(String, i32)> = outside.iter().filter(|(_, e)| *e != libc::EPERM).collect();
+    assert!(
+        open.iter().any(|(c, _)| c == "open_by_handle_at"),
+        "open_by_handle_at is refused even on the machine: {outside:?}"
+    );
+    assert!(open.len() * 2 >= CALLS.len(), "{outside:?}");
+    d.cli(&["rm", "-f", "probe"]).ok();
+    d.cli(&["host", "rm", "-f", "escp"]).ok();
+}
+
+/// Best of `n` timings of `f`, which must succeed.
+fn best_of(n: usize, f: impl Fn() -> Run) -> Duration {
+    (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            f().ok();
+            t.elapsed()
+        })
+        .min()
+        .unwrap()
+}
+
+#[test]
+fn another_hosts_files_and_the_machines_tables_stay_out_of_reach() {
+    dockhand_tests::require_root!();
+    let d = Daemon::start();
+    d.cli(&["host", "create", "--disk", "64m", "esa"]).ok();
+    d.cli(&["host", "create", "esb"]).ok();
+    // A secret in the other host's shell and in a container of it.
+    d.cli(&[
+        "host",
+        "exec",
+        "esb",
+        "sh",
+        "-c",
+        "echo secret-esb > /tmp/marker",
+    ])
+    .ok();
+    d.vhost_cli(
+        "esb",
+        &[
+            "run",
+            "-d",
+            "--name",
+            "sec",
+            "busybox",
+            "sh",
+            "-c",
+            "echo secret-esb > /tmp/marker; exec sleep 300",
+        ],
+    )
+    .ok();
+    // From the machine it is there to read: the probe can find it.
+    let init = d.vhost_init_pid("esb");
+    let seen = std::fs::read_to_string(format!("/proc/{init}/root/tmp/marker")).unwrap();
+    assert_eq!(seen.trim(), "secret-esb");
+    let r = probe(
+        &d,
+        "esa",
+        Some(EVERYTHING),
+        "cat /proc/*/root/tmp/marker /host/proc/*/root/tmp/marker 2>/dev/null | grep -q secret-esb",
+    );
+    assert_ne!(
+        r.code(),
+        0,
+        "a host read another's files through /proc/*/root"
+    );
+
+    // Exhaustion from one host: its inodes (its own disk) and a hundred
+    // thousand open files; the other host and the machine are served.
+    let (kit, cmd) = probe_kit();
+    d.vhost_cli(
+        "esa",
+        &["run", "-d", "--name", "fds", "busybox", "sleep", "300"],
+    )
+    .ok();
+    d.vhost_cli(
+        "esa",
+        &["cp", &kit.path().join("probe").to_string_lossy(), "fds:/"],
+    )
+    .ok();
+    let r = d.cli(&[
+        "host",
+        "exec",
+        "esa",
+        "sh",
+        "-c",
+        "mkdir /inodes && cd /inodes && i=0; while touch f$i 2>/dev/null; do i=$((i+1)); done; echo $i",
+    ]);
+    let made: u64 = r.stdout().trim().parse().unwrap_or(0);
+    assert!(made > 1000, "{} {}", r.stdout(), r.stderr());
+    let sock = d.cli(&["host", "inspect", "-f", "{{.Socket}}", "esa"]).ok();
+    let mut holder = Command::new(dockhand_tests::bin())
+        .arg("-H")
+        .arg(format!("unix://{sock}"))
+        .args(["exec", "-i", "fds"])
+        .args(&cmd)
+        .args(["fds", "100000"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = holder.stdout.take().unwrap();
+    let mut line = [0u8; 64];
+    let n = out.read(&mut line).unwrap();
+    let held = String::from_utf8_lossy(&line[..n]).into_owned();
+    assert!(held.starts_with("fds "), "{held}");
+    let ps = best_of(3, || d.vhost_cli("esb", &["ps"]));
+    assert!(
+        ps < Duration::from_secs(1),
+        "the other host's ps took {ps:?}"
+    );
+    let ps = best_of(3, || d.cli(&["ps"]));
+    assert!(ps < Duration::from_secs(1), "the machine's ps took {ps:?}");
+    d.cli(&["run", "--rm", "busybox", "true"]).ok();
+    drop(holder.stdin.take());
+    let _ = holder.wait();
+    d.cli(&["host", "rm", "-f", "esa", "esb"]).ok();
 }
