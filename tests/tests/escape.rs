@@ -6,6 +6,10 @@
 //! machine), it is, so that a probe that fails for another reason is seen.
 
 use dockhand_tests::{Daemon, Run};
+
+/// A virtual host's share of the machine's connection tracking table
+/// (`engine::network::playground::TRACKED_PER_VHOST`).
+const TRACKED_PER_VHOST: u32 = 2048;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -164,16 +168,17 @@ impl Listener {
 }
 
 /// A network namespace of the test's own holding `addr` (a link-local
-/// address), reached from the machine through a veth; removed on drop.
-struct LinkLocalPeer {
+/// address, or one of 198.18.0.0/15, the benchmarking range, as "the
+/// internet"), reached from the machine through a veth; removed on drop.
+struct OutsidePeer {
     ns: String,
     veth: String,
     addr: String,
 }
 
-impl LinkLocalPeer {
-    fn new(tag: &str, addr: &str) -> LinkLocalPeer {
-        let p = LinkLocalPeer {
+impl OutsidePeer {
+    fn new(tag: &str, addr: &str) -> OutsidePeer {
+        let p = OutsidePeer {
             ns: format!("dhesc{tag}"),
             veth: format!("dhesc{tag}a"),
             addr: addr.to_string(),
@@ -221,7 +226,7 @@ impl LinkLocalPeer {
     }
 }
 
-impl Drop for LinkLocalPeer {
+impl Drop for OutsidePeer {
     fn drop(&mut self) {
         let _ = Command::new("ip")
             .args(["link", "del", &self.veth])
@@ -237,7 +242,7 @@ fn the_machines_services_and_link_local_addresses_stay_out_of_reach() {
     // A host that may reach anything outside: the guards hold regardless.
     d.cli(&["host", "create", "--egress", "all", "out"]).ok();
     let tag = format!("{:04x}", std::process::id() & 0xffff);
-    let peer = LinkLocalPeer::new(&tag, "169.254.77.77");
+    let peer = OutsidePeer::new(&tag, "169.254.77.77");
     let meta = peer.listen(b"meta-ok\n");
     let lo = Listener::start(TcpListener::bind("127.0.0.1:0").unwrap(), b"lo-ok\n");
     let any = Listener::start(TcpListener::bind("0.0.0.0:0").unwrap(), b"any-ok\n");
@@ -308,7 +313,10 @@ const CALLS: &[&str] = &[
 /// libraries it needs (busybox images have no libc of this kind), and the
 /// command that runs it from `/probe` in a container.
 fn probe_kit() -> (tempfile::TempDir, Vec<String>) {
-    let bin = env!("CARGO_BIN_EXE_syscall_probe");
+    // Built with the tests; scripts/vm-test ships it to its guest.
+    let bin = std::env::var("DOCKHAND_SYSCALL_PROBE")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_syscall_probe").to_string());
+    let bin = bin.as_str();
     let dir = tempfile::tempdir().unwrap();
     let kit = dir.path().join("probe");
     std::fs::create_dir(&kit).unwrap();
@@ -538,4 +546,60 @@ fn another_hosts_files_and_the_machines_tables_stay_out_of_reach() {
     drop(holder.stdin.take());
     let _ = holder.wait();
     d.cli(&["host", "rm", "-f", "esa", "esb"]).ok();
+}
+
+/// Packets the machine has sent into `peer` through its veth.
+fn sent_into(peer: &OutsidePeer) -> u64 {
+    std::fs::read_to_string(format!(
+        "/sys/class/net/{}/statistics/tx_packets",
+        peer.veth
+    ))
+    .ok()
+    .and_then(|s| s.trim().parse().ok())
+    .unwrap_or(0)
+}
+
+#[test]
+fn a_host_cannot_fill_the_machines_connection_tracking_table() {
+    dockhand_tests::require_root!();
+    let d = Daemon::start();
+    d.cli(&["host", "create", "--egress", "all", "flood"]).ok();
+    let tag = format!("{:04x}", (std::process::id() + 1) & 0xffff);
+    let peer = OutsidePeer::new(&tag, "198.18.77.77");
+    let (kit, cmd) = probe_kit();
+    d.vhost_cli(
+        "flood",
+        &[
+            "run", "-d", "--net", "host", "--name", "udp", "busybox", "sleep", "300",
+        ],
+    )
+    .ok();
+    d.vhost_cli(
+        "flood",
+        &["cp", &kit.path().join("probe").to_string_lossy(), "udp:/"],
+    )
+    .ok();
+    let flows = 2 * TRACKED_PER_VHOST;
+    let before = sent_into(&peer);
+    let mut args = vec!["exec", "udp"];
+    args.extend(cmd.iter().map(String::as_str));
+    let n = flows.to_string();
+    args.extend_from_slice(&["udp", "198.18.77.77", &n]);
+    let out = d.vhost_cli("flood", &args).ok();
+    assert_eq!(out, format!("sent {flows}"));
+    // What reached the peer: the host's flows pass (the probe reaches its
+    // target), up to its share of the table; the rest are dropped. (ARP and
+    // the first datagram make a few more packets.)
+    std::thread::sleep(Duration::from_millis(300));
+    let passed = sent_into(&peer) - before;
+    assert!(
+        passed >= TRACKED_PER_VHOST as u64 / 2,
+        "only {passed} of {flows} flows reached the peer"
+    );
+    assert!(
+        passed <= TRACKED_PER_VHOST as u64 + 20,
+        "{passed} of {flows} flows passed; the share is {TRACKED_PER_VHOST}"
+    );
+    drop(peer);
+    d.cli(&["host", "rm", "-f", "flood"]).ok();
 }

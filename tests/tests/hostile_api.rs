@@ -148,7 +148,8 @@ fn random_query_strings_and_bodies_are_answered_below_500() {
         ("GET", "/images/json", &["all", "filters", "digests"]),
         ("GET", "/networks", &["filters"]),
         ("GET", "/volumes", &["filters"]),
-        ("GET", "/events", &["since", "until", "filters"]),
+        // `until` is set below, so that a valid query ends.
+        ("GET", "/events", &["since", "filters"]),
         (
             "GET",
             "/containers/target/logs",

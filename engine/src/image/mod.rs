@@ -316,46 +316,59 @@ impl ImageStore {
         }
     }
 
-    /// Remove content no host's index refers to: what a daemon killed between
-    /// saving an index and removing the content (`rmi`), or between storing
-    /// content and saving the index (`commit`, `load`, `pull`), left behind.
-    /// Only at start, before anything is served: a store that is writing
-    /// content has not referred to it yet. Returns how many entries went.
+    /// Remove the half-made content no host's index refers to: configs and
+    /// manifests of an image whose index was never saved (a daemon killed in
+    /// `commit`, `load`, `pull`) or already saved without it (`rmi`), a layer's
+    /// blob without its extracted tree or a tree without its blob (a kill
+    /// half-way through a removal). A complete layer (blob and tree, both
+    /// verified when stored) stays though no image names it yet: the next pull
+    /// or commit of it reuses it, as after a pull killed half-way. Only at
+    /// start, before anything is served. Returns how many entries went.
     pub fn sweep_unreferenced(&self) -> Result<usize, ImageError> {
         let _content = self.content_lock()?;
         let refs = index::all_content_refs(&self.data_root, None)?;
-        let mut removed = 0;
-        let blobs = self.data_root.join("blobs").join("sha256");
-        for e in fs::read_dir(&blobs).ctx("read dir", &blobs)?.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(d) = parse_digest(&format!("sha256:{name}")) else {
-                continue;
-            };
-            let key = digest_string(&d);
-            if refs.images.contains(&key)
+        let hex_names = |dir: &Path| -> Result<Vec<String>, ImageError> {
+            Ok(fs::read_dir(dir)
+                .ctx("read dir", dir)?
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| parse_digest(&format!("sha256:{n}")).is_some())
+                .collect())
+        };
+        let blob_dir = self.data_root.join("blobs").join("sha256");
+        let layer_dir = self.data_root.join("layers");
+        let blobs = hex_names(&blob_dir)?;
+        let trees = hex_names(&layer_dir)?;
+        let referenced = |hex: &str| {
+            let key = format!("sha256:{hex}");
+            refs.images.contains(&key)
                 || refs.manifests.contains(&key)
                 || refs.layers.contains(&key)
-            {
+        };
+        let mut removed = 0;
+        for hex in &blobs {
+            if referenced(hex) || trees.contains(hex) {
                 continue;
             }
-            self.blobs.remove(&d)?;
-            removed += 1;
+            if let Some(d) = parse_digest(&format!("sha256:{hex}")) {
+                self.blobs.remove(&d)?;
+                removed += 1;
+            }
         }
-        let layers = self.data_root.join("layers");
-        for e in fs::read_dir(&layers).ctx("read dir", &layers)?.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if parse_digest(&format!("sha256:{name}")).is_none()
-                || refs.layers.contains(&format!("sha256:{name}"))
-            {
+        for hex in &trees {
+            if referenced(hex) || blobs.contains(hex) {
                 continue;
             }
-            let trash = layers.join(format!(".trash-{name}-{:016x}", rand::random::<u64>()));
-            fs::rename(e.path(), &trash).ctx("rename", e.path())?;
+            let path = layer_dir.join(hex);
+            let trash = layer_dir.join(format!(".trash-{hex}-{:016x}", rand::random::<u64>()));
+            fs::rename(&path, &trash).ctx("rename", &path)?;
             let _ = fs::remove_dir_all(&trash);
             removed += 1;
         }
         if removed > 0 {
-            tracing::info!("removed {removed} blobs and layers no image refers to");
+            tracing::info!(
+                "removed {removed} blobs and layer trees that a killed daemon left half-made"
+            );
         }
         Ok(removed)
     }

@@ -835,23 +835,28 @@ fn a_chain_stops_at_a_named_or_shared_parent() {
 }
 
 #[test]
-fn sweeping_removes_only_content_no_host_refers_to() {
+fn sweeping_removes_half_made_content_and_keeps_complete_layers() {
     crate::testing::require_root!();
     let dir = tempfile::tempdir().unwrap();
     let s = ImageStore::open(dir.path(), "default").unwrap();
     let other = ImageStore::open(dir.path(), "other").unwrap();
     let kept = import(&s, &[("etc/kept", b"1")], Some("kept:1"));
     let shared = import(&other, &[("etc/other", b"2")], Some("other:1"));
-    // What a killed daemon leaves: a blob and an extracted layer of no image
-    // (a commit before its index was saved, an rmi after it was).
-    let orphan = s.blobs().put_bytes(b"orphan layer").unwrap();
-    fs::create_dir_all(s.layer_dir(&orphan).join("etc")).unwrap();
+    // What a killed daemon leaves: a config of no image, a layer's blob
+    // without its tree and a tree without its blob (a removal half-way).
     let config_only = s.blobs().put_bytes(b"{\"orphan\":true}").unwrap();
+    let blob_only = s.blobs().put_bytes(b"a layer whose tree went").unwrap();
+    let tree_only = crate::store::sha256_of(b"a layer whose blob went");
+    fs::create_dir_all(s.layer_dir(&tree_only).join("etc")).unwrap();
+    // A complete layer no image names yet (a pull killed before its index).
+    let complete = s.blobs().put_bytes(b"a verified layer").unwrap();
+    fs::create_dir_all(s.layer_dir(&complete).join("etc")).unwrap();
     // Files that are not content are left alone.
     fs::write(dir.path().join("layers/README"), "x").unwrap();
     assert_eq!(s.sweep_unreferenced().unwrap(), 3);
-    assert!(!s.blobs().exists(&orphan) && !s.layer_dir(&orphan).exists());
-    assert!(!s.blobs().exists(&config_only));
+    assert!(!s.blobs().exists(&config_only) && !s.blobs().exists(&blob_only));
+    assert!(!s.layer_dir(&tree_only).exists());
+    assert!(s.blobs().exists(&complete) && s.layer_dir(&complete).is_dir());
     assert!(dir.path().join("layers/README").exists());
     for (store, id) in [(&s, &kept), (&other, &shared)] {
         let r = store.resolve(id).unwrap();

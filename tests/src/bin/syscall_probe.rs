@@ -5,11 +5,13 @@
 //! kernel looks at the arguments; where the call is allowed the kernel
 //! answers EBADF, EFAULT or EINVAL instead. `fds N` opens /dev/null N times
 //! (or until refused), prints how many, and holds them until stdin closes.
+//! `udp ADDR N` sends one datagram to each of N ports of ADDR (N flows for
+//! connection tracking), after a first one that lets ARP settle.
 //!
 //! tests/tests/escape.rs copies it (with the machine's dynamic loader and
 //! libraries) into containers of a virtual host and of the machine.
 //!
-//! Usage: syscall_probe NAME... | syscall_probe fds N
+//! Usage: syscall_probe NAME... | syscall_probe fds N | syscall_probe udp ADDR N
 
 use std::io::Read;
 
@@ -65,6 +67,22 @@ fn main() {
         }
         println!("fds {}", held.len());
         let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        return;
+    }
+    if args.first().map(String::as_str) == Some("udp") {
+        let addr: std::net::Ipv4Addr = args.get(1).and_then(|a| a.parse().ok()).expect("ADDR");
+        let n: u16 = args
+            .get(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+            .min(50_000);
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind");
+        let _ = s.send_to(b"x", (addr, 10_000));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let sent = (1..=n)
+            .filter(|p| s.send_to(b"x", (addr, 10_000 + p)).is_ok())
+            .count();
+        println!("sent {sent}");
         return;
     }
     for name in &args {

@@ -24,8 +24,8 @@
 //!
 //! | table  | chain      | hooked from              | holds |
 //! |--------|------------|--------------------------|-------|
-//! | filter | `P-FWD`    | FORWARD (first rule)     | replies accepted; `P-SESS`; vhost-to-vhost dropped; `P-REG`; DNAT-ed (the machine's published ports) dropped; `P-EGRESS`; everything else from or to the playground dropped |
-//! | filter | `P-IN`     | INPUT (first rule)       | replies accepted; `P-REG`; everything else from the playground dropped |
+//! | filter | `P-FWD`    | FORWARD (first rule)     | replies accepted; `P-SESS`; vhost-to-vhost dropped; a vhost's new connections over [`TRACKED_PER_VHOST`] dropped; `P-REG`; DNAT-ed (the machine's published ports) dropped; link-local dropped; `P-EGRESS`; everything else from or to the playground dropped |
+//! | filter | `P-IN`     | INPUT (first rule)       | replies accepted; new connections over [`TRACKED_PER_VHOST`] dropped; `P-REG`; everything else from the playground dropped |
 //! | filter | `P-SESS`   | `P-FWD`                  | `-i br -o br -j ACCEPT` per session bridge (bridged traffic meets FORWARD when br_netfilter is loaded) |
 //! | filter | `P-REG`    | `P-FWD`, `P-IN`          | per vhost whose policy is `registries` or `all`: TCP to each registry (its original destination, so a DNAT-ed registry counts) |
 //! | filter | `P-EGRESS` | `P-FWD`                  | per vhost whose policy is `all`: accept |
@@ -83,6 +83,10 @@ use crate::Error;
 const FILTER: &str = "filter";
 const NAT: &str = "nat";
 const BASE_TAG: &str = "dh-pg:base";
+/// Connections one virtual host may have tracked by the machine at once
+/// (`connlimit` per source address): the connection tracking table is one
+/// for the machine, and a host sending flows out could fill it for everyone.
+pub const TRACKED_PER_VHOST: u32 = 2048;
 
 /// What a virtual host may reach beyond the playground.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

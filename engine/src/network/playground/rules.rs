@@ -28,11 +28,16 @@ impl PlaygroundNetwork {
         let net = self.cfg.subnet;
         let c = format!("-m comment --comment {BASE_TAG}");
         let est = "-m conntrack --ctstate RELATED,ESTABLISHED";
+        // A host's share of the machine's connection tracking table.
+        let over = format!(
+            "-s {net} -m conntrack --ctstate NEW -m connlimit --connlimit-above {TRACKED_PER_VHOST} --connlimit-mask 32 --connlimit-saddr {c} -j DROP"
+        );
         let fwd = vec![
             format!("-d {net} {est} {c} -j ACCEPT"),
             format!("-s {net} {est} {c} -j ACCEPT"),
             format!("{c} -j {}", self.chain("SESS")),
             format!("-s {net} -d {net} {c} -j DROP"),
+            over.clone(),
             format!("-s {net} {c} -j {}", self.chain("REG")),
             format!("-s {net} -m conntrack --ctstate DNAT {c} -j DROP"),
             // Link-local addresses, whatever the egress policy: on a cloud
@@ -44,6 +49,7 @@ impl PlaygroundNetwork {
         ];
         let input = vec![
             format!("-s {net} {est} {c} -j ACCEPT"),
+            over,
             format!("-s {net} {c} -j {}", self.chain("REG")),
             format!("-s {net} {c} -j DROP"),
         ];
