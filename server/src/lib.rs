@@ -269,12 +269,10 @@ pub(crate) fn bind_api_socket(path: &std::path::Path) -> std::io::Result<tokio::
     Ok(listener)
 }
 
-/// The virtual hosts, each served on its own socket.
-/// Opens the virtual host manager (adopting the virtual hosts that live on,
-/// removing the rest), then removes content that no image of any host refers
-/// to: what a killed daemon left between an index and its content. Nothing
-/// is served yet, so nothing is being written; every live virtual host's
-/// disk, with its index, is mounted.
+/// The virtual hosts, each served on its own socket: the manager adopts
+/// those that live on and removes the rest. Then the half-made image content
+/// a killed daemon left is swept: only now is every live virtual host's disk,
+/// with its index, mounted, and nothing is served yet.
 pub(crate) async fn open_vhosts(
     opts: &DaemonOptions,
     host: &Host,

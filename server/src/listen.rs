@@ -116,8 +116,9 @@ pub async fn serve<L, I, S>(
 {
     let slots = Arc::new(Semaphore::new(limits.connections.max(1)));
     let peers: Peers = Arc::default();
+    // Told to stop; its receivers, one per open connection, tell when all
+    // have ended.
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (open_tx, open_rx) = watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let slot = tokio::select! {
@@ -150,7 +151,6 @@ pub async fn serve<L, I, S>(
             });
         let svc = TowerToHyperService::new(svc);
         let mut stop = stop_rx.clone();
-        let open = open_rx.clone();
         tokio::spawn(async move {
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -173,13 +173,13 @@ pub async fn serve<L, I, S>(
                     }
                 }
             }
-            drop((slot, peer_slot, open));
+            drop((slot, peer_slot, stop));
         });
     }
     drop(listener);
     let _ = stop_tx.send(true);
-    drop(open_rx);
-    open_tx.closed().await;
+    drop(stop_rx);
+    stop_tx.closed().await;
 }
 
 #[cfg(test)]

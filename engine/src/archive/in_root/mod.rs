@@ -75,10 +75,12 @@ pub fn io_text(e: &io::Error) -> String {
 
 fn op_err(op: &str, path: &str, e: Errno) -> PathError {
     let text = format!("{op} {path}: {}", errno_text(e));
-    if e == Errno::ENOENT {
-        PathError::NotFound(text)
-    } else {
-        PathError::Failed(text)
+    match e {
+        Errno::ENOENT => PathError::NotFound(text),
+        // A name the kernel cannot take (a NUL byte, over NAME_MAX): bad
+        // input, not a failure.
+        Errno::EINVAL | Errno::ENAMETOOLONG => PathError::Invalid(text),
+        _ => PathError::Failed(text),
     }
 }
 

@@ -121,6 +121,13 @@ fn symlinks_resolve_inside_the_root_and_never_out_of_it() {
         root.stat("/etc/hostname/x"),
         Err(PathError::Failed(m)) if m == "lstat /etc/hostname/x: not a directory"
     ));
+    // Names the kernel cannot take are bad input (a 400), not a failure.
+    for bad in ["/etc\0/x".to_string(), format!("/etc/{}", "n".repeat(256))] {
+        assert!(
+            matches!(root.stat(&bad), Err(PathError::Invalid(_))),
+            "{bad:.40}"
+        );
+    }
 }
 
 #[test]
