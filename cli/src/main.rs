@@ -208,6 +208,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: commands::registry::RegistryCmd,
     },
+    /// Guided lessons for the playground: check a folder of them
+    Lessons {
+        #[command(subcommand)]
+        cmd: commands::lessons::LessonsCmd,
+    },
     /// Define and run multi-container applications (Compose)
     Compose(Box<commands::compose::ComposeArgs>),
     /// Manage virtual hosts
@@ -270,6 +275,7 @@ fn main() {
     let code = match cli.cmd {
         Cmd::Daemon(d) => daemon::run_daemon(d, cli.debug),
         Cmd::Registry { cmd } => commands::registry::run(cmd, cli.debug),
+        Cmd::Lessons { cmd } => commands::lessons::run(cmd),
         Cmd::Serve(s) => match serve::serve_with_config(&args, s) {
             Ok(s) => serve::run_serve(s, cli.debug),
             Err(e) => {
@@ -337,7 +343,7 @@ async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
     use commands::image::{registry as rg, search};
     use commands::system::{info, inspect};
     match cmd {
-        Cmd::Daemon(_) | Cmd::Serve(_) | Cmd::Registry { .. } => Ok(0),
+        Cmd::Daemon(_) | Cmd::Serve(_) | Cmd::Registry { .. } | Cmd::Lessons { .. } => Ok(0),
         Cmd::Run(a) => commands::container::dispatch(c, ContainerCmd::Run(a)).await,
         Cmd::Create(a) => commands::container::dispatch(c, ContainerCmd::Create(a)).await,
         Cmd::Start(a) => commands::container::dispatch(c, ContainerCmd::Start(a)).await,

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod go;
+pub mod lessons;
 pub mod mux;
 pub mod playground;
 pub mod units;

@@ -8,6 +8,7 @@ pub mod compose;
 pub mod container;
 pub mod host;
 pub mod image;
+pub mod lessons;
 pub mod network;
 pub mod registry;
 pub mod system;
