@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// (needs a wildcard DNS record *.DOMAIN; "localhost" works with none)
     #[arg(long = "port-domain", value_name = "DOMAIN")]
     port_domain: Option<String>,
+    /// Guided lessons from DIR (a folder of lesson folders; see `dockhand
+    /// lessons check`) instead of the built-in course
+    #[arg(long, value_name = "DIR")]
+    lessons: Option<PathBuf>,
     /// Read settings from FILE (TOML or JSON; keys are these flags' names, e.g.
     /// max_sessions = 20, preload = ["/srv/bundle"]); flags on the command line win
     #[arg(long, value_name = "FILE")]
@@ -128,6 +132,13 @@ pub fn run_serve(s: ServeArgs, debug: bool) -> i32 {
                 None | Some("") => None,
                 Some(d) if shared::playground::is_dns_name(d) => Some(d.to_ascii_lowercase()),
                 Some(d) => return Err(format!("invalid --port-domain {d}: want a DNS name such as play.example.org or localhost")),
+            },
+            lessons: match &s.lessons {
+                None => server::PlaygroundOptions::default().lessons,
+                Some(dir) => std::sync::Arc::new(server::lessons::load_dir(dir).map_err(|e| {
+                    let all: Vec<String> = e.iter().map(ToString::to_string).collect();
+                    format!("--lessons {}:\n{}", dir.display(), all.join("\n"))
+                })?),
             },
             ..Default::default()
         })

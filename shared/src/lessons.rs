@@ -25,13 +25,33 @@ pub struct Step {
     /// The file's name without `.md`: `02-run-in-background`.
     pub id: String,
     pub title: String,
-    /// The text, as HTML; its code blocks in order are `commands`.
-    pub html: String,
-    /// The text of each shell code block, in order: what its button types.
-    pub commands: Vec<String>,
+    /// The text: HTML, and between it the shell code blocks, whose lines
+    /// the page offers to type into the terminal.
+    pub body: Vec<Part>,
     /// All must hold for the step to be done; none: the trainee marks it.
     pub checks: Vec<Check>,
     pub hint: Option<String>,
+}
+
+/// A piece of a step's text.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Part {
+    /// Rendered Markdown (raw HTML of the lesson shown as text).
+    Html(String),
+    /// A shell code block: one command per line, as typed (a `$ ` prompt
+    /// left out).
+    Commands(Vec<String>),
+}
+
+impl Step {
+    /// Every command of the step, in order.
+    pub fn commands(&self) -> impl Iterator<Item = &str> {
+        self.body.iter().flat_map(|p| match p {
+            Part::Commands(c) => c.iter().map(String::as_str).collect(),
+            Part::Html(_) => Vec::new(),
+        })
+    }
 }
 
 /// A condition on an instance's real state. `instance` counts from 1.
@@ -75,4 +95,34 @@ pub enum ContainerState {
     Exited,
     /// There, in any state.
     Exists,
+}
+
+/// A session's place in its lessons: sent on the session socket when it
+/// connects and whenever a step is done or another lesson is chosen.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct LessonProgress {
+    /// The lesson chosen; `None` before any.
+    pub lesson: Option<String>,
+    /// Steps done, by lesson, in step order.
+    pub done: std::collections::BTreeMap<String, Vec<String>>,
+    /// The first step of the chosen lesson not done yet: the one whose
+    /// checks run.
+    pub current: Option<String>,
+}
+
+/// `PUT /api/sessions/{id}/lesson`: choose a lesson.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct LessonChoice {
+    pub lesson: String,
+}
+
+/// The answer of `POST /api/sessions/{id}/lesson/check`: the current step
+/// checked now.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct CheckOutcome {
+    pub step: String,
+    pub done: bool,
+    /// When not done: the step's hint, and what did not hold.
+    pub hint: Option<String>,
+    pub detail: Option<String>,
 }

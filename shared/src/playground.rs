@@ -244,6 +244,8 @@ pub enum SessionEvent {
     /// the instance's engine emits an event (the server re-reads and pushes; it may
     /// coalesce a burst of events into one snapshot).
     InstanceState(InstanceState),
+    /// The session's lesson progress (guided lessons).
+    Lesson(crate::lessons::LessonProgress),
     /// The session ends in `secs_left` seconds: `idle` is true when the idle timeout
     /// is the cause (any input in a terminal resets it).
     Expiring { secs_left: u64, idle: bool },

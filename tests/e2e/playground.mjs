@@ -7,22 +7,12 @@
 // target/e2e-artifacts). bench: click-to-prompt and keystroke echo round trip.
 // Prints one line per step; exits 1 on the first failure (after a screenshot).
 
-import { chromium } from "playwright-core";
-import { mkdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { PROMPT, sleep, startSession as start, steps, settings, term, waitTerm, withBrowser } from "./common.mjs";
 
-const base = process.env.DOCKHAND_URL;
-const mode = process.argv[2] || "e2e";
-const artifacts = process.env.E2E_ARTIFACTS || "target/e2e-artifacts";
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-if (!base) {
-  console.error("DOCKHAND_URL is not set");
-  process.exit(2);
-}
-mkdirSync(artifacts, { recursive: true });
+const { base, mode, artifacts } = settings();
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const PROMPT = /(^|\n)[$#] ?$/;
 
 // Records every WebSocket the app opens, and times keystroke echoes on the
 // terminal sockets: from a binary send to the next binary message.
@@ -64,22 +54,6 @@ async function newContext(browser) {
   return ctx;
 }
 
-async function term(page, node, tab) {
-  return page.evaluate(([n, t]) => (window.dockhandTerm ? window.dockhandTerm(n, t) : null), [node, tab]);
-}
-
-/** Poll a terminal until `pred(text)` holds; the text. */
-async function waitTerm(page, node, tab, pred, what, timeout = 30000) {
-  const end = Date.now() + timeout;
-  let text = null;
-  while (Date.now() < end) {
-    text = await term(page, node, tab);
-    if (text != null && pred(text)) return text;
-    await sleep(25);
-  }
-  throw new Error(`${node} tab ${tab}: timed out waiting for ${what}; terminal shows:\n${text}`);
-}
-
 const lines = (text) => text.split("\n").map((l) => l.trimEnd());
 const count = (text, line) => lines(text).filter((l) => l === line).length;
 
@@ -104,29 +78,9 @@ async function run(page, node, tab, cmd, marker, timeout = 30000) {
   return waitTerm(page, node, tab, (t) => count(t, marker) > before && PROMPT.test(t), JSON.stringify(marker), timeout);
 }
 
-async function startSession(page) {
-  await page.goto(base + "/");
-  await page.waitForSelector("[data-testid=start-button]:not([disabled])");
-  await page.click("[data-testid=start-button]");
-  await page.waitForSelector("[data-testid=terminal-node1-1][data-state=live]", { timeout: 30000 });
-  await waitTerm(page, "node1", 1, (t) => PROMPT.test(t), "the first prompt");
-}
-
-let step = 0;
-async function check(page, name, fn) {
-  step += 1;
-  const t0 = Date.now();
-  try {
-    await fn();
-    console.log(`ok ${step} - ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    console.log(`not ok ${step} - ${name}: ${e.message}`);
-    if (page) {
-      await page.screenshot({ path: join(artifacts, `failed-${step}.png`) }).catch(() => {});
-    }
-    throw e;
-  }
-}
+const startSession = (page) => start(page, base);
+const checker = steps(artifacts, "failed");
+const check = (page, name, fn) => checker.check(page, name, fn);
 
 const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`) });
 
@@ -472,7 +426,7 @@ async function hosts(browser) {
     await landsAt(p, base + prefix + "/refresh", prefix + "/landed");
     await p.close();
   });
-  console.log(`hosts: all ${step} steps passed`);
+  console.log(`hosts: all ${checker.count()} steps passed`);
 }
 
 // Issue "the playground at every size": the terminal's columns at a phone's, half a
@@ -769,7 +723,7 @@ async function sizes(browser) {
   await last.goto(share);
   await deleteSession(last);
   await end.close();
-  console.log(`sizes: all ${step} steps passed`);
+  console.log(`sizes: all ${checker.count()} steps passed`);
 }
 
 async function bench(browser) {
@@ -883,30 +837,10 @@ async function bench(browser) {
   await ctx.close();
 }
 
-const browser = await chromium.launch({
-  executablePath,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-  ],
-});
-let code = 0;
-try {
+await withBrowser(async (browser) => {
   if (mode === "bench") await bench(browser);
   else if (mode === "hosts") await hosts(browser);
   else if (mode === "sizes") await sizes(browser);
   else await e2e(browser);
-  if (mode === "e2e") console.log(`e2e: all ${step} steps passed`);
-} catch (e) {
-  console.error(e.stack || String(e));
-  code = 1;
-} finally {
-  await browser.close();
-}
-process.exit(code);
+  if (mode === "e2e") console.log(`e2e: all ${checker.count()} steps passed`);
+});

@@ -71,6 +71,50 @@ pub fn browser_runner() -> Option<(PathBuf, PathBuf)> {
     Some((node, chromium))
 }
 
+/// Run the Playwright script `tests/e2e/SCRIPT` in `mode` against `serve`; its output, and whether
+/// it passed. Killed after `limit`.
+pub fn run_browser(
+    serve: &Serve,
+    node: &std::path::Path,
+    chromium: &std::path::Path,
+    script: &str,
+    mode: &str,
+    limit: Duration,
+) -> (String, bool) {
+    let e2e = workspace().join("tests/e2e");
+    let artifacts = workspace().join("target/e2e-artifacts");
+    let out_path = serve
+        .dir
+        .path()
+        .join(format!("browser-{script}-{mode}.log"));
+    let out = std::fs::File::create(&out_path).expect("browser log");
+    let mut child = Command::new(node)
+        .arg(e2e.join(script))
+        .arg(mode)
+        .current_dir(&e2e)
+        .env("DOCKHAND_URL", serve.url())
+        .env("E2E_ARTIFACTS", &artifacts)
+        .env("CHROMIUM", chromium)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("log"))
+        .stderr(out)
+        .spawn()
+        .expect("start node");
+    let deadline = Instant::now() + limit;
+    let ok = loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            break st.success();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    (std::fs::read_to_string(&out_path).unwrap_or_default(), ok)
+}
+
 /// The binary the server runs: `DOCKHAND_BIN`, else the static build of
 /// `scripts/build` when there is one (a virtual host's init needs a static
 /// binary), else the workspace's debug build.
@@ -198,6 +242,20 @@ impl Serve {
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
+    }
+
+    /// `dockhand host exec VHOST sh -c SCRIPT` on the server's socket (a
+    /// virtual host's shell, whose docker CLI talks to its own daemon): its
+    /// stdout, trimmed. Panics when the script fails.
+    pub fn in_vhost(&self, vhost: &str, script: &str) -> String {
+        let out = self.cli(&["host", "exec", vhost, "sh", "-c", script]);
+        assert!(
+            out.status.success(),
+            "{script}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     /// One HTTP/1.1 request to the playground: (status, body); status 0 when the

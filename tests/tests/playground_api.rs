@@ -12,18 +12,6 @@ fn session(serve: &Serve) -> (String, String) {
     (json_str(&body, "id"), json_str(&body, "token"))
 }
 
-/// `dockhand host exec VHOST sh -c SCRIPT` on the server's socket: stdout.
-fn in_instance(serve: &Serve, vhost: &str, script: &str) -> String {
-    let out = serve.cli(&["host", "exec", vhost, "sh", "-c", script]);
-    assert!(
-        out.status.success(),
-        "{script}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 #[test]
 fn serve_help_documents_every_flag() {
     dockhand_tests::require_root!();
@@ -120,11 +108,7 @@ fn instances_tabs_uploads_and_port_links_through_the_api() {
     // node1 and node2 share the session network.
     let node1 = format!("{id}-node1");
     let node2 = format!("{id}-node2");
-    let ping = in_instance(
-        &serve,
-        &node2,
-        "ping -c1 -W3 node1 >/dev/null && echo reached",
-    );
+    let ping = serve.in_vhost(&node2, "ping -c1 -W3 node1 >/dev/null && echo reached");
     assert_eq!(ping, "reached");
 
     // Tab numbers are never reused.
@@ -148,11 +132,7 @@ fn instances_tabs_uploads_and_port_links_through_the_api() {
     assert_eq!(st, 200, "{body}");
     assert_eq!(json_str(&body, "path"), "/root/hello.txt");
     assert_eq!(
-        in_instance(
-            &serve,
-            &node1,
-            "cat /root/hello.txt; stat -c ' %u' /root/hello.txt"
-        ),
+        serve.in_vhost(&node1, "cat /root/hello.txt; stat -c ' %u' /root/hello.txt"),
         "hi there 0"
     );
     let folder = tempfile::tempdir().unwrap();
@@ -169,15 +149,14 @@ fn instances_tabs_uploads_and_port_links_through_the_api() {
     assert_eq!(st, 200, "{body}");
     assert_eq!(json_str(&body, "path"), "/root/site");
     assert_eq!(
-        in_instance(&serve, &node1, "cat /root/site/index.html"),
+        serve.in_vhost(&node1, "cat /root/site/index.html"),
         "from-a-folder"
     );
     let (st, _) = serve.upload(&upload, &token, &vec![b'x'; 20_000]);
     assert_eq!(st, 413);
 
     // A published port through the proxy, with the session's token only.
-    in_instance(
-        &serve,
+    serve.in_vhost(
         &node1,
         "mkdir -p /www/dir && echo page-one > /www/index.html && echo css > /www/style.css \
          && docker run -d -p 8080:80 -v /www:/www busybox httpd -f -p 80 -h /www >/dev/null",

@@ -10,12 +10,10 @@
 //! `bench_playground` (ignored; `scripts/bench-playground` runs it) prints
 //! click-to-prompt, keystroke echo and the server's memory with 50 and 200 sessions.
 
-use dockhand_tests::serve::{browser_runner, json_str, workspace, Serve};
-use std::process::{Command, Stdio};
+use dockhand_tests::serve::{browser_runner, json_str, Serve};
 use std::time::{Duration, Instant};
 
-/// Run the Playwright script in `mode` against `serve`; its output, and whether
-/// it passed. Killed after `limit`.
+/// Run `tests/e2e/playground.mjs` in `mode` against `serve`.
 fn run_browser(
     serve: &Serve,
     node: &std::path::Path,
@@ -23,35 +21,7 @@ fn run_browser(
     mode: &str,
     limit: Duration,
 ) -> (String, bool) {
-    let e2e = workspace().join("tests/e2e");
-    let artifacts = workspace().join("target/e2e-artifacts");
-    let out_path = serve.dir.path().join(format!("browser-{mode}.log"));
-    let out = std::fs::File::create(&out_path).expect("browser log");
-    let mut child = Command::new(node)
-        .arg(e2e.join("playground.mjs"))
-        .arg(mode)
-        .current_dir(&e2e)
-        .env("DOCKHAND_URL", serve.url())
-        .env("E2E_ARTIFACTS", &artifacts)
-        .env("CHROMIUM", chromium)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().expect("log"))
-        .stderr(out)
-        .spawn()
-        .expect("start node");
-    let deadline = Instant::now() + limit;
-    let ok = loop {
-        if let Ok(Some(st)) = child.try_wait() {
-            break st.success();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    (std::fs::read_to_string(&out_path).unwrap_or_default(), ok)
+    dockhand_tests::serve::run_browser(serve, node, chromium, "playground.mjs", mode, limit)
 }
 
 #[test]

@@ -7,6 +7,7 @@
 pub mod backoff;
 pub mod format;
 pub mod landing;
+pub mod lesson;
 pub mod route;
 pub mod session;
 pub mod tar;

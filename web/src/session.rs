@@ -2,6 +2,7 @@
 //! [`SessionEvent`]s only, never polled), each instance's engine snapshot, which
 //! instance and tab is in front, the countdown, and notices.
 
+use shared::lessons::LessonProgress;
 use shared::playground::{
     close_code, InstanceInfo, InstanceState, PlaygroundConfig, SessionEvent, SessionInfo, TabId,
 };
@@ -66,6 +67,8 @@ pub struct SessionState {
     pub drawer: bool,
     /// Presenter mode: nothing but the terminal and the port links.
     pub presenter: bool,
+    /// Guided lessons: the one chosen and the steps done (from the socket).
+    pub lesson: LessonProgress,
 }
 
 /// What can happen on the session page.
@@ -113,6 +116,8 @@ pub enum SessionAction {
     /// A request failed: show the message (and stop any spinner).
     Failed(String),
     Notice(String),
+    /// A lesson call answered with the session's progress.
+    LessonProgress(LessonProgress),
     DismissNotice,
     TogglePanels,
     ClosePanels,
@@ -145,6 +150,7 @@ impl SessionState {
             panels_open: true,
             drawer: false,
             presenter: false,
+            lesson: LessonProgress::default(),
         }
     }
 
@@ -286,6 +292,7 @@ impl SessionState {
                 self.notice = Some(Notice { text, error: true });
             }
             SessionAction::Notice(text) => self.notice = Some(Notice { text, error: false }),
+            SessionAction::LessonProgress(p) => self.lesson = p,
             SessionAction::DismissNotice => self.notice = None,
             SessionAction::TogglePanels => self.panels_open = !self.panels_open,
             SessionAction::ClosePanels => self.panels_open = false,
@@ -330,6 +337,7 @@ impl SessionState {
                     self.clock = Some((secs_left, now_ms));
                 }
             }
+            SessionEvent::Lesson(progress) => self.lesson = progress,
             SessionEvent::Closed { reason } => {
                 self.closed = Some(reason.message().to_string());
                 self.expiring = None;

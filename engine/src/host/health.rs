@@ -205,7 +205,7 @@ impl Host {
 
     /// Run one probe's exec: its exit code and output. The caller kills it
     /// at the timeout ([`Host::exec_signal`]) and drops its record.
-    async fn probe(&self, exec_id: &str) -> Result<(i64, String)> {
+    pub(super) async fn probe(&self, exec_id: &str) -> Result<(i64, String)> {
         use tokio::io::AsyncReadExt;
         let connect = self.exec_start(exec_id, None)?;
         async {

@@ -11,6 +11,28 @@ impl Host {
         self.exec_create_for(rec, req)
     }
 
+    /// Runs `argv` in the virtual host as its root, without a terminal and
+    /// without an event (as a health probe runs): its exit code and the start
+    /// of its output. Past `timeout` it is killed and the code is -1.
+    pub async fn sandbox_run(
+        &self,
+        argv: Vec<String>,
+        timeout: std::time::Duration,
+    ) -> Result<(i64, String)> {
+        let exec_id = self.sandbox_exec_create(shared::api::ExecCreateRequest {
+            attach_stdout: true,
+            attach_stderr: true,
+            cmd: argv,
+            ..Default::default()
+        })?;
+        let outcome = tokio::time::timeout(timeout, self.probe(&exec_id)).await;
+        if outcome.is_err() {
+            let _ = self.exec_signal(&exec_id, libc::SIGKILL).await;
+        }
+        self.execs().remove(&exec_id);
+        outcome.unwrap_or_else(|_| Ok((-1, format!("timed out after {timeout:?}"))))
+    }
+
     /// The virtual host's own init, if this host is virtual and it exists.
     pub fn sandbox_record(&self) -> Option<ContainerInspect> {
         self.lock()

@@ -193,7 +193,7 @@ fn lesson_matter(file: &str, text: &str) -> Result<(String, u8, String), LessonE
             format!("{}: a lesson uses 1 to 5 instances", m.instances),
         ));
     }
-    let (html, _) = parse::render(split.body);
+    let html = parse::render_html(split.body);
     Ok((m.title.trim().to_string(), m.instances, html))
 }
 
@@ -205,12 +205,10 @@ fn step(file: &str, id: &str, text: &str, instances: u8) -> Result<Step, LessonE
         m.check,
         instances,
     )?;
-    let (html, commands) = parse::render(split.body);
     Ok(Step {
         id: id.to_string(),
         title: m.title.trim().to_string(),
-        html,
-        commands,
+        body: parse::render(split.body),
         checks,
         hint: m
             .hint

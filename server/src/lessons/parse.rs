@@ -3,7 +3,7 @@
 
 use pulldown_cmark::{html, CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 use serde::Deserialize;
-use shared::lessons::{Check, ContainerState};
+use shared::lessons::{Check, ContainerState, Part};
 
 use super::LessonError;
 
@@ -292,49 +292,67 @@ fn name_ok(what: &str, name: &str) -> Result<(), String> {
     }
 }
 
-/// Renders Markdown to HTML and collects the text of its shell code blocks
-/// (fenced with `sh`, `bash`, `shell`, `console` or no language). Raw HTML
-/// in a lesson is shown as text, not passed to the page.
-pub(super) fn render(body: &str) -> (String, Vec<String>) {
-    let mut commands = Vec::new();
-    let mut current: Option<String> = None;
-    let events = Parser::new_ext(body, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH)
-        .map(|ev| match ev {
-            Event::Start(Tag::CodeBlock(ref kind)) => {
-                let shell = match kind {
-                    CodeBlockKind::Indented => false,
-                    CodeBlockKind::Fenced(lang) => {
-                        let lang = lang.split_whitespace().next().unwrap_or("");
-                        matches!(lang, "" | "sh" | "bash" | "shell" | "console")
-                    }
-                };
-                if shell {
-                    current = Some(String::new());
-                }
-                ev
-            }
-            Event::Text(ref t) => {
-                if let Some(c) = current.as_mut() {
-                    c.push_str(t);
-                }
-                ev
-            }
-            Event::End(TagEnd::CodeBlock) => {
-                if let Some(c) = current.take() {
-                    // A `$ ` prompt is shown, not typed.
-                    let lines: Vec<&str> = c
-                        .lines()
-                        .map(|l| l.strip_prefix("$ ").unwrap_or(l))
-                        .collect();
-                    commands.push(lines.join("\n").trim_end().to_string());
-                }
-                ev
-            }
+const MARKDOWN: Options = Options::ENABLE_TABLES.union(Options::ENABLE_STRIKETHROUGH);
+
+/// Renders Markdown to HTML, raw HTML in it shown as text.
+pub(super) fn render_html(body: &str) -> String {
+    let mut out = String::new();
+    html::push_html(
+        &mut out,
+        Parser::new_ext(body, MARKDOWN).map(|ev| match ev {
             Event::Html(t) | Event::InlineHtml(t) => Event::Text(t),
             other => other,
-        })
-        .collect::<Vec<_>>();
-    let mut out = String::new();
-    html::push_html(&mut out, events.into_iter());
-    (out, commands)
+        }),
+    );
+    out
+}
+
+/// Renders Markdown into parts: HTML, and the shell code blocks (fenced
+/// with `sh`, `bash`, `shell`, `console` or no language) as their lines,
+/// a leading `$ ` prompt left out. Raw HTML in a lesson is shown as text,
+/// not passed to the page.
+pub(super) fn render(body: &str) -> Vec<Part> {
+    let mut parts = Vec::new();
+    let mut pending: Vec<Event<'_>> = Vec::new();
+    let mut code: Option<String> = None;
+    let flush = |pending: &mut Vec<Event<'_>>, parts: &mut Vec<Part>| {
+        if !pending.is_empty() {
+            let mut out = String::new();
+            html::push_html(&mut out, pending.drain(..));
+            parts.push(Part::Html(out));
+        }
+    };
+    for ev in Parser::new_ext(body, MARKDOWN) {
+        match ev {
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(ref lang)))
+                if matches!(
+                    lang.split_whitespace().next().unwrap_or(""),
+                    "" | "sh" | "bash" | "shell" | "console"
+                ) =>
+            {
+                flush(&mut pending, &mut parts);
+                code = Some(String::new());
+            }
+            Event::Text(ref t) if code.is_some() => {
+                if let Some(c) = code.as_mut() {
+                    c.push_str(t);
+                }
+            }
+            Event::End(TagEnd::CodeBlock) if code.is_some() => {
+                let text = code.take().unwrap_or_default();
+                let lines: Vec<String> = text
+                    .lines()
+                    .map(|l| l.strip_prefix("$ ").unwrap_or(l).trim_end().to_string())
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                if !lines.is_empty() {
+                    parts.push(Part::Commands(lines));
+                }
+            }
+            Event::Html(t) | Event::InlineHtml(t) => pending.push(Event::Text(t)),
+            other => pending.push(other),
+        }
+    }
+    flush(&mut pending, &mut parts);
+    parts
 }

@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use shared::lessons::{Check, ContainerState};
+use shared::lessons::{Check, ContainerState, Part};
 
 use super::*;
 
@@ -46,12 +46,24 @@ fn a_lesson_reads_with_its_steps_in_order_commands_and_checks() {
     assert_eq!(ids, ["01-first", "02-second"]);
     let s = &l.steps[0];
     assert_eq!(
-        s.commands,
+        s.commands().collect::<Vec<_>>(),
         [
-            "docker run -d --name web busybox\ndocker ps",
+            "docker run -d --name web busybox",
+            "docker ps",
             "docker images"
         ]
     );
+    // Text, a block of two commands, a block that is not shell, the last block.
+    assert!(
+        matches!(&s.body[0], Part::Html(h) if h == "<p>Run:</p>\n"),
+        "{:?}",
+        s.body
+    );
+    assert!(matches!(&s.body[1], Part::Commands(c) if c.len() == 2));
+    assert!(
+        matches!(&s.body[2], Part::Html(h) if h.contains("language-text") && h.contains("not a command"))
+    );
+    assert!(matches!(&s.body[3], Part::Commands(c) if c == &["docker images"]));
     assert_eq!(
         s.checks,
         [Check::Image {
@@ -74,7 +86,7 @@ fn a_lesson_reads_with_its_steps_in_order_commands_and_checks() {
             }
         ]
     );
-    assert!(l.steps[1].commands.is_empty());
+    assert_eq!(l.steps[1].commands().count(), 0);
 }
 
 #[test]
@@ -87,7 +99,9 @@ fn raw_html_in_a_lesson_is_shown_as_text() {
         ),
     ])
     .unwrap();
-    let html = &l.steps[0].html;
+    let Part::Html(html) = &l.steps[0].body[0] else {
+        panic!("{:?}", l.steps[0].body)
+    };
     assert!(
         !html.contains("<script>") && !html.contains("<b>"),
         "{html}"
@@ -208,7 +222,12 @@ fn the_built_in_course_reads_and_lists_every_file() {
     // Every step has something to type.
     for l in &lessons {
         for s in &l.steps {
-            assert!(!s.commands.is_empty(), "{}/{} has no commands", l.id, s.id);
+            assert!(
+                s.commands().count() > 0,
+                "{}/{} has no commands",
+                l.id,
+                s.id
+            );
         }
     }
     // The list in course.rs names every file of server/lessons.

@@ -43,7 +43,7 @@ type ApiResult<T> = Result<T, ApiError>;
 pub fn router(pg: Arc<Playground>) -> Router {
     let ui = pg.opts.ui_dir.clone().map(Arc::new);
     let st = PgState { pg, ui };
-    Router::new()
+    super::lesson_api::routes(Router::new())
         .route("/api/config", get(config))
         .route("/api/sessions", post(create_session))
         .route(
@@ -170,7 +170,7 @@ fn token_of(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The session of an authorized REST call; the call counts as activity.
-fn authed(st: &PgState, id: &str, headers: &HeaderMap) -> ApiResult<Arc<Session>> {
+pub(super) fn authed(st: &PgState, id: &str, headers: &HeaderMap) -> ApiResult<Arc<Session>> {
     let s = st.pg.authorize(id, token_of(headers))?;
     s.touch();
     Ok(s)

@@ -32,6 +32,7 @@ fn snapshot(pg: &Playground, s: &Session) -> Vec<SessionEvent> {
             &i.host, &s.id, &i.name,
         )));
     }
+    out.push(SessionEvent::Lesson(pg.lesson_progress(s)));
     out.extend(pg.notice(s));
     out
 }
@@ -107,6 +108,11 @@ mod tests {
         let first = decode(&from_server.recv().await.unwrap());
         assert!(
             matches!(first, SessionEvent::Session(ref i) if i.id == c.id && i.instances.is_empty())
+        );
+        // Then the lesson progress: no lesson chosen yet.
+        assert_eq!(
+            decode(&from_server.recv().await.unwrap()),
+            SessionEvent::Lesson(Default::default())
         );
         pg.push_session(&s);
         assert!(matches!(

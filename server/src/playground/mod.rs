@@ -20,6 +20,8 @@
 pub mod api;
 pub mod config;
 pub mod feed;
+mod lesson_api;
+pub mod lessons;
 pub mod proxy;
 pub mod server;
 pub mod session;

@@ -10,6 +10,26 @@ pub fn sessions() -> String {
     "/api/sessions".to_string()
 }
 
+/// `GET`: every lesson ([`crate::lessons::Lesson`]).
+pub fn lessons() -> String {
+    "/api/lessons".to_string()
+}
+
+/// `PUT`: choose a lesson ([`crate::lessons::LessonChoice`]).
+pub fn session_lesson(id: &str) -> String {
+    format!("/api/sessions/{id}/lesson")
+}
+
+/// `POST`: check the current step now ([`crate::lessons::CheckOutcome`]).
+pub fn lesson_check(id: &str) -> String {
+    format!("/api/sessions/{id}/lesson/check")
+}
+
+/// `POST`: mark a step without checks done.
+pub fn lesson_step_done(id: &str, step: &str) -> String {
+    format!("/api/sessions/{id}/lesson/steps/{step}/done")
+}
+
 /// `GET` / `DELETE` one session.
 pub fn session(id: &str) -> String {
     format!("/api/sessions/{id}")

@@ -3,6 +3,7 @@
 use crate::upload::Upload;
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
+use shared::lessons::{CheckOutcome, Lesson, LessonChoice, LessonProgress};
 use shared::playground::{
     routes, CreateSession, ErrorBody, InstanceInfo, PlaygroundConfig, SessionCreated, SessionInfo,
     TabId, TerminalCreated, UploadResult, TOKEN_HEADER,
@@ -85,6 +86,36 @@ pub async fn open_terminal(id: &str, token: &str, name: &str) -> Result<Terminal
 pub async fn close_terminal(id: &str, token: &str, name: &str, tab: TabId) -> Result<(), ApiError> {
     let req = authed(Request::delete(&routes::terminal(id, name, tab)), token);
     check(req.send().await).await.map(drop)
+}
+
+pub async fn lessons() -> Result<Vec<Lesson>, ApiError> {
+    json(Request::get(&routes::lessons())).await
+}
+
+pub async fn choose_lesson(
+    id: &str,
+    token: &str,
+    lesson: &str,
+) -> Result<LessonProgress, ApiError> {
+    let req = authed(Request::put(&routes::session_lesson(id)), token)
+        .json(&LessonChoice {
+            lesson: lesson.to_string(),
+        })
+        .map_err(ApiError::unreachable)?;
+    let resp = check(req.send().await).await?;
+    resp.json().await.map_err(ApiError::unreachable)
+}
+
+pub async fn check_lesson(id: &str, token: &str) -> Result<CheckOutcome, ApiError> {
+    json(authed(Request::post(&routes::lesson_check(id)), token)).await
+}
+
+pub async fn step_done(id: &str, token: &str, step: &str) -> Result<LessonProgress, ApiError> {
+    json(authed(
+        Request::post(&routes::lesson_step_done(id, step)),
+        token,
+    ))
+    .await
 }
 
 pub async fn delete_session(id: &str, token: &str) -> Result<(), ApiError> {

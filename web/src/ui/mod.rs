@@ -7,6 +7,7 @@ mod clipboard;
 mod dom;
 mod feed;
 mod landing;
+mod lesson;
 mod panels;
 mod session_page;
 mod sidebar;

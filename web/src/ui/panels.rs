@@ -25,6 +25,9 @@ pub struct PanelsProps {
     /// Close the drawer.
     #[prop_or_default]
     pub on_close: Callback<()>,
+    /// The lesson panel, shown above the instance's state.
+    #[prop_or_default]
+    pub lesson: Html,
 }
 
 /// What the empty container list suggests: only what works here. nginx when
@@ -120,6 +123,7 @@ pub fn Panels(props: &PanelsProps) -> Html {
         <aside class={classes!("panels", props.drawer.then_some("drawer"))} id="panels" tabindex="-1"
                data-testid="panels" aria-label={format!("Docker state of {}", props.instance)} {onkeydown}>
             { close.unwrap_or_default() }
+            { props.lesson.clone() }
             { panel_sections(props) }
         </aside>
     }

@@ -11,6 +11,7 @@
 use super::api;
 use super::dom;
 use super::feed::Feed;
+use super::lesson::LessonPanel;
 use super::panels::{self, Panels};
 use super::sidebar::Sidebar;
 use super::terminal::Terminal;
@@ -329,7 +330,9 @@ pub fn SessionPage(props: &SessionPageProps) -> Html {
             <Panels session={id.clone()} token={token.clone()} instance={name.clone()}
                     port_domain={port_domain.clone().map(AttrValue::from)}
                     state={s.states.get(name).cloned()} drawer={s.drawer}
-                    on_close={dispatch.reform(|_: ()| SessionAction::ClosePanels)} />
+                    on_close={dispatch.reform(|_: ()| SessionAction::ClosePanels)}
+                    lesson={html! { <LessonPanel session={id.clone()} token={token.clone()}
+                                                 progress={s.lesson.clone()} dispatch={dispatch.clone()} /> }} />
         },
         _ => html! {},
     };

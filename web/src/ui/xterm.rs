@@ -177,6 +177,22 @@ pub fn focus_active() {
     });
 }
 
+/// Type `text` into the terminal in front, as a paste (nothing is run: no
+/// Enter is added), and give it the keyboard. False when there is none.
+pub fn type_into_active(text: &str) -> bool {
+    let Some(k) = ACTIVE.with(|a| a.borrow().clone()) else {
+        return false;
+    };
+    TERMINALS.with(|t| match t.borrow().get(&k) {
+        Some(term) => {
+            term.paste(text);
+            term.focus();
+            true
+        }
+        None => false,
+    })
+}
+
 /// Install `window.dockhandTerm(instance?, tab?)`.
 pub fn install_test_hook() {
     let hook =

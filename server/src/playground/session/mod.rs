@@ -42,7 +42,7 @@ pub fn now() -> u64 {
     chrono::Utc::now().timestamp().max(0) as u64
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(in crate::playground) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -102,6 +102,10 @@ pub struct Session {
     last_active: AtomicU64,
     inner: Mutex<Inner>,
     feed: broadcast::Sender<SessionEvent>,
+    /// Guided lessons: the one chosen and the steps done.
+    pub(in crate::playground) lesson: Mutex<super::lessons::Progress>,
+    /// Wakes the lesson checker (an instance's engine had an event).
+    pub(in crate::playground) lesson_wake: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Session {
@@ -138,6 +142,8 @@ impl Session {
                 warned_idle: false,
             }),
             feed: broadcast::channel(FEED_QUEUE).0,
+            lesson: Mutex::default(),
+            lesson_wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -196,7 +202,7 @@ impl Session {
         self.feed.receiver_count() > 0
     }
 
-    fn push(&self, ev: SessionEvent) {
+    pub(in crate::playground) fn push(&self, ev: SessionEvent) {
         let _ = self.feed.send(ev);
     }
 }
@@ -507,6 +513,7 @@ impl Playground {
                         &i.host, &s.id, &i.name,
                     )));
                 }
+                s.lesson_wake.notify_one();
             }
         });
         *lock(&inst.watcher) = Some(task.abort_handle());

@@ -1,0 +1,348 @@
+//! Guided lessons against a real `dockhand serve` with a trainer's folder
+//! (`--lessons DIR`): every kind of check, each first done wrongly (it stays
+//! not done, with the hint and what did not hold) then rightly; steps
+//! without checks marked by the trainee; progress pushed on the session
+//! socket as the engine's events come, and there again after a reconnect.
+//! A broken folder stops `serve` with the checker's errors. In Chromium
+//! (`tests/e2e/lessons.mjs`): the built-in course, a button that types a
+//! command, steps turning done, a wrong attempt with its hint, a reload.
+//! `bench_lessons` (ignored; `scripts/bench-playground` runs it) prints how
+//! soon a step shows done after its state became true.
+
+use dockhand_tests::serve::{browser_runner, json_str, run_browser, serve_bin, Serve};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Every kind of check, one step each, after a step without one.
+const LESSON: &[(&str, &str)] = &[
+    ("lesson.md", "---\ntitle: Kinds\n---\nAll the checks.\n"),
+    ("01-read.md", "---\ntitle: Read\n---\n```sh\ndocker version\n```\n"),
+    (
+        "02-container.md",
+        "---\ntitle: Web\ncheck:\n  container: web\nhint: run it detached\n---\n```sh\ndocker run -d --name web busybox sleep 300\n```\n",
+    ),
+    ("03-image.md", "---\ntitle: Tag\ncheck:\n  image: my-image:v1\n---\n"),
+    ("04-port.md", "---\ntitle: Port\ncheck:\n  port: 8081\n---\n"),
+    (
+        "05-network.md",
+        "---\ntitle: Net\ncheck:\n  network: learn\n  members: 2\n---\n",
+    ),
+    (
+        "06-volume.md",
+        "---\ntitle: Vol\ncheck:\n  volume: notes\n  file: /today.txt\n---\n",
+    ),
+    (
+        "07-script.md",
+        "---\ntitle: Script\ncheck:\n  script: test -e /tmp/marker || { echo no marker; exit 3; }\n---\n",
+    ),
+];
+
+fn lessons_dir() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let l = d.path().join("10-kinds");
+    std::fs::create_dir(&l).unwrap();
+    for (name, text) in LESSON {
+        std::fs::write(l.join(name), text).unwrap();
+    }
+    d
+}
+
+/// The session's socket, read as text frames (a server's frames are not
+/// masked; this reads only what the session socket sends).
+struct Feed(TcpStream);
+
+impl Feed {
+    fn open(serve: &Serve, id: &str, token: &str) -> Feed {
+        let mut s = TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        write!(
+            s,
+            "GET /api/sessions/{id}/ws?token={token} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut b).unwrap();
+            head.push(b[0]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        Feed(s)
+    }
+
+    /// The next text message; None when the socket closes or is silent.
+    fn next(&mut self) -> Option<serde_json::Value> {
+        loop {
+            let mut h = [0u8; 2];
+            self.0.read_exact(&mut h).ok()?;
+            let mut len = u64::from(h[1] & 0x7f);
+            if len == 126 {
+                let mut l = [0u8; 2];
+                self.0.read_exact(&mut l).ok()?;
+                len = u64::from(u16::from_be_bytes(l));
+            } else if len == 127 {
+                let mut l = [0u8; 8];
+                self.0.read_exact(&mut l).ok()?;
+                len = u64::from_be_bytes(l);
+            }
+            let mut data = vec![0u8; len as usize];
+            self.0.read_exact(&mut data).ok()?;
+            match h[0] & 0x0f {
+                1 => return serde_json::from_slice(&data).ok(),
+                8 => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// The first lesson progress whose `done` list for `lesson` has `step`,
+    /// within `limit`; how long it took.
+    fn until_done(&mut self, lesson: &str, step: &str, limit: Duration) -> Option<Duration> {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            let ev = self.next()?;
+            if ev["type"] == "lesson"
+                && ev["done"][lesson]
+                    .as_array()
+                    .is_some_and(|d| d.iter().any(|s| s == step))
+            {
+                return Some(t.elapsed());
+            }
+        }
+        None
+    }
+}
+
+/// `POST .../lesson/check`: (done, hint, detail).
+fn check(serve: &Serve, id: &str, t: Option<&str>) -> (bool, String, String) {
+    let (st, body) = serve.http("POST", &format!("/api/sessions/{id}/lesson/check"), t, "");
+    assert_eq!(st, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    (
+        v["done"].as_bool().unwrap(),
+        v["hint"].as_str().unwrap_or_default().to_string(),
+        v["detail"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+fn current(serve: &Serve, id: &str, t: Option<&str>) -> String {
+    let (st, body) = serve.http(
+        "PUT",
+        &format!("/api/sessions/{id}/lesson"),
+        t,
+        r#"{"lesson":"10-kinds"}"#,
+    );
+    assert_eq!(st, 200, "{body}");
+    json_str(&body, "current")
+}
+
+#[test]
+fn checks_see_the_instances_state_not_what_was_typed() {
+    dockhand_tests::require_root!();
+    let dir = lessons_dir();
+    let serve = Serve::start(&["--lessons", &dir.path().display().to_string()]);
+    let (st, body) = serve.http("GET", "/api/lessons", None, "");
+    assert_eq!(st, 200);
+    let all: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(
+        all[0]["steps"][0]["body"][0],
+        serde_json::json!({"kind": "commands", "value": ["docker version"]})
+    );
+    let (id, token) = serve.session_with_instance();
+    let t = Some(token.as_str());
+    let vhost = format!("{id}-node1");
+    let (st, _) = serve.http(
+        "PUT",
+        &format!("/api/sessions/{id}/lesson"),
+        t,
+        r#"{"lesson":"nope"}"#,
+    );
+    assert_eq!(st, 404);
+    assert_eq!(
+        serve
+            .http(
+                "PUT",
+                &format!("/api/sessions/{id}/lesson"),
+                None,
+                r#"{"lesson":"10-kinds"}"#
+            )
+            .0,
+        401
+    );
+    assert_eq!(current(&serve, &id, t), "01-read");
+
+    // A step without checks is the trainee's to mark; one with checks is not.
+    let (done, _, detail) = check(&serve, &id, t);
+    assert!(!done && detail.contains("no check"), "{detail}");
+    let mark = |step: &str| {
+        serve.http(
+            "POST",
+            &format!("/api/sessions/{id}/lesson/steps/{step}/done"),
+            t,
+            "",
+        )
+    };
+    assert_eq!(mark("02-container").0, 409);
+    let (st, body) = mark("01-read");
+    assert_eq!(
+        (st, json_str(&body, "current").as_str()),
+        (200, "02-container")
+    );
+
+    // Wrong: a container named web that is not running. Then right, with the
+    // session socket open: the step is pushed done as the events come.
+    serve.in_vhost(&vhost, "docker create --name web busybox sleep 300");
+    let (done, hint, detail) = check(&serve, &id, t);
+    assert_eq!(
+        (done, hint.as_str(), detail.as_str()),
+        (false, "run it detached", "web is created, not running")
+    );
+    let mut feed = Feed::open(&serve, &id, &token);
+    serve.in_vhost(&vhost, "docker start web");
+    let took = feed.until_done("10-kinds", "02-container", Duration::from_secs(10));
+    let took = took.expect("02-container pushed done");
+    eprintln!("02-container pushed done {took:?} after `docker start` returned");
+
+    // Each further kind: wrong first, then right.
+    let steps: &[(&str, &str, &str, &str)] = &[
+        (
+            "03-image",
+            "docker tag busybox my-image:v2",
+            "no image my-image:v1 on node1",
+            "docker tag busybox my-image:v1",
+        ),
+        (
+            "04-port",
+            "docker run -d -p 8082:80 busybox sleep 300",
+            "no running container publishes port 8081 on node1",
+            "docker run -d -p 8081:80 busybox sleep 300",
+        ),
+        (
+            "05-network",
+            "docker network create learn && docker run -d --net learn busybox sleep 300",
+            "network learn has 1 container, not 2",
+            "docker run -d --net learn busybox sleep 300",
+        ),
+        (
+            "06-volume",
+            // A link out of the volume (to a file of the instance) is not a
+            // file in it.
+            "docker run --rm -v notes:/v busybox sh -c 'echo x > /v/other.txt; ln -s /etc/hostname /v/today.txt; ls -l /v'; rm -f /today.txt",
+            "no /today.txt in volume notes on node1",
+            "docker run --rm -v notes:/v busybox sh -c 'rm /v/today.txt; date > /v/today.txt'",
+        ),
+        (
+            "07-script",
+            "touch /tmp/not-the-marker",
+            "the check on node1 says not yet (exit code 3): no marker",
+            "touch /tmp/marker",
+        ),
+    ];
+    for (step, wrong, why, right) in steps {
+        assert_eq!(&current(&serve, &id, t), step);
+        serve.in_vhost(&vhost, wrong);
+        let (done, _, detail) = check(&serve, &id, t);
+        assert_eq!((done, detail.as_str()), (false, *why), "{step}");
+        serve.in_vhost(&vhost, right);
+        let took = feed.until_done("10-kinds", step, Duration::from_secs(10));
+        assert!(took.is_some(), "{step} not pushed done");
+    }
+    let (st, body) = serve.http("POST", &format!("/api/sessions/{id}/lesson/check"), t, "");
+    assert_eq!(st, 409, "the lesson is done: {body}");
+
+    // A reconnecting page gets the progress in the snapshot.
+    drop(feed);
+    let mut again = Feed::open(&serve, &id, &token);
+    let progress = std::iter::from_fn(|| again.next())
+        .take(10)
+        .find(|ev| ev["type"] == "lesson")
+        .expect("progress in the snapshot");
+    assert_eq!(
+        progress["done"]["10-kinds"].as_array().unwrap().len(),
+        7,
+        "{progress}"
+    );
+    assert!(progress["current"].is_null(), "{progress}");
+}
+
+#[test]
+fn a_broken_lessons_folder_stops_serve_with_its_errors() {
+    dockhand_tests::require_root!();
+    let dir = lessons_dir();
+    std::fs::write(
+        dir.path().join("10-kinds/08-bad.md"),
+        "---\ntitle: Bad\ncheck:\n  port: 80\n  image: busybox\n---\n",
+    )
+    .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let out = Command::new(serve_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-root"])
+        .arg(root.path())
+        .arg("--lessons")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("10-kinds/08-bad.md:3: check: one kind per check, not image and port"),
+        "{err}"
+    );
+    // Refused before anything was made.
+    assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn lessons_in_a_real_browser() {
+    dockhand_tests::require_root!();
+    let Some((node, chromium)) = browser_runner() else {
+        return;
+    };
+    let serve = Serve::start(&[]);
+    let (out, ok) = run_browser(
+        &serve,
+        &node,
+        &chromium,
+        "lessons.mjs",
+        "e2e",
+        Duration::from_secs(240),
+    );
+    eprintln!("{out}");
+    assert!(ok && out.contains("lessons: all"), "{out}\n{}", serve.log());
+}
+
+/// Twenty steps, step NN-cN done when container cN runs.
+#[test]
+#[ignore]
+fn bench_lessons() {
+    dockhand_tests::require_root!();
+    let Some((node, chromium)) = browser_runner() else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let l = d.path().join("90-bench");
+    std::fs::create_dir(&l).unwrap();
+    std::fs::write(l.join("lesson.md"), "---\ntitle: Bench\n---\n").unwrap();
+    for i in 1..=20 {
+        std::fs::write(
+            l.join(format!("{i:02}-c{i}.md")),
+            format!("---\ntitle: c{i}\ncheck:\n  container: c{i}\n---\n```sh\ndocker run -d --name c{i} busybox sleep 300\n```\n"),
+        )
+        .unwrap();
+    }
+    let serve = Serve::start(&["--lessons", &d.path().display().to_string()]);
+    let (out, ok) = run_browser(
+        &serve,
+        &node,
+        &chromium,
+        "lessons.mjs",
+        "bench",
+        Duration::from_secs(300),
+    );
+    println!("{out}");
+    assert!(ok, "{out}\n{}", serve.log());
+}
