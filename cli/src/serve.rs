@@ -54,6 +54,13 @@ pub struct ServeArgs {
     /// (needs a wildcard DNS record *.DOMAIN; "localhost" works with none)
     #[arg(long = "port-domain", value_name = "DOMAIN")]
     port_domain: Option<String>,
+    /// Code that lets a trainer open workshops (their page: /#/trainer)
+    #[arg(
+        long = "trainer-code",
+        value_name = "string",
+        env = "DOCKHAND_TRAINER_CODE"
+    )]
+    trainer_code: Option<String>,
     /// Guided lessons from DIR (a folder of lesson folders; see `dockhand
     /// lessons check`) instead of the built-in course
     #[arg(long, value_name = "DIR")]
@@ -133,6 +140,7 @@ pub fn run_serve(s: ServeArgs, debug: bool) -> i32 {
                 Some(d) if shared::playground::is_dns_name(d) => Some(d.to_ascii_lowercase()),
                 Some(d) => return Err(format!("invalid --port-domain {d}: want a DNS name such as play.example.org or localhost")),
             },
+            trainer_code: s.trainer_code.clone().filter(|c| !c.is_empty()),
             lessons: match &s.lessons {
                 None => server::PlaygroundOptions::default().lessons,
                 Some(dir) => std::sync::Arc::new(server::lessons::load_dir(dir).map_err(|e| {

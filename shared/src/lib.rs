@@ -9,6 +9,7 @@ pub mod mux;
 pub mod playground;
 pub mod units;
 pub mod vhost;
+pub mod workshop;
 
 /// The Engine API version this daemon speaks (Docker 27's). Clients negotiate down to it.
 pub const API_VERSION: &str = "1.47";

@@ -113,6 +113,9 @@ pub struct PlaygroundConfig {
     /// (one per published port) instead of `/s/SESSION/NODE/PORT/` paths.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port_domain: Option<String>,
+    /// `--trainer-code` is set: trainees may join a workshop with its code.
+    #[serde(default)]
+    pub workshops: bool,
 }
 
 fn default_title() -> String {
@@ -131,6 +134,12 @@ pub struct CreateSession {
     /// The trainer's access code; `None` when the server requires none.
     #[serde(default)]
     pub access_code: Option<String>,
+    /// A workshop's join code: the session is the trainer's to follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workshop: Option<String>,
+    /// The trainee's name, shown to the trainer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// `POST /api/sessions` answer (HTTP 201). The new session has no instances yet;
@@ -246,6 +255,8 @@ pub enum SessionEvent {
     InstanceState(InstanceState),
     /// The session's lesson progress (guided lessons).
     Lesson(crate::lessons::LessonProgress),
+    /// A message from the trainer of the session's workshop.
+    Message { text: String },
     /// The session ends in `secs_left` seconds: `idle` is true when the idle timeout
     /// is the cause (any input in a terminal resets it).
     Expiring { secs_left: u64, idle: bool },
@@ -265,6 +276,8 @@ pub enum CloseReason {
     Deleted,
     /// The server is shutting down.
     Shutdown,
+    /// The trainer closed the workshop the session was part of.
+    WorkshopClosed,
 }
 
 impl CloseReason {
@@ -275,6 +288,7 @@ impl CloseReason {
             CloseReason::Idle => "This session was idle too long; its instances were removed.",
             CloseReason::Deleted => "This session was closed.",
             CloseReason::Shutdown => "The playground server is shutting down.",
+            CloseReason::WorkshopClosed => "The trainer closed the workshop; its sessions ended.",
         }
     }
 }

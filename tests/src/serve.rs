@@ -524,3 +524,82 @@ pub fn json_str(body: &str, key: &str) -> String {
         .and_then(|v| v[key].as_str().map(String::from))
         .unwrap_or_default()
 }
+
+/// A WebSocket client for the playground's sockets, enough for tests: text
+/// and binary frames from the server (never masked), masked frames to it.
+pub struct WebSocket(std::net::TcpStream);
+
+impl WebSocket {
+    /// Connects to `path` (with its query) on `serve`; panics unless the
+    /// server switches protocols.
+    pub fn open(serve: &Serve, path: &str) -> WebSocket {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut b).unwrap();
+            head.push(b[0]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        WebSocket(s)
+    }
+
+    /// The next frame: (opcode, payload); None when the socket closes or is
+    /// silent past the read timeout.
+    pub fn next_frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        let mut h = [0u8; 2];
+        self.0.read_exact(&mut h).ok()?;
+        let mut len = u64::from(h[1] & 0x7f);
+        if len == 126 {
+            let mut l = [0u8; 2];
+            self.0.read_exact(&mut l).ok()?;
+            len = u64::from(u16::from_be_bytes(l));
+        } else if len == 127 {
+            let mut l = [0u8; 8];
+            self.0.read_exact(&mut l).ok()?;
+            len = u64::from_be_bytes(l);
+        }
+        let mut data = vec![0u8; len as usize];
+        self.0.read_exact(&mut data).ok()?;
+        Some((h[0] & 0x0f, data))
+    }
+
+    /// The next text message as JSON (binary frames skipped); None when the
+    /// socket closes.
+    pub fn next_json(&mut self) -> Option<serde_json::Value> {
+        loop {
+            match self.next_frame()? {
+                (1, data) => return serde_json::from_slice(&data).ok(),
+                (8, _) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// Sends a masked frame with `opcode` (1 text, 2 binary).
+    pub fn send(&mut self, opcode: u8, data: &[u8]) {
+        let mask = [0x12u8, 0x34, 0x56, 0x78];
+        let mut f = vec![0x80 | opcode];
+        if data.len() < 126 {
+            f.push(0x80 | data.len() as u8);
+        } else {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        }
+        f.extend_from_slice(&mask);
+        f.extend(data.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.0.write_all(&f).unwrap();
+    }
+
+    /// Sets how long a read waits.
+    pub fn set_timeout(&self, d: Duration) {
+        self.0.set_read_timeout(Some(d)).unwrap();
+    }
+}

@@ -9,9 +9,7 @@
 //! `bench_lessons` (ignored; `scripts/bench-playground` runs it) prints how
 //! soon a step shows done after its state became true.
 
-use dockhand_tests::serve::{browser_runner, json_str, run_browser, serve_bin, Serve};
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use dockhand_tests::serve::{browser_runner, json_str, run_browser, serve_bin, Serve, WebSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -49,61 +47,18 @@ fn lessons_dir() -> tempfile::TempDir {
     d
 }
 
-/// The session's socket, read as text frames (a server's frames are not
-/// masked; this reads only what the session socket sends).
-struct Feed(TcpStream);
-
-impl Feed {
-    fn open(serve: &Serve, id: &str, token: &str) -> Feed {
-        let mut s = TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-        write!(
-            s,
-            "GET /api/sessions/{id}/ws?token={token} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        .unwrap();
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            s.read_exact(&mut b).unwrap();
-            head.push(b[0]);
-        }
-        let head = String::from_utf8_lossy(&head);
-        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-        Feed(s)
-    }
-
-    /// The next text message; None when the socket closes or is silent.
-    fn next(&mut self) -> Option<serde_json::Value> {
-        loop {
-            let mut h = [0u8; 2];
-            self.0.read_exact(&mut h).ok()?;
-            let mut len = u64::from(h[1] & 0x7f);
-            if len == 126 {
-                let mut l = [0u8; 2];
-                self.0.read_exact(&mut l).ok()?;
-                len = u64::from(u16::from_be_bytes(l));
-            } else if len == 127 {
-                let mut l = [0u8; 8];
-                self.0.read_exact(&mut l).ok()?;
-                len = u64::from_be_bytes(l);
-            }
-            let mut data = vec![0u8; len as usize];
-            self.0.read_exact(&mut data).ok()?;
-            match h[0] & 0x0f {
-                1 => return serde_json::from_slice(&data).ok(),
-                8 => return None,
-                _ => continue,
-            }
-        }
-    }
-
+/// Waits on the session socket for lesson progress.
+trait UntilDone {
     /// The first lesson progress whose `done` list for `lesson` has `step`,
     /// within `limit`; how long it took.
+    fn until_done(&mut self, lesson: &str, step: &str, limit: Duration) -> Option<Duration>;
+}
+
+impl UntilDone for WebSocket {
     fn until_done(&mut self, lesson: &str, step: &str, limit: Duration) -> Option<Duration> {
         let t = Instant::now();
         while t.elapsed() < limit {
-            let ev = self.next()?;
+            let ev = self.next_json()?;
             if ev["type"] == "lesson"
                 && ev["done"][lesson]
                     .as_array()
@@ -201,7 +156,7 @@ fn checks_see_the_instances_state_not_what_was_typed() {
         (done, hint.as_str(), detail.as_str()),
         (false, "run it detached", "web is created, not running")
     );
-    let mut feed = Feed::open(&serve, &id, &token);
+    let mut feed = WebSocket::open(&serve, &format!("/api/sessions/{id}/ws?token={token}"));
     serve.in_vhost(&vhost, "docker start web");
     let took = feed.until_done("10-kinds", "02-container", Duration::from_secs(10));
     let took = took.expect("02-container pushed done");
@@ -256,8 +211,8 @@ fn checks_see_the_instances_state_not_what_was_typed() {
 
     // A reconnecting page gets the progress in the snapshot.
     drop(feed);
-    let mut again = Feed::open(&serve, &id, &token);
-    let progress = std::iter::from_fn(|| again.next())
+    let mut again = WebSocket::open(&serve, &format!("/api/sessions/{id}/ws?token={token}"));
+    let progress = std::iter::from_fn(|| again.next_json())
         .take(10)
         .find(|ev| ev["type"] == "lesson")
         .expect("progress in the snapshot");

@@ -21,6 +21,9 @@ pub struct LandingState {
     pub config: Option<PlaygroundConfig>,
     /// The access code field.
     pub code: String,
+    /// A workshop's join code, and the trainee's name for its trainer.
+    pub workshop: String,
+    pub name: String,
     /// A Start request is in flight.
     pub starting: bool,
     pub problem: Option<Problem>,
@@ -33,6 +36,8 @@ pub enum LandingAction {
     /// The configuration could not be loaded.
     ConfigFailed(String),
     CodeChanged(String),
+    WorkshopChanged(String),
+    NameChanged(String),
     /// The Start button was pressed (ignored unless [`LandingState::can_start`]).
     Start,
     /// The session exists; the page navigates away.
@@ -68,6 +73,24 @@ impl LandingState {
         (self.needs_code() && !code.is_empty()).then(|| code.to_string())
     }
 
+    /// True when the workshop fields should be shown.
+    pub fn offers_workshops(&self) -> bool {
+        self.config.as_ref().is_some_and(|c| c.workshops)
+    }
+
+    /// The workshop code and name to send with Start (none when no code).
+    pub fn workshop_to_send(&self) -> (Option<String>, Option<String>) {
+        let code = self.workshop.trim();
+        if !self.offers_workshops() || code.is_empty() {
+            return (None, None);
+        }
+        let name = self.name.trim();
+        (
+            Some(code.to_string()),
+            (!name.is_empty()).then(|| name.to_string()),
+        )
+    }
+
     pub fn reduce(&mut self, action: LandingAction) {
         match action {
             LandingAction::ConfigLoaded(cfg) => {
@@ -86,6 +109,13 @@ impl LandingState {
                     self.problem = None;
                 }
             }
+            LandingAction::WorkshopChanged(code) => {
+                self.workshop = code;
+                if matches!(self.problem, Some(Problem::Other(_))) {
+                    self.problem = None;
+                }
+            }
+            LandingAction::NameChanged(name) => self.name = name,
             LandingAction::Start => {
                 if self.can_start() {
                     self.starting = true;
@@ -124,7 +154,27 @@ mod tests {
             upload_limit_bytes: 1 << 20,
             accepting_sessions: accepting,
             port_domain: None,
+            workshops: false,
         }
+    }
+
+    #[test]
+    fn a_workshop_code_and_name_go_with_start_only_where_workshops_are() {
+        let mut s = LandingState::default();
+        s.reduce(LandingAction::ConfigLoaded(config(false, true)));
+        s.reduce(LandingAction::WorkshopChanged(" ab2cde ".into()));
+        assert_eq!(s.workshop_to_send(), (None, None));
+        let mut cfg = config(false, true);
+        cfg.workshops = true;
+        s.reduce(LandingAction::ConfigLoaded(cfg));
+        assert_eq!(s.workshop_to_send(), (Some("ab2cde".into()), None));
+        s.reduce(LandingAction::NameChanged(" Ada ".into()));
+        assert_eq!(
+            s.workshop_to_send(),
+            (Some("ab2cde".into()), Some("Ada".into()))
+        );
+        s.reduce(LandingAction::WorkshopChanged(String::new()));
+        assert_eq!(s.workshop_to_send(), (None, None));
     }
 
     #[test]

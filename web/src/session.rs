@@ -69,6 +69,8 @@ pub struct SessionState {
     pub presenter: bool,
     /// Guided lessons: the one chosen and the steps done (from the socket).
     pub lesson: LessonProgress,
+    /// The last message of the workshop's trainer, until dismissed.
+    pub trainer_message: Option<String>,
 }
 
 /// What can happen on the session page.
@@ -118,6 +120,7 @@ pub enum SessionAction {
     Notice(String),
     /// A lesson call answered with the session's progress.
     LessonProgress(LessonProgress),
+    DismissTrainerMessage,
     DismissNotice,
     TogglePanels,
     ClosePanels,
@@ -151,6 +154,7 @@ impl SessionState {
             drawer: false,
             presenter: false,
             lesson: LessonProgress::default(),
+            trainer_message: None,
         }
     }
 
@@ -293,6 +297,7 @@ impl SessionState {
             }
             SessionAction::Notice(text) => self.notice = Some(Notice { text, error: false }),
             SessionAction::LessonProgress(p) => self.lesson = p,
+            SessionAction::DismissTrainerMessage => self.trainer_message = None,
             SessionAction::DismissNotice => self.notice = None,
             SessionAction::TogglePanels => self.panels_open = !self.panels_open,
             SessionAction::ClosePanels => self.panels_open = false,
@@ -338,6 +343,9 @@ impl SessionState {
                 }
             }
             SessionEvent::Lesson(progress) => self.lesson = progress,
+            SessionEvent::Message { text } => {
+                self.trainer_message = Some(text);
+            }
             SessionEvent::Closed { reason } => {
                 self.closed = Some(reason.message().to_string());
                 self.expiring = None;
@@ -535,6 +543,7 @@ mod tests {
             upload_limit_bytes: 1,
             accepting_sessions: true,
             port_domain: None,
+            workshops: false,
         }));
         session(&mut s, vec![inst("node1", &[1]), inst("node2", &[1])], 0.0);
         assert!(s.can_add_tab("node2"));

@@ -43,7 +43,7 @@ type ApiResult<T> = Result<T, ApiError>;
 pub fn router(pg: Arc<Playground>) -> Router {
     let ui = pg.opts.ui_dir.clone().map(Arc::new);
     let st = PgState { pg, ui };
-    super::lesson_api::routes(Router::new())
+    super::workshop_api::routes(super::lesson_api::routes(Router::new()))
         .route("/api/config", get(config))
         .route("/api/sessions", post(create_session))
         .route(
@@ -197,6 +197,7 @@ async fn config(State(st): State<PgState>) -> Json<PlaygroundConfig> {
         upload_limit_bytes: o.upload_limit,
         accepting_sessions: st.pg.accepting(),
         port_domain: o.port_domain.clone(),
+        workshops: o.trainer_code.is_some(),
     })
 }
 
@@ -207,7 +208,11 @@ async fn create_session(State(st): State<PgState>, body: Bytes) -> ApiResult<Res
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
     };
-    let created = st.pg.create_session(req.access_code.as_deref())?;
+    let created = st.pg.create_session_in(
+        req.access_code.as_deref(),
+        req.workshop.as_deref(),
+        req.name.as_deref(),
+    )?;
     let s = st.pg.authorize(&created.id, Some(&created.token))?;
     Ok(with_cookie(
         (StatusCode::CREATED, Json(created)).into_response(),
@@ -373,7 +378,7 @@ fn human_size(n: u64) -> String {
     }
 }
 
-async fn close_with(mut socket: WebSocket, code: u16) {
+pub(super) async fn close_with(mut socket: WebSocket, code: u16) {
     let _ = socket
         .send(Message::Close(Some(CloseFrame {
             code,
@@ -428,7 +433,8 @@ async fn terminal_ws(
             Ok((s, term)) => {
                 let (tx, rx) = socket.split();
                 let session = s.clone();
-                super::terminal::serve_socket(term, offset, tx, rx, move || session.touch()).await;
+                super::terminal::serve_socket(term, offset, tx, rx, move || session.touch(), false)
+                    .await;
             }
         }
     })

@@ -48,6 +48,8 @@ pub struct PlaygroundOptions {
     /// `--port-domain`: ports are also served at `NODE-PORT-SESSION.<domain>`,
     /// and the UI's port links use those host names.
     pub port_domain: Option<String>,
+    /// `--trainer-code`: who knows it may open workshops.
+    pub trainer_code: Option<String>,
     /// `--lessons DIR`, read and checked; the built-in course by default.
     pub lessons: std::sync::Arc<Vec<shared::lessons::Lesson>>,
 }
@@ -69,6 +71,7 @@ impl Default for PlaygroundOptions {
             replay_bytes: shared::playground::DEFAULT_REPLAY_BYTES,
             warn_before: 300,
             port_domain: None,
+            trainer_code: None,
             // Its files are checked by a test; nothing to refuse here.
             lessons: std::sync::Arc::new(crate::lessons::builtin().unwrap_or_default()),
         }

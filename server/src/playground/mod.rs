@@ -28,6 +28,8 @@ pub mod session;
 pub mod state;
 pub mod terminal;
 pub mod ui;
+pub mod workshop;
+mod workshop_api;
 
 pub use config::PlaygroundOptions;
 pub use server::run as run_serve;

@@ -300,13 +300,16 @@ fn close(code: u16) -> Message {
 
 /// Serve one terminal socket: replay from `offset`, then live output; typed
 /// bytes and resizes go to the shell. Written over `Sink`/`Stream` so tests
-/// drive it with channels. `touch` notes activity (terminal input).
+/// drive it with channels. `touch` notes activity (terminal input). A
+/// `read_only` socket (a trainer's mirror) gets the output and nothing it
+/// sends reaches the shell.
 pub async fn serve_socket<S, R, E>(
     term: Arc<Terminal>,
     offset: u64,
     mut tx: S,
     mut rx: R,
     touch: impl Fn() + Send,
+    read_only: bool,
 ) where
     S: Sink<Message> + Unpin + Send,
     R: Stream<Item = Result<Message, E>> + Unpin + Send,
@@ -388,6 +391,8 @@ pub async fn serve_socket<S, R, E>(
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             msg = rx.next() => match msg {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) if read_only => {}
                 Some(Ok(Message::Binary(b))) => {
                     touch();
                     term.input(b).await;
@@ -398,7 +403,6 @@ pub async fn serve_socket<S, R, E>(
                         Err(e) => tracing::debug!("terminal socket: {e}"),
                     }
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => {}
             },
         }
@@ -416,7 +420,7 @@ mod tests {
     fn connect(term: &Arc<Terminal>, offset: u64) -> Socket {
         let (to_server, from_server, sink, stream) = pair();
         let t = term.clone();
-        let task = tokio::spawn(serve_socket(t, offset, sink, stream, || {}));
+        let task = tokio::spawn(serve_socket(t, offset, sink, stream, || {}, false));
         (to_server, from_server, task)
     }
 

@@ -10,6 +10,31 @@ pub fn sessions() -> String {
     "/api/sessions".to_string()
 }
 
+/// `POST`: a workshop ([`crate::workshop::CreateWorkshop`]).
+pub fn workshops() -> String {
+    "/api/workshops".to_string()
+}
+
+/// `DELETE`: close a workshop (its sessions end).
+pub fn workshop(id: &str) -> String {
+    format!("/api/workshops/{id}")
+}
+
+/// `POST`: a message to every trainee ([`crate::workshop::WorkshopMessage`]).
+pub fn workshop_message(id: &str) -> String {
+    format!("/api/workshops/{id}/message")
+}
+
+/// WebSocket of a workshop's trainees ([`crate::workshop::WorkshopEvent`]).
+pub fn workshop_ws(id: &str, token: &str) -> String {
+    format!("/api/workshops/{id}/ws?{TOKEN_QUERY}={token}")
+}
+
+/// WebSocket of a trainee's terminal, read-only, for the trainer.
+pub fn mirror_ws(id: &str, session: &str, name: &str, tab: TabId, token: &str) -> String {
+    format!("/api/workshops/{id}/sessions/{session}/instances/{name}/terminals/{tab}?{TOKEN_QUERY}={token}")
+}
+
 /// `GET`: every lesson ([`crate::lessons::Lesson`]).
 pub fn lessons() -> String {
     "/api/lessons".to_string()

@@ -58,9 +58,17 @@ pub async fn config() -> Result<PlaygroundConfig, ApiError> {
     json(Request::get(&routes::config())).await
 }
 
-pub async fn create_session(access_code: Option<String>) -> Result<SessionCreated, ApiError> {
+pub async fn create_session(
+    access_code: Option<String>,
+    workshop: Option<String>,
+    name: Option<String>,
+) -> Result<SessionCreated, ApiError> {
     let req = Request::post(&routes::sessions())
-        .json(&CreateSession { access_code })
+        .json(&CreateSession {
+            access_code,
+            workshop,
+            name,
+        })
         .map_err(ApiError::unreachable)?;
     let resp = check(req.send().await).await?;
     resp.json().await.map_err(ApiError::unreachable)

@@ -52,10 +52,11 @@ pub fn Landing(props: &LandingProps) -> Html {
                 return;
             }
             let code = store.0.code_to_send();
+            let (workshop, name) = store.0.workshop_to_send();
             store.dispatch(LandingAction::Start);
             let dispatch = store.dispatcher();
             wasm_bindgen_futures::spawn_local(async move {
-                match api::create_session(code).await {
+                match api::create_session(code, workshop, name).await {
                     Ok(created) => {
                         // Every session starts with node1; a failure here shows on
                         // the session page, which can add it again.
@@ -84,6 +85,18 @@ pub fn Landing(props: &LandingProps) -> Html {
         })
     };
 
+    let on_workshop = {
+        let dispatch = store.dispatcher();
+        Callback::from(move |e: InputEvent| {
+            dispatch.dispatch(LandingAction::WorkshopChanged(dom::input_value(&e)))
+        })
+    };
+    let on_name = {
+        let dispatch = store.dispatcher();
+        Callback::from(move |e: InputEvent| {
+            dispatch.dispatch(LandingAction::NameChanged(dom::input_value(&e)))
+        })
+    };
     let title = s
         .config
         .as_ref()
@@ -126,6 +139,16 @@ pub fn Landing(props: &LandingProps) -> Html {
                         <input id="access-code" data-testid="access-code-input" type="password"
                                autocomplete="off" autofocus=true placeholder="from your trainer"
                                value={s.code.clone()} oninput={on_code} />
+                    }
+                    if s.offers_workshops() {
+                        <label for="workshop-code">{ "Workshop code (if your trainer gave you one)" }</label>
+                        <input id="workshop-code" data-testid="workshop-code-input" autocomplete="off"
+                               placeholder="e.g. K7QX2M" value={s.workshop.clone()} oninput={on_workshop} />
+                        if !s.workshop.trim().is_empty() {
+                            <label for="trainee-name">{ "Your name (shown to your trainer)" }</label>
+                            <input id="trainee-name" data-testid="trainee-name-input" autocomplete="name"
+                                   value={s.name.clone()} oninput={on_name} />
+                        }
                     }
                     <button id="start-button" data-testid="start-button" type="submit" class="primary"
                             disabled={!s.can_start()}>

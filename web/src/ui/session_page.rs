@@ -353,6 +353,13 @@ pub fn SessionPage(props: &SessionPageProps) -> Html {
         };
         html! { <div class="banner warn" data-testid="expiring-banner" role="status">{ text }</div> }
     });
+    let trainer = s.trainer_message.as_ref().map(|m| html! {
+        <div class="banner info" data-testid="trainer-message" role="status">
+            <span><strong>{ "Trainer: " }</strong>{ m }</span>
+            <button class="banner-close" aria-label="Dismiss"
+                    onclick={dispatch.reform(|_: MouseEvent| SessionAction::DismissTrainerMessage)}>{ "×" }</button>
+        </div>
+    });
     let notice = s.notice.as_ref().map(|n| html! {
         <div class={classes!("toast", n.error.then_some("error"))} data-testid="notice"
              role={if n.error { "alert" } else { "status" }}
@@ -379,6 +386,7 @@ pub fn SessionPage(props: &SessionPageProps) -> Html {
                     on_presenter={dispatch.reform(|_: ()| SessionAction::TogglePresenter)} />
             { presenter_bar }
             { expiring.unwrap_or_default() }
+            { trainer.unwrap_or_default() }
             <Sidebar state={s.clone()} {on_select} {on_add} {on_remove} />
             <main class="work">
                 { work }

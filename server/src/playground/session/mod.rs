@@ -52,7 +52,7 @@ pub fn lowest_free(taken: &BTreeSet<u32>, max: u32) -> Option<u32> {
 }
 
 /// Compares in time independent of where the strings differ.
-fn same_secret(a: &str, b: &str) -> bool {
+pub(in crate::playground) fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
@@ -106,6 +106,8 @@ pub struct Session {
     pub(in crate::playground) lesson: Mutex<super::lessons::Progress>,
     /// Wakes the lesson checker (an instance's engine had an event).
     pub(in crate::playground) lesson_wake: tokio::sync::Notify,
+    /// The workshop it joined, whose trainer follows it.
+    pub(in crate::playground) workshop: std::sync::OnceLock<Arc<super::workshop::Workshop>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -144,6 +146,7 @@ impl Session {
             feed: broadcast::channel(FEED_QUEUE).0,
             lesson: Mutex::default(),
             lesson_wake: tokio::sync::Notify::new(),
+            workshop: std::sync::OnceLock::new(),
         }
     }
 
@@ -203,6 +206,16 @@ impl Session {
     }
 
     pub(in crate::playground) fn push(&self, ev: SessionEvent) {
+        if let Some(w) = self.workshop.get() {
+            use super::workshop::Change;
+            match &ev {
+                SessionEvent::Closed { .. } => w.changed(Change::Left(self.id.clone())),
+                SessionEvent::Session(_)
+                | SessionEvent::InstanceState(_)
+                | SessionEvent::Lesson(_) => w.changed(Change::Trainee(self.id.clone())),
+                _ => {}
+            }
+        }
         let _ = self.feed.send(ev);
     }
 }
@@ -212,6 +225,8 @@ pub struct Playground {
     pub opts: PlaygroundOptions,
     vhosts: Option<Arc<engine::vhost::Manager>>,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Open workshops by ID.
+    pub(in crate::playground) workshops: Mutex<HashMap<String, Arc<super::workshop::Workshop>>>,
     /// Recently closed sessions and why.
     tombstones: Mutex<HashMap<String, (CloseReason, u64)>>,
     /// Instances made or being made, on the whole server.
@@ -230,6 +245,7 @@ impl Playground {
             opts,
             vhosts,
             sessions: Mutex::new(HashMap::new()),
+            workshops: Mutex::new(HashMap::new()),
             tombstones: Mutex::new(HashMap::new()),
             instance_count: AtomicUsize::new(0),
             busy: tokio::sync::watch::channel(0).0,
@@ -269,6 +285,21 @@ impl Playground {
 
     /// `POST /api/sessions`.
     pub fn create_session(&self, code: Option<&str>) -> Result<SessionCreated, ApiError> {
+        self.create_session_in(code, None, None)
+    }
+
+    /// `POST /api/sessions` with a workshop's join code (and the trainee's
+    /// name): the session is the workshop's.
+    pub fn create_session_in(
+        &self,
+        code: Option<&str>,
+        workshop: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<SessionCreated, ApiError> {
+        let workshop = workshop
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| self.workshop_by_code(c))
+            .transpose()?;
         if let Some(want) = &self.opts.access_code {
             if !code.is_some_and(|c| same_secret(c.trim(), want)) {
                 return Err(ApiError::new(
@@ -290,8 +321,17 @@ impl Playground {
             expires_at: s.expires_at,
         };
         tracing::info!("session {} started ({} open)", s.id, sessions.len() + 1);
-        sessions.insert(s.id.clone(), s);
+        sessions.insert(s.id.clone(), s.clone());
+        drop(sessions);
+        if let Some(w) = workshop {
+            self.join_workshop(&w, &s, name);
+        }
         Ok(created)
+    }
+
+    /// A live session by ID, without a token (the workshop's trainer).
+    pub(in crate::playground) fn session_by_id(&self, id: &str) -> Option<Arc<Session>> {
+        lock(&self.sessions).get(id).cloned()
     }
 
     /// The session `id` if `key` opens its port whose host label is `label`
