@@ -1,14 +1,17 @@
 // Guided lessons in a real headless Chromium (issue 19), against a server
 // with the built-in course:
 //
-//   DOCKHAND_URL=http://127.0.0.1:PORT node lessons.mjs [e2e|bench]
+//   DOCKHAND_URL=http://127.0.0.1:PORT node lessons.mjs [e2e|trainer|bench]
 //
 // Started by tests/tests/lessons.rs. e2e: choose a lesson; a step's button
 // types its command into the terminal without running it; the trainee runs
 // it and the step turns done by itself; a step done wrongly stays not done
 // and "Check" shows why and the hint; progress survives a reload. bench: how
 // long a step takes to turn done after the state becomes true (median of
-// 20). Prints one line per step; exits 1 on the first failure.
+// 20). trainer (a server with --trainer-code chalk): a trainer opens a
+// workshop, two trainees join with its code, the trainer's page shows their
+// progress, mirrors a terminal without typing into it, sends a message and
+// closes the workshop. Prints one line per step; exits 1 on the first failure.
 
 import { join } from "node:path";
 import { PROMPT, sleep, startSession as start, steps, settings, term, waitTerm, withBrowser } from "./common.mjs";
@@ -102,6 +105,81 @@ async function e2e(browser) {
   });
 }
 
+async function joinWorkshop(browser, code, name) {
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+  await page.goto(base + "/");
+  await page.waitForSelector("[data-testid=workshop-code-input]");
+  await page.fill("[data-testid=workshop-code-input]", code);
+  await page.fill("[data-testid=trainee-name-input]", name);
+  await page.click("[data-testid=start-button]");
+  await page.waitForSelector("[data-testid=terminal-node1-1][data-state=live]", { timeout: 30000 });
+  await waitNode1(page, (t) => PROMPT.test(t), "the first prompt");
+  return page;
+}
+
+const mirrorText = (page) => page.evaluate(() => window.dockhandTerm("mirror", 1));
+
+async function trainer(browser) {
+  const tp = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  let code = "";
+  await check(tp, "a trainer opens a workshop with the trainer code", async () => {
+    await tp.goto(base + "/#/trainer");
+    await tp.fill("[data-testid=trainer-code-input]", "chalk");
+    await tp.click("[data-testid=open-workshop]");
+    await tp.waitForFunction(() => /^[A-Z0-9]{6}$/.test(document.querySelector("[data-testid=join-code]")?.textContent || ""));
+    code = (await tp.textContent("[data-testid=join-code]")).trim();
+  });
+  let ada, bob;
+  await check(tp, "two trainees join with the code and their names", async () => {
+    ada = await joinWorkshop(browser, code.toLowerCase(), "Ada");
+    bob = await joinWorkshop(browser, code, "Bob");
+    await tp.waitForSelector("[data-testid=trainee-Ada] >> text=node1");
+    await tp.waitForSelector("[data-testid=trainee-Bob] >> text=node1");
+  });
+  await check(tp, "the trainer sees each trainee's progress as it changes", async () => {
+    await ada.selectOption("[data-testid=lesson-select]", "01-containers");
+    await runLine(ada, "docker run --name first busybox true");
+    await waitStatus(ada, "01-run", "done");
+    await tp.waitForFunction(() =>
+      document.querySelector("[data-testid=trainee-Ada] [data-testid=trainee-progress]")?.textContent === "1 of 5 steps",
+    );
+    await tp.waitForSelector("[data-testid=trainee-Ada] >> text=first (exited)");
+    const bobs = await tp.textContent("[data-testid=trainee-Bob] [data-testid=trainee-progress]");
+    if (bobs !== "No lesson chosen") throw new Error(`Bob: ${bobs}`);
+  });
+  await check(tp, "the trainer mirrors a terminal and cannot type into it", async () => {
+    await tp.click("[data-testid=watch-Ada-node1-1]");
+    await tp.waitForSelector("[data-testid=mirror-term] .xterm");
+    await runLine(ada, "echo ada-$((6*7))");
+    const end = Date.now() + 15000;
+    while (!((await mirrorText(tp)) || "").includes("ada-42")) {
+      if (Date.now() > end) throw new Error(`the mirror shows:\n${await mirrorText(tp)}`);
+      await sleep(50);
+    }
+    await tp.click("[data-testid=mirror-term]");
+    await tp.keyboard.type("echo trainer-$((6*7))");
+    await tp.keyboard.press("Enter");
+    await runLine(ada, "echo after-$((6*7))");
+    const t = await termText(ada);
+    if (t.includes("trainer-42") || t.includes("echo trainer")) throw new Error(`the trainer typed into Ada's terminal:\n${t}`);
+    await tp.screenshot({ path: join(artifacts, "trainer.png") });
+  });
+  await check(tp, "a message reaches every trainee", async () => {
+    await tp.fill("[data-testid=message-input]", "Break: 10 minutes");
+    await tp.click("[data-testid=send-message]");
+    for (const p of [ada, bob]) {
+      await p.waitForSelector("[data-testid=trainer-message] >> text=Break: 10 minutes");
+    }
+  });
+  await check(tp, "closing the workshop ends the trainees' sessions", async () => {
+    tp.once("dialog", (d) => d.accept());
+    await tp.click("[data-testid=close-workshop]");
+    await tp.waitForSelector("[data-testid=workshop-closed]");
+    await ada.waitForSelector("[data-testid=session-closed]");
+    await bob.waitForSelector("[data-testid=session-closed]");
+  });
+}
+
 // Against a server with tests/tests/lessons.rs's bench lesson (`90-bench`:
 // step NN-cN is done when container cN runs). Each round runs
 // `docker run -d --name cN busybox sleep 300` in the terminal; the state is
@@ -143,6 +221,7 @@ async function bench(browser) {
 
 await withBrowser(async (browser) => {
   if (mode === "bench") await bench(browser);
+  else if (mode === "trainer") await trainer(browser);
   else await e2e(browser);
-  if (mode === "e2e") console.log(`lessons: all ${checker.count()} steps passed`);
+  if (mode !== "bench") console.log(`${mode}: all ${checker.count()} steps passed`);
 });

@@ -267,7 +267,29 @@ fn lessons_in_a_real_browser() {
         Duration::from_secs(240),
     );
     eprintln!("{out}");
-    assert!(ok && out.contains("lessons: all"), "{out}\n{}", serve.log());
+    assert!(ok && out.contains("e2e: all"), "{out}\n{}", serve.log());
+}
+
+/// The trainer's page with two trainees in Chromium (`lessons.mjs trainer`).
+#[test]
+fn a_workshop_in_a_real_browser() {
+    dockhand_tests::require_root!();
+    let Some((node, chromium)) = browser_runner() else {
+        return;
+    };
+    let mut serve = Serve::start(&["--trainer-code", "chalk"]);
+    let (out, ok) = run_browser(
+        &serve,
+        &node,
+        &chromium,
+        "lessons.mjs",
+        "trainer",
+        Duration::from_secs(240),
+    );
+    eprintln!("{out}");
+    assert!(ok && out.contains("trainer: all"), "{out}\n{}", serve.log());
+    serve.shutdown();
+    assert_eq!(serve.vhost_records(), Vec::<String>::new());
 }
 
 /// Twenty steps, step NN-cN done when container cN runs.

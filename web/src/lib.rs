@@ -15,6 +15,7 @@ pub mod term_link;
 pub mod theme;
 pub mod upload;
 pub mod view;
+pub mod workshop;
 
 #[cfg(target_arch = "wasm32")]
 mod ui;

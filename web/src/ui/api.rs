@@ -8,6 +8,7 @@ use shared::playground::{
     routes, CreateSession, ErrorBody, InstanceInfo, PlaygroundConfig, SessionCreated, SessionInfo,
     TabId, TerminalCreated, UploadResult, TOKEN_HEADER,
 };
+use shared::workshop::{CreateWorkshop, WorkshopCreated, WorkshopMessage};
 
 /// A failed call: the HTTP status (0 when the server could not be reached) and the
 /// server's message, ready to show.
@@ -124,6 +125,30 @@ pub async fn step_done(id: &str, token: &str, step: &str) -> Result<LessonProgre
         token,
     ))
     .await
+}
+
+pub async fn create_workshop(code: &str) -> Result<WorkshopCreated, ApiError> {
+    let req = Request::post(&routes::workshops())
+        .json(&CreateWorkshop {
+            trainer_code: code.to_string(),
+        })
+        .map_err(ApiError::unreachable)?;
+    let resp = check(req.send().await).await?;
+    resp.json().await.map_err(ApiError::unreachable)
+}
+
+pub async fn workshop_message(id: &str, token: &str, text: &str) -> Result<(), ApiError> {
+    let req = authed(Request::post(&routes::workshop_message(id)), token)
+        .json(&WorkshopMessage {
+            text: text.to_string(),
+        })
+        .map_err(ApiError::unreachable)?;
+    check(req.send().await).await.map(drop)
+}
+
+pub async fn close_workshop(id: &str, token: &str) -> Result<(), ApiError> {
+    let req = authed(Request::delete(&routes::workshop(id)), token);
+    check(req.send().await).await.map(drop)
 }
 
 pub async fn delete_session(id: &str, token: &str) -> Result<(), ApiError> {

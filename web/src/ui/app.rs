@@ -4,6 +4,7 @@
 use super::dom;
 use super::landing::Landing;
 use super::session_page::SessionPage;
+use super::trainer::{TrainerLogin, WorkshopPage};
 use crate::route::Route;
 use crate::theme::Theme;
 use crate::view::{Prefs, PrefsAction};
@@ -60,6 +61,10 @@ pub fn App() -> Html {
             <SessionPage key={id.clone()} id={id.clone()} token={token.clone()}
                          theme={*theme} {on_toggle_theme} {on_theme}
                          prefs={prefs.0} {on_prefs} />
+        },
+        Route::Trainer => html! { <TrainerLogin /> },
+        Route::Workshop { id, token } => html! {
+            <WorkshopPage key={id.clone()} id={id.clone()} token={token.clone()} />
         },
     }
 }

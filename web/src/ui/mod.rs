@@ -14,6 +14,7 @@ mod sidebar;
 mod socket;
 mod terminal;
 mod topbar;
+mod trainer;
 mod upload;
 mod view_menu;
 mod xterm;
