@@ -219,9 +219,48 @@ async function bench(browser) {
   );
 }
 
+// The trainer's page with many trainees (BENCH_WORKSHOP: the workshop and
+// its trainees' sessions, made through the API by tests/tests/lessons.rs):
+// each round, one trainee chooses a lesson (a request from the page) and
+// the time until the trainer's page shows it is the figure.
+async function trainerBench(browser) {
+  const w = JSON.parse(process.env.BENCH_WORKSHOP);
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  await page.goto(`${base}/#/w/${w.id}/${w.token}`);
+  await page.waitForFunction(
+    (n) => document.querySelectorAll(".trainees > li").length === n,
+    w.trainees.length,
+    { timeout: 30000 },
+  );
+  const xs = [];
+  for (const t of w.trainees.slice(0, 20)) {
+    xs.push(
+      await page.evaluate(async (t) => {
+        const sel = `[data-testid=trainee-${t.name}] [data-testid=trainee-progress]`;
+        const t0 = performance.now();
+        await fetch(`/api/sessions/${t.id}/lesson`, {
+          method: "PUT",
+          headers: { "X-Dockhand-Token": t.token, "Content-Type": "application/json" },
+          body: JSON.stringify({ lesson: "07-under-the-hood" }),
+        });
+        while (document.querySelector(sel)?.textContent !== "0 of 3 steps") {
+          await new Promise((r) => requestAnimationFrame(r));
+        }
+        return performance.now() - t0;
+      }, t),
+    );
+  }
+  const s = [...xs].sort((a, b) => a - b);
+  console.log(
+    `trainer page with ${w.trainees.length} trainees: a trainee's change shown in ` +
+      `median ${s[10].toFixed(1)} ms, max ${s[19].toFixed(1)} ms (20 changes; request, socket and render)`,
+  );
+}
+
 await withBrowser(async (browser) => {
   if (mode === "bench") await bench(browser);
+  else if (mode === "trainer-bench") await trainerBench(browser);
   else if (mode === "trainer") await trainer(browser);
   else await e2e(browser);
-  if (mode !== "bench") console.log(`${mode}: all ${checker.count()} steps passed`);
+  if (!mode.endsWith("bench")) console.log(`${mode}: all ${checker.count()} steps passed`);
 });

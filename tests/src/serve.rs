@@ -71,15 +71,29 @@ pub fn browser_runner() -> Option<(PathBuf, PathBuf)> {
     Some((node, chromium))
 }
 
-/// Run the Playwright script `tests/e2e/SCRIPT` in `mode` against `serve`; its output, and whether
-/// it passed. Killed after `limit`.
+/// [`run_browser_with`] without extra environment.
 pub fn run_browser(
+    serve: &Serve,
+    node: &Path,
+    chromium: &Path,
+    script: &str,
+    mode: &str,
+    limit: Duration,
+) -> (String, bool) {
+    run_browser_with(serve, node, chromium, script, mode, limit, &[])
+}
+
+/// Run the Playwright script `tests/e2e/SCRIPT` in `mode` against `serve`,
+/// with `env` added to its environment; its output, and whether
+/// it passed. Killed after `limit`.
+pub fn run_browser_with(
     serve: &Serve,
     node: &std::path::Path,
     chromium: &std::path::Path,
     script: &str,
     mode: &str,
     limit: Duration,
+    env: &[(&str, &str)],
 ) -> (String, bool) {
     let e2e = workspace().join("tests/e2e");
     let artifacts = workspace().join("target/e2e-artifacts");
@@ -95,6 +109,7 @@ pub fn run_browser(
         .env("DOCKHAND_URL", serve.url())
         .env("E2E_ARTIFACTS", &artifacts)
         .env("CHROMIUM", chromium)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(out.try_clone().expect("log"))
         .stderr(out)
@@ -256,6 +271,36 @@ impl Serve {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A workshop opened with `trainer_code`: (id, join code, trainer's
+    /// token). Panics when refused.
+    pub fn workshop(&self, trainer_code: &str) -> (String, String, String) {
+        let (st, body) = self.http(
+            "POST",
+            "/api/workshops",
+            None,
+            &format!(r#"{{"trainer_code":"{trainer_code}"}}"#),
+        );
+        assert_eq!(st, 201, "{body}");
+        (
+            json_str(&body, "id"),
+            json_str(&body, "join_code"),
+            json_str(&body, "token"),
+        )
+    }
+
+    /// A session that joins the workshop whose join code is `code` as
+    /// `name`: (id, token). Panics when refused.
+    pub fn join_workshop(&self, code: &str, name: &str) -> (String, String) {
+        let (st, body) = self.http(
+            "POST",
+            "/api/sessions",
+            None,
+            &format!(r#"{{"workshop":"{code}","name":"{name}"}}"#),
+        );
+        assert_eq!(st, 201, "{body}");
+        (json_str(&body, "id"), json_str(&body, "token"))
     }
 
     /// One HTTP/1.1 request to the playground: (status, body); status 0 when the

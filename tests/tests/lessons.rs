@@ -6,10 +6,13 @@
 //! A broken folder stops `serve` with the checker's errors. In Chromium
 //! (`tests/e2e/lessons.mjs`): the built-in course, a button that types a
 //! command, steps turning done, a wrong attempt with its hint, a reload.
-//! `bench_lessons` (ignored; `scripts/bench-playground` runs it) prints how
-//! soon a step shows done after its state became true.
+//! `bench_lessons` and `bench_trainer_page` (ignored; `scripts/bench-playground`
+//! runs them) print how soon a step shows done after its state became true,
+//! and how soon the trainer's page with 50 trainees shows a trainee's change.
 
-use dockhand_tests::serve::{browser_runner, json_str, run_browser, serve_bin, Serve, WebSocket};
+use dockhand_tests::serve::{
+    browser_runner, json_str, run_browser, run_browser_with, serve_bin, Serve, WebSocket,
+};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -319,6 +322,37 @@ fn bench_lessons() {
         "lessons.mjs",
         "bench",
         Duration::from_secs(300),
+    );
+    println!("{out}");
+    assert!(ok, "{out}\n{}", serve.log());
+}
+
+/// The trainer's page with 50 trainees: how soon a trainee's change shows.
+#[test]
+#[ignore]
+fn bench_trainer_page() {
+    dockhand_tests::require_root!();
+    let Some((node, chromium)) = browser_runner() else {
+        return;
+    };
+    let serve = Serve::start(&["--trainer-code", "chalk", "--max-sessions", "60"]);
+    let (id, code, token) = serve.workshop("chalk");
+    let trainees: Vec<serde_json::Value> = (0..50)
+        .map(|i| {
+            let name = format!("T{i:02}");
+            let (id, token) = serve.join_workshop(&code, &name);
+            serde_json::json!({"name": name, "id": id, "token": token})
+        })
+        .collect();
+    let w = serde_json::json!({"id": id, "token": token, "trainees": trainees}).to_string();
+    let (out, ok) = run_browser_with(
+        &serve,
+        &node,
+        &chromium,
+        "lessons.mjs",
+        "trainer-bench",
+        Duration::from_secs(300),
+        &[("BENCH_WORKSHOP", &w)],
     );
     println!("{out}");
     assert!(ok, "{out}\n{}", serve.log());

@@ -4,7 +4,7 @@
 //! terminal without being able to type into it; a message reaches every
 //! trainee's page; closing the workshop ends the trainees' sessions.
 
-use dockhand_tests::serve::{json_str, Serve, WebSocket};
+use dockhand_tests::serve::{Serve, WebSocket};
 use std::time::{Duration, Instant};
 
 /// Events of the trainer's socket until `want` holds one, within 15 s.
@@ -35,14 +35,7 @@ fn output_until(ws: &mut WebSocket, text: &str) -> String {
 }
 
 fn join(serve: &Serve, code: &str, name: &str) -> (String, String) {
-    let (st, body) = serve.http(
-        "POST",
-        "/api/sessions",
-        None,
-        &format!(r#"{{"workshop":"{code}","name":"{name}"}}"#),
-    );
-    assert_eq!(st, 201, "{body}");
-    let (id, token) = (json_str(&body, "id"), json_str(&body, "token"));
+    let (id, token) = serve.join_workshop(code, name);
     let (st, body) = serve.http(
         "POST",
         &format!("/api/sessions/{id}/instances"),
@@ -66,18 +59,7 @@ fn a_trainer_follows_mirrors_messages_and_closes() {
         r#"{"trainer_code":"chalk!"}"#,
     );
     assert_eq!(st, 403);
-    let (st, body) = serve.http(
-        "POST",
-        "/api/workshops",
-        None,
-        r#"{"trainer_code":"chalk"}"#,
-    );
-    assert_eq!(st, 201, "{body}");
-    let (wid, code, wtok) = (
-        json_str(&body, "id"),
-        json_str(&body, "join_code"),
-        json_str(&body, "token"),
-    );
+    let (wid, code, wtok) = serve.workshop("chalk");
     let (st, body) = serve.http("POST", "/api/sessions", None, r#"{"workshop":"NOPE42"}"#);
     assert_eq!(st, 404, "{body}");
     assert!(body.contains("No workshop has this code"), "{body}");
