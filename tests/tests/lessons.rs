@@ -357,3 +357,104 @@ fn bench_trainer_page() {
     println!("{out}");
     assert!(ok, "{out}\n{}", serve.log());
 }
+
+/// How a trainee does each step of the built-in course, without a terminal
+/// (`-ti` shells become commands): the commands of the step as written
+/// wherever they need no keyboard.
+const COURSE_RUN: &[(&str, &str, &str)] = &[
+    ("01-containers", "01-run", "docker run busybox sh -c exit"),
+    ("01-containers", "02-commit", "docker run busybox sh -c 'echo my change > /my-file' && docker commit $(docker ps -lq) my-image && docker run --rm my-image cat /my-file"),
+    ("01-containers", "03-background", "docker run -d -ti --name sleepy busybox sh"),
+    ("01-containers", "04-exec-logs", "docker exec sleepy true && docker run -d --name talker busybox sh -c 'while true; do date; sleep 2; done' && sleep 1 && docker logs talker"),
+    ("01-containers", "05-clean-up", "docker kill talker sleepy && docker rm talker sleepy && docker run --rm busybox echo done"),
+    ("02-images", "01-tag", "docker images && docker tag busybox my-busybox:v2.1"),
+    ("02-images", "02-save-load", "docker save -o /tmp/busybox.tar my-busybox:v2.1 && docker load -i /tmp/busybox.tar"),
+    ("02-images", "03-remove", "docker rmi my-busybox:v2.1"),
+    ("03-volumes", "01-host-folder", "mkdir -p /tmp/example && docker run --rm -v /tmp/example:/shared-folder busybox touch /shared-folder/my-data && ls /tmp/example"),
+    ("03-volumes", "02-volumes-from", "docker run -d -ti --name disk-holder -v /shared-data busybox sh && docker exec disk-holder sh -c 'echo hello > /shared-data/data-file' && docker run --rm --volumes-from disk-holder busybox cat /shared-data/data-file"),
+    ("03-volumes", "03-named", "docker volume create notes && docker run --rm -v notes:/notes busybox sh -c 'date > /notes/today.txt' && docker run --rm -v notes:/notes busybox cat /notes/today.txt"),
+    ("04-networking", "01-publish", "docker run -d -p 45678:45678 -p 45679:45679 --name echo-server busybox sleep 300"),
+    ("04-networking", "02-dynamic", "docker rm -f echo-server && docker run -d -p 45678 -p 45679 --name echo-server busybox sleep 300 && docker port echo-server"),
+    ("04-networking", "03-network", "docker network create learning && docker run -d -ti --net learning --name cat-server busybox sh && docker run -d -ti --net learning --name dog-server busybox sh && docker exec cat-server ping -c 2 dog-server"),
+    ("04-networking", "04-connect", "docker network create catsonly && docker network connect catsonly cat-server && docker run --rm --net catsonly busybox ping -c 2 cat-server"),
+    ("05-registries", "01-run-registry", "docker run -d -p 5000:5000 --restart=always --name registry registry:2"),
+    ("05-registries", "02-push", "docker tag busybox localhost:5000/mycompany/my-busybox:99 && for i in $(seq 40); do docker push localhost:5000/mycompany/my-busybox:99 && exit 0; sleep 0.25; done; exit 1"),
+    ("05-registries", "03-pull", "docker rmi localhost:5000/mycompany/my-busybox:99 && docker pull localhost:5000/mycompany/my-busybox:99"),
+    ("06-building", "01-first-build", "mkdir -p ~/hello && cd ~/hello && printf 'FROM busybox\\nRUN echo \"building a simple image\"\\nCMD echo \"hello from a container\"\\n' > Dockerfile && docker build -t hello . && docker run --rm hello"),
+    ("06-building", "02-add-a-file", "mkdir -p ~/notes && cd ~/notes && echo \"my notes\" > notes.txt && printf 'FROM busybox\\nENV EDITOR=vi\\nCOPY notes.txt /notes.txt\\nCMD [\"cat\", \"/notes.txt\"]\\n' > Dockerfile && docker build -t example/notes . && docker run --rm example/notes"),
+    ("06-building", "03-multi-stage", "mkdir -p ~/stages && cd ~/stages && printf 'FROM busybox AS builder\\nRUN echo built > /result && dd if=/dev/zero of=/waste bs=1M count=20\\nFROM busybox\\nCOPY --from=builder /result /result\\n' > Dockerfile && docker build -t small . && docker images small"),
+    ("07-under-the-hood", "01-client-in-a-container", "docker run --rm -v /var/run/docker.sock:/var/run/docker.sock docker docker ps"),
+    ("07-under-the-hood", "02-network-stack", "iptables -n -L -t nat && docker run --rm --net=host --privileged=true busybox ip addr"),
+    ("07-under-the-hood", "03-processes", "docker run -d -ti --rm --name hello busybox sh && pid=$(docker inspect --format '{{.State.Pid}}' hello) && docker run --rm --net=host --privileged=true --pid=host busybox kill -9 $pid && sleep 1"),
+    ("08-limits", "01-memory", "docker run -d --name limited --memory 64m busybox sleep 1000 && docker stats --no-stream limited"),
+    ("08-limits", "02-cpu", "docker run -d --name relaxed --cpu-shares 512 busybox sleep 1000 && docker run -d --name capped --cpus 0.5 busybox sh -c 'while :; do :; done' && docker stats --no-stream && docker rm -f capped"),
+];
+
+/// Every step of the built-in course, done as a trainee would, turns done:
+/// the course's checks hold when its steps are followed (and the list above
+/// covers every step).
+#[test]
+fn the_course_followed_step_by_step_is_done() {
+    dockhand_tests::require_root!();
+    let serve = Serve::start(&[]);
+    let (st, body) = serve.http("GET", "/api/lessons", None, "");
+    assert_eq!(st, 200);
+    let lessons: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut all = Vec::new();
+    for l in lessons.as_array().unwrap() {
+        for s in l["steps"].as_array().unwrap() {
+            all.push((
+                l["id"].as_str().unwrap(),
+                s["id"].as_str().unwrap(),
+                !s["checks"].as_array().unwrap().is_empty(),
+            ));
+        }
+    }
+    let covered: Vec<(&str, &str)> = COURSE_RUN.iter().map(|(l, s, _)| (*l, *s)).collect();
+    let steps: Vec<(&str, &str)> = all.iter().map(|(l, s, _)| (*l, *s)).collect();
+    assert_eq!(covered, steps, "COURSE_RUN must follow the course");
+    let (id, token) = serve.session_with_instance();
+    let t = Some(token.as_str());
+    let vhost = format!("{id}-node1");
+    let mut lesson = "";
+    for ((l, step, checked), (_, _, script)) in all.iter().zip(COURSE_RUN) {
+        if *l != lesson {
+            lesson = l;
+            let (st, body) = serve.http(
+                "PUT",
+                &format!("/api/sessions/{id}/lesson"),
+                t,
+                &format!(r#"{{"lesson":"{l}"}}"#),
+            );
+            assert_eq!(st, 200, "{body}");
+        }
+        serve.in_vhost(&vhost, script);
+        if *checked {
+            let (st, body) = serve.http("POST", &format!("/api/sessions/{id}/lesson/check"), t, "");
+            assert_eq!(st, 200, "{l}/{step}: {body}");
+            assert!(body.contains(r#""done":true"#), "{l}/{step}: {body}");
+        } else {
+            let (st, body) = serve.http(
+                "POST",
+                &format!("/api/sessions/{id}/lesson/steps/{step}/done"),
+                t,
+                "",
+            );
+            assert_eq!(st, 200, "{l}/{step}: {body}");
+        }
+    }
+    let (_, body) = serve.http(
+        "PUT",
+        &format!("/api/sessions/{id}/lesson"),
+        t,
+        r#"{"lesson":"08-limits"}"#,
+    );
+    let p: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let done: usize = p["done"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_array().unwrap().len())
+        .sum();
+    assert_eq!(done, all.len(), "{p}");
+}
