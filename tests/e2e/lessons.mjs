@@ -146,6 +146,18 @@ async function trainer(browser) {
     await tp.waitForSelector("[data-testid=trainee-Ada] >> text=first (exited)");
     const bobs = await tp.textContent("[data-testid=trainee-Bob] [data-testid=trainee-progress]");
     if (bobs !== "No lesson chosen") throw new Error(`Bob: ${bobs}`);
+    // Bob at his own pace, in another lesson.
+    await bob.selectOption("[data-testid=lesson-select]", "02-images");
+    await tp.waitForFunction(() =>
+      document.querySelector("[data-testid=trainee-Bob] [data-testid=trainee-progress]")?.textContent === "0 of 3 steps",
+    );
+    await runLine(bob, "docker pull busybox");
+    await runLine(bob, "docker tag busybox my-busybox:v2.1");
+    await tp.waitForFunction(() =>
+      document.querySelector("[data-testid=trainee-Bob] [data-testid=trainee-progress]")?.textContent === "1 of 3 steps",
+    );
+    const adas = await tp.textContent("[data-testid=trainee-Ada] [data-testid=trainee-progress]");
+    if (adas !== "1 of 5 steps") throw new Error(`Ada: ${adas}`);
   });
   await check(tp, "the trainer mirrors a terminal and cannot type into it", async () => {
     await tp.click("[data-testid=watch-Ada-node1-1]");
