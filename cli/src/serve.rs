@@ -142,7 +142,7 @@ pub fn run_serve(s: ServeArgs, debug: bool) -> i32 {
             },
             trainer_code: s.trainer_code.clone().filter(|c| !c.is_empty()),
             lessons: match &s.lessons {
-                None => server::PlaygroundOptions::default().lessons,
+                None => server::lessons::builtin_shared(),
                 Some(dir) => std::sync::Arc::new(server::lessons::load_dir(dir).map_err(|e| {
                     let all: Vec<String> = e.iter().map(ToString::to_string).collect();
                     format!("--lessons {}:\n{}", dir.display(), all.join("\n"))

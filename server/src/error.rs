@@ -23,6 +23,11 @@ impl ApiError {
     }
 }
 
+/// A request body read as JSON; a 400 saying why when it is not.
+pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
 impl From<engine::Error> for ApiError {
     fn from(e: engine::Error) -> Self {
         let status = match e.kind() {

@@ -11,7 +11,7 @@
 //! and how soon the trainer's page with 50 trainees shows a trainee's change.
 
 use dockhand_tests::serve::{
-    browser_runner, json_str, run_browser, run_browser_with, serve_bin, Serve, WebSocket,
+    browser_runner, json_str, run_browser_with, serve_bin, Serve, WebSocket,
 };
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -257,40 +257,41 @@ fn a_broken_lessons_folder_stops_serve_with_its_errors() {
 #[test]
 fn lessons_in_a_real_browser() {
     dockhand_tests::require_root!();
-    let Some((node, chromium)) = browser_runner() else {
+    let Some(browser) = browser_runner() else {
         return;
     };
     let serve = Serve::start(&[]);
-    let (out, ok) = run_browser(
-        &serve,
-        &node,
-        &chromium,
-        "lessons.mjs",
-        "e2e",
-        Duration::from_secs(240),
-    );
+    let out = scenario(&browser, &serve, "e2e", &[]);
+    assert!(out.contains("e2e: all"), "{out}");
+}
+
+/// `lessons.mjs MODE` in `browser` (node, Chromium) against `serve`, with
+/// `env` added: its output, printed; panics with the server's log when the
+/// scenario fails.
+fn scenario(
+    browser: &(std::path::PathBuf, std::path::PathBuf),
+    serve: &Serve,
+    mode: &str,
+    env: &[(&str, &str)],
+) -> String {
+    let (node, chromium) = browser;
+    let limit = Duration::from_secs(300);
+    let (out, ok) = run_browser_with(serve, node, chromium, "lessons.mjs", mode, limit, env);
     eprintln!("{out}");
-    assert!(ok && out.contains("e2e: all"), "{out}\n{}", serve.log());
+    assert!(ok, "{out}\n{}", serve.log());
+    out
 }
 
 /// The trainer's page with two trainees in Chromium (`lessons.mjs trainer`).
 #[test]
 fn a_workshop_in_a_real_browser() {
     dockhand_tests::require_root!();
-    let Some((node, chromium)) = browser_runner() else {
+    let Some(browser) = browser_runner() else {
         return;
     };
     let mut serve = Serve::start(&["--trainer-code", "chalk"]);
-    let (out, ok) = run_browser(
-        &serve,
-        &node,
-        &chromium,
-        "lessons.mjs",
-        "trainer",
-        Duration::from_secs(240),
-    );
-    eprintln!("{out}");
-    assert!(ok && out.contains("trainer: all"), "{out}\n{}", serve.log());
+    let out = scenario(&browser, &serve, "trainer", &[]);
+    assert!(out.contains("trainer: all"), "{out}");
     serve.shutdown();
     assert_eq!(serve.vhost_records(), Vec::<String>::new());
 }
@@ -300,7 +301,7 @@ fn a_workshop_in_a_real_browser() {
 #[ignore]
 fn bench_lessons() {
     dockhand_tests::require_root!();
-    let Some((node, chromium)) = browser_runner() else {
+    let Some(browser) = browser_runner() else {
         return;
     };
     let d = tempfile::tempdir().unwrap();
@@ -315,16 +316,7 @@ fn bench_lessons() {
         .unwrap();
     }
     let serve = Serve::start(&["--lessons", &d.path().display().to_string()]);
-    let (out, ok) = run_browser(
-        &serve,
-        &node,
-        &chromium,
-        "lessons.mjs",
-        "bench",
-        Duration::from_secs(300),
-    );
-    println!("{out}");
-    assert!(ok, "{out}\n{}", serve.log());
+    scenario(&browser, &serve, "bench", &[]);
 }
 
 /// The trainer's page with 50 trainees: how soon a trainee's change shows.
@@ -332,7 +324,7 @@ fn bench_lessons() {
 #[ignore]
 fn bench_trainer_page() {
     dockhand_tests::require_root!();
-    let Some((node, chromium)) = browser_runner() else {
+    let Some(browser) = browser_runner() else {
         return;
     };
     let serve = Serve::start(&["--trainer-code", "chalk", "--max-sessions", "60"]);
@@ -345,17 +337,7 @@ fn bench_trainer_page() {
         })
         .collect();
     let w = serde_json::json!({"id": id, "token": token, "trainees": trainees}).to_string();
-    let (out, ok) = run_browser_with(
-        &serve,
-        &node,
-        &chromium,
-        "lessons.mjs",
-        "trainer-bench",
-        Duration::from_secs(300),
-        &[("BENCH_WORKSHOP", &w)],
-    );
-    println!("{out}");
-    assert!(ok, "{out}\n{}", serve.log());
+    scenario(&browser, &serve, "trainer-bench", &[("BENCH_WORKSHOP", &w)]);
 }
 
 /// How a trainee does each step of the built-in course, without a terminal

@@ -33,3 +33,14 @@ pub fn builtin() -> Result<Vec<Lesson>, Vec<LessonError>> {
         lesson(&format!("lessons/{id}"), Files { id, files })
     }))
 }
+
+/// The built-in course, read once for the whole process (every
+/// `PlaygroundOptions::default()` shares it). Its files are checked by a
+/// test, so nothing is refused here.
+pub fn builtin_shared() -> std::sync::Arc<Vec<Lesson>> {
+    static COURSE_READ: std::sync::OnceLock<std::sync::Arc<Vec<Lesson>>> =
+        std::sync::OnceLock::new();
+    COURSE_READ
+        .get_or_init(|| std::sync::Arc::new(builtin().unwrap_or_default()))
+        .clone()
+}

@@ -19,7 +19,7 @@ use std::path::Path;
 
 use shared::lessons::{Lesson, Step};
 
-pub use course::builtin;
+pub use course::{builtin, builtin_shared};
 
 /// What is wrong with a lesson, where.
 #[derive(Debug, Clone, PartialEq)]

@@ -165,7 +165,7 @@ async fn forward_to_instance(s: &Session, t: &proxy::Target, req: Request) -> Re
     proxy::forward(req, t, &addr).await
 }
 
-fn token_of(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn token_of(headers: &HeaderMap) -> Option<&str> {
     headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok())
 }
 
@@ -205,8 +205,7 @@ async fn create_session(State(st): State<PgState>, body: Bytes) -> ApiResult<Res
     let req: CreateSession = if body.iter().all(u8::is_ascii_whitespace) {
         CreateSession::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+        crate::error::json_body(&body)?
     };
     let created = st.pg.create_session_in(
         req.access_code.as_deref(),
@@ -415,14 +414,35 @@ async fn terminal_ws(
     let target = st
         .pg
         .authorize(&id, q.get(TOKEN_QUERY).map(String::as_str))
-        .and_then(|s| {
-            let term = tab
-                .parse::<TabId>()
-                .ok()
-                .and_then(|t| s.instance(&name)?.terminal(t))
-                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such terminal"))?;
-            Ok((s, term))
-        });
+        .and_then(|s| Ok((terminal_of(&s, &name, &tab)?, s)));
+    match target {
+        Ok((term, s)) => terminal_socket(ws, Ok(term), &q, move || s.touch(), false),
+        Err(e) => terminal_socket(ws, Err(e), &q, || {}, false),
+    }
+}
+
+/// Tab `tab` of instance `name` of `s`; 404 when there is none.
+pub(super) fn terminal_of(
+    s: &Session,
+    name: &str,
+    tab: &str,
+) -> ApiResult<Arc<super::terminal::Terminal>> {
+    tab.parse::<TabId>()
+        .ok()
+        .and_then(|t| s.instance(name)?.terminal(t))
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such terminal"))
+}
+
+/// A terminal's socket from the `offset` in `q`: typed input goes to the
+/// shell (`touch` notes it) unless `read_only`; a refused `target` is
+/// accepted and closed with its code.
+pub(super) fn terminal_socket(
+    ws: WebSocketUpgrade,
+    target: ApiResult<Arc<super::terminal::Terminal>>,
+    q: &HashMap<String, String>,
+    touch: impl Fn() + Send + 'static,
+    read_only: bool,
+) -> Response {
     let offset = q
         .get(shared::playground::OFFSET_QUERY)
         .and_then(|o| o.parse::<u64>().ok())
@@ -430,11 +450,9 @@ async fn terminal_ws(
     ws.on_upgrade(move |socket| async move {
         match target {
             Err(e) => close_with(socket, close_code_for(&e)).await,
-            Ok((s, term)) => {
+            Ok(term) => {
                 let (tx, rx) = socket.split();
-                let session = s.clone();
-                super::terminal::serve_socket(term, offset, tx, rx, move || session.touch(), false)
-                    .await;
+                super::terminal::serve_socket(term, offset, tx, rx, touch, read_only).await;
             }
         }
     })

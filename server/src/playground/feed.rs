@@ -15,7 +15,8 @@ fn text(ev: &SessionEvent) -> Message {
     Message::Text(serde_json::to_string(ev).unwrap_or_default().into())
 }
 
-async fn send_close<S: Sink<Message> + Unpin>(tx: &mut S, code: u16) {
+/// Close a socket with `code`.
+pub(super) async fn send_close<S: Sink<Message> + Unpin>(tx: &mut S, code: u16) {
     let _ = tx
         .send(Message::Close(Some(CloseFrame {
             code,

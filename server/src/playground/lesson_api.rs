@@ -28,8 +28,7 @@ async fn choose(
     body: axum::body::Bytes,
 ) -> Result<Json<LessonProgress>, ApiError> {
     let s = authed(&st, &id, &headers)?;
-    let c: LessonChoice = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let c: LessonChoice = crate::error::json_body(&body)?;
     Ok(Json(st.pg.choose_lesson(&s, &c.lesson)?))
 }
 

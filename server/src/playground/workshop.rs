@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use axum::extract::ws::{CloseFrame, Message};
+use axum::extract::ws::Message;
 use axum::http::StatusCode;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use shared::playground::{close_code, CloseReason, SessionEvent};
@@ -248,12 +248,7 @@ pub async fn serve_workshop_feed<S, R, E>(
                     Ok(Change::Left(id)) => vec![WorkshopEvent::Left { session: id }],
                     Ok(Change::Closed) => {
                         let _ = tx.send(text(&WorkshopEvent::Closed)).await;
-                        let _ = tx
-                            .send(Message::Close(Some(CloseFrame {
-                                code: close_code::NORMAL,
-                                reason: "".into(),
-                            })))
-                            .await;
+                        super::feed::send_close(&mut tx, close_code::NORMAL).await;
                         return;
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => everyone(&pg),

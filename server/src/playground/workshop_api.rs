@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt;
-use shared::playground::{TabId, OFFSET_QUERY, TOKEN_HEADER, TOKEN_QUERY};
+use shared::playground::TOKEN_QUERY;
 use shared::workshop::{CreateWorkshop, WorkshopMessage};
 
-use super::api::{close_with, PgState};
+use super::api::{close_with, terminal_of, terminal_socket, token_of, PgState};
 use super::session::close_code_for;
 use crate::ApiError;
 
@@ -28,16 +28,8 @@ pub fn routes(r: Router<PgState>) -> Router<PgState> {
         )
 }
 
-fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
-}
-
-fn token(headers: &HeaderMap) -> Option<&str> {
-    headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok())
-}
-
 async fn create(State(st): State<PgState>, body: axum::body::Bytes) -> Result<Response, ApiError> {
-    let req: CreateWorkshop = json(&body)?;
+    let req: CreateWorkshop = crate::error::json_body(&body)?;
     let created = st.pg.create_workshop(&req.trainer_code)?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
@@ -47,7 +39,7 @@ async fn close(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let w = st.pg.authorize_workshop(&id, token(&headers))?;
+    let w = st.pg.authorize_workshop(&id, token_of(&headers))?;
     st.pg.close_workshop(&w).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -58,8 +50,8 @@ async fn message(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let w = st.pg.authorize_workshop(&id, token(&headers))?;
-    let m: WorkshopMessage = json(&body)?;
+    let w = st.pg.authorize_workshop(&id, token_of(&headers))?;
+    let m: WorkshopMessage = crate::error::json_body(&body)?;
     let sent = st.pg.workshop_message(&w, &m.text)?;
     Ok(Json(serde_json::json!({ "sent": sent })))
 }
@@ -96,23 +88,6 @@ async fn mirror(
         .pg
         .authorize_workshop(&id, q.get(TOKEN_QUERY).map(String::as_str))
         .and_then(|w| st.pg.trainee_session(&w, &session))
-        .and_then(|s| {
-            tab.parse::<TabId>()
-                .ok()
-                .and_then(|t| s.instance(&name)?.terminal(t))
-                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such terminal"))
-        });
-    let offset = q
-        .get(OFFSET_QUERY)
-        .and_then(|o| o.parse::<u64>().ok())
-        .unwrap_or(0);
-    ws.on_upgrade(move |socket| async move {
-        match target {
-            Err(e) => close_with(socket, close_code_for(&e)).await,
-            Ok(term) => {
-                let (tx, rx) = socket.split();
-                super::terminal::serve_socket(term, offset, tx, rx, || {}, true).await;
-            }
-        }
-    })
+        .and_then(|s| terminal_of(&s, &name, &tab));
+    terminal_socket(ws, target, &q, || {}, true)
 }

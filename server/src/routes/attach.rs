@@ -268,8 +268,7 @@ pub async fn exec_start(
     let start: shared::api::ExecStartRequest = if body.is_empty() {
         Default::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+        crate::error::json_body(&body)?
     };
     let (_, keys) = st.host.exec_tty(&id)?;
     let keys = detach_keys(Some(keys.as_str()), "escape")?;

@@ -19,8 +19,7 @@ use std::convert::Infallible;
 type Q = Query<HashMap<String, String>>;
 
 pub async fn create(State(st): State<AppState>, Query(q): Q, body: Bytes) -> ApiResult<Response> {
-    let mut raw: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let mut raw: serde_json::Value = crate::error::json_body(&body)?;
     if let Some(hc) = raw.get_mut("HostConfig") {
         shared::api::canonical_host_config(hc);
     }
@@ -147,8 +146,7 @@ pub async fn exec_create(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let req: shared::api::ExecCreateRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let req: shared::api::ExecCreateRequest = crate::error::json_body(&body)?;
     super::attach::check_exec_detach_keys(&req.detach_keys)?;
     let exec_id = st.host.exec_create(&id, req)?;
     Ok((
@@ -371,8 +369,7 @@ pub async fn update(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let v: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let v: serde_json::Value = crate::error::json_body(&body)?;
     let map = v.as_object().cloned().unwrap_or_default();
     let warnings = st.host.update(&id, &map)?;
     Ok(Json(serde_json::json!({ "Warnings": warnings })).into_response())

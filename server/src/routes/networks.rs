@@ -64,7 +64,7 @@ fn body_json(body: &Bytes) -> ApiResult<Value> {
     if body.is_empty() {
         return Ok(json!({}));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+    crate::error::json_body(body)
 }
 
 fn str_map(v: &Value) -> BTreeMap<String, String> {

@@ -46,8 +46,7 @@ pub async fn preload(State(st): State<AppState>, body: Bytes) -> ApiResult<Respo
             ))
         }
     };
-    let req: PreloadRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let req: PreloadRequest = crate::error::json_body(&body)?;
     if req.paths.is_empty() {
         return Err(ApiError::bad_request("no paths given"));
     }

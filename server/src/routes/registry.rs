@@ -398,8 +398,7 @@ fn truthy_q(q: &HashMap<String, String>, k: &str) -> bool {
 
 /// `POST /auth`: check credentials against the registry.
 pub async fn auth(State(st): State<AppState>, body: Bytes) -> ApiResult<Response> {
-    let mut a: AuthConfig = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let mut a: AuthConfig = crate::error::json_body(&body)?;
     a.fill_from_auth();
     let domain = engine::registry::endpoint::login_domain(&a.server_address);
     from_host_network(&st, &domain, move |client| async move {

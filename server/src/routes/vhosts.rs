@@ -37,8 +37,7 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult<Respon
     let req: shared::vhost::VhostCreateRequest = if body.is_empty() {
         Default::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+        crate::error::json_body(&body)?
     };
     let info = manager(&st)?.create(req).await?;
     Ok((StatusCode::CREATED, Json(info)).into_response())
@@ -63,8 +62,7 @@ pub async fn exec_create(
     body: Bytes,
 ) -> ApiResult<Response> {
     let hs = host_state(&st, &name)?;
-    let req: shared::api::ExecCreateRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let req: shared::api::ExecCreateRequest = crate::error::json_body(&body)?;
     let id = hs.host.sandbox_exec_create(req)?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "Id": id }))).into_response())
 }

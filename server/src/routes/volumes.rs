@@ -38,8 +38,7 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult<Respon
     let v: Value = if body.is_empty() {
         json!({})
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+        crate::error::json_body(&body)?
     };
     let vol = st.host.volume_create(
         v["Name"].as_str(),
