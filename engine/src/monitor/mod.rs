@@ -361,6 +361,7 @@ fn run(args: &[String]) -> std::io::Result<()> {
     let _ = nix::unistd::setsid();
     let _ = std::fs::remove_file(&spec.socket);
     let listener = UnixListener::bind(&spec.socket)?;
+    let own = OwnSocket::new(&spec.socket);
     // Our children (the container's PID 1, later exec'd processes) are born into
     // the container's new pid namespace (or the host's, with `--pid host`).
     let host_init = spec.sandbox.as_ref().and_then(|s| s.init_pid);
@@ -370,7 +371,7 @@ fn run(args: &[String]) -> std::io::Result<()> {
                 code: 125,
                 message: format!("virtual host pid namespace: {e}"),
             });
-            let _ = std::fs::remove_file(&spec.socket);
+            own.remove();
             return Ok(());
         }
     }
@@ -384,7 +385,7 @@ fn run(args: &[String]) -> std::io::Result<()> {
                     code: 125,
                     message: format!("virtual host namespaces: {e}"),
                 });
-                let _ = std::fs::remove_file(&spec.socket);
+                own.remove();
                 return Ok(());
             }
         }
@@ -405,7 +406,7 @@ fn run(args: &[String]) -> std::io::Result<()> {
         Ok(s) => s,
         Err((code, message)) => {
             report(&MonitorReport::Failed { code, message });
-            let _ = std::fs::remove_file(&spec.socket);
+            own.remove();
             return Ok(());
         }
     };
@@ -441,7 +442,7 @@ fn run(args: &[String]) -> std::io::Result<()> {
     }
     if let Err((code, message)) = init.go() {
         report(&MonitorReport::Failed { code, message });
-        let _ = std::fs::remove_file(&spec.socket);
+        own.remove();
         return Ok(());
     }
     report(&MonitorReport::Started);
@@ -468,10 +469,65 @@ fn run(args: &[String]) -> std::io::Result<()> {
             .write_all(&shared::mux::frame(EXIT_STREAM, &payload));
         let _ = c.stream.shutdown(std::net::Shutdown::Both);
     }
-    let _ = std::fs::remove_file(&spec.socket);
+    own.remove();
     Ok(())
+}
+
+/// The monitor's socket, removed at its end only while the path is still
+/// the one it bound: after a restart of the container, a new monitor has bound
+/// a socket of its own at the same path, which the old one, finishing its
+/// exit, must not take away (the daemon could no longer reach the new one:
+/// `exec` and `attach` failed on a running container).
+struct OwnSocket {
+    path: std::path::PathBuf,
+    id: Option<(u64, u64)>,
+}
+
+impl OwnSocket {
+    fn new(path: &Path) -> OwnSocket {
+        use std::os::unix::fs::MetadataExt;
+        let id = std::fs::symlink_metadata(path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        OwnSocket {
+            path: path.to_path_buf(),
+            id,
+        }
+    }
+
+    fn remove(&self) {
+        use std::os::unix::fs::MetadataExt;
+        let now = std::fs::symlink_metadata(&self.path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        if now.is_some() && now == self.id {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 mod serve;
 
 use serve::*;
+
+#[cfg(test)]
+mod own_socket_tests {
+    use super::*;
+
+    #[test]
+    fn an_old_monitor_leaves_a_new_monitors_socket_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.sock");
+        let _old_listener = UnixListener::bind(&path).unwrap();
+        let old = OwnSocket::new(&path);
+        // The container restarts: a new monitor replaces the path with its own.
+        std::fs::remove_file(&path).unwrap();
+        let _new_listener = UnixListener::bind(&path).unwrap();
+        let new = OwnSocket::new(&path);
+        old.remove();
+        assert!(path.exists(), "the new monitor's socket stays");
+        new.remove();
+        assert!(!path.exists(), "a monitor removes its own");
+        new.remove();
+    }
+}
