@@ -119,12 +119,12 @@ pub struct DaemonArgs {
     /// checking its certificate; loopback registries always are
     #[arg(long = "insecure-registry", value_name = "list")]
     pub insecure_registry: Vec<String>,
-    /// How long a manifest pulled by tag is served from the daemon's cache
-    /// to every host without asking the registry again (0: always ask)
+    /// How long a manifest pulled by tag is served from the pull cache to the
+    /// machine and every virtual host without asking the registry again (0: always ask)
     #[arg(long = "pull-cache-ttl", value_name = "duration", default_value = "5m")]
     pub pull_cache_ttl: String,
     /// A docker config.json whose credentials the machine pulls with when a
-    /// host sends none (a paid Docker Hub account for the whole class)
+    /// client sends none (a paid Docker Hub account for the whole class)
     #[arg(long = "registry-auth", value_name = "FILE")]
     pub registry_auth: Option<PathBuf>,
     /// Daemon configuration file, as dockerd's daemon.json (default

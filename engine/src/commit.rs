@@ -10,8 +10,8 @@
 //! `diff` follows moby's `archive.OverlayChanges`; `export` merges the image's
 //! layers, the container's init layer and its upper dir into one tree.
 
+use crate::daemon::{ContainerFs, Daemon};
 use crate::error::{Error, Result};
-use crate::host::{ContainerFs, Host};
 use crate::image::changes::apply_changes;
 use crate::image::layer::{OPAQUE_WHITEOUT, WHITEOUT_PREFIX};
 use crate::image::NewImage;
@@ -37,9 +37,9 @@ pub struct CommitOptions {
 }
 
 /// Whether the container's exit is recorded within a second.
-fn exited_soon(host: &Host, id: &str) -> bool {
+fn exited_soon(daemon: &Daemon, id: &str) -> bool {
     for _ in 0..20 {
-        if host.inspect(id).map_or(true, |r| !r.state.running) {
+        if daemon.inspect(id).map_or(true, |r| !r.state.running) {
             return true;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -49,8 +49,8 @@ fn exited_soon(host: &Host, id: &str) -> bool {
 
 /// Commit a container: its changes become a new layer over its image. Returns the
 /// new image ID.
-pub fn commit(host: &Host, key: &str, opts: &CommitOptions) -> Result<String> {
-    let fs = host.container_fs(key)?;
+pub fn commit(daemon: &Daemon, key: &str, opts: &CommitOptions) -> Result<String> {
+    let fs = daemon.container_fs(key)?;
     let mut config = fs.record.config.clone();
     apply_changes(&mut config, &opts.changes).map_err(Error::InvalidParameter)?;
     if let Some(r) = opts.reference.as_deref().filter(|r| !r.is_empty()) {
@@ -58,18 +58,18 @@ pub fn commit(host: &Host, key: &str, opts: &CommitOptions) -> Result<String> {
     }
     let mut pause = opts.pause && fs.running && !fs.paused;
     if pause {
-        if let Err(e) = host.pause(&fs.record.id, true) {
+        if let Err(e) = daemon.pause(&fs.record.id, true) {
             // A container that exits as the commit starts (`touch /f` and
             // commit at once) has no cgroup left to freeze: commit it stopped.
-            if !exited_soon(host, &fs.record.id) {
+            if !exited_soon(daemon, &fs.record.id) {
                 return Err(e);
             }
             pause = false;
         }
     }
-    let layer = register_upper(host, &fs.upper);
+    let layer = register_upper(daemon, &fs.upper);
     if pause {
-        if let Err(e) = host.pause(&fs.record.id, false) {
+        if let Err(e) = daemon.pause(&fs.record.id, false) {
             tracing::warn!(container = %fs.record.id, error = %e, "cannot unpause after commit");
         }
     }
@@ -85,11 +85,11 @@ pub fn commit(host: &Host, key: &str, opts: &CommitOptions) -> Result<String> {
         author: opts.author.clone(),
         created: None,
     };
-    let id = host
+    let id = daemon
         .images
         .create_image(&new, opts.reference.as_deref().filter(|r| !r.is_empty()));
     if empty || id.is_err() {
-        let _ = host.images.drop_unreferenced_layers(&[layer.diff_id]);
+        let _ = daemon.images.drop_unreferenced_layers(&[layer.diff_id]);
     }
     Ok(id?)
 }
@@ -100,16 +100,16 @@ pub fn empty_layer_digest() -> oci_spec::image::Sha256Digest {
 }
 
 /// Stream the upper dir as a layer tar into the store, through a pipe.
-pub(crate) fn register_upper(host: &Host, upper: &Path) -> Result<crate::image::LayerInfo> {
-    register_produced(host, move |w| write_layer(upper, w))
+pub(crate) fn register_upper(daemon: &Daemon, upper: &Path) -> Result<crate::image::LayerInfo> {
+    register_produced(daemon, move |w| write_layer(upper, w))
 }
 
 /// Register the layer tar that `produce` writes, streamed through a pipe.
-pub(crate) fn register_produced<F>(host: &Host, produce: F) -> Result<crate::image::LayerInfo>
+pub(crate) fn register_produced<F>(daemon: &Daemon, produce: F) -> Result<crate::image::LayerInfo>
 where
     F: FnOnce(File) -> io::Result<()> + Send,
 {
-    let (r, w) = nix::unistd::pipe().map_err(|e| Error::Internal(format!("pipe: {e}")))?;
+    let (r, w) = nix::unistd::pipe().map_err(Error::sys("pipe"))?;
     // A larger pipe halves the context switches between producer and store.
     let _ = nix::fcntl::fcntl(
         std::os::fd::AsRawFd::as_raw_fd(&w),
@@ -118,7 +118,7 @@ where
     std::thread::scope(|s| {
         let producer = s.spawn(move || produce(File::from(w)));
         let mut r = File::from(r);
-        let res = host.images.register_layer(&mut r);
+        let res = daemon.images.register_layer(&mut r);
         drop(r);
         let produced = producer
             .join()

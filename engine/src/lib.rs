@@ -1,22 +1,24 @@
 //! Dockhand's container engine: a library with no HTTP and no CLI parsing.
 //!
-//! Everything it stores belongs to a *host* (a tenant); the machine itself is the
-//! `default` host. Image content (blobs, extracted layers) is shared by digest
-//! across hosts; names, containers and the rest are per host.
+//! Everything it stores belongs to a *daemon* (what one Docker API socket
+//! serves, `daemon::Daemon`): the machine's is `default`, and each virtual host
+//! (`vhost`) has its own. Image content (blobs, extracted layers) is shared by
+//! digest across daemons; names, containers and the rest are per daemon.
 
 pub mod archive;
 pub mod build;
 pub mod cgroups;
 pub mod commit;
 pub mod container;
+pub mod daemon;
 pub mod error;
 pub mod filters;
 pub mod fsutil;
-pub mod host;
 #[cfg(test)]
 mod hostile_input;
 pub mod image;
 pub mod init;
+pub mod kernel;
 pub mod logs;
 pub mod monitor;
 pub mod names;

@@ -339,10 +339,7 @@ mod tests {
 
     #[test]
     fn a_missing_controller_is_reported_for_virtual_hosts() {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: the probes mount and need root");
-            return;
-        }
+        crate::testing::require_root!();
         let dir = tempfile::tempdir().unwrap();
         let r = check(dir.path(), Some(&["cpu", "memory"]));
         let pids: Vec<_> = r

@@ -154,7 +154,7 @@ impl Reference {
         })
     }
 
-    /// The key of the per-host reference index: a reference with a digest keeps
+    /// The key of the per-daemon reference index: a reference with a digest keeps
     /// only its digest (moby's `favorDigest`: `busybox:1@sha256:..` is stored and
     /// looked up as `docker.io/library/busybox@sha256:..`), one without gets the
     /// default tag.

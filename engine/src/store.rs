@@ -1,4 +1,4 @@
-//! Content-addressed blob store shared by all hosts: `<data_root>/blobs/sha256/<hex>`.
+//! Content-addressed blob store shared by all daemons: `<data_root>/blobs/sha256/<hex>`.
 //!
 //! A blob is written to a temporary file beside its final place while it is hashed,
 //! fsynced, then renamed to its digest; a blob already present is kept and the new

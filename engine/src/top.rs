@@ -67,8 +67,11 @@ fn user_name(uid: u32) -> String {
 pub fn top(init_pid: i32) -> TopResponse {
     let titles = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"];
     let ns = fs::read_link(format!("/proc/{init_pid}/ns/pid")).ok();
-    // SAFETY: sysconf with a valid name.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100)
+        .max(1) as u64;
     let boot = fs::read_to_string("/proc/stat")
         .ok()
         .and_then(|t| {

@@ -1,7 +1,7 @@
-//! Volumes: the host's store of named and anonymous volumes (driver `local`), and
+//! Volumes: a daemon's store of named and anonymous volumes (driver `local`), and
 //! the parsing of `-v`/`Binds`, `--volumes-from` and `--tmpfs` into mount points.
 //!
-//! A volume is a directory `volumes/<name>/_data` under the host's directory, with
+//! A volume is a directory `volumes/<name>/_data` under the daemon's directory, with
 //! its record `volumes/<name>/volume.json` written atomically next to it. A
 //! container's mount points are kept in its record in the shape `inspect` shows
 //! (`Mounts`); the runtime bind-mounts their sources inside the container's own
@@ -17,6 +17,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{mounts_at_or_under, read_json, remove_tree_on_one_mount, write_json_atomic};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use shared::sync::Locked;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -365,7 +366,7 @@ fn leftover_of_ours(dir: &Path) -> bool {
         })
 }
 
-/// The host's volumes.
+/// A daemon's volumes.
 pub struct VolumeStore {
     dir: PathBuf,
     /// Serializes create and remove (the records themselves are atomic files).
@@ -383,7 +384,7 @@ impl VolumeStore {
     }
 
     fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+        self.lock.locked()
     }
 
     /// Where a volume's data lives (what containers mount).

@@ -3,6 +3,7 @@
 //! remembered (by a hash of the credentials) so that bcrypt's deliberate
 //! slowness is paid once per client, not once per request.
 
+use shared::sync::Locked;
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::Path;
@@ -98,11 +99,7 @@ impl Htpasswd {
             .chain_update(hash.as_bytes())
             .finalize()
             .into();
-        let known = self
-            .verified
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&key);
+        let known = self.verified.locked().contains(&key);
         if !known {
             let password = password.to_string();
             let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
@@ -112,10 +109,7 @@ impl Htpasswd {
             if !ok {
                 return None;
             }
-            self.verified
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(key);
+            self.verified.locked().insert(key);
         }
         Some(user.to_string())
     }

@@ -15,7 +15,8 @@ pub use playground::{run_serve, PlaygroundOptions};
 
 use axum::extract::Request;
 use axum::Router;
-use engine::host::Host;
+use engine::daemon::Daemon;
+use shared::sync::Locked;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -44,7 +45,7 @@ pub struct DaemonOptions {
 /// Shared state of the API handlers.
 #[derive(Clone)]
 pub struct AppState {
-    pub host: Arc<Host>,
+    pub daemon: Arc<Daemon>,
     pub data_root: PathBuf,
     /// Virtual hosts: on the machine's socket only.
     pub vhosts: Option<Arc<engine::vhost::Manager>>,
@@ -54,30 +55,29 @@ pub struct AppState {
 
 /// Serves each virtual host's Docker API on its own socket.
 #[derive(Default)]
-pub struct HostSockets {
+pub struct DaemonSockets {
     data_root: PathBuf,
     registry: Option<Arc<engine::registry::Client>>,
     tasks: std::sync::Mutex<std::collections::HashMap<String, (tokio::task::AbortHandle, PathBuf)>>,
 }
 
-impl engine::vhost::ApiServer for HostSockets {
-    fn serve(&self, host: Arc<Host>, socket: &std::path::Path) -> engine::error::Result<()> {
-        let name = host.name().to_string();
+impl engine::vhost::ApiServer for DaemonSockets {
+    fn serve(&self, daemon: Arc<Daemon>, socket: &std::path::Path) -> engine::error::Result<()> {
+        let name = daemon.name().to_string();
         self.stop(&name);
         let _ = std::fs::remove_file(socket);
-        let std_listener = std::os::unix::net::UnixListener::bind(socket)
-            .map_err(|e| engine::Error::Internal(format!("bind {}: {e}", socket.display())))?;
+        use engine::error::IoContext;
+        let std_listener = std::os::unix::net::UnixListener::bind(socket).ctx("bind", socket)?;
         std_listener
             .set_nonblocking(true)
-            .map_err(|e| engine::Error::Internal(e.to_string()))?;
-        let listener = tokio::net::UnixListener::from_std(std_listener)
-            .map_err(|e| engine::Error::Internal(e.to_string()))?;
+            .ctx("set non-blocking", socket)?;
+        let listener = tokio::net::UnixListener::from_std(std_listener).ctx("listen on", socket)?;
         let registry = self
             .registry
             .clone()
             .ok_or_else(|| engine::Error::Internal("no registry client".into()))?;
         let svc = engine_api(AppState {
-            host,
+            daemon,
             data_root: self.data_root.clone(),
             vhosts: None,
             registry,
@@ -91,19 +91,13 @@ impl engine::vhost::ApiServer for HostSockets {
             std::future::pending(),
         ));
         self.tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .insert(name, (task.abort_handle(), socket.to_path_buf()));
         Ok(())
     }
 
     fn stop(&self, name: &str) {
-        if let Some((task, path)) = self
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name)
-        {
+        if let Some((task, path)) = self.tasks.locked().remove(name) {
             task.abort();
             let _ = std::fs::remove_file(path);
         }
@@ -173,18 +167,18 @@ pub fn app(state: AppState) -> App {
     engine_api(state)
 }
 
-/// The Engine API of one host, as every socket serves it: the routes, the events
+/// The Engine API of one daemon, as every socket serves it: the routes, the events
 /// of calls whose handlers emit none, and (in a virtual host) the use that keeps
 /// it from idling out.
 fn engine_api(state: AppState) -> App {
-    let host = state.host.clone();
-    let virt = host.virtual_ns().cloned();
+    let daemon = state.daemon.clone();
+    let virt = daemon.virtual_ns().cloned();
     let router: Router = routes::router()
         .with_state(state)
         .layer(axum::middleware::map_response(error::json_errors))
         .layer(axum::middleware::from_fn(
             move |req: Request, next: axum::middleware::Next| {
-                routes::events::emit_unreported(host.clone(), req, next)
+                routes::events::emit_unreported(daemon.clone(), req, next)
             },
         ))
         .layer(axum::middleware::from_fn(
@@ -198,24 +192,36 @@ fn engine_api(state: AppState) -> App {
     router.map_request(rewrite as fn(Request) -> Request)
 }
 
-/// What `daemon` and `serve` do first: the machine's own host with its networks
-/// and busybox, and a check that no live daemon owns the socket.
-/// Opens the machine's engine scope. What the kernel lacks is found first
+/// What `daemon` and `serve` do first: a check that no live daemon owns the
+/// socket, the data root moved to today's layout, and the machine's daemon
+/// opened with its networks and busybox. What the kernel lacks is found first
 /// ([`engine::preflight`]): missing container features stop any daemon;
 /// missing virtual host features stop the playground (`playground` true) and
 /// are logged by a plain daemon, whose containers do not need them.
 pub(crate) async fn open_machine(
     opts: &DaemonOptions,
     playground: bool,
-) -> std::io::Result<Arc<Host>> {
+) -> std::io::Result<Arc<Daemon>> {
     use engine::preflight::Need;
+    if let Some(dir) = opts.socket.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // A socket file left by a daemon that died is stale; a live daemon answers.
+    if std::os::unix::net::UnixStream::connect(&opts.socket).is_ok() {
+        return Err(std::io::Error::other(format!(
+            "another daemon is already listening on {}",
+            opts.socket.display()
+        )));
+    }
     std::fs::create_dir_all(&opts.data_root)?;
+    // Only after that check: no live daemon (of any version) serves this socket.
+    engine::daemon::migrate_data_root(&opts.data_root).map_err(std::io::Error::other)?;
     let exe = std::env::current_exe()?;
-    let host = Host::open(&opts.data_root, "default", exe, opts.net.clone())
+    let daemon = Daemon::open(&opts.data_root, "default", exe, opts.net.clone())
         .map_err(std::io::Error::other)?;
     let report = {
         let root = opts.data_root.clone();
-        let controllers = host.cgroup_controllers();
+        let controllers = daemon.cgroup_controllers();
         tokio::task::spawn_blocking(move || engine::preflight::check(&root, controllers.as_deref()))
             .await
             .map_err(std::io::Error::other)?
@@ -239,26 +245,16 @@ pub(crate) async fn open_machine(
         }
         tracing::warn!("{e}; `host create` will fail");
     }
-    if let Err(e) = host.reconcile_networks().await {
+    if let Err(e) = daemon.reconcile_networks().await {
         tracing::error!("networking: {e}");
     }
-    match host.images.ensure_busybox() {
-        Ok(Some(id)) => tracing::info!("created busybox:latest ({id}) from the host's busybox"),
+    match daemon.images.ensure_busybox() {
+        Ok(Some(id)) => tracing::info!("created busybox:latest ({id}) from the machine's busybox"),
         Ok(None) => {}
         Err(e) => tracing::error!("{e}"),
     }
-    if let Some(dir) = opts.socket.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    // A socket file left by a daemon that died is stale; a live daemon answers.
-    if std::os::unix::net::UnixStream::connect(&opts.socket).is_ok() {
-        return Err(std::io::Error::other(format!(
-            "another daemon is already listening on {}",
-            opts.socket.display()
-        )));
-    }
-    routes::preload::at_start(&host, &opts.preload).await?;
-    Ok(host)
+    routes::preload::at_start(&daemon, &opts.preload).await?;
+    Ok(daemon)
 }
 
 /// The machine's API socket (a stale file replaced), mode 0660.
@@ -276,7 +272,7 @@ pub(crate) fn bind_api_socket(path: &std::path::Path) -> std::io::Result<tokio::
 /// with its index, mounted, and nothing is served yet.
 pub(crate) async fn open_vhosts(
     opts: &DaemonOptions,
-    host: &Host,
+    daemon: &Daemon,
     registry: &Arc<engine::registry::Client>,
 ) -> std::io::Result<Arc<engine::vhost::Manager>> {
     let m = engine::vhost::Manager::open(
@@ -284,7 +280,7 @@ pub(crate) async fn open_vhosts(
         std::env::current_exe()?,
         opts.vhost_defaults.clone(),
         opts.playground.clone(),
-        Box::new(HostSockets {
+        Box::new(DaemonSockets {
             data_root: opts.data_root.clone(),
             registry: Some(registry.clone()),
             ..Default::default()
@@ -292,7 +288,7 @@ pub(crate) async fn open_vhosts(
     )
     .await
     .map_err(std::io::Error::other)?;
-    if let Err(e) = host.images.sweep_unreferenced() {
+    if let Err(e) = daemon.images.sweep_unreferenced() {
         tracing::warn!("sweeping unreferenced content: {e}");
     }
     Ok(m)
@@ -316,13 +312,13 @@ pub fn run_daemon(opts: DaemonOptions) -> std::io::Result<()> {
 }
 
 async fn serve(opts: DaemonOptions) -> std::io::Result<()> {
-    let host = open_machine(&opts, false).await?;
+    let daemon = open_machine(&opts, false).await?;
     let listener = bind_api_socket(&opts.socket)?;
     tracing::info!("API listening on unix://{}", opts.socket.display());
     let registry = registry_client(&opts)?;
-    let vhosts = open_vhosts(&opts, &host, &registry).await?;
+    let vhosts = open_vhosts(&opts, &daemon, &registry).await?;
     let state = AppState {
-        host,
+        daemon,
         data_root: opts.data_root.clone(),
         vhosts: Some(vhosts),
         registry,

@@ -17,6 +17,7 @@ use axum::serve::Listener;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use shared::sync::Locked;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
@@ -72,7 +73,7 @@ struct PeerSlot {
 
 impl PeerSlot {
     fn take(peers: &Peers, ip: IpAddr, max: usize) -> Option<PeerSlot> {
-        let mut m = peers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = peers.locked();
         let n = m.entry(ip).or_default();
         if *n >= max {
             return None;
@@ -87,7 +88,7 @@ impl PeerSlot {
 
 impl Drop for PeerSlot {
     fn drop(&mut self) {
-        let mut m = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.peers.locked();
         if let Some(n) = m.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {

@@ -7,6 +7,7 @@ pub mod go;
 pub mod lessons;
 pub mod mux;
 pub mod playground;
+pub mod sync;
 pub mod units;
 pub mod vhost;
 pub mod workshop;

@@ -229,7 +229,7 @@ impl Daemon {
 
     /// The pid of virtual host `name`'s init, from its sandbox's record.
     pub fn vhost_init_pid(&self, name: &str) -> i64 {
-        std::fs::read_dir(self.root.join("hosts").join(name).join("containers"))
+        std::fs::read_dir(self.root.join("daemons").join(name).join("containers"))
             .expect("containers")
             .flatten()
             .filter_map(|e| std::fs::read_to_string(e.path().join("config.v2.json")).ok())

@@ -147,7 +147,7 @@ fn detached_container_lifecycle_ps_logs_kill_rm() {
         d.leftover_processes()
     );
     assert!(d.leftover_mounts().is_empty());
-    let containers = d.root.join("hosts/default/containers");
+    let containers = d.root.join("daemons/default/containers");
     assert_eq!(
         std::fs::read_dir(&containers).unwrap().count(),
         0,
@@ -452,7 +452,7 @@ fn bad_input_gets_dockers_errors_and_leaves_nothing() {
     );
     // Only the one container made above exists; nothing half-made.
     assert_eq!(d.cli(&["ps", "-a", "--format", "{{.Names}}"]).ok(), "dup");
-    let dirs = std::fs::read_dir(d.root.join("hosts/default/containers"))
+    let dirs = std::fs::read_dir(d.root.join("daemons/default/containers"))
         .unwrap()
         .count();
     assert_eq!(dirs, 1);

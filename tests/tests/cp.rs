@@ -712,7 +712,7 @@ fn a_virtual_hosts_copies_keep_the_ids_inside_its_range() {
         // On the machine: the virtual host's range.
         let upper = d
             .root
-            .join("hosts/cpvh/containers")
+            .join("daemons/cpvh/containers")
             .join(&id)
             .join("upper/tmp")
             .join(name);

@@ -115,7 +115,7 @@ fn check_directories_have_records(d: &Daemon, listed: &BTreeMap<String, Seen>) {
         .into_iter()
         .collect();
     assert_eq!(ids.len(), listed.len());
-    let dirs: BTreeSet<String> = std::fs::read_dir(d.root.join("hosts/default/containers"))
+    let dirs: BTreeSet<String> = std::fs::read_dir(d.root.join("daemons/default/containers"))
         .into_iter()
         .flatten()
         .flatten()
@@ -585,7 +585,7 @@ fn sigkill_at_random_points_leaves_consistent_state_and_nothing_behind() {
     let layers: BTreeSet<String> = entries(d.root.join("layers")).into_iter().collect();
     assert_eq!(blobs, layers, "content left half-made");
     assert!(
-        entries(d.root.join("hosts/default/containers")).is_empty(),
+        entries(d.root.join("daemons/default/containers")).is_empty(),
         "container directories left"
     );
 }

@@ -579,14 +579,14 @@ fn foreign_files_in_the_data_root_survive_prune_and_restart() {
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(root.join("foreign-file"), "theirs").unwrap();
     let top = foreign_tree(&root.join("foreign-dir"));
-    let volumes = root.join("hosts/default/volumes");
+    let volumes = root.join("daemons/default/volumes");
     // A valid volume name, but no volume.json: not a volume of ours.
     let in_volumes = foreign_tree(&volumes.join("stranger"));
     std::fs::create_dir_all(volumes.join("stranger2/_data")).unwrap();
     std::fs::write(volumes.join("stranger2/_data/f"), "x").unwrap();
     let in_volumes2 = snapshot(&volumes.join("stranger2"));
     // Not named like a container of ours, where containers live.
-    let in_containers = foreign_tree(&root.join("hosts/default/containers/not-a-container"));
+    let in_containers = foreign_tree(&root.join("daemons/default/containers/not-a-container"));
     let mut d = Daemon::start_on(root.clone());
     let check = |what: &str| {
         assert_eq!(
@@ -606,7 +606,7 @@ fn foreign_files_in_the_data_root_survive_prune_and_restart() {
             "after {what}"
         );
         assert_eq!(
-            snapshot(&root.join("hosts/default/containers/not-a-container")),
+            snapshot(&root.join("daemons/default/containers/not-a-container")),
             in_containers,
             "after {what}"
         );

@@ -869,3 +869,31 @@ fn skopeo_reads_our_archives_as_docker_and_oci() {
         "ok"
     );
 }
+
+/// `image prune -a` goes through images in ID order; a parent listed before its
+/// child refuses to go while the child is there, and is removed on the next
+/// pass. The child here is made until its ID sorts after busybox's (about one
+/// commit in 26; bounded).
+#[test]
+fn prune_all_removes_a_parent_listed_before_its_child() {
+    dockhand_tests::require_root!();
+    let d = Daemon::start();
+    let base = d.cli(&["inspect", "-f", "{{.Id}}", "busybox"]).ok();
+    let mut child = None;
+    for i in 0..300 {
+        let name = format!("c{i}");
+        d.cli(&["create", "--name", &name, "busybox", "true"]).ok();
+        let id = d.cli(&["commit", &name, "child:latest"]).ok();
+        d.cli(&["rm", &name]).ok();
+        if id > base {
+            child = Some(id);
+            break;
+        }
+    }
+    let child = child.expect("a child whose ID sorts after its parent's");
+    let ids = image_ids(&d);
+    assert!(ids.contains(&base) && ids.contains(&child), "{ids:?}");
+    let pruned = d.cli(&["image", "prune", "-a", "-f"]).ok();
+    assert!(pruned.contains(&format!("deleted: {base}")), "{pruned}");
+    assert!(image_ids(&d).is_empty(), "{pruned}");
+}

@@ -130,7 +130,7 @@ fn a_removed_container_leaves_no_mount_process_or_file() {
         "{:?}",
         d.leftover_processes()
     );
-    assert!(!d.root.join("hosts/default/containers").join(&id).exists());
+    assert!(!d.root.join("daemons/default/containers").join(&id).exists());
     assert_eq!(
         std::fs::read_dir(d.root.join("run")).unwrap().count(),
         0,

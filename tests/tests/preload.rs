@@ -362,7 +362,7 @@ fn a_daemon_started_with_preload_has_the_images_and_a_bad_path_stops_it() {
 /// Blobs of the machine's own busybox image (its layer, config and manifest).
 fn count_busybox(data_root: &Path) -> usize {
     let idx: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(data_root.join("hosts/default/images.json")).unwrap_or_default(),
+        &std::fs::read(data_root.join("daemons/default/images.json")).unwrap_or_default(),
     )
     .unwrap_or_default();
     idx["images"]

@@ -458,7 +458,7 @@ fn an_identity_token_gets_a_catalog_search_token() {
 
 /// The pid of virtual host `name`'s init (its network namespace).
 fn vhost_init_pid(d: &Daemon, name: &str) -> i64 {
-    std::fs::read_dir(d.root.join("hosts").join(name).join("containers"))
+    std::fs::read_dir(d.root.join("daemons").join(name).join("containers"))
         .expect("containers")
         .flatten()
         .filter_map(|e| std::fs::read_to_string(e.path().join("config.v2.json")).ok())

@@ -65,7 +65,7 @@ fn stored_digest_references_list_resolve_and_untag_like_docker() {
         format!("sha256:{}", "b".repeat(64)),
     );
     d.terminate();
-    let index = d.root.join("hosts/default/images.json");
+    let index = d.root.join("daemons/default/images.json");
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&index).unwrap()).unwrap();
     v["refs"][format!("localhost:5000/app/x@{da}")] = id.clone().into();
     v["refs"][format!("docker.io/library/other@{db}")] = id.clone().into();

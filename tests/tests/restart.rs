@@ -90,7 +90,7 @@ fn sigkill_during_a_stream_of_creates_leaves_consistent_records() {
             "created"
         );
     }
-    let dirs: BTreeSet<String> = std::fs::read_dir(d.root.join("hosts/default/containers"))
+    let dirs: BTreeSet<String> = std::fs::read_dir(d.root.join("daemons/default/containers"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -98,4 +98,57 @@ fn sigkill_during_a_stream_of_creates_leaves_consistent_records() {
     let one = listed.iter().next().unwrap();
     let r = d.cli(&["start", "-a", one]);
     assert_eq!(r.code(), 0, "{}", r.stderr());
+}
+
+/// A data root of an earlier version kept each daemon's files in `hosts/`: the
+/// next start moves them to `daemons/`, leaves `hosts` as a link for the
+/// processes still running, and everything is where it was.
+#[test]
+fn a_data_root_of_an_earlier_version_is_moved_and_kept() {
+    dockhand_tests::require_root!();
+    let mut d = Daemon::start();
+    d.cli(&["run", "-d", "--name", "long", "busybox", "sleep", "100"])
+        .ok();
+    d.cli(&["run", "--name", "done", "busybox", "echo", "kept"])
+        .ok();
+    d.cli(&["tag", "busybox", "old/layout:1"]).ok();
+    d.kill9();
+    let daemons = d.root.join("daemons");
+    let hosts = d.root.join("hosts");
+    std::fs::rename(&daemons, &hosts).expect("make the old layout");
+    assert!(!daemons.exists());
+    // Records of then named their files under hosts/.
+    let (new_prefix, old_prefix) = (
+        format!("{}/", daemons.display()),
+        format!("{}/", hosts.display()),
+    );
+    for e in std::fs::read_dir(hosts.join("default/containers")).unwrap() {
+        let rec = e.unwrap().path().join("config.v2.json");
+        let text = std::fs::read_to_string(&rec).unwrap();
+        assert!(text.contains(&new_prefix), "{text}");
+        std::fs::write(&rec, text.replace(&new_prefix, &old_prefix)).unwrap();
+    }
+
+    d.restart();
+    assert!(daemons.join("default/images.json").is_file());
+    assert_eq!(
+        std::fs::read_link(&hosts).expect("hosts is a link"),
+        std::path::Path::new("daemons")
+    );
+    assert_eq!(
+        d.cli(&["inspect", "-f", "{{.State.Status}}", "long"]).ok(),
+        "running"
+    );
+    assert_eq!(d.cli(&["logs", "done"]).ok(), "kept");
+    // Their paths are read under the new name.
+    let log = d.cli(&["inspect", "-f", "{{.LogPath}}", "done"]).ok();
+    assert!(log.starts_with(&new_prefix), "{log}");
+    assert!(d
+        .cli(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .ok()
+        .contains("old/layout:1"));
+    // A container made after the move lives under the new name.
+    let id = d.cli(&["create", "--name", "new", "busybox", "true"]).ok();
+    assert!(daemons.join("default/containers").join(&id).is_dir());
+    d.cli(&["rm", "-f", "long", "done", "new"]).ok();
 }

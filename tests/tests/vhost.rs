@@ -504,7 +504,7 @@ fn destroy_is_idempotent_and_leaves_nothing_behind() {
     }
     let mounts = d.leftover_mounts();
     assert!(mounts.iter().all(|m| !m.contains("doomed")), "{mounts:?}");
-    assert!(!d.root.join("hosts/doomed").exists());
+    assert!(!d.root.join("daemons/doomed").exists());
     assert!(!d.root.join("vhosts/doomed.json").exists());
     assert!(!d.root.join("vhosts/doomed.img").exists());
     // Its session bridge went with its last member.
@@ -557,7 +557,7 @@ fn a_restarted_daemon_adopts_live_hosts_and_removes_dead_ones() {
     }
     // As a reboot would: nothing of "gone" runs (its container monitors hold
     // files on its disk), and its disk is not mounted.
-    let gone_dir = d.root.join("hosts/gone");
+    let gone_dir = d.root.join("daemons/gone");
     let _ = Command::new("pkill")
         .args(["-9", "-f", &format!("{}/", gone_dir.display())])
         .status();
@@ -604,7 +604,7 @@ fn bad_requests_are_refused_and_leave_nothing() {
     assert_ne!(r.code(), 0);
     assert!(r.stderr().contains("already exists"), "{}", r.stderr());
     assert_eq!(d.cli(&["host", "ls", "-q"]).ok().trim(), "twice");
-    assert!(!d.root.join("hosts/tiny").exists());
+    assert!(!d.root.join("daemons/tiny").exists());
     assert!(!d.root.join("vhosts/tiny.json").exists());
     let r = vh(
         &d,

@@ -2,6 +2,7 @@
 //! `DecompressStream` does) and hand back a reader of the plain tar.
 
 use crate::image::ImageError;
+use shared::sync::Locked;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::{Arc, Mutex};
@@ -31,8 +32,10 @@ pub fn decompressed(src: File) -> Result<Box<dyn Read + Send>, ImageError> {
 /// lzma-rs decodes into a writer: run it on a thread feeding a pipe, and report
 /// its error (a truncated or corrupt stream) to the reader at the end.
 fn xz_reader(mut src: BufReader<File>) -> Result<Box<dyn Read + Send>, ImageError> {
-    let (r, w) = nix::unistd::pipe()
-        .map_err(|e| ImageError::Internal(format!("pipe for xz decoding: {e}")))?;
+    let (r, w) = nix::unistd::pipe().map_err(|source| ImageError::Sys {
+        op: "pipe for xz decoding",
+        source,
+    })?;
     let failed: Arc<Mutex<Option<String>>> = Arc::default();
     let report = failed.clone();
     std::thread::spawn(move || {
@@ -41,7 +44,7 @@ fn xz_reader(mut src: BufReader<File>) -> Result<Box<dyn Read + Send>, ImageErro
             // A reader that stopped early (broken pipe) is not a decoding error.
             let text = e.to_string();
             if !text.contains("Broken pipe") {
-                *report.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
+                *report.locked() = Some(text);
             }
         }
     });
@@ -60,7 +63,7 @@ impl Read for PipeReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n == 0 && !buf.is_empty() {
-            if let Some(e) = self.failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            if let Some(e) = self.failed.locked().take() {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("xz: {e}"),

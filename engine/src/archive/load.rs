@@ -1,11 +1,12 @@
 //! `docker load`: stage the archive's files under the data root, find its images
 //! (through `manifest.json` when there is one, else `index.json`), verify and
 //! register their layers, and only when every image checks out add them to the
-//! host. On any failure the layers this load registered, and nothing else, go.
+//! daemon. On any failure the layers this load registered, and nothing else, go.
 //! The same code reads a directory holding what such a tar holds (an OCI image
 //! layout, for `image preload`): its files are read in place, not staged.
 
 use super::{MEDIA_DOCKER_LIST, MEDIA_OCI_INDEX};
+use crate::error::IoContext;
 use crate::image::config::{host_arch, StoredConfig};
 use crate::image::layer::clean_components;
 use crate::image::{parse_tag_target, ImageError, ImageStore};
@@ -93,8 +94,7 @@ impl Staging {
             std::process::id(),
             rand::random::<u64>()
         ));
-        fs::create_dir_all(&dir)
-            .map_err(|e| ImageError::Internal(format!("create {}: {e}", dir.display())))?;
+        fs::create_dir_all(&dir).ctx("create dir", &dir)?;
         let mut st = Staging {
             dir: Some(dir.clone()),
             files: HashMap::new(),
@@ -217,7 +217,7 @@ impl Staging {
         if f.size > 64 << 20 {
             return Err(bad("invalid archive: metadata file too large"));
         }
-        fs::read(&f.path).map_err(|e| ImageError::Internal(format!("read staged file: {e}")))
+        Ok(fs::read(&f.path).ctx("read", &f.path)?)
     }
 }
 
@@ -266,8 +266,7 @@ fn claimed_digest(name: &str) -> Option<Sha256Digest> {
 }
 
 fn copy_hashing(src: &mut dyn Read, path: &Path) -> Result<(Sha256Digest, u64), ImageError> {
-    let mut f = File::create(path)
-        .map_err(|e| ImageError::Internal(format!("create {}: {e}", path.display())))?;
+    let mut f = File::create(path).ctx("create", path)?;
     hash_copy(src, &mut f, path)
 }
 
@@ -288,8 +287,7 @@ fn hash_copy(
             Err(e) => return Err(tar_error(e)),
         };
         h.update(&buf[..n]);
-        f.write_all(&buf[..n])
-            .map_err(|e| ImageError::Internal(format!("write {}: {e}", path.display())))?;
+        f.write_all(&buf[..n]).ctx("write", path)?;
         size += n as u64;
     }
     let hex = hex::encode(h.finalize());
@@ -549,8 +547,7 @@ fn register_all(
                     continue;
                 }
             }
-            let file = File::open(&layer.path)
-                .map_err(|e| ImageError::Internal(format!("open staged layer: {e}")))?;
+            let file = File::open(&layer.path).ctx("open", &layer.path)?;
             let mut reader = Counting {
                 inner: BufReader::with_capacity(256 * 1024, file),
                 done: 0,

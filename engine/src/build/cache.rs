@@ -1,17 +1,18 @@
-//! The build cache of one host: `<data_root>/hosts/<host>/build-cache.json`, a
+//! The build cache of one daemon: `<data_root>/daemons/<daemon>/build-cache.json`, a
 //! map from a step's cache key to the image that step made.
 //!
 //! The classic builder finds a cached step among the children of the current
 //! image whose config says the same instruction; we key the same facts (the parent
 //! image, the instruction as history records it, the build args it used, for
 //! COPY/ADD the checksum of the sources) into one digest, so a lookup is one map
-//! read. An entry whose image is gone from the host is a miss. The file survives
+//! read. An entry whose image is gone from the daemon is a miss. The file survives
 //! daemon restarts; `docker builder prune` empties it.
 
 use crate::error::IoError;
 use crate::fsutil::{read_json, write_json_atomic};
 use crate::store::{digest_string, sha256_of};
 use serde::{Deserialize, Serialize};
+use shared::sync::Locked;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -22,7 +23,7 @@ struct CacheFile {
     steps: BTreeMap<String, String>,
 }
 
-/// One host's build cache.
+/// One daemon's build cache.
 #[derive(Debug)]
 pub struct BuildCache {
     path: PathBuf,
@@ -49,12 +50,12 @@ impl BuildCache {
 
     /// The image a step made before, if `exists` still says it is there.
     pub fn get(&self, key: &str, exists: impl Fn(&str) -> bool) -> Option<String> {
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.lock.locked();
         self.load().steps.get(key).filter(|id| exists(id)).cloned()
     }
 
     pub fn put(&self, key: &str, image: &str) -> Result<(), IoError> {
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.lock.locked();
         let mut f = self.load();
         f.steps.insert(key.to_string(), image.to_string());
         write_json_atomic(&self.path, &f)
@@ -62,7 +63,7 @@ impl BuildCache {
 
     /// Empty the cache; returns the images its entries named.
     pub fn clear(&self) -> Result<Vec<String>, IoError> {
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.lock.locked();
         let f = self.load();
         write_json_atomic(&self.path, &CacheFile::default())?;
         let mut ids: Vec<String> = f.steps.into_values().collect();

@@ -6,7 +6,7 @@
 //! (ENV, LABEL, CMD, …) commit a config without a container; RUN runs a container
 //! of this host (its network, limits and virtual host) and commits its changes;
 //! COPY/ADD write their layer straight from the sources. A step whose cache key
-//! ([`super::cache`]) names an image still on the host is not run again. Only the
+//! ([`super::cache`]) names an image still in the daemon is not run again. Only the
 //! stages the target needs are built. A failing step removes its container and
 //! leaves no image.
 
@@ -14,11 +14,12 @@ use super::cache::BuildCache;
 use super::dockerfile::{self, Dockerfile, Kind};
 use super::meta::display_arg;
 use super::shell::Lex;
+use crate::daemon::Daemon;
 use crate::error::Error;
-use crate::host::Host;
 use serde_json::json;
 use serde_json::Value;
 use shared::api::{ContainerConfig, ContainerCreateRequest, HostConfig};
+use shared::sync::Locked;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -29,7 +30,7 @@ use std::sync::Arc;
 /// the registry client's progress sink.
 pub use crate::registry::progress::Sink;
 
-/// Pulls an image (reference, platform) onto the host, reporting progress to the
+/// Pulls an image (reference, platform) into the daemon, reporting progress to the
 /// sink: the registry client lives with the server.
 pub type PullFn = Arc<
     dyn Fn(String, Option<String>, Sink) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
@@ -200,7 +201,7 @@ impl Ordered {
     }
 
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, OrderState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.locked()
     }
 
     /// The sink of stage `i`.
@@ -236,7 +237,7 @@ impl Ordered {
 
 /// Run a build whose context is extracted at `ctx`. Returns the image ID.
 pub async fn build(
-    host: Arc<Host>,
+    daemon: Arc<Daemon>,
     ctx: PathBuf,
     opts: BuildOptions,
     out: Sink,
@@ -258,10 +259,10 @@ pub async fn build(
     for t in &opts.tags {
         crate::image::parse_tag_target(t).map_err(|e| BuildError::BadRequest(e.to_string()))?;
     }
-    let cache = Arc::new(BuildCache::open(host.dir()));
+    let cache = Arc::new(BuildCache::open(daemon.dir()));
     let mut b = Builder {
         lex: Lex::new(df.escape),
-        host,
+        daemon,
         ctx,
         opts,
         out,
@@ -276,21 +277,21 @@ pub async fn build(
         df: Arc::new(df),
     };
     if !b.opts.cache_from.is_empty() {
-        b.cache_sources = Some(Arc::new(cache_sources(&b.host, &b.opts.cache_from)));
+        b.cache_sources = Some(Arc::new(cache_sources(&b.daemon, &b.opts.cache_from)));
     }
     b.run().await
 }
 
-/// The `--cache-from` images present on the host and all their parents.
-pub(super) fn cache_sources(host: &Host, names: &[String]) -> BTreeSet<String> {
+/// The `--cache-from` images present in the daemon and all their parents.
+pub(super) fn cache_sources(daemon: &Daemon, names: &[String]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for n in names {
-        let mut next = host.images.lookup_name(n).ok().map(|(id, _)| id);
+        let mut next = daemon.images.lookup_name(n).ok().map(|(id, _)| id);
         while let Some(id) = next.take() {
             if !out.insert(id.clone()) {
                 break;
             }
-            next = host
+            next = daemon
                 .images
                 .inspect(&id)
                 .ok()
@@ -303,7 +304,7 @@ pub(super) fn cache_sources(host: &Host, names: &[String]) -> BTreeSet<String> {
 
 #[derive(Clone)]
 pub(super) struct Builder {
-    pub(super) host: Arc<Host>,
+    pub(super) daemon: Arc<Daemon>,
     pub(super) ctx: PathBuf,
     pub(super) opts: BuildOptions,
     pub(super) out: Sink,
@@ -479,23 +480,23 @@ impl Builder {
         }
         self.emit(&format!("Successfully built {}\n", short(&id)));
         for t in &self.opts.tags {
-            self.host.images.tag(&id, t)?;
+            self.daemon.images.tag(&id, t)?;
             let r = crate::image::parse_tag_target(t)?;
             let name = r.familiar_string();
             let attrs = BTreeMap::from([("name".to_string(), name.clone())]);
-            self.host.emit("image", "tag", &id, attrs);
+            self.daemon.emit("image", "tag", &id, attrs);
             self.emit(&format!("Successfully tagged {name}\n"));
         }
         Ok(id)
     }
 
     pub(super) fn declare(&self, name: &str) {
-        let mut d = self.declared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut d = self.declared.locked();
         d.insert(name.to_string());
     }
 
     pub(super) fn is_declared(&self, name: &str) -> bool {
-        let d = self.declared.lock().unwrap_or_else(|e| e.into_inner());
+        let d = self.declared.locked();
         d.contains(name)
     }
 
@@ -518,8 +519,8 @@ impl Builder {
 }
 
 impl Builder {
-    pub(super) fn host(&self) -> &Arc<Host> {
-        &self.host
+    pub(super) fn daemon(&self) -> &Arc<Daemon> {
+        &self.daemon
     }
     pub(super) fn ctx(&self) -> &Path {
         &self.ctx
@@ -613,7 +614,7 @@ mod tests {
         o.finish(0);
         b(json!({"stream": "b2"}));
         o.finish(2);
-        assert_eq!(*seen.lock().unwrap(), ["a1", "a2", "b1", "b2", "c1", "c2"]);
+        assert_eq!(*seen.locked(), ["a1", "a2", "b1", "b2", "c1", "c2"]);
     }
 
     #[test]

@@ -174,7 +174,7 @@ impl Builder {
             }
             Kind::StopSignal(s) => {
                 let s = self.expand(st, s)?;
-                if crate::host::parse_signal(&s).is_none() {
+                if crate::daemon::parse_signal(&s).is_none() {
                     return Err(BuildError::failed(format!("Invalid signal: {s}")));
                 }
                 st.config.stop_signal = Some(s.clone());
@@ -279,18 +279,18 @@ impl Builder {
             return self.use_cache(st, id);
         }
         let layers = match &st.image {
-            Some(id) => self.host.images.resolve(id)?.layers,
+            Some(id) => self.daemon.images.resolve(id)?.layers,
             None => vec![],
         };
         let view = super::copy::LayerView::new(layers);
         let dir = dir.to_string();
-        let host = self.host.clone();
+        let daemon = self.daemon.clone();
         let layer =
             tokio::task::spawn_blocking(move || -> Result<Option<LayerInfo>, BuildError> {
                 if view.is_dir(&dir) {
                     return Ok(None);
                 }
-                let l = crate::commit::register_produced(&host, |w| {
+                let l = crate::commit::register_produced(&daemon, |w| {
                     super::run::write_mkdir_layer(&view, &dir, w)
                 })?;
                 Ok(Some(l))

@@ -5,7 +5,7 @@
 //! - `dockerignore`: `.dockerignore` patterns.
 //! - `context`: the build context received as a tar (plain or compressed).
 //! - `copy`: `COPY`/`ADD` sources resolved and written as a layer tar.
-//! - `remote`: `ADD <url>` sources and URL contexts, fetched from the host's network.
+//! - `remote`: `ADD <url>` sources and URL contexts, fetched from the daemon's network (a virtual host's own).
 //! - `exec`: the build: stages, steps, the messages; `run`: the RUN, COPY/ADD
 //!   and WORKDIR steps; `cache`: which step made which image.
 

@@ -1,10 +1,10 @@
 //! Downloads for a build: `ADD <url>` sources and `remote` contexts (a tarball
-//! or a Dockerfile at a URL). They leave from the requesting host's own network
+//! or a Dockerfile at a URL). They leave from the requesting daemon's own network
 //! namespace, as its containers' traffic does: a virtual host's `localhost` is
 //! its own and its egress policy applies; the machine's loopback is not reachable
 //! through the daemon.
 
-use crate::host::Host;
+use crate::daemon::Daemon;
 use futures_util::StreamExt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,35 +33,20 @@ pub fn url_file_name(url: &str) -> Result<String, String> {
     Ok(name)
 }
 
-/// Download `url` into `dest` (at most `limit` bytes) from `host`'s network.
-pub async fn fetch(host: &Host, url: &str, dest: &Path, limit: u64) -> Result<Fetched, String> {
+/// Download `url` into `dest` (at most `limit` bytes) from `daemon`'s network.
+pub async fn fetch(daemon: &Daemon, url: &str, dest: &Path, limit: u64) -> Result<Fetched, String> {
     let name = url_file_name(url)?;
-    let netns = host
+    let netns = daemon
         .networks()
-        .and_then(|n| n.netns().path().map(Path::to_path_buf));
+        .map(|n| n.netns().clone())
+        .unwrap_or_default();
     let (url, dest2) = (url.to_string(), dest.to_path_buf());
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("build-fetch".into())
-        .spawn(move || {
-            let res = (|| {
-                if let Some(p) = &netns {
-                    let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
-                    nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)
-                        .map_err(|e| format!("entering the host's network: {e}"))?;
-                }
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| e.to_string())?;
-                rt.block_on(download(&url, &dest2, limit))
-            })();
-            let _ = tx.send(res);
+    let (mtime, size) = netns
+        .run_task("build-fetch", move || async move {
+            download(&url, &dest2, limit).await
         })
-        .map_err(|e| format!("starting a thread: {e}"))?;
-    let (mtime, size) = rx
         .await
-        .map_err(|_| "the download thread ended early".to_string())??;
+        .map_err(|e| format!("downloading in the daemon's network: {e}"))??;
     Ok(Fetched {
         path: dest.to_path_buf(),
         name,

@@ -1,11 +1,11 @@
-//! The steps that change files: RUN (a container of this host, its changes
+//! The steps that change files: RUN (a container of this daemon, its changes
 //! committed), COPY and ADD (a layer written from the sources), and the
 //! directory a WORKDIR makes.
 
 use super::copy::{self, CopyRequest, LayerView, Source};
 use super::dockerfile::{self, CommandForm, HeredocRun, MountKind};
 use super::exec::{run_request, short, BuildError, Builder, State};
-use crate::host::Host;
+use crate::daemon::Daemon;
 use crate::monitor::{AttachRequest, EXIT_STREAM};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -92,16 +92,16 @@ pub(super) async fn run_step(
         );
     }
     let req = run_request(&image, config, hc, cmd.clone(), args_env);
-    let host = b.host().clone();
-    let id = host.create(None, req)?.id;
+    let daemon = b.daemon().clone();
+    let id = daemon.create(None, req)?.id;
     b.say(&format!(" ---> Running in {}\n", short(&id)));
-    let res = run_container(b, &host, &id).await;
+    let res = run_container(b, &daemon, &id).await;
     let layer = match res {
         Ok(0) => {
-            let upper = host.container_fs(&id).map(|fs| fs.upper);
+            let upper = daemon.container_fs(&id).map(|fs| fs.upper);
             match upper {
                 Ok(upper) => {
-                    let h = host.clone();
+                    let h = daemon.clone();
                     tokio::task::spawn_blocking(move || crate::commit::register_upper(&h, &upper))
                         .await
                         .map_err(|e| BuildError::failed(e.to_string()))
@@ -122,15 +122,15 @@ pub(super) async fn run_step(
     if layer.is_ok() {
         b.say(&format!("Removing intermediate container {}\n", short(&id)));
     }
-    if let Err(e) = host.remove(&id, true).await {
+    if let Err(e) = daemon.remove(&id, true).await {
         tracing::warn!(container = %id, error = %e, "cannot remove a build container");
     }
     b.commit(st, created_by, &key_extra, Some(layer?))
 }
 
 /// Start the container, stream its output as the build's, return its exit code.
-async fn run_container(b: &Builder, host: &Arc<Host>, id: &str) -> Result<i64, BuildError> {
-    let attach = host.attach(
+async fn run_container(b: &Builder, daemon: &Arc<Daemon>, id: &str) -> Result<i64, BuildError> {
+    let attach = daemon.attach(
         id,
         AttachRequest {
             stdout: true,
@@ -138,9 +138,9 @@ async fn run_container(b: &Builder, host: &Arc<Host>, id: &str) -> Result<i64, B
             ..Default::default()
         },
     )?;
-    let waiter = host.wait(id, crate::host::WaitCondition::NotRunning)?;
+    let waiter = daemon.wait(id, crate::daemon::WaitCondition::NotRunning)?;
     let attached = tokio::spawn(attach);
-    host.start(id).await?;
+    daemon.start(id).await?;
     let mut stream = attached
         .await
         .map_err(|e| BuildError::failed(e.to_string()))??;
@@ -181,7 +181,7 @@ struct RunMounts {
     tmpfs: std::collections::BTreeMap<String, String>,
 }
 
-/// `RUN --mount`: cache directories kept per host, bind mounts of the context.
+/// `RUN --mount`: cache directories kept per daemon, bind mounts of the context.
 fn mount_binds(b: &Builder, st: &State, run: &dockerfile::Run) -> Result<RunMounts, BuildError> {
     let mut out = RunMounts {
         binds: Vec::new(),
@@ -194,7 +194,7 @@ fn mount_binds(b: &Builder, st: &State, run: &dockerfile::Run) -> Result<RunMoun
                 let id = m.id.clone().unwrap_or_else(|| target.clone());
                 let name = crate::store::digest_string(&crate::store::sha256_of(id.as_bytes()));
                 let dir = b
-                    .host()
+                    .daemon()
                     .dir()
                     .join("build-cache-mounts")
                     .join(name.trim_start_matches("sha256:"));
@@ -205,7 +205,7 @@ fn mount_binds(b: &Builder, st: &State, run: &dockerfile::Run) -> Result<RunMoun
                         &dir,
                         std::os::unix::fs::PermissionsExt::from_mode(m.mode.unwrap_or(0o755)),
                     );
-                    b.host().chown_to_root(&dir);
+                    b.daemon().chown_to_root(&dir);
                     if m.uid.is_some() || m.gid.is_some() {
                         let _ = std::os::unix::fs::chown(&dir, m.uid, m.gid);
                     }
@@ -279,14 +279,14 @@ pub(super) async fn copy_step(
                 None => Some(b.image_for(&from).await?),
             };
             match image {
-                Some(id) => b.host().images.resolve(&id)?.layers,
+                Some(id) => b.daemon().images.resolve(&id)?.layers,
                 None => vec![],
             }
         }
         None => vec![b.ctx().to_path_buf()],
     };
     let dest_layers = match &st.image {
-        Some(id) => b.host().images.resolve(id)?.layers,
+        Some(id) => b.daemon().images.resolve(id)?.layers,
         None => vec![],
     };
     let mut srcs: Vec<Source> = Vec::new();
@@ -357,7 +357,7 @@ pub(super) async fn copy_step(
     if let Some(id) = b.cached(st, &created_by, &key_extra) {
         return b.use_cache(st, id);
     }
-    let host = b.host().clone();
+    let daemon = b.daemon().clone();
     let layer = tokio::task::spawn_blocking(move || -> Result<_, BuildError> {
         let req = CopyRequest {
             src: &src,
@@ -371,7 +371,7 @@ pub(super) async fn copy_step(
             instruction: what,
         };
         let mut failure = None;
-        let res = crate::commit::register_produced(&host, |w| {
+        let res = crate::commit::register_produced(&daemon, |w| {
             copy::write_copy_layer(&req, w).map(|_| ()).map_err(|e| {
                 let text = e.to_string();
                 failure = Some(e);
@@ -398,13 +398,13 @@ pub fn downloads_dir(ctx: &Path) -> PathBuf {
 /// Largest `ADD <url>` download.
 const MAX_DOWNLOAD: u64 = 4 << 30;
 
-/// `ADD <url>`: the file, fetched from the host's network, as a source.
+/// `ADD <url>`: the file, fetched from the daemon's network, as a source.
 async fn download(b: &Builder, url: &str) -> Result<Source, BuildError> {
     let dir = downloads_dir(b.ctx());
     std::fs::create_dir_all(&dir)
         .map_err(|e| BuildError::failed(format!("{}: {e}", dir.display())))?;
     let dest = dir.join(format!("{:016x}", rand::random::<u64>()));
-    let f = super::remote::fetch(b.host(), url, &dest, MAX_DOWNLOAD)
+    let f = super::remote::fetch(b.daemon(), url, &dest, MAX_DOWNLOAD)
         .await
         .map_err(BuildError::failed)?;
     Ok(Source::File {

@@ -135,7 +135,7 @@ impl Builder {
                 .cloned()
                 .ok_or_else(|| BuildError::failed(format!("stage {base} was not built")))?;
             if let Some(id) = &r.image {
-                st.config = self.host.images.resolve(id)?.config;
+                st.config = self.daemon.images.resolve(id)?.config;
             }
             st.image = r.image;
         } else if base.eq_ignore_ascii_case("scratch") {
@@ -143,7 +143,7 @@ impl Builder {
         } else {
             let platform = stage.platform.clone().or(self.opts.platform.clone());
             let id = self.base_image(&base, platform.as_deref(), meta).await?;
-            let img = self.host.images.resolve(&id)?;
+            let img = self.daemon.images.resolve(&id)?;
             st.config = img.config;
             st.image = Some(img.id);
         }
@@ -181,7 +181,7 @@ impl Builder {
         meta: &State,
     ) -> Result<String, BuildError> {
         let _ = meta;
-        let have = self.host.images.lookup_name(name).ok().map(|(id, _)| id);
+        let have = self.daemon.images.lookup_name(name).ok().map(|(id, _)| id);
         if let (Some(id), false) = (&have, self.opts.pull) {
             return Ok(id.clone());
         }
@@ -192,7 +192,7 @@ impl Builder {
         )
         .await;
         match (pulled, have) {
-            (Ok(()), _) => Ok(self.host.images.lookup_name(name)?.0),
+            (Ok(()), _) => Ok(self.daemon.images.lookup_name(name)?.0),
             (Err(e), _) => Err(BuildError::failed(e)),
         }
     }
@@ -232,10 +232,10 @@ impl Builder {
             author: st.author.clone(),
             created: None,
         };
-        let id = self.host.images.create_image(&new, None);
+        let id = self.daemon.images.create_image(&new, None);
         if let (Some(l), true) = (&layer, empty || id.is_err()) {
             let _ = self
-                .host
+                .daemon
                 .images
                 .drop_unreferenced_layers(std::slice::from_ref(&l.diff_id));
         }
@@ -256,7 +256,7 @@ impl Builder {
         let key = step_key(st.image.as_deref(), created_by, key_extra);
         let hit = self
             .cache
-            .get(&key, |id| self.host.images.lookup_name(id).is_ok());
+            .get(&key, |id| self.daemon.images.lookup_name(id).is_ok());
         match (&self.cache_sources, hit) {
             (None, hit) => hit,
             (Some(allowed), Some(id)) if allowed.contains(&id) => Some(id),
@@ -276,7 +276,7 @@ impl Builder {
     /// The image is then made from the source's layer (if that entry has one)
     /// and the step's config, with the entry's time, so the ID is stable.
     pub(super) fn restore_from_sources(&self, st: &State, created_by: &str) -> Option<String> {
-        let images = &self.host.images;
+        let images = &self.daemon.images;
         let cur = images.resolve(st.image.as_deref()?).ok()?;
         let cur_hist = images.history_entries(&cur.id).ok()?;
         for name in &self.opts.cache_from {
@@ -330,7 +330,7 @@ impl Builder {
     pub(super) fn use_cache(&self, st: &mut State, id: String) -> Result<(), BuildError> {
         self.emit(" ---> Using cache\n");
         self.emit(&format!(" ---> {}\n", short(&id)));
-        st.config = self.host.images.resolve(&id)?.config;
+        st.config = self.daemon.images.resolve(&id)?.config;
         st.config.on_build = st.config.on_build.take().filter(|v| !v.is_empty());
         st.image = Some(id);
         Ok(())

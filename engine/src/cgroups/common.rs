@@ -30,7 +30,7 @@ pub trait CgroupManager {
     fn pids(&self) -> Result<Vec<i32>, CgroupError>;
     /// SIGKILL every process in the cgroup, also ones forked meanwhile.
     fn kill_all(&self) -> Result<(), CgroupError>;
-    /// Remove the cgroup from every hierarchy, and the host and prefix
+    /// Remove the cgroup from every hierarchy, and the daemon's and the prefix's
     /// directories above it once they are empty. Removing twice is fine.
     fn remove(&self) -> Result<(), CgroupError>;
     /// Write resource limits; `None` fields are left as they are, so applying
@@ -127,7 +127,7 @@ impl TreeOps for KernelTree {
     }
 }
 
-/// A prefix, host or container name must be one plain path component: it is
+/// A prefix, daemon or container name must be one plain path component: it is
 /// joined onto cgroupfs paths that we later `rmdir`.
 pub(crate) fn check_name(name: &str) -> Result<(), CgroupError> {
     if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
@@ -275,7 +275,7 @@ pub(crate) fn rmdir_leaf(ops: &dyn TreeOps, dir: &Path) -> Result<(), CgroupErro
     }
 }
 
-/// Remove a parent (`<prefix>/<host>`, `<prefix>`) if nothing else lives there.
+/// Remove a parent (`<prefix>/<daemon>`, `<prefix>`) if nothing else lives there.
 pub(crate) fn rmdir_if_empty(ops: &dyn TreeOps, dir: &Path) -> Result<(), CgroupError> {
     match ops.rmdir(dir) {
         Ok(()) => Ok(()),

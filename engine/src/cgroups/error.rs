@@ -15,7 +15,7 @@ pub enum CgroupError {
     /// Neither a cgroup2 tree nor any v1 controller hierarchy is mounted there.
     #[error("no cgroup filesystem found at {0}")]
     NoCgroupfs(PathBuf),
-    /// A prefix, host or container name that is not a single path component.
+    /// A prefix, daemon or container name that is not a single path component.
     #[error("invalid cgroup name {0:?}")]
     InvalidName(String),
     /// The operation needs a controller this host does not mount.

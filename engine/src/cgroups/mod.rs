@@ -1,10 +1,11 @@
 //! Control groups for containers, on every layout a Linux host may have.
 //!
 //! A cgroup groups processes so the kernel can account, limit, freeze and kill
-//! them together. Each container gets one, nested under one per host (tenant)
-//! and one per daemon: `<prefix>/<host>/<container-id>`, where the prefix (say
-//! `dockhand-1a2b3c4d`) keeps two daemons on one machine apart and lets a daemon
-//! find what it left behind after a crash.
+//! them together. Each container gets one, nested under one per daemon (the
+//! machine's `default` or a virtual host's) and one per data root:
+//! `<prefix>/<daemon>/<container-id>`, where the prefix (say `dockhand-1a2b3c4d`)
+//! keeps two Dockhand processes on one machine apart and lets one find what it
+//! left behind after a crash.
 //!
 //! Hosts mount cgroups three ways (see `layout`); one `CgroupManager` trait has a
 //! backend for v1 hierarchies (legacy and hybrid hosts) and one for the unified
@@ -14,6 +15,8 @@
 //! kernel is tested on whatever layout the machine has.
 
 mod common;
+#[cfg(test)]
+mod enforce_tests;
 mod error;
 mod layout;
 #[cfg(test)]
@@ -122,25 +125,25 @@ impl Cgroups {
         self.inner.unified.as_deref()
     }
 
-    /// The cgroup of container `id` of `host`. Both must be plain names.
-    pub fn for_container(&self, host: &str, id: &str) -> Result<AnyCgroupManager, CgroupError> {
+    /// The cgroup of container `id` of `daemon`. Both must be plain names.
+    pub fn for_container(&self, daemon: &str, id: &str) -> Result<AnyCgroupManager, CgroupError> {
         let inner = Arc::clone(&self.inner);
         Ok(match self.inner.layout {
-            Layout::Unified => AnyCgroupManager::V2(V2Manager::new(inner, host, id)?),
+            Layout::Unified => AnyCgroupManager::V2(V2Manager::new(inner, daemon, id)?),
             Layout::Legacy | Layout::Hybrid => {
-                AnyCgroupManager::V1(V1Manager::new(inner, host, id)?)
+                AnyCgroupManager::V1(V1Manager::new(inner, daemon, id)?)
             }
         })
     }
 
-    /// The cgroup of a whole host, `<prefix>/<host>`: a virtual host's caps,
+    /// The cgroup of a whole host, `<prefix>/<daemon>`: a virtual host's caps,
     /// above the cgroups of its containers.
-    pub fn for_host(&self, host: &str) -> Result<AnyCgroupManager, CgroupError> {
-        self.for_container(host, "")
+    pub fn for_daemon(&self, daemon: &str) -> Result<AnyCgroupManager, CgroupError> {
+        self.for_container(daemon, "")
     }
 
-    /// Every host that has a cgroup under the prefix.
-    pub fn hosts(&self) -> Result<Vec<String>, CgroupError> {
+    /// Every daemon that has a cgroup under the prefix.
+    pub fn daemons(&self) -> Result<Vec<String>, CgroupError> {
         let mut found = Vec::new();
         for root in self.roots() {
             found.extend(child_cgroups(&root.join(&self.inner.prefix))?);
@@ -161,14 +164,14 @@ impl Cgroups {
             .collect()
     }
 
-    /// Every `(host, id)` that has a cgroup under the prefix in any hierarchy.
+    /// Every `(daemon, id)` that has a cgroup under the prefix in any hierarchy.
     pub fn containers(&self) -> Result<Vec<(String, String)>, CgroupError> {
         let mut found = Vec::new();
         for root in self.roots() {
             let prefix = root.join(&self.inner.prefix);
-            for host in child_cgroups(&prefix)? {
-                for id in child_cgroups(&prefix.join(&host))? {
-                    found.push((host.clone(), id));
+            for daemon in child_cgroups(&prefix)? {
+                for id in child_cgroups(&prefix.join(&daemon))? {
+                    found.push((daemon.clone(), id));
                 }
             }
         }
@@ -186,28 +189,28 @@ impl Cgroups {
         keep: &dyn Fn(&str, &str) -> bool,
     ) -> Result<Vec<(String, String)>, CgroupError> {
         let mut removed = Vec::new();
-        for (host, id) in self.containers()? {
-            if keep(&host, &id) {
+        for (daemon, id) in self.containers()? {
+            if keep(&daemon, &id) {
                 continue;
             }
-            let cg = self.for_container(&host, &id)?;
+            let cg = self.for_container(&daemon, &id)?;
             if let Err(e) = cg.kill_all() {
-                tracing::warn!("orphan cgroup {host}/{id}: {e}");
+                tracing::warn!("orphan cgroup {daemon}/{id}: {e}");
             }
             cg.remove()?;
-            removed.push((host, id));
+            removed.push((daemon, id));
         }
         Ok(removed)
     }
 
-    /// Kill everything in a host's cgroup tree and remove it (a destroyed
+    /// Kill everything in a daemon's cgroup tree and remove it (a destroyed
     /// virtual host).
-    pub fn remove_host_tree(&self, host: &str) -> Result<(), CgroupError> {
-        check_name(host)?;
+    pub fn remove_daemon_tree(&self, daemon: &str) -> Result<(), CgroupError> {
+        check_name(daemon)?;
         let dirs: Vec<PathBuf> = self
             .roots()
             .into_iter()
-            .map(|root| root.join(&self.inner.prefix).join(host))
+            .map(|root| root.join(&self.inner.prefix).join(daemon))
             .collect();
         let mut first_err = None;
         for d in &dirs {

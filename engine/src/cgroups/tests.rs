@@ -346,9 +346,12 @@ fn remove_deletes_the_leaf_and_parents_once_empty() {
     b.create().expect("create");
     a.remove().expect("remove");
     for dir in ["memory", "cpuset", "unified"] {
-        let host = t.path().join(dir).join(PREFIX).join("h1");
-        assert!(!host.join("a").exists(), "{dir}");
-        assert!(host.join("b").is_dir(), "{dir}: the other container stays");
+        let daemon = t.path().join(dir).join(PREFIX).join("h1");
+        assert!(!daemon.join("a").exists(), "{dir}");
+        assert!(
+            daemon.join("b").is_dir(),
+            "{dir}: the other container stays"
+        );
     }
     b.remove().expect("remove");
     for dir in [
@@ -487,30 +490,7 @@ mod kernel {
     use super::*;
     use std::time::Instant;
 
-    fn is_root() -> bool {
-        nix::unistd::geteuid().is_root()
-    }
-
-    /// Removes everything under the prefix, also when the test fails.
-    struct Guard(Cgroups);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            if let Err(e) = self.0.remove_all() {
-                eprintln!("cleanup of {}: {e}", self.0.prefix());
-            }
-        }
-    }
-
-    fn guard() -> Option<Guard> {
-        if !is_root() {
-            eprintln!("skipped: real cgroup tests need root");
-            return None;
-        }
-        let prefix = format!("dockhand-test-{:016x}", rand::random::<u64>());
-        Some(Guard(
-            Cgroups::new(Path::new(DEFAULT_ROOT), &prefix).expect("detect"),
-        ))
-    }
+    use super::super::enforce_tests::guard;
 
     /// Every directory named by the prefix, in any tree.
     fn leftovers(cg: &Cgroups) -> Vec<PathBuf> {
@@ -704,16 +684,17 @@ mod kernel {
 fn v2_a_hosts_caps_sit_above_its_containers_and_go_with_the_tree() {
     let t = tree(|r| test_tree::unified(r, "cpu memory pids"));
     let cg = cgroups(t.path(), true);
-    let host = cg.for_host("vh1").expect("host manager");
-    host.create().expect("create");
-    host.apply(&Limits {
-        memory: Some(256 << 20),
-        pids_max: Some(100),
-        cpu_quota: Some(50_000),
-        cpu_period: Some(100_000),
-        ..Default::default()
-    })
-    .expect("apply");
+    let daemon = cg.for_daemon("vh1").expect("host manager");
+    daemon.create().expect("create");
+    daemon
+        .apply(&Limits {
+            memory: Some(256 << 20),
+            pids_max: Some(100),
+            cpu_quota: Some(50_000),
+            cpu_period: Some(100_000),
+            ..Default::default()
+        })
+        .expect("apply");
     let dir = t.path().join(PREFIX).join("vh1");
     assert_eq!(read(dir.join("memory.max")), (256u64 << 20).to_string());
     assert_eq!(read(dir.join("pids.max")), "100");
@@ -726,8 +707,8 @@ fn v2_a_hosts_caps_sit_above_its_containers_and_go_with_the_tree() {
         read(dir.join("cgroup.subtree_control")),
         "+cpu +memory +pids"
     );
-    assert_eq!(cg.hosts().expect("hosts"), vec!["vh1".to_string()]);
-    cg.remove_host_tree("vh1").expect("remove");
+    assert_eq!(cg.daemons().expect("hosts"), vec!["vh1".to_string()]);
+    cg.remove_daemon_tree("vh1").expect("remove");
     assert!(!dir.exists());
 }
 
@@ -735,14 +716,15 @@ fn v2_a_hosts_caps_sit_above_its_containers_and_go_with_the_tree() {
 fn v1_a_hosts_caps_are_written_in_each_hierarchy() {
     let t = tree(test_tree::legacy);
     let cg = cgroups(t.path(), false);
-    let host = cg.for_host("vh2").expect("host manager");
-    host.create().expect("create");
-    host.apply(&Limits {
-        memory: Some(128 << 20),
-        pids_max: Some(64),
-        ..Default::default()
-    })
-    .expect("apply");
+    let daemon = cg.for_daemon("vh2").expect("host manager");
+    daemon.create().expect("create");
+    daemon
+        .apply(&Limits {
+            memory: Some(128 << 20),
+            pids_max: Some(64),
+            ..Default::default()
+        })
+        .expect("apply");
     let mem = t.path().join("memory").join(PREFIX).join("vh2");
     assert_eq!(
         read(mem.join("memory.limit_in_bytes")),
@@ -752,6 +734,6 @@ fn v1_a_hosts_caps_are_written_in_each_hierarchy() {
         read(t.path().join("pids").join(PREFIX).join("vh2/pids.max")),
         "64"
     );
-    cg.remove_host_tree("vh2").expect("remove");
+    cg.remove_daemon_tree("vh2").expect("remove");
     assert!(!mem.exists());
 }

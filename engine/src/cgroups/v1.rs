@@ -1,5 +1,5 @@
 //! The backend for legacy and hybrid hosts: the container's cgroup exists once
-//! per v1 hierarchy (`<mount>/<prefix>/<host>/<id>`), and on hybrid hosts also in
+//! per v1 hierarchy (`<mount>/<prefix>/<daemon>/<id>`), and on hybrid hosts also in
 //! the controller-less cgroup2 tree, as runc does, so that tools reading the
 //! unified tree (systemd) see the container as a unit of its own.
 
@@ -19,19 +19,19 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct V1Manager {
     cg: Arc<Inner>,
-    host: String,
+    daemon: String,
     id: String,
 }
 
 impl V1Manager {
-    pub(crate) fn new(cg: Arc<Inner>, host: &str, id: &str) -> Result<Self, CgroupError> {
-        check_name(host)?;
+    pub(crate) fn new(cg: Arc<Inner>, daemon: &str, id: &str) -> Result<Self, CgroupError> {
+        check_name(daemon)?;
         if !id.is_empty() {
             check_name(id)?;
         }
         Ok(V1Manager {
             cg,
-            host: host.to_string(),
+            daemon: daemon.to_string(),
             id: id.to_string(),
         })
     }
@@ -40,13 +40,13 @@ impl V1Manager {
         self.cg.v1.iter().find(|h| h.controllers.contains(&c))
     }
 
-    /// `<root>/<prefix>/<host>/<id>`
+    /// `<root>/<prefix>/<daemon>/<id>`
     fn leaf(&self, root: &Path) -> PathBuf {
-        let host = root.join(&self.cg.prefix).join(&self.host);
+        let daemon = root.join(&self.cg.prefix).join(&self.daemon);
         if self.id.is_empty() {
-            host
+            daemon
         } else {
-            host.join(&self.id)
+            daemon.join(&self.id)
         }
     }
 
@@ -150,7 +150,7 @@ impl CgroupManager for V1Manager {
         };
         for root in self.roots() {
             let mut parent = root.to_path_buf();
-            for name in [&self.cg.prefix, &self.host, &self.id] {
+            for name in [&self.cg.prefix, &self.daemon, &self.id] {
                 if name.is_empty() {
                     continue;
                 }
@@ -216,7 +216,7 @@ impl CgroupManager for V1Manager {
         }
         for root in self.roots() {
             let prefix = root.join(&self.cg.prefix);
-            let parents = [prefix.join(&self.host), prefix];
+            let parents = [prefix.join(&self.daemon), prefix];
             for dir in parents {
                 if let Err(e) = rmdir_if_empty(ops, &dir) {
                     first_err.get_or_insert(e);

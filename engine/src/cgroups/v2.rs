@@ -1,5 +1,5 @@
 //! The backend for unified (cgroup2-only) hosts: one tree, the container at
-//! `<root>/<prefix>/<host>/<id>`. A controller is usable in a cgroup only if its
+//! `<root>/<prefix>/<daemon>/<id>`. A controller is usable in a cgroup only if its
 //! parent lists it in `cgroup.subtree_control`, so each ancestor we create
 //! enables the controllers we need, as far as its own parent offers them.
 //! Processes live only in the leaf ("no internal processes" rule).
@@ -25,7 +25,7 @@ const WANTED: [&str; 5] = ["cpu", "cpuset", "io", "memory", "pids"];
 #[derive(Debug, Clone)]
 pub struct V2Manager {
     cg: Arc<Inner>,
-    host: String,
+    daemon: String,
     id: String,
 }
 
@@ -99,14 +99,14 @@ fn enable_controllers(dir: &Path) -> Result<(), CgroupError> {
 }
 
 impl V2Manager {
-    pub(crate) fn new(cg: Arc<Inner>, host: &str, id: &str) -> Result<Self, CgroupError> {
-        check_name(host)?;
+    pub(crate) fn new(cg: Arc<Inner>, daemon: &str, id: &str) -> Result<Self, CgroupError> {
+        check_name(daemon)?;
         if !id.is_empty() {
             check_name(id)?;
         }
         Ok(V2Manager {
             cg,
-            host: host.to_string(),
+            daemon: daemon.to_string(),
             id: id.to_string(),
         })
     }
@@ -117,11 +117,11 @@ impl V2Manager {
     }
 
     fn leaf(&self) -> PathBuf {
-        let host = self.root().join(&self.cg.prefix).join(&self.host);
+        let daemon = self.root().join(&self.cg.prefix).join(&self.daemon);
         if self.id.is_empty() {
-            host
+            daemon
         } else {
-            host.join(&self.id)
+            daemon.join(&self.id)
         }
     }
 }
@@ -129,7 +129,7 @@ impl V2Manager {
 impl CgroupManager for V2Manager {
     fn create(&self) -> Result<(), CgroupError> {
         let mut parent = self.root().to_path_buf();
-        for name in [&self.cg.prefix, &self.host, &self.id] {
+        for name in [&self.cg.prefix, &self.daemon, &self.id] {
             if name.is_empty() {
                 continue;
             }
@@ -175,7 +175,7 @@ impl CgroupManager for V2Manager {
         let ops = self.cg.ops.as_ref();
         let prefix = self.root().join(&self.cg.prefix);
         rmdir_leaf(ops, &self.leaf())?;
-        rmdir_if_empty(ops, &prefix.join(&self.host))?;
+        rmdir_if_empty(ops, &prefix.join(&self.daemon))?;
         rmdir_if_empty(ops, &prefix)
     }
 

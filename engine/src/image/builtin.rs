@@ -3,7 +3,7 @@
 //! on busybox, as distribution's `registry:2`: the same entrypoint script, config
 //! path, volume and port) and `docker:latest`/`docker:cli` (busybox plus this
 //! binary as `/usr/local/bin/docker`, with docker's entrypoint script). Each is
-//! made on demand in the host that asks, and its history says how it was made.
+//! made on demand in the daemon that asks, and its history says how it was made.
 //!
 //! Their layers are deterministic: the same binaries give the same layers and
 //! image IDs. The diff IDs of the layers made are listed in
@@ -196,7 +196,10 @@ fn dockhand_layer(exe: &Path) -> Result<(Vec<u8>, u64), ImageError> {
         &[("usr/local/bin/docker", "dockhand")],
         mtime,
     )
-    .map_err(|e| ImageError::Internal(format!("building the dockhand layer: {e}")))?;
+    .map_err(|source| ImageError::MakeLayer {
+        what: "dockhand",
+        source,
+    })?;
     Ok((tar, mtime))
 }
 
@@ -221,7 +224,10 @@ fn registry_layer(mtime: u64) -> Result<Vec<u8>, ImageError> {
         &[("bin/registry", "/usr/local/bin/dockhand")],
         mtime,
     )
-    .map_err(|e| ImageError::Internal(format!("building the registry layer: {e}")))
+    .map_err(|source| ImageError::MakeLayer {
+        what: "registry",
+        source,
+    })
 }
 
 fn docker_layer(mtime: u64) -> Result<Vec<u8>, ImageError> {
@@ -239,7 +245,10 @@ fn docker_layer(mtime: u64) -> Result<Vec<u8>, ImageError> {
         &[],
         mtime,
     )
-    .map_err(|e| ImageError::Internal(format!("building the docker layer: {e}")))
+    .map_err(|source| ImageError::MakeLayer {
+        what: "docker",
+        source,
+    })
 }
 
 /// Where the diff IDs of made layers are listed.
@@ -265,7 +274,10 @@ fn add_free_layers(data_root: &Path, layers: &[&LayerInfo]) -> Result<(), ImageE
     }
     let path = free_list_path(data_root);
     let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
-    let bytes = serde_json::to_vec(&all).map_err(|e| ImageError::Internal(e.to_string()))?;
+    let bytes = serde_json::to_vec(&all).map_err(|source| ImageError::Encode {
+        what: "the built-in layers' list",
+        source,
+    })?;
     std::fs::write(&tmp, bytes).map_err(|e| crate::error::IoError::new("write", &tmp, e))?;
     std::fs::rename(&tmp, &path).map_err(|e| crate::error::IoError::new("rename", &path, e))?;
     Ok(())
@@ -376,7 +388,6 @@ impl ImageStore {
         config: &ContainerConfig,
         created: Option<DateTime<Utc>>,
     ) -> Result<String, ImageError> {
-        let internal = |e: oci_spec::OciSpecError| ImageError::Internal(e.to_string());
         let created = format_time(&created.unwrap_or_else(Utc::now));
         let mut history = Vec::new();
         let mut diff_ids = Vec::new();
@@ -391,13 +402,12 @@ impl ImageStore {
                 Some(l) => diff_ids.push(digest_string(&l.diff_id)),
                 None => h = h.empty_layer(true),
             }
-            history.push(h.build().map_err(internal)?);
+            history.push(h.build()?);
         }
         let rootfs = RootFsBuilder::default()
             .typ("layers")
             .diff_ids(diff_ids)
-            .build()
-            .map_err(internal)?;
+            .build()?;
         let oci = ImageConfigurationBuilder::default()
             .created(created)
             .architecture(host_arch())
@@ -405,8 +415,7 @@ impl ImageStore {
             .config(to_oci_config(config))
             .rootfs(rootfs)
             .history(history)
-            .build()
-            .map_err(internal)?;
+            .build()?;
         let bytes = encode_config(&oci, config, None).map_err(ImageError::Internal)?;
         self.add_image(&bytes, None)
     }

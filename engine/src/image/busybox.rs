@@ -146,7 +146,7 @@ pub fn applets(busybox: &Path) -> Result<Vec<String>, ImageError> {
     let out = Command::new(busybox)
         .arg("--list")
         .output()
-        .map_err(|e| ImageError::Internal(format!("running {} --list: {e}", busybox.display())))?;
+        .map_err(|e| crate::error::IoError::new("run --list of", busybox, e))?;
     if !out.status.success() {
         return Err(ImageError::Internal(format!(
             "{} --list failed: {}",
@@ -242,8 +242,12 @@ impl ImageStore {
         let binary = std::fs::read(&bin_path)
             .map_err(|e| crate::error::IoError::new("read", &bin_path, e))?;
         let mtime = super::builtin::mtime_of(&bin_path);
-        let tar = build_layer_tar(&binary, &applets(&bin_path)?, mtime)
-            .map_err(|e| ImageError::Internal(format!("building the busybox layer: {e}")))?;
+        let tar = build_layer_tar(&binary, &applets(&bin_path)?, mtime).map_err(|source| {
+            ImageError::MakeLayer {
+                what: "busybox",
+                source,
+            }
+        })?;
         let layer = self.register_layer(&mut &tar[..])?;
         let comment = format!(
             "{} from the host's {}",

@@ -10,11 +10,11 @@
 //! of one repository with at most one tag.
 //!
 //! Content (config, manifest, layer blobs, extracted layers) goes only when no image
-//! of any host still refers to it. An image forced away while stopped containers use
+//! of any daemon still refers to it. An image forced away while stopped containers use
 //! it is *retained*: hidden, reachable by full ID, content kept, until
 //! `release_unused` finds no container using it.
 
-use super::index::{all_content_refs, is_digest_key, HostIndex};
+use super::index::{all_content_refs, is_digest_key, DaemonIndex};
 use super::{short_id, ImageError, ImageStore};
 use crate::reference::Reference;
 use crate::store::{digest_string, parse_digest, sha256_of};
@@ -88,7 +88,7 @@ fn is_id_prefix(id: &str, input: &str) -> bool {
 /// moby's `checkImageDeleteConflict`. `soft` adds the conflicts `-f` overrides;
 /// `active_refs` checks remaining names as one of them.
 fn check_conflict(
-    idx: &HostIndex,
+    idx: &DaemonIndex,
     id: &str,
     users: &[(String, bool)],
     soft: bool,
@@ -260,23 +260,23 @@ impl ImageStore {
     }
 
     /// Remove every tag and digest reference of `id`, in moby's order.
-    fn untag_all(&self, idx: &mut HostIndex, id: &str, records: &mut Vec<ImageDeleteItem>) {
+    fn untag_all(&self, idx: &mut DaemonIndex, id: &str, records: &mut Vec<ImageDeleteItem>) {
         for r in idx.refs_to(id) {
             idx.refs.remove(&r);
             records.push(ImageDeleteItem::Untagged(familiar(&r)));
         }
     }
 
-    /// Delete the content of image `id` that no host refers to any more. Called with
-    /// the content lock held and `idx` (this host's new index) saved. Returns the
+    /// Delete the content of image `id` that no daemon refers to any more. Called with
+    /// the content lock held and `idx` (this daemon's new index) saved. Returns the
     /// `Deleted: <chain id>` rows of removed layers, top first, as docker prints them.
     pub(super) fn delete_unreferenced(
         &self,
-        idx: &HostIndex,
+        idx: &DaemonIndex,
         id: &str,
         manifest: Option<&str>,
     ) -> Result<Vec<ImageDeleteItem>, ImageError> {
-        let refs = all_content_refs(self.data_root(), Some((self.host(), idx)))?;
+        let refs = all_content_refs(self.data_root(), Some((self.daemon(), idx)))?;
         if let Some(m) = manifest
             .filter(|m| !refs.manifests.contains(*m))
             .and_then(parse_digest)

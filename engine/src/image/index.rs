@@ -1,6 +1,6 @@
-//! The per-host image index, `<data_root>/hosts/<host>/images.json`: which images a
-//! host has, what they are called there, and per-image metadata. Image *content* is
-//! shared; this file is what makes an image visible to a host. Written atomically.
+//! The per-daemon image index, `<data_root>/daemons/<daemon>/images.json`: which images a
+//! daemon has, what they are called there, and per-image metadata. Image *content* is
+//! shared; this file is what makes an image visible to a daemon. Written atomically.
 //!
 //! Names are moby's reference store in one map: tags (`docker.io/library/busybox:latest`)
 //! and digest references (`docker.io/library/busybox@sha256:..`, an image's
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Metadata of one image of a host.
+/// Metadata of one image of a daemon.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ImageMeta {
     /// `sha256:` digest of the manifest blob.
@@ -21,7 +21,7 @@ pub struct ImageMeta {
     /// Diff IDs (`sha256:...`) of the layers, bottom-most first; kept here so content
     /// reference counting never has to read configs.
     pub layers: Vec<String>,
-    /// RFC3339 time the image was last tagged on this host.
+    /// RFC3339 time the image was last tagged on this daemon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_tag_time: Option<String>,
     /// The image this one was made from by `commit` or a build step (moby's
@@ -31,9 +31,9 @@ pub struct ImageMeta {
     pub parent: Option<String>,
 }
 
-/// A host's index.
+/// A daemon's index.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct HostIndex {
+pub struct DaemonIndex {
     /// Reference key ([`crate::reference::Reference::index_key`]) to image ID:
     /// tags `docker.io/library/busybox:latest` and digest references
     /// `docker.io/library/busybox@sha256:<manifest digest>`.
@@ -47,13 +47,13 @@ pub struct HostIndex {
     pub retained: BTreeMap<String, ImageMeta>,
 }
 
-impl HostIndex {
-    pub fn path(data_root: &Path, host: &str) -> PathBuf {
-        data_root.join("hosts").join(host).join("images.json")
+impl DaemonIndex {
+    pub fn path(data_root: &Path, daemon: &str) -> PathBuf {
+        crate::daemon::dir_in(data_root, daemon).join("images.json")
     }
 
-    pub fn load(path: &Path) -> Result<HostIndex, IoError> {
-        let mut idx: HostIndex = read_json(path)?.unwrap_or_default();
+    pub fn load(path: &Path) -> Result<DaemonIndex, IoError> {
+        let mut idx: DaemonIndex = read_json(path)?.unwrap_or_default();
         // Older indexes could hold `NAME:TAG@DIGEST` (a pull by both): keyed by
         // the digest alone now, as moby stores it.
         let mixed: Vec<String> = idx
@@ -133,7 +133,7 @@ pub fn is_digest_key(key: &str) -> bool {
     key.contains('@')
 }
 
-/// Every content digest (images, manifests, layers) referenced by any host.
+/// Every content digest (images, manifests, layers) referenced by any daemon.
 #[derive(Debug, Default)]
 pub struct ContentRefs {
     pub images: BTreeSet<String>,
@@ -141,37 +141,37 @@ pub struct ContentRefs {
     pub layers: BTreeSet<String>,
 }
 
-/// Scan all `hosts/*/images.json`. `override_host` replaces one host's index by an
+/// Scan all `daemons/*/images.json`. `override_daemon` replaces one daemon's index by an
 /// in-memory version (the caller's, not yet saved or just changed).
 pub fn all_content_refs(
     data_root: &Path,
-    override_host: Option<(&str, &HostIndex)>,
+    override_daemon: Option<(&str, &DaemonIndex)>,
 ) -> Result<ContentRefs, IoError> {
     let mut out = ContentRefs::default();
-    let mut add = |idx: &HostIndex| {
+    let mut add = |idx: &DaemonIndex| {
         for (id, m) in idx.images.iter().chain(idx.retained.iter()) {
             out.images.insert(id.clone());
             out.manifests.insert(m.manifest.clone());
             out.layers.extend(m.layers.iter().cloned());
         }
     };
-    let hosts = data_root.join("hosts");
-    let entries = match std::fs::read_dir(&hosts) {
+    let daemons = data_root.join(crate::daemon::DAEMONS_DIR);
+    let entries = match std::fs::read_dir(&daemons) {
         Ok(e) => e.collect::<Vec<_>>(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(IoError::new("read dir", hosts, e)),
+        Err(e) => return Err(IoError::new("read dir", daemons, e)),
     };
     for e in entries {
-        let e = e.map_err(|err| IoError::new("read dir", &hosts, err))?;
+        let e = e.map_err(|err| IoError::new("read dir", &daemons, err))?;
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some((h, _)) = override_host {
+        if let Some((h, _)) = override_daemon {
             if h == name {
                 continue;
             }
         }
-        add(&HostIndex::load(&e.path().join("images.json"))?);
+        add(&DaemonIndex::load(&e.path().join("images.json"))?);
     }
-    if let Some((_, idx)) = override_host {
+    if let Some((_, idx)) = override_daemon {
         add(idx);
     }
     Ok(out)
@@ -185,14 +185,14 @@ mod tests {
     fn a_tag_and_digest_key_is_loaded_as_the_digest_alone() {
         let dir = tempfile::tempdir().unwrap();
         let d = format!("sha256:{}", "ab".repeat(32));
-        let mut a = HostIndex::default();
+        let mut a = DaemonIndex::default();
         a.refs
             .insert(format!("docker.io/library/x:1@{d}"), "sha256:a".into());
         a.refs
             .insert("docker.io/library/x:1".into(), "sha256:a".into());
-        let p = HostIndex::path(dir.path(), "a");
+        let p = DaemonIndex::path(dir.path(), "a");
         a.save(&p).unwrap();
-        let b = HostIndex::load(&p).unwrap();
+        let b = DaemonIndex::load(&p).unwrap();
         assert_eq!(
             b.refs_to("sha256:a"),
             [
@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn scanning_all_hosts_sees_every_reference_and_overrides_one() {
         let dir = tempfile::tempdir().unwrap();
-        let mut a = HostIndex::default();
+        let mut a = DaemonIndex::default();
         a.images.insert(
             "sha256:a".into(),
             ImageMeta {
@@ -216,8 +216,8 @@ mod tests {
                 ..Default::default()
             },
         );
-        a.save(&HostIndex::path(dir.path(), "a")).unwrap();
-        let mut b = HostIndex::default();
+        a.save(&DaemonIndex::path(dir.path(), "a")).unwrap();
+        let mut b = DaemonIndex::default();
         b.images.insert(
             "sha256:b".into(),
             ImageMeta {
@@ -228,10 +228,10 @@ mod tests {
         );
         b.refs
             .insert("docker.io/library/x:latest".into(), "sha256:b".into());
-        b.save(&HostIndex::path(dir.path(), "b")).unwrap();
+        b.save(&DaemonIndex::path(dir.path(), "b")).unwrap();
         let r = all_content_refs(dir.path(), None).unwrap();
         assert_eq!(r.layers.len(), 2);
-        let r = all_content_refs(dir.path(), Some(("b", &HostIndex::default()))).unwrap();
+        let r = all_content_refs(dir.path(), Some(("b", &DaemonIndex::default()))).unwrap();
         assert_eq!(r.layers.into_iter().collect::<Vec<_>>(), ["sha256:l1"]);
         assert_eq!(b.refs_to("sha256:b"), ["docker.io/library/x:latest"]);
         assert_eq!(b.ids_with_prefix("sha256:"), ["sha256:b"]);

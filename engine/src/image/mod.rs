@@ -1,11 +1,11 @@
 //! Images: OCI configs and manifests in the shared blob store, extracted layers in
-//! `<data_root>/layers/<diffid-hex>/`, and a per-host reference index (tags and
+//! `<data_root>/layers/<diffid-hex>/`, and a per-daemon reference index (tags and
 //! digest references, `index.rs`).
 //!
-//! One `ImageStore` serves one host. Content is shared by digest across hosts, so
+//! One `ImageStore` serves one daemon. Content is shared by digest across daemons, so
 //! creating and deleting content happens under a file lock on
 //! `<data_root>/content.lock` (threads and processes alike), and deletion counts
-//! references over every host's index. Lock order: the host's index mutex, then the
+//! references over every daemon's index. Lock order: the daemon's index mutex, then the
 //! content lock.
 
 pub mod builtin;
@@ -30,11 +30,12 @@ use chrono::{DateTime, Utc};
 use config::{
     build_manifest, encode_config, format_time, host_arch, host_os, to_oci_config, StoredConfig,
 };
-use index::{HostIndex, ImageMeta};
+use index::{DaemonIndex, ImageMeta};
 use nix::fcntl::{Flock, FlockArg};
 use oci_spec::image::{HistoryBuilder, ImageConfigurationBuilder, RootFsBuilder, Sha256Digest};
 use serde_json::Value;
 use shared::api::{ContainerConfig, GraphDriver, HistoryItem, ImageInspect, ImageSummary, RootFs};
+use shared::sync::Locked;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read};
@@ -60,6 +61,30 @@ pub enum ImageError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Layer(#[from] layer::LayerError),
+    /// Making a layer the machine builds (busybox, the built-in images).
+    #[error("building the {what} layer: {source}")]
+    MakeLayer {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A document we made could not be encoded.
+    #[error("encoding {what}: {source}")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// An image document oci-spec would not build.
+    #[error(transparent)]
+    Spec(#[from] oci_spec::OciSpecError),
+    /// A system call failed.
+    #[error("{op}: {source}")]
+    Sys {
+        op: &'static str,
+        #[source]
+        source: nix::errno::Errno,
+    },
     /// A virtual host's new content would not fit its disk.
     #[error("write {0}: no space left on device")]
     NoSpace(String),
@@ -75,6 +100,10 @@ impl ImageError {
             ImageError::Conflict(_) => ErrorKind::Conflict,
             ImageError::Layer(e) if e.is_bad_input() => ErrorKind::InvalidParameter,
             ImageError::Internal(_)
+            | ImageError::MakeLayer { .. }
+            | ImageError::Encode { .. }
+            | ImageError::Spec(_)
+            | ImageError::Sys { .. }
             | ImageError::NoSpace(_)
             | ImageError::Io(_)
             | ImageError::Store(_)
@@ -93,7 +122,7 @@ pub struct ResolvedImage {
     pub layers: Vec<PathBuf>,
     /// Diff IDs (`sha256:...`), same order as `layers`.
     pub diff_ids: Vec<String>,
-    /// Familiar `name:tag` references of the image on this host (no digests).
+    /// Familiar `name:tag` references of the image on this daemon (no digests).
     pub repo_tags: Vec<String>,
 }
 
@@ -125,7 +154,7 @@ pub struct NewImage {
 }
 
 /// The machine's own host (its images are not charged to virtual hosts).
-pub const MACHINE_HOST: &str = "default";
+pub const MACHINE_DAEMON: &str = "default";
 
 /// A reader that fails with ENOSPC once `left` bytes have been read.
 struct Budgeted<'a, R: Read + ?Sized> {
@@ -146,13 +175,13 @@ impl<R: Read + ?Sized> Read for Budgeted<'_, R> {
     }
 }
 
-/// A host's view of the image store.
+/// A daemon's view of the image store.
 pub struct ImageStore {
     data_root: PathBuf,
-    host: String,
+    daemon: String,
     blobs: BlobStore,
     index_path: PathBuf,
-    index: Mutex<HostIndex>,
+    index: Mutex<DaemonIndex>,
     /// A virtual host's disk: content the host brings in (load, import,
     /// commit) counts against it, though it lives in the shared store.
     quota_disk: Option<PathBuf>,
@@ -162,27 +191,27 @@ impl std::fmt::Debug for ImageStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ImageStore")
             .field("data_root", &self.data_root)
-            .field("host", &self.host)
+            .field("daemon", &self.daemon)
             .finish()
     }
 }
 
 impl ImageStore {
-    /// Open the store of `host` under `data_root`, creating what is missing.
-    pub fn open(data_root: &Path, host: &str) -> Result<ImageStore, ImageError> {
-        if host.is_empty() || host.contains('/') || host.starts_with('.') {
+    /// Open the store of `daemon` under `data_root`, creating what is missing.
+    pub fn open(data_root: &Path, daemon: &str) -> Result<ImageStore, ImageError> {
+        if daemon.is_empty() || daemon.contains('/') || daemon.starts_with('.') {
             return Err(ImageError::InvalidParameter(format!(
-                "invalid host name {host:?}"
+                "invalid daemon name {daemon:?}"
             )));
         }
         let blobs = BlobStore::open(data_root)?;
         let layers = data_root.join("layers");
         fs::create_dir_all(&layers).ctx("create dir", &layers)?;
-        let index_path = HostIndex::path(data_root, host);
-        let index = HostIndex::load(&index_path)?;
+        let index_path = DaemonIndex::path(data_root, daemon);
+        let index = DaemonIndex::load(&index_path)?;
         let store = ImageStore {
             data_root: data_root.to_path_buf(),
-            host: host.to_string(),
+            daemon: daemon.to_string(),
             blobs,
             index_path,
             index: Mutex::new(index),
@@ -192,7 +221,7 @@ impl ImageStore {
         Ok(store)
     }
 
-    /// Where work files of this host go (a load's staged archive): on its own
+    /// Where work files of this daemon go (a load's staged archive): on its own
     /// disk for a virtual host, so that they count against it too.
     pub fn scratch_dir(&self) -> PathBuf {
         self.quota_disk
@@ -207,7 +236,7 @@ impl ImageStore {
         self
     }
 
-    /// Bytes of uncompressed layer content this host may still add: the free
+    /// Bytes of uncompressed layer content this daemon may still add: the free
     /// space of its disk less what its images already hold. Layers the machine's
     /// own images have (busybox, the virtual host's base) and those of the
     /// images the machine makes (`builtin`) are not charged.
@@ -222,12 +251,12 @@ impl ImageStore {
         Some(free.saturating_sub(self.charged_bytes()))
     }
 
-    /// Uncompressed size of the layers this host's images hold that the
+    /// Uncompressed size of the layers this daemon's images hold that the
     /// machine's images do not.
     pub fn charged_bytes(&self) -> u64 {
         let idx = self.lock_index().clone();
-        let machine =
-            HostIndex::load(&HostIndex::path(&self.data_root, MACHINE_HOST)).unwrap_or_default();
+        let machine = DaemonIndex::load(&DaemonIndex::path(&self.data_root, MACHINE_DAEMON))
+            .unwrap_or_default();
         let builtin = builtin::free_layers(&self.data_root);
         let free: std::collections::HashSet<&String> = machine
             .images
@@ -247,7 +276,7 @@ impl ImageStore {
             .sum()
     }
 
-    /// Remove this host's images and the content no other host refers to (a
+    /// Remove this daemon's images and the content no other daemon refers to (a
     /// virtual host being destroyed: its index goes with its disk).
     pub fn release_all(&self) -> Result<(), ImageError> {
         let mut idx = self.lock_index();
@@ -260,8 +289,8 @@ impl ImageStore {
         Ok(())
     }
 
-    pub fn host(&self) -> &str {
-        &self.host
+    pub fn daemon(&self) -> &str {
+        &self.daemon
     }
 
     pub fn data_root(&self) -> &Path {
@@ -278,10 +307,10 @@ impl ImageStore {
         self.data_root.join("layers").join(diff_id.digest())
     }
 
-    fn lock_index(&self) -> MutexGuard<'_, HostIndex> {
+    fn lock_index(&self) -> MutexGuard<'_, DaemonIndex> {
         // A panic while holding the lock leaves the in-memory index as last saved
         // or newer; keep serving it.
-        self.index.lock().unwrap_or_else(|p| p.into_inner())
+        self.index.locked()
     }
 
     /// Exclusive lock over shared content (create/delete of blobs and layers).
@@ -297,7 +326,7 @@ impl ImageStore {
             .map_err(|(_, e)| ImageError::Io(IoError::new("flock", p, e.into())))
     }
 
-    fn save_index(&self, idx: &HostIndex) -> Result<(), ImageError> {
+    fn save_index(&self, idx: &DaemonIndex) -> Result<(), ImageError> {
         Ok(idx.save(&self.index_path)?)
     }
 
@@ -316,7 +345,7 @@ impl ImageStore {
         }
     }
 
-    /// Remove the half-made content no host's index refers to: configs and
+    /// Remove the half-made content no daemon's index refers to: configs and
     /// manifests of an image whose index was never saved (a daemon killed in
     /// `commit`, `load`, `pull`) or already saved without it (`rmi`), a layer's
     /// blob without its extracted tree or a tree without its blob (a kill
@@ -377,7 +406,11 @@ impl ImageStore {
 
     /// Find an image as docker does: reference, full ID, unique ID prefix. Returns
     /// the ID and the reference when it matched by name.
-    fn lookup(&self, idx: &HostIndex, s: &str) -> Result<(String, Option<Reference>), ImageError> {
+    fn lookup(
+        &self,
+        idx: &DaemonIndex,
+        s: &str,
+    ) -> Result<(String, Option<Reference>), ImageError> {
         let full = if is_full_hex_id(s) {
             Some(s)
         } else {
@@ -439,7 +472,7 @@ impl ImageStore {
 
     /// `RepoTags` and `RepoDigests` of an image, familiar (`busybox:latest`,
     /// `busybox@sha256:..`), in moby's order (lexical by the full name).
-    fn repo_names(idx: &HostIndex, id: &str) -> (Vec<String>, Vec<String>) {
+    fn repo_names(idx: &DaemonIndex, id: &str) -> (Vec<String>, Vec<String>) {
         let (mut tags, mut digests) = (Vec::new(), Vec::new());
         for key in idx.refs_to(id) {
             let Ok(r) = Reference::parse(&key) else {
@@ -454,7 +487,7 @@ impl ImageStore {
         (tags, digests)
     }
 
-    fn repo_tags(idx: &HostIndex, id: &str) -> Vec<String> {
+    fn repo_tags(idx: &DaemonIndex, id: &str) -> Vec<String> {
         Self::repo_names(idx, id).0
     }
 
@@ -500,10 +533,6 @@ pub fn parse_tag_target(target: &str) -> Result<Reference, ImageError> {
     Ok(r.with_default_tag())
 }
 
-fn internal(e: impl std::fmt::Display) -> ImageError {
-    ImageError::Internal(e.to_string())
-}
-
 /// Docker's short ID: 12 hex characters without the algorithm.
 pub fn short_id(id: &str) -> String {
     let hex = id.split_once(':').map(|(_, h)| h).unwrap_or(id);
@@ -518,5 +547,7 @@ pub fn empty_object() -> Value {
 mod query;
 mod register;
 
+#[cfg(test)]
+mod reference_tests;
 #[cfg(test)]
 mod tests;

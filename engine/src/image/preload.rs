@@ -1,6 +1,6 @@
 //! Images a trainer brings: `dockhand image preload` (and `serve --preload DIR`)
 //! loads Docker and OCI archives (plain or compressed tars) and OCI image layout
-//! directories into the machine's store (the `default` host), through the same
+//! directories into the machine's store (the `default` daemon's), through the same
 //! code as `docker load`, and records their names in `<data_root>/preload.json`
 //! (reference -> image ID).
 //!
@@ -8,20 +8,21 @@
 //! ([`ImageStore::apply_preloaded`], when it is created or adopted and after each
 //! preload): a name it does not have yet is tagged into its index, the image's
 //! config and manifest known to it and its layers shared by digest, not copied.
-//! What a host was offered is kept beside its index
-//! (`hosts/<host>/preload-offered.json`), so an image a trainee removed does not
+//! What a daemon was offered is kept beside its index
+//! (`daemons/<daemon>/preload-offered.json`), so an image a trainee removed does not
 //! come back until the trainer preloads that name again. The layers stay in the
 //! machine's index, so they are never charged to a virtual host's disk
 //! ([`ImageStore::charged_bytes`]). A pull can take a preloaded image instead of
 //! the registry's ([`ImageStore::adopt_preloaded`]).
 
-use super::index::HostIndex;
-use super::{ImageError, ImageStore, MACHINE_HOST};
+use super::index::DaemonIndex;
+use super::{ImageError, ImageStore, MACHINE_DAEMON};
 use crate::archive::{LoadOptions, Loaded, Source};
 use crate::fsutil::{read_json, write_json_atomic};
 use crate::reference::Reference;
 use crate::store::parse_digest;
 use nix::fcntl::{Flock, FlockArg};
+use shared::sync::Locked;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -169,9 +170,9 @@ fn record_lock(data_root: &Path) -> Result<Flock<File>, ImageError> {
         .truncate(false)
         .write(true)
         .open(&p)
-        .map_err(|e| ImageError::Internal(format!("open {}: {e}", p.display())))?;
+        .map_err(|e| crate::error::IoError::new("open", &p, e))?;
     Flock::lock(f, FlockArg::LockExclusive)
-        .map_err(|(_, e)| ImageError::Internal(format!("flock {}: {e}", p.display())))
+        .map_err(|(_, e)| ImageError::Io(crate::error::IoError::new("lock", &p, e.into())))
 }
 
 /// Load `sources` into the machine's store `store`, one after the other, each
@@ -185,7 +186,7 @@ pub fn preload(
     progress: crate::archive::Progress<'_>,
     loaded: &mut dyn FnMut(&PreloadSource, &Loaded),
 ) -> Result<Vec<String>, ImageError> {
-    if store.host() != MACHINE_HOST {
+    if store.daemon() != MACHINE_DAEMON {
         return Err(bad(
             "images are preloaded into the machine's store only, not a virtual host's",
         ));
@@ -248,11 +249,11 @@ pub fn lookup_preloaded(data_root: &Path, reference: &str) -> Option<String> {
 }
 
 fn machine_has(data_root: &Path, id: &str) -> bool {
-    HostIndex::load(&HostIndex::path(data_root, MACHINE_HOST))
+    DaemonIndex::load(&DaemonIndex::path(data_root, MACHINE_DAEMON))
         .is_ok_and(|idx| idx.images.contains_key(id))
 }
 
-/// One host's applies at a time (a creation's and a preload's may meet).
+/// One daemon's applies at a time (a creation's and a preload's may meet).
 static APPLYING: Mutex<()> = Mutex::new(());
 
 impl ImageStore {
@@ -260,7 +261,7 @@ impl ImageStore {
         self.index_path.with_file_name("preload-offered.json")
     }
 
-    /// Tag the preloaded image `id` as `key` into this host. Its layers are the
+    /// Tag the preloaded image `id` as `key` into this daemon. Its layers are the
     /// machine's; nothing is copied.
     fn tag_preloaded(&self, key: &str, id: &str) -> Result<String, ImageError> {
         let r = Reference::parse(key)?;
@@ -270,18 +271,18 @@ impl ImageStore {
         Ok(new)
     }
 
-    /// Tag into this host every preloaded name it was not offered yet and does
+    /// Tag into this daemon every preloaded name it was not offered yet and does
     /// not have (a name it has keeps its image). Returns the names tagged,
     /// familiar (`ubuntu:14.04`). Nothing to do on the machine itself.
     pub fn apply_preloaded(&self) -> Result<Vec<String>, ImageError> {
-        if self.host == MACHINE_HOST {
+        if self.daemon == MACHINE_DAEMON {
             return Ok(Vec::new());
         }
         let record = read_record(&self.data_root);
         if record.is_empty() {
             return Ok(Vec::new());
         }
-        let _one = APPLYING.lock().unwrap_or_else(|p| p.into_inner());
+        let _one = APPLYING.locked();
         let path = self.offered_path();
         let mut offered: PreloadRecord = read_json(&path)?.unwrap_or_default();
         let mut tagged = Vec::new();
@@ -300,7 +301,7 @@ impl ImageStore {
                         tagged.push(name);
                     }
                     Err(e) => {
-                        tracing::warn!(host = %self.host, "preloaded image {key}: {e}");
+                        tracing::warn!(daemon = %self.daemon, "preloaded image {key}: {e}");
                         continue;
                     }
                 }
@@ -314,7 +315,7 @@ impl ImageStore {
         Ok(tagged)
     }
 
-    /// Tag the image preloaded as `reference` into this host (moving the name
+    /// Tag the image preloaded as `reference` into this daemon (moving the name
     /// from another image, as a pull does). `None`: nothing is preloaded under
     /// that name. Returns the image's ID.
     pub fn adopt_preloaded(&self, reference: &str) -> Result<Option<String>, ImageError> {
@@ -350,7 +351,7 @@ mod tests {
     /// `docker save` writes it (manifest.json and an OCI layout).
     fn saved_image(name: &str, top: &[u8]) -> Vec<u8> {
         let src = tempfile::tempdir().unwrap();
-        let s = ImageStore::open(src.path(), MACHINE_HOST).unwrap();
+        let s = ImageStore::open(src.path(), MACHINE_DAEMON).unwrap();
         let base = layer_tar(&[("bin/tool", b"#!/bin/sh\necho base\n"), ("etc/os", b"test")]);
         let base_id = s.import(&mut &base[..], None, &[], "").unwrap();
         let layer = s
@@ -425,7 +426,7 @@ mod tests {
         let layout = tempfile::tempdir().unwrap();
         let nginx = layout.path().join("nginx_1.25");
         oci_layout_dir(&saved_image("whatever:9", b"n"), &nginx, "1.25");
-        let machine = ImageStore::open(root.path(), MACHINE_HOST).unwrap();
+        let machine = ImageStore::open(root.path(), MACHINE_DAEMON).unwrap();
         // A virtual host that exists before the preload.
         let disk = root.path().join("disk");
         fs::create_dir_all(&disk).unwrap();
@@ -506,7 +507,7 @@ mod tests {
     fn a_broken_archive_leaves_no_blob_layer_or_record() {
         crate::testing::require_root!();
         let root = tempfile::tempdir().unwrap();
-        let machine = ImageStore::open(root.path(), MACHINE_HOST).unwrap();
+        let machine = ImageStore::open(root.path(), MACHINE_DAEMON).unwrap();
         let bundle = tempfile::tempdir().unwrap();
         let good = bundle.path().join("good_1.tar");
         fs::write(&good, saved_image("good:1", b"g")).unwrap();
@@ -617,7 +618,7 @@ mod tests {
         let mut tar = tar::Builder::new(Vec::new());
         tar.append_dir_all(".", &dir).unwrap();
         let tar = tar.into_inner().unwrap();
-        let m = ImageStore::open(root.path(), MACHINE_HOST).unwrap();
+        let m = ImageStore::open(root.path(), MACHINE_DAEMON).unwrap();
         let loaded = crate::archive::load(&m, &mut &tar[..], &mut no_progress()).unwrap();
         assert_eq!(loaded.len(), 1);
         assert!(loaded[0].tags.is_empty(), "{loaded:?}");

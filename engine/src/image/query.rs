@@ -28,7 +28,7 @@ impl ImageStore {
         self.lock_index().is_dangling(id)
     }
 
-    /// The tags this host has for the repository `full_name`
+    /// The tags this daemon has for the repository `full_name`
     /// (`docker.io/library/busybox`), sorted.
     pub fn tags_of(&self, full_name: &str) -> Vec<String> {
         let idx = self.lock_index();

@@ -1,4 +1,4 @@
-//! Adding to a host's images: layers (registered, charged, extracted once),
+//! Adding to a daemon's images: layers (registered, charged, extracted once),
 //! images made from them, tags and digests from a pull.
 
 use super::*;
@@ -49,7 +49,7 @@ impl ImageStore {
             Err(_) if tripped.get() => {
                 return Err(ImageError::NoSpace(format!(
                     "{}: the virtual host's images count against its disk",
-                    self.host
+                    self.daemon
                 )))
             }
             Err(StoreError::DigestMismatch { expected, actual }) => {
@@ -111,7 +111,7 @@ impl ImageStore {
 
     // ----- creating images -----------------------------------------------------
 
-    /// Build a config from `new`, store it and add the image to this host, tagged
+    /// Build a config from `new`, store it and add the image to this daemon, tagged
     /// `reference` if given. Returns the ID.
     pub fn create_image(
         &self,
@@ -144,12 +144,11 @@ impl ImageStore {
         if new.layers.is_empty() {
             h = h.empty_layer(true);
         }
-        history.push(h.build().map_err(internal)?);
+        history.push(h.build()?);
         let rootfs = RootFsBuilder::default()
             .typ("layers")
             .diff_ids(diff_ids)
-            .build()
-            .map_err(internal)?;
+            .build()?;
         let mut b = ImageConfigurationBuilder::default()
             .created(created)
             .architecture(host_arch())
@@ -160,7 +159,7 @@ impl ImageStore {
         if !new.author.is_empty() {
             b = b.author(new.author.clone());
         }
-        let oci = b.build().map_err(internal)?;
+        let oci = b.build()?;
         let comment = (!new.comment.is_empty()).then_some(new.comment.as_str());
         let bytes = encode_config(&oci, &new.config, comment).map_err(ImageError::Internal)?;
         let id = self.add_image(&bytes, reference.as_ref())?;
@@ -171,7 +170,7 @@ impl ImageStore {
         Ok(id)
     }
 
-    /// Record `parent` as the parent of image `id` (both full IDs of this host),
+    /// Record `parent` as the parent of image `id` (both full IDs of this daemon),
     /// or forget its parent.
     pub fn set_parent(&self, id: &str, parent: Option<&str>) -> Result<(), ImageError> {
         let mut idx = self.lock_index();
@@ -257,12 +256,12 @@ impl ImageStore {
     }
 
     /// Record the digest reference `NAME@digest` for image `id` (a full
-    /// `sha256:` ID of this host): what a pull of `NAME:TAG` (the manifest or
+    /// `sha256:` ID of this daemon): what a pull of `NAME:TAG` (the manifest or
     /// index digest it printed) or a push of it (the pushed manifest's digest)
     /// does, as moby's `addDigestReference`. `name` may carry a tag or digest;
     /// only its repository is used. A `NAME@digest` that already names another
     /// image keeps it (moby logs "cannot update"); the same one is a no-op.
-    /// Persisted with the tags, per host.
+    /// Persisted with the tags, per daemon.
     pub fn add_digest(&self, id: &str, name: &Reference, digest: &str) -> Result<(), ImageError> {
         let key = name.with_digest(digest)?.index_key();
         let mut idx = self.lock_index();

@@ -10,7 +10,7 @@ use crate::store::{digest_string, parse_digest};
 use oci_spec::image::Sha256Digest;
 use std::fs;
 
-/// One image of a host with its layers and their sizes.
+/// One image of a daemon with its layers and their sizes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageUsage {
     pub id: String,
@@ -32,7 +32,7 @@ impl ImageUsage {
 }
 
 impl ImageStore {
-    /// Every visible image of this host with its layers; as moby's `system df`,
+    /// Every visible image of this daemon with its layers; as moby's `system df`,
     /// intermediate images (no name, children) are left out: their layers are
     /// their children's.
     pub fn usage(&self) -> Vec<ImageUsage> {
@@ -72,11 +72,11 @@ impl ImageStore {
     }
 
     /// Remove the blobs and extracted directories of `diff_ids` that no image of
-    /// any host refers to (a `load` that failed half-way leaves nothing behind).
+    /// any daemon refers to (a `load` that failed half-way leaves nothing behind).
     pub fn drop_unreferenced_layers(&self, diff_ids: &[Sha256Digest]) -> Result<(), ImageError> {
         let idx = self.lock_index();
         let _content = self.content_lock()?;
-        let refs = all_content_refs(self.data_root(), Some((self.host(), &idx)))?;
+        let refs = all_content_refs(self.data_root(), Some((self.daemon(), &idx)))?;
         for d in diff_ids {
             if refs.layers.contains(&digest_string(d)) {
                 continue;

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::network::NetworkError;
+use shared::sync::Locked;
 
 impl Networks {
     /// Attach a container to a bridge network: veth, address, route, lease.
@@ -306,7 +307,7 @@ impl Networks {
         container_id: &str,
         which: impl Fn(&PortRecord) -> bool,
     ) -> Result<()> {
-        let mut run = self.running.lock().map_err(lock_err)?;
+        let mut run = self.running.locked();
         if let Some(list) = run.proxies.get_mut(container_id) {
             // Dropping a Proxy stops it.
             list.retain(|(p, _)| !which(p));

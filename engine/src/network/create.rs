@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::network::NetworkError;
+use shared::sync::{Locked, RwLocked};
 
 impl Networks {
     /// `network create`: returns the new id.
@@ -298,11 +299,7 @@ impl Networks {
             })
             .await?;
         self.enable_ip_forward().await;
-        self.running
-            .lock()
-            .map_err(lock_err)?
-            .realized
-            .insert(rec.id.clone());
+        self.running.locked().realized.insert(rec.id.clone());
         Ok(!setup.ours && (rec.gateway_added || setup.address_added))
     }
 
@@ -318,9 +315,7 @@ impl Networks {
         if let Err(e) = self.fw.remove_tag(&firewall::net_tag(&rec.id)).await {
             tracing::warn!("removing rules of network {}: {e}", rec.name);
         }
-        if let Ok(mut r) = self.running.lock() {
-            r.realized.remove(&rec.id);
-        }
+        self.running.locked().realized.remove(&rec.id);
     }
 
     /// Delete a network's bridge if we created it; otherwise take back only the
@@ -353,12 +348,7 @@ impl Networks {
     }
 
     pub(super) async fn ensure_realized(&self, rec: &NetworkRecord) -> Result<()> {
-        let done = self
-            .running
-            .lock()
-            .map_err(lock_err)?
-            .realized
-            .contains(&rec.id);
+        let done = self.running.locked().realized.contains(&rec.id);
         if done {
             // Cheap check that nobody deleted the bridge behind our back.
             if self.nl().await?.link_by_name(&rec.bridge).await?.is_some() {
@@ -402,7 +392,6 @@ impl Networks {
         Ok(())
     }
 
-    /// `network prune`: removes user networks without endpoints; returns their names.
     /// A read-only `iptables`/`iptables-save` listing in this daemon's
     /// namespace (a virtual host's `iptables -L`): (exit code, stdout, stderr).
     pub async fn list_rules(
@@ -413,6 +402,7 @@ impl Networks {
         iptables::list(&self.ns, program, args).await
     }
 
+    /// `network prune`: removes user networks without endpoints; returns their names.
     pub async fn prune(&self) -> Result<Vec<String>> {
         self.prune_where(&Default::default()).await
     }
@@ -425,7 +415,7 @@ impl Networks {
         let cutoff = crate::filters::until_cutoff(f, crate::filters::now_nanos())
             .map_err(Error::InvalidParameter)?;
         let candidates: Vec<NetworkRecord> = {
-            let s = self.state.read().map_err(lock_err)?;
+            let s = self.state.read_locked();
             s.networks
                 .iter()
                 .filter(|n| !n.predefined && s.endpoints_of_network(&n.id).next().is_none())

@@ -40,9 +40,6 @@ pub enum NetworkError {
     /// A link the records name is not there (`bridge dh-1 missing`).
     #[error("{0} missing")]
     Missing(String),
-    /// A thread panicked while holding this state's lock.
-    #[error("{0} state lock poisoned")]
-    Poisoned(&'static str),
     /// No address pool left (`could not find an available, ...`).
     #[error("{0}")]
     NoPool(&'static str),
@@ -86,10 +83,6 @@ mod tests {
             (
                 NetworkError::Missing("bridge dh-1".into()),
                 "bridge dh-1 missing",
-            ),
-            (
-                NetworkError::Poisoned("network"),
-                "network state lock poisoned",
             ),
             (
                 NetworkError::Io {

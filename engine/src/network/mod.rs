@@ -103,6 +103,7 @@ mod tests_netns;
 #[cfg(test)]
 mod tests_playground;
 
+use shared::sync::{Locked, RwLocked};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -295,10 +296,6 @@ fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
-fn lock_err<T>(_: T) -> Error {
-    NetworkError::Poisoned("network").into()
-}
-
 impl Networks {
     /// Load (or create) the records in `dir` (this manager's own directory),
     /// adding the predefined networks, and enter [`NetConfig::netns`] if set.
@@ -429,43 +426,38 @@ impl Networks {
 
     /// A copy of the records.
     pub fn snapshot(&self) -> Result<State> {
-        Ok(self.state.read().map_err(lock_err)?.clone())
+        Ok(self.state.read_locked().clone())
     }
 
     fn commit(&self, new: State) -> Result<()> {
         store::save(&self.dir, &new)?;
-        *self.state.write().map_err(lock_err)? = new;
+        *self.state.write_locked() = new;
         Ok(())
     }
 
     /// The default bridge's gateway: what `--add-host x:host-gateway` resolves to.
     pub fn host_gateway(&self) -> Ipv4Addr {
         self.state
-            .read()
-            .ok()
-            .and_then(|s| {
-                s.networks
-                    .iter()
-                    .find(|n| n.predefined && n.name == BRIDGE)?
-                    .gateway
-            })
+            .read_locked()
+            .networks
+            .iter()
+            .find(|n| n.predefined && n.name == BRIDGE)
+            .and_then(|n| n.gateway)
             .unwrap_or(Ipv4Addr::new(172, 17, 0, 1))
     }
 
     /// Whether `network` (name/id) is a user network, whose containers get 127.0.0.11.
     pub fn uses_embedded_dns(&self, network: &str) -> bool {
         self.state
-            .read()
-            .ok()
-            .and_then(|s| s.find_network(network).map(|n| n.has_dns()))
-            .unwrap_or(false)
+            .read_locked()
+            .find_network(network)
+            .is_some_and(|n| n.has_dns())
     }
 
     /// The network record for a name, id or unique id prefix.
     pub fn find(&self, key: &str) -> Result<NetworkRecord> {
         self.state
-            .read()
-            .map_err(lock_err)?
+            .read_locked()
             .find_network(key)
             .cloned()
             .ok_or_else(|| Error::NotFound(format!("network {key} not found")))
@@ -473,7 +465,7 @@ impl Networks {
 
     /// `network ls`: every network in Docker's inspect shape, by name.
     pub fn list(&self) -> Result<Vec<serde_json::Value>> {
-        let state = self.state.read().map_err(lock_err)?;
+        let state = self.state.read_locked();
         let mut nets: Vec<&NetworkRecord> = state.networks.iter().collect();
         nets.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(nets
@@ -484,7 +476,7 @@ impl Networks {
 
     /// `network inspect KEY` in Docker's JSON shape.
     pub fn inspect(&self, key: &str) -> Result<serde_json::Value> {
-        let state = self.state.read().map_err(lock_err)?;
+        let state = self.state.read_locked();
         let n = state
             .find_network(key)
             .ok_or_else(|| Error::NotFound(format!("network {key} not found")))?;
@@ -493,7 +485,7 @@ impl Networks {
 
     /// The endpoints of a container.
     pub fn endpoints(&self, container_id: &str) -> Result<Vec<Endpoint>> {
-        let s = self.state.read().map_err(lock_err)?;
+        let s = self.state.read_locked();
         Ok(s.endpoints_of_container(container_id)
             .filter_map(|e| Some(endpoint_of(e, s.network(&e.network_id)?)))
             .collect())
@@ -503,7 +495,7 @@ impl Networks {
     /// A no-op for a container on no user network. Restarts a running one.
     pub async fn dns_start(&self, container_id: &str, pid: u32) -> Result<()> {
         let on_user_net = {
-            let s = self.state.read().map_err(lock_err)?;
+            let s = self.state.read_locked();
             let on = s
                 .endpoints_of_container(container_id)
                 .any(|e| s.network(&e.network_id).is_some_and(NetworkRecord::has_dns));
@@ -527,8 +519,7 @@ impl Networks {
         let server = dns::serve(udp, tcp, lookup, self.upstreams.clone())
             .map_err(|e| NetworkError::Other(format!("embedded DNS server: {e}")))?;
         self.running
-            .lock()
-            .map_err(lock_err)?
+            .locked()
             .dns
             .insert(container_id.to_string(), server);
         Ok(())
@@ -536,9 +527,7 @@ impl Networks {
 
     /// Stop the container's DNS server (its sockets close; idempotent).
     pub fn dns_stop(&self, container_id: &str) {
-        if let Ok(mut r) = self.running.lock() {
-            r.dns.remove(container_id);
-        }
+        self.running.locked().dns.remove(container_id);
     }
 
     /// Docker's `NetworkSettings` for a container. `mode` is its network mode
@@ -550,7 +539,7 @@ impl Networks {
         mode: &str,
         exposed: &[String],
     ) -> Result<serde_json::Value> {
-        let s = self.state.read().map_err(lock_err)?;
+        let s = self.state.read_locked();
         Ok(settings::network_settings(&s, container_id, mode, exposed))
     }
 }

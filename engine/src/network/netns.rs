@@ -16,7 +16,6 @@
 use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 
@@ -201,6 +200,39 @@ impl NsHandle {
             .map_err(|_| io::Error::other("netns job panicked"))?
     }
 
+    /// Run a long async job (a download, a registry session) inside the
+    /// namespace on a thread of its own, named `name`, with a runtime of its
+    /// own, so the worker stays free for short jobs. `work` makes the future on
+    /// that thread: what it opens (a client's sockets) belongs to the namespace.
+    pub async fn run_task<T, F, Fut>(&self, name: &str, work: F) -> io::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = T> + 'static,
+    {
+        let ns = match &self.inner {
+            Some(w) => Some(w.file.try_clone()?),
+            None => None,
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || {
+                let res = (|| {
+                    if let Some(f) = &ns {
+                        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET)?;
+                    }
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    Ok(rt.block_on(work()))
+                })();
+                let _ = tx.send(res);
+            })?;
+        rx.await
+            .map_err(|_| io::Error::other(format!("the {name} thread ended early")))?
+    }
+
     /// [`NsHandle::run`] for synchronous callers (never from a runtime worker that
     /// other tasks are waiting on for long).
     pub fn run_blocking<T, F>(&self, f: F) -> io::Result<T>
@@ -234,10 +266,8 @@ impl NsHandle {
             // setns(2), and allocates nothing.
             unsafe {
                 cmd.pre_exec(move || {
-                    if libc::setns(w.file.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                    Ok(())
+                    nix::sched::setns(&w.file, nix::sched::CloneFlags::CLONE_NEWNET)
+                        .map_err(io::Error::from)
                 });
             }
         }

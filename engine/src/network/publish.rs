@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::network::NetworkError;
+use shared::sync::{Locked, RwLocked};
 
 impl Networks {
     /// Publish ports of a container whose address (on one of its networks) is
@@ -125,8 +126,7 @@ impl Networks {
             return Err(e);
         }
         self.running
-            .lock()
-            .map_err(lock_err)?
+            .locked()
             .proxies
             .entry(container_id.to_string())
             .or_default()
@@ -151,7 +151,7 @@ impl Networks {
 
     /// The published ports of a container (`docker port`).
     pub fn ports(&self, container_id: &str) -> Result<Vec<PortBinding>> {
-        let s = self.state.read().map_err(lock_err)?;
+        let s = self.state.read_locked();
         Ok(s.ports_of_container(container_id)
             .map(|p| PortBinding {
                 host_ip: p.host_ip.clone(),

@@ -2,6 +2,7 @@
 //! remove every kernel object of a manager.
 
 use super::*;
+use shared::sync::Locked;
 
 impl Networks {
     /// Bring kernel state in line with the records at daemon start: recreate bridges
@@ -104,8 +105,7 @@ impl Networks {
         for p in &state.ports {
             let running = self
                 .running
-                .lock()
-                .map_err(lock_err)?
+                .locked()
                 .proxies
                 .get(&p.container_id)
                 .is_some_and(|l| l.iter().any(|(r, _)| r == p));
@@ -127,8 +127,7 @@ impl Networks {
             {
                 Ok(proxy) => {
                     self.running
-                        .lock()
-                        .map_err(lock_err)?
+                        .locked()
                         .proxies
                         .entry(p.container_id.clone())
                         .or_default()
@@ -156,7 +155,7 @@ impl Networks {
             .into_iter()
             .collect();
         for (c, pid) in dns_wanted {
-            let running = self.running.lock().map_err(lock_err)?.dns.contains_key(&c);
+            let running = self.running.locked().dns.contains_key(&c);
             if running || !netns::netns_path(pid).exists() {
                 continue;
             }
@@ -175,7 +174,7 @@ impl Networks {
     pub async fn shutdown_cleanup(&self) -> Result<()> {
         let _op = self.op.lock().await;
         {
-            let mut r = self.running.lock().map_err(lock_err)?;
+            let mut r = self.running.locked();
             r.dns.clear();
             r.proxies.clear();
             r.realized.clear();

@@ -375,3 +375,35 @@ async fn a_path_that_is_not_a_network_namespace_is_refused() {
     let err = Networks::open(&g.state_dir("x"), cfg).err().unwrap();
     assert!(err.to_string().contains("/proc/self/ns/uts"), "{err}");
 }
+
+/// `run_task` runs its future on a thread inside the namespace: what it sees
+/// as its network namespace is the holder's, where it brings loopback up and
+/// binds; the handle of the daemon's own namespace runs it on the machine's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_runs_inside_the_namespace_with_its_sockets() {
+    crate::testing::require_root!();
+    let mut h = holder();
+    let pid = h.id();
+    let ns = netns::NsHandle::open(&netns::netns_path(pid)).expect("open");
+    let want = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    let (seen, port) = ns
+        .run_task("test-task", || async {
+            netns::loopback_up().expect("loopback up");
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let seen = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
+            (seen, l.local_addr().unwrap().port())
+        })
+        .await
+        .expect("run_task");
+    assert_eq!(seen, want);
+    assert_ne!(port, 0, "the namespace's loopback took a listener");
+    let own = netns::NsHandle::own()
+        .run_task("test-own", || async {
+            std::fs::read_link("/proc/thread-self/ns/net").unwrap()
+        })
+        .await
+        .unwrap();
+    assert_eq!(own, std::fs::read_link("/proc/self/ns/net").unwrap());
+    let _ = h.kill();
+    let _ = h.wait();
+}

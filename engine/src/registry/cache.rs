@@ -1,5 +1,5 @@
-//! One pull cache for the whole daemon: every host (the machine and each
-//! virtual host, whichever thread or runtime pulls for it) shares it.
+//! One pull cache for the whole process: every daemon (the machine's and each
+//! virtual host's, whichever thread or runtime pulls for it) shares it.
 //!
 //! - **Blobs are fetched once.** Layers live in the shared content store; a
 //!   process-wide lock per digest makes concurrent pulls of one layer wait for
@@ -8,9 +8,10 @@
 //!   for [`PullCache::ttl`] (`--pull-cache-ttl`) without asking the registry, and
 //!   concurrent pulls of one tag make one request. Entries are keyed by the
 //!   registry, repository, reference *and the credentials' user*, so what one
-//!   host pulled with its own login is never served to another host without it:
-//!   that host asks the registry itself.
+//!   virtual host pulled with its own login is never served to another without
+//!   it: that one asks the registry itself.
 
+use shared::sync::Locked;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -63,7 +64,7 @@ impl PullCache {
 
     /// A fresh entry: (bytes, content type, digest).
     pub fn get(&self, key: &str) -> Option<(Vec<u8>, String, String)> {
-        let mut m = self.manifests.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.manifests.locked();
         match m.get(key) {
             Some(e) if e.at.elapsed() < self.ttl => {
                 Some((e.bytes.clone(), e.ctype.clone(), e.digest.clone()))
@@ -80,7 +81,7 @@ impl PullCache {
         if self.ttl.is_zero() {
             return;
         }
-        let mut m = self.manifests.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.manifests.locked();
         m.retain(|_, e| e.at.elapsed() < self.ttl);
         m.insert(
             key.to_string(),
@@ -99,10 +100,7 @@ impl PullCache {
 pub async fn lock(name: &str) -> tokio::sync::OwnedMutexGuard<()> {
     static LOCKS: OnceLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
     let m = {
-        let mut all = LOCKS
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut all = LOCKS.get_or_init(Default::default).locked();
         // Forget locks nobody holds or waits for.
         all.retain(|_, l| Arc::strong_count(l) > 1);
         all.entry(name.to_string()).or_default().clone()

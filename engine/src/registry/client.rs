@@ -4,6 +4,7 @@
 //! Docker does: `GET /v2/`, then the challenge (Basic, or a Bearer token for
 //! `repository:NAME:ACTIONS` from the realm), then every request with it.
 
+use shared::sync::Locked;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,8 +26,8 @@ pub struct RegistryOptions {
     pub cache: Arc<super::cache::PullCache>,
     /// The machine's own credentials by registry key (`--registry-auth`, a
     /// docker `config.json`): used for pulls that come without credentials,
-    /// so the cache pulls with the machine's account while hosts see only
-    /// the images.
+    /// so the cache pulls with the machine's account while virtual hosts see
+    /// only the images.
     pub machine_auth: std::collections::BTreeMap<String, AuthConfig>,
     /// Resolve names on this runtime's threads instead of the caller's: a
     /// virtual host's client runs on a thread inside the host's network
@@ -65,8 +66,8 @@ impl RegistryOptions {
         self.machine_auth.get(&super::endpoint::auth_key(domain))
     }
 
-    /// The credentials to pull from `domain` with: the host's, or the
-    /// machine's when the host sent none.
+    /// The credentials to pull from `domain` with: the client's, or the
+    /// machine's when the client sent none.
     pub fn pull_creds(&self, domain: &str, creds: &AuthConfig) -> AuthConfig {
         match self.machine_auth_for(domain) {
             Some(m) if creds.is_anonymous() => m.clone(),
@@ -183,7 +184,7 @@ impl Client {
 
     /// A cached token, if still good for a few seconds.
     fn cached_token(&self, key: &TokenKey) -> Option<String> {
-        let mut t = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        let mut t = self.tokens.locked();
         match t.get(key) {
             Some((tok, until)) if *until > Instant::now() + Duration::from_secs(5) => {
                 Some(tok.clone())
@@ -301,13 +302,7 @@ impl Session<'_> {
         if !self.ep.insecure {
             return Ok("https");
         }
-        if let Some(s) = self
-            .client
-            .schemes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&self.ep.host)
-        {
+        if let Some(s) = self.client.schemes.locked().get(&self.ep.host) {
             return Ok(s);
         }
         let http = self.client.http_for(true);
@@ -318,8 +313,7 @@ impl Session<'_> {
                 Ok(_) => {
                     self.client
                         .schemes
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
+                        .locked()
                         .insert(self.ep.host.clone(), scheme);
                     return Ok(scheme);
                 }
@@ -363,7 +357,7 @@ impl Session<'_> {
             )),
             None => None,
         };
-        *self.authorization.lock().unwrap_or_else(|p| p.into_inner()) = value;
+        *self.authorization.locked() = value;
         Ok(())
     }
 
@@ -440,8 +434,7 @@ impl Session<'_> {
         let ttl = Duration::from_secs(t.expires_in.unwrap_or(60).max(10));
         self.client
             .tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .insert(key, (tok.clone(), Instant::now() + ttl));
         Ok(tok)
     }
@@ -449,12 +442,7 @@ impl Session<'_> {
     /// The headers of every request: `Authorization` once authorized.
     fn auth_headers(&self) -> HeaderMap {
         let mut h = HeaderMap::new();
-        if let Some(v) = self
-            .authorization
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_deref()
-        {
+        if let Some(v) = self.authorization.locked().as_deref() {
             if let Ok(v) = HeaderValue::from_str(v) {
                 h.insert(AUTHORIZATION, v);
             }

@@ -11,7 +11,7 @@
 //!   Docker's words.
 //! - [`manifest`]: OCI and Docker manifests and indexes, platform selection.
 //! - [`cache`]: the daemon-wide pull cache (each blob fetched once, manifests
-//!   fresh for a while), shared by every host.
+//!   fresh for a while), shared by every daemon of the process.
 //! - [`pull`] and [`push`]: moving images between a registry and the
 //!   [`ImageStore`](crate::image::ImageStore), reporting progress as the Engine
 //!   API's JSON message stream ([`progress`]).
@@ -69,6 +69,37 @@ pub enum RegistryError {
     Image(#[from] crate::image::ImageError),
     #[error(transparent)]
     Reference(#[from] crate::reference::ReferenceError),
+    /// Reading or writing a local file (a layer being compressed, a blob sent).
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
+    /// A document we made could not be encoded.
+    #[error("encoding {what}: {source}")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A URL a registry gave that is not one.
+    #[error("invalid URL {url}: {source}")]
+    Url {
+        url: String,
+        #[source]
+        source: url::ParseError,
+    },
+    /// A system call failed (entering a virtual host's network).
+    #[error("{op}: {source}")]
+    Sys {
+        op: &'static str,
+        #[source]
+        source: nix::errno::Errno,
+    },
+    /// A blocking task (compressing, extracting, registering) ended by a panic.
+    #[error("{what}: {source}")]
+    Task {
+        what: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
     #[error("{0}")]
     Internal(String),
 }
@@ -91,6 +122,11 @@ impl RegistryError {
             | RegistryError::Verification(_)
             | RegistryError::Registry(_)
             | RegistryError::Transport(_)
+            | RegistryError::Io(_)
+            | RegistryError::Sys { .. }
+            | RegistryError::Encode { .. }
+            | RegistryError::Url { .. }
+            | RegistryError::Task { .. }
             | RegistryError::Internal(_) => ErrorKind::Internal,
         }
     }

@@ -10,6 +10,7 @@
 //! Compression is deterministic (gzip, no timestamp), so a re-push of a layer
 //! made here sends identical digests too.
 
+use shared::sync::Locked;
 use std::io::{Read, Write};
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use super::manifest;
 use super::progress::{self, Sink, Throttle};
 use super::pull::images;
 use super::{AuthConfig, RegistryError, Result};
+use crate::error::IoContext;
 use crate::image::ImageStore;
 use crate::reference::Reference;
 use crate::store::parse_digest;
@@ -194,8 +196,10 @@ where
             "mediaType": l.media_type, "size": l.size, "digest": l.digest,
         })).collect::<Vec<_>>(),
     });
-    let body =
-        serde_json::to_vec_pretty(&doc).map_err(|e| RegistryError::Internal(e.to_string()))?;
+    let body = serde_json::to_vec_pretty(&doc).map_err(|source| RegistryError::Encode {
+        what: "the image manifest",
+        source,
+    })?;
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
     let tag = r.tag().unwrap_or("latest").to_string();
     let url = session.url(&format!("manifests/{tag}")).await?;
@@ -295,7 +299,10 @@ where
     let scratch = st.scratch_dir();
     let (file, digest, size) = tokio::task::spawn_blocking(move || compress(&src, &scratch))
         .await
-        .map_err(|e| RegistryError::Internal(format!("compressing {diff_id}: {e}")))??;
+        .map_err(|source| RegistryError::Task {
+            what: format!("compressing {diff_id}"),
+            source,
+        })??;
     let k = Known {
         digest: digest.clone(),
         size,
@@ -342,9 +349,7 @@ fn file_stream(
                 Ok(n) => {
                     buf.truncate(n);
                     let done = done + n as u64;
-                    bar.lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .update(base + done);
+                    bar.locked().update(base + done);
                     Some((Ok(bytes::Bytes::from(buf)), (f, done)))
                 }
                 Err(e) => Some((Err(e), (f, len))),
@@ -358,12 +363,9 @@ fn compress(
     src: &std::path::Path,
     dir: &std::path::Path,
 ) -> Result<(tempfile_like::Temp, String, u64)> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| RegistryError::Internal(format!("{}: {e}", dir.display())))?;
-    let mut input = std::fs::File::open(src)
-        .map_err(|e| RegistryError::Internal(format!("{}: {e}", src.display())))?;
-    let temp = tempfile_like::Temp::new_in(dir)
-        .map_err(|e| RegistryError::Internal(format!("{}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).ctx("create dir", dir)?;
+    let mut input = std::fs::File::open(src).ctx("open", src)?;
+    let temp = tempfile_like::Temp::new_in(dir).ctx("create a file in", dir)?;
     struct Hashing<W> {
         w: W,
         h: Sha256,
@@ -381,31 +383,21 @@ fn compress(
         }
     }
     let out = Hashing {
-        w: std::io::BufWriter::new(
-            temp.file()
-                .try_clone()
-                .map_err(|e| RegistryError::Internal(e.to_string()))?,
-        ),
+        w: std::io::BufWriter::new(temp.file().try_clone().ctx("reopen", temp.path())?),
         h: Sha256::new(),
         n: 0,
     };
     let mut enc = flate2::GzBuilder::new().write(out, flate2::Compression::fast());
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let n = input
-            .read(&mut buf)
-            .map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let n = input.read(&mut buf).ctx("read", src)?;
         if n == 0 {
             break;
         }
-        enc.write_all(&buf[..n])
-            .map_err(|e| RegistryError::Internal(e.to_string()))?;
+        enc.write_all(&buf[..n]).ctx("write", temp.path())?;
     }
-    let mut out = enc
-        .finish()
-        .map_err(|e| RegistryError::Internal(e.to_string()))?;
-    out.flush()
-        .map_err(|e| RegistryError::Internal(e.to_string()))?;
+    let mut out = enc.finish().ctx("write", temp.path())?;
+    out.flush().ctx("write", temp.path())?;
     let digest = format!("sha256:{}", hex::encode(out.h.finalize()));
     Ok((temp, digest, out.n))
 }
@@ -477,7 +469,10 @@ fn location(url: &str, resp: &reqwest::Response) -> Result<reqwest::Url> {
         .get("location")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| RegistryError::Registry("upload answered without a Location".into()))?;
-    let base = reqwest::Url::parse(url).map_err(|e| RegistryError::Internal(e.to_string()))?;
+    let base = reqwest::Url::parse(url).map_err(|source| RegistryError::Url {
+        url: url.to_string(),
+        source,
+    })?;
     base.join(loc)
         .map_err(|e| RegistryError::Registry(format!("invalid upload location {loc}: {e}")))
 }
@@ -540,12 +535,10 @@ async fn upload_file(
         let bar = bar.clone();
         async move {
             use tokio::io::AsyncSeekExt;
-            let mut f = tokio::fs::File::open(path)
-                .await
-                .map_err(|e| RegistryError::Internal(format!("{}: {e}", path.display())))?;
+            let mut f = tokio::fs::File::open(path).await.ctx("open", path)?;
             f.seek(std::io::SeekFrom::Start(offset))
                 .await
-                .map_err(|e| RegistryError::Internal(format!("{}: {e}", path.display())))?;
+                .ctx("seek", path)?;
             Ok::<_, RegistryError>(reqwest::Body::wrap_stream(file_stream(f, len, offset, bar)))
         }
     };

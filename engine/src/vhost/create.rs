@@ -2,15 +2,15 @@
 //! init, its networks and its preloaded images.
 
 use super::*;
+use shared::sync::Locked;
 
 impl Manager {
     pub(super) fn free_slot(&self) -> Result<u32> {
         let used: std::collections::BTreeSet<u32> = self
             .hosts
-            .lock()
-            .unwrap()
+            .locked()
             .values()
-            .map(|v| v.rec.lock().unwrap_or_else(|p| p.into_inner()).slot)
+            .map(|v| v.rec.locked().slot)
             .collect();
         // Slots of records being created are reserved through their record file.
         let mut taken = used;
@@ -37,11 +37,9 @@ impl Manager {
         if root.join(".complete").exists() {
             return Ok(root);
         }
-        let bin = crate::image::busybox::find_host_busybox()
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let bin = crate::image::busybox::find_host_busybox()?;
         let bytes = std::fs::read(&bin).ctx("read", &bin)?;
-        let applets =
-            crate::image::busybox::applets(&bin).map_err(|e| Error::Internal(e.to_string()))?;
+        let applets = crate::image::busybox::applets(&bin)?;
         let tar = crate::image::busybox::build_layer_tar(&bytes, &applets, 0)
             .map_err(|e| Error::Internal(format!("build the base layer: {e}")))?;
         let tmp = dir.join(format!("tmp-{}", std::process::id()));
@@ -50,8 +48,7 @@ impl Manager {
         let mut ar = tar::Archive::new(&tar[..]);
         ar.set_preserve_permissions(true);
         ar.set_preserve_ownerships(true);
-        ar.unpack(&tmp)
-            .map_err(|e| Error::Internal(format!("unpack the base layer: {e}")))?;
+        ar.unpack(&tmp).ctx("unpack the base layer into", &tmp)?;
         // bash, when the machine has a static build (Debian's bash-static).
         if let Some(bash) = static_bash() {
             let dst = tmp.join("bin/bash");
@@ -91,7 +88,7 @@ impl Manager {
         let me = self.clone();
         tokio::spawn(async move { me.create_now(req).await })
             .await
-            .map_err(|e| Error::Internal(format!("creating a virtual host: {e}")))?
+            .map_err(Error::task("creating a virtual host"))?
     }
 
     pub(super) async fn create_now(self: &Arc<Self>, req: VhostCreateRequest) -> Result<VhostInfo> {
@@ -144,8 +141,8 @@ impl Manager {
             ));
         }
         {
-            let hosts = self.hosts.lock().unwrap();
-            let mut busy = self.busy.lock().unwrap();
+            let hosts = self.hosts.locked();
+            let mut busy = self.busy.locked();
             if hosts.contains_key(&name) || busy.contains(&name) || self.record_path(&name).exists()
             {
                 return Err(Error::Conflict(format!(
@@ -175,7 +172,7 @@ impl Manager {
             labels: req.labels.clone(),
         };
         let result = self.create_inner(rec, disk).await;
-        self.busy.lock().unwrap().remove(&name);
+        self.busy.locked().remove(&name);
         match result {
             Ok(v) => Ok(self.info(&v)),
             Err(e) => {
@@ -203,11 +200,11 @@ impl Manager {
         // The record first: it reserves the slot and lets a restart clean up.
         write_json_atomic(&self.record_path(&name), &rec)?;
         let img = self.image_path(&name);
-        let dir = self.host_dir(&name);
+        let dir = self.daemon_dir(&name);
         step("record written");
-        make_disk(&img, disk as u64).await?;
+        self.kernel.make_disk(&img, disk as u64).await?;
         step("disk made");
-        mount_disk(&img, &dir).await?;
+        self.mount_disk(&img, &dir).await?;
         let _ = std::fs::remove_dir_all(dir.join("lost+found"));
         step("mounted");
         let virt = self.virtual_ns(&rec, 0);
@@ -219,11 +216,8 @@ impl Manager {
         // The host's caps, above all its containers' cgroups.
         if let Some(cg) = &self.cgroups {
             use crate::cgroups::CgroupManager;
-            let m = cg
-                .for_host(&name)
-                .map_err(|e| Error::Internal(format!("cgroup: {e}")))?;
-            m.create()
-                .map_err(|e| Error::Internal(format!("create cgroup: {e}")))?;
+            let m = cg.for_daemon(&name).map_err(Error::cgroup("cgroup"))?;
+            m.create().map_err(Error::cgroup("create cgroup"))?;
             let limits = crate::cgroups::Limits {
                 memory: rec.limits.memory,
                 memory_swap: rec.limits.memory,
@@ -233,18 +227,18 @@ impl Manager {
                 ..Default::default()
             };
             m.apply(&limits)
-                .map_err(|e| Error::Internal(format!("apply the host's limits: {e}")))?;
+                .map_err(Error::cgroup("apply the virtual host's limits"))?;
         }
-        let host = Host::open_virtual(
+        let daemon = Daemon::open_virtual(
             &self.data_root,
             &name,
             self.exe.clone(),
             self.cgroups.clone(),
             virt.clone(),
         )?;
-        self.api.serve(host.clone(), &virt.socket)?;
+        self.api.serve(daemon.clone(), &virt.socket)?;
         self.chown_socket(&virt.socket, virt.uid_base);
-        step("host opened");
+        step("daemon opened");
         let env = vec![
             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
             "HOME=/root".to_string(),
@@ -252,10 +246,10 @@ impl Manager {
             "ENV=/etc/profile".to_string(),
         ];
         let hosts_extra = format!("127.0.1.1\t{}\n", rec.hostname);
-        let sid = host.create_sandbox(env, &hosts_extra)?;
+        let sid = daemon.create_sandbox(env, &hosts_extra)?;
         rec.sandbox = sid.clone();
         write_json_atomic(&self.record_path(&name), &rec)?;
-        let pid = host.start_sandbox(&sid).await?;
+        let pid = daemon.start_sandbox(&sid).await?;
         virt.init_pid.store(pid, Ordering::SeqCst);
         step("sandbox started");
         if let Some(pg) = &self.playground {
@@ -270,14 +264,14 @@ impl Manager {
             write_json_atomic(&self.record_path(&name), &rec)?;
         }
         step("playground attached");
-        self.give_networks(&host, pid).await?;
+        self.give_networks(&daemon, pid).await?;
         step("networks ready");
         let v = Arc::new(Vhost {
             rec: Mutex::new(rec),
-            host,
+            daemon,
         });
-        let session = v.rec.lock().unwrap().session.clone();
-        self.hosts.lock().unwrap().insert(name, v.clone());
+        let session = v.rec.locked().session.clone();
+        self.hosts.locked().insert(name, v.clone());
         // Once it is known: a preload from now on offers its images here too.
         offer_preloaded(&v);
         if !session.is_empty() {
@@ -289,13 +283,13 @@ impl Manager {
     /// After a preload: offer the new names to every virtual host
     /// (`ImageStore::apply_preloaded`). Returns how many hosts took some.
     pub fn apply_preloaded(&self) -> usize {
-        let all: Vec<Arc<Vhost>> = self.hosts.lock().unwrap().values().cloned().collect();
+        let all: Vec<Arc<Vhost>> = self.hosts.locked().values().cloned().collect();
         all.iter().filter(|v| offer_preloaded(v)).count()
     }
 
     /// The virtual host's own default bridge, NAT and DNS, inside its network
     /// namespace, with Docker's names (`docker0`, `DOCKER`).
-    pub(super) async fn give_networks(&self, host: &Arc<Host>, init_pid: i32) -> Result<()> {
+    pub(super) async fn give_networks(&self, daemon: &Arc<Daemon>, init_pid: i32) -> Result<()> {
         if !self.networking {
             return Ok(());
         }
@@ -306,33 +300,36 @@ impl Manager {
             user_bridge_prefix: "br-".into(),
             ..Default::default()
         };
-        let nets = crate::network::Networks::open(&host.dir().join("network"), cfg)?;
-        host.set_networks(nets)?;
-        host.reconcile_networks().await?;
+        let nets = crate::network::Networks::open(&daemon.dir().join("network"), cfg)?;
+        daemon.set_networks(nets)?;
+        daemon.reconcile_networks().await?;
         Ok(())
     }
 
     /// `/etc/hosts` of every member of a session network: each other by hostname.
     pub(super) fn write_session_hosts(&self, session: &str) {
         let Some(pg) = &self.playground else { return };
-        let hosts = self.hosts.lock().unwrap().clone();
+        let hosts = self.hosts.locked().clone();
         let mut lines = String::new();
         for (name, ip) in pg.hosts_entries(session) {
             if let Some(v) = hosts.get(&name) {
-                let hostname = v.rec.lock().unwrap().hostname.clone();
+                let hostname = v.rec.locked().hostname.clone();
                 lines.push_str(&format!("{ip}\t{hostname}\n"));
             }
         }
         for v in hosts.values() {
             let (s, hostname) = {
-                let r = v.rec.lock().unwrap();
+                let r = v.rec.locked();
                 (r.session.clone(), r.hostname.clone())
             };
             if s != session {
                 continue;
             }
-            if let Some(rec) = v.host.sandbox_record() {
-                let text = format!("{}127.0.1.1\t{hostname}\n{lines}", crate::host::HOSTS_BASE);
+            if let Some(rec) = v.daemon.sandbox_record() {
+                let text = format!(
+                    "{}127.0.1.1\t{hostname}\n{lines}",
+                    crate::daemon::HOSTS_BASE
+                );
                 // In place: the file is bind-mounted into the running host.
                 if let Ok(mut f) = std::fs::OpenOptions::new()
                     .write(true)
@@ -345,29 +342,6 @@ impl Manager {
             }
         }
     }
-}
-
-/// A sparse file of `size` bytes with an ext4 filesystem on it, no reserved
-/// blocks (the whole cap is usable) and no journal (a virtual host is ephemeral).
-pub(super) async fn make_disk(img: &Path, size: u64) -> Result<()> {
-    let f = std::fs::File::create(img).ctx("create", img)?;
-    f.set_len(size).ctx("truncate", img)?;
-    drop(f);
-    run(
-        "mkfs.ext4",
-        &[
-            "-q",
-            "-F",
-            "-m",
-            "0",
-            "-O",
-            "^has_journal,^resize_inode",
-            "-E",
-            "lazy_itable_init=1,nodiscard",
-            &img.display().to_string(),
-        ],
-    )
-    .await
 }
 
 /// A statically linked bash on the machine (Debian's `bash-static`), which

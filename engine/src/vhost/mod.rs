@@ -1,18 +1,20 @@
-//! Virtual hosts: many isolated tenants in one engine. Each one is a `Host` (its
+//! Virtual hosts: many isolated tenants in one engine. Each one is a `Daemon` (its
 //! own containers, image names, networks and volumes) whose containers live inside
 //! the namespaces of a hidden init container: a user namespace (root inside is an
 //! unprivileged uid range outside), pid, mount, net, uts and ipc namespaces. Its
-//! disk is an ext4 image mounted at `<data_root>/hosts/<name>`, so every byte it
+//! disk is an ext4 image mounted at `<data_root>/daemons/<name>`, so every byte it
 //! writes (container layers, volumes, logs, records) counts against its cap, and
 //! its cgroup `<prefix>/<name>` caps memory, CPU and pids of everything inside.
 //!
 //! Records are `<data_root>/vhosts/<name>.json`. A restarted daemon adopts the
 //! virtual hosts whose init still runs and removes the rest.
 
+use crate::daemon::{Daemon, VirtualNs};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{read_json, write_json_atomic};
-use crate::host::{Host, VirtualNs};
+use crate::kernel::Kernel;
 use serde::{Deserialize, Serialize};
+use shared::sync::Locked;
 use shared::vhost::{VhostCreateRequest, VhostInfo, VhostLimits};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,11 +37,11 @@ const OLD_BUCKETS: u32 = 128;
 /// Where a data root's first uid is kept, once chosen.
 const UID_FIRST_FILE: &str = "uid-first";
 
-/// Serves a host's Docker API on a unix socket (the server crate implements it).
+/// Serves a virtual host's daemon (its Docker API) on a unix socket (the server crate implements it).
 pub trait ApiServer: Send + Sync {
-    /// Bind `socket` (it must exist when this returns) and serve `host` on it.
-    fn serve(&self, host: Arc<Host>, socket: &Path) -> Result<()>;
-    /// Stop serving the host named `name` (idempotent).
+    /// Bind `socket` (it must exist when this returns) and serve `daemon` on it.
+    fn serve(&self, daemon: Arc<Daemon>, socket: &Path) -> Result<()>;
+    /// Stop serving the virtual host named `name` (idempotent).
     fn stop(&self, name: &str);
 }
 
@@ -91,27 +93,23 @@ struct Record {
 /// One virtual host.
 pub struct Vhost {
     rec: Mutex<Record>,
-    pub host: Arc<Host>,
+    pub daemon: Arc<Daemon>,
 }
 
 impl Vhost {
     pub fn name(&self) -> String {
-        self.rec
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .name
-            .clone()
+        self.rec.locked().name.clone()
     }
 
     /// Note a use (API call, shell input) for the idle timeout.
     pub fn touch(&self) {
-        if let Some(v) = self.host.virtual_ns() {
+        if let Some(v) = self.daemon.virtual_ns() {
             v.touch();
         }
     }
 
     fn last_active(&self) -> i64 {
-        self.host
+        self.daemon
             .virtual_ns()
             .map(|v| v.last_active.load(Ordering::Relaxed))
             .unwrap_or(0)
@@ -141,6 +139,8 @@ pub struct Manager {
     pub defaults: Defaults,
     cgroups: Option<crate::cgroups::Cgroups>,
     api: Box<dyn ApiServer>,
+    /// Disks, mounts and processes ([`crate::kernel`]).
+    kernel: Arc<dyn Kernel>,
     hosts: Mutex<BTreeMap<String, Arc<Vhost>>>,
     /// Names being created or destroyed.
     busy: Mutex<std::collections::BTreeSet<String>>,
@@ -155,50 +155,10 @@ fn valid_name(n: &str) -> bool {
         && n != "default"
 }
 
-/// Run a tool to its end without holding a runtime thread.
-async fn run(cmd: &str, args: &[&str]) -> Result<()> {
-    let out = tokio::process::Command::new(cmd)
-        .args(args)
-        .output()
-        .await
-        .map_err(|e| Error::Internal(format!("{cmd}: {e}")))?;
-    if !out.status.success() {
-        return Err(Error::Internal(format!(
-            "{cmd} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(())
-}
-
-/// Mount a host's disk image `img` at `dir` (made if missing).
-async fn mount_disk(img: &Path, dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).ctx("create dir", dir)?;
-    run(
-        "mount",
-        &[
-            "-o",
-            "loop,nodev",
-            &img.display().to_string(),
-            &dir.display().to_string(),
-        ],
-    )
-    .await
-}
-
-fn is_mounted(path: &Path) -> bool {
-    let p = path.display().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(p.as_str()))
-}
-
 /// Tag the machine's preloaded images into virtual host `v` (those it was not
 /// offered yet); true if it took some. A failure is logged, not fatal.
 fn offer_preloaded(v: &Vhost) -> bool {
-    match v.host.images.apply_preloaded() {
+    match v.daemon.images.apply_preloaded() {
         Ok(tagged) if !tagged.is_empty() => {
             tracing::info!(
                 "virtual host {}: preloaded images {}",
@@ -244,11 +204,6 @@ fn uid_first_of(data_root: &Path, dir: &Path, live_hosts: bool) -> Result<u32> {
     Ok(first)
 }
 
-fn process_alive(pid: i64) -> bool {
-    // SAFETY: kill with signal 0 only checks.
-    pid > 0 && unsafe { libc::kill(pid as i32, 0) } == 0
-}
-
 impl Manager {
     /// Open the manager, adopting virtual hosts whose init still runs and
     /// removing what is left of the others. Must run inside a tokio runtime.
@@ -259,9 +214,24 @@ impl Manager {
         playground: Option<crate::network::PlaygroundNetworkConfig>,
         api: Box<dyn ApiServer>,
     ) -> Result<Arc<Manager>> {
+        let cgroups = crate::daemon::open_cgroups(data_root);
+        let kernel = Arc::new(crate::kernel::Machine);
+        Self::open_on(data_root, exe, defaults, playground, api, kernel, cgroups).await
+    }
+
+    /// [`Manager::open`] on the given kernel and cgroups (tests: a recording
+    /// double and none).
+    pub(crate) async fn open_on(
+        data_root: &Path,
+        exe: PathBuf,
+        defaults: Defaults,
+        playground: Option<crate::network::PlaygroundNetworkConfig>,
+        api: Box<dyn ApiServer>,
+        kernel: Arc<dyn Kernel>,
+        cgroups: Option<crate::cgroups::Cgroups>,
+    ) -> Result<Arc<Manager>> {
         let dir = data_root.join("vhosts");
         std::fs::create_dir_all(&dir).ctx("create dir", &dir)?;
-        let prefix_cg = crate::host::open_cgroups(data_root);
         let networking = playground.is_some();
         let playground = match playground {
             Some(cfg) => Some(crate::network::PlaygroundNetwork::open(
@@ -288,8 +258,9 @@ impl Manager {
             data_root: data_root.to_path_buf(),
             exe,
             defaults,
-            cgroups: prefix_cg,
+            cgroups,
             api,
+            kernel,
             hosts: Mutex::new(BTreeMap::new()),
             busy: Mutex::new(Default::default()),
         });
@@ -308,7 +279,7 @@ impl Manager {
                 m.destroy_remains(&name).await;
             }
         }
-        let live = !m.hosts.lock().unwrap().is_empty();
+        let live = !m.hosts.locked().is_empty();
         let first = uid_first_of(data_root, &dir, live)?;
         m.uid_first.store(first, Ordering::SeqCst);
         if first as u64 + (MAX_SLOTS * UID_SIZE) as u64 > 1 << 31 {
@@ -320,17 +291,17 @@ impl Manager {
             );
         }
         if let Some(pg) = &m.playground {
-            let known: Vec<String> = m.hosts.lock().unwrap().keys().cloned().collect();
+            let known: Vec<String> = m.hosts.locked().keys().cloned().collect();
             if let Err(e) = pg.reconcile(&|n| known.iter().any(|k| k == n)).await {
                 tracing::warn!("playground network: {e}");
             }
         }
         // Cgroups of virtual hosts without a record (a crash during create).
         if let Some(cg) = &m.cgroups {
-            let known: Vec<String> = m.hosts.lock().unwrap().keys().cloned().collect();
-            for h in cg.hosts().unwrap_or_default() {
+            let known: Vec<String> = m.hosts.locked().keys().cloned().collect();
+            for h in cg.daemons().unwrap_or_default() {
                 if h != "default" && !known.contains(&h) && valid_name(&h) {
-                    let _ = cg.remove_host_tree(&h);
+                    let _ = cg.remove_daemon_tree(&h);
                 }
             }
         }
@@ -353,15 +324,21 @@ impl Manager {
         self.data_root.join("vhosts").join(format!("{name}.img"))
     }
 
-    fn host_dir(&self, name: &str) -> PathBuf {
-        self.data_root.join("hosts").join(name)
+    fn daemon_dir(&self, name: &str) -> PathBuf {
+        crate::daemon::dir_in(&self.data_root, name)
+    }
+
+    /// Mount a virtual host's disk `img` at `dir` (made if missing).
+    async fn mount_disk(&self, img: &Path, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).ctx("create dir", dir)?;
+        self.kernel.mount_disk(img, dir).await
     }
 
     async fn adopt(self: &Arc<Self>, name: &str) -> Result<()> {
         let rec: Record = read_json(&self.record_path(name))?
             .ok_or_else(|| Error::Internal("no record".into()))?;
-        let dir = self.host_dir(name);
-        if !is_mounted(&dir) {
+        let dir = self.daemon_dir(name);
+        if !self.kernel.is_mounted(&dir) {
             return Err(Error::Internal("its disk is not mounted".into()));
         }
         let sb: serde_json::Value = read_json(
@@ -371,28 +348,25 @@ impl Manager {
         )?
         .ok_or_else(|| Error::Internal("no init record".into()))?;
         let pid = sb["State"]["Pid"].as_i64().unwrap_or(0);
-        if !process_alive(pid) || sb["State"]["Running"] != true {
+        if !self.kernel.process_alive(pid) || sb["State"]["Running"] != true {
             return Err(Error::Internal("its init is not running".into()));
         }
         let virt = self.virtual_ns(&rec, pid as i32);
-        let host = Host::open_virtual(
+        let daemon = Daemon::open_virtual(
             &self.data_root,
             name,
             self.exe.clone(),
             self.cgroups.clone(),
             virt.clone(),
         )?;
-        self.give_networks(&host, pid as i32).await?;
-        self.api.serve(host.clone(), &virt.socket)?;
+        self.give_networks(&daemon, pid as i32).await?;
+        self.api.serve(daemon.clone(), &virt.socket)?;
         self.chown_socket(&virt.socket, virt.uid_base);
         let v = Arc::new(Vhost {
             rec: Mutex::new(rec),
-            host,
+            daemon,
         });
-        self.hosts
-            .lock()
-            .unwrap()
-            .insert(name.to_string(), v.clone());
+        self.hosts.locked().insert(name.to_string(), v.clone());
         // Images preloaded while the daemon was down (`--preload` at start).
         offer_preloaded(&v);
         Ok(())
@@ -408,7 +382,7 @@ impl Manager {
             size: UID_SIZE,
             hostname: rec.hostname.clone(),
             base_layer: self.data_root.join("vhost-base").join("rootfs"),
-            socket: self.host_dir(&rec.name).join("run").join("docker.sock"),
+            socket: self.daemon_dir(&rec.name).join("run").join("docker.sock"),
             init_pid: std::sync::atomic::AtomicI32::new(init_pid),
             last_active: AtomicI64::new(now_unix()),
         })
@@ -425,15 +399,14 @@ impl Manager {
     /// The virtual host named `name`.
     pub fn get(&self, name: &str) -> Result<Arc<Vhost>> {
         self.hosts
-            .lock()
-            .unwrap()
+            .locked()
             .get(name)
             .cloned()
             .ok_or_else(|| Error::NotFound(format!("No such virtual host: {name}")))
     }
 
     pub fn list(&self) -> Vec<VhostInfo> {
-        let all: Vec<Arc<Vhost>> = self.hosts.lock().unwrap().values().cloned().collect();
+        let all: Vec<Arc<Vhost>> = self.hosts.locked().values().cloned().collect();
         all.iter().map(|v| self.info(v)).collect()
     }
 
@@ -442,9 +415,9 @@ impl Manager {
     }
 
     fn info(&self, v: &Vhost) -> VhostInfo {
-        let rec = v.rec.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let alive = v.host.sandbox_record().is_some_and(|r| r.state.running);
-        let virt = v.host.virtual_ns();
+        let rec = v.rec.locked().clone();
+        let alive = v.daemon.sandbox_record().is_some_and(|r| r.state.running);
+        let virt = v.daemon.virtual_ns();
         VhostInfo {
             name: rec.name.clone(),
             hostname: rec.hostname.clone(),
@@ -465,7 +438,7 @@ impl Manager {
                 .unwrap_or_default(),
             uid_base: virt.map(|x| x.uid_base).unwrap_or(0),
             state: if alive { "running" } else { "dead" }.into(),
-            containers: v.host.counts().0,
+            containers: v.daemon.counts().0,
             labels: rec.labels.clone(),
         }
     }

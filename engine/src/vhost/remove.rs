@@ -1,6 +1,7 @@
 //! Removing virtual hosts: one, what a failed create left, the expired, all.
 
 use super::*;
+use shared::sync::Locked;
 
 impl Manager {
     /// Destroy a virtual host and everything it owned. Idempotent: removing one
@@ -11,7 +12,7 @@ impl Manager {
         let name = name.to_string();
         tokio::spawn(async move { me.remove_now(&name).await })
             .await
-            .map_err(|e| Error::Internal(format!("removing a virtual host: {e}")))?
+            .map_err(Error::task("removing a virtual host"))?
     }
 
     pub(super) async fn remove_now(&self, name: &str) -> Result<()> {
@@ -19,19 +20,19 @@ impl Manager {
             return Err(Error::NotFound(format!("No such virtual host: {name}")));
         }
         let t0 = std::time::Instant::now();
-        let v = self.hosts.lock().unwrap().remove(name);
+        let v = self.hosts.locked().remove(name);
         self.api.stop(name);
-        let session = v.as_ref().map(|v| v.rec.lock().unwrap().session.clone());
+        let session = v.as_ref().map(|v| v.rec.locked().session.clone());
         if let Some(v) = v {
             // Containers first (records, networks), the init last.
-            let sandbox = v.host.sandbox_record().map(|r| r.id);
-            for id in v.host.all_ids() {
+            let sandbox = v.daemon.sandbox_record().map(|r| r.id);
+            for id in v.daemon.all_ids() {
                 if Some(&id) != sandbox.as_ref() {
-                    let _ = v.host.remove_with_volumes(&id, true, true).await;
+                    let _ = v.daemon.remove_with_volumes(&id, true, true).await;
                 }
             }
             tracing::debug!("vhost {name}: containers removed at {:?}", t0.elapsed());
-            let _ = v.host.remove_sandbox().await;
+            let _ = v.daemon.remove_sandbox().await;
             tracing::debug!("vhost {name}: init removed at {:?}", t0.elapsed());
         }
         self.destroy_remains(name).await;
@@ -54,24 +55,24 @@ impl Manager {
         tracing::debug!("vhost {name}: playground link removed");
         if let Some(cg) = &self.cgroups {
             for _ in 0..200 {
-                match cg.remove_host_tree(name) {
+                match cg.remove_daemon_tree(name) {
                     Ok(()) => break,
                     Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
                 }
             }
         }
         tracing::debug!("vhost {name}: cgroups removed");
-        let dir = self.host_dir(name);
+        let dir = self.daemon_dir(name);
         // Its image index is on its disk: release the content only it held
         // from the shared store before the disk goes (mounting the disk again
         // if it is not, as after a reboot).
         let img = self.image_path(name);
-        if !is_mounted(&dir) && img.exists() {
-            if let Err(e) = mount_disk(&img, &dir).await {
+        if !self.kernel.is_mounted(&dir) && img.exists() {
+            if let Err(e) = self.mount_disk(&img, &dir).await {
                 tracing::warn!("mounting the disk of virtual host {name}: {e}");
             }
         }
-        if is_mounted(&dir) {
+        if self.kernel.is_mounted(&dir) {
             let released = crate::image::ImageStore::open(&self.data_root, name)
                 .and_then(|images| images.release_all());
             if let Err(e) = released {
@@ -83,13 +84,10 @@ impl Manager {
         // The API socket bound on it keeps it busy until its listener is dropped,
         // which the aborted server task does within milliseconds.
         for i in 0..200 {
-            if !is_mounted(&dir) {
+            if !self.kernel.is_mounted(&dir) {
                 break;
             }
-            let flags = if i == 199 { libc::MNT_DETACH } else { 0 };
-            let c = std::ffi::CString::new(dir.display().to_string()).unwrap_or_default();
-            // SAFETY: umount2 with a valid C string.
-            if unsafe { libc::umount2(c.as_ptr(), flags) } == 0 {
+            if self.kernel.unmount(&dir, i == 199).is_ok() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -102,14 +100,14 @@ impl Manager {
     /// Expire hosts past their TTL or idle timeout, and drop those whose init died.
     pub(super) async fn expire(self: &Arc<Self>) {
         let now = now_unix();
-        let all: Vec<Arc<Vhost>> = self.hosts.lock().unwrap().values().cloned().collect();
+        let all: Vec<Arc<Vhost>> = self.hosts.locked().values().cloned().collect();
         for v in all {
             let (name, created, ttl, idle) = {
-                let r = v.rec.lock().unwrap_or_else(|p| p.into_inner());
+                let r = v.rec.locked();
                 (r.name.clone(), r.created_unix, r.ttl, r.idle_timeout)
             };
             let last = v.last_active();
-            let dead = !v.host.sandbox_record().is_some_and(|r| r.state.running);
+            let dead = !v.daemon.sandbox_record().is_some_and(|r| r.state.running);
             let expired = (ttl > 0 && now >= created + ttl) || (idle > 0 && now >= last + idle);
             if dead || expired {
                 tracing::info!(
@@ -123,7 +121,7 @@ impl Manager {
 
     /// Remove every virtual host (tests, and `dockhand host rm --all`).
     pub async fn remove_all(self: &Arc<Self>) {
-        let names: Vec<String> = self.hosts.lock().unwrap().keys().cloned().collect();
+        let names: Vec<String> = self.hosts.locked().keys().cloned().collect();
         for n in names {
             let _ = self.remove(&n).await;
         }

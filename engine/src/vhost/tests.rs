@@ -72,3 +72,212 @@ fn uid_ranges_stay_below_2_31_and_old_data_roots_keep_theirs() {
         hashed_uid_first(root2.path(), BUCKETS)
     );
 }
+
+/// The API side of a virtual host for the tests: records what it was asked,
+/// and refuses to serve when told to.
+#[derive(Default)]
+struct TestApi {
+    refuse: bool,
+    stopped: Mutex<Vec<String>>,
+}
+
+impl ApiServer for Arc<TestApi> {
+    fn serve(&self, _: Arc<Daemon>, _: &Path) -> Result<()> {
+        if self.refuse {
+            return Err(Error::Internal("serving refused as the test asked".into()));
+        }
+        Ok(())
+    }
+    fn stop(&self, name: &str) {
+        self.stopped.locked().push(name.to_string());
+    }
+}
+
+/// A manager on a temporary data root, the recording kernel and no cgroups;
+/// the shared base is marked made (it needs the machine's busybox, not root).
+async fn manager_on(
+    kernel: &Arc<crate::kernel::Recorder>,
+    api: &Arc<TestApi>,
+) -> (tempfile::TempDir, Arc<Manager>) {
+    let root = tempfile::tempdir().unwrap();
+    let base = root.path().join("vhost-base/rootfs");
+    std::fs::create_dir_all(&base).unwrap();
+    std::fs::write(base.join(".complete"), b"").unwrap();
+    let m = Manager::open_on(
+        root.path(),
+        PathBuf::from("/bin/true"),
+        Defaults::default(),
+        None,
+        Box::new(api.clone()),
+        kernel.clone(),
+        None,
+    )
+    .await
+    .expect("open the manager");
+    (root, m)
+}
+
+fn request(name: &str) -> VhostCreateRequest {
+    VhostCreateRequest {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+/// A virtual host's disk image and the folder it is mounted at.
+fn disk_of(root: &Path, name: &str) -> (PathBuf, PathBuf) {
+    (
+        root.join(format!("vhosts/{name}.img")),
+        crate::daemon::dir_in(root, name),
+    )
+}
+
+/// Nothing of a virtual host is left under the data root.
+fn assert_nothing_left(root: &Path, name: &str) {
+    for p in [
+        root.join(format!("vhosts/{name}.json")),
+        root.join(format!("vhosts/{name}.img")),
+        crate::daemon::dir_in(root, name),
+    ] {
+        assert!(!p.exists(), "{} is left", p.display());
+    }
+}
+
+#[tokio::test]
+async fn a_disk_that_cannot_be_made_leaves_nothing_and_frees_the_name() {
+    let kernel = Arc::new(crate::kernel::Recorder::default());
+    let api = Arc::new(TestApi::default());
+    let (root, m) = manager_on(&kernel, &api).await;
+    kernel.fail("make_disk");
+    let e = m.create(request("vh1")).await.unwrap_err();
+    assert!(e.to_string().contains("make_disk"), "{e}");
+    let (img, dir) = disk_of(root.path(), "vh1");
+    use crate::kernel::Call::*;
+    assert_eq!(
+        kernel.calls(),
+        [
+            MakeDisk {
+                image: img.clone(),
+                size: 2 << 30
+            },
+            // mkfs leaves the file: the clean-up tries to mount it to release
+            // its images, which an unformatted file refuses.
+            MountDisk { image: img, dir },
+        ]
+    );
+    assert_nothing_left(root.path(), "vh1");
+    assert!(m.list().is_empty());
+    // The name is free again: the same failure, not "already exists".
+    let again = m.create(request("vh1")).await.unwrap_err();
+    assert!(again.to_string().contains("make_disk"), "{again}");
+}
+
+#[tokio::test]
+async fn a_disk_that_cannot_be_mounted_is_removed() {
+    let kernel = Arc::new(crate::kernel::Recorder::default());
+    let api = Arc::new(TestApi::default());
+    let (root, m) = manager_on(&kernel, &api).await;
+    kernel.fail("mount_disk");
+    let mut req = request("vh2");
+    req.limits.disk = Some(64 << 20);
+    m.create(req).await.unwrap_err();
+    let (img, dir) = disk_of(root.path(), "vh2");
+    use crate::kernel::Call::*;
+    assert_eq!(
+        kernel.calls(),
+        [
+            MakeDisk {
+                image: img.clone(),
+                size: 64 << 20
+            },
+            MountDisk {
+                image: img.clone(),
+                dir: dir.clone()
+            },
+            // The clean-up mounts it again to release the images on it.
+            MountDisk { image: img, dir },
+        ]
+    );
+    assert_nothing_left(root.path(), "vh2");
+    assert_eq!(*api.stopped.locked(), ["vh2"]);
+}
+
+#[tokio::test]
+async fn a_failure_after_the_mount_unmounts_the_disk_and_removes_it() {
+    let kernel = Arc::new(crate::kernel::Recorder::default());
+    let api = Arc::new(TestApi {
+        refuse: true,
+        ..Default::default()
+    });
+    let (root, m) = manager_on(&kernel, &api).await;
+    let mut req = request("vh3");
+    req.limits.disk = Some(64 << 20);
+    // As root the daemon opens on the disk and serving it fails; as a user
+    // the chown of its run directory fails first. Either way, after the mount.
+    m.create(req).await.unwrap_err();
+    let (img, dir) = disk_of(root.path(), "vh3");
+    use crate::kernel::Call::*;
+    assert_eq!(
+        kernel.calls(),
+        [
+            MakeDisk {
+                image: img.clone(),
+                size: 64 << 20
+            },
+            MountDisk {
+                image: img,
+                dir: dir.clone()
+            },
+            Unmount { dir, lazy: false },
+        ]
+    );
+    assert!(kernel.mounted().is_empty());
+    assert_nothing_left(root.path(), "vh3");
+}
+
+#[tokio::test]
+async fn a_record_whose_disk_is_not_mounted_is_not_adopted_and_goes() {
+    let kernel = Arc::new(crate::kernel::Recorder::default());
+    let api = Arc::new(TestApi::default());
+    let root = tempfile::tempdir().unwrap();
+    // What a reboot leaves: a record and a disk image, nothing mounted.
+    let rec = Record {
+        name: "gone".into(),
+        hostname: "gone".into(),
+        slot: 3,
+        created: String::new(),
+        created_unix: 0,
+        ttl: 0,
+        idle_timeout: 0,
+        limits: VhostLimits::default(),
+        session: String::new(),
+        egress: "none".into(),
+        sandbox: "s".into(),
+        ip: String::new(),
+        labels: Default::default(),
+    };
+    std::fs::create_dir_all(root.path().join("vhosts")).unwrap();
+    write_json_atomic(&root.path().join("vhosts/gone.json"), &rec).unwrap();
+    let (img, dir) = disk_of(root.path(), "gone");
+    std::fs::write(&img, b"").unwrap();
+    let m = Manager::open_on(
+        root.path(),
+        PathBuf::from("/bin/true"),
+        Defaults::default(),
+        None,
+        Box::new(api.clone()),
+        kernel.clone(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(m.list().is_empty());
+    // Its disk is tried once more to release the images it held (this one,
+    // never formatted, does not mount: nothing is unmounted), and everything
+    // of it removed.
+    assert_eq!(
+        kernel.calls(),
+        [crate::kernel::Call::MountDisk { image: img, dir }]
+    );
+    assert_nothing_left(root.path(), "gone");
+}

@@ -21,6 +21,7 @@
 mod manifests;
 mod uploads;
 
+use shared::sync::Locked;
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write};
@@ -201,12 +202,12 @@ impl Storage {
 
     /// The slot (lock and hash state) of an upload.
     pub fn upload_slot(&self, uuid: &str) -> UploadSlot {
-        let mut m = self.inner.uploads.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.inner.uploads.locked();
         m.entry(uuid.to_string()).or_default().clone()
     }
 
     pub(crate) fn forget_upload(&self, uuid: &str) {
-        let mut m = self.inner.uploads.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.inner.uploads.locked();
         m.remove(uuid);
     }
 }

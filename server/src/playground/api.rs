@@ -12,7 +12,7 @@
 use super::proxy;
 use super::session::{close_code_for, Playground, Session};
 use crate::ApiError;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -20,12 +20,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
 use axum::{Json, Router};
-use engine::upload::{self, Owner, UploadError};
 use futures_util::StreamExt;
 use shared::playground::routes;
 use shared::playground::{
-    CloseReason, CreateSession, PlaygroundConfig, TabId, TerminalCreated, UploadQuery,
-    UploadResult, TOKEN_HEADER, TOKEN_QUERY,
+    CloseReason, CreateSession, PlaygroundConfig, TabId, TerminalCreated, TOKEN_HEADER, TOKEN_QUERY,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -38,45 +36,46 @@ pub struct PgState {
     pub ui: Option<Arc<PathBuf>>,
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+use crate::error::ApiResult;
 
 pub fn router(pg: Arc<Playground>) -> Router {
     let ui = pg.opts.ui_dir.clone().map(Arc::new);
     let st = PgState { pg, ui };
-    super::workshop_api::routes(super::lesson_api::routes(Router::new()))
-        .route("/api/config", get(config))
-        .route("/api/sessions", post(create_session))
-        .route(
-            "/api/sessions/{id}",
-            get(get_session).delete(delete_session),
-        )
-        .route("/api/sessions/{id}/ws", get(session_ws))
-        .route("/api/sessions/{id}/instances", post(add_instance))
-        .route(
-            "/api/sessions/{id}/instances/{name}",
-            delete(remove_instance),
-        )
-        .route(
-            "/api/sessions/{id}/instances/{name}/terminals",
-            post(open_tab),
-        )
-        .route(
-            "/api/sessions/{id}/instances/{name}/terminals/{tab}",
-            get(terminal_ws).delete(close_tab),
-        )
-        .route("/api/sessions/{id}/instances/{name}/upload", post(upload))
-        .route("/api/{*rest}", any(api_not_found))
-        .route("/s/{*rest}", any(proxy_route))
-        .fallback(ui_route)
-        .layer(axum::middleware::from_fn_with_state(
-            st.clone(),
-            from_proxied_pages,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            st.clone(),
-            by_host_name,
-        ))
-        .with_state(st)
+    super::upload_api::routes(super::workshop_api::routes(super::lesson_api::routes(
+        Router::new(),
+    )))
+    .route("/api/config", get(config))
+    .route("/api/sessions", post(create_session))
+    .route(
+        "/api/sessions/{id}",
+        get(get_session).delete(delete_session),
+    )
+    .route("/api/sessions/{id}/ws", get(session_ws))
+    .route("/api/sessions/{id}/instances", post(add_instance))
+    .route(
+        "/api/sessions/{id}/instances/{name}",
+        delete(remove_instance),
+    )
+    .route(
+        "/api/sessions/{id}/instances/{name}/terminals",
+        post(open_tab),
+    )
+    .route(
+        "/api/sessions/{id}/instances/{name}/terminals/{tab}",
+        get(terminal_ws).delete(close_tab),
+    )
+    .route("/api/{*rest}", any(api_not_found))
+    .route("/s/{*rest}", any(proxy_route))
+    .fallback(ui_route)
+    .layer(axum::middleware::from_fn_with_state(
+        st.clone(),
+        from_proxied_pages,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        st.clone(),
+        by_host_name,
+    ))
+    .with_state(st)
 }
 
 /// With `--port-domain`: a request for `NODE-PORT-SESSION.<domain>` is that
@@ -284,99 +283,6 @@ async fn close_tab(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn upload(
-    State(st): State<PgState>,
-    Path((id, name)): Path<(String, String)>,
-    Query(q): Query<UploadQuery>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Json<UploadResult>> {
-    let s = authed(&st, &id, &headers)?;
-    let limit = st.pg.opts.upload_limit;
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "That is larger than this playground takes ({}).",
-                human_size(limit)
-            ),
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    if !upload::valid_name(&q.name) {
-        return Err(ApiError::bad_request(format!(
-            "{:?} is not a file name.",
-            q.name
-        )));
-    }
-    let inst = s.instance(&name).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("This session has no instance {name}."),
-        )
-    })?;
-    let term = inst.terminal(q.terminal).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("{name} has no terminal {}.", q.terminal),
-        )
-    })?;
-    let data = axum::body::to_bytes(body, limit as usize)
-        .await
-        .map_err(|_| too_large())?;
-    let pid = term.shell_pid().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            format!("The shell of terminal {} has ended.", q.terminal),
-        )
-    })?;
-    let owner = inst.host.virtual_ns().map(|v| Owner {
-        uid: v.uid_base,
-        gid: v.uid_base,
-    });
-    let (file, tar) = (q.name.clone(), q.tar == 1);
-    let bytes = data.len() as u64;
-    // On a thread of its own: it takes the instance root's identity for the writes.
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let result = (|| -> Result<String, UploadError> {
-            let (dir, cwd) = upload::open_cwd(pid)?;
-            upload::become_owner(owner)?;
-            if tar {
-                upload::put_tar(&dir, &data, owner)?;
-            } else {
-                upload::put_file(&dir, &file, &data, owner)?;
-            }
-            Ok(format!("{}/{file}", cwd.trim_end_matches('/')))
-        })();
-        let _ = tx.send(result);
-    });
-    let path = rx
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| match e {
-            UploadError::Bad(m) => ApiError::bad_request(m),
-            UploadError::Io(m) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m),
-        })?;
-    Ok(Json(UploadResult { path, bytes }))
-}
-
-fn human_size(n: u64) -> String {
-    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
-        format!("{} MiB", n >> 20)
-    } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
-        format!("{} KiB", n >> 10)
-    } else {
-        format!("{n} bytes")
-    }
-}
-
 pub(super) async fn close_with(mut socket: WebSocket, code: u16) {
     let _ = socket
         .send(Message::Close(Some(CloseFrame {
@@ -525,6 +431,7 @@ async fn from_proxied_pages(State(st): State<PgState>, req: Request, next: Next)
 mod tests {
     use super::*;
     use crate::playground::config::PlaygroundOptions;
+    use axum::body::Body;
     use tower::ServiceExt;
 
     fn app(f: impl FnOnce(&mut PlaygroundOptions)) -> (Arc<Playground>, Router) {

@@ -30,7 +30,7 @@ fn snapshot(pg: &Playground, s: &Session) -> Vec<SessionEvent> {
     let mut out = vec![SessionEvent::Session(s.info(pg.opts.max_instances))];
     for i in s.instances() {
         out.push(SessionEvent::InstanceState(state::snapshot(
-            &i.host, &s.id, &i.name,
+            &i.daemon, &s.id, &i.name,
         )));
     }
     out.push(SessionEvent::Lesson(pg.lesson_progress(s)));

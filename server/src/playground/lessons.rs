@@ -13,8 +13,9 @@ use axum::http::StatusCode;
 use shared::lessons::{Check, CheckOutcome, ContainerState, Lesson, LessonProgress, Step};
 use shared::playground::SessionEvent;
 
-use super::session::{lock, Playground, Session};
+use super::session::{Playground, Session};
 use crate::ApiError;
+use shared::sync::Locked;
 
 /// How often the current step is checked while a page follows the session.
 const TICK: Duration = Duration::from_secs(1);
@@ -74,7 +75,7 @@ fn current<'a>(lessons: &'a [Lesson], p: &Progress) -> Option<(&'a Lesson, &'a S
 impl Playground {
     /// The session's lesson progress, for its socket's snapshot.
     pub fn lesson_progress(&self, s: &Session) -> LessonProgress {
-        view(&self.opts.lessons, &lock(&s.lesson))
+        view(&self.opts.lessons, &s.lesson.locked())
     }
 
     fn push_progress(&self, s: &Session) {
@@ -94,7 +95,7 @@ impl Playground {
             ));
         }
         let start = {
-            let mut p = lock(&s.lesson);
+            let mut p = s.lesson.locked();
             p.lesson = Some(id.to_string());
             !std::mem::replace(&mut p.task, true)
         };
@@ -110,7 +111,7 @@ impl Playground {
     /// done by the trainee's word.
     pub fn mark_step_done(&self, s: &Session, step: &str) -> Result<LessonProgress, ApiError> {
         {
-            let mut p = lock(&s.lesson);
+            let mut p = s.lesson.locked();
             let Some(l) = p
                 .lesson
                 .as_deref()
@@ -143,7 +144,7 @@ impl Playground {
     /// `POST .../lesson/check`: the current step, checked now.
     pub async fn check_lesson_now(&self, s: &Session) -> Result<CheckOutcome, ApiError> {
         let step = {
-            let p = lock(&s.lesson);
+            let p = s.lesson.locked();
             current(&self.opts.lessons, &p).map(|(_, st)| st.clone())
         };
         let Some(step) = step else {
@@ -178,7 +179,7 @@ impl Playground {
             holds(s, c).await?;
         }
         let newly = {
-            let mut p = lock(&s.lesson);
+            let mut p = s.lesson.locked();
             match current(&self.opts.lessons, &p) {
                 Some((l, st)) if st.id == step.id => {
                     let id = l.id.clone();
@@ -218,7 +219,7 @@ async fn checker(pg: Weak<Playground>, s: Weak<Session>) {
             continue;
         }
         let step = {
-            let p = lock(&s.lesson);
+            let p = s.lesson.locked();
             current(&pg.opts.lessons, &p).map(|(_, st)| st.clone())
         };
         let Some(step) = step else { continue };
@@ -249,12 +250,12 @@ async fn holds(s: &Session, check: &Check) -> Result<(), String> {
     let inst = s
         .instance(&node)
         .ok_or_else(|| format!("the session has no instance {node}: add one"))?;
-    let host = &inst.host;
+    let daemon = &inst.daemon;
     let none = engine::container::Filters::new();
     match check {
         Check::Script { script, .. } => {
             let argv = vec!["/bin/sh".into(), "-c".into(), script.clone()];
-            let (code, out) = host
+            let (code, out) = daemon
                 .sandbox_run(argv, SCRIPT_TIMEOUT)
                 .await
                 .map_err(|e| format!("the check could not run on {node}: {e}"))?;
@@ -270,7 +271,7 @@ async fn holds(s: &Session, check: &Check) -> Result<(), String> {
             }
         }
         Check::Container { name, state, .. } => {
-            let list = host.list(true, None, &none).map_err(|e| e.to_string())?;
+            let list = daemon.list(true, None, &none).map_err(|e| e.to_string())?;
             let c = list
                 .iter()
                 .find(|c| c.names.iter().any(|n| n.trim_start_matches('/') == name))
@@ -286,13 +287,13 @@ async fn holds(s: &Session, check: &Check) -> Result<(), String> {
                 Err(format!("{name} is {}, not {}", c.state, state_word(*state)))
             }
         }
-        Check::Image { reference, .. } => host
+        Check::Image { reference, .. } => daemon
             .images
             .lookup_name(reference)
             .map(|_| ())
             .map_err(|_| format!("no image {reference} on {node}")),
         Check::Port { port, .. } => {
-            let list = host.list(false, None, &none).map_err(|e| e.to_string())?;
+            let list = daemon.list(false, None, &none).map_err(|e| e.to_string())?;
             let published = list.iter().any(|c| {
                 c.ports
                     .iter()
@@ -307,7 +308,7 @@ async fn holds(s: &Session, check: &Check) -> Result<(), String> {
             }
         }
         Check::Network { name, members, .. } => {
-            let nets = host
+            let nets = daemon
                 .networks()
                 .ok_or_else(|| format!("{node} has no networks"))?;
             let net = nets
@@ -324,7 +325,7 @@ async fn holds(s: &Session, check: &Check) -> Result<(), String> {
             }
         }
         Check::VolumeFile { volume, path, .. } => {
-            let v = host
+            let v = daemon
                 .volume_inspect(volume)
                 .map_err(|_| format!("no volume {volume} on {node}"))?;
             let root = v["Mountpoint"].as_str().unwrap_or_default().to_string();

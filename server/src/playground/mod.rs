@@ -28,6 +28,7 @@ pub mod session;
 pub mod state;
 pub mod terminal;
 pub mod ui;
+mod upload_api;
 pub mod workshop;
 mod workshop_api;
 

@@ -30,15 +30,15 @@ pub fn run(opts: DaemonOptions, pg: PlaygroundOptions) -> std::io::Result<()> {
 }
 
 async fn serve(opts: DaemonOptions, pg_opts: PlaygroundOptions) -> std::io::Result<()> {
-    let host = crate::open_machine(&opts, true).await?;
+    let daemon = crate::open_machine(&opts, true).await?;
     // The playground's address before the socket: a taken port fails first.
     let tcp = tokio::net::TcpListener::bind(pg_opts.listen)
         .await
         .map_err(|e| std::io::Error::other(format!("listen on {}: {e}", pg_opts.listen)))?;
     let unix = crate::bind_api_socket(&opts.socket)?;
     let registry = crate::registry_client(&opts)?;
-    let vhosts = crate::open_vhosts(&opts, &host, &registry).await?;
-    crate::routes::events::record(&host);
+    let vhosts = crate::open_vhosts(&opts, &daemon, &registry).await?;
+    crate::routes::events::record(&daemon);
     let ui = pg_opts.ui_dir.clone();
     let listen = tcp.local_addr()?;
     let pg = Playground::new(pg_opts, Some(vhosts.clone()));
@@ -57,7 +57,7 @@ async fn serve(opts: DaemonOptions, pg_opts: PlaygroundOptions) -> std::io::Resu
         let _ = rx.wait_for(|s| *s).await;
     };
     let docker = crate::app(AppState {
-        host,
+        daemon,
         data_root: opts.data_root.clone(),
         vhosts: Some(vhosts),
         registry,

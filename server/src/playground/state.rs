@@ -2,31 +2,31 @@
 //! `images`, `network ls` and `volume ls` would print there, read from the
 //! engine directly (the same calls as the Engine API's list handlers).
 
-use engine::host::Host;
+use engine::daemon::Daemon;
 use serde_json::Value;
 use shared::api::{ContainerSummary, ImageSummary};
 use shared::playground::{
     routes, ContainerRow, ImageRow, InstanceState, NetworkRow, PortLink, Proto, VolumeRow,
 };
 
-/// A snapshot of `host`, the instance `node` of session `session`.
-pub fn snapshot(host: &Host, session: &str, node: &str) -> InstanceState {
+/// A snapshot of `daemon`, the instance `node` of session `session`.
+pub fn snapshot(daemon: &Daemon, session: &str, node: &str) -> InstanceState {
     let none = engine::container::Filters::new();
-    let containers = host
+    let containers = daemon
         .list(true, None, &none)
         .unwrap_or_default()
         .iter()
         .map(|c| container_row(c, session, node))
         .collect();
-    let images = host.images.list(false).iter().map(image_row).collect();
-    let networks = host
+    let images = daemon.images.list(false).iter().map(image_row).collect();
+    let networks = daemon
         .networks()
         .and_then(|n| n.list().ok())
         .unwrap_or_default()
         .iter()
         .map(network_row)
         .collect();
-    let volumes = host
+    let volumes = daemon
         .volume_list(&none)
         .unwrap_or_default()
         .iter()

@@ -14,7 +14,7 @@
 
 use axum::extract::ws::{CloseFrame, Message};
 use bytes::Bytes;
-use engine::host::Host;
+use engine::daemon::Daemon;
 use engine::monitor::EXIT_STREAM;
 use engine::procs::{self, parent_pid, pids_with_env};
 use engine::runtime::spec::ExitStatus;
@@ -23,6 +23,7 @@ use nix::sys::signal::Signal;
 use shared::playground::{
     close_code, encode_output, ReplayBuffer, TabId, TerminalCommand, TerminalEvent,
 };
+use shared::sync::Locked;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc};
@@ -54,7 +55,7 @@ pub struct Terminal {
     pub tab: TabId,
     marker: String,
     /// The instance and the exec of the shell (`None` in unit tests).
-    exec: Option<(Arc<Host>, String)>,
+    exec: Option<(Arc<Daemon>, String)>,
     input: mpsc::Sender<Bytes>,
     state: Mutex<TermState>,
     live: broadcast::Sender<Out>,
@@ -73,7 +74,7 @@ impl Terminal {
     /// input goes to the returned receiver (the seam the unit tests use).
     pub fn detached(
         tab: TabId,
-        exec: Option<(Arc<Host>, String)>,
+        exec: Option<(Arc<Daemon>, String)>,
         marker: String,
         replay_bytes: usize,
     ) -> (Arc<Terminal>, mpsc::Receiver<Bytes>) {
@@ -93,10 +94,10 @@ impl Terminal {
         (t, rx)
     }
 
-    /// Start a login shell in `host`'s init and the task that pumps it.
+    /// Start a login shell in `daemon`'s init and the task that pumps it.
     /// `on_exit` runs once when the shell has ended.
     pub async fn start(
-        host: Arc<Host>,
+        daemon: Arc<Daemon>,
         tab: TabId,
         replay_bytes: usize,
         on_exit: impl FnOnce(Option<i32>) + Send + 'static,
@@ -117,18 +118,18 @@ impl Terminal {
             console_size: Some([24, 80]),
             ..Default::default()
         };
-        let exec_id = host.sandbox_exec_create(req)?;
-        let conn = host.exec_start(&exec_id, Some([24, 80]))?.await?;
+        let exec_id = daemon.sandbox_exec_create(req)?;
+        let conn = daemon.exec_start(&exec_id, Some([24, 80]))?.await?;
         let (term, input) = Terminal::detached(
             tab,
-            Some((host.clone(), exec_id.clone())),
+            Some((daemon.clone(), exec_id.clone())),
             marker,
             replay_bytes,
         );
         let t = term.clone();
         tokio::spawn(async move {
             let code = t.pump(conn, input).await;
-            host.exec_finished(&exec_id, code.map(i64::from).unwrap_or(255));
+            daemon.exec_finished(&exec_id, code.map(i64::from).unwrap_or(255));
             t.finish(code);
             on_exit(code);
         });
@@ -177,7 +178,7 @@ impl Terminal {
         if data.is_empty() {
             return;
         }
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.state.locked();
         let offset = st.replay.push(data);
         let _ = self
             .live
@@ -186,7 +187,7 @@ impl Terminal {
 
     /// The shell ended.
     pub fn finish(&self, code: Option<i32>) {
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.state.locked();
         if st.exited.is_none() {
             st.exited = Some(code);
             let _ = self.live.send(Out::Exited(code));
@@ -196,7 +197,7 @@ impl Terminal {
     /// The tab or session is gone: connected sockets close with `code`, later
     /// ones too.
     pub fn close(&self, code: u16) {
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.state.locked();
         if st.gone.is_none() {
             st.gone = Some(code);
             let _ = self.live.send(Out::Gone(code));
@@ -205,7 +206,7 @@ impl Terminal {
 
     /// The replay for a client that has `offset` bytes, and the live output after it.
     pub fn attach(&self, offset: u64) -> Attach {
-        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let st = self.state.locked();
         Attach {
             replay: st.replay.replay_from(offset),
             rx: self.live.subscribe(),
@@ -216,19 +217,11 @@ impl Terminal {
 
     /// Bytes of output so far.
     pub fn end(&self) -> u64 {
-        self.state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .replay
-            .end()
+        self.state.locked().replay.end()
     }
 
     pub fn exited(&self) -> bool {
-        self.state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .exited
-            .is_some()
+        self.state.locked().exited.is_some()
     }
 
     /// Typed bytes for the shell.
@@ -241,8 +234,8 @@ impl Terminal {
         if cols == 0 || rows == 0 {
             return;
         }
-        if let Some((host, exec_id)) = &self.exec {
-            if let Err(e) = host.resize("", Some(exec_id), rows, cols).await {
+        if let Some((daemon, exec_id)) = &self.exec {
+            if let Err(e) = daemon.resize("", Some(exec_id), rows, cols).await {
                 tracing::debug!("resize of tab {}: {e}", self.tab);
             }
         }

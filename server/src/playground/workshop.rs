@@ -16,9 +16,10 @@ use shared::playground::{close_code, CloseReason, SessionEvent};
 use shared::workshop::{Trainee, WorkshopCreated, WorkshopEvent};
 use tokio::sync::broadcast;
 
-use super::session::{lock, same_secret, Playground, Session};
+use super::session::{same_secret, Playground, Session};
 use super::terminal::hex_token;
 use crate::ApiError;
+use shared::sync::Locked;
 
 /// What changed, for the trainer's sockets.
 #[derive(Debug, Clone)]
@@ -46,7 +47,8 @@ impl Workshop {
     }
 
     fn members(&self) -> Vec<(String, String)> {
-        lock(&self.members)
+        self.members
+            .locked()
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
@@ -76,7 +78,7 @@ impl Playground {
                 "That is not the trainer code.",
             ));
         }
-        let mut all = lock(&self.workshops);
+        let mut all = self.workshops.locked();
         let mut code = join_code();
         while all.values().any(|w| w.join_code == code) {
             code = join_code();
@@ -101,7 +103,8 @@ impl Playground {
     /// The open workshop whose join code is `code` (any case).
     pub fn workshop_by_code(&self, code: &str) -> Result<Arc<Workshop>, ApiError> {
         let code = code.trim().to_ascii_uppercase();
-        lock(&self.workshops)
+        self.workshops
+            .locked()
             .values()
             .find(|w| w.join_code == code)
             .cloned()
@@ -114,7 +117,7 @@ impl Playground {
             .map(|n| n.trim().chars().take(40).collect::<String>())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| s.id.clone());
-        lock(&w.members).insert(s.id.clone(), name);
+        w.members.locked().insert(s.id.clone(), name);
         let _ = s.workshop.set(w.clone());
         w.changed(Change::Trainee(s.id.clone()));
     }
@@ -125,7 +128,9 @@ impl Playground {
         id: &str,
         token: Option<&str>,
     ) -> Result<Arc<Workshop>, ApiError> {
-        let w = lock(&self.workshops)
+        let w = self
+            .workshops
+            .locked()
             .get(id)
             .cloned()
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "No such workshop."))?;
@@ -140,7 +145,7 @@ impl Playground {
 
     /// A member session of `w`.
     pub fn trainee_session(&self, w: &Workshop, id: &str) -> Result<Arc<Session>, ApiError> {
-        if !lock(&w.members).contains_key(id) {
+        if !w.members.locked().contains_key(id) {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "No such trainee in this workshop.",
@@ -158,7 +163,7 @@ impl Playground {
             name: name.to_string(),
             states: instances
                 .iter()
-                .map(|i| super::state::snapshot(&i.host, &s.id, &i.name))
+                .map(|i| super::state::snapshot(&i.daemon, &s.id, &i.name))
                 .collect(),
             instances: instances.iter().map(|i| i.info()).collect(),
             lesson: self.lesson_progress(s),
@@ -189,7 +194,7 @@ impl Playground {
         if w.closed.swap(true, Ordering::SeqCst) {
             return;
         }
-        lock(&self.workshops).remove(&w.id);
+        self.workshops.locked().remove(&w.id);
         w.changed(Change::Closed);
         for (id, _) in w.members() {
             self.close_session(&id, CloseReason::WorkshopClosed).await;
@@ -239,7 +244,7 @@ pub async fn serve_workshop_feed<S, R, E>(
             c = sub.recv() => {
                 let evs = match c {
                     Ok(Change::Trainee(id)) => {
-                        let name = lock(&w.members).get(&id).cloned();
+                        let name = w.members.locked().get(&id).cloned();
                         match (pg.session_by_id(&id), name) {
                             (Some(s), Some(name)) => vec![WorkshopEvent::Trainee(Box::new(pg.trainee(&s, &name)))],
                             _ => vec![WorkshopEvent::Left { session: id }],

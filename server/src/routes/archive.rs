@@ -96,10 +96,11 @@ pub async fn commit(
             p => truthy(p.map(String::from).as_ref()),
         },
     };
-    let host = st.host.clone();
-    let id = tokio::task::spawn_blocking(move || engine::commit::commit(&host, &container, &opts))
-        .await
-        .map_err(internal)??;
+    let daemon = st.daemon.clone();
+    let id =
+        tokio::task::spawn_blocking(move || engine::commit::commit(&daemon, &container, &opts))
+            .await
+            .map_err(internal)??;
     Ok((StatusCode::CREATED, Json(json!({ "Id": id }))).into_response())
 }
 
@@ -108,19 +109,19 @@ pub async fn save(st: AppState, names: Vec<String>) -> ApiResult<Response> {
     if names.is_empty() {
         return Err(ApiError::bad_request("no image names given"));
     }
-    let host = st.host.clone();
+    let daemon = st.daemon.clone();
     // Resolve every name before the first byte goes out.
     {
-        let host = host.clone();
+        let daemon = daemon.clone();
         let names = names.clone();
         tokio::task::spawn_blocking(move || {
-            engine::archive::SaveSet::prepare(&host.images, &names).map(|_| ())
+            engine::archive::SaveSet::prepare(&daemon.images, &names).map(|_| ())
         })
         .await
         .map_err(internal)??;
     }
     let body = streamed_body(move |w| {
-        let set = engine::archive::SaveSet::prepare(&host.images, &names)
+        let set = engine::archive::SaveSet::prepare(&daemon.images, &names)
             .map_err(|e| io::Error::other(e.to_string()))?;
         set.write(w)
     });
@@ -153,7 +154,7 @@ pub async fn load(
 ) -> ApiResult<Response> {
     let quiet = truthy(q.get("quiet"));
     let spool = spool_body(&st, body).await?;
-    let host = st.host.clone();
+    let daemon = st.daemon.clone();
     let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(64);
     tokio::task::spawn_blocking(move || {
         let send = |v: Value| {
@@ -162,7 +163,7 @@ pub async fn load(
         let res = (|| -> Result<Vec<engine::archive::Loaded>, engine::image::ImageError> {
             let mut f = spool;
             std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(0))
-                .map_err(|e| engine::image::ImageError::Internal(e.to_string()))?;
+                .map_err(|e| engine::error::IoError::new("rewind", "the spooled upload", e))?;
             let mut src = engine::archive::decompressed(f)?;
             let mut progress = |id: &str, cur: u64, total: u64| {
                 if !quiet {
@@ -174,7 +175,7 @@ pub async fn load(
                     }));
                 }
             };
-            engine::archive::load(&host.images, &mut src, &mut progress)
+            engine::archive::load(&daemon.images, &mut src, &mut progress)
         })();
         match res {
             Ok(images) => {
@@ -220,9 +221,9 @@ pub fn write_error(what: &str, e: &io::Error) -> String {
     format!("write {what}: {text}")
 }
 
-/// Write a request body to an unnamed scratch file of the host.
+/// Write a request body to an unnamed scratch file of the daemon.
 pub async fn spool_body(st: &AppState, body: Body) -> ApiResult<std::fs::File> {
-    let spool = scratch_file(&st.host).map_err(internal)?;
+    let spool = scratch_file(&st.daemon).map_err(internal)?;
     let mut file = tokio::fs::File::from_std(spool.try_clone().map_err(internal)?);
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
@@ -240,7 +241,7 @@ pub async fn spool_body(st: &AppState, body: Body) -> ApiResult<std::fs::File> {
 
 /// `GET /containers/{id}/export`
 pub async fn export(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    let fs = st.host.container_fs(&id)?;
+    let fs = st.daemon.container_fs(&id)?;
     Ok(tar_response(streamed_body(move |w| {
         engine::commit::export(&fs, w)
     })))
@@ -248,7 +249,7 @@ pub async fn export(State(st): State<AppState>, Path(id): Path<String>) -> ApiRe
 
 /// `GET /containers/{id}/changes`
 pub async fn changes(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    let fs = st.host.container_fs(&id)?;
+    let fs = st.daemon.container_fs(&id)?;
     let rows = tokio::task::spawn_blocking(move || engine::commit::changes(&fs))
         .await
         .map_err(internal)?
@@ -269,9 +270,9 @@ pub async fn changes(State(st): State<AppState>, Path(id): Path<String>) -> ApiR
 
 /// `GET /system/df`
 pub async fn system_df(State(st): State<AppState>) -> ApiResult<Response> {
-    let host = st.host.clone();
+    let daemon = st.daemon.clone();
     let v = tokio::task::spawn_blocking(move || -> ApiResult<Value> {
-        let images = host.images.usage();
+        let images = daemon.images.usage();
         let mut count: HashMap<&str, usize> = HashMap::new();
         let mut sizes: HashMap<&str, u64> = HashMap::new();
         for i in &images {
@@ -281,7 +282,7 @@ pub async fn system_df(State(st): State<AppState>) -> ApiResult<Response> {
             }
         }
         let layers_size: u64 = sizes.values().sum();
-        let containers = host.list(true, None, &Default::default())?;
+        let containers = daemon.list(true, None, &Default::default())?;
         let mut image_rows = Vec::new();
         for i in &images {
             let shared: u64 = i
@@ -299,13 +300,13 @@ pub async fn system_df(State(st): State<AppState>) -> ApiResult<Response> {
                 "Size": i.size(),
                 "SharedSize": shared,
                 "Labels": {},
-                "Containers": host.image_users(&i.id).len(),
+                "Containers": daemon.image_users(&i.id).len(),
             }));
         }
         let mut container_rows = Vec::new();
         for c in containers {
             let mut v = serde_json::to_value(&c).map_err(internal)?;
-            let (rw, image) = match host.container_fs(&c.id) {
+            let (rw, image) = match daemon.container_fs(&c.id) {
                 Ok(fs) => (
                     engine::commit::dir_size(&fs.upper),
                     images
@@ -358,38 +359,56 @@ pub async fn images_prune(
     let dangling_only = !filters
         .get("dangling")
         .is_some_and(|vals| vals.iter().any(|v| v == "false" || v == "0"));
-    let host = st.host.clone();
+    let daemon = st.daemon.clone();
     let v = tokio::task::spawn_blocking(move || -> ApiResult<Value> {
-        let before = host.images.stored_bytes();
+        let before = daemon.images.stored_bytes();
         let mut deleted = Vec::new();
-        for img in host.images.usage() {
-            if dangling_only && !img.repo_tags.is_empty() {
-                continue;
-            }
-            if cutoff.is_some_and(|c| img.created.saturating_mul(1_000_000_000) >= c) {
-                continue;
-            }
-            if filters.contains_key("label") || filters.contains_key("label!") {
-                let labels = host
-                    .images
-                    .resolve(&img.id)
-                    .map(|i| i.config.labels)
-                    .unwrap_or_default();
-                if !engine::filters::labels_pass(&labels, &filters) {
+        // A parent refuses to go while a child it has is still there; the
+        // child may come later in the list: pass again while a pass removed
+        // something (children first, then their parents).
+        let mut refused = std::collections::HashSet::new();
+        loop {
+            let mut removed_any = false;
+            for img in daemon.images.usage() {
+                if dangling_only && !img.repo_tags.is_empty() {
                     continue;
                 }
+                if cutoff.is_some_and(|c| img.created.saturating_mul(1_000_000_000) >= c) {
+                    continue;
+                }
+                if filters.contains_key("label") || filters.contains_key("label!") {
+                    let labels = daemon
+                        .images
+                        .resolve(&img.id)
+                        .map(|i| i.config.labels)
+                        .unwrap_or_default();
+                    if !engine::filters::labels_pass(&labels, &filters) {
+                        continue;
+                    }
+                }
+                if !daemon.image_users(&img.id).is_empty() {
+                    continue;
+                }
+                let h = daemon.clone();
+                let users = move |id: &str| h.image_users(id);
+                match daemon.images.remove(&img.id, true, &users) {
+                    Ok(rows) => {
+                        removed_any = true;
+                        refused.remove(&img.id);
+                        deleted.extend(rows);
+                    }
+                    Err(e) => {
+                        if refused.insert(img.id.clone()) {
+                            tracing::debug!(image = %img.id, error = %e, "prune skipped an image");
+                        }
+                    }
+                }
             }
-            if !host.image_users(&img.id).is_empty() {
-                continue;
-            }
-            let h = host.clone();
-            let users = move |id: &str| h.image_users(id);
-            match host.images.remove(&img.id, true, &users) {
-                Ok(rows) => deleted.extend(rows),
-                Err(e) => tracing::debug!(image = %img.id, error = %e, "prune skipped an image"),
+            if !removed_any || refused.is_empty() {
+                break;
             }
         }
-        let after = host.images.stored_bytes();
+        let after = daemon.images.stored_bytes();
         Ok(json!({
             "ImagesDeleted": if deleted.is_empty() { Value::Null } else { serde_json::to_value(&deleted).map_err(internal)? },
             "SpaceReclaimed": before.saturating_sub(after),
@@ -406,7 +425,7 @@ pub async fn containers_prune(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let (filters, cutoff) = prune_filters(&q, &["until", "label", "label!"])?;
-    let list = st.host.list(true, None, &Default::default())?;
+    let list = st.daemon.list(true, None, &Default::default())?;
     let mut deleted = Vec::new();
     let mut reclaimed = 0u64;
     let mut seen = HashSet::new();
@@ -423,11 +442,11 @@ pub async fn containers_prune(
             continue;
         }
         let size = st
-            .host
+            .daemon
             .container_fs(&c.id)
             .map(|fs| engine::commit::dir_size(&fs.upper))
             .unwrap_or(0);
-        match st.host.remove(&c.id, false).await {
+        match st.daemon.remove(&c.id, false).await {
             Ok(()) => {
                 reclaimed += size;
                 deleted.push(c.id);

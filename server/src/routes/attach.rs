@@ -132,13 +132,13 @@ pub async fn attach(
         ..Default::default()
     };
     let keys = detach_keys(q.get("detachKeys").map(String::as_str), "detach")?;
-    let target = st.host.attach_target(&id)?;
+    let target = st.daemon.attach_target(&id)?;
     // The log as it is now: what a stream attached now would not show again.
     let logs = truthy(q.get("logs")).then(|| LogSnapshot::now(&target.log_path));
     // Registered now, before the response: a client that attaches and then
     // starts the container must see its first output.
     let connect = if truthy(q.get("stream")) {
-        Some(st.host.attach(&target.id, areq.clone())?)
+        Some(st.daemon.attach(&target.id, areq.clone())?)
     } else {
         None
     };
@@ -270,7 +270,7 @@ pub async fn exec_start(
     } else {
         crate::error::json_body(&body)?
     };
-    let (_, keys) = st.host.exec_tty(&id)?;
+    let (_, keys) = st.daemon.exec_tty(&id)?;
     let keys = detach_keys(Some(keys.as_str()), "escape")?;
     // As moby: the start request's `Tty`, not the exec's, says whether the stream
     // is raw or multiplexed (docker-py starts TTY execs without it, and reads
@@ -281,14 +281,14 @@ pub async fn exec_start(
         .filter(|_| raw)
         .map(|[h, w]| [h as u16, w as u16])
         .filter(|[h, w]| *h > 0 && *w > 0);
-    let connect = st.host.exec_start(&id, size)?;
-    let host = st.host.clone();
+    let connect = st.daemon.exec_start(&id, size)?;
+    let daemon = st.daemon.clone();
     if start.detach {
         // Nobody reads the output; keep the connection to learn the exit code.
         let monitor = connect.await?;
         tokio::spawn(async move {
             let code = drain_until_exit(monitor).await;
-            host.exec_finished(&id, code);
+            daemon.exec_finished(&id, code);
         });
         return Ok((StatusCode::OK, Bytes::new()).into_response());
     }
@@ -296,15 +296,16 @@ pub async fn exec_start(
     let upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         let Ok(upgraded) = upgrade.await else {
-            host.exec_finished(&id, 126);
+            daemon.exec_finished(&id, 126);
             return;
         };
         // The process starts once the client can see all of its output.
         hijack::response_read(fd).await;
         let monitor = match connect.await {
             Ok(m) => m,
-            Err(_) => {
-                host.exec_finished(&id, 126);
+            Err(e) => {
+                tracing::warn!("exec {id}: {e}");
+                daemon.exec_finished(&id, 126);
                 return;
             }
         };
@@ -312,7 +313,7 @@ pub async fn exec_start(
         // inspect right after it sees the exit code (as docker's does). A
         // detached client leaves the exec running: it is over when we learn so.
         pump(TokioIo::new(upgraded), monitor, raw, true, keys, |code| {
-            host.exec_finished(&id, code)
+            daemon.exec_finished(&id, code)
         })
         .await;
     });

@@ -30,11 +30,11 @@ pub async fn attach_ws(
         ..Default::default()
     };
     let keys = detach_keys(q.get("detachKeys").map(String::as_str), "detach")?;
-    let target = st.host.attach_target(&id)?;
+    let target = st.daemon.attach_target(&id)?;
     let logs = truthy(q.get("logs")).then(|| LogSnapshot::now(&target.log_path));
     // Registered before the upgrade, as for the hijacked attach.
     let connect = if truthy(q.get("stream")) {
-        Some(st.host.attach(&target.id, req.clone())?)
+        Some(st.daemon.attach(&target.id, req.clone())?)
     } else {
         None
     };

@@ -250,7 +250,7 @@ async fn remote_context(st: &AppState, url: &str, dockerfile: &str) -> ApiResult
     let fetched = async {
         std::fs::create_dir_all(&dl).map_err(internal)?;
         let file = dl.join("remote");
-        engine::build::remote::fetch(&st.host, url, &file, MAX_CONTEXT)
+        engine::build::remote::fetch(&st.daemon, url, &file, MAX_CONTEXT)
             .await
             .map_err(ApiError::bad_request)?;
         let into = dir.clone();
@@ -286,7 +286,7 @@ async fn remote_context(st: &AppState, url: &str, dockerfile: &str) -> ApiResult
 
 fn new_context_dir(st: &AppState) -> ApiResult<PathBuf> {
     let dir = st
-        .host
+        .daemon
         .images
         .scratch_dir()
         .join(format!("build-{:016x}", rand::random::<u64>()));
@@ -341,9 +341,9 @@ pub async fn build(
                 .map_err(|e| e.to_string())
         })
     });
-    let host = st.host.clone();
+    let daemon = st.daemon.clone();
     stream_messages(move |sink| async move {
-        let res = engine::build::exec::build(host, ctx.clone(), opts, sink, pull).await;
+        let res = engine::build::exec::build(daemon, ctx.clone(), opts, sink, pull).await;
         remove_dir(engine::build::downloads_dir(&ctx)).await;
         remove_dir(ctx).await;
         res.map(|_| ())
@@ -354,28 +354,28 @@ pub async fn build(
 /// `POST /build/prune`: empty the build cache and remove the images only it kept
 /// (no name, no child, no container).
 pub async fn prune(State(st): State<AppState>) -> ApiResult<Response> {
-    let host = st.host.clone();
+    let daemon = st.daemon.clone();
     let v = tokio::task::spawn_blocking(move || -> ApiResult<Value> {
-        let before = host.images.stored_bytes();
-        let ids = engine::build::cache::BuildCache::open(host.dir())
+        let before = daemon.images.stored_bytes();
+        let ids = engine::build::cache::BuildCache::open(daemon.dir())
             .clear()
             .map_err(internal)?;
         let mut deleted = Vec::new();
         for id in ids {
-            if !host.image_users(&id).is_empty() {
+            if !daemon.image_users(&id).is_empty() {
                 continue;
             }
-            let h = host.clone();
+            let h = daemon.clone();
             let users = move |i: &str| h.image_users(i);
-            if !host.images.is_dangling(&id) {
+            if !daemon.images.is_dangling(&id) {
                 continue;
             }
-            match host.images.remove(&id, false, &users) {
+            match daemon.images.remove(&id, false, &users) {
                 Ok(_) => deleted.push(id),
                 Err(e) => tracing::debug!(image = %id, error = %e, "build prune kept an image"),
             }
         }
-        let mounts = host.dir().join("build-cache-mounts");
+        let mounts = daemon.dir().join("build-cache-mounts");
         if mounts.exists() {
             if let Ok(entries) = std::fs::read_dir(&mounts) {
                 for e in entries.flatten() {
@@ -384,7 +384,7 @@ pub async fn prune(State(st): State<AppState>) -> ApiResult<Response> {
                 }
             }
         }
-        let after = host.images.stored_bytes();
+        let after = daemon.images.stored_bytes();
         Ok(json!({
             "CachesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
             "SpaceReclaimed": before.saturating_sub(after),

@@ -6,7 +6,7 @@
 //! The body of a `PUT` is spooled to a scratch file of the host first, so no
 //! container mount waits on a slow client and every answer finds the client
 //! listening. The engine side is
-//! `engine::host::archive_path`.
+//! `engine::daemon::archive_path`.
 
 use super::archive::{spool_body, streamed_body};
 use crate::error::{ApiError, ApiResult};
@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use engine::archive::in_root::PathStat;
-use engine::host::ExtractRequest;
+use engine::daemon::ExtractRequest;
 
 /// The header that carries the stat.
 pub const STAT_HEADER: &str = "X-Docker-Container-Path-Stat";
@@ -56,8 +56,8 @@ pub async fn head(
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Response> {
     let path = path_of(&q)?;
-    let host = st.host.clone();
-    let stat = tokio::task::spawn_blocking(move || host.archive_stat(&id, &path))
+    let daemon = st.daemon.clone();
+    let stat = tokio::task::spawn_blocking(move || daemon.archive_stat(&id, &path))
         .await
         .map_err(internal)??;
     Ok(([(STAT_HEADER, stat_header(&stat)?)], ()).into_response())
@@ -70,8 +70,8 @@ pub async fn get(
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Response> {
     let path = path_of(&q)?;
-    let host = st.host.clone();
-    let (stat, source) = tokio::task::spawn_blocking(move || host.archive_open(&id, &path))
+    let daemon = st.daemon.clone();
+    let (stat, source) = tokio::task::spawn_blocking(move || daemon.archive_open(&id, &path))
         .await
         .map_err(internal)??;
     let header = stat_header(&stat)?;
@@ -102,12 +102,12 @@ pub async fn put(
     // sending when the answer comes (and the connection closes) would see a
     // broken pipe instead of the answer.
     let spool = spool_body(&st, body).await?;
-    let host = st.host.clone();
+    let daemon = st.daemon.clone();
     tokio::task::spawn_blocking(move || -> ApiResult<()> {
         let mut f = spool;
         std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(0)).map_err(internal)?;
         let input = engine::archive::decompressed(f)?;
-        Ok(host.extract_to_dir(&id, &path, req, input)?)
+        Ok(daemon.extract_to_dir(&id, &path, req, input)?)
     })
     .await
     .map_err(internal)??;

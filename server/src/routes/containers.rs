@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use engine::host::WaitCondition;
+use engine::daemon::WaitCondition;
 use engine::logs::{LogEntry, LogOptions};
 use futures_util::StreamExt;
 use shared::api::ContainerCreateRequest;
@@ -29,8 +29,8 @@ pub async fn create(State(st): State<AppState>, Query(q): Q, body: Bytes) -> Api
         return Err(ApiError::bad_request("No image was specified"));
     }
     let name = q.get("name").filter(|n| !n.is_empty()).cloned();
-    let host = st.host.clone();
-    let created = tokio::task::spawn_blocking(move || host.create(name.as_deref(), req))
+    let daemon = st.daemon.clone();
+    let created = tokio::task::spawn_blocking(move || daemon.create(name.as_deref(), req))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok((StatusCode::CREATED, Json(created)).into_response())
@@ -45,16 +45,16 @@ pub async fn list(State(st): State<AppState>, Query(q): Q) -> ApiResult<Response
         .and_then(|l| l.parse::<i64>().ok())
         .filter(|l| *l > 0)
         .map(|l| l as usize);
-    let rows = st.host.list(truthy(q.get("all")), limit, &filters)?;
+    let rows = st.daemon.list(truthy(q.get("all")), limit, &filters)?;
     Ok(Json(rows).into_response())
 }
 
 pub async fn inspect(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(st.host.inspect(&id)?).into_response())
+    Ok(Json(st.daemon.inspect(&id)?).into_response())
 }
 
 pub async fn start(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    Ok(if st.host.start(&id).await? {
+    Ok(if st.daemon.start(&id).await? {
         StatusCode::NO_CONTENT
     } else {
         StatusCode::NOT_MODIFIED
@@ -78,7 +78,7 @@ pub async fn stop(
 ) -> ApiResult<StatusCode> {
     let t = timeout(&q)?;
     let stopped = st
-        .host
+        .daemon
         .stop(&id, t, q.get("signal").map(String::as_str))
         .await?;
     Ok(if stopped {
@@ -94,10 +94,10 @@ pub async fn restart(
     Query(q): Q,
 ) -> ApiResult<StatusCode> {
     let t = timeout(&q)?;
-    st.host
+    st.daemon
         .stop(&id, t, q.get("signal").map(String::as_str))
         .await?;
-    st.host.start(&id).await?;
+    st.daemon.start(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -106,7 +106,7 @@ pub async fn kill(
     Path(id): Path<String>,
     Query(q): Q,
 ) -> ApiResult<StatusCode> {
-    st.host
+    st.daemon
         .kill(&id, q.get("signal").map(String::as_str))
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -127,7 +127,7 @@ pub async fn resize(
     Query(q): Q,
 ) -> ApiResult<StatusCode> {
     let (h, w) = size(&q)?;
-    st.host.resize(&id, None, h, w).await?;
+    st.daemon.resize(&id, None, h, w).await?;
     Ok(StatusCode::OK)
 }
 
@@ -137,7 +137,7 @@ pub async fn exec_resize(
     Query(q): Q,
 ) -> ApiResult<StatusCode> {
     let (h, w) = size(&q)?;
-    st.host.resize("", Some(&id), h, w).await?;
+    st.daemon.resize("", Some(&id), h, w).await?;
     Ok(StatusCode::OK)
 }
 
@@ -148,7 +148,7 @@ pub async fn exec_create(
 ) -> ApiResult<Response> {
     let req: shared::api::ExecCreateRequest = crate::error::json_body(&body)?;
     super::attach::check_exec_detach_keys(&req.detach_keys)?;
-    let exec_id = st.host.exec_create(&id, req)?;
+    let exec_id = st.daemon.exec_create(&id, req)?;
     Ok((
         StatusCode::CREATED,
         Json(shared::api::IdResponse {
@@ -163,7 +163,7 @@ pub async fn exec_inspect(
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    Ok(Json(st.host.exec_inspect(&id)?).into_response())
+    Ok(Json(st.daemon.exec_inspect(&id)?).into_response())
 }
 
 pub async fn rename(
@@ -172,22 +172,22 @@ pub async fn rename(
     Query(q): Q,
 ) -> ApiResult<StatusCode> {
     let name = q.get("name").cloned().unwrap_or_default();
-    st.host.rename(&id, &name)?;
+    st.daemon.rename(&id, &name)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn pause(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    st.host.pause(&id, true)?;
+    st.daemon.pause(&id, true)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn unpause(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    st.host.pause(&id, false)?;
+    st.daemon.pause(&id, false)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn top(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(st.host.top(&id)?).into_response())
+    Ok(Json(st.daemon.top(&id)?).into_response())
 }
 
 pub async fn remove(
@@ -196,10 +196,10 @@ pub async fn remove(
     Query(q): Q,
 ) -> ApiResult<StatusCode> {
     if truthy(q.get("link")) {
-        st.host.remove_link(&id)?;
+        st.daemon.remove_link(&id)?;
         return Ok(StatusCode::NO_CONTENT);
     }
-    st.host
+    st.daemon
         .remove_with_volumes(&id, truthy(q.get("force")), truthy(q.get("v")))
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -218,7 +218,7 @@ pub async fn remove_link(
             format!("No such container: {name}"),
         ));
     }
-    st.host.remove_link(&name)?;
+    st.daemon.remove_link(&name)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -239,7 +239,7 @@ pub async fn wait(
             )))
         }
     };
-    let fut = st.host.wait(&id, cond)?;
+    let fut = st.daemon.wait(&id, cond)?;
     let body = futures_util::stream::once(async move {
         let r = fut.await;
         Ok::<_, Infallible>(Bytes::from(serde_json::to_vec(&r).unwrap_or_default()))
@@ -288,8 +288,8 @@ pub async fn logs(
             "Bad parameters: you must choose at least one stream",
         ));
     }
-    let tty = st.host.has_tty(&id)?;
-    let (path, running, full_id) = st.host.log_source(&id)?;
+    let tty = st.daemon.has_tty(&id)?;
+    let (path, running, full_id) = st.daemon.log_source(&id)?;
     if path.as_os_str().is_empty() {
         return Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
@@ -324,14 +324,14 @@ pub async fn logs(
             .body(Body::from_stream(existing))
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()));
     }
-    let host = st.host.clone();
+    let daemon = st.daemon.clone();
     // Follow: once the existing log is out, poll the file for whole new lines
     // until the container stops, then a last read so nothing written before the
     // exit is lost.
     let follow = futures_util::stream::unfold(
         (0u64, Some(off_rx), true),
         move |(offset, off_rx, alive)| {
-            let host = host.clone();
+            let daemon = daemon.clone();
             let id = full_id.clone();
             let opts = opts.clone();
             async move {
@@ -344,7 +344,7 @@ pub async fn logs(
                 }
                 loop {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    let Ok((entries, next, running)) = host.logs_since(&id, offset) else {
+                    let Ok((entries, next, running)) = daemon.logs_since(&id, offset) else {
                         return None;
                     };
                     let wanted: Vec<LogEntry> =
@@ -371,7 +371,7 @@ pub async fn update(
 ) -> ApiResult<Response> {
     let v: serde_json::Value = crate::error::json_body(&body)?;
     let map = v.as_object().cloned().unwrap_or_default();
-    let warnings = st.host.update(&id, &map)?;
+    let warnings = st.daemon.update(&id, &map)?;
     Ok(Json(serde_json::json!({ "Warnings": warnings })).into_response())
 }
 
@@ -385,7 +385,7 @@ pub async fn stats(
 ) -> ApiResult<Response> {
     let stream = q.get("stream").map(|v| truthy(Some(v))).unwrap_or(true);
     let one_shot = truthy(q.get("one-shot"));
-    let (full_id, name, src) = st.host.stats_source(&id)?;
+    let (full_id, name, src) = st.daemon.stats_source(&id)?;
     let Some((cgroup, pid)) = src else {
         let v = engine::stats::ContainerStats::stopped(&full_id, &name);
         return Ok(Json(v).into_response());
@@ -403,15 +403,18 @@ pub async fn stats(
         let second = sampler.sample().map_err(internal)?;
         return Ok(Json(second).into_response());
     }
-    let host = st.host.clone();
+    let daemon = st.daemon.clone();
     let body = futures_util::stream::unfold((sampler, true), move |(mut sampler, first)| {
-        let host = host.clone();
+        let daemon = daemon.clone();
         let id = full_id.clone();
         async move {
             if !first {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
-            let running = host.inspect(&id).map(|r| r.state.running).unwrap_or(false);
+            let running = daemon
+                .inspect(&id)
+                .map(|r| r.state.running)
+                .unwrap_or(false);
             if !running {
                 return None;
             }

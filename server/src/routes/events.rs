@@ -1,9 +1,9 @@
-//! `GET /events`: the host's engine events as moby streams them, one JSON
+//! `GET /events`: the daemon's engine events as moby streams them, one JSON
 //! message per line, for as long as the client listens (or until `until`).
 //!
 //! The engine publishes events on a broadcast channel and keeps no history, so a
-//! recorder per host keeps the last [`HISTORY`] events (as moby's events service
-//! does) from the first time the host's events are asked for, or from when the
+//! recorder per daemon keeps the last [`HISTORY`] events (as moby's events service
+//! does) from the first time the daemon's events are asked for, or from when the
 //! playground starts watching it ([`record`]). `since` replays what the recorder
 //! has; `until` in the past answers with the history alone and ends. Filters are
 //! moby's (`daemon/events/filter.go`): `type`, `event`, `container`, `image`,
@@ -16,13 +16,14 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use engine::host::Host;
+use engine::daemon::Daemon;
 use shared::api::EventMessage;
+use shared::sync::Locked;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use tokio::sync::broadcast::error::RecvError;
 
-/// Events a host's recorder keeps for `since` (moby keeps 256).
+/// Events a daemon's recorder keeps for `since` (moby keeps 256).
 pub const HISTORY: usize = 256;
 
 /// Filter keys moby accepts on `/events`.
@@ -44,34 +45,34 @@ const KNOWN_FILTERS: &[&str] = &[
 ];
 
 type History = Arc<Mutex<VecDeque<EventMessage>>>;
-type Recorders = Mutex<HashMap<usize, (Weak<Host>, History)>>;
+type Recorders = Mutex<HashMap<usize, (Weak<Daemon>, History)>>;
 
-/// Recorders by host (keyed by the `Arc`'s address; the weak pointer tells a
-/// live host from a dropped one whose address was reused).
+/// Recorders by daemon (keyed by the `Arc`'s address; the weak pointer tells a
+/// live daemon from a dropped one whose address was reused).
 fn recorders() -> &'static Recorders {
     static R: OnceLock<Recorders> = OnceLock::new();
     R.get_or_init(Default::default)
 }
 
-/// Start keeping `host`'s recent events (idempotent). Needs a tokio runtime.
-pub fn record(host: &Arc<Host>) -> History {
-    let key = Arc::as_ptr(host) as usize;
-    let mut all = recorders().lock().unwrap_or_else(|p| p.into_inner());
+/// Start keeping `daemon`'s recent events (idempotent). Needs a tokio runtime.
+pub fn record(daemon: &Arc<Daemon>) -> History {
+    let key = Arc::as_ptr(daemon) as usize;
+    let mut all = recorders().locked();
     all.retain(|_, (w, _)| w.strong_count() > 0);
     if let Some((w, h)) = all.get(&key) {
-        if w.upgrade().is_some_and(|x| Arc::ptr_eq(&x, host)) {
+        if w.upgrade().is_some_and(|x| Arc::ptr_eq(&x, daemon)) {
             return h.clone();
         }
     }
     let history: History = Default::default();
-    all.insert(key, (Arc::downgrade(host), history.clone()));
-    let mut rx = host.events();
+    all.insert(key, (Arc::downgrade(daemon), history.clone()));
+    let mut rx = daemon.events();
     let h = history.clone();
     tokio::spawn(async move {
         loop {
             match rx.recv().await {
                 Ok(ev) => {
-                    let mut q = h.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut q = h.locked();
                     if q.len() == HISTORY {
                         q.pop_front();
                     }
@@ -209,22 +210,21 @@ struct StreamState {
     deadline: Option<tokio::time::Instant>,
 }
 
-/// The events of `host` that pass `filter`, between `since` and `until`
+/// The events of `daemon` that pass `filter`, between `since` and `until`
 /// (nanoseconds), as newline-terminated JSON chunks.
 pub fn event_stream(
-    host: &Arc<Host>,
+    daemon: &Arc<Daemon>,
     filter: EventFilter,
     since: Option<i64>,
     until: Option<i64>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
     // Subscribe before reading the history, so nothing falls between them.
-    let rx = host.events();
-    let history = record(host);
+    let rx = daemon.events();
+    let history = record(daemon);
     let now = now_nanos();
     let backlog: VecDeque<EventMessage> = match since {
         Some(s) => history
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .iter()
             .filter(|e| nanos_of(e) >= s && until.is_none_or(|u| nanos_of(e) <= u))
             .filter(|e| filter.matches(e))
@@ -294,7 +294,7 @@ pub async fn events(
         }
     };
     let (since, until) = (time("since")?, time("until")?);
-    let body = Body::from_stream(event_stream(&st.host, filter, since, until));
+    let body = Body::from_stream(event_stream(&st.daemon, filter, since, until));
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
@@ -338,7 +338,7 @@ fn unreported_event(
 
 /// Middleware of every Engine API socket: the event of a call that emits none itself.
 pub(crate) async fn emit_unreported(
-    host: Arc<Host>,
+    daemon: Arc<Daemon>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -350,7 +350,7 @@ pub(crate) async fn emit_unreported(
     let resp = next.run(req).await;
     if let Some((typ, action, id)) = ev {
         if resp.status().is_success() {
-            host.emit(typ, action, &id, Default::default());
+            daemon.emit(typ, action, &id, Default::default());
         }
     }
     resp

@@ -18,11 +18,11 @@ type Q = Query<HashMap<String, String>>;
 /// attribute moby gives.
 fn emit(st: &AppState, action: &str, id: &str, name: &str) {
     let attrs = BTreeMap::from([("name".to_string(), name.to_string())]);
-    st.host.emit("image", action, id, attrs);
+    st.daemon.emit("image", action, id, attrs);
 }
 
 fn image_id(st: &AppState, name: &str) -> String {
-    st.host
+    st.daemon
         .images
         .inspect(name)
         .map(|i| i.id)
@@ -34,7 +34,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 pub async fn list(State(st): State<AppState>, Query(q): Q) -> ApiResult<Response> {
-    let mut rows = st.host.images.list(truthy(q.get("all")));
+    let mut rows = st.daemon.images.list(truthy(q.get("all")));
     let filters =
         engine::container::parse_filters(q.get("filters").map(String::as_str).unwrap_or(""))
             .map_err(ApiError::bad_request)?;
@@ -74,9 +74,9 @@ pub async fn list(State(st): State<AppState>, Query(q): Q) -> ApiResult<Response
                 for v in vals {
                     let no_such =
                         || ApiError::new(StatusCode::NOT_FOUND, format!("No such image: {v}"));
-                    let id = st.host.images.resolve(v).map_err(|_| no_such())?.id;
+                    let id = st.daemon.images.resolve(v).map_err(|_| no_such())?.id;
                     // Only here: a second listing, for the named image's time.
-                    let c = st.host.images.list(true).into_iter().find(|r| r.id == id);
+                    let c = st.daemon.images.list(true).into_iter().find(|r| r.id == id);
                     created.push(c.ok_or_else(no_such)?.created);
                 }
                 let before = k == "before";
@@ -95,7 +95,7 @@ pub async fn list(State(st): State<AppState>, Query(q): Q) -> ApiResult<Response
     }
     if truthy(q.get("shared-size")) || q.contains_key("all") {
         for r in &mut rows {
-            r.containers = st.host.image_users(&r.id).len() as i64;
+            r.containers = st.daemon.image_users(&r.id).len() as i64;
         }
     }
     Ok(Json(rows).into_response())
@@ -160,13 +160,13 @@ pub async fn get_dispatch(
     Path(rest): Path<String>,
 ) -> ApiResult<Response> {
     match split_suffix(&rest, &["json", "history", "get"]) {
-        Some((name, "json")) => Ok(Json(st.host.images.inspect(name)?).into_response()),
+        Some((name, "json")) => Ok(Json(st.daemon.images.inspect(name)?).into_response()),
         Some((name, "get")) => {
             let resp = super::archive::save(st.clone(), vec![name.to_string()]).await?;
             emit(&st, "save", &image_id(&st, name), name);
             Ok(resp)
         }
-        Some((name, "history")) => Ok(Json(st.host.images.history(name)?).into_response()),
+        Some((name, "history")) => Ok(Json(st.daemon.images.history(name)?).into_response()),
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("page not found: /images/{rest}"),
@@ -187,7 +187,7 @@ pub async fn post_dispatch(
                 Some(t) => format!("{repo}:{t}"),
                 None => repo,
             };
-            st.host.images.tag(name, &target)?;
+            st.daemon.images.tag(name, &target)?;
             // moby names the tag as people write it: `app:latest`.
             let full = engine::reference::Reference::parse(&target)
                 .map(|r| r.with_default_tag().familiar_string())
@@ -210,11 +210,11 @@ pub async fn remove(
     Path(name): Path<String>,
     Query(q): Q,
 ) -> ApiResult<Response> {
-    let host = st.host.clone();
+    let daemon = st.daemon.clone();
     let force = truthy(q.get("force"));
-    let users = move |id: &str| host.image_users(id);
+    let users = move |id: &str| daemon.image_users(id);
     let id = image_id(&st, &name);
-    let rows = st.host.images.remove(&name, force, &users)?;
+    let rows = st.daemon.images.remove(&name, force, &users)?;
     for row in &rows {
         match row {
             shared::api::ImageDeleteItem::Untagged(r) => emit(&st, "untag", &id, r),
@@ -261,17 +261,17 @@ pub async fn create(
             &(serde_json::json!({ "status": format!("Downloading from {src}") }).to_string()
                 + "\r\n"),
         );
-        let spool = scratch_file(&st.host).map_err(internal)?;
+        let spool = scratch_file(&st.daemon).map_err(internal)?;
         download(&src, spool.try_clone().map_err(internal)?).await?;
         spool
     };
-    let host = st.host.clone();
+    let daemon = st.daemon.clone();
     let id = tokio::task::spawn_blocking(move || -> ApiResult<String> {
         let mut f = spool;
         std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(0)).map_err(internal)?;
         // Like Docker, take the rootfs plain, gzip, bzip2 or xz compressed.
         let mut r: Box<dyn Read + Send> = engine::archive::decompressed(f)?;
-        Ok(host
+        Ok(daemon
             .images
             .import(&mut r, reference.as_deref(), &changes, &message)?)
     })
@@ -335,10 +335,10 @@ async fn download(url: &str, dst: std::fs::File) -> ApiResult<()> {
 }
 
 /// An unnamed temporary file under the data root (same filesystem as the store).
-/// An unnamed file in the host's scratch directory (on a virtual host's own
+/// An unnamed file in the daemon's scratch directory (on a virtual daemon's own
 /// disk, so that uploads count against it).
-pub(crate) fn scratch_file(host: &engine::host::Host) -> std::io::Result<std::fs::File> {
-    let dir = host.images.scratch_dir();
+pub(crate) fn scratch_file(daemon: &engine::daemon::Daemon) -> std::io::Result<std::fs::File> {
+    let dir = daemon.images.scratch_dir();
     std::fs::create_dir_all(&dir)?;
     std::fs::OpenOptions::new()
         .read(true)

@@ -16,7 +16,7 @@ use std::sync::Arc;
 type Q = Query<HashMap<String, String>>;
 
 fn nets(st: &AppState) -> ApiResult<Arc<Networks>> {
-    st.host.networks().cloned().ok_or_else(|| {
+    st.daemon.networks().cloned().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "networking is disabled on this daemon",
@@ -31,7 +31,7 @@ pub async fn list_rules(
     State(st): State<AppState>,
     Json(req): Json<shared::api::RuleListingRequest>,
 ) -> ApiResult<Response> {
-    if st.host.virtual_ns().is_none() {
+    if st.daemon.virtual_ns().is_none() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "rule listings are served to virtual hosts; on the machine, run iptables itself",
@@ -57,7 +57,7 @@ fn emit(st: &AppState, action: &str, net: &Value, container: Option<String>) {
     if let Some(c) = container {
         attrs.insert("container".into(), c);
     }
-    st.host.emit("network", action, &s("Id"), attrs);
+    st.daemon.emit("network", action, &s("Id"), attrs);
 }
 
 fn body_json(body: &Bytes) -> ApiResult<Value> {
@@ -192,11 +192,11 @@ pub async fn connect(
 ) -> ApiResult<StatusCode> {
     let v = body_json(&body)?;
     let container = v["Container"].as_str().unwrap_or_default();
-    st.host
+    st.daemon
         .network_connect(&id, container, v["EndpointConfig"].clone())
         .await?;
     if let Ok(net) = nets(&st)?.inspect(&id) {
-        emit(&st, "connect", &net, st.host.resolve(container).ok());
+        emit(&st, "connect", &net, st.daemon.resolve(container).ok());
     }
     Ok(StatusCode::OK)
 }
@@ -209,9 +209,9 @@ pub async fn disconnect(
     let v = body_json(&body)?;
     let container = v["Container"].as_str().unwrap_or_default();
     let _force = truthy(v["Force"].as_bool().map(|b| b.to_string()).as_ref());
-    st.host.network_disconnect(&id, container).await?;
+    st.daemon.network_disconnect(&id, container).await?;
     if let Ok(net) = nets(&st)?.inspect(&id) {
-        emit(&st, "disconnect", &net, st.host.resolve(container).ok());
+        emit(&st, "disconnect", &net, st.daemon.resolve(container).ok());
     }
     Ok(StatusCode::OK)
 }

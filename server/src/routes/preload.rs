@@ -12,9 +12,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use engine::host::Host;
+use engine::daemon::Daemon;
 use engine::image::preload::{self, PreloadSource};
-use engine::image::MACHINE_HOST;
+use engine::image::MACHINE_DAEMON;
 use serde_json::{json, Value};
 use std::io;
 use std::path::PathBuf;
@@ -38,7 +38,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 /// `POST /dockhand/images/preload`
 pub async fn preload(State(st): State<AppState>, body: Bytes) -> ApiResult<Response> {
     let vhosts = match &st.vhosts {
-        Some(m) if st.host.name() == MACHINE_HOST => m.clone(),
+        Some(m) if st.daemon.name() == MACHINE_DAEMON => m.clone(),
         _ => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -64,7 +64,7 @@ pub async fn preload(State(st): State<AppState>, body: Bytes) -> ApiResult<Respo
     let sources = tokio::task::spawn_blocking(move || preload::sources(&paths))
         .await
         .map_err(internal)??;
-    let host = st.host.clone();
+    let daemon = st.daemon.clone();
     let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(64);
     tokio::task::spawn_blocking(move || {
         let send = |v: Value| {
@@ -87,7 +87,7 @@ pub async fn preload(State(st): State<AppState>, body: Bytes) -> ApiResult<Respo
                 send(json!({ "stream": format!("Loaded image: {t}\n") }));
             }
         };
-        let res = preload::preload(&host.images, &sources, &mut progress, &mut loaded);
+        let res = preload::preload(&daemon.images, &sources, &mut progress, &mut loaded);
         // What was loaded before a failure is recorded: offer it either way.
         let took = vhosts.apply_preloaded();
         if took > 0 {
@@ -124,17 +124,17 @@ fn log_loaded(src: &PreloadSource, img: &engine::archive::Loaded) {
 
 /// `--preload DIR` at start-up, before the daemon serves: every path must load,
 /// else the daemon does not start (the error names the path).
-pub(crate) async fn at_start(host: &Arc<Host>, paths: &[PathBuf]) -> io::Result<()> {
+pub(crate) async fn at_start(daemon: &Arc<Daemon>, paths: &[PathBuf]) -> io::Result<()> {
     if paths.is_empty() {
         return Ok(());
     }
-    let host = host.clone();
+    let daemon = daemon.clone();
     let paths = paths.to_vec();
     tokio::task::spawn_blocking(move || {
         let fail = |e: engine::image::ImageError| io::Error::other(format!("--preload: {e}"));
         let sources = preload::sources(&paths).map_err(fail)?;
         let names = preload::preload(
-            &host.images,
+            &daemon.images,
             &sources,
             &mut |_: &str, _: u64, _: u64| {},
             &mut log_loaded,

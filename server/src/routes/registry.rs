@@ -41,7 +41,7 @@ pub fn creds(headers: &HeaderMap) -> ApiResult<AuthConfig> {
 /// namespace (its `localhost:5000` is its own registry, its egress policy
 /// applies, and it cannot reach the machine's loopback through the daemon), on
 /// a thread of their own that entered it, with a client of their own.
-async fn from_host_network<T, F, Fut>(
+async fn from_daemon_network<T, F, Fut>(
     st: &AppState,
     domain: &str,
     work: F,
@@ -52,40 +52,21 @@ where
     Fut: std::future::Future<Output = Result<T, RegistryError>> + Send + 'static,
 {
     let netns = st
-        .host
+        .daemon
         .networks()
-        .and_then(|n| n.netns().path().map(std::path::Path::to_path_buf))
-        .filter(|_| domain != engine::reference::DEFAULT_DOMAIN);
-    let Some(path) = netns else {
+        .map(|n| n.netns().clone())
+        .filter(|ns| !ns.is_own() && domain != engine::reference::DEFAULT_DOMAIN);
+    let Some(ns) = netns else {
         return work(st.registry.clone()).await;
     };
     let mut opts = st.registry.options().clone();
-    // Names are resolved by the machine, connections made from the host.
+    // Names are resolved by the machine, connections made from the virtual host.
     opts.resolve_on = Some(tokio::runtime::Handle::current());
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("registry-netns".into())
-        .spawn(move || {
-            let res = (|| {
-                let f = std::fs::File::open(&path)
-                    .map_err(|e| RegistryError::Internal(format!("{}: {e}", path.display())))?;
-                nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
-                    RegistryError::Internal(format!("entering the host's network: {e}"))
-                })?;
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| RegistryError::Internal(e.to_string()))?;
-                let client = Arc::new(engine::registry::Client::new(opts)?);
-                rt.block_on(work(client))
-            })();
-            let _ = tx.send(res);
-        });
-    if let Err(e) = spawned {
-        return Err(RegistryError::Internal(format!("starting a thread: {e}")));
-    }
-    rx.await
-        .map_err(|_| RegistryError::Internal("the registry thread ended early".into()))?
+    ns.run_task("registry-netns", move || async move {
+        work(Arc::new(engine::registry::Client::new(opts)?)).await
+    })
+    .await
+    .map_err(|e| engine::error::IoError::new("work in", "the virtual host's network", e))?
 }
 
 fn json_line(v: &Value) -> Bytes {
@@ -228,9 +209,9 @@ pub async fn pull_into(
 /// nothing is preloaded under that name.
 async fn adopt_preloaded(st: &AppState, r: &Reference, sink: &Sink) -> Result<bool, RegistryError> {
     let name = r.with_default_tag();
-    let host = st.host.clone();
+    let daemon = st.daemon.clone();
     let key = name.canonical_string();
-    let adopted = tokio::task::spawn_blocking(move || host.images.adopt_preloaded(&key))
+    let adopted = tokio::task::spawn_blocking(move || daemon.images.adopt_preloaded(&key))
         .await
         .map_err(|e| {
             RegistryError::Transport(format!("preloaded {}: {e}", r.familiar_string()))
@@ -243,14 +224,14 @@ async fn adopt_preloaded(st: &AppState, r: &Reference, sink: &Sink) -> Result<bo
     sink(json!({"status": format!("Pulling from {}", repo_path(r)), "id": tag}));
     sink(json!({"status": "Preloaded on this machine"}));
     sink(json!({"status": format!("Status: Image is up to date for {familiar}")}));
-    emit_pull(&st.host, &familiar);
+    emit_pull(&st.daemon, &familiar);
     Ok(true)
 }
 
 /// The `pull` event, as moby sends it.
-fn emit_pull(host: &engine::host::Host, name: &str) {
+fn emit_pull(daemon: &engine::daemon::Daemon, name: &str) {
     let attrs = std::collections::BTreeMap::from([("name".to_string(), name.to_string())]);
-    host.emit("image", "pull", name, attrs);
+    daemon.emit("image", "pull", name, attrs);
 }
 
 /// `library/busybox`, `me/app`, `localhost:5000/app`: the name `pull` prints.
@@ -271,14 +252,14 @@ async fn make_builtin(
     sink: Sink,
 ) -> Result<(), RegistryError> {
     let tag = r.explicit_tag().unwrap_or("latest").to_string();
-    let host = st.host.clone();
+    let daemon = st.daemon.clone();
     let exe = std::env::current_exe().map_err(|e| {
         RegistryError::Image(engine::image::ImageError::Internal(format!(
             "finding this binary: {e}"
         )))
     })?;
     let t = tag.clone();
-    let made = tokio::task::spawn_blocking(move || host.images.ensure_builtin(b, &t, &exe))
+    let made = tokio::task::spawn_blocking(move || daemon.images.ensure_builtin(b, &t, &exe))
         .await
         .map_err(|e| RegistryError::Transport(format!("making {}: {e}", r.familiar_string())))??;
     let name = r.with_default_tag().familiar_string();
@@ -289,7 +270,7 @@ async fn make_builtin(
         None => format!("Status: Image is up to date for {name}"),
     };
     sink(json!({"status": status}));
-    emit_pull(&st.host, &name);
+    emit_pull(&st.daemon, &name);
     Ok(())
 }
 
@@ -302,10 +283,10 @@ async fn pull_from_registry(
     creds: AuthConfig,
     sink: Sink,
 ) -> Result<(), RegistryError> {
-    let host = st.host.clone();
-    let h = host.clone();
+    let daemon = st.daemon.clone();
+    let h = daemon.clone();
     let domain = r.domain().to_string();
-    let pulled = from_host_network(st, &domain, move |client| async move {
+    let pulled = from_daemon_network(st, &domain, move |client| async move {
         let refs = if all_tags {
             let tags = pull::list_tags(&client, &r, creds.clone()).await?;
             tags.iter().filter_map(|t| r.with_tag(t).ok()).collect()
@@ -325,7 +306,7 @@ async fn pull_from_registry(
     })
     .await?;
     for p in pulled {
-        emit_pull(&host, &p.reference.familiar_string());
+        emit_pull(&daemon, &p.reference.familiar_string());
     }
     Ok(())
 }
@@ -349,7 +330,7 @@ pub async fn push_image(
     let wanted = r.with_default_tag();
     if r.explicit_tag().is_some()
         && st
-            .host
+            .daemon
             .images
             .lookup_name(&wanted.canonical_string())
             .is_err()
@@ -359,7 +340,7 @@ pub async fn push_image(
             format!("No such image: {}", wanted.familiar_string()),
         ));
     }
-    if r.explicit_tag().is_none() && st.host.images.tags_of(&r.full_name()).is_empty() {
+    if r.explicit_tag().is_none() && st.daemon.images.tags_of(&r.full_name()).is_empty() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!(
@@ -374,18 +355,18 @@ pub async fn push_image(
         all_tags,
         creds,
     };
-    let host = st.host.clone();
+    let daemon = st.daemon.clone();
     stream_messages(move |sink| async move {
-        let (h, rq) = (host.clone(), req.clone());
+        let (h, rq) = (daemon.clone(), req.clone());
         let domain = req.reference.domain().to_string();
-        let pushed = from_host_network(&st, &domain, move |client| async move {
+        let pushed = from_daemon_network(&st, &domain, move |client| async move {
             push::push(&client, h, rq, sink).await
         })
         .await?;
         for p in pushed {
             let name = format!("{}:{}", req.reference.familiar_name(), p.tag);
             let attrs = std::collections::BTreeMap::from([("name".to_string(), name.clone())]);
-            host.emit("image", "push", &name, attrs);
+            daemon.emit("image", "push", &name, attrs);
         }
         Ok::<(), RegistryError>(())
     })
@@ -401,7 +382,7 @@ pub async fn auth(State(st): State<AppState>, body: Bytes) -> ApiResult<Response
     let mut a: AuthConfig = crate::error::json_body(&body)?;
     a.fill_from_auth();
     let domain = engine::registry::endpoint::login_domain(&a.server_address);
-    from_host_network(&st, &domain, move |client| async move {
+    from_daemon_network(&st, &domain, move |client| async move {
         engine::registry::client::login(&client, &a).await
     })
     .await?;
@@ -431,7 +412,7 @@ async fn distribution(st: AppState, name: String, headers: HeaderMap) -> ApiResu
         .map_err(|e| ApiError::bad_request(e.to_string()))?
         .with_default_tag();
     let domain = r.domain().to_string();
-    let v = from_host_network(&st, &domain, move |client| async move {
+    let v = from_daemon_network(&st, &domain, move |client| async move {
         engine::registry::client::inspect(&client, &r, creds).await
     })
     .await?;
@@ -462,7 +443,7 @@ pub async fn search(
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
     let domain = s.domain().to_string();
-    let results = from_host_network(
+    let results = from_daemon_network(
         &st,
         &domain,
         move |client| async move { s.run(&client).await },

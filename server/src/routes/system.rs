@@ -91,8 +91,8 @@ fn os_name() -> String {
 }
 
 pub async fn info(State(st): State<AppState>) -> Json<serde_json::Value> {
-    let (total, running, paused, stopped) = st.host.counts();
-    let images = st.host.images.list(true).len();
+    let (total, running, paused, stopped) = st.daemon.counts();
+    let images = st.daemon.images.list(true).len();
     let hostname = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -100,7 +100,7 @@ pub async fn info(State(st): State<AppState>) -> Json<serde_json::Value> {
         .map(|n| n.get())
         .unwrap_or(1);
     Json(json!({
-        "ID": format!("dockhand-{}", st.host.name()),
+        "ID": format!("dockhand-{}", st.daemon.name()),
         "Containers": total,
         "ContainersRunning": running,
         "ContainersPaused": paused,
@@ -109,15 +109,15 @@ pub async fn info(State(st): State<AppState>) -> Json<serde_json::Value> {
         "Driver": "overlay2",
         "DriverStatus": [["Backing Filesystem", "overlayfs layers"], ["Supports d_type", "true"]],
         "Plugins": {"Volume": ["local"], "Network": ["null"], "Authorization": null, "Log": ["json-file"]},
-        "MemoryLimit": st.host.sys.memory_limit,
-        "SwapLimit": st.host.sys.swap_limit,
-        "KernelMemory": st.host.sys.kernel_memory,
-        "OomKillDisable": st.host.sys.oom_kill_disable,
-        "CpuCfsPeriod": st.host.sys.cpu_cfs,
-        "CpuCfsQuota": st.host.sys.cpu_cfs,
-        "CPUShares": st.host.sys.cpu_shares,
-        "CPUSet": st.host.sys.cpuset,
-        "PidsLimit": st.host.sys.pids_limit,
+        "MemoryLimit": st.daemon.sys.memory_limit,
+        "SwapLimit": st.daemon.sys.swap_limit,
+        "KernelMemory": st.daemon.sys.kernel_memory,
+        "OomKillDisable": st.daemon.sys.oom_kill_disable,
+        "CpuCfsPeriod": st.daemon.sys.cpu_cfs,
+        "CpuCfsQuota": st.daemon.sys.cpu_cfs,
+        "CPUShares": st.daemon.sys.cpu_shares,
+        "CPUSet": st.daemon.sys.cpuset,
+        "PidsLimit": st.daemon.sys.pids_limit,
         "IPv4Forwarding": true,
         "Debug": false,
         "NFd": std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0),
@@ -125,7 +125,7 @@ pub async fn info(State(st): State<AppState>) -> Json<serde_json::Value> {
         "SystemTime": engine::time::now_rfc3339(),
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
-        "CgroupVersion": st.host.cgroup_version(),
+        "CgroupVersion": st.daemon.cgroup_version(),
         "NEventsListener": 0,
         "KernelVersion": kernel(),
         "OperatingSystem": os_name(),
@@ -152,11 +152,11 @@ pub async fn info(State(st): State<AppState>) -> Json<serde_json::Value> {
         "InitCommit": {"ID": ""},
         // As dockerd: the default seccomp profile, and cgroup namespaces
         // (private by default) where the machine runs cgroup v2.
-        "SecurityOptions": if st.host.cgroup_version() == "2" {
+        "SecurityOptions": if st.daemon.cgroup_version() == "2" {
             vec!["name=seccomp,profile=builtin", "name=cgroupns"]
         } else {
             vec!["name=seccomp,profile=builtin"]
         },
-        "Warnings": st.host.limit_warnings(),
+        "Warnings": st.daemon.limit_warnings(),
     }))
 }

@@ -26,7 +26,7 @@ fn host_state(st: &AppState, name: &str) -> ApiResult<AppState> {
     let v = manager(st)?.get(name)?;
     v.touch();
     Ok(AppState {
-        host: v.host.clone(),
+        daemon: v.daemon.clone(),
         data_root: st.data_root.clone(),
         vhosts: None,
         registry: st.registry.clone(),
@@ -63,7 +63,7 @@ pub async fn exec_create(
 ) -> ApiResult<Response> {
     let hs = host_state(&st, &name)?;
     let req: shared::api::ExecCreateRequest = crate::error::json_body(&body)?;
-    let id = hs.host.sandbox_exec_create(req)?;
+    let id = hs.daemon.sandbox_exec_create(req)?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "Id": id }))).into_response())
 }
 

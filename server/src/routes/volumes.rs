@@ -26,7 +26,7 @@ fn str_map(v: &Value) -> BTreeMap<String, String> {
 /// A volume event with moby's `driver` attribute.
 fn emit(st: &AppState, action: &str, name: &str) {
     let attrs = BTreeMap::from([("driver".to_string(), "local".to_string())]);
-    st.host.emit("volume", action, name, attrs);
+    st.daemon.emit("volume", action, name, attrs);
 }
 
 fn filters(q: &HashMap<String, String>) -> ApiResult<engine::container::Filters> {
@@ -40,7 +40,7 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult<Respon
     } else {
         crate::error::json_body(&body)?
     };
-    let vol = st.host.volume_create(
+    let vol = st.daemon.volume_create(
         v["Name"].as_str(),
         v["Driver"].as_str(),
         str_map(&v["Labels"]),
@@ -51,12 +51,12 @@ pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult<Respon
 }
 
 pub async fn list(State(st): State<AppState>, Query(q): Q) -> ApiResult<Response> {
-    let vols = st.host.volume_list(&filters(&q)?)?;
+    let vols = st.daemon.volume_list(&filters(&q)?)?;
     Ok(Json(json!({"Volumes": vols, "Warnings": []})).into_response())
 }
 
 pub async fn inspect(State(st): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
-    Ok(Json(st.host.volume_inspect(&name)?).into_response())
+    Ok(Json(st.daemon.volume_inspect(&name)?).into_response())
 }
 
 pub async fn remove(
@@ -64,13 +64,13 @@ pub async fn remove(
     Path(name): Path<String>,
     Query(q): Q,
 ) -> ApiResult<StatusCode> {
-    st.host.volume_remove(&name, truthy(q.get("force")))?;
+    st.daemon.volume_remove(&name, truthy(q.get("force")))?;
     emit(&st, "destroy", &name);
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn prune(State(st): State<AppState>, Query(q): Q) -> ApiResult<Response> {
-    let (deleted, reclaimed) = st.host.volume_prune(&filters(&q)?)?;
+    let (deleted, reclaimed) = st.daemon.volume_prune(&filters(&q)?)?;
     for name in &deleted {
         emit(&st, "destroy", name);
     }

@@ -330,10 +330,7 @@ fn rebasing_renames_the_top_entry() {
 
 #[test]
 fn owners_come_from_the_archive_mapped_into_a_range() {
-    // SAFETY: geteuid(2) has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return;
-    }
+    crate::testing::require_root!();
     let t = tempfile::tempdir().unwrap();
     let r = t.path();
     let root = Root::open(

@@ -2,6 +2,7 @@
 //! and taking it away.
 
 use super::*;
+use shared::sync::RwLocked;
 
 impl PlaygroundNetwork {
     // ---- attach / detach ----
@@ -18,7 +19,7 @@ impl PlaygroundNetwork {
     ) -> Result<VhostLink> {
         let started = Instant::now();
         let _op = self.op.lock().await;
-        if self.state.read().map_err(lock_err)?.link(vhost).is_some() {
+        if self.state.read_locked().link(vhost).is_some() {
             self.detach_locked(vhost).await?;
         }
         let nl = Netlink::new()?;
@@ -161,7 +162,7 @@ impl PlaygroundNetwork {
             }
             return Err(e);
         }
-        *self.state.write().map_err(lock_err)? = new_state;
+        *self.state.write_locked() = new_state;
         tracing::info!(
             vhost,
             ip = %ip,

@@ -60,6 +60,7 @@
 //! `<state_dir>/playground.json`, written atomically after every change, so a
 //! restarted daemon knows which links, sessions and rules exist ([`PlaygroundNetwork::reconcile`]).
 
+use shared::sync::RwLocked;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -278,10 +279,6 @@ pub struct PlaygroundNetwork {
     mark: String,
 }
 
-fn lock_err<T>(_: T) -> Error {
-    NetworkError::Poisoned("playground").into()
-}
-
 fn state_path(dir: &Path) -> PathBuf {
     dir.join("playground.json")
 }
@@ -346,12 +343,12 @@ impl PlaygroundNetwork {
     }
 
     fn snapshot(&self) -> Result<PgState> {
-        Ok(self.state.read().map_err(lock_err)?.clone())
+        Ok(self.state.read_locked().clone())
     }
 
     fn commit(&self, new: PgState) -> Result<()> {
         crate::fsutil::write_json_atomic(&state_path(&self.dir), &new)?;
-        *self.state.write().map_err(lock_err)? = new;
+        *self.state.write_locked() = new;
         Ok(())
     }
 

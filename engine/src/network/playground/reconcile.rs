@@ -1,6 +1,7 @@
 //! After a restart: put the recorded state back; at shutdown: remove it all.
 
 use super::*;
+use shared::sync::RwLocked;
 
 impl PlaygroundNetwork {
     // ---- restart and cleanup ----
@@ -18,7 +19,7 @@ impl PlaygroundNetwork {
         self.ensure_base(&nl, true).await?;
         let links = nl.links().await?;
         let dead: Vec<String> = {
-            let s = self.state.read().map_err(lock_err)?;
+            let s = self.state.read_locked();
             s.links
                 .iter()
                 .filter(|l| !live(&l.vhost) || !links.iter().any(|k| k.name == l.host_veth))

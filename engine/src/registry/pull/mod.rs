@@ -392,7 +392,10 @@ where
         Ok::<_, crate::image::ImageError>(id)
     })
     .await
-    .map_err(|e| RegistryError::Internal(format!("adding the image: {e}")))??;
+    .map_err(|source| RegistryError::Task {
+        what: "adding the image".into(),
+        source,
+    })??;
     for (d, diff) in &jobs {
         super::push::remember(
             images(&store),
@@ -495,8 +498,10 @@ where
         }
         joined = &mut consumer => joined,
     };
-    let res =
-        joined.map_err(|e| RegistryError::Internal(format!("extracting {}: {e}", d.digest)))?;
+    let res = joined.map_err(|source| RegistryError::Task {
+        what: format!("extracting {}", d.digest),
+        source,
+    })?;
     downloaded?;
     match res {
         Ok(_) => {

@@ -426,8 +426,7 @@ pub fn prepare_process(p: &ProcessSpec) -> R<(CString, Vec<CString>, Vec<CString
     }
     caps::drop_bounding(set).map_err(|e| fail("drop bounding capabilities", e))?;
     // Keep capabilities across the uid change; capset below sets the final sets.
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    nix::sys::prctl::set_keepcaps(true).map_err(|e| fail("keep capabilities", e))?;
     let groups: Vec<nix::unistd::Gid> = who
         .groups
         .iter()
@@ -440,8 +439,7 @@ pub fn prepare_process(p: &ProcessSpec) -> R<(CString, Vec<CString>, Vec<CString
     nix::unistd::setresuid(uid, uid, uid).map_err(|e| fail("setuid", e))?;
     caps::set_caps(set).map_err(|e| fail("set capabilities", e))?;
     if p.no_new_privileges {
-        // SAFETY: prctl with integer arguments.
-        unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+        nix::sys::prctl::set_no_new_privs().map_err(|e| fail("no_new_privs", e))?;
         install_seccomp()?;
     }
     // The working directory is entered as the container's user, as runc does.

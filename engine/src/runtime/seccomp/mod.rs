@@ -27,6 +27,7 @@ use seccompiler::{
     SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
 };
 use serde::{Deserialize, Serialize};
+use shared::sync::Locked;
 use std::collections::BTreeMap;
 
 /// A profile in Docker's format (`moby/profiles/seccomp`): the fields Docker
@@ -267,7 +268,7 @@ fn kernel_version(v: &str) -> Result<(u32, u32), SeccompError> {
 pub fn builtin_programs(caps: &[String]) -> Result<Vec<Program>, SeccompError> {
     static CACHE: std::sync::Mutex<BTreeMap<Vec<String>, Vec<Program>>> =
         std::sync::Mutex::new(BTreeMap::new());
-    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    let mut cache = CACHE.locked();
     if let Some(p) = cache.get(caps) {
         return Ok(p.clone());
     }

@@ -35,20 +35,20 @@ pub struct Instance {
     /// Its address on the playground network (where the port proxy connects).
     pub ip: String,
     pub created: u64,
-    pub host: Arc<Host>,
+    pub daemon: Arc<Daemon>,
     pub(super) tabs: Mutex<Tabs>,
     pub(super) watcher: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 impl Instance {
-    pub fn new(num: u32, vhost: String, ip: String, host: Arc<Host>) -> Instance {
+    pub fn new(num: u32, vhost: String, ip: String, daemon: Arc<Daemon>) -> Instance {
         Instance {
             num,
             name: format!("node{num}"),
             vhost,
             ip,
             created: now(),
-            host,
+            daemon,
             tabs: Mutex::new(Tabs {
                 next: 1,
                 ..Default::default()
@@ -63,21 +63,21 @@ impl Instance {
             hostname: self.name.clone(),
             ip: self.ip.clone(),
             created: self.created,
-            terminals: lock(&self.tabs).open.keys().copied().collect(),
+            terminals: self.tabs.locked().open.keys().copied().collect(),
         }
     }
 
     pub fn terminal(&self, tab: TabId) -> Option<Arc<Terminal>> {
-        lock(&self.tabs).open.get(&tab).cloned()
+        self.tabs.locked().open.get(&tab).cloned()
     }
 
     /// Reserve the next tab number, if the instance has room for another tab.
     pub(super) fn reserve_tab(&self, max: u32) -> Option<TabId> {
-        lock(&self.tabs).reserve(max)
+        self.tabs.locked().reserve(max)
     }
 
     pub(super) fn tab_started(&self, term: Option<Arc<Terminal>>) {
-        let mut t = lock(&self.tabs);
+        let mut t = self.tabs.locked();
         t.starting -= 1;
         if let Some(term) = term {
             t.open.insert(term.tab, term);
@@ -85,17 +85,17 @@ impl Instance {
     }
 
     pub(super) fn take_tab(&self, tab: TabId) -> Option<Arc<Terminal>> {
-        lock(&self.tabs).open.remove(&tab)
+        self.tabs.locked().open.remove(&tab)
     }
 
     pub(super) fn take_all_tabs(&self) -> Vec<Arc<Terminal>> {
-        std::mem::take(&mut lock(&self.tabs).open)
+        std::mem::take(&mut self.tabs.locked().open)
             .into_values()
             .collect()
     }
 
     pub(super) fn stop_watcher(&self) {
-        if let Some(w) = lock(&self.watcher).take() {
+        if let Some(w) = self.watcher.locked().take() {
             w.abort();
         }
     }

@@ -6,11 +6,11 @@ use super::*;
 impl Playground {
     /// End a session: tell its readers, close its terminals, destroy its instances.
     pub async fn close_session(self: &Arc<Self>, id: &str, reason: CloseReason) {
-        let Some(s) = lock(&self.sessions).remove(id) else {
+        let Some(s) = self.sessions.locked().remove(id) else {
             return;
         };
         {
-            let mut t = lock(&self.tombstones);
+            let mut t = self.tombstones.locked();
             if t.len() >= TOMBSTONES {
                 if let Some(oldest) = t
                     .iter()
@@ -23,7 +23,7 @@ impl Playground {
             t.insert(id.to_string(), (reason, now()));
         }
         let instances: Vec<Arc<Instance>> = {
-            let mut inner = lock(&s.inner);
+            let mut inner = s.inner.locked();
             inner.closed = Some(reason);
             std::mem::take(&mut inner.instances).into_values().collect()
         };
@@ -39,7 +39,7 @@ impl Playground {
 
     /// Close every session (the server stops).
     pub async fn shutdown(self: &Arc<Self>) {
-        let ids: Vec<String> = lock(&self.sessions).keys().cloned().collect();
+        let ids: Vec<String> = self.sessions.locked().keys().cloned().collect();
         let closes = ids
             .iter()
             .map(|id| self.close_session(id, CloseReason::Shutdown));
@@ -49,7 +49,7 @@ impl Playground {
         let mut busy = self.busy.subscribe();
         let _ = tokio::time::timeout(Duration::from_secs(120), busy.wait_for(|n| *n == 0)).await;
         // A creation that finished after the first round left its session open.
-        let ids: Vec<String> = lock(&self.sessions).keys().cloned().collect();
+        let ids: Vec<String> = self.sessions.locked().keys().cloned().collect();
         for id in ids {
             self.close_session(&id, CloseReason::Shutdown).await;
         }
@@ -67,7 +67,7 @@ impl Playground {
             return (Some(CloseReason::Idle), vec![]);
         }
         let mut notes = vec![];
-        let mut inner = lock(&s.inner);
+        let mut inner = s.inner.locked();
         let warn = self.opts.warn_before;
         if !inner.warned_ttl && s.expires_at - t <= warn {
             inner.warned_ttl = true;
@@ -110,7 +110,7 @@ impl Playground {
     /// virtual host the engine lost, old tombstones.
     pub async fn tick(self: &Arc<Self>) {
         let t = now();
-        let all: Vec<Arc<Session>> = lock(&self.sessions).values().cloned().collect();
+        let all: Vec<Arc<Session>> = self.sessions.locked().values().cloned().collect();
         for s in all {
             let (close, notes) = self.due(&s, t);
             if let Some(reason) = close {
@@ -132,14 +132,16 @@ impl Playground {
                 }
             }
         }
-        lock(&self.tombstones).retain(|_, (_, at)| *at + TOMBSTONE_SECS > t);
+        self.tombstones
+            .locked()
+            .retain(|_, (_, at)| *at + TOMBSTONE_SECS > t);
     }
 
     /// Remove virtual hosts of sessions this server does not know (left by a
     /// server that crashed).
     pub async fn remove_orphans(&self) {
         let Some(m) = &self.vhosts else { return };
-        let known: BTreeSet<String> = lock(&self.sessions).keys().cloned().collect();
+        let known: BTreeSet<String> = self.sessions.locked().keys().cloned().collect();
         let orphans: Vec<String> = m
             .list()
             .into_iter()

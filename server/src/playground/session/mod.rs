@@ -17,13 +17,14 @@ use super::config::PlaygroundOptions;
 use super::terminal::{hex_token, Terminal};
 use crate::ApiError;
 use axum::http::StatusCode;
-use engine::host::Host;
+use engine::daemon::Daemon;
 use shared::playground::{
     close_code, CloseReason, InstanceInfo, SessionCreated, SessionEvent, SessionInfo, TabId,
 };
+use shared::sync::Locked;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -40,10 +41,6 @@ const TOMBSTONE_SECS: u64 = 24 * 3600;
 
 pub fn now() -> u64 {
     chrono::Utc::now().timestamp().max(0) as u64
-}
-
-pub(in crate::playground) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The lowest instance number in `1..=max` that is neither used nor being made.
@@ -162,7 +159,7 @@ impl Session {
     /// Terminal input or an API call: the idle timeout starts again.
     pub fn touch(&self) {
         self.last_active.store(now(), Ordering::Relaxed);
-        lock(&self.inner).warned_idle = false;
+        self.inner.locked().warned_idle = false;
     }
 
     pub fn last_active(&self) -> u64 {
@@ -170,11 +167,12 @@ impl Session {
     }
 
     pub fn closed(&self) -> Option<CloseReason> {
-        lock(&self.inner).closed
+        self.inner.locked().closed
     }
 
     pub fn instance(&self, name: &str) -> Option<Arc<Instance>> {
-        lock(&self.inner)
+        self.inner
+            .locked()
             .instances
             .values()
             .find(|i| i.name == name)
@@ -182,7 +180,7 @@ impl Session {
     }
 
     pub fn instances(&self) -> Vec<Arc<Instance>> {
-        lock(&self.inner).instances.values().cloned().collect()
+        self.inner.locked().instances.values().cloned().collect()
     }
 
     pub fn info(&self, max_instances: u32) -> SessionInfo {
@@ -270,7 +268,7 @@ impl Playground {
     }
 
     pub fn session_count(&self) -> usize {
-        lock(&self.sessions).len()
+        self.sessions.locked().len()
     }
 
     pub fn instance_count(&self) -> usize {
@@ -308,7 +306,7 @@ impl Playground {
                 ));
             }
         }
-        let mut sessions = lock(&self.sessions);
+        let mut sessions = self.sessions.locked();
         if sessions.len() >= self.opts.max_sessions as usize
             || self.instance_count() >= self.opts.instance_cap()
         {
@@ -331,7 +329,7 @@ impl Playground {
 
     /// A live session by ID, without a token (the workshop's trainer).
     pub(in crate::playground) fn session_by_id(&self, id: &str) -> Option<Arc<Session>> {
-        lock(&self.sessions).get(id).cloned()
+        self.sessions.locked().get(id).cloned()
     }
 
     /// The session `id` if `key` opens its port whose host label is `label`
@@ -378,9 +376,9 @@ impl Playground {
         allowed: impl FnOnce(&Session) -> bool,
         refusal: &str,
     ) -> Result<Arc<Session>, ApiError> {
-        let found = lock(&self.sessions).get(id).cloned();
+        let found = self.sessions.locked().get(id).cloned();
         let Some(s) = found else {
-            if let Some((reason, _)) = lock(&self.tombstones).get(id) {
+            if let Some((reason, _)) = self.tombstones.locked().get(id) {
                 return Err(gone(*reason));
             }
             return Err(not_found(format!("There is no session {id}.")));
@@ -411,7 +409,7 @@ impl Playground {
             )
         })?;
         let num = {
-            let mut inner = lock(&s.inner);
+            let mut inner = s.inner.locked();
             if let Some(reason) = inner.closed {
                 return Err(gone(reason));
             }
@@ -454,7 +452,7 @@ impl Playground {
     ) -> Result<InstanceInfo, ApiError> {
         let result = self.make_instance(manager, s, num).await;
         let closed = {
-            let mut inner = lock(&s.inner);
+            let mut inner = s.inner.locked();
             inner.pending.remove(&num);
             if let (Ok(inst), None) = (&result, inner.closed) {
                 inner.instances.insert(num, inst.clone());
@@ -467,7 +465,9 @@ impl Playground {
                 self.push_session(s);
                 // Its panels fill at once, not at its first engine event.
                 s.push(SessionEvent::InstanceState(super::state::snapshot(
-                    &inst.host, &s.id, &inst.name,
+                    &inst.daemon,
+                    &s.id,
+                    &inst.name,
                 )));
                 Ok(inst.info())
             }
@@ -515,15 +515,15 @@ impl Playground {
                 ),
             }
         })?;
-        let host = match manager.get(&vhost) {
-            Ok(v) => v.host.clone(),
+        let daemon = match manager.get(&vhost) {
+            Ok(v) => v.daemon.clone(),
             Err(e) => {
                 let _ = manager.remove(&vhost).await;
                 return Err(ApiError::from(e));
             }
         };
-        crate::routes::events::record(&host);
-        let inst = Arc::new(Instance::new(num, vhost, info.ip_address, host));
+        crate::routes::events::record(&daemon);
+        let inst = Arc::new(Instance::new(num, vhost, info.ip_address, daemon));
         if let Err(e) = self.open_tab_in(s, &inst).await {
             let _ = manager.remove(&inst.vhost).await;
             return Err(e);
@@ -533,7 +533,7 @@ impl Playground {
 
     /// Push the instance's state on its engine's events while anyone listens.
     fn watch(&self, s: &Arc<Session>, inst: &Arc<Instance>) {
-        let mut rx = inst.host.events();
+        let mut rx = inst.daemon.events();
         let (weak_s, weak_i): (Weak<Session>, Weak<Instance>) =
             (Arc::downgrade(s), Arc::downgrade(inst));
         let task = tokio::spawn(async move {
@@ -550,13 +550,13 @@ impl Playground {
                 };
                 if s.has_readers() {
                     s.push(SessionEvent::InstanceState(super::state::snapshot(
-                        &i.host, &s.id, &i.name,
+                        &i.daemon, &s.id, &i.name,
                     )));
                 }
                 s.lesson_wake.notify_one();
             }
         });
-        *lock(&inst.watcher) = Some(task.abort_handle());
+        *inst.watcher.locked() = Some(task.abort_handle());
     }
 
     /// `POST .../terminals`: a new tab with a fresh shell.
@@ -598,7 +598,7 @@ impl Playground {
                 }
             }
         };
-        match Terminal::start(inst.host.clone(), tab, self.opts.replay_bytes, on_exit).await {
+        match Terminal::start(inst.daemon.clone(), tab, self.opts.replay_bytes, on_exit).await {
             Ok(term) => {
                 inst.tab_started(Some(term));
                 Ok(tab)
@@ -640,7 +640,7 @@ impl Playground {
         name: &str,
     ) -> Result<(), ApiError> {
         let inst = {
-            let mut inner = lock(&s.inner);
+            let mut inner = s.inner.locked();
             let num = inner
                 .instances
                 .values()

@@ -67,7 +67,7 @@ pub(crate) fn apply_result(
     (h.status != before).then(|| h.status.clone())
 }
 
-impl Host {
+impl Daemon {
     /// Start probing a container that just started, when it has a check. The
     /// task ends when the container stops or goes; a new start begins anew.
     pub(super) fn start_health(self: &Arc<Self>, id: &str) {
@@ -88,10 +88,10 @@ impl Host {
             let _ = self.persist(e);
             (hc, argv, e.watch.subscribe(), std::time::Instant::now())
         };
-        let host = self.clone();
+        let daemon = self.clone();
         let id = id.to_string();
         tokio::spawn(async move {
-            host.probe_loop(&id, hc, argv, rx, started).await;
+            daemon.probe_loop(&id, hc, argv, rx, started).await;
         });
     }
 
@@ -204,7 +204,7 @@ impl Host {
     }
 
     /// Run one probe's exec: its exit code and output. The caller kills it
-    /// at the timeout ([`Host::exec_signal`]) and drops its record.
+    /// at the timeout ([`Daemon::exec_signal`]) and drops its record.
     pub(super) async fn probe(&self, exec_id: &str) -> Result<(i64, String)> {
         use tokio::io::AsyncReadExt;
         let connect = self.exec_start(exec_id, None)?;
@@ -217,7 +217,7 @@ impl Host {
                 let n = conn
                     .read(&mut buf)
                     .await
-                    .map_err(|e| Error::Internal(format!("health check: {e}")))?;
+                    .map_err(Error::monitor("health check"))?;
                 if n == 0 {
                     return Err(Error::Internal(
                         "health check: the probe ended without an exit status".into(),

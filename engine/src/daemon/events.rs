@@ -24,8 +24,8 @@ fn event_message(
     }
 }
 
-impl Host {
-    /// Subscribe to this host's events.
+impl Daemon {
+    /// Subscribe to this daemon's events.
     pub fn events(&self) -> tokio::sync::broadcast::Receiver<shared::api::EventMessage> {
         self.events.subscribe()
     }

@@ -1,10 +1,11 @@
 //! `exec`: records of exec'd processes, starting them and inspecting them.
 
 use super::*;
+use shared::sync::Locked;
 
-impl Host {
+impl Daemon {
     pub(super) fn execs(&self) -> MutexGuard<'_, HashMap<String, ExecRecord>> {
-        self.execs.lock().unwrap_or_else(|p| p.into_inner())
+        self.execs.locked()
     }
 
     /// `POST /containers/{id}/exec`: record what to run; it starts with `exec_start`.
@@ -154,7 +155,7 @@ impl Host {
         Ok(async move {
             connect_monitor(&socket, &req)
                 .await
-                .map_err(|e| Error::Internal(format!("exec: {e}")))
+                .map_err(Error::monitor("exec"))
         })
     }
 

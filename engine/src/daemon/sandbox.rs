@@ -2,12 +2,12 @@
 
 use super::*;
 
-impl Host {
+impl Daemon {
     /// An exec in a virtual host's own init: a shell of the virtual host.
     pub fn sandbox_exec_create(&self, req: shared::api::ExecCreateRequest) -> Result<String> {
-        let rec = self
-            .sandbox_record()
-            .ok_or_else(|| Error::Conflict("this host has no virtual host init".into()))?;
+        let rec = self.sandbox_record().ok_or_else(|| {
+            Error::Conflict("this daemon is not a virtual host's: it has no init".into())
+        })?;
         self.exec_create_for(rec, req)
     }
 

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Host {
+impl Daemon {
     pub(super) fn persist(&self, e: &Entry) -> Result<()> {
         let rec = Record {
             inspect: e.rec.clone(),
@@ -43,6 +43,7 @@ impl Host {
                 }
                 continue;
             };
+            moved_paths(&mut rec, &self.dir);
             if rec.state.restarting {
                 // The daemon died during a restart back-off: decided again below.
                 rec.state.restarting = false;
@@ -65,17 +66,17 @@ impl Host {
         if let Some(cg) = &self.cgroups {
             // Cgroups of containers that are gone (a crash between exit and cleanup).
             let st = self.lock();
-            // Only our own: other hosts (virtual ones) clean up theirs.
-            let keep = |host: &str, id: &str| {
-                host != self.name || st.get(id).is_some_and(|e| e.rec.state.running)
+            // Only our own: other daemons (virtual hosts') clean up theirs.
+            let keep = |daemon: &str, id: &str| {
+                daemon != self.name || st.get(id).is_some_and(|e| e.rec.state.running)
             };
             if let Err(e) = cg.cleanup_orphans(&keep) {
                 tracing::warn!("cleaning up orphaned cgroups: {e}");
             }
         }
         for id in running {
-            let host = self.clone();
-            tokio::spawn(async move { host.reattach(id).await });
+            let daemon = self.clone();
+            tokio::spawn(async move { daemon.reattach(id).await });
         }
         let autoremove: Vec<String> = self
             .lock()
@@ -100,9 +101,9 @@ impl Host {
             .map(|e| e.rec.id.clone())
             .collect();
         for id in to_start {
-            let host = self.clone();
+            let daemon = self.clone();
             tokio::spawn(async move {
-                if let Err(e) = host.start(&id).await {
+                if let Err(e) = daemon.start(&id).await {
                     tracing::warn!("restart policy: starting {id}: {e}");
                 }
             });

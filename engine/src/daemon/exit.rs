@@ -2,8 +2,9 @@
 //! restart policy.
 
 use super::*;
+use shared::sync::Locked;
 
-impl Host {
+impl Daemon {
     /// Read the control stream until the monitor reports the exit.
     pub(super) async fn watch_exit(self: Arc<Self>, id: String, mut stream: UnixStream) {
         let mut d = shared::mux::Demuxer::default();
@@ -44,10 +45,7 @@ impl Host {
         self.remove_cgroup(id);
         self.release_network(id);
         // Exec sessions end with the container.
-        self.execs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, x| x.container_id != id);
+        self.execs.locked().retain(|_, x| x.container_id != id);
         let (auto, restart_in) = {
             let mut st = self.lock();
             let Some(e) = st.get_mut(id) else { return };
@@ -99,11 +97,11 @@ impl Host {
             (e.rec.host_config.auto_remove && !e.starting, delay)
         };
         if let Some(delay) = restart_in {
-            let host = self.clone();
+            let daemon = self.clone();
             let cid = id.to_string();
             let task = tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
-                host.restart_by_policy(&cid).await;
+                daemon.restart_by_policy(&cid).await;
             });
             if let Some(e) = self.lock().get_mut(id) {
                 e.restart_task = Some(task.abort_handle());

@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl Host {
+impl Daemon {
     /// `POST /containers/{id}/start`. `Ok(false)` when it already runs (Docker's 304).
     pub async fn start(self: &Arc<Self>, key: &str) -> Result<bool> {
         let (rec, pending) = {
@@ -156,24 +156,25 @@ impl Host {
                     if let Err(e) = self.attach_network(rec, p).await {
                         // The monitor dies and takes its waiting init with it.
                         if let Some(m) = monitor_pid {
-                            // SAFETY: kill(2) on the monitor we spawned.
-                            unsafe { libc::kill(m as i32, libc::SIGKILL) };
+                            let _ = nix::sys::signal::kill(
+                                nix::unistd::Pid::from_raw(m as i32),
+                                nix::sys::signal::Signal::SIGKILL,
+                            );
                         }
                         let _ = std::fs::remove_file(&spec.socket);
                         return Err((125, e.to_string()));
                     }
                     match connect_monitor(&spec.socket, &AttachRequest::default()).await {
                         Ok(control) => {
-                            let host = self.clone();
+                            let daemon = self.clone();
                             let id = rec.id.clone();
-                            tokio::spawn(async move { host.watch_exit(id, control).await });
+                            tokio::spawn(async move { daemon.watch_exit(id, control).await });
                         }
                         Err(e) => return Err(internal(&format!("connect to monitor: {e}"))),
                     }
                     for p in pending.drain(..) {
                         let r = connect_monitor(&spec.socket, &p.req).await;
-                        let _ =
-                            p.tx.send(r.map_err(|e| Error::Internal(format!("attach: {e}"))));
+                        let _ = p.tx.send(r.map_err(Error::monitor("attach")));
                     }
                 }
                 Ok(MonitorReport::Started) => return Ok(pid),

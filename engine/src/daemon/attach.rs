@@ -11,7 +11,7 @@ pub struct AttachTarget {
     pub log_path: PathBuf,
 }
 
-impl Host {
+impl Daemon {
     /// Docker's refusals of an attach, which come before any stream: a paused or a
     /// restarting container. Any other state may be attached to, stopped ones too
     /// (for their logs, or to wait for the next start as `start -a` does).
@@ -65,7 +65,7 @@ impl Host {
                     .map_err(|_| Error::Internal("container was removed".into()))?,
                 None => connect_monitor(&socket, &req)
                     .await
-                    .map_err(|e| Error::Internal(format!("attach: {e}"))),
+                    .map_err(Error::monitor("attach")),
             }
         })
     }

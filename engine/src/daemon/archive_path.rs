@@ -26,6 +26,7 @@ use super::*;
 use crate::archive::in_root::{self, ExtractOptions, IdMap, PathError, PathStat, Root};
 use crate::runtime::spec::SpecMount;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use shared::sync::Locked;
 use std::collections::HashSet;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Condvar, OnceLock};
@@ -74,7 +75,7 @@ fn path_error(e: PathError, path: &str, key: &str) -> Error {
     }
 }
 
-impl Host {
+impl Daemon {
     /// `HEAD /containers/{id}/archive?path=`: the stat of `path`.
     pub fn archive_stat(&self, key: &str, path: &str) -> Result<PathStat> {
         let view = self.container_view(key)?;
@@ -118,12 +119,7 @@ impl Host {
             let u = crate::runtime::user::resolve(&view.rec.config.user, &passwd, &group)
                 .map_err(Error::Internal)?;
             Some(match view.root.ids() {
-                Some(m) => (
-                    m.to_host(u.uid)
-                        .map_err(|e| Error::Internal(e.to_string()))?,
-                    m.to_host(u.gid)
-                        .map_err(|e| Error::Internal(e.to_string()))?,
-                ),
+                Some(m) => (m.to_host(u.uid)?, m.to_host(u.gid)?),
                 None => (u.uid, u.gid),
             })
         } else {
@@ -233,10 +229,10 @@ impl Host {
                     let _ = umount2(&plan.rootfs, MntFlags::MNT_DETACH);
                 }
             })
-            .map_err(|e| Error::Internal(format!("start a mount thread: {e}")))?;
+            .map_err(|e| Error::Thread(format!("start a mount thread: {e}")))?;
         let fd = ready_rx
             .recv()
-            .map_err(|_| Error::Internal("the mount thread ended".into()))?
+            .map_err(|_| Error::Thread("the mount thread ended".into()))?
             .map_err(|e| Error::Internal(format!("mounting the container's files: {e}")))?;
         Ok(ContainerView {
             root: Root::from_fd(fd, ids),
@@ -282,7 +278,7 @@ fn turns() -> &'static (Mutex<HashSet<String>>, Condvar) {
 impl Turn {
     fn take(id: &str) -> Turn {
         let (m, cv) = turns();
-        let mut held = m.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held = m.locked();
         while held.contains(id) {
             held = cv.wait(held).unwrap_or_else(|p| p.into_inner());
         }
@@ -294,7 +290,7 @@ impl Turn {
 impl Drop for Turn {
     fn drop(&mut self) {
         let (m, cv) = turns();
-        m.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.0);
+        m.locked().remove(&self.0);
         cv.notify_all();
     }
 }

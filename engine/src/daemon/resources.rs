@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Host {
+impl Daemon {
     /// `POST /containers/{id}/update`: new limits (applied at once to a running
     /// container) and restart policy. Returns Docker's warnings.
     pub fn update(

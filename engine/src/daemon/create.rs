@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Host {
+impl Daemon {
     /// `POST /containers/create`.
     pub fn create(&self, name: Option<&str>, req: ContainerCreateRequest) -> Result<IdResponse> {
         if let Some(n) = name {

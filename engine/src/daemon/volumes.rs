@@ -4,7 +4,7 @@
 //! the volume API with its in-use checks (a volume is in use while any container
 //! record, running or not, mounts it).
 
-use super::Host;
+use super::Daemon;
 use crate::container::Filters;
 use crate::error::{Error, Result};
 use crate::runtime::spec::SpecMount;
@@ -74,7 +74,7 @@ fn api_tmpfs_options(m: &Value) -> String {
     o.join(",")
 }
 
-impl Host {
+impl Daemon {
     /// The mount points of a container being created, creating the volumes they
     /// name: `--volumes-from` first, then `Binds`, `--mount`, and last anonymous
     /// volumes for `Config.Volumes` (the image's `VOLUME`s and `-v /path`) whose

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Host {
+impl Daemon {
     /// Drop a stopped container's record and files.
     /// With `volumes`, the container's anonymous volumes go too (`rm -v`, `--rm`).
     pub(super) fn remove_now(&self, id: &str, volumes: bool) -> Result<()> {

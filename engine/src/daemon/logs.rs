@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl Host {
+impl Daemon {
     /// The log file and whether the container runs (for `logs`).
     pub fn log_source(&self, key: &str) -> Result<(PathBuf, bool, String)> {
         let rec = self.inspect(key)?;

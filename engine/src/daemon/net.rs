@@ -3,7 +3,7 @@
 //! embedded DNS, /etc/hosts and /etc/resolv.conf with the real address, legacy
 //! link variables, and the `NetworkSettings` and `Ports` that inspect and ps show.
 
-use super::Host;
+use super::Daemon;
 use crate::error::{Error, Result};
 use crate::network::hosts::{self, LinkInfo};
 use crate::network::{ConnectRequest, PortBinding};
@@ -177,7 +177,7 @@ pub(super) fn port_bindings(rec: &ContainerInspect) -> Result<Vec<PortBinding>> 
     Ok(out)
 }
 
-impl Host {
+impl Daemon {
     /// Recreate bridges and rules of existing networks and drop leftovers of a
     /// daemon that died. Call once at daemon start.
     pub async fn reconcile_networks(&self) -> Result<()> {

@@ -2,18 +2,19 @@
 
 use super::*;
 
-impl Host {
+impl Daemon {
     pub(super) fn signal(&self, id: &str, sig: i32) -> Result<()> {
         let pid = self.lock().get(id).map(|e| e.rec.state.pid).unwrap_or(0);
         if pid <= 0 {
             return Ok(());
         }
-        // SAFETY: kill(2) with a pid we recorded for a running container.
-        if unsafe { libc::kill(pid as i32, sig) } != 0 {
-            let err = std::io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::ESRCH) {
-                return Err(Error::Internal(format!("kill {pid}: {err}")));
-            }
+        // SAFETY: kill(2) with a pid we recorded for a running container. Not
+        // nix's `kill`: its `Signal` cannot name the real-time signals docker
+        // accepts by number.
+        let sent = nix::errno::Errno::result(unsafe { libc::kill(pid as i32, sig) });
+        match sent.map(drop) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+            Err(e) => return Err(Error::sys(format!("kill {pid}"))(e)),
         }
         // A frozen process only acts on the signal once thawed.
         if sig == libc::SIGKILL || sig == libc::SIGTERM {

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Host {
+impl Daemon {
     pub(super) fn cgroup(&self, id: &str) -> Option<crate::cgroups::AnyCgroupManager> {
         self.cgroups
             .as_ref()
@@ -17,13 +17,12 @@ impl Host {
         let Some(m) = self.cgroup(id) else {
             return Ok(vec![]);
         };
-        m.create()
-            .map_err(|e| Error::Internal(format!("create cgroup: {e}")))?;
+        m.create().map_err(Error::cgroup("create cgroup"))?;
         // Limits are in place before any process of the container runs.
         let res = crate::resources::Resources::from_host_config(&rec.host_config.extra)?;
         if let Err(e) = m.apply(&res.limits()) {
             let _ = m.remove();
-            return Err(Error::Internal(format!("apply resource limits: {e}")));
+            return Err(Error::cgroup("apply resource limits")(e));
         }
         let mut procs: Vec<PathBuf> = Controller::ALL
             .iter()

@@ -1,7 +1,9 @@
-//! A host: one tenant's view of the engine. The machine itself is the `default`
-//! host; each virtual host (`crate::vhost`) is another, scoped to its own
-//! namespaces ([`VirtualNs`]). A host owns its container records, its image
-//! names (through `ImageStore`) and the monitors of its running containers.
+//! A daemon: what one Docker API socket serves, one tenant's view of the
+//! engine. The machine's daemon is `default`; each virtual host (`crate::vhost`)
+//! has its own, scoped to the virtual host's namespaces ([`VirtualNs`]). A
+//! daemon owns its container records, its image names (through `ImageStore`)
+//! and the monitors of its running containers; its files are under
+//! `<data_root>/daemons/<name>` ([`dir_in`]).
 //!
 //! Container state lives in memory behind a std mutex (never held across an
 //! `.await`) and on disk as `containers/<id>/config.v2.json`, written atomically
@@ -18,6 +20,7 @@ use crate::{names, time};
 use shared::api::{
     ContainerCreateRequest, ContainerInspect, ContainerSummary, IdResponse, WaitResponse,
 };
+use shared::sync::Locked;
 
 mod archive_path;
 mod attach;
@@ -138,7 +141,7 @@ fn hidden(rec: &ContainerInspect) -> bool {
     rec.config.labels.contains_key(SANDBOX_LABEL)
 }
 
-/// What makes a host virtual: its uid range and its init (see `engine::vhost`).
+/// What makes a daemon a virtual host's: its uid range and its init (see `engine::vhost`).
 #[derive(Debug)]
 pub struct VirtualNs {
     /// uid/gid 0..size inside are uid_base..uid_base+size on the machine.
@@ -179,7 +182,7 @@ struct ExecRecord {
     detach_keys: String,
 }
 
-/// See `Host::container_fs`.
+/// See `Daemon::container_fs`.
 #[derive(Debug, Clone)]
 pub struct ContainerFs {
     pub upper: PathBuf,
@@ -198,15 +201,16 @@ pub enum WaitCondition {
     Removed,
 }
 
-pub struct Host {
+pub struct Daemon {
     name: String,
     dir: PathBuf,
     run_dir: PathBuf,
     exe: PathBuf,
     pub images: ImageStore,
-    /// The host's cgroups, when the machine offers a cgroupfs we can use.
+    /// The machine's cgroups under this data root's prefix, when the machine
+    /// offers a cgroupfs we can use.
     cgroups: Option<crate::cgroups::Cgroups>,
-    /// What the host's kernel can limit (Docker's sysinfo).
+    /// What the machine's kernel can limit (Docker's sysinfo).
     pub sys: crate::resources::SysInfo,
     /// Bridges, endpoints, published ports and embedded DNS (set once; a
     /// virtual host gets them when its network namespace exists).
@@ -221,9 +225,74 @@ pub struct Host {
     events: tokio::sync::broadcast::Sender<shared::api::EventMessage>,
 }
 
-impl AsRef<ImageStore> for Host {
+impl AsRef<ImageStore> for Daemon {
     fn as_ref(&self) -> &ImageStore {
         &self.images
+    }
+}
+
+/// Where the daemon `name` keeps its containers, volumes, image index and
+/// build cache: `<data_root>/daemons/<name>` (the machine's is `default`; a
+/// virtual host's is its own disk, mounted there).
+pub fn dir_in(data_root: &Path, name: &str) -> PathBuf {
+    data_root.join(DAEMONS_DIR).join(name)
+}
+
+/// The folder of every daemon's own files under a data root.
+pub const DAEMONS_DIR: &str = "daemons";
+/// What data roots of earlier versions called it.
+const OLD_DAEMONS_DIR: &str = "hosts";
+
+/// Moves a data root of an earlier version to today's layout: `hosts/` (the
+/// daemons' own files, named like the virtual hosts beside them in `vhosts/`)
+/// becomes `daemons/`. The old name stays as a link to the new one: container
+/// monitors and virtual host inits an older daemon left running know their
+/// paths by it (records' paths are moved as they are read: [`moved_paths`]).
+/// Nothing to do on a new data root or one already moved. Call it before any
+/// daemon opens the data root, and only once no older daemon serves it.
+pub fn migrate_data_root(data_root: &Path) -> Result<()> {
+    let old = data_root.join(OLD_DAEMONS_DIR);
+    let new = data_root.join(DAEMONS_DIR);
+    let Ok(meta) = std::fs::symlink_metadata(&old) else {
+        return Ok(());
+    };
+    if !meta.is_dir() {
+        return Ok(());
+    }
+    if new.exists() {
+        tracing::warn!(
+            "data root {}: both {OLD_DAEMONS_DIR}/ and {DAEMONS_DIR}/ exist; using {DAEMONS_DIR}/ \
+             and leaving {OLD_DAEMONS_DIR}/ alone",
+            data_root.display()
+        );
+        return Ok(());
+    }
+    std::fs::rename(&old, &new).ctx("rename", &old)?;
+    std::os::unix::fs::symlink(DAEMONS_DIR, &old).ctx("symlink", &old)?;
+    tracing::info!(
+        "data root {}: moved {OLD_DAEMONS_DIR}/ to {DAEMONS_DIR}/ (the old name links to it)",
+        data_root.display()
+    );
+    Ok(())
+}
+
+/// A record written before the move names its files under `hosts/`: point
+/// them at `daemons/` (`dir` is the daemon's folder under the new name).
+/// Paths elsewhere (a record of another data root) are left as they are.
+pub(crate) fn moved_paths(rec: &mut ContainerInspect, dir: &Path) {
+    let (Some(name), Some(root)) = (dir.file_name(), dir.parent().and_then(Path::parent)) else {
+        return;
+    };
+    let old = root.join(OLD_DAEMONS_DIR).join(name);
+    for p in [
+        &mut rec.log_path,
+        &mut rec.hosts_path,
+        &mut rec.hostname_path,
+        &mut rec.resolv_conf_path,
+    ] {
+        if let Ok(rest) = Path::new(p.as_str()).strip_prefix(&old) {
+            *p = dir.join(rest).display().to_string();
+        }
     }
 }
 
@@ -236,15 +305,15 @@ fn random_id() -> String {
     hex::encode(bytes)
 }
 
-impl Host {
-    /// Open (or create) a host under `data_root`, reconciling containers whose
+impl Daemon {
+    /// Open (or create) a daemon under `data_root`, reconciling containers whose
     /// processes ended while no daemon was watching. Must run inside a tokio runtime.
     pub fn open(
         data_root: &Path,
         name: &str,
         exe: PathBuf,
         net: Option<crate::network::NetConfig>,
-    ) -> Result<Arc<Host>> {
+    ) -> Result<Arc<Daemon>> {
         Self::open_with(data_root, name, exe, net, open_cgroups(data_root), None)
     }
 
@@ -256,7 +325,7 @@ impl Host {
         exe: PathBuf,
         cgroups: Option<crate::cgroups::Cgroups>,
         virt: Arc<VirtualNs>,
-    ) -> Result<Arc<Host>> {
+    ) -> Result<Arc<Daemon>> {
         Self::open_with(data_root, name, exe, None, cgroups, Some(virt))
     }
 
@@ -267,8 +336,8 @@ impl Host {
         net: Option<crate::network::NetConfig>,
         cgroups: Option<crate::cgroups::Cgroups>,
         virt: Option<Arc<VirtualNs>>,
-    ) -> Result<Arc<Host>> {
-        let dir = data_root.join("hosts").join(name);
+    ) -> Result<Arc<Daemon>> {
+        let dir = dir_in(data_root, name);
         std::fs::create_dir_all(dir.join("containers")).ctx("create dir", &dir)?;
         let mut images = ImageStore::open(data_root, name)?;
         if virt.is_some() {
@@ -277,7 +346,7 @@ impl Host {
         let run_dir = data_root.join("run");
         std::fs::create_dir_all(&run_dir).ctx("create dir", &run_dir)?;
         let volumes = crate::volume::VolumeStore::open(&dir)?;
-        let host = Arc::new(Host {
+        let daemon = Arc::new(Daemon {
             volumes,
             name: name.to_string(),
             dir,
@@ -301,8 +370,8 @@ impl Host {
             virt,
             events: tokio::sync::broadcast::channel(1024).0,
         });
-        host.load()?;
-        Ok(host)
+        daemon.load()?;
+        Ok(daemon)
     }
 
     pub fn name(&self) -> &str {
@@ -335,7 +404,7 @@ impl Host {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.locked()
     }
 
     fn cdir(&self, id: &str) -> PathBuf {
