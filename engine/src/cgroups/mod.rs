@@ -23,7 +23,7 @@ mod layout;
 mod limit_tests;
 mod limits;
 #[cfg(test)]
-mod test_tree;
+pub(crate) mod test_tree;
 #[cfg(test)]
 mod tests;
 mod v1;

@@ -27,6 +27,8 @@ mod attach;
 mod cgroups;
 mod config;
 mod create;
+#[cfg(test)]
+mod create_tests;
 mod events;
 mod exec;
 mod exit;

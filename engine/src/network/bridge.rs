@@ -465,7 +465,7 @@ fn summarize(msg: &LinkMessage) -> LinkSummary {
 }
 
 /// What to do inside the container's namespace for one endpoint.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InnerConfig {
     /// The peer's temporary name.
     pub peer: String,

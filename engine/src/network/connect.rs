@@ -110,13 +110,14 @@ impl Networks {
             .is_none();
         let host_veth = format!("veth{}", &random_hex(4)[..7]);
         let peer = format!("dhp{}", random_hex(4));
-        let nl = self.nl().await?;
-        let bridge_index = nl
-            .link_by_name(&net.bridge)
-            .await?
-            .ok_or_else(|| NetworkError::Missing(format!("bridge {}", net.bridge)))?
-            .index;
-        nl.create_veth(&host_veth, &peer, bridge_index, req.pid, mac, &self.mark)
+        self.kernel
+            .add_veth(&kernel::Veth {
+                host: host_veth.clone(),
+                peer: peer.clone(),
+                bridge: net.bridge.clone(),
+                pid: req.pid,
+                mac,
+            })
             .await?;
         let inner = InnerConfig {
             peer,
@@ -131,10 +132,10 @@ impl Networks {
             },
             link_local: req.link_local_ips.clone(),
         };
-        let ifname = match bridge::configure_inside(req.pid, inner).await {
+        let ifname = match self.kernel.configure_inside(req.pid, inner).await {
             Ok(n) => n,
             Err(e) => {
-                let _ = nl.delete_ours(&host_veth, &self.mark).await;
+                let _ = self.kernel.delete_ours(&host_veth).await;
                 return Err(e);
             }
         };
@@ -164,7 +165,7 @@ impl Networks {
         };
         state.endpoints.push(rec.clone());
         if let Err(e) = self.commit(state) {
-            let _ = nl.delete_ours(&host_veth, &self.mark).await;
+            let _ = self.kernel.delete_ours(&host_veth).await;
             return Err(e);
         }
         Ok(endpoint_of(&rec, &net))
@@ -246,12 +247,9 @@ impl Networks {
         self.stop_proxies(container_id, |p| p.container_ip == ep.ip)?;
         if !gone.is_empty() {
             let rules: Vec<PortRules> = gone.iter().filter_map(port_rules).collect();
-            self.fw.remove_ports(&rules).await?;
+            self.kernel.remove_ports(&rules).await?;
         }
-        self.nl()
-            .await?
-            .delete_ours(&ep.host_veth, &self.mark)
-            .await?;
+        self.kernel.delete_ours(&ep.host_veth).await?;
         state
             .ports
             .retain(|p| !(p.container_id == container_id && p.container_ip == ep.ip));
@@ -285,13 +283,12 @@ impl Networks {
         // failure; reconcile sweeps after a crash): skip the costly rule scan
         // for the common container without any.
         if state.ports.iter().any(|p| p.container_id == container_id) {
-            self.fw
+            self.kernel
                 .remove_tag(&firewall::port_tag(container_id))
                 .await?;
         }
-        let nl = self.nl().await?;
         for ep in state.endpoints_of_container(container_id) {
-            nl.delete_ours(&ep.host_veth, &self.mark).await?;
+            self.kernel.delete_ours(&ep.host_veth).await?;
         }
         let before = (state.endpoints.len(), state.ports.len());
         state.endpoints.retain(|e| e.container_id != container_id);

@@ -272,17 +272,7 @@ impl Networks {
         if !rec.is_bridge() {
             return Ok(false);
         }
-        let (Some(subnet), Some(gw)) = (rec.subnet, rec.gateway) else {
-            return Err(NetworkError::Other(format!("network {} has no subnet", rec.name)).into());
-        };
-        let nl = self.nl().await?;
-        let setup = nl
-            .ensure_bridge(&rec.bridge, gw, subnet.prefix_len(), &self.mark)
-            .await?;
-        if let (true, Some(subnet6), Some(gw6)) = (rec.ipv6, rec.subnet6, rec.gateway6) {
-            nl.add_address(setup.index, gw6, subnet6.prefix_len())
-                .await?;
-        }
+        let setup = self.kernel.realize(rec).await?;
         if !setup.ours {
             tracing::info!(
                 "network {}: using the existing bridge {} (not created by dockhand; it stays when the network goes)",
@@ -290,15 +280,6 @@ impl Networks {
                 rec.bridge
             );
         }
-        self.fw
-            .ensure_network(&NetRules {
-                bridge: rec.bridge.clone(),
-                subnet,
-                internal: rec.internal,
-                tag: firewall::net_tag(&rec.id),
-            })
-            .await?;
-        self.enable_ip_forward().await;
         self.running.locked().realized.insert(rec.id.clone());
         Ok(!setup.ours && (rec.gateway_added || setup.address_added))
     }
@@ -309,51 +290,15 @@ impl Networks {
         if !rec.is_bridge() {
             return;
         }
-        if let Ok(nl) = self.nl().await {
-            self.remove_bridge(&nl, rec).await;
-        }
-        if let Err(e) = self.fw.remove_tag(&firewall::net_tag(&rec.id)).await {
-            tracing::warn!("removing rules of network {}: {e}", rec.name);
-        }
+        self.kernel.unrealize(rec).await;
         self.running.locked().realized.remove(&rec.id);
-    }
-
-    /// Delete a network's bridge if we created it; otherwise take back only the
-    /// gateway address we added to it. Errors are logged.
-    pub(super) async fn remove_bridge(&self, nl: &Netlink, rec: &NetworkRecord) {
-        match nl.delete_ours(&rec.bridge, &self.mark).await {
-            Ok(true) => {}
-            Ok(false) => {
-                if let (true, Some(gw), Some(subnet)) = (rec.gateway_added, rec.gateway, rec.subnet)
-                {
-                    if let Err(e) = nl
-                        .delete_address(&rec.bridge, gw, subnet.prefix_len())
-                        .await
-                    {
-                        tracing::warn!("removing {gw} from bridge {}: {e}", rec.bridge);
-                    }
-                    // The IPv6 gateway went on with the IPv4 one.
-                    if let (Some(gw6), Some(subnet6)) = (rec.gateway6, rec.subnet6) {
-                        if let Err(e) = nl
-                            .delete_address(&rec.bridge, gw6, subnet6.prefix_len())
-                            .await
-                        {
-                            tracing::warn!("removing {gw6} from bridge {}: {e}", rec.bridge);
-                        }
-                    }
-                }
-            }
-            Err(e) => tracing::warn!("removing bridge {}: {e}", rec.bridge),
-        }
     }
 
     pub(super) async fn ensure_realized(&self, rec: &NetworkRecord) -> Result<()> {
         let done = self.running.locked().realized.contains(&rec.id);
-        if done {
-            // Cheap check that nobody deleted the bridge behind our back.
-            if self.nl().await?.link_by_name(&rec.bridge).await?.is_some() {
-                return Ok(());
-            }
+        // Cheap check that nobody deleted the bridge behind our back.
+        if done && self.kernel.link_exists(&rec.bridge).await? {
+            return Ok(());
         }
         if self.realize(rec).await? && !rec.gateway_added {
             // The bridge came back as somebody else's: remember our address.

@@ -83,6 +83,7 @@ pub mod firewall;
 pub mod hosts;
 pub mod ipam;
 pub mod iptables;
+pub mod kernel;
 pub mod netns;
 pub mod playground;
 pub mod portmap;
@@ -94,6 +95,8 @@ pub mod store;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_attach;
 #[cfg(test)]
 mod tests_foreign;
 #[cfg(test)]
@@ -110,7 +113,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bridge::{InnerConfig, Netlink};
-use firewall::{Firewall, NetRules, PortRules};
+use firewall::{Firewall, PortRules};
 pub use ipam::{Ipv4Net, Ipv6Net, PoolSpec};
 use netns::NsHandle;
 mod error;
@@ -270,6 +273,8 @@ pub struct Networks {
     /// Where host-side work happens.
     ns: NsHandle,
     fw: Firewall,
+    /// Bridges, veths and rules of attach and create ([`kernel::InNamespace`]).
+    kernel: Arc<dyn kernel::NetKernel>,
     /// Serialises changes (held across kernel calls; never held by readers).
     op: tokio::sync::Mutex<()>,
     state: Arc<RwLock<State>>,
@@ -394,20 +399,34 @@ impl Networks {
                 v
             }
         };
+        let fw = Firewall::new(&cfg.chain_prefix, ns.clone());
+        let mark = bridge::owner_mark(&cfg.chain_prefix);
         Ok(Networks {
             dir,
-            fw: Firewall::new(&cfg.chain_prefix, ns.clone()),
+            kernel: Arc::new(kernel::InNamespace {
+                ns: ns.clone(),
+                fw: fw.clone(),
+                mark: mark.clone(),
+            }),
+            fw,
             upstreams: Arc::new(dns::Upstreams {
                 servers: upstreams,
                 ns: ns.clone(),
             }),
             ns,
-            mark: bridge::owner_mark(&cfg.chain_prefix),
+            mark,
             cfg,
             op: tokio::sync::Mutex::new(()),
             state: Arc::new(RwLock::new(state)),
             running: Mutex::new(Running::default()),
         })
+    }
+
+    /// The same manager working through another kernel (tests: the double).
+    #[cfg(test)]
+    pub(crate) fn with_kernel(mut self, kernel: Arc<dyn kernel::NetKernel>) -> Networks {
+        self.kernel = kernel;
+        self
     }
 
     /// A netlink connection in this manager's namespace.
@@ -557,23 +576,5 @@ fn endpoint_of(e: &EndpointRecord, net: &NetworkRecord) -> Endpoint {
         ifname: e.ifname.clone(),
         bridge: net.bridge.clone(),
         ip6: e.ip6,
-    }
-}
-
-impl Networks {
-    /// Turn on IPv4 forwarding in the host's namespace (needed for NAT and for
-    /// containers to reach out), and bring its `lo` up (the userland proxy serves
-    /// 127.0.0.1; a fresh namespace has it down).
-    async fn enable_ip_forward(&self) {
-        match self.ns.set_sysctl("net.ipv4.ip_forward", "1").await {
-            Ok(true) => tracing::info!("set net.ipv4.ip_forward=1 in {:?}", self.ns),
-            Ok(false) => {}
-            Err(e) => tracing::warn!("cannot enable net.ipv4.ip_forward in {:?}: {e}", self.ns),
-        }
-        if !self.ns.is_own() {
-            if let Err(e) = self.ns.run(netns::loopback_up).await {
-                tracing::warn!("cannot bring lo up in {:?}: {e}", self.ns);
-            }
-        }
     }
 }

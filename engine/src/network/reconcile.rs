@@ -185,7 +185,7 @@ impl Networks {
             nl.delete_ours(&ep.host_veth, &self.mark).await?;
         }
         for n in state.networks.iter().filter(|n| n.is_bridge()) {
-            self.remove_bridge(&nl, n).await;
+            kernel::remove_bridge(&nl, n, &self.mark).await;
         }
         self.fw.teardown().await?;
         state.endpoints.clear();
