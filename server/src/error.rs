@@ -28,16 +28,29 @@ pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiEr
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
 }
 
+/// The one mapping of the engine's kinds of error to status codes.
+fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::InvalidParameter => StatusCode::BAD_REQUEST,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl From<engine::Error> for ApiError {
     fn from(e: engine::Error) -> Self {
-        let status = match e.kind() {
-            ErrorKind::NotFound => StatusCode::NOT_FOUND,
-            ErrorKind::Conflict => StatusCode::CONFLICT,
-            ErrorKind::InvalidParameter => StatusCode::BAD_REQUEST,
-            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        };
         ApiError {
-            status,
+            status: status_of(e.kind()),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<engine::build::remote::FetchError> for ApiError {
+    fn from(e: engine::build::remote::FetchError) -> Self {
+        ApiError {
+            status: status_of(e.kind()),
             message: e.to_string(),
         }
     }

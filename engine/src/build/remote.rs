@@ -20,21 +20,76 @@ pub struct Fetched {
     pub size: u64,
 }
 
+/// Why a download failed. What the URL or its server did is the client's
+/// to fix ([`crate::ErrorKind::InvalidParameter`]); writing the file or
+/// entering the daemon's network is the daemon's ([`crate::ErrorKind::Internal`]).
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("invalid URL {url}: {source}")]
+    Url {
+        url: String,
+        #[source]
+        source: url::ParseError,
+    },
+    #[error("cannot determine filename from url: {0}")]
+    NoFileName(String),
+    #[error("failed to GET {url}: {source}")]
+    Request {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("failed to GET {url} with status {status}: {body}")]
+    Status {
+        url: String,
+        status: reqwest::StatusCode,
+        body: String,
+    },
+    #[error("{url} is larger than {limit} bytes")]
+    TooLarge { url: String, limit: u64 },
+    #[error("{}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("downloading in the daemon's network: {0}")]
+    Namespace(#[source] std::io::Error),
+}
+
+impl FetchError {
+    /// Whose the failure is, for the API's status code.
+    pub fn kind(&self) -> crate::ErrorKind {
+        match self {
+            FetchError::Write { .. } | FetchError::Namespace(_) => crate::ErrorKind::Internal,
+            _ => crate::ErrorKind::InvalidParameter,
+        }
+    }
+}
+
 /// The file name moby gives a download: the URL path's last component.
-pub fn url_file_name(url: &str) -> Result<String, String> {
-    let u = reqwest::Url::parse(url).map_err(|e| format!("invalid URL {url}: {e}"))?;
+pub fn url_file_name(url: &str) -> Result<String, FetchError> {
+    let u = reqwest::Url::parse(url).map_err(|source| FetchError::Url {
+        url: url.to_string(),
+        source,
+    })?;
     let name = u
         .path_segments()
         .and_then(|mut s| s.next_back().map(str::to_string))
         .unwrap_or_default();
     if name.is_empty() || name == "." || name == ".." {
-        return Err(format!("cannot determine filename from url: {url}"));
+        return Err(FetchError::NoFileName(url.to_string()));
     }
     Ok(name)
 }
 
 /// Download `url` into `dest` (at most `limit` bytes) from `daemon`'s network.
-pub async fn fetch(daemon: &Daemon, url: &str, dest: &Path, limit: u64) -> Result<Fetched, String> {
+pub async fn fetch(
+    daemon: &Daemon,
+    url: &str,
+    dest: &Path,
+    limit: u64,
+) -> Result<Fetched, FetchError> {
     let name = url_file_name(url)?;
     let netns = daemon
         .networks()
@@ -46,7 +101,7 @@ pub async fn fetch(daemon: &Daemon, url: &str, dest: &Path, limit: u64) -> Resul
             download(&url, &dest2, limit).await
         })
         .await
-        .map_err(|e| format!("downloading in the daemon's network: {e}"))??;
+        .map_err(FetchError::Namespace)??;
     Ok(Fetched {
         path: dest.to_path_buf(),
         name,
@@ -55,22 +110,25 @@ pub async fn fetch(daemon: &Daemon, url: &str, dest: &Path, limit: u64) -> Resul
     })
 }
 
-async fn download(url: &str, dest: &Path, limit: u64) -> Result<(Option<i64>, u64), String> {
-    let client = reqwest::Client::builder()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let resp = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("failed to GET {url}: {e}"))?;
+async fn download(url: &str, dest: &Path, limit: u64) -> Result<(Option<i64>, u64), FetchError> {
+    let request = |source| FetchError::Request {
+        url: url.to_string(),
+        source,
+    };
+    let write = |source| FetchError::Write {
+        path: dest.to_path_buf(),
+        source,
+    };
+    let client = reqwest::Client::builder().build().map_err(request)?;
+    let resp = client.get(url).send().await.map_err(request)?;
     let status = resp.status();
     if !status.is_success() {
         let body = resp.text().await.unwrap_or_default();
-        return Err(format!(
-            "failed to GET {url} with status {status}: {}",
-            body.trim()
-        ));
+        return Err(FetchError::Status {
+            url: url.to_string(),
+            status,
+            body: body.trim().to_string(),
+        });
     }
     let mtime = resp
         .headers()
@@ -78,17 +136,19 @@ async fn download(url: &str, dest: &Path, limit: u64) -> Result<(Option<i64>, u6
         .and_then(|v| v.to_str().ok())
         .and_then(|s| chrono::DateTime::parse_from_rfc2822(s).ok())
         .map(|t| t.timestamp());
-    let mut f = std::fs::File::create(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    let mut f = std::fs::File::create(dest).map_err(write)?;
     let mut size = 0u64;
     let mut body = resp.bytes_stream();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| format!("reading {url}: {e}"))?;
+        let chunk = chunk.map_err(request)?;
         size += chunk.len() as u64;
         if size > limit {
-            return Err(format!("{url} is larger than {limit} bytes"));
+            return Err(FetchError::TooLarge {
+                url: url.to_string(),
+                limit,
+            });
         }
-        f.write_all(&chunk)
-            .map_err(|e| format!("{}: {e}", dest.display()))?;
+        f.write_all(&chunk).map_err(write)?;
     }
     Ok((mtime, size))
 }
@@ -101,7 +161,14 @@ mod tests {
     fn download_names_come_from_the_url_path() {
         assert_eq!(url_file_name("http://h/a/b.tar.gz").unwrap(), "b.tar.gz");
         assert_eq!(url_file_name("http://h/a/b?x=1").unwrap(), "b");
-        assert!(url_file_name("http://h/").is_err());
-        assert!(url_file_name("nonsense").is_err());
+        let none = url_file_name("http://h/").unwrap_err();
+        assert!(matches!(none, FetchError::NoFileName(_)), "{none}");
+        assert_eq!(none.kind(), crate::ErrorKind::InvalidParameter);
+        let bad = url_file_name("nonsense").unwrap_err();
+        assert!(matches!(bad, FetchError::Url { .. }), "{bad}");
+        assert!(
+            bad.to_string().starts_with("invalid URL nonsense: "),
+            "{bad}"
+        );
     }
 }

@@ -406,7 +406,7 @@ async fn download(b: &Builder, url: &str) -> Result<Source, BuildError> {
     let dest = dir.join(format!("{:016x}", rand::random::<u64>()));
     let f = super::remote::fetch(b.daemon(), url, &dest, MAX_DOWNLOAD)
         .await
-        .map_err(BuildError::failed)?;
+        .map_err(|e| BuildError::failed(e.to_string()))?;
     Ok(Source::File {
         path: f.path,
         name: f.name,

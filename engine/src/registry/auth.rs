@@ -44,19 +44,26 @@ pub struct AuthConfig {
     pub registry_token: String,
 }
 
+/// An `X-Registry-Auth` header that does not decode; the client's to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthHeaderError {
+    #[error("invalid X-Registry-Auth header: {0}")]
+    Base64(#[from] base64::DecodeError),
+    #[error("invalid X-Registry-Auth header: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
 impl AuthConfig {
     /// Decode `X-Registry-Auth` (base64url JSON; empty or `{}` is anonymous).
-    pub fn from_header(value: &str) -> Result<AuthConfig, String> {
+    pub fn from_header(value: &str) -> Result<AuthConfig, AuthHeaderError> {
         let v = value.trim();
         if v.is_empty() {
             return Ok(AuthConfig::default());
         }
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(v.trim_end_matches('='))
-            .or_else(|_| base64::engine::general_purpose::STANDARD.decode(v))
-            .map_err(|e| format!("invalid X-Registry-Auth header: {e}"))?;
-        let mut a: AuthConfig = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("invalid X-Registry-Auth header: {e}"))?;
+            .or_else(|_| base64::engine::general_purpose::STANDARD.decode(v))?;
+        let mut a: AuthConfig = serde_json::from_slice(&bytes)?;
         a.fill_from_auth();
         Ok(a)
     }
@@ -245,7 +252,14 @@ mod tests {
         let b = AuthConfig::from_header(&std).unwrap();
         assert_eq!((b.username.as_str(), b.password.as_str()), ("u", "p"));
         assert!(AuthConfig::from_header("").unwrap().is_anonymous());
-        assert!(AuthConfig::from_header("!!").is_err());
+        let bad = AuthConfig::from_header("!!").unwrap_err();
+        assert!(matches!(bad, AuthHeaderError::Base64(_)), "{bad}");
+        let not_json = base64::engine::general_purpose::URL_SAFE.encode("[1]");
+        let bad = AuthConfig::from_header(&not_json).unwrap_err();
+        assert!(matches!(bad, AuthHeaderError::Json(_)), "{bad}");
+        assert!(bad
+            .to_string()
+            .starts_with("invalid X-Registry-Auth header: "));
         assert_eq!(a.basic().unwrap(), "Basic dTpwPz4=");
     }
 }

@@ -250,9 +250,7 @@ async fn remote_context(st: &AppState, url: &str, dockerfile: &str) -> ApiResult
     let fetched = async {
         std::fs::create_dir_all(&dl).map_err(internal)?;
         let file = dl.join("remote");
-        engine::build::remote::fetch(&st.daemon, url, &file, MAX_CONTEXT)
-            .await
-            .map_err(ApiError::bad_request)?;
+        engine::build::remote::fetch(&st.daemon, url, &file, MAX_CONTEXT).await?;
         let into = dir.clone();
         let name = dockerfile.to_string();
         tokio::task::spawn_blocking(move || -> ApiResult<()> {

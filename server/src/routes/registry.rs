@@ -26,7 +26,7 @@ use crate::AppState;
 /// The credentials the client sent (`X-Registry-Auth`).
 pub fn creds(headers: &HeaderMap) -> ApiResult<AuthConfig> {
     match headers.get("x-registry-auth").and_then(|v| v.to_str().ok()) {
-        Some(v) => AuthConfig::from_header(v).map_err(ApiError::bad_request),
+        Some(v) => AuthConfig::from_header(v).map_err(|e| ApiError::bad_request(e.to_string())),
         None => Ok(AuthConfig::default()),
     }
 }
