@@ -36,12 +36,20 @@ pub struct LinkSummary {
     /// The link's alias (`ip link set X alias ...`): our [`owner_mark`] on the
     /// links we created.
     pub alias: Option<String>,
+    /// The link's group (`ip link set X group N`): [`owner_group`] of the mark
+    /// on the links we created.
+    pub group: Option<u32>,
 }
 
 impl LinkSummary {
-    /// Whether this link carries `mark`, i.e. whether we created it.
+    /// Whether this link carries `mark`, i.e. whether we created it: its alias
+    /// says so, or, without an alias, its group does (the daemon was killed
+    /// between creating the link and giving it the alias).
     pub fn is_ours(&self, mark: &str) -> bool {
-        self.alias.as_deref() == Some(mark)
+        match self.alias.as_deref() {
+            Some(alias) => alias == mark,
+            None => self.group == Some(owner_group(mark)),
+        }
     }
 }
 
@@ -52,6 +60,20 @@ impl LinkSummary {
 /// `scripts/net-cleanup` goes by the same mark.
 pub fn owner_mark(chain_prefix: &str) -> String {
     format!("dockhand:{chain_prefix}")
+}
+
+/// The link group of the links made under `mark`, given in the request that
+/// creates a link: the kernel takes `IFLA_GROUP` at creation but not
+/// `IFLA_IFALIAS`, so the alias needs a second request, and a link whose alias
+/// never came is still known as ours by its group (and gets the alias when it is
+/// next found). FNV-1a of the mark, in 2^30..2^31: never the default group 0
+/// nor the small numbers people give groups by hand, and within what `ip link`
+/// accepts. `scripts/net-cleanup` computes the same.
+pub fn owner_group(mark: &str) -> u32 {
+    let hash = mark.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    (hash & 0x3fff_ffff) | 0x4000_0000
 }
 
 /// What [`Netlink::ensure_bridge`] found or did.
@@ -163,12 +185,21 @@ impl Netlink {
         mark: &str,
     ) -> Result<BridgeSetup> {
         let link = match self.link_by_name(name).await? {
+            Some(l) if l.alias.is_none() && l.is_ours(mark) => {
+                self.set_alias(l.index, mark).await?;
+                l
+            }
             Some(l) => l,
             None => {
                 let r = self
                     .handle
                     .link()
-                    .add(LinkBridge::new(name).up().build())
+                    .add(
+                        LinkBridge::new(name)
+                            .up()
+                            .append_extra_attribute(LinkAttribute::Group(owner_group(mark)))
+                            .build(),
+                    )
                     .execute()
                     .await;
                 match r {
@@ -331,6 +362,7 @@ impl Netlink {
             .name(host.to_string())
             .controller(bridge_index)
             .up()
+            .append_extra_attribute(LinkAttribute::Group(owner_group(mark)))
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
             .build();
         self.handle
@@ -373,6 +405,7 @@ impl Netlink {
         let msg = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Veth)
             .name(host.to_string())
             .controller(bridge_index)
+            .append_extra_attribute(LinkAttribute::Group(owner_group(mark)))
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
             .build();
         match self.handle.link().add(msg).execute().await {
@@ -445,10 +478,12 @@ fn summarize(msg: &LinkMessage) -> LinkSummary {
         controller: None,
         kind: None,
         alias: None,
+        group: None,
     };
     for a in &msg.attributes {
         match a {
             LinkAttribute::IfName(n) => s.name = n.clone(),
+            LinkAttribute::Group(g) => s.group = Some(*g),
             LinkAttribute::Controller(c) => s.controller = Some(*c),
             LinkAttribute::IfAlias(a) => s.alias = Some(a.clone()),
             LinkAttribute::LinkInfo(infos) => {

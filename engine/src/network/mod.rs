@@ -61,7 +61,10 @@
 //!
 //! Every bridge and veth this manager creates carries the alias
 //! [`bridge::owner_mark`] of its chain prefix, and only links with that mark are
-//! deleted (network rm, prune, reconcile, shutdown cleanup). A network may adopt
+//! deleted (network rm, prune, reconcile, shutdown cleanup). The alias needs a
+//! second request after the one that creates the link; the first already sets
+//! the link group [`bridge::owner_group`], which marks a link without alias as
+//! ours. A network may adopt
 //! an existing bridge (`com.docker.network.bridge.name`, or a `--bridge` that
 //! exists): the bridge stays when the network goes, less the gateway address we
 //! added to it ([`store::NetworkRecord::gateway_added`]). A subnet the host already

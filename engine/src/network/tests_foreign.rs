@@ -294,3 +294,63 @@ async fn the_playground_leaves_what_it_did_not_make() {
     ));
     env.assert_clean();
 }
+
+/// A link made in the request before its alias (the daemon was killed between
+/// the two) carries only our group, and is still ours: a network whose bridge
+/// it is takes it back with the alias, reconcile removes it when no record
+/// explains it, and so does `scripts/net-cleanup`; a link of another group
+/// stays through all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_killed_before_its_alias_is_known_by_its_group() {
+    crate::testing::require_root!();
+    let mut env = Env::new();
+    let mark = bridge::owner_mark(&env.cfg.chain_prefix);
+    let group = bridge::owner_group(&mark);
+    let prefix = env.cfg.user_bridge_prefix.clone();
+    let (half, kept, other) = (
+        format!("{prefix}dddd"),
+        format!("{prefix}bbbb"),
+        format!("{prefix}cccc"),
+    );
+    for l in [&half, &kept, &other] {
+        env.extra_links.push(l.clone());
+    }
+    sh(&format!(
+        "ip link add {half} group {group} type bridge && ip link add {kept} group {group} type bridge \
+         && ip link add {other} group 7 type bridge"
+    ));
+    assert_eq!(
+        std::fs::read_to_string(format!("/sys/class/net/{half}/netdev_group"))
+            .unwrap()
+            .trim(),
+        group.to_string()
+    );
+    let nets = env.open();
+    let opts = CreateOptions {
+        options: BTreeMap::from([("com.docker.network.bridge.name".to_string(), kept.clone())]),
+        ..Default::default()
+    };
+    nets.create("app", opts).await.unwrap();
+    assert_eq!(alias(&kept), mark, "ours again, with its alias");
+    assert!(!nets.find("app").unwrap().gateway_added, "not adopted");
+
+    let report = nets.reconcile(&|_| false).await.unwrap();
+    assert_eq!(report.removed_links, 1, "{report:?}");
+    assert!(!exists(&half) && exists(&other));
+    nets.remove("app").await.unwrap();
+    assert!(!exists(&kept), "it goes with its network");
+
+    // For a daemon that is not running: the script computes the same group.
+    sh(&format!("ip link add {half} group {group} type bridge"));
+    drop(nets);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/net-cleanup");
+    let out = std::process::Command::new(&script)
+        .arg(&env.cfg.chain_prefix)
+        .output()
+        .expect("net-cleanup");
+    assert!(out.status.success(), "{out:?}");
+    assert!(!exists(&half), "net-cleanup removes it");
+    assert!(exists(&other), "a link of another group stays");
+    sh(&format!("ip link del {other}"));
+    env.assert_clean();
+}
