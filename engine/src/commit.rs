@@ -124,9 +124,11 @@ where
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("layer writer panicked")));
         match (res, produced) {
-            (_, Err(e)) => Err(Error::Internal(format!(
-                "reading the container's changes: {e}"
-            ))),
+            (_, Err(source)) => Err(crate::image::ImageError::MakeLayer {
+                what: "container's changes",
+                source,
+            }
+            .into()),
             (Err(e), Ok(())) => Err(e.into()),
             (Ok(l), Ok(())) => Ok(l),
         }

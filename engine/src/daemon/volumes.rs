@@ -577,7 +577,7 @@ fn check_subpath(sub: &str) -> Result<()> {
 fn volume_subpath(base: &std::path::Path, sub: &str) -> Result<PathBuf> {
     check_subpath(sub)?;
     let root = crate::archive::in_root::Root::open(base, None)
-        .map_err(|e| Error::Internal(format!("opening volume {}: {e}", base.display())))?;
+        .map_err(|e| crate::error::IoError::new("open volume", base, e))?;
     let (resolved, _) = root.eval_symlinks(&format!("/{sub}")).map_err(|e| {
         Error::InvalidParameter(format!(
             "cannot access path {}: {e}",

@@ -143,7 +143,7 @@ impl Client {
                 .redirect(reqwest::redirect::Policy::limited(10))
                 .no_proxy()
                 .build()
-                .map_err(|e| RegistryError::Internal(format!("HTTP client: {e}")))
+                .map_err(RegistryError::Client)
         };
         Ok(Client {
             opts,

@@ -93,6 +93,9 @@ pub enum RegistryError {
         #[source]
         source: nix::errno::Errno,
     },
+    /// The HTTP client could not be made (its TLS setup).
+    #[error("HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
     /// A blocking task (compressing, extracting, registering) ended by a panic.
     #[error("{what}: {source}")]
     Task {
@@ -127,6 +130,7 @@ impl RegistryError {
             | RegistryError::Encode { .. }
             | RegistryError::Url { .. }
             | RegistryError::Task { .. }
+            | RegistryError::Client(_)
             | RegistryError::Internal(_) => ErrorKind::Internal,
         }
     }

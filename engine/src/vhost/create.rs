@@ -40,8 +40,13 @@ impl Manager {
         let bin = crate::image::busybox::find_host_busybox()?;
         let bytes = std::fs::read(&bin).ctx("read", &bin)?;
         let applets = crate::image::busybox::applets(&bin)?;
-        let tar = crate::image::busybox::build_layer_tar(&bytes, &applets, 0)
-            .map_err(|e| Error::Internal(format!("build the base layer: {e}")))?;
+        let tar =
+            crate::image::busybox::build_layer_tar(&bytes, &applets, 0).map_err(|source| {
+                crate::image::ImageError::MakeLayer {
+                    what: "virtual host base",
+                    source,
+                }
+            })?;
         let tmp = dir.join(format!("tmp-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).ctx("create dir", &tmp)?;
