@@ -87,7 +87,7 @@ struct Entry {
     restart_task: Option<tokio::task::AbortHandle>,
     /// PID 1 as the virtual host sees it (`State.Pid` there); 0 on the machine,
     /// where `rec.state.pid` is both.
-    host_pid: i64,
+    vhost_pid: i64,
 }
 
 impl Entry {
@@ -105,7 +105,7 @@ impl Entry {
             manual_stop,
             backoff: std::time::Duration::ZERO,
             restart_task: None,
-            host_pid: 0,
+            vhost_pid: 0,
         }
     }
 
@@ -127,9 +127,14 @@ struct Record {
     inspect: ContainerInspect,
     #[serde(rename = "HasBeenManuallyStopped", default)]
     manual_stop: bool,
-    /// See `Entry::host_pid`.
-    #[serde(rename = "HostPid", default, skip_serializing_if = "is_zero")]
-    host_pid: i64,
+    /// See `Entry::vhost_pid` (`HostPid` in records of earlier versions).
+    #[serde(
+        rename = "VhostPid",
+        alias = "HostPid",
+        default,
+        skip_serializing_if = "is_zero"
+    )]
+    vhost_pid: i64,
 }
 
 fn is_zero(n: &i64) -> bool {

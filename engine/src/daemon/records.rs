@@ -8,7 +8,7 @@ impl Daemon {
         let rec = Record {
             inspect: e.rec.clone(),
             manual_stop: e.manual_stop,
-            host_pid: e.host_pid,
+            vhost_pid: e.vhost_pid,
         };
         write_json_atomic(&self.cdir(&e.rec.id).join("config.v2.json"), &rec)?;
         Ok(())
@@ -30,7 +30,7 @@ impl Daemon {
             let Some(Record {
                 inspect: mut rec,
                 manual_stop,
-                host_pid,
+                vhost_pid,
             }) = rec
             else {
                 // A create that died before its record was written (a folder
@@ -60,7 +60,7 @@ impl Daemon {
                 ..Default::default()
             });
             let mut e = Entry::new(rec, tx, false, manual_stop);
-            e.host_pid = host_pid;
+            e.vhost_pid = vhost_pid;
             self.lock().insert(e.rec.id.clone(), e);
         }
         if let Some(cg) = &self.cgroups {
@@ -152,7 +152,7 @@ impl Daemon {
         let mut rec = self.inspect_raw(key)?;
         if self.virt.is_some() && rec.state.pid > 0 {
             let st = self.lock();
-            rec.state.pid = st.get(&rec.id).map(|e| e.host_pid).unwrap_or(0);
+            rec.state.pid = st.get(&rec.id).map(|e| e.vhost_pid).unwrap_or(0);
         }
         Ok(rec)
     }

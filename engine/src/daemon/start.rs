@@ -144,13 +144,13 @@ impl Daemon {
             match serde_json::from_str::<MonitorReport>(&line) {
                 Ok(MonitorReport::Ready {
                     pid: p,
-                    host_pid,
+                    vhost_pid,
                     monitor,
                 }) => {
                     pid = p;
                     let monitor_pid = monitor.map(|m| m as u32).or(monitor_pid);
                     if let Some(e) = self.lock().get_mut(&rec.id) {
-                        e.host_pid = host_pid.unwrap_or(0) as i64;
+                        e.vhost_pid = vhost_pid.unwrap_or(0) as i64;
                     }
                     // Interfaces, ports and DNS before the process runs.
                     if let Err(e) = self.attach_network(rec, p).await {

@@ -127,3 +127,17 @@ fn records_of_before_the_move_point_at_daemons() {
         "another data root's path is left alone"
     );
 }
+
+#[test]
+fn a_record_of_an_earlier_version_keeps_the_virtual_hosts_pid() {
+    let mut rec = serde_json::to_value(ContainerInspect::default()).unwrap();
+    rec["HostPid"] = 42.into();
+    rec["HasBeenManuallyStopped"] = true.into();
+    let old: Record = serde_json::from_value(rec).unwrap();
+    assert_eq!((old.vhost_pid, old.manual_stop), (42, true));
+    let now = serde_json::to_value(&old).unwrap();
+    assert_eq!(now["VhostPid"], 42);
+    assert!(now.get("HostPid").is_none());
+    let back: Record = serde_json::from_value(now).unwrap();
+    assert_eq!(back.vhost_pid, 42);
+}

@@ -364,9 +364,9 @@ fn run(args: &[String]) -> std::io::Result<()> {
     let own = OwnSocket::new(&spec.socket);
     // Our children (the container's PID 1, later exec'd processes) are born into
     // the container's new pid namespace (or the host's, with `--pid host`).
-    let host_init = spec.sandbox.as_ref().and_then(|s| s.init_pid);
-    if let Some(p) = host_init {
-        if let Err(e) = crate::runtime::sandbox::enter_host_pid_ns(p) {
+    let vhost_init = spec.sandbox.as_ref().and_then(|s| s.init_pid);
+    if let Some(p) = vhost_init {
+        if let Err(e) = crate::runtime::sandbox::enter_vhost_pid_ns(p) {
             report(&MonitorReport::Failed {
                 code: 125,
                 message: format!("virtual host pid namespace: {e}"),
@@ -412,7 +412,7 @@ fn run(args: &[String]) -> std::io::Result<()> {
     };
     drop(ns);
     // Inside a virtual host our pids are its own; the daemon wants the machine's.
-    let (pid, host_pid, monitor) = match host_init {
+    let (pid, vhost_pid, monitor) = match vhost_init {
         Some(_) => (
             crate::runtime::sandbox::machine_pid(init.pid.as_raw()).unwrap_or(0),
             Some(init.pid.as_raw()),
@@ -422,7 +422,7 @@ fn run(args: &[String]) -> std::io::Result<()> {
     };
     report(&MonitorReport::Ready {
         pid,
-        host_pid,
+        vhost_pid,
         monitor,
     });
     let mut clients: Vec<Client> = Vec::new();

@@ -46,7 +46,7 @@ fn err(what: &str, e: impl std::fmt::Display) -> std::io::Error {
 /// Monitor side: the user, net, uts and ipc namespaces of a container of a
 /// virtual host (or of its init). The caller must be single-threaded. (A pid
 /// namespace cannot be opened before its init exists, so the monitor itself
-/// unshares that one: see `enter_host_pid_ns`.)
+/// unshares that one: see `enter_vhost_pid_ns`.)
 pub fn prepare(spec: &RuntimeSpec) -> std::io::Result<NsFds> {
     let sb = spec
         .sandbox
@@ -181,14 +181,15 @@ pub fn prepare(spec: &RuntimeSpec) -> std::io::Result<NsFds> {
 /// host sees (and `--pid host` containers can signal) its containers' processes.
 /// Joining only affects children, so this forks: the parent exits at once and
 /// the child carries on. Single-threaded callers only.
-pub fn enter_host_pid_ns(init_pid: i32) -> std::io::Result<()> {
+pub fn enter_vhost_pid_ns(init_pid: i32) -> std::io::Result<()> {
     let f = open_ns(init_pid, "pid")?;
-    setns(&f, CloneFlags::CLONE_NEWPID).map_err(|e| err("join the host's pid namespace", e))?;
+    setns(&f, CloneFlags::CLONE_NEWPID)
+        .map_err(|e| err("join the virtual host's pid namespace", e))?;
     // SAFETY: single-threaded caller.
     match unsafe { nix::unistd::fork() }.map_err(|e| err("fork", e))? {
         nix::unistd::ForkResult::Child => Ok(()),
         nix::unistd::ForkResult::Parent { child } => {
-            // Stay as the child's parent, outside the host's pid namespace, and
+            // Stay as the child's parent, outside the virtual host's pid namespace, and
             // reap it the moment it ends: an orphan would go to the machine's
             // init, and until that reaps it the zombie keeps the virtual host's
             // pid namespace (and the removal of its init) waiting. Hold none of

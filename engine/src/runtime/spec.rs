@@ -163,9 +163,9 @@ pub enum MonitorReport {
     /// The container's init is set up and waits for the go; attach now.
     Ready {
         pid: i32,
-        /// The pid as the (virtual) host sees it, when that differs.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        host_pid: Option<i32>,
+        /// The pid as the virtual host sees it (in a virtual host only).
+        #[serde(default, alias = "host_pid", skip_serializing_if = "Option::is_none")]
+        vhost_pid: Option<i32>,
         /// The monitor's own pid, when it is not the process the daemon spawned.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         monitor: Option<i32>,
