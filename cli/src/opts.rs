@@ -334,19 +334,7 @@ pub fn read_file(path: &str) -> Result<String, String> {
 }
 
 /// Go-style I/O error text ("no such file or directory").
-pub fn io_text(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file or directory".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => {
-            let s = e.to_string();
-            match s.split_once(" (os error") {
-                Some((m, _)) => m.to_lowercase(),
-                None => s,
-            }
-        }
-    }
-}
+pub use shared::go::io_text;
 
 /// `--security-opt` as docker/cli sends it: `seccomp=FILE` becomes
 /// `seccomp=` and the profile's JSON, compacted; `builtin` and `unconfined`

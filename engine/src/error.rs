@@ -19,7 +19,7 @@ pub enum ErrorKind {
 
 /// An I/O error with the path it touched.
 #[derive(Debug, thiserror::Error)]
-#[error("{op} {path}: {source}")]
+#[error("{op} {path}: {}", shared::go::io_text(source))]
 pub struct IoError {
     pub op: &'static str,
     pub path: PathBuf,

@@ -106,22 +106,8 @@ impl BindDevice {
         match std::fs::metadata(&self.path) {
             Ok(m) if m.is_dir() => Ok(()),
             Ok(_) => Err(fail("not a directory".into())),
-            Err(e) => Err(fail(errno_text(&e))),
+            Err(e) => Err(fail(shared::go::io_text(&e))),
         }
-    }
-}
-
-/// An I/O error as Go's syscall package words it ("no such file or directory").
-fn errno_text(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => {
-            let d = nix::errno::Errno::from_raw(n).desc();
-            let mut c = d.chars();
-            c.next()
-                .map(|f| f.to_lowercase().chain(c).collect())
-                .unwrap_or_default()
-        }
-        None => e.to_string(),
     }
 }
 

@@ -1,6 +1,28 @@
 //! Go's standard-library text forms that Docker's messages and URLs use, so
 //! that ours read the same.
 
+/// Go's text for a system error number (`no such file or directory`): the C
+/// library's words with the first letter in lower case, as Go's syscall table
+/// has them, without Rust's ` (os error N)`.
+pub fn errno_text(errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    let words = text.split(" (os error").next().unwrap_or(&text);
+    let mut c = words.chars();
+    match c.next() {
+        Some(first) => first.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// Go's text for an I/O error: [`errno_text`] for a system error, the
+/// error's own text otherwise.
+pub fn io_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => errno_text(n),
+        None => e.to_string(),
+    }
+}
+
 /// Go's `strconv.Quote`: escapes quotes, backslashes and control characters,
 /// keeps printable Unicode.
 pub fn quote(s: &str) -> String {
@@ -202,6 +224,17 @@ fn match_from(p: &[char], n: &[char]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_errors_read_as_gos_syscall_table() {
+        assert_eq!(errno_text(2), "no such file or directory");
+        assert_eq!(errno_text(28), "no space left on device");
+        assert_eq!(errno_text(5), "input/output error");
+        let e = std::io::Error::from_raw_os_error(13);
+        assert_eq!(io_text(&e), "permission denied");
+        let other = std::io::Error::other("the peer went away");
+        assert_eq!(io_text(&other), "the peer went away");
+    }
 
     #[test]
     fn quotes_and_escapes_as_go_does() {

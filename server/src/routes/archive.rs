@@ -207,18 +207,7 @@ pub async fn load(
 /// Go's text for a failed write (`write X: no space left on device`), as
 /// docker prints it, without Rust's `(os error N)`.
 pub fn write_error(what: &str, e: &io::Error) -> String {
-    let text = match e.raw_os_error() {
-        Some(n) => {
-            let t = io::Error::from_raw_os_error(n).to_string();
-            let t = t.split(" (os error").next().unwrap_or(&t).to_string();
-            let mut c = t.chars();
-            c.next()
-                .map(|f| f.to_lowercase().chain(c).collect())
-                .unwrap_or_default()
-        }
-        None => e.to_string(),
-    };
-    format!("write {what}: {text}")
+    format!("write {what}: {}", shared::go::io_text(e))
 }
 
 /// Write a request body to an unnamed scratch file of the daemon.

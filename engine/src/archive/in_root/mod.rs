@@ -55,22 +55,11 @@ pub enum PathError {
     Failed(String),
 }
 
+pub use shared::go::io_text;
+
 /// Go's text for an errno (`no such file or directory`).
 pub fn errno_text(e: Errno) -> String {
-    let d = e.desc();
-    let mut c = d.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().chain(c).collect(),
-        None => d.to_string(),
-    }
-}
-
-/// Go's text for an I/O error, without Rust's `(os error N)`.
-pub fn io_text(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => errno_text(Errno::from_raw(n)),
-        None => e.to_string(),
-    }
+    shared::go::errno_text(e as i32)
 }
 
 fn op_err(op: &str, path: &str, e: Errno) -> PathError {
