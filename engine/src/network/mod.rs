@@ -265,7 +265,9 @@ pub struct ReconcileReport {
 #[derive(Default)]
 struct Running {
     proxies: HashMap<String, Vec<(PortRecord, portmap::Proxy)>>,
-    dns: HashMap<String, dns::DnsServer>,
+    /// Each container's embedded DNS server, with the pid whose namespace it
+    /// is bound in.
+    dns: HashMap<String, (u32, dns::DnsServer)>,
     realized: HashSet<String>,
 }
 
@@ -514,7 +516,12 @@ impl Networks {
     }
 
     /// Start the embedded DNS server inside the container's namespace (127.0.0.11:53).
-    /// A no-op for a container on no user network. Restarts a running one.
+    /// A no-op for a container on no user network, and for one whose server
+    /// already runs in that namespace: it answers for every network of the
+    /// container as the records are at each query, so a container that joins a
+    /// second network keeps it (stopping it to bind again raced its sockets'
+    /// closing: the bind failed with "address in use"). A server bound in
+    /// another namespace of the container (an earlier process) is replaced.
     pub async fn dns_start(&self, container_id: &str, pid: u32) -> Result<()> {
         let on_user_net = {
             let s = self.state.read_locked();
@@ -524,6 +531,15 @@ impl Networks {
             on
         };
         if !on_user_net {
+            return Ok(());
+        }
+        let serving = self
+            .running
+            .locked()
+            .dns
+            .get(container_id)
+            .is_some_and(|(bound, _)| *bound == pid);
+        if serving {
             return Ok(());
         }
         self.dns_stop(container_id);
@@ -543,7 +559,7 @@ impl Networks {
         self.running
             .locked()
             .dns
-            .insert(container_id.to_string(), server);
+            .insert(container_id.to_string(), (pid, server));
         Ok(())
     }
 

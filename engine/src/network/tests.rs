@@ -651,19 +651,30 @@ pub(super) fn dns_udp(pid: u32, name: &str) -> std::io::Result<(u16, Vec<Ipv4Add
 }
 
 pub(super) fn dns_tcp(pid: u32, name: &str) -> std::io::Result<(u16, Vec<Ipv4Addr>)> {
-    let q = dns::tests::query(name, 1);
+    let mut s = dns_tcp_connect(pid)?;
+    dns_tcp_ask(&mut s, name)
+}
+
+/// A TCP connection to the embedded DNS server of the namespace of `pid`.
+fn dns_tcp_connect(pid: u32) -> std::io::Result<TcpStream> {
     netns::run(pid, move || {
-        let mut s =
+        let s =
             TcpStream::connect_timeout(&"127.0.0.11:53".parse().unwrap(), Duration::from_secs(2))?;
         s.set_read_timeout(Some(Duration::from_secs(3)))?;
-        s.write_all(&(q.len() as u16).to_be_bytes())?;
-        s.write_all(&q)?;
-        let mut len = [0u8; 2];
-        s.read_exact(&mut len)?;
-        let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-        s.read_exact(&mut buf)?;
-        Ok(dns::tests::parse_a(&buf))
+        Ok(s)
     })
+}
+
+/// One query on an open DNS-over-TCP connection.
+fn dns_tcp_ask(s: &mut TcpStream, name: &str) -> std::io::Result<(u16, Vec<Ipv4Addr>)> {
+    let q = dns::tests::query(name, 1);
+    s.write_all(&(q.len() as u16).to_be_bytes())?;
+    s.write_all(&q)?;
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len)?;
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    s.read_exact(&mut buf)?;
+    Ok(dns::tests::parse_a(&buf))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -707,11 +718,21 @@ async fn embedded_dns_resolves_names_on_shared_networks_only() {
         "forwarded to the upstream"
     );
 
-    // Connected to back too: now gamma resolves.
+    // Connected to back too: now gamma resolves. The daemon starts DNS after
+    // each connect; the running server stays (stopping it and binding again
+    // raced its sockets' closing: "address in use").
+    let mut open = dns_tcp_connect(pa).unwrap();
+    assert_eq!(dns_tcp_ask(&mut open, "beta").unwrap(), (0, vec![b.ip]));
     nets.connect(req("back", "dns-a", "alpha", pa))
         .await
         .unwrap();
+    nets.dns_start("dns-a", pa).await.unwrap();
     assert_eq!(dns_udp(pa, "gamma").unwrap(), (0, vec![c.ip]));
+    assert_eq!(
+        dns_tcp_ask(&mut open, "gamma").unwrap(),
+        (0, vec![c.ip]),
+        "the same server answers on its open connection"
+    );
     assert!(links_in(pa).contains("eth1"));
 
     // Disconnect removes the name.
