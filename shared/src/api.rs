@@ -271,6 +271,18 @@ pub const HOST_CONFIG_FIELDS: &[&str] = &[
     "VolumesFrom",
 ];
 
+/// A JSON object of strings (labels, driver options) as a map; a value
+/// that is not a string reads as empty, anything but an object as no entries.
+pub fn str_map(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Rename the keys of a `HostConfig` object that match one of moby's field
 /// names but for case to moby's spelling (an exact key wins over a renamed one).
 pub fn canonical_host_config(host_config: &mut Value) {

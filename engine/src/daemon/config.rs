@@ -5,27 +5,11 @@ use super::*;
 
 pub const HOSTS_BASE: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
-/// The container's resolv.conf: the host's, without loopback resolvers (they would
-/// point into the container itself), or Docker's public defaults if none remain.
+/// The container's resolv.conf off user networks: the host's, without
+/// loopback resolvers (they would point into the container itself), or
+/// Docker's public defaults if none remain (`network::hosts::resolv_conf`).
 pub fn container_resolv_conf(host: &str) -> String {
-    let mut out = String::new();
-    let mut servers = 0;
-    for line in host.lines() {
-        let t = line.trim();
-        if let Some(ns) = t.strip_prefix("nameserver") {
-            let ns = ns.trim();
-            if ns.starts_with("127.") || ns == "::1" {
-                continue;
-            }
-            servers += 1;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    if servers == 0 {
-        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
-    }
-    out
+    crate::network::hosts::resolv_conf(host, false)
 }
 
 /// `HostConfig.SecurityOpt` as moby reads it; SELinux labels, AppArmor

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::runtime::spec::SpecMount;
 use crate::volume::{self, BindSource, MountPoint};
 use serde_json::Value;
+use shared::api::str_map;
 use shared::api::{ContainerConfig, ContainerInspect, HostConfig};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -45,17 +46,6 @@ fn api_mounts(hc: &HostConfig) -> Vec<Value> {
         .get("Mounts")
         .and_then(Value::as_array)
         .cloned()
-        .unwrap_or_default()
-}
-
-/// A JSON object of strings (labels, driver options).
-fn str_map(v: &Value) -> BTreeMap<String, String> {
-    v.as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
         .unwrap_or_default()
 }
 

@@ -58,10 +58,10 @@ pub trait NetKernel: Send + Sync {
 
 /// The kernel, reached in a manager's namespace.
 pub struct InNamespace {
-    pub ns: NsHandle,
-    pub fw: Firewall,
+    pub(super) ns: NsHandle,
+    pub(super) fw: Firewall,
     /// The alias on the links we create ([`bridge::owner_mark`]).
-    pub mark: String,
+    pub(super) mark: String,
 }
 
 impl InNamespace {
@@ -294,6 +294,11 @@ mod double {
             self.inside.locked().get(&pid).cloned().unwrap_or_default()
         }
 
+        /// Port rules of a container, as `publish` would have added them.
+        pub fn add_port_rules(&self, tag: &str, count: usize) {
+            *self.rules.locked().entry(tag.into()).or_default() += count;
+        }
+
         /// The tags of the rules there are now, with how many rules each.
         pub fn rules(&self) -> BTreeMap<String, usize> {
             self.rules.locked().clone()
@@ -459,13 +464,6 @@ mod double {
                 self.record(NetCall::RemoveTag { tag: tag.into() })?;
                 Ok(self.rules.locked().remove(tag).unwrap_or(0))
             })
-        }
-    }
-
-    impl Recorder {
-        /// Port rules of a container, as `publish` would have added them.
-        pub fn add_port_rules(&self, tag: &str, count: usize) {
-            *self.rules.locked().entry(tag.into()).or_default() += count;
         }
     }
 }

@@ -101,6 +101,8 @@ mod tests;
 #[cfg(test)]
 mod tests_attach;
 #[cfg(test)]
+mod tests_dns;
+#[cfg(test)]
 mod tests_foreign;
 #[cfg(test)]
 mod tests_ipam;

@@ -35,6 +35,19 @@ fn with_subnet(subnet: &str) -> CreateOptions {
     }
 }
 
+/// Create the test networks named: `front` on 10.50.0.0/24, `back` on
+/// 10.51.0.0/24.
+async fn make(nets: &Networks, names: &[&str]) {
+    for name in names {
+        let subnet = match *name {
+            "front" => "10.50.0.0/24",
+            "back" => "10.51.0.0/24",
+            other => panic!("no subnet for a test network {other}"),
+        };
+        nets.create(name, with_subnet(subnet)).await.unwrap();
+    }
+}
+
 fn attach(network: &str, container: &str, pid: u32) -> ConnectRequest {
     ConnectRequest {
         network: network.into(),
@@ -52,12 +65,7 @@ fn bridge_of(nets: &Networks, network: &str) -> String {
 #[tokio::test]
 async fn connect_leases_an_address_makes_a_veth_and_records_the_endpoint() {
     let (dir, cfg, nets, kernel) = manager();
-    nets.create("front", with_subnet("10.50.0.0/24"))
-        .await
-        .unwrap();
-    nets.create("back", with_subnet("10.51.0.0/24"))
-        .await
-        .unwrap();
+    make(&nets, &["front", "back"]).await;
     let (front, back) = (bridge_of(&nets, "front"), bridge_of(&nets, "back"));
     kernel.clear_calls();
 
@@ -102,9 +110,7 @@ async fn connect_leases_an_address_makes_a_veth_and_records_the_endpoint() {
 #[tokio::test]
 async fn a_failed_inside_configuration_takes_the_veth_back_and_records_nothing() {
     let (_dir, _cfg, nets, kernel) = manager();
-    nets.create("front", with_subnet("10.50.0.0/24"))
-        .await
-        .unwrap();
+    make(&nets, &["front"]).await;
     kernel.clear_calls();
     kernel.fail("configure_inside");
 
@@ -128,9 +134,7 @@ async fn a_failed_inside_configuration_takes_the_veth_back_and_records_nothing()
 #[tokio::test]
 async fn a_bridge_deleted_behind_our_back_is_made_again_before_the_veth() {
     let (_dir, _cfg, nets, kernel) = manager();
-    nets.create("front", with_subnet("10.50.0.0/24"))
-        .await
-        .unwrap();
+    make(&nets, &["front"]).await;
     let bridge = bridge_of(&nets, "front");
     kernel.vanish(&bridge);
     kernel.clear_calls();
@@ -197,12 +201,7 @@ async fn an_adopted_bridge_stays_when_its_network_goes() {
 #[tokio::test]
 async fn disconnect_takes_the_ports_on_that_address_and_its_veth_only() {
     let (_dir, _cfg, nets, kernel) = manager();
-    nets.create("front", with_subnet("10.50.0.0/24"))
-        .await
-        .unwrap();
-    nets.create("back", with_subnet("10.51.0.0/24"))
-        .await
-        .unwrap();
+    make(&nets, &["front", "back"]).await;
     let a = nets.connect(attach("front", "c1", 100)).await.unwrap();
     let b = nets.connect(attach("back", "c1", 100)).await.unwrap();
     // A port published on each address, as `publish` records them.
@@ -267,9 +266,7 @@ async fn disconnect_takes_the_ports_on_that_address_and_its_veth_only() {
 #[tokio::test]
 async fn release_of_a_container_without_ports_scans_no_rules_and_frees_its_address() {
     let (_dir, _cfg, nets, kernel) = manager();
-    nets.create("front", with_subnet("10.50.0.0/24"))
-        .await
-        .unwrap();
+    make(&nets, &["front"]).await;
     let c1 = nets.connect(attach("front", "c1", 100)).await.unwrap();
     let c2 = nets.connect(attach("front", "c2", 200)).await.unwrap();
     assert_eq!(
@@ -297,9 +294,7 @@ async fn release_of_a_container_without_ports_scans_no_rules_and_frees_its_addre
 #[tokio::test]
 async fn refused_connects_touch_no_kernel_object() {
     let (_dir, _cfg, nets, kernel) = manager();
-    nets.create("front", with_subnet("10.50.0.0/24"))
-        .await
-        .unwrap();
+    make(&nets, &["front"]).await;
     nets.connect(attach("front", "c1", 100)).await.unwrap();
     let taken = Ipv4Addr::new(10, 50, 0, 2);
     kernel.clear_calls();

@@ -8,7 +8,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use super::tests::{dns_udp, links_in, req, sh, Env};
+use super::tests::{links_in, req, sh, Env};
+use super::tests_dns::dns_udp;
 use super::*;
 
 fn err<T: std::fmt::Debug>(r: Result<T>) -> String {

@@ -12,8 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::tests::{
-    dns_udp, free_port, links_in, req, sh, tcp_ask, tcp_ask_from, tcp_server, udp_ask, udp_server,
+    free_port, links_in, req, sh, tcp_ask, tcp_ask_from, tcp_server, udp_ask, udp_server,
 };
+use super::tests_dns::{dns_udp, fake_upstream_on};
 use super::*;
 
 /// A process in a new network namespace; returns it once the namespace exists.
@@ -143,16 +144,7 @@ impl Drop for Guard {
 /// A query with 192.0.2.77: reachable only by a forwarder in that namespace.
 fn fake_upstream_in(pid: u32) -> SocketAddr {
     let sock = netns::run(pid, || UdpSocket::bind("127.0.0.1:0")).unwrap();
-    let addr = sock.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 512];
-        while let Ok((n, from)) = sock.recv_from(&mut buf) {
-            if let Some(r) = dns::build_reply(&buf[..n], &[Ipv4Addr::new(192, 0, 2, 77)], 0) {
-                let _ = sock.send_to(&r, from);
-            }
-        }
-    });
-    addr
+    fake_upstream_on(sock, Ipv4Addr::new(192, 0, 2, 77))
 }
 
 fn docker_cfg(vh: u32, upstreams: Vec<SocketAddr>) -> NetConfig {

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use engine::network::{CreateOptions, Networks};
 use serde_json::{json, Value};
+use shared::api::str_map;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -65,16 +66,6 @@ fn body_json(body: &Bytes) -> ApiResult<Value> {
         return Ok(json!({}));
     }
     crate::error::json_body(body)
-}
-
-fn str_map(v: &Value) -> BTreeMap<String, String> {
-    v.as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 pub async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult<Response> {

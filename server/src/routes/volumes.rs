@@ -9,19 +9,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
+use shared::api::str_map;
 use std::collections::{BTreeMap, HashMap};
 
 type Q = Query<HashMap<String, String>>;
-
-fn str_map(v: &Value) -> BTreeMap<String, String> {
-    v.as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// A volume event with moby's `driver` attribute.
 fn emit(st: &AppState, action: &str, name: &str) {
