@@ -37,6 +37,15 @@ impl Manager {
         if root.join(".complete").exists() {
             return Ok(root);
         }
+        // The first hosts of a new data root are often asked for at once
+        // (a class starting): one builds, the others wait and use it.
+        static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = BUILDING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if root.join(".complete").exists() {
+            return Ok(root);
+        }
         let bin = crate::image::busybox::find_host_busybox()?;
         let bytes = std::fs::read(&bin).ctx("read", &bin)?;
         let applets = crate::image::busybox::applets(&bin)?;
@@ -198,7 +207,15 @@ impl Manager {
             let name = name.clone();
             move |what: &str| tracing::debug!("vhost {name}: {what} at {:?}", t0.elapsed())
         };
-        let base = self.ensure_base()?;
+        let base = if self.data_root.join("vhost-base/rootfs/.complete").exists() {
+            self.ensure_base()?
+        } else {
+            // Built (or waited for) off the runtime's threads.
+            let me = self.clone();
+            tokio::task::spawn_blocking(move || me.ensure_base())
+                .await
+                .map_err(|e| Error::Internal(format!("building the host base: {e}")))??
+        };
         step("base ready");
         rec.slot = self.free_slot()?;
         step("slot found");

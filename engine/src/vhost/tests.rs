@@ -281,3 +281,31 @@ async fn a_record_whose_disk_is_not_mounted_is_not_adopted_and_goes() {
     );
     assert_nothing_left(root.path(), "gone");
 }
+
+/// The first hosts of a new data root asked for at once: one builds the
+/// shared base, the others wait for it; all get the whole base.
+#[tokio::test]
+async fn hosts_asked_for_at_once_share_one_base() {
+    crate::testing::require_root!();
+    let kernel = Arc::new(crate::kernel::Recorder::default());
+    let api = Arc::new(TestApi::default());
+    let (root, m) = manager_on(&kernel, &api).await;
+    std::fs::remove_dir_all(root.path().join("vhost-base")).unwrap();
+    let built: Vec<_> = (0..4)
+        .map(|_| {
+            let m = m.clone();
+            std::thread::spawn(move || m.ensure_base())
+        })
+        .collect();
+    for b in built {
+        let base = b.join().unwrap().expect("the base");
+        assert!(base.join(".complete").exists());
+        assert!(base.join("bin/sh").exists() && base.join("etc/profile").exists());
+    }
+    let left: Vec<_> = std::fs::read_dir(root.path().join("vhost-base"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, ["rootfs"], "only the base is left");
+}
