@@ -11,6 +11,7 @@ mod escape;
 #[cfg(test)]
 mod fake_daemon_test;
 mod format;
+mod gateway;
 mod opts;
 mod rules;
 mod serve;
@@ -202,6 +203,9 @@ enum Cmd {
         #[command(subcommand)]
         cmd: commands::volume::VolumeCmd,
     },
+    /// Run the front door of a playground on many nodes (`serve --node-name`):
+    /// places sessions by room and routes each to its node
+    Gateway(gateway::GatewayArgs),
     /// Run a registry (the Docker Registry HTTP API v2 and OCI
     /// distribution-spec), or collect its garbage
     Registry {
@@ -275,6 +279,7 @@ fn main() {
     let code = match cli.cmd {
         Cmd::Daemon(d) => daemon::run_daemon(d, cli.debug),
         Cmd::Registry { cmd } => commands::registry::run(cmd, cli.debug),
+        Cmd::Gateway(g) => gateway::run(g, cli.debug),
         Cmd::Lessons { cmd } => commands::lessons::run(cmd),
         Cmd::Serve(s) => match serve::serve_with_config(&args, s) {
             Ok(s) => serve::run_serve(s, cli.debug),
@@ -343,7 +348,11 @@ async fn dispatch(c: &client::Client, cmd: Cmd) -> CmdResult {
     use commands::image::{registry as rg, search};
     use commands::system::{info, inspect};
     match cmd {
-        Cmd::Daemon(_) | Cmd::Serve(_) | Cmd::Registry { .. } | Cmd::Lessons { .. } => Ok(0),
+        Cmd::Daemon(_)
+        | Cmd::Serve(_)
+        | Cmd::Gateway(_)
+        | Cmd::Registry { .. }
+        | Cmd::Lessons { .. } => Ok(0),
         Cmd::Run(a) => commands::container::dispatch(c, ContainerCmd::Run(a)).await,
         Cmd::Create(a) => commands::container::dispatch(c, ContainerCmd::Create(a)).await,
         Cmd::Start(a) => commands::container::dispatch(c, ContainerCmd::Start(a)).await,

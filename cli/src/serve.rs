@@ -65,6 +65,14 @@ pub struct ServeArgs {
     /// lessons check`) instead of the built-in course
     #[arg(long, value_name = "DIR")]
     lessons: Option<PathBuf>,
+    /// This node's name among many behind `dockhand gateway` (e.g. the
+    /// Kubernetes node's); its session ids start with a prefix made from it
+    #[arg(long = "node-name", value_name = "NAME", env = "DOCKHAND_NODE_NAME")]
+    node_name: Option<String>,
+    /// On SIGTERM take no new sessions and let open ones run to their end for
+    /// up to this long before closing them (0: close them at once)
+    #[arg(long = "drain-deadline", value_name = "duration", default_value = "0")]
+    drain_deadline: String,
     /// Read settings from FILE (TOML or JSON; keys are these flags' names, e.g.
     /// max_sessions = 20, preload = ["/srv/bundle"]); flags on the command line win
     #[arg(long, value_name = "FILE")]
@@ -148,6 +156,12 @@ pub fn run_serve(s: ServeArgs, debug: bool) -> i32 {
                     format!("--lessons {}:\n{}", dir.display(), all.join("\n"))
                 })?),
             },
+            node_name: match s.node_name.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(n) if n.len() <= 253 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) => Some(n.to_string()),
+                Some(n) => return Err(format!("invalid --node-name {n:?}: want letters, digits, '-', '.' or '_'")),
+            },
+            drain_deadline: parse_duration(&s.drain_deadline)?,
             ..Default::default()
         })
     })();

@@ -5,6 +5,7 @@
 #![recursion_limit = "256"]
 
 mod error;
+pub mod gateway;
 pub mod lessons;
 mod listen;
 pub mod playground;

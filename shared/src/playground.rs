@@ -72,6 +72,13 @@ pub const DEFAULT_REPLAY_BYTES: usize = 1024 * 1024;
 /// or instance. Polite on purpose: the trainee did nothing wrong.
 pub const FULL_MESSAGE: &str =
     "The playground is full right now. Please try again in a few minutes.";
+/// The message of the 503 answer of a node that is stopping (SIGTERM with
+/// `--drain-deadline`): its sessions go on, new ones go elsewhere.
+pub const DRAINING_MESSAGE: &str =
+    "This playground node is stopping and takes no new sessions. Please try again.";
+/// The message of a gateway's 503 answer about a session whose node is gone.
+pub const NODE_UNAVAILABLE_MESSAGE: &str =
+    "This session's node is unavailable. Start a new session to go on.";
 /// The message of the 403 answer to a wrong or missing access code.
 pub const WRONG_CODE_MESSAGE: &str = "That access code is not right. Ask your trainer for it.";
 
@@ -736,6 +743,9 @@ pub fn encode_query_value(s: &str) -> String {
 /// They are paths: the browser resolves them against the page's origin, and
 /// [`routes::ws_url`] turns one into a `ws:`/`wss:` URL.
 pub mod routes;
+
+/// Many nodes behind a gateway: a node's report, ids that name their node.
+pub mod cluster;
 
 #[cfg(test)]
 mod tests;

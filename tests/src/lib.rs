@@ -3,6 +3,7 @@
 //! everything it made (containers, monitors, mounts, files), also when the test
 //! fails or panics.
 
+pub mod cluster;
 pub mod conformance;
 pub mod dockerd;
 pub mod holdings;

@@ -95,18 +95,41 @@ pub fn run_browser_with(
     limit: Duration,
     env: &[(&str, &str)],
 ) -> (String, bool) {
+    let url = serve.url();
+    run_browser_at(
+        &url,
+        serve.dir.path(),
+        node,
+        chromium,
+        script,
+        mode,
+        limit,
+        env,
+    )
+}
+
+/// [`run_browser_with`] against the playground at `url` (a gateway's), with
+/// its log in `log_dir`.
+#[allow(clippy::too_many_arguments)]
+pub fn run_browser_at(
+    url: &str,
+    log_dir: &Path,
+    node: &std::path::Path,
+    chromium: &std::path::Path,
+    script: &str,
+    mode: &str,
+    limit: Duration,
+    env: &[(&str, &str)],
+) -> (String, bool) {
     let e2e = workspace().join("tests/e2e");
     let artifacts = workspace().join("target/e2e-artifacts");
-    let out_path = serve
-        .dir
-        .path()
-        .join(format!("browser-{script}-{mode}.log"));
+    let out_path = log_dir.join(format!("browser-{script}-{mode}.log"));
     let out = std::fs::File::create(&out_path).expect("browser log");
     let mut child = Command::new(node)
         .arg(e2e.join(script))
         .arg(mode)
         .current_dir(&e2e)
-        .env("DOCKHAND_URL", serve.url())
+        .env("DOCKHAND_URL", url)
         .env("E2E_ARTIFACTS", &artifacts)
         .env("CHROMIUM", chromium)
         .envs(env.iter().copied())
@@ -148,6 +171,9 @@ pub struct Serve {
     pub dir: tempfile::TempDir,
     pub root: PathBuf,
     pub socket: PathBuf,
+    /// Where it listens: `ip` (127.0.0.1 unless started with
+    /// [`Serve::start_at`]) and `port`.
+    pub ip: std::net::Ipv4Addr,
     pub port: u16,
     tag: String,
     n: usize,
@@ -165,6 +191,11 @@ fn free_port() -> u16 {
 impl Serve {
     /// Start a server with the default limits plus `extra` flags.
     pub fn start(extra: &[&str]) -> Serve {
+        Serve::start_at(std::net::Ipv4Addr::LOCALHOST, free_port(), extra)
+    }
+
+    /// Start a server listening on `ip:port` (a loopback address).
+    pub fn start_at(ip: std::net::Ipv4Addr, port: u16, extra: &[&str]) -> Serve {
         let dir = tempfile::Builder::new()
             .prefix("dockhand-serve-")
             .tempdir()
@@ -180,7 +211,8 @@ impl Serve {
             root: dir.path().join("root"),
             socket: dir.path().join("dockhand.sock"),
             dir,
-            port: free_port(),
+            ip,
+            port,
             tag,
             n,
             extra: extra.iter().map(|s| s.to_string()).collect(),
@@ -224,7 +256,7 @@ impl Serve {
         cmd.arg("serve")
             .args(self.daemon_args())
             .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
+            .arg(format!("{}:{}", self.ip, self.port))
             .arg("--ui")
             .arg(ui_dir())
             .args(&self.extra);
@@ -236,8 +268,37 @@ impl Serve {
         self.child = Some(child);
     }
 
+    /// The playground's address.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        (self.ip, self.port).into()
+    }
+
+    /// SIGTERM without waiting (a drain).
+    pub fn sigterm(&self) {
+        if let Some(pid) = self.pid() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        }
+    }
+
+    /// Whether the server process has ended.
+    pub fn has_exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_none_or(|c| matches!(c.try_wait(), Ok(Some(_))))
+    }
+
+    /// SIGKILL the server, as a machine that dies: nothing of its own is
+    /// cleaned up until the value is dropped.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}:{}", self.ip, self.port)
     }
 
     pub fn log(&self) -> String {
@@ -306,17 +367,7 @@ impl Serve {
     /// One HTTP/1.1 request to the playground: (status, body); status 0 when the
     /// server cannot be reached.
     pub fn http(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-        match std::net::TcpStream::connect(("127.0.0.1", self.port)) {
-            Ok(s) => {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
-                let mut headers = vec![];
-                if let Some(t) = token {
-                    headers.push(format!("X-Dockhand-Token: {t}"));
-                }
-                request(s, method, path, &headers, body.as_bytes())
-            }
-            Err(_) => (0, String::new()),
-        }
+        http_at(self.addr(), method, path, token, body)
     }
 
     /// A new session with its first instance (node1): (session id, token).
@@ -354,7 +405,7 @@ impl Serve {
 
     /// Upload raw bytes (`X-Dockhand-Token` auth): (status, body).
     pub fn upload(&self, path: &str, token: &str, data: &[u8]) -> (u16, String) {
-        let s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        let s = std::net::TcpStream::connect(self.addr()).expect("connect");
         let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
         request(
             s,
@@ -504,6 +555,39 @@ fn links() -> Vec<String> {
         .collect()
 }
 
+/// One HTTP/1.1 request to a playground (or a gateway) at `addr`, with the
+/// session token when given: (status, body); status 0 when nothing answers.
+pub fn http_at(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let headers: Vec<String> = token
+        .map(|t| format!("X-Dockhand-Token: {t}"))
+        .into_iter()
+        .collect();
+    http_with(addr, method, path, &headers, body)
+}
+
+/// [`http_at`] with any headers (`Name: value`; a `Host:` replaces localhost).
+pub fn http_with(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: &str,
+) -> (u16, String) {
+    match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+        Ok(s) => {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+            request(s, method, path, headers, body.as_bytes())
+        }
+        Err(_) => (0, String::new()),
+    }
+}
+
 /// A minimal HTTP/1.1 client: one request, `Connection: close`, the whole answer.
 fn request<S: Read + Write>(
     mut s: S,
@@ -512,8 +596,16 @@ fn request<S: Read + Write>(
     headers: &[String],
     body: &[u8],
 ) -> (u16, String) {
+    let host = if headers
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("host:"))
+    {
+        ""
+    } else {
+        "Host: localhost\r\n"
+    };
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\n{host}Connection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
     for h in headers {
@@ -578,22 +670,35 @@ impl WebSocket {
     /// Connects to `path` (with its query) on `serve`; panics unless the
     /// server switches protocols.
     pub fn open(serve: &Serve, path: &str) -> WebSocket {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
+        WebSocket::open_at(serve.addr(), path)
+    }
+
+    /// [`WebSocket::open`] to whatever listens at `addr` (a gateway).
+    pub fn open_at(addr: std::net::SocketAddr, path: &str) -> WebSocket {
+        WebSocket::try_open_at(addr, path).unwrap_or_else(|head| panic!("{path}: {head}"))
+    }
+
+    /// The socket, or the answer's head when the server does not switch
+    /// protocols.
+    pub fn try_open_at(addr: std::net::SocketAddr, path: &str) -> Result<WebSocket, String> {
+        let mut s = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
         s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
         write!(
             s,
             "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         )
-        .unwrap();
+        .map_err(|e| e.to_string())?;
         let mut head = Vec::new();
         let mut b = [0u8; 1];
         while !head.ends_with(b"\r\n\r\n") {
-            s.read_exact(&mut b).unwrap();
+            s.read_exact(&mut b).map_err(|e| e.to_string())?;
             head.push(b[0]);
         }
         let head = String::from_utf8_lossy(&head);
-        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-        WebSocket(s)
+        if !head.starts_with("HTTP/1.1 101") {
+            return Err(head.into_owned());
+        }
+        Ok(WebSocket(s))
     }
 
     /// The next frame: (opcode, payload); None when the socket closes or is
@@ -641,6 +746,21 @@ impl WebSocket {
         f.extend_from_slice(&mask);
         f.extend(data.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
         self.0.write_all(&f).unwrap();
+    }
+
+    /// Terminal output (binary frames) until `text` is in it, within 20 s;
+    /// all of it.
+    pub fn output_until(&mut self, text: &str) -> String {
+        let mut all = String::new();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(20) && !all.contains(text) {
+            match self.next_frame() {
+                Some((2, data)) => all.push_str(&String::from_utf8_lossy(&data)),
+                Some((8, _)) | None => break,
+                Some(_) => {}
+            }
+        }
+        all
     }
 
     /// Sets how long a read waits.

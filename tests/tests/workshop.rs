@@ -20,20 +20,6 @@ fn until(ws: &mut WebSocket, want: impl Fn(&serde_json::Value) -> bool) -> serde
     panic!("the awaited event did not come");
 }
 
-/// Output of a terminal socket until `text` is in it, within 15 s; all of it.
-fn output_until(ws: &mut WebSocket, text: &str) -> String {
-    let mut all = String::new();
-    let t = Instant::now();
-    while t.elapsed() < Duration::from_secs(15) && !all.contains(text) {
-        match ws.next_frame() {
-            Some((2, data)) => all.push_str(&String::from_utf8_lossy(&data)),
-            Some((8, _)) | None => break,
-            Some(_) => {}
-        }
-    }
-    all
-}
-
 fn join(serve: &Serve, code: &str, name: &str) -> (String, String) {
     let (id, token) = serve.join_workshop(code, name);
     let (st, body) = serve.http(
@@ -122,12 +108,12 @@ fn a_trainer_follows_mirrors_messages_and_closes() {
         ),
     );
     ada_term.send(2, b"echo ada-$((6*7))\n");
-    let seen = output_until(&mut mirror, "ada-42");
+    let seen = mirror.output_until("ada-42");
     assert!(seen.contains("ada-42"), "{seen}");
     mirror.send(2, b"echo trainer-$((6*7))\n");
     mirror.send(1, br#"{"type":"resize","cols":20,"rows":5}"#);
     ada_term.send(2, b"echo done-$((6*7))\n");
-    let ada_saw = output_until(&mut ada_term, "done-42");
+    let ada_saw = ada_term.output_until("done-42");
     assert!(ada_saw.contains("done-42"), "{ada_saw}");
     assert!(
         !ada_saw.contains("trainer-42"),

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt;
-use shared::playground::routes;
+use shared::playground::{cluster, routes};
 use shared::playground::{
     CloseReason, CreateSession, PlaygroundConfig, TabId, TerminalCreated, TOKEN_HEADER, TOKEN_QUERY,
 };
@@ -45,6 +45,9 @@ pub fn router(pg: Arc<Playground>) -> Router {
         Router::new(),
     )))
     .route("/api/config", get(config))
+    .route(cluster::NODE_PATH, get(node_report))
+    .route(cluster::HEALTH_PATH, get(|| async { "ok" }))
+    .route(cluster::READY_PATH, get(ready))
     .route("/api/sessions", post(create_session))
     .route(
         "/api/sessions/{id}",
@@ -76,6 +79,21 @@ pub fn router(pg: Arc<Playground>) -> Router {
         by_host_name,
     ))
     .with_state(st)
+}
+
+/// `GET /api/node`: this node's name, id prefix and room, for a gateway.
+async fn node_report(State(st): State<PgState>) -> Json<cluster::NodeReport> {
+    Json(st.pg.node_report())
+}
+
+/// Readiness: 200 while new sessions are taken (a full node is still ready:
+/// it frees up as sessions end), 503 while draining.
+async fn ready(State(st): State<PgState>) -> (StatusCode, &'static str) {
+    if st.pg.is_draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining")
+    } else {
+        (StatusCode::OK, "ready")
+    }
 }
 
 /// With `--port-domain`: a request for `NODE-PORT-SESSION.<domain>` is that
@@ -495,6 +513,110 @@ mod tests {
         .await;
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(v["message"], shared::playground::FULL_MESSAGE);
+    }
+
+    #[tokio::test]
+    async fn a_node_reports_its_room_names_its_ids_and_drains() {
+        let (pg, app) = app(|o| {
+            o.max_sessions = 3;
+            o.node_name = Some("worker-7".into());
+            o.trainer_code = Some("t".into());
+        });
+        let prefix = cluster::id_prefix("worker-7");
+        let (s, _, v) = call(&app, req("GET", cluster::NODE_PATH, None, "")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(
+            (v["name"].as_str(), v["prefix"].as_str()),
+            (Some("worker-7"), Some(prefix.as_str()))
+        );
+        assert_eq!(
+            (v["sessions"].as_u64(), v["room"].as_u64()),
+            (Some(0), Some(3))
+        );
+        let (_, _, created) = call(&app, req("POST", "/api/sessions", None, "{}")).await;
+        let id = created["id"].as_str().unwrap();
+        assert!(
+            id.starts_with(&prefix) && id.len() == prefix.len() + 10,
+            "{id}"
+        );
+        let (_, _, w) = call(
+            &app,
+            req("POST", "/api/workshops", None, r#"{"trainer_code":"t"}"#),
+        )
+        .await;
+        assert!(w["id"].as_str().unwrap().starts_with(&prefix), "{w}");
+        let code = w["join_code"].as_str().unwrap();
+        let path = cluster::workshop_code(code);
+        assert_eq!(
+            call(&app, req("GET", &path, None, "")).await.0,
+            StatusCode::NO_CONTENT
+        );
+        let other = cluster::workshop_code("ZZZZZZ");
+        assert_eq!(
+            call(&app, req("GET", &other, None, "")).await.0,
+            StatusCode::NOT_FOUND
+        );
+        let (_, _, v) = call(&app, req("GET", cluster::NODE_PATH, None, "")).await;
+        assert_eq!(
+            (v["sessions"].as_u64(), v["room"].as_u64()),
+            (Some(1), Some(2))
+        );
+        assert_eq!(
+            call(&app, req("GET", cluster::READY_PATH, None, ""))
+                .await
+                .0,
+            StatusCode::OK
+        );
+
+        pg.drain();
+        assert_eq!(
+            call(&app, req("GET", cluster::READY_PATH, None, ""))
+                .await
+                .0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            call(&app, req("GET", cluster::HEALTH_PATH, None, ""))
+                .await
+                .0,
+            StatusCode::OK
+        );
+        let (s, _, v) = call(&app, req("POST", "/api/sessions", None, "{}")).await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(v["message"], shared::playground::DRAINING_MESSAGE);
+        let (s, _, _) = call(
+            &app,
+            req("POST", "/api/workshops", None, r#"{"trainer_code":"t"}"#),
+        )
+        .await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+        let (_, _, v) = call(&app, req("GET", cluster::NODE_PATH, None, "")).await;
+        assert_eq!(
+            (v["draining"].as_bool(), v["room"].as_u64()),
+            (Some(true), Some(0))
+        );
+        let (_, _, v) = call(&app, req("GET", "/api/config", None, "")).await;
+        assert_eq!(v["accepting_sessions"], false);
+        // The open session goes on.
+        let token = created["token"].as_str().unwrap();
+        let (s, _, _) = call(
+            &app,
+            req("GET", &format!("/api/sessions/{id}"), Some(token), ""),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_lone_server_keeps_plain_ids() {
+        let (_pg, app) = app(|_| {});
+        let (_, _, created) = call(&app, req("POST", "/api/sessions", None, "{}")).await;
+        assert_eq!(created["id"].as_str().unwrap().len(), 10);
+        let (_, _, v) = call(&app, req("GET", cluster::NODE_PATH, None, "")).await;
+        assert_eq!(
+            (v["name"].as_str(), v["prefix"].as_str()),
+            (Some(""), Some(""))
+        );
     }
 
     #[tokio::test]

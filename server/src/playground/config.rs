@@ -52,6 +52,13 @@ pub struct PlaygroundOptions {
     pub trainer_code: Option<String>,
     /// `--lessons DIR`, read and checked; the built-in course by default.
     pub lessons: std::sync::Arc<Vec<shared::lessons::Lesson>>,
+    /// `--node-name`: one node of many behind `dockhand gateway`; its session
+    /// and workshop ids start with the name's prefix
+    /// (`shared::playground::cluster`).
+    pub node_name: Option<String>,
+    /// `--drain-deadline`, seconds: on SIGTERM take no new sessions and let the
+    /// open ones run to their end for up to this long; 0: close them at once.
+    pub drain_deadline: u64,
 }
 
 impl Default for PlaygroundOptions {
@@ -73,6 +80,8 @@ impl Default for PlaygroundOptions {
             port_domain: None,
             trainer_code: None,
             lessons: crate::lessons::builtin_shared(),
+            node_name: None,
+            drain_deadline: 0,
         }
     }
 }

@@ -267,7 +267,7 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 }
 
 /// Headers minus hop-by-hop ones (and those the `Connection` header names).
-fn end_to_end(headers: &HeaderMap) -> HeaderMap {
+pub(crate) fn end_to_end(headers: &HeaderMap) -> HeaderMap {
     let named: Vec<String> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -284,7 +284,8 @@ fn end_to_end(headers: &HeaderMap) -> HeaderMap {
     out
 }
 
-fn wants_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
+/// The protocol a request asks to upgrade to (`websocket`), if it asks.
+pub(crate) fn wants_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
     let conn_upgrade = headers
         .get_all(header::CONNECTION)
         .iter()

@@ -2,7 +2,10 @@
 //! virtual hosts with their own sockets) plus the playground on a TCP address.
 //! On SIGTERM/SIGINT every session is closed and its instances destroyed before
 //! the process exits; a server that crashed leaves instances that the next one
-//! removes at start.
+//! removes at start. With `--drain-deadline` the first signal drains instead:
+//! no new sessions (readiness fails, `POST /api/sessions` answers 503), the
+//! open ones run to their end, and whatever is left at the deadline (or at a
+//! second signal) is closed as above.
 
 use super::config::PlaygroundOptions;
 use super::session::Playground;
@@ -10,7 +13,8 @@ use crate::{AppState, DaemonOptions};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-async fn signal() {
+/// SIGTERM or SIGINT.
+pub(crate) async fn signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => return std::future::pending().await,
@@ -18,6 +22,28 @@ async fn signal() {
     tokio::select! {
         _ = term.recv() => {},
         _ = tokio::signal::ctrl_c() => {},
+    }
+}
+
+/// Take no new sessions and wait until the open ones have ended, the deadline
+/// has passed, or another signal came.
+async fn drain(pg: &std::sync::Arc<Playground>) {
+    pg.drain();
+    let deadline = Duration::from_secs(pg.opts.drain_deadline);
+    tracing::info!(
+        "draining: no new sessions; {} open ones may run for up to {}s (signal again to stop now)",
+        pg.session_count(),
+        deadline.as_secs()
+    );
+    let ended = async {
+        while pg.session_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    tokio::select! {
+        _ = ended => tracing::info!("drained: every session has ended"),
+        _ = tokio::time::sleep(deadline) => tracing::info!("drain deadline reached"),
+        _ = signal() => tracing::info!("signalled again: stopping now"),
     }
 }
 
@@ -72,6 +98,16 @@ async fn serve(opts: DaemonOptions, pg_opts: PlaygroundOptions) -> std::io::Resu
     ));
     use axum::serve::ListenerExt;
     let web = super::api::router(pg.clone());
+    // A node behind gateways sees them as its peers: the per-peer cap is
+    // theirs to apply to the real clients.
+    let web_limits = if pg.opts.node_name.is_some() {
+        crate::listen::Limits {
+            per_peer: None,
+            ..crate::listen::Limits::PLAYGROUND
+        }
+    } else {
+        crate::listen::Limits::PLAYGROUND
+    };
     let web_server = tokio::spawn(crate::listen::serve(
         tcp.tap_io(|s| {
             let _ = s.set_nodelay(true);
@@ -79,7 +115,7 @@ async fn serve(opts: DaemonOptions, pg_opts: PlaygroundOptions) -> std::io::Resu
         web,
         |_, addr: &SocketAddr| *addr,
         |addr: &SocketAddr| Some(addr.ip()),
-        crate::listen::Limits::PLAYGROUND,
+        web_limits,
         stopped(stop_rx),
     ));
     tracing::info!("Docker API on unix://{}", opts.socket.display());
@@ -90,6 +126,9 @@ async fn serve(opts: DaemonOptions, pg_opts: PlaygroundOptions) -> std::io::Resu
         ),
     }
     signal().await;
+    if pg.opts.drain_deadline > 0 {
+        drain(&pg).await;
+    }
     tracing::info!("shutting down: closing the sessions and removing their instances");
     clock.abort();
     pg.shutdown().await;

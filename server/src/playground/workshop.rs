@@ -78,13 +78,16 @@ impl Playground {
                 "That is not the trainer code.",
             ));
         }
+        if self.is_draining() {
+            return Err(super::session::draining());
+        }
         let mut all = self.workshops.locked();
         let mut code = join_code();
         while all.values().any(|w| w.join_code == code) {
             code = join_code();
         }
         let w = Arc::new(Workshop {
-            id: hex_token(8),
+            id: format!("{}{}", self.prefix, hex_token(8)),
             join_code: code,
             token: hex_token(24),
             changes: broadcast::channel(256).0,

@@ -19,6 +19,7 @@ use crate::ApiError;
 
 pub fn routes(r: Router<PgState>) -> Router<PgState> {
     r.route("/api/workshops", post(create))
+        .route("/api/workshops/codes/{code}", get(code_open))
         .route("/api/workshops/{id}", axum::routing::delete(close))
         .route("/api/workshops/{id}/message", post(message))
         .route("/api/workshops/{id}/ws", get(feed))
@@ -32,6 +33,16 @@ async fn create(State(st): State<PgState>, body: axum::body::Bytes) -> Result<Re
     let req: CreateWorkshop = crate::error::json_body(&body)?;
     let created = st.pg.create_workshop(&req.trainer_code)?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// Whether a workshop with this join code is open here (a gateway asks every
+/// node where a trainee's code belongs): 204 or 404.
+async fn code_open(
+    State(st): State<PgState>,
+    Path(code): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    st.pg.workshop_by_code(&code)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn close(

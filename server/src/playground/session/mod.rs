@@ -72,6 +72,14 @@ fn full() -> ApiError {
     )
 }
 
+/// The 503 answer of a draining node.
+pub(in crate::playground) fn draining() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        shared::playground::DRAINING_MESSAGE,
+    )
+}
+
 /// The WebSocket close code that says the same as an API error.
 pub fn close_code_for(e: &ApiError) -> u16 {
     match e.status {
@@ -118,17 +126,17 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    fn new(ttl: u64) -> Session {
+    /// A session whose id starts with `prefix` (its node's, or none).
+    fn new(ttl: u64, prefix: &str) -> Session {
         let created = now();
         Session {
             // 10 characters of [a-z0-9]: short enough to read aloud, unguessable
             // enough together with the token.
-            id: (0..10)
-                .map(|_| {
-                    let c = rand::random::<u8>() % 36;
-                    (if c < 10 { b'0' + c } else { b'a' + c - 10 }) as char
-                })
-                .collect(),
+            id: (0..10).fold(prefix.to_string(), |mut id, _| {
+                let c = rand::random::<u8>() % 36;
+                id.push((if c < 10 { b'0' + c } else { b'a' + c - 10 }) as char);
+                id
+            }),
             token: hex_token(24),
             created,
             expires_at: created + ttl,
@@ -232,6 +240,10 @@ pub struct Playground {
     /// Engine work running in tasks of its own (creating and removing
     /// instances), which shutdown waits for.
     busy: tokio::sync::watch::Sender<usize>,
+    /// What this node's session and workshop ids start with ("" alone).
+    pub(in crate::playground) prefix: String,
+    /// Stopping gracefully: no new sessions or workshops.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Playground {
@@ -240,13 +252,19 @@ impl Playground {
         vhosts: Option<Arc<engine::vhost::Manager>>,
     ) -> Arc<Playground> {
         Arc::new(Playground {
-            opts,
             vhosts,
             sessions: Mutex::new(HashMap::new()),
             workshops: Mutex::new(HashMap::new()),
             tombstones: Mutex::new(HashMap::new()),
             instance_count: AtomicUsize::new(0),
             busy: tokio::sync::watch::channel(0).0,
+            prefix: opts
+                .node_name
+                .as_deref()
+                .map(shared::playground::cluster::id_prefix)
+                .unwrap_or_default(),
+            draining: std::sync::atomic::AtomicBool::new(false),
+            opts,
         })
     }
 
@@ -277,8 +295,45 @@ impl Playground {
 
     /// Whether a new session would be accepted now.
     pub fn accepting(&self) -> bool {
-        self.session_count() < self.opts.max_sessions as usize
-            && self.instance_count() < self.opts.instance_cap()
+        self.room() > 0
+    }
+
+    /// New sessions it would take now: free session slots, bounded by free
+    /// instance slots (a session starts with one); 0 while draining.
+    pub fn room(&self) -> u32 {
+        if self.is_draining() {
+            return 0;
+        }
+        let sessions = (self.opts.max_sessions as usize).saturating_sub(self.session_count());
+        let instances = self
+            .opts
+            .instance_cap()
+            .saturating_sub(self.instance_count());
+        u32::try_from(sessions.min(instances)).unwrap_or(u32::MAX)
+    }
+
+    /// Stop taking sessions and workshops (SIGTERM with `--drain-deadline`).
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// `GET /api/node`: who this node is and its room, for a gateway.
+    pub fn node_report(&self) -> shared::playground::cluster::NodeReport {
+        let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        shared::playground::cluster::NodeReport {
+            name: self.opts.node_name.clone().unwrap_or_default(),
+            prefix: self.prefix.clone(),
+            sessions: n(self.session_count()),
+            max_sessions: self.opts.max_sessions,
+            instances: n(self.instance_count()),
+            max_instances: n(self.opts.instance_cap()),
+            room: self.room(),
+            draining: self.is_draining(),
+        }
     }
 
     /// `POST /api/sessions`.
@@ -306,13 +361,16 @@ impl Playground {
                 ));
             }
         }
+        if self.is_draining() {
+            return Err(draining());
+        }
         let mut sessions = self.sessions.locked();
         if sessions.len() >= self.opts.max_sessions as usize
             || self.instance_count() >= self.opts.instance_cap()
         {
             return Err(full());
         }
-        let s = Arc::new(Session::new(self.opts.session_ttl));
+        let s = Arc::new(Session::new(self.opts.session_ttl, &self.prefix));
         let created = SessionCreated {
             id: s.id.clone(),
             token: s.token.clone(),

@@ -1,0 +1,197 @@
+//! A request through to a node, as it came: method, path, headers (less
+//! hop-by-hop ones, plus `X-Forwarded-*`) and body, streamed both ways; a
+//! WebSocket handshake upgrades both sides and the bytes are copied.
+//! Plain requests reuse pooled connections; upgrades get their own.
+
+use super::nodes::url_host;
+use crate::playground::proxy::{end_to_end, wants_upgrade};
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The gateway's pooled HTTP/1 client to its nodes.
+pub type NodeClient = Client<HttpConnector, Body>;
+
+pub fn client() -> NodeClient {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(3)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(http)
+}
+
+/// Why a node did not answer, and the request when it was not sent (a
+/// WebSocket handshake whose node refused the connection: the caller can
+/// still accept it and close it with a reason).
+#[derive(Debug)]
+pub struct Unreachable {
+    pub why: String,
+    pub request: Option<Request>,
+}
+
+fn unreachable(why: String) -> Unreachable {
+    Unreachable { why, request: None }
+}
+
+/// The headers a node gets: the client's end-to-end ones with `Host` as the
+/// browser sent it (host-name port links are routed by it), and who asked.
+fn upstream_headers(headers: &HeaderMap, peer: Option<SocketAddr>) -> HeaderMap {
+    let mut out = end_to_end(headers);
+    if let Some(peer) = peer {
+        let ip = peer.ip().to_string();
+        let chain = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(before) => format!("{before}, {ip}"),
+            None => ip,
+        };
+        if let Ok(v) = HeaderValue::from_str(&chain) {
+            out.insert("x-forwarded-for", v);
+        }
+    }
+    if !out.contains_key("x-forwarded-proto") {
+        out.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    }
+    out
+}
+
+/// Send `req` to the node at `to`. `Err` when the node cannot be reached
+/// (nothing was sent, or the connection broke before an answer): the caller
+/// decides what the client hears.
+pub async fn forward(
+    client: &NodeClient,
+    mut req: Request,
+    to: SocketAddr,
+) -> Result<Response<Body>, Unreachable> {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let Some(protocol) = wants_upgrade(req.headers()) else {
+        let (parts, body) = req.into_parts();
+        let uri: Uri = format!("http://{}{path}", url_host(to))
+            .parse()
+            .map_err(|e| unreachable(format!("bad path {path:?}: {e}")))?;
+        let headers = upstream_headers(&parts.headers, peer);
+        let mut up = hyper::Request::new(body);
+        *up.method_mut() = parts.method;
+        *up.uri_mut() = uri;
+        *up.headers_mut() = headers;
+        let resp = client
+            .request(up)
+            .await
+            .map_err(|e| unreachable(format!("{to}: {e}")))?;
+        let (mut p, b) = resp.into_parts();
+        p.headers = end_to_end(&p.headers);
+        return Ok(Response::from_parts(p, Body::new(b)));
+    };
+    // A WebSocket: a connection of its own, upgraded on both sides.
+    let connect =
+        tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(to)).await;
+    let tcp = match connect {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(e)) => {
+            return Err(Unreachable {
+                why: format!("{to}: {e}"),
+                request: Some(req),
+            })
+        }
+        Err(_) => {
+            return Err(Unreachable {
+                why: format!("{to}: connect timed out"),
+                request: Some(req),
+            })
+        }
+    };
+    let _ = tcp.set_nodelay(true);
+    let client_upgrade = hyper::upgrade::on(&mut req);
+    let (parts, body) = req.into_parts();
+    let mut headers = upstream_headers(&parts.headers, peer);
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, protocol);
+    let (mut send, conn) = hyper::client::conn::http1::Builder::new()
+        .handshake::<_, Body>(TokioIo::new(tcp))
+        .await
+        .map_err(|e| unreachable(format!("{to}: {e}")))?;
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    let mut up = hyper::Request::new(body);
+    *up.method_mut() = parts.method;
+    *up.uri_mut() = path
+        .parse()
+        .map_err(|e| unreachable(format!("bad path {path:?}: {e}")))?;
+    *up.headers_mut() = headers;
+    let mut resp = send
+        .send_request(up)
+        .await
+        .map_err(|e| unreachable(format!("{to}: {e}")))?;
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let (mut p, b) = resp.into_parts();
+        p.headers = end_to_end(&p.headers);
+        return Ok(Response::from_parts(p, Body::new(b)));
+    }
+    let upstream = hyper::upgrade::on(&mut resp);
+    tokio::spawn(async move {
+        let (Ok(c), Ok(u)) = (client_upgrade.await, upstream.await) else {
+            return;
+        };
+        let (mut c, mut u) = (TokioIo::new(c), TokioIo::new(u));
+        let _ = tokio::io::copy_bidirectional(&mut c, &mut u).await;
+    });
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    *r.headers_mut() = resp.headers().clone();
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_get_end_to_end_headers_and_who_asked() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::HOST,
+            HeaderValue::from_static("node1-80-ab12x.play.example.org"),
+        );
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-dockhand-token", HeaderValue::from_static("t"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("192.0.2.1"));
+        let out = upstream_headers(&h, Some(SocketAddr::from(([198, 51, 100, 7], 5555))));
+        assert_eq!(out[header::HOST], "node1-80-ab12x.play.example.org");
+        assert_eq!(out["x-dockhand-token"], "t");
+        assert_eq!(out["x-forwarded-for"], "192.0.2.1, 198.51.100.7");
+        assert_eq!(out["x-forwarded-proto"], "http");
+        assert!(out.get("x-secret").is_none() && out.get("keep-alive").is_none());
+        assert!(out.get(header::CONNECTION).is_none());
+    }
+
+    #[test]
+    fn websocket_handshakes_are_seen() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        assert_eq!(wants_upgrade(&h).unwrap(), "websocket");
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        assert!(wants_upgrade(&h).is_none());
+    }
+}
