@@ -150,8 +150,10 @@ fn sessions_spread_by_room_answer_through_any_gateway_and_outlive_a_dead_node() 
         .collect();
     assert_eq!(on.iter().sum::<u32>(), 60);
     assert_eq!(rooms.iter().sum::<u64>(), 20, "{rooms:?}");
+    // Within a few sessions of even: each replica learns the other's
+    // placements only from the nodes' reports.
     assert!(
-        rooms.iter().max().unwrap() - rooms.iter().min().unwrap() <= 2,
+        rooms.iter().max().unwrap() - rooms.iter().min().unwrap() <= 3,
         "sessions {on:?} left rooms {rooms:?}"
     );
 

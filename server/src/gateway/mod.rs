@@ -391,7 +391,12 @@ async fn serve(opts: GatewayOptions) -> std::io::Result<()> {
         app,
         |_, addr: &SocketAddr| *addr,
         |addr: &SocketAddr| Some(addr.ip()),
-        crate::listen::Limits::PLAYGROUND,
+        // Behind an Ingress every client has its address: one client is
+        // capped there (deploy/kubernetes/ingress.yaml), not per peer here.
+        crate::listen::Limits {
+            per_peer: None,
+            ..crate::listen::Limits::PLAYGROUND
+        },
         async move {
             let _ = stop_rx.wait_for(|s| *s).await;
         },

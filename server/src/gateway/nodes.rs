@@ -86,7 +86,13 @@ impl Discovery {
 
     /// Every node address now; an empty list when the name has no records.
     pub async fn addresses(&self) -> Result<Vec<SocketAddr>, String> {
-        let name = format!("{}.", self.source.name);
+        // A dotted name is taken as complete (no search domains tried); a
+        // short one (`dockhand-node`) goes through the pod's search list.
+        let name = if self.source.name.contains('.') {
+            format!("{}.", self.source.name)
+        } else {
+            self.source.name.clone()
+        };
         match self.resolver.lookup_ip(name.as_str()).await {
             Ok(ips) => {
                 let mut all: Vec<SocketAddr> = ips
