@@ -221,3 +221,60 @@ async fn a_session_whose_node_is_gone_is_said_to_be_unavailable() {
     );
     assert_eq!(call(gw2, "GET", "/healthz", "").await.0, StatusCode::OK);
 }
+
+/// A DNS server on loopback that answers every A query with `ips` as they are
+/// then, as a headless Service's name is answered.
+async fn fake_dns(ips: Arc<std::sync::Mutex<Vec<std::net::Ipv4Addr>>>) -> SocketAddr {
+    use hickory_resolver::proto::op::{Message, OpCode};
+    use hickory_resolver::proto::rr::{rdata::A, RData, Record, RecordType};
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+            let Ok(q) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let mut r = Message::response(q.metadata.id, OpCode::Query);
+            for query in &q.queries {
+                r.add_query(query.clone());
+                if query.query_type() == RecordType::A {
+                    let now = ips.lock().unwrap().clone();
+                    for ip in &now {
+                        r.add_answer(Record::from_rdata(
+                            query.name().clone(),
+                            30,
+                            RData::A(A(*ip)),
+                        ));
+                    }
+                }
+            }
+            let _ = sock.send_to(&r.to_vec().unwrap(), from).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn nodes_are_every_address_of_the_name_each_time_it_is_asked() {
+    let ips = Arc::new(std::sync::Mutex::new(vec![
+        std::net::Ipv4Addr::new(10, 9, 0, 3),
+        std::net::Ipv4Addr::new(10, 9, 0, 2),
+    ]));
+    let dns = fake_dns(ips.clone()).await;
+    let source: NodeSource = "dns:dockhand-node.dockhand.svc.cluster.local:8080"
+        .parse()
+        .unwrap();
+    let d = Discovery::new(source, Some(dns)).unwrap();
+    let addrs =
+        |list: &[&str]| -> Vec<SocketAddr> { list.iter().map(|a| a.parse().unwrap()).collect() };
+    assert_eq!(
+        d.addresses().await.unwrap(),
+        addrs(&["10.9.0.2:8080", "10.9.0.3:8080"])
+    );
+    // A node leaves the records: the next look-up (no cache) has it gone.
+    ips.lock().unwrap().remove(0);
+    assert_eq!(d.addresses().await.unwrap(), addrs(&["10.9.0.2:8080"]));
+    ips.lock().unwrap().clear();
+    assert_eq!(d.addresses().await.unwrap(), addrs(&[]));
+}
