@@ -34,12 +34,17 @@ fn port_free_on(ips: &[Ipv4Addr]) -> u16 {
 
 /// Start the nodes at once: (ip, name, extra flags).
 fn nodes(port: u16, specs: &[(Ipv4Addr, &str, Vec<String>)]) -> Vec<Serve> {
+    nodes_in(DOMAIN, port, specs)
+}
+
+/// [`nodes`] with port links at host names under `domain`.
+fn nodes_in(domain: &str, port: u16, specs: &[(Ipv4Addr, &str, Vec<String>)]) -> Vec<Serve> {
     std::thread::scope(|s| {
         let started: Vec<_> = specs
             .iter()
             .map(|(ip, name, extra)| {
                 s.spawn(move || {
-                    let mut args = vec!["--node-name", name, "--port-domain", DOMAIN];
+                    let mut args = vec!["--node-name", name, "--port-domain", domain];
                     args.extend(extra.iter().map(String::as_str));
                     Serve::start_at(*ip, port, &args)
                 })
@@ -177,6 +182,12 @@ fn sessions_spread_by_room_answer_through_any_gateway_and_outlive_a_dead_node() 
             w.join().unwrap();
         }
     });
+    for (id, token) in &sessions {
+        for g in &gws {
+            let (st, body) = http_at(g.addr, "GET", &routes::session(id), Some(token), "");
+            assert_eq!(st, 200, "{id} through {}: {body}", g.addr);
+        }
+    }
     for (n, count) in nodes.iter().zip(on) {
         assert_eq!(
             n.vhost_records().len() as u32,
@@ -368,6 +379,51 @@ fn a_draining_node_keeps_its_sessions_and_takes_no_new_ones() {
         nodes[0].has_exited()
     });
     assert!(nodes[0].log().contains("drained"), "{}", nodes[0].log());
+}
+
+/// The browser scenario of host-name port links (tests/e2e/playground.mjs
+/// `hosts`: a session started from the page, an upload, an app with a
+/// stylesheet, cookies, a WebSocket and redirects behind its port link, by
+/// host name and by path) through a gateway in front of two nodes.
+#[test]
+fn the_playground_works_through_a_gateway_in_a_real_browser() {
+    dockhand_tests::require_root!();
+    let Some((node, chromium)) = dockhand_tests::serve::browser_runner() else {
+        return;
+    };
+    let ips = [10, 11].map(|n| Ipv4Addr::new(127, 0, 0, n));
+    let port = port_free_on(&ips);
+    let dns = FakeDns::start(NAME, ips.to_vec());
+    let specs: Vec<(Ipv4Addr, &str, Vec<String>)> =
+        vec![(ips[0], "browser-a", vec![]), (ips[1], "browser-b", vec![])];
+    let nodes = nodes_in("localhost", port, &specs);
+    let gw = Gateway::start(
+        &format!("dns:{NAME}:{port}"),
+        dns.addr,
+        &["--port-domain", "localhost"],
+    );
+    wait_for(
+        "the gateway finds both nodes",
+        Duration::from_secs(15),
+        || gw.nodes_up() == 2,
+    );
+    let (out, ok) = dockhand_tests::serve::run_browser_at(
+        &format!("http://{}", gw.addr),
+        nodes[0].dir.path(),
+        &node,
+        &chromium,
+        "playground.mjs",
+        "hosts",
+        Duration::from_secs(180),
+        &[],
+    );
+    eprintln!("{out}");
+    assert!(
+        ok && out.contains("hosts: all"),
+        "{out}\n{}\n{}",
+        gw.log(),
+        nodes.iter().map(Serve::log).collect::<Vec<_>>().join("\n")
+    );
 }
 
 /// Sessions made per second by `threads` clients at `addr`, `n` in all.
