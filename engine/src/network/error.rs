@@ -13,8 +13,9 @@ pub enum NetworkError {
         #[source]
         source: rtnetlink::Error,
     },
-    /// A system call or a namespace worker failed.
-    #[error("{what}: {source}")]
+    /// A system call or a namespace worker failed (the cause in Go's words,
+    /// as dockerd's errors read).
+    #[error("{what}: {}", shared::go::io_text(source))]
     Io {
         what: String,
         #[source]
@@ -22,7 +23,7 @@ pub enum NetworkError {
     },
     /// A firewall tool (`iptables-save`, `iptables-restore`, `nft`, ...) could
     /// not be run.
-    #[error("running {program}: {source}")]
+    #[error("running {program}: {}", shared::go::io_text(source))]
     Spawn {
         program: String,
         #[source]
@@ -53,7 +54,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_texts_are_the_ones_users_saw_before() {
+    fn the_texts_read_as_dockerd_s_with_go_s_words_for_system_errors() {
         let io = || std::io::Error::from_raw_os_error(2);
         let cases: Vec<(NetworkError, &str)> = vec![
             (
@@ -61,7 +62,7 @@ mod tests {
                     program: "iptables-save".into(),
                     source: io(),
                 },
-                "running iptables-save: No such file or directory (os error 2)",
+                "running iptables-save: no such file or directory",
             ),
             (
                 NetworkError::Tool {
@@ -89,7 +90,7 @@ mod tests {
                     what: "netlink socket".into(),
                     source: io(),
                 },
-                "netlink socket: No such file or directory (os error 2)",
+                "netlink socket: no such file or directory",
             ),
         ];
         for (e, text) in cases {
