@@ -1,10 +1,13 @@
 // End-to-end scenarios of the browser playground in a real headless Chromium.
 //
-//   DOCKHAND_URL=http://127.0.0.1:PORT node playground.mjs [e2e|bench]
+//   DOCKHAND_URL=http://127.0.0.1:PORT node playground.mjs [e2e|bench|hosts|sizes|nodegone]
 //
-// Started by tests/tests/playground_e2e.rs, which runs `dockhand serve` first.
+// Started by tests/tests/playground_e2e.rs, which runs `dockhand serve` first
+// (hosts and nodegone also by tests/tests/gateway.rs, through a gateway).
 // e2e: the issue's scenarios, with screenshots in E2E_ARTIFACTS (default
 // target/e2e-artifacts). bench: click-to-prompt and keystroke echo round trip.
+// nodegone: prints a READY line, then expects the page to say that the
+// session's node is unavailable (the test kills it).
 // Prints one line per step; exits 1 on the first failure (after a screenshot).
 
 import { readFileSync } from "node:fs";
@@ -429,6 +432,30 @@ async function hosts(browser) {
   console.log(`hosts: all ${checker.count()} steps passed`);
 }
 
+// Behind a gateway (tests/tests/gateway.rs): the session's node dies while
+// its page is open; the page says so instead of "no longer exists".
+async function nodeGone(browser) {
+  const ctx = await newContext(browser);
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => console.log(`page error: ${e.message}`));
+  await check(page, "start a session, prompt in node1", async () => {
+    await page.goto(base + "/");
+    await page.waitForSelector("[data-testid=start-button]:not([disabled])");
+    await page.click("[data-testid=start-button]");
+    await waitTerm(page, "node1", 1, (t) => PROMPT.test(t), "the first prompt");
+  });
+  // The test kills the node when it reads this line.
+  console.log("READY: kill the node now");
+  await check(page, "the page says the session's node is unavailable", async () => {
+    const closed = page.locator("[data-testid=session-closed]");
+    await closed.waitFor({ timeout: 45000 });
+    const text = await closed.innerText();
+    if (!text.includes("node is unavailable")) throw new Error(`the page says: ${text}`);
+    await shot(page, "node-gone");
+  });
+  console.log(`nodegone: all ${checker.count()} steps passed`);
+}
+
 // Issue "the playground at every size": the terminal's columns at a phone's, half a
 // laptop's, a laptop's and a desktop's width, the panels and instance list
 // reachable at each, presenter mode and the themes, font size keys, screen-reader
@@ -841,6 +868,7 @@ await withBrowser(async (browser) => {
   if (mode === "bench") await bench(browser);
   else if (mode === "hosts") await hosts(browser);
   else if (mode === "sizes") await sizes(browser);
+  else if (mode === "nodegone") await nodeGone(browser);
   else await e2e(browser);
   if (mode === "e2e") console.log(`e2e: all ${checker.count()} steps passed`);
 });

@@ -426,6 +426,62 @@ fn the_playground_works_through_a_gateway_in_a_real_browser() {
     );
 }
 
+/// A page open on a session whose node dies says so: its session socket,
+/// reconnecting through the gateway, is closed with the gateway's reason.
+#[test]
+fn a_page_says_when_its_sessions_node_is_gone() {
+    dockhand_tests::require_root!();
+    let Some((node, chromium)) = dockhand_tests::serve::browser_runner() else {
+        return;
+    };
+    let ips = [Ipv4Addr::new(127, 0, 0, 12)];
+    let port = port_free_on(&ips);
+    let dns = FakeDns::start(NAME, ips.to_vec());
+    let specs = vec![(ips[0], "doomed", vec![])];
+    let nodes = std::sync::Mutex::new(nodes(port, &specs));
+    let gw = Gateway::start(
+        &format!("dns:{NAME}:{port}"),
+        dns.addr,
+        &["--refresh", "300ms"],
+    );
+    wait_for(
+        "the gateway finds the node",
+        Duration::from_secs(15),
+        || gw.nodes_up() == 1,
+    );
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("browser-playground.mjs-nodegone.log");
+    let (out, ok) = std::thread::scope(|s| {
+        // Kill the node once the page has its prompt.
+        s.spawn(|| {
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(120) {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                if text.contains("READY") {
+                    nodes.lock().unwrap()[0].kill9();
+                    return;
+                }
+                if text.contains("not ok") {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        dockhand_tests::serve::run_browser_at(
+            &format!("http://{}", gw.addr),
+            logs.path(),
+            &node,
+            &chromium,
+            "playground.mjs",
+            "nodegone",
+            Duration::from_secs(150),
+            &[],
+        )
+    });
+    eprintln!("{out}");
+    assert!(ok && out.contains("nodegone: all"), "{out}\n{}", gw.log());
+}
+
 /// Sessions made per second by `threads` clients at `addr`, `n` in all.
 fn placement_rate(addr: SocketAddr, n: usize, threads: usize) -> f64 {
     let t = Instant::now();

@@ -82,10 +82,13 @@ pub enum SessionAction {
         now_ms: f64,
     },
     SocketOpened,
-    /// The session socket closed with `code`; `retry_ms` when it will retry.
+    /// The session socket closed with `code` and the server's `reason`
+    /// (shown when the close is final: a gateway's "this session's node is
+    /// unavailable"); `retry_ms` when it will retry.
     SocketClosed {
         code: u16,
         retry_ms: u32,
+        reason: String,
     },
     /// The clock moved (once a second).
     Tick(f64),
@@ -228,10 +231,19 @@ impl SessionState {
         match action {
             SessionAction::Event { event, now_ms } => self.event(event, now_ms),
             SessionAction::SocketOpened => self.link = Link::Live,
-            SessionAction::SocketClosed { code, retry_ms } => {
+            SessionAction::SocketClosed {
+                code,
+                retry_ms,
+                reason,
+            } => {
                 if close_code::is_final(code) && code != close_code::NORMAL {
-                    self.closed
-                        .get_or_insert_with(|| "This session no longer exists.".to_string());
+                    self.closed.get_or_insert_with(|| {
+                        if reason.trim().is_empty() {
+                            "This session no longer exists.".to_string()
+                        } else {
+                            reason
+                        }
+                    });
                 } else if self.closed.is_none() {
                     self.link = Link::Retrying { retry_ms };
                 }
@@ -625,6 +637,7 @@ mod tests {
         s.reduce(SessionAction::SocketClosed {
             code: close_code::ABNORMAL,
             retry_ms: 500,
+            reason: String::new(),
         });
         assert_eq!(s.link, Link::Connecting);
     }
@@ -636,14 +649,31 @@ mod tests {
         s.reduce(SessionAction::SocketClosed {
             code: close_code::ABNORMAL,
             retry_ms: 700,
+            reason: String::new(),
         });
         assert_eq!(s.link, Link::Retrying { retry_ms: 700 });
         assert!(s.closed.is_none());
         s.reduce(SessionAction::SocketClosed {
             code: close_code::GONE,
             retry_ms: 0,
+            reason: String::new(),
         });
-        assert!(s.closed.is_some());
+        assert_eq!(s.closed.as_deref(), Some("This session no longer exists."));
+    }
+
+    #[test]
+    fn a_final_close_shows_the_servers_reason() {
+        let mut s = SessionState::new("s", "t");
+        s.reduce(SessionAction::SocketOpened);
+        s.reduce(SessionAction::SocketClosed {
+            code: close_code::GONE,
+            retry_ms: 0,
+            reason: shared::playground::NODE_UNAVAILABLE_MESSAGE.into(),
+        });
+        assert_eq!(
+            s.closed.as_deref(),
+            Some(shared::playground::NODE_UNAVAILABLE_MESSAGE)
+        );
     }
 
     #[test]

@@ -92,20 +92,24 @@ impl Inner {
                     });
                 }
             },
-            move |code| with(&w3, |i| i.closed(code)),
+            move |code, reason| with(&w3, |i| i.closed(code, reason)),
         );
         match socket {
             Ok(s) => *self.socket.borrow_mut() = Some(s),
-            Err(_) => self.closed(close_code::ABNORMAL),
+            Err(_) => self.closed(close_code::ABNORMAL, String::new()),
         }
     }
 
-    fn closed(self: &Rc<Self>, code: u16) {
+    fn closed(self: &Rc<Self>, code: u16, reason: String) {
         let final_close = close_code::is_final(code);
         let attempt = self.attempt.get() + 1;
         self.attempt.set(attempt);
         let retry_ms = backoff::delay_ms(attempt, dom::random());
-        self.emit(SessionAction::SocketClosed { code, retry_ms });
+        self.emit(SessionAction::SocketClosed {
+            code,
+            retry_ms,
+            reason,
+        });
         if final_close {
             self.stopped.set(true);
             return;

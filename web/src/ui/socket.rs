@@ -21,12 +21,13 @@ pub struct Socket {
 
 impl Socket {
     /// Connect to `url` (`ws:`/`wss:`). A URL the browser refuses outright is
-    /// reported through `on_close` with 1006, like any failed connection.
+    /// reported through `on_close` with 1006, like any failed connection;
+    /// `on_close` gets the close code and the reason the server gave.
     pub fn open(
         url: &str,
         on_open: impl FnMut() + 'static,
         mut on_frame: impl FnMut(Frame) + 'static,
-        mut on_close: impl FnMut(u16) + 'static,
+        mut on_close: impl FnMut(u16, String) + 'static,
     ) -> Result<Socket, JsValue> {
         let ws = WebSocket::new(url)?;
         ws.set_binary_type(BinaryType::Arraybuffer);
@@ -39,8 +40,9 @@ impl Socket {
                 on_frame(Frame::Binary(js_sys::Uint8Array::new(&buf).to_vec()));
             }
         });
-        let on_close =
-            Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| on_close(e.code()));
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
+            on_close(e.code(), e.reason())
+        });
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));

@@ -456,7 +456,7 @@ impl Inner {
                     Frame::Binary(b) => i.apply(Input::Binary(b)),
                 })
             },
-            move |code| {
+            move |code, _| {
                 with(&w3, |i| {
                     i.apply(Input::Closed {
                         code,

@@ -134,7 +134,7 @@ pub fn WorkshopPage(props: &WorkshopPageProps) -> Html {
                             }
                         }
                     },
-                    move |_| d3.dispatch(Act::Live(false)),
+                    move |_, _| d3.dispatch(Act::Live(false)),
                 )
                 .ok();
                 move || drop(socket)
@@ -366,7 +366,7 @@ fn Mirror(props: &MirrorProps) -> Html {
                         Frame::Binary(b) => a2(Input::Binary(&b)),
                         Frame::Text(t) => a2(Input::Text(&t)),
                     },
-                    move |code| a3(Input::Closed { code, jitter: 0.0 }),
+                    move |code, _| a3(Input::Closed { code, jitter: 0.0 }),
                 ) {
                     keep = Some((term, socket));
                 }
