@@ -8,6 +8,7 @@ use crate::playground::proxy::{end_to_end, wants_upgrade};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode, Uri};
+use axum::response::IntoResponse;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -17,18 +18,29 @@ use std::time::Duration;
 /// The gateway's pooled HTTP/1 client to its nodes.
 pub type NodeClient = Client<HttpConnector, Body>;
 
+/// How long a node may take to answer a request's head (making an instance
+/// takes seconds; an upload of 50 MB a little more).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+/// Idle time before TCP keepalive probes a node's connection: a node whose
+/// machine died is noticed on open terminals too, not after the kernel's
+/// retransmission timeout.
+const KEEPALIVE: Duration = Duration::from_secs(30);
+
 pub fn client() -> NodeClient {
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
+    http.set_keepalive(Some(KEEPALIVE));
     http.set_connect_timeout(Some(Duration::from_secs(3)));
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
         .build(http)
 }
 
-/// Why a node did not answer, and the request when it was not sent (a
-/// WebSocket handshake whose node refused the connection: the caller can
-/// still accept it and close it with a reason).
+/// A node that could not be connected to (nothing was sent), and the request
+/// when it is still whole (a WebSocket handshake: the caller can still
+/// accept it and close it with a reason). Failures after the connection was
+/// made are answered 502/504 by [`forward`] itself: they say nothing of the
+/// node's health (a client's broken body looks the same).
 #[derive(Debug)]
 pub struct Unreachable {
     pub why: String,
@@ -37,6 +49,30 @@ pub struct Unreachable {
 
 fn unreachable(why: String) -> Unreachable {
     Unreachable { why, request: None }
+}
+
+/// An answer of the gateway's own, as Docker's JSON error.
+fn failed(status: StatusCode, message: &str) -> Response<Body> {
+    crate::ApiError::new(status, message).into_response()
+}
+
+/// 502: the node's connection broke before its answer (or the client's body
+/// did).
+fn broke_off(to: SocketAddr, e: &dyn std::fmt::Display) -> Response<Body> {
+    tracing::debug!("{to}: {e}");
+    failed(
+        StatusCode::BAD_GATEWAY,
+        "The playground node's answer broke off. Please try again.",
+    )
+}
+
+/// 504: the node took longer than [`ANSWER_TIMEOUT`].
+fn timed_out(to: SocketAddr) -> Response<Body> {
+    tracing::warn!("{to}: no answer within {}s", ANSWER_TIMEOUT.as_secs());
+    failed(
+        StatusCode::GATEWAY_TIMEOUT,
+        "The playground node did not answer in time. Please try again.",
+    )
 }
 
 /// The headers a node gets: the client's end-to-end ones with `Host` as the
@@ -59,9 +95,8 @@ fn upstream_headers(headers: &HeaderMap, peer: Option<SocketAddr>) -> HeaderMap 
     out
 }
 
-/// Send `req` to the node at `to`. `Err` when the node cannot be reached
-/// (nothing was sent, or the connection broke before an answer): the caller
-/// decides what the client hears.
+/// Send `req` to the node at `to`. `Err` when the node cannot be connected
+/// to: the caller decides what the client hears.
 pub async fn forward(
     client: &NodeClient,
     mut req: Request,
@@ -78,18 +113,28 @@ pub async fn forward(
         .to_string();
     let Some(protocol) = wants_upgrade(req.headers()) else {
         let (parts, body) = req.into_parts();
-        let uri: Uri = format!("http://{}{path}", url_host(to))
-            .parse()
-            .map_err(|e| unreachable(format!("bad path {path:?}: {e}")))?;
+        let Ok(uri) = Uri::builder()
+            .scheme("http")
+            .authority(url_host(to))
+            .path_and_query(path.as_str())
+            .build()
+        else {
+            return Ok(failed(
+                StatusCode::BAD_REQUEST,
+                &format!("bad path {path:?}"),
+            ));
+        };
         let headers = upstream_headers(&parts.headers, peer);
         let mut up = hyper::Request::new(body);
         *up.method_mut() = parts.method;
         *up.uri_mut() = uri;
         *up.headers_mut() = headers;
-        let resp = client
-            .request(up)
-            .await
-            .map_err(|e| unreachable(format!("{to}: {e}")))?;
+        let resp = match tokio::time::timeout(ANSWER_TIMEOUT, client.request(up)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) if e.is_connect() => return Err(unreachable(format!("{to}: {e}"))),
+            Ok(Err(e)) => return Ok(broke_off(to, &e)),
+            Err(_) => return Ok(timed_out(to)),
+        };
         let (mut p, b) = resp.into_parts();
         p.headers = end_to_end(&p.headers);
         return Ok(Response::from_parts(p, Body::new(b)));
@@ -113,28 +158,44 @@ pub async fn forward(
         }
     };
     let _ = tcp.set_nodelay(true);
+    let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(
+        &socket2::TcpKeepalive::new()
+            .with_time(KEEPALIVE)
+            .with_interval(Duration::from_secs(10))
+            .with_retries(3),
+    );
     let client_upgrade = hyper::upgrade::on(&mut req);
     let (parts, body) = req.into_parts();
     let mut headers = upstream_headers(&parts.headers, peer);
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     headers.insert(header::UPGRADE, protocol);
-    let (mut send, conn) = hyper::client::conn::http1::Builder::new()
+    let (mut send, conn) = match hyper::client::conn::http1::Builder::new()
         .handshake::<_, Body>(TokioIo::new(tcp))
         .await
-        .map_err(|e| unreachable(format!("{to}: {e}")))?;
+    {
+        Ok(x) => x,
+        Err(e) => return Ok(broke_off(to, &e)),
+    };
     tokio::spawn(async move {
         let _ = conn.with_upgrades().await;
     });
     let mut up = hyper::Request::new(body);
     *up.method_mut() = parts.method;
-    *up.uri_mut() = path
-        .parse()
-        .map_err(|e| unreachable(format!("bad path {path:?}: {e}")))?;
+    *up.uri_mut() = match path.parse() {
+        Ok(u) => u,
+        Err(_) => {
+            return Ok(failed(
+                StatusCode::BAD_REQUEST,
+                &format!("bad path {path:?}"),
+            ))
+        }
+    };
     *up.headers_mut() = headers;
-    let mut resp = send
-        .send_request(up)
-        .await
-        .map_err(|e| unreachable(format!("{to}: {e}")))?;
+    let mut resp = match tokio::time::timeout(ANSWER_TIMEOUT, send.send_request(up)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return Ok(broke_off(to, &e)),
+        Err(_) => return Ok(timed_out(to)),
+    };
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         let (mut p, b) = resp.into_parts();
         p.headers = end_to_end(&p.headers);

@@ -74,6 +74,11 @@ impl Gateway {
     /// Look the nodes up and ask each for its report, all at once.
     pub async fn refresh(&self, discovery: &Discovery) {
         match discovery.addresses().await {
+            // No records at all while nodes are known: more likely a DNS
+            // hiccup than every node gone; they go down by their polls.
+            Ok(addrs) if addrs.is_empty() && !self.nodes.addresses().is_empty() => {
+                tracing::warn!("the nodes' name has no addresses now; keeping the known ones")
+            }
             Ok(addrs) => self.nodes.set_addresses(&addrs),
             // Keep what was known: a DNS hiccup is no reason to lose nodes.
             Err(e) => tracing::warn!("{e}"),
@@ -227,6 +232,13 @@ impl Gateway {
 pub async fn handle(State(g): State<Arc<Gateway>>, req: Request) -> Response {
     let path = req.uri().path();
     let method = req.method().clone();
+    if !path.starts_with('/') {
+        // `OPTIONS *` and the like: nothing of a node's.
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "The request's target is not a path.",
+        );
+    }
     if method == Method::GET {
         match path {
             cluster::HEALTH_PATH => return "ok".into_response(),
@@ -263,7 +275,21 @@ pub async fn handle(State(g): State<Arc<Gateway>>, req: Request) -> Response {
     {
         return g.place(req).await;
     }
-    // About no session: any node; a plain GET is tried on a second one.
+    // About no session: any node; a plain GET is tried on a second one; a
+    // WebSocket goes as it is (its upgrade cannot be buffered).
+    if crate::playground::proxy::wants_upgrade(req.headers()).is_some() {
+        let Some(a) = g.nodes.any(&[]) else {
+            return api_error(StatusCode::SERVICE_UNAVAILABLE, NO_NODE_MESSAGE);
+        };
+        return match forward(&g.client, req, a).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("{}", e.why);
+                g.nodes.failed(a);
+                api_error(StatusCode::SERVICE_UNAVAILABLE, NO_NODE_MESSAGE)
+            }
+        };
+    }
     let retry = method == Method::GET || method == Method::HEAD;
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, SMALL_BODY).await {
@@ -280,11 +306,11 @@ pub async fn handle(State(g): State<Arc<Gateway>>, req: Request) -> Response {
             break;
         }
     }
-    api_error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "No playground node answers right now. Please try again in a minute.",
-    )
+    api_error(StatusCode::SERVICE_UNAVAILABLE, NO_NODE_MESSAGE)
 }
+
+/// The answer when no node answers at all.
+const NO_NODE_MESSAGE: &str = "No playground node answers right now. Please try again in a minute.";
 
 /// The session a request is about, as its node will see it: a host-name
 /// port link's, else (outside `/s/`) that of the proxied page it came from

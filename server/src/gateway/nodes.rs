@@ -131,8 +131,14 @@ impl Node {
         }
     }
 
+    /// Up, not draining, and with a prefix (a server without `--node-name`
+    /// makes ids no gateway can route).
     fn takes_sessions(&self) -> bool {
-        self.up && self.report.as_ref().is_some_and(|r| !r.draining)
+        self.up
+            && self
+                .report
+                .as_ref()
+                .is_some_and(|r| !r.draining && !r.prefix.is_empty())
     }
 }
 
@@ -170,26 +176,45 @@ impl Nodes {
     /// A node's answer to `GET /api/node` (`None`: it did not answer).
     pub fn reported(&self, addr: SocketAddr, report: Option<NodeReport>) {
         let mut all = self.all.locked();
+        let Some(first) = all.get(&addr).map(|n| n.report.is_none()) else {
+            return;
+        };
+        let Some(r) = report else {
+            if let Some(n) = all.get_mut(&addr) {
+                self.down_locked(n);
+            }
+            return;
+        };
+        if first && r.prefix.is_empty() {
+            tracing::warn!("the server at {addr} has no --node-name: it gets no sessions");
+        }
+        let twin = all
+            .values()
+            .filter_map(|o| o.report.as_ref())
+            .find(|o| !r.prefix.is_empty() && o.prefix == r.prefix && o.name != r.name);
+        if let (true, Some(other)) = (first, twin) {
+            tracing::warn!(
+                "nodes {} and {} have one id prefix ({}): give one of them another --node-name",
+                other.name,
+                r.name,
+                r.prefix
+            );
+        }
         let Some(n) = all.get_mut(&addr) else {
             return;
         };
-        match report {
-            Some(r) => {
-                if n.report.as_ref().is_some_and(|old| old.name != r.name) || !n.up {
-                    tracing::info!(
-                        "node {} at {addr} is up ({} of {} sessions{})",
-                        r.name,
-                        r.sessions,
-                        r.max_sessions,
-                        if r.draining { ", draining" } else { "" }
-                    );
-                }
-                n.report = Some(r);
-                n.up = true;
-                n.placed = 0;
-            }
-            None => self.down_locked(n),
+        if n.report.as_ref().is_some_and(|old| old.name != r.name) || !n.up {
+            tracing::info!(
+                "node {} at {addr} is up ({} of {} sessions{})",
+                r.name,
+                r.sessions,
+                r.max_sessions,
+                if r.draining { ", draining" } else { "" }
+            );
         }
+        n.report = Some(r);
+        n.up = true;
+        n.placed = 0;
     }
 
     /// A request to it failed: no more sessions go there until it reports again.

@@ -68,6 +68,10 @@ async fn fake_node(name: &'static str, room: u32) -> SocketAddr {
                 },
             ),
         )
+        .route(
+            "/api/sessions/{id}/echo",
+            post(|body: Bytes| async move { body }),
+        )
         .fallback(move || async move { format!("page of {name}") });
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
@@ -277,4 +281,88 @@ async fn nodes_are_every_address_of_the_name_each_time_it_is_asked() {
     assert_eq!(d.addresses().await.unwrap(), addrs(&["10.9.0.2:8080"]));
     ips.lock().unwrap().clear();
     assert_eq!(d.addresses().await.unwrap(), addrs(&[]));
+}
+
+/// One raw request to `to` (for what a client library will not send): the
+/// answer's status line.
+async fn raw(to: SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut c = tokio::net::TcpStream::connect(to).await.unwrap();
+    c.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 512];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), c.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// What a client sends never takes a node out: a target that is no path,
+/// a body that breaks off.
+#[tokio::test]
+async fn a_clients_bad_request_leaves_its_node_up() {
+    let a = fake_node("node-a", 4).await;
+    let g = Gateway::new(None);
+    g.nodes.set_addresses(&[a]);
+    g.poll().await;
+    let gw = gateway_on(g.clone()).await;
+    let status = raw(gw, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(status.contains(" 400 "), "{status}");
+    let id = format!("{}0000000001", cluster::id_prefix("node-a"));
+    let broken = format!(
+        "POST /api/sessions/{id}/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n"
+    );
+    let status = raw(gw, &broken).await;
+    assert!(
+        status.contains(" 502 ") || status.contains(" 400 "),
+        "{status}"
+    );
+    assert!(
+        g.nodes.snapshot()[0].up,
+        "a client's broken body took the node out"
+    );
+    let (st, body) = call(gw, "POST", &format!("/api/sessions/{id}/echo"), "intact").await;
+    assert_eq!((st, body.as_str()), (StatusCode::OK, "intact"));
+}
+
+#[tokio::test]
+async fn a_server_without_a_node_name_gets_no_sessions() {
+    let nodes = Nodes::default();
+    let a = SocketAddr::from(([127, 0, 0, 1], 1));
+    nodes.set_addresses(&[a]);
+    nodes.reported(
+        a,
+        Some(NodeReport {
+            name: String::new(),
+            prefix: String::new(),
+            sessions: 0,
+            max_sessions: 9,
+            instances: 0,
+            max_instances: 9,
+            room: 9,
+            draining: false,
+        }),
+    );
+    assert_eq!(nodes.place(&[]), None);
+    assert_eq!(nodes.any(&[]), Some(a), "it still serves the UI");
+}
+
+#[tokio::test]
+async fn an_empty_dns_answer_keeps_the_known_nodes() {
+    let a = fake_node("node-a", 4).await;
+    let ips = Arc::new(std::sync::Mutex::new(vec![std::net::Ipv4Addr::LOCALHOST]));
+    let dns = fake_dns(ips.clone()).await;
+    let source: NodeSource = format!("dns:nodes.test:{}", a.port()).parse().unwrap();
+    let d = Discovery::new(source, Some(dns)).unwrap();
+    let g = Gateway::new(None);
+    g.refresh(&d).await;
+    assert!(g.nodes.any_up());
+    ips.lock().unwrap().clear();
+    g.refresh(&d).await;
+    assert_eq!(g.nodes.addresses(), vec![a]);
+    assert!(g.nodes.any_up(), "still polled and up");
 }
