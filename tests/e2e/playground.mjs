@@ -438,12 +438,7 @@ async function nodeGone(browser) {
   const ctx = await newContext(browser);
   const page = await ctx.newPage();
   page.on("pageerror", (e) => console.log(`page error: ${e.message}`));
-  await check(page, "start a session, prompt in node1", async () => {
-    await page.goto(base + "/");
-    await page.waitForSelector("[data-testid=start-button]:not([disabled])");
-    await page.click("[data-testid=start-button]");
-    await waitTerm(page, "node1", 1, (t) => PROMPT.test(t), "the first prompt");
-  });
+  await check(page, "start a session, prompt in node1", () => startSession(page));
   // The test kills the node when it reads this line.
   console.log("READY: kill the node now");
   await check(page, "the page says the session's node is unavailable", async () => {

@@ -4,7 +4,7 @@
 //! Plain requests reuse pooled connections; upgrades get their own.
 
 use super::nodes::url_host;
-use crate::playground::proxy::{end_to_end, wants_upgrade};
+use crate::playground::proxy::{end_to_end, relay, wants_upgrade};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode, Uri};
@@ -201,14 +201,7 @@ pub async fn forward(
         p.headers = end_to_end(&p.headers);
         return Ok(Response::from_parts(p, Body::new(b)));
     }
-    let upstream = hyper::upgrade::on(&mut resp);
-    tokio::spawn(async move {
-        let (Ok(c), Ok(u)) = (client_upgrade.await, upstream.await) else {
-            return;
-        };
-        let (mut c, mut u) = (TokioIo::new(c), TokioIo::new(u));
-        let _ = tokio::io::copy_bidirectional(&mut c, &mut u).await;
-    });
+    relay(client_upgrade, hyper::upgrade::on(&mut resp));
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     *r.headers_mut() = resp.headers().clone();

@@ -299,6 +299,18 @@ pub(crate) fn wants_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
         .flatten()
 }
 
+/// Once both sides of a protocol switch are upgraded, copy bytes both ways
+/// until either ends (the port proxy's and the gateway's WebSockets).
+pub(crate) fn relay(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    tokio::spawn(async move {
+        let (Ok(c), Ok(u)) = (client.await, upstream.await) else {
+            return;
+        };
+        let (mut c, mut u) = (TokioIo::new(c), TokioIo::new(u));
+        let _ = tokio::io::copy_bidirectional(&mut c, &mut u).await;
+    });
+}
+
 /// A short page for the browser when the app cannot be reached.
 pub fn error_page(status: StatusCode, title: &str, detail: &str) -> Response<Body> {
     let esc = |s: &str| {
@@ -442,14 +454,7 @@ pub async fn forward(mut req: Request, target: &Target, addr: &str) -> Response<
                 "Unexpected protocol switch.",
             );
         };
-        let upstream_upgrade = hyper::upgrade::on(&mut resp);
-        tokio::spawn(async move {
-            let (Ok(c), Ok(u)) = (client_upgrade.await, upstream_upgrade.await) else {
-                return;
-            };
-            let (mut c, mut u) = (TokioIo::new(c), TokioIo::new(u));
-            let _ = tokio::io::copy_bidirectional(&mut c, &mut u).await;
-        });
+        relay(client_upgrade, hyper::upgrade::on(&mut resp));
         let mut r = Response::new(Body::empty());
         *r.status_mut() = status;
         *r.headers_mut() = out_headers;
