@@ -209,7 +209,7 @@ impl Client {
     }
 
     async fn connect(&self) -> Result<hyper::client::conn::http1::SendRequest<Body>> {
-        let stream = tokio::net::UnixStream::connect(&self.socket)
+        let stream = engine::unix_socket::connect(&self.socket)
             .await
             .map_err(|_| ClientError::Connect(self.host.clone()))?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))

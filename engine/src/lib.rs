@@ -35,6 +35,7 @@ pub mod store;
 pub mod testing;
 pub mod time;
 pub mod top;
+pub mod unix_socket;
 pub mod upload;
 pub mod vhost;
 pub mod volume;

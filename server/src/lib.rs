@@ -68,11 +68,7 @@ impl engine::vhost::ApiServer for DaemonSockets {
         self.stop(&name);
         let _ = std::fs::remove_file(socket);
         use engine::error::IoContext;
-        let std_listener = std::os::unix::net::UnixListener::bind(socket).ctx("bind", socket)?;
-        std_listener
-            .set_nonblocking(true)
-            .ctx("set non-blocking", socket)?;
-        let listener = tokio::net::UnixListener::from_std(std_listener).ctx("listen on", socket)?;
+        let listener = engine::unix_socket::bind_tokio(socket).ctx("bind", socket)?;
         let registry = self
             .registry
             .clone()
@@ -208,7 +204,7 @@ pub(crate) async fn open_machine(
         std::fs::create_dir_all(dir)?;
     }
     // A socket file left by a daemon that died is stale; a live daemon answers.
-    if std::os::unix::net::UnixStream::connect(&opts.socket).is_ok() {
+    if engine::unix_socket::connect_blocking(&opts.socket).is_ok() {
         return Err(std::io::Error::other(format!(
             "another daemon is already listening on {}",
             opts.socket.display()
@@ -261,7 +257,7 @@ pub(crate) async fn open_machine(
 /// The machine's API socket (a stale file replaced), mode 0660.
 pub(crate) fn bind_api_socket(path: &std::path::Path) -> std::io::Result<tokio::net::UnixListener> {
     let _ = std::fs::remove_file(path);
-    let listener = tokio::net::UnixListener::bind(path)?;
+    let listener = engine::unix_socket::bind_tokio(path)?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     Ok(listener)

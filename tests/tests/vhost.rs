@@ -947,3 +947,65 @@ fn an_instance_has_the_tools_the_course_uses() {
         dockhand_tests::say_skipped("bash: no /bin/bash-static here (apt-get install bash-static)");
     }
 }
+
+/// A socket address holds 107 bytes of path; a data root deeper than that
+/// left every container's monitor socket, and every virtual host's API
+/// socket, unusable ("path must be shorter than SUN_LEN").
+#[test]
+fn a_data_root_longer_than_a_socket_address_holds_works() {
+    dockhand_tests::require_root!();
+    let parent = tempfile::Builder::new()
+        .prefix("dockhand-test-long-")
+        .tempdir()
+        .unwrap();
+    let mut root = parent.path().to_path_buf();
+    while root.as_os_str().len() < 140 {
+        root.push("a-folder-deep-in-a-file-system");
+    }
+    std::fs::create_dir_all(&root).unwrap();
+    let d = Daemon::start_on(root.clone());
+    assert_eq!(d.cli(&["run", "--rm", "busybox", "echo", "hi"]).ok(), "hi");
+    // A detached container: its monitor is reached again for exec and logs.
+    d.cli(&[
+        "run",
+        "-d",
+        "--name",
+        "long1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo up; sleep 60",
+    ])
+    .ok();
+    assert_eq!(d.cli(&["exec", "long1", "echo", "exec-ok"]).ok(), "exec-ok");
+    assert_eq!(d.cli(&["logs", "long1"]).ok(), "up");
+    d.cli(&["rm", "-f", "long1"]).ok();
+    // A virtual host's API socket lies deeper still.
+    create(&d, &["deep"]);
+    let sock = d
+        .cli(&["host", "inspect", "-f", "{{.Socket}}", "deep"])
+        .ok()
+        .trim()
+        .to_string();
+    assert!(sock.len() > 107, "{sock}");
+    assert!(sock.starts_with(root.to_str().unwrap()), "{sock}");
+    assert_eq!(
+        vh(&d, "deep", &["run", "--rm", "busybox", "echo", "inside"]).ok(),
+        "inside"
+    );
+    // Inside, the same socket is at its usual short path.
+    let out = sh(
+        &d,
+        "deep",
+        "docker run --rm -v /var/run/docker.sock:/var/run/docker.sock busybox test -S /var/run/docker.sock && echo socket",
+    )
+    .ok();
+    assert!(out.ends_with("socket"), "{out}");
+    d.cli(&["host", "rm", "-f", "deep"]).ok();
+    assert!(d.cli(&["host", "ls", "-q"]).ok().trim().is_empty());
+    assert!(
+        std::fs::read_dir(root.join("run")).map_or(true, |mut r| r.next().is_none()),
+        "monitor sockets left in {}",
+        root.join("run").display()
+    );
+}

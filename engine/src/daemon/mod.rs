@@ -458,7 +458,7 @@ fn resolve_in(st: &HashMap<String, Entry>, key: &str) -> Result<String> {
 }
 
 async fn connect_monitor(socket: &Path, req: &AttachRequest) -> std::io::Result<UnixStream> {
-    let mut s = UnixStream::connect(socket).await?;
+    let mut s = crate::unix_socket::connect(socket).await?;
     let mut line = serde_json::to_vec(req).map_err(std::io::Error::other)?;
     line.push(b'\n');
     s.write_all(&line).await?;

@@ -360,7 +360,7 @@ fn run(args: &[String]) -> std::io::Result<()> {
     // A session of our own: signals aimed at the daemon's group do not reach us.
     let _ = nix::unistd::setsid();
     let _ = std::fs::remove_file(&spec.socket);
-    let listener = UnixListener::bind(&spec.socket)?;
+    let listener = crate::unix_socket::bind(&spec.socket)?;
     let own = OwnSocket::new(&spec.socket);
     // Our children (the container's PID 1, later exec'd processes) are born into
     // the container's new pid namespace (or the host's, with `--pid host`).
