@@ -44,8 +44,14 @@ pub enum Input<'a> {
     Binary(&'a [u8]),
     /// A text frame arrived.
     Text(&'a str),
-    /// The socket closed with this code. `jitter` in `0..1` spreads the retry delay.
-    Closed { code: u16, jitter: f64 },
+    /// The socket closed with this code and the reason the server gave (a
+    /// gateway says why a session's node is gone). `jitter` in `0..1` spreads
+    /// the retry delay.
+    Closed {
+        code: u16,
+        reason: &'a str,
+        jitter: f64,
+    },
     /// The retry delay is over; a new socket is being opened.
     Retrying,
 }
@@ -156,12 +162,17 @@ impl TermLink {
                 // Unknown control messages come from a newer server: ignore them.
                 Err(_) => vec![],
             },
-            Input::Closed { code, jitter } => {
+            Input::Closed {
+                code,
+                reason,
+                jitter,
+            } => {
                 if self.is_finished() {
                     return vec![];
                 }
                 if close_code::is_final(code) {
                     let why = match code {
+                        _ if !reason.trim().is_empty() => reason.trim(),
                         close_code::UNAUTHORIZED => "this link's token is not valid",
                         close_code::NOT_FOUND => "this terminal no longer exists",
                         close_code::GONE => "the session has ended",
@@ -222,6 +233,7 @@ mod tests {
         // A new socket replays again until its own mark.
         link.reduce(Input::Closed {
             code: close_code::ABNORMAL,
+            reason: "",
             jitter: 0.0,
         });
         link.reduce(Input::Retrying);
@@ -258,6 +270,7 @@ mod tests {
         // The socket drops while the shell keeps printing.
         let effects = link.reduce(Input::Closed {
             code: close_code::ABNORMAL,
+            reason: "",
             jitter: 0.5,
         });
         assert_eq!(effects, vec![Effect::Reconnect { after_ms: 500 }]);
@@ -311,6 +324,7 @@ mod tests {
         for _ in 0..3 {
             let closed = Input::Closed {
                 code: close_code::ABNORMAL,
+                reason: "",
                 jitter: 0.5,
             };
             if let [Effect::Reconnect { after_ms }] = link.reduce(closed)[..] {
@@ -322,6 +336,7 @@ mod tests {
         link.reduce(Input::Opened);
         let again = link.reduce(Input::Closed {
             code: close_code::GOING_AWAY,
+            reason: "",
             jitter: 0.5,
         });
         assert_eq!(again, vec![Effect::Reconnect { after_ms: 500 }]);
@@ -332,6 +347,7 @@ mod tests {
         let mut link = TermLink::new();
         let effects = link.reduce(Input::Closed {
             code: close_code::GONE,
+            reason: "",
             jitter: 0.0,
         });
         assert!(matches!(&effects[..], [Effect::Note(_)]));
@@ -339,9 +355,43 @@ mod tests {
         assert_eq!(link.status().word(), "failed");
         let later = link.reduce(Input::Closed {
             code: close_code::ABNORMAL,
+            reason: "",
             jitter: 0.0,
         });
         assert!(later.is_empty());
+    }
+
+    #[test]
+    fn a_final_close_shows_the_servers_reason() {
+        let mut link = TermLink::new();
+        link.reduce(Input::Opened);
+        let effects = link.reduce(Input::Closed {
+            code: close_code::GONE,
+            reason: shared::playground::NODE_UNAVAILABLE_MESSAGE,
+            jitter: 0.0,
+        });
+        assert_eq!(
+            effects,
+            vec![Effect::Note(format!(
+                "[disconnected: {}]",
+                shared::playground::NODE_UNAVAILABLE_MESSAGE
+            ))]
+        );
+        assert_eq!(
+            link.status(),
+            &Status::Failed(shared::playground::NODE_UNAVAILABLE_MESSAGE.to_string())
+        );
+        // Without a reason, the code says why.
+        let mut link = TermLink::new();
+        let effects = link.reduce(Input::Closed {
+            code: close_code::GONE,
+            reason: " ",
+            jitter: 0.0,
+        });
+        assert_eq!(
+            effects,
+            vec![Effect::Note("[disconnected: the session has ended]".into())]
+        );
     }
 
     #[test]
@@ -355,6 +405,7 @@ mod tests {
         );
         let closed = link.reduce(Input::Closed {
             code: close_code::NORMAL,
+            reason: "",
             jitter: 0.0,
         });
         assert!(closed.is_empty());

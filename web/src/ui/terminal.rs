@@ -456,10 +456,11 @@ impl Inner {
                     Frame::Binary(b) => i.apply(Input::Binary(b)),
                 })
             },
-            move |code, _| {
+            move |code, reason: String| {
                 with(&w3, |i| {
                     i.apply(Input::Closed {
                         code,
+                        reason: &reason,
                         jitter: dom::random(),
                     })
                 })
@@ -469,6 +470,7 @@ impl Inner {
             Ok(socket) => *self.socket.borrow_mut() = Some(socket),
             Err(_) => self.apply(Input::Closed {
                 code: shared::playground::close_code::ABNORMAL,
+                reason: "",
                 jitter: dom::random(),
             }),
         }

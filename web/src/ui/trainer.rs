@@ -352,7 +352,7 @@ fn Mirror(props: &MirrorProps) -> Html {
                                 t2.write_bytes(&js_sys::Uint8Array::from(b))
                             }
                             Effect::ResetScreen => t2.reset(),
-                            Effect::Note(n) => t2.write_str(&format!("\r\n[{n}]\r\n")),
+                            Effect::Note(n) => t2.write_str(&format!("\r\n{n}\r\n")),
                             _ => {}
                         }
                     }
@@ -366,7 +366,13 @@ fn Mirror(props: &MirrorProps) -> Html {
                         Frame::Binary(b) => a2(Input::Binary(&b)),
                         Frame::Text(t) => a2(Input::Text(&t)),
                     },
-                    move |code, _| a3(Input::Closed { code, jitter: 0.0 }),
+                    move |code, reason: String| {
+                        a3(Input::Closed {
+                            code,
+                            reason: &reason,
+                            jitter: 0.0,
+                        })
+                    },
                 ) {
                     keep = Some((term, socket));
                 }
