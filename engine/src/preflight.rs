@@ -15,6 +15,7 @@
 //! attached, `nft --check` of a bridge table (checked by the kernel, not
 //! committed).
 
+use shared::go::{errno_text, io_text};
 use std::io::Write as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -188,7 +189,7 @@ impl Scratch {
         let _ = std::fs::remove_dir_all(&dir);
         for sub in ["lower", "upper", "work", "merged"] {
             std::fs::create_dir_all(dir.join(sub))
-                .map_err(|e| format!("{}: {e}", dir.display()))?;
+                .map_err(|e| format!("{}: {}", dir.display(), io_text(&e)))?;
         }
         Ok(Scratch { dir })
     }
@@ -210,8 +211,9 @@ impl Scratch {
             MsFlags::empty(),
             Some(opts.as_str()),
         )
-        .map_err(|e| format!("mount -t overlay: {e}"))?;
-        umount2(&merged, MntFlags::MNT_DETACH).map_err(|e| format!("umount overlay: {e}"))
+        .map_err(|e| format!("mount -t overlay: {}", errno_text(e as i32)))?;
+        umount2(&merged, MntFlags::MNT_DETACH)
+            .map_err(|e| format!("umount overlay: {}", errno_text(e as i32)))
     }
 
     /// Makes an idmapped, detached clone of the scratch directory's mount for
@@ -232,7 +234,10 @@ impl Scratch {
             });
         }
         let mut child = child.spawn().map_err(|e| {
-            format!("no process for the probe (sleep in a new user namespace): {e}")
+            format!(
+                "no process for the probe (sleep in a new user namespace): {}",
+                io_text(&e)
+            )
         })?;
         let r = (|| {
             let pid = child.id();
@@ -242,12 +247,12 @@ impl Scratch {
                     .write(true)
                     .open(format!("/proc/{pid}/{map}"))
                     .and_then(|mut f| f.write_all(b"0 1000000 65536\n"))
-                    .map_err(|e| format!("writing {map}: {e}"))?;
+                    .map_err(|e| format!("writing {map}: {}", io_text(&e)))?;
             }
             let fd = crate::runtime::sandbox::clone_tree(&self.dir, false)
-                .map_err(|e| format!("open_tree: {e}"))?;
+                .map_err(|e| format!("open_tree: {}", io_text(&e)))?;
             crate::runtime::sandbox::set_idmap(&fd, &userns)
-                .map_err(|e| format!("mount_setattr(MOUNT_ATTR_IDMAP): {e}"))
+                .map_err(|e| format!("mount_setattr(MOUNT_ATTR_IDMAP): {}", io_text(&e)))
         })();
         let _ = child.kill();
         let _ = child.wait();
@@ -259,13 +264,14 @@ impl Scratch {
 fn wait_for_userns(pid: u32) -> Result<std::os::fd::OwnedFd, String> {
     use std::os::unix::fs::MetadataExt as _;
     let ours = std::fs::metadata("/proc/self/ns/user")
-        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("/proc/self/ns/user: {}", io_text(&e)))?
         .ino();
     let path = format!("/proc/{pid}/ns/user");
     for _ in 0..200 {
         if let Ok(m) = std::fs::metadata(&path) {
             if m.ino() != ours {
-                let f = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+                let f =
+                    std::fs::File::open(&path).map_err(|e| format!("{path}: {}", io_text(&e)))?;
                 return Ok(f.into());
             }
         }
@@ -290,14 +296,16 @@ fn nft_bridge_family() -> Result<(), String> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("nft: {e}"))?;
+        .map_err(|e| format!("nft: {}", io_text(&e)))?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(
             b"add table bridge dockhand_preflight\n\
               add chain bridge dockhand_preflight guard { type filter hook prerouting priority -200; policy accept; }\n",
         );
     }
-    let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("nft: {}", io_text(&e)))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -334,6 +342,23 @@ mod tests {
             r.error_for(Need::VirtualHosts).unwrap(),
             "this machine's kernel lacks what virtual hosts need: \
              idmapped mounts on /x (seen): do this; the pids cgroup controller (seen): do this"
+        );
+    }
+
+    #[test]
+    fn a_data_root_that_is_not_a_folder_is_reported_in_gos_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("root");
+        std::fs::write(&file, "").unwrap();
+        let r = check(&file, None);
+        let scratch: Vec<_> = r
+            .lacking(Need::Containers)
+            .filter(|m| m.feature.starts_with("a scratch directory"))
+            .collect();
+        assert_eq!(scratch.len(), 1, "{:?}", r.missing);
+        assert_eq!(
+            scratch[0].cause,
+            format!("{}: not a directory", file.join("preflight").display())
         );
     }
 
