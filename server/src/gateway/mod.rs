@@ -327,7 +327,7 @@ fn session_of(req: &Request, host: &str, port_domain: Option<&str>) -> Option<St
                 .flatten()
                 .map(|t| t.session)
         })
-        .or_else(|| cluster::routed_id(path, host, None))
+        .or_else(|| cluster::routed_id(path))
 }
 
 /// `GET /api/gateway/nodes`: the gateway's table.

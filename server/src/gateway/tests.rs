@@ -366,3 +366,65 @@ async fn an_empty_dns_answer_keeps_the_known_nodes() {
     assert_eq!(g.nodes.addresses(), vec![a]);
     assert!(g.nodes.any_up(), "still polled and up");
 }
+
+#[test]
+fn a_requests_session_is_read_from_its_host_then_referer_then_path() {
+    let req = |path: &str, referer: Option<&str>| {
+        let mut b = Request::builder().uri(path);
+        if let Some(r) = referer {
+            b = b.header(axum::http::header::REFERER, r);
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    let d = Some("play.example.org");
+    // A host-name port link: its host names the session, whatever the path.
+    assert_eq!(
+        session_of(
+            &req("/api/sessions/ab12y", None),
+            "node1-8080-ab12x.play.example.org",
+            d
+        ),
+        Some("ab12x".into())
+    );
+    // An absolute path fetched by a proxied page belongs to that page's session.
+    assert_eq!(
+        session_of(
+            &req(
+                "/app.css",
+                Some("http://play.example.org/s/ab12z/node1/80/")
+            ),
+            "play.example.org",
+            d
+        ),
+        Some("ab12z".into())
+    );
+    // The proxy's own paths and the API name their session.
+    assert_eq!(
+        session_of(
+            &req(
+                "/s/ab12x/node1/80/",
+                Some("http://play.example.org/s/ab12z/node1/80/")
+            ),
+            "play.example.org",
+            d
+        ),
+        Some("ab12x".into())
+    );
+    assert_eq!(
+        session_of(&req("/api/sessions/ab12x/ws", None), "play.example.org", d),
+        Some("ab12x".into())
+    );
+    // The page, the config and new sessions are about none.
+    for path in ["/", "/api/config", "/api/sessions"] {
+        assert_eq!(
+            session_of(&req(path, None), "play.example.org", d),
+            None,
+            "{path}"
+        );
+    }
+    // Without --port-domain a host is only a host.
+    assert_eq!(
+        session_of(&req("/", None), "node1-8080-ab12x.play.example.org", None),
+        None
+    );
+}

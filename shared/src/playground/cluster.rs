@@ -70,17 +70,12 @@ pub fn prefix_of(id: &str) -> Option<&str> {
     (id.len() > PREFIX_LEN && id.is_char_boundary(PREFIX_LEN)).then(|| &id[..PREFIX_LEN])
 }
 
-/// The session a playground request is about, from its path and `Host`
-/// (`port_domain`: the `--port-domain` of host-name port links): the
-/// `{id}` of `/api/sessions/{id}/...`, `/s/{id}/...`, and of a workshop's
+/// The session a playground request's path is about: the `{id}` of
+/// `/api/sessions/{id}/...`, `/s/{id}/...`, and of a workshop's
 /// `/api/workshops/{id}/...`; `None` for a request about no session (the UI,
-/// `/api/config`, creating a session).
-pub fn routed_id(path: &str, host: &str, port_domain: Option<&str>) -> Option<String> {
-    if let Some(domain) = port_domain {
-        if let Some((session, _, _)) = super::routes::parse_port_host(host, domain) {
-            return Some(session);
-        }
-    }
+/// `/api/config`, creating a session). A gateway asks the `Host` of a
+/// host-name port link and the `Referer` of a proxied page first.
+pub fn routed_id(path: &str) -> Option<String> {
     let rest = path
         .strip_prefix("/api/sessions/")
         .or_else(|| path.strip_prefix("/api/workshops/"))
@@ -117,43 +112,20 @@ mod tests {
     }
 
     #[test]
-    fn the_session_of_a_request_comes_from_its_path_or_host() {
-        let none = None;
+    fn the_session_of_a_request_comes_from_its_path() {
+        assert_eq!(routed_id("/api/sessions/ab12x/ws"), Some("ab12x".into()));
+        assert_eq!(routed_id("/api/sessions/ab12x"), Some("ab12x".into()));
         assert_eq!(
-            routed_id("/api/sessions/ab12x/ws", "h", none),
+            routed_id("/api/sessions/ab12x/instances/node1/terminals/1"),
             Some("ab12x".into())
         );
-        assert_eq!(
-            routed_id("/api/sessions/ab12x", "h", none),
-            Some("ab12x".into())
-        );
-        assert_eq!(
-            routed_id("/api/sessions/ab12x/instances/node1/terminals/1", "h", none),
-            Some("ab12x".into())
-        );
-        assert_eq!(
-            routed_id("/s/ab12x/node1/80/", "h", none),
-            Some("ab12x".into())
-        );
-        assert_eq!(
-            routed_id("/api/workshops/ab12w/ws", "h", none),
-            Some("ab12w".into())
-        );
-        assert_eq!(routed_id("/api/sessions", "h", none), None);
-        assert_eq!(routed_id("/api/workshops", "h", none), None);
-        assert_eq!(routed_id("/api/workshops/codes/ABC123", "h", none), None);
-        assert_eq!(routed_id("/api/config", "h", none), None);
-        assert_eq!(routed_id("/", "h", none), None);
-        assert_eq!(routed_id("/api/sessions/a%20b/ws", "h", none), None);
-        let d = Some("play.example.org");
-        assert_eq!(
-            routed_id("/anything", "node1-8080-ab12x.play.example.org:8443", d),
-            Some("ab12x".into())
-        );
-        assert_eq!(
-            routed_id("/api/sessions/ab12x", "play.example.org", d),
-            Some("ab12x".into())
-        );
-        assert_eq!(routed_id("/", "play.example.org", d), None);
+        assert_eq!(routed_id("/s/ab12x/node1/80/"), Some("ab12x".into()));
+        assert_eq!(routed_id("/api/workshops/ab12w/ws"), Some("ab12w".into()));
+        assert_eq!(routed_id("/api/sessions"), None);
+        assert_eq!(routed_id("/api/workshops"), None);
+        assert_eq!(routed_id("/api/workshops/codes/ABC123"), None);
+        assert_eq!(routed_id("/api/config"), None);
+        assert_eq!(routed_id("/"), None);
+        assert_eq!(routed_id("/api/sessions/a%20b/ws"), None);
     }
 }
