@@ -171,6 +171,9 @@ impl TermLink {
                     return vec![];
                 }
                 if close_code::is_final(code) {
+                    // Written into the terminal: no control characters (an
+                    // escape sequence or a line break of the server's).
+                    let reason: String = reason.chars().filter(|c| !c.is_control()).collect();
                     let why = match code {
                         _ if !reason.trim().is_empty() => reason.trim(),
                         close_code::UNAUTHORIZED => "this link's token is not valid",
@@ -380,6 +383,17 @@ mod tests {
         assert_eq!(
             link.status(),
             &Status::Failed(shared::playground::NODE_UNAVAILABLE_MESSAGE.to_string())
+        );
+        // A reason's control characters are not written to the terminal.
+        let mut link = TermLink::new();
+        let effects = link.reduce(Input::Closed {
+            code: close_code::GONE,
+            reason: "gone\x1b[2J\r\nnow\x07",
+            jitter: 0.0,
+        });
+        assert_eq!(
+            effects,
+            vec![Effect::Note("[disconnected: gone[2Jnow]".into())]
         );
         // Without a reason, the code says why.
         let mut link = TermLink::new();

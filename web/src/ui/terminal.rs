@@ -543,6 +543,7 @@ impl Inner {
         let _ = self.el.set_attribute("data-state", status.word());
         let note = match status {
             Status::Waiting { .. } => "Connection lost. Reconnecting…".to_string(),
+            Status::Failed(why) if why.ends_with(['.', '!', '?']) => format!("Disconnected: {why}"),
             Status::Failed(why) => format!("Disconnected: {why}."),
             _ => String::new(),
         };
