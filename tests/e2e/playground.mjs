@@ -433,8 +433,9 @@ async function hosts(browser) {
 }
 
 // Behind a gateway (tests/tests/gateway.rs): the session's node dies while
-// its page is open; the page says so instead of "no longer exists", and so
-// does the terminal under it.
+// its page is open; the page says so instead of "no longer exists". (The
+// terminals under it stop when the session's socket closes; one that learns
+// first shows the same reason, which term_link's unit tests check.)
 async function nodeGone(browser) {
   const ctx = await newContext(browser);
   const page = await ctx.newPage();
@@ -449,16 +450,6 @@ async function nodeGone(browser) {
     if (!text.includes("node is unavailable")) throw new Error(`the page says: ${text}`);
     await shot(page, "node-gone");
   });
-  await check(page, "the terminal under it says why it was disconnected", () =>
-    waitTerm(
-      page,
-      "node1",
-      1,
-      (t) => t.includes("[disconnected: This session's node is unavailable."),
-      "the disconnection's reason",
-      45000,
-    ),
-  );
   console.log(`nodegone: all ${checker.count()} steps passed`);
 }
 
