@@ -64,40 +64,29 @@ impl Drop for FakeDns {
 /// The reply to one DNS query: `ips` for an A query of `name`, no records
 /// for any other (NXDOMAIN for another name).
 fn answer(q: &[u8], name: &str, ips: &[Ipv4Addr]) -> Option<Vec<u8>> {
-    if q.len() < 12 {
-        return None;
-    }
-    // The question: labels, then type and class.
-    let mut at = 12;
-    let mut labels = vec![];
-    loop {
-        let len = *q.get(at)? as usize;
-        at += 1;
-        if len == 0 {
-            break;
+    use hickory_proto::op::{Message, OpCode, ResponseCode};
+    use hickory_proto::rr::{rdata::A, RData, Record, RecordType};
+    let q = Message::from_vec(q).ok()?;
+    let mut r = Message::response(q.metadata.id, OpCode::Query);
+    r.metadata.recursion_desired = q.metadata.recursion_desired;
+    r.metadata.recursion_available = true;
+    for query in &q.queries {
+        r.add_query(query.clone());
+        let asked = query.name().to_ascii().to_ascii_lowercase();
+        if asked.trim_end_matches('.') != name {
+            r.metadata.response_code = ResponseCode::NXDomain;
+        } else if query.query_type() == RecordType::A {
+            for ip in ips {
+                // TTL 0: nothing to cache.
+                r.add_answer(Record::from_rdata(
+                    query.name().clone(),
+                    0,
+                    RData::A(A(*ip)),
+                ));
+            }
         }
-        labels.push(String::from_utf8_lossy(q.get(at..at + len)?).to_ascii_lowercase());
-        at += len;
     }
-    let qtype = u16::from_be_bytes([*q.get(at)?, *q.get(at + 1)?]);
-    let question = q.get(12..at + 4)?;
-    let ours = labels.join(".") == name;
-    let records: &[Ipv4Addr] = if ours && qtype == 1 { ips } else { &[] };
-    let mut r = Vec::with_capacity(512);
-    r.extend_from_slice(&q[0..2]);
-    // A response, recursion desired and available; NXDOMAIN for other names.
-    let rcode = if ours { 0 } else { 3 };
-    r.extend_from_slice(&[0x81, 0x80 | rcode]);
-    r.extend_from_slice(&1u16.to_be_bytes());
-    r.extend_from_slice(&(records.len() as u16).to_be_bytes());
-    r.extend_from_slice(&[0, 0, 0, 0]);
-    r.extend_from_slice(question);
-    for ip in records {
-        // The question's name (a pointer to offset 12), A, IN, TTL 0.
-        r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4]);
-        r.extend_from_slice(&ip.octets());
-    }
-    Some(r)
+    r.to_vec().ok()
 }
 
 /// A running `dockhand gateway`; killed when dropped.
