@@ -384,28 +384,20 @@ mod tests {
             link.status(),
             &Status::Failed(shared::playground::NODE_UNAVAILABLE_MESSAGE.to_string())
         );
-        // A reason's control characters are not written to the terminal.
-        let mut link = TermLink::new();
-        let effects = link.reduce(Input::Closed {
-            code: close_code::GONE,
-            reason: "gone\x1b[2J\r\nnow\x07",
-            jitter: 0.0,
-        });
-        assert_eq!(
-            effects,
-            vec![Effect::Note("[disconnected: gone[2Jnow]".into())]
-        );
-        // Without a reason, the code says why.
-        let mut link = TermLink::new();
-        let effects = link.reduce(Input::Closed {
-            code: close_code::GONE,
-            reason: " ",
-            jitter: 0.0,
-        });
-        assert_eq!(
-            effects,
-            vec![Effect::Note("[disconnected: the session has ended]".into())]
-        );
+        // A reason's control characters are not written to the terminal;
+        // without a reason, the code says why.
+        for (reason, note) in [
+            ("gone\x1b[2J\r\nnow\x07", "[disconnected: gone[2Jnow]"),
+            (" ", "[disconnected: the session has ended]"),
+        ] {
+            let mut link = TermLink::new();
+            let effects = link.reduce(Input::Closed {
+                code: close_code::GONE,
+                reason,
+                jitter: 0.0,
+            });
+            assert_eq!(effects, vec![Effect::Note(note.into())], "{reason:?}");
+        }
     }
 
     #[test]

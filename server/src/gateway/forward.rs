@@ -3,12 +3,12 @@
 //! WebSocket handshake upgrades both sides and the bytes are copied.
 //! Plain requests reuse pooled connections; upgrades get their own.
 
+use super::api_error;
 use super::nodes::url_host;
 use crate::playground::proxy::{end_to_end, relay, wants_upgrade};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode, Uri};
-use axum::response::IntoResponse;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -51,16 +51,16 @@ fn unreachable(why: String) -> Unreachable {
     Unreachable { why, request: None }
 }
 
-/// An answer of the gateway's own, as Docker's JSON error.
-fn failed(status: StatusCode, message: &str) -> Response<Body> {
-    crate::ApiError::new(status, message).into_response()
+/// 400: a target that is no origin-form path.
+fn bad_path(path: &str) -> Response<Body> {
+    api_error(StatusCode::BAD_REQUEST, &format!("bad path {path:?}"))
 }
 
 /// 502: the node's connection broke before its answer (or the client's body
 /// did).
 fn broke_off(to: SocketAddr, e: &dyn std::fmt::Display) -> Response<Body> {
     tracing::debug!("{to}: {e}");
-    failed(
+    api_error(
         StatusCode::BAD_GATEWAY,
         "The playground node's answer broke off. Please try again.",
     )
@@ -69,7 +69,7 @@ fn broke_off(to: SocketAddr, e: &dyn std::fmt::Display) -> Response<Body> {
 /// 504: the node took longer than [`ANSWER_TIMEOUT`].
 fn timed_out(to: SocketAddr) -> Response<Body> {
     tracing::warn!("{to}: no answer within {}s", ANSWER_TIMEOUT.as_secs());
-    failed(
+    api_error(
         StatusCode::GATEWAY_TIMEOUT,
         "The playground node did not answer in time. Please try again.",
     )
@@ -119,10 +119,7 @@ pub async fn forward(
             .path_and_query(path.as_str())
             .build()
         else {
-            return Ok(failed(
-                StatusCode::BAD_REQUEST,
-                &format!("bad path {path:?}"),
-            ));
+            return Ok(bad_path(&path));
         };
         let headers = upstream_headers(&parts.headers, peer);
         let mut up = hyper::Request::new(body);
@@ -183,12 +180,7 @@ pub async fn forward(
     *up.method_mut() = parts.method;
     *up.uri_mut() = match path.parse() {
         Ok(u) => u,
-        Err(_) => {
-            return Ok(failed(
-                StatusCode::BAD_REQUEST,
-                &format!("bad path {path:?}"),
-            ))
-        }
+        Err(_) => return Ok(bad_path(&path)),
     };
     *up.headers_mut() = headers;
     let mut resp = match tokio::time::timeout(ANSWER_TIMEOUT, send.send_request(up)).await {

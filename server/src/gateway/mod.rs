@@ -348,6 +348,7 @@ fn nodes_view(g: &Gateway) -> serde_json::Value {
     serde_json::Value::Array(all)
 }
 
+/// An answer of the gateway's own, as Docker's JSON error.
 fn api_error(status: StatusCode, message: &str) -> Response {
     crate::ApiError::new(status, message).into_response()
 }
