@@ -136,6 +136,34 @@ pub(crate) fn check_name(name: &str) -> Result<(), CgroupError> {
     Ok(())
 }
 
+/// How many times `create` walks its path again when a parent vanished.
+const CREATE_ATTEMPTS: usize = 20;
+
+/// Create a cgroup path with `walk` (which makes each missing directory from
+/// the root down), again when a parent vanished under it: removing the last
+/// container of a daemon removes the emptied `<prefix>/<daemon>` and
+/// `<prefix>`, and a create between its mkdirs then meets ENOENT (or ENODEV,
+/// reading a control file of a directory the kernel is removing). Once the
+/// leaf exists no parent is empty, so a finished walk stays whole.
+pub(crate) fn create_path(
+    mut walk: impl FnMut() -> Result<(), CgroupError>,
+) -> Result<(), CgroupError> {
+    let mut attempt = 1;
+    loop {
+        match walk() {
+            Err(CgroupError::Io(e)) if vanished(&e.source) && attempt < CREATE_ATTEMPTS => {
+                attempt += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Whether an error means the cgroup directory is gone or going.
+fn vanished(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENODEV)
+}
+
 /// Create `dir` if missing; `Ok(true)` when this call created it.
 pub(crate) fn mkdir(ops: &dyn TreeOps, dir: &Path) -> Result<bool, CgroupError> {
     match ops.mkdir(dir) {

@@ -377,6 +377,85 @@ fn v2_remove_deletes_the_leaf_and_parents_once_empty() {
     );
 }
 
+/// An emulated tree where another container's `remove` empties and removes
+/// `<prefix>` just before each of the first `vanish` mkdirs of a daemon's
+/// directory: the race between one container's create and the last other
+/// container's removal.
+#[derive(Debug)]
+struct RemovedUnderfoot {
+    inner: EmulatedTree,
+    vanish: std::sync::atomic::AtomicUsize,
+}
+
+impl TreeOps for RemovedUnderfoot {
+    fn mkdir(&self, dir: &Path) -> std::io::Result<()> {
+        use std::sync::atomic::Ordering;
+        let prefix = dir.parent().filter(|p| p.ends_with(PREFIX));
+        if let Some(prefix) = prefix {
+            let left = self.vanish.load(Ordering::SeqCst);
+            if left > 0 && prefix.is_dir() {
+                self.vanish.store(left - 1, Ordering::SeqCst);
+                self.inner.rmdir(prefix)?;
+            }
+        }
+        self.inner.mkdir(dir)
+    }
+    fn rmdir(&self, dir: &Path) -> std::io::Result<()> {
+        self.inner.rmdir(dir)
+    }
+}
+
+fn racing_cgroups(root: &Path, vanish: usize) -> Cgroups {
+    let ops = RemovedUnderfoot {
+        inner: EmulatedTree { kill_file: true },
+        vanish: vanish.into(),
+    };
+    Cgroups::with_ops(root, PREFIX, Arc::new(ops)).expect("detect")
+}
+
+#[test]
+fn create_walks_again_when_a_concurrent_remove_takes_a_parent() {
+    for (name, build) in [
+        ("hybrid", test_tree::hybrid as fn(&Path)),
+        ("unified", |r: &Path| {
+            test_tree::unified(r, "cpu memory pids")
+        }),
+    ] {
+        let t = tree(build);
+        let m = racing_cgroups(t.path(), 3)
+            .for_container("h1", "c1")
+            .expect("manager");
+        m.create()
+            .unwrap_or_else(|e| panic!("{name}: create after vanished parents: {e}"));
+        for c in [Controller::Memory, Controller::Pids] {
+            let leaf = m.path(c).expect("path");
+            assert!(leaf.is_dir(), "{name}: {}", leaf.display());
+        }
+        if name == "hybrid" {
+            let root = t.path().join("cpuset");
+            let leaf = root.join(PREFIX).join("h1/c1");
+            assert_eq!(
+                read(leaf.join("cpuset.cpus")),
+                read(root.join("cpuset.cpus")),
+                "{name}: the re-made parents filled the cpuset again"
+            );
+        }
+    }
+}
+
+#[test]
+fn create_gives_up_when_a_parent_keeps_vanishing() {
+    let t = tree(|r| test_tree::unified(r, "cpu memory pids"));
+    let m = racing_cgroups(t.path(), usize::MAX)
+        .for_container("h1", "c1")
+        .expect("manager");
+    let err = m.create().expect_err("a parent that never stays");
+    assert!(
+        err.to_string().contains("no such file or directory"),
+        "{err}"
+    );
+}
+
 #[test]
 fn cleanup_orphans_removes_what_is_not_kept() {
     let t = tree(test_tree::legacy);
@@ -647,6 +726,35 @@ mod kernel {
         }
         m.remove().expect("remove");
         assert_eq!(leftovers(&g.0), Vec::<PathBuf>::new());
+    }
+
+    /// One container's cgroups come and go while another's do: each removal
+    /// of the last one takes the emptied parents, and no create in between
+    /// may fail for it (it did, as ENOENT on `<prefix>/<daemon>`).
+    #[test]
+    fn creates_and_removes_of_two_containers_race_without_failing() {
+        let Some(g) = guard() else { return };
+        let cg = &g.0;
+        std::thread::scope(|s| {
+            let workers: Vec<_> = ["c1", "c2"]
+                .into_iter()
+                .map(|id| {
+                    s.spawn(move || {
+                        let m = cg.for_container("h1", id).expect("manager");
+                        for i in 0..300 {
+                            m.create()
+                                .unwrap_or_else(|e| panic!("{id}, round {i}: create: {e}"));
+                            m.remove()
+                                .unwrap_or_else(|e| panic!("{id}, round {i}: remove: {e}"));
+                        }
+                    })
+                })
+                .collect();
+            for w in workers {
+                w.join().expect("worker");
+            }
+        });
+        assert_eq!(leftovers(cg), Vec::<PathBuf>::new());
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! unified tree (systemd) see the container as a unit of its own.
 
 use super::common::{
-    check_name, freeze_kill_thaw, is_einval, mkdir, read, read_opt, read_parsed, read_pids,
-    rmdir_if_empty, rmdir_leaf, wait_until, write, CgroupManager,
+    check_name, create_path, freeze_kill_thaw, is_einval, mkdir, read, read_opt, read_parsed,
+    read_pids, rmdir_if_empty, rmdir_leaf, wait_until, write, CgroupManager,
 };
 use super::error::CgroupError;
 use super::layout::{Controller, V1Hierarchy};
@@ -148,21 +148,23 @@ impl CgroupManager for V1Manager {
             self.hierarchy(Controller::Cpuset)
                 .is_some_and(|h| h.mount == root)
         };
-        for root in self.roots() {
-            let mut parent = root.to_path_buf();
-            for name in [&self.cg.prefix, &self.daemon, &self.id] {
-                if name.is_empty() {
-                    continue;
+        create_path(|| {
+            for root in self.roots() {
+                let mut parent = root.to_path_buf();
+                for name in [&self.cg.prefix, &self.daemon, &self.id] {
+                    if name.is_empty() {
+                        continue;
+                    }
+                    let dir = parent.join(name);
+                    mkdir(self.cg.ops.as_ref(), &dir)?;
+                    if is_cpuset(root) {
+                        fill_cpuset(&parent, &dir)?;
+                    }
+                    parent = dir;
                 }
-                let dir = parent.join(name);
-                mkdir(self.cg.ops.as_ref(), &dir)?;
-                if is_cpuset(root) {
-                    fill_cpuset(&parent, &dir)?;
-                }
-                parent = dir;
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {

@@ -5,8 +5,8 @@
 //! Processes live only in the leaf ("no internal processes" rule).
 
 use super::common::{
-    check_name, freeze_kill_thaw, mkdir, read, read_opt, read_parsed, read_pids, rmdir_if_empty,
-    rmdir_leaf, wait_until, write, CgroupManager,
+    check_name, create_path, freeze_kill_thaw, mkdir, read, read_opt, read_parsed, read_pids,
+    rmdir_if_empty, rmdir_leaf, wait_until, write, CgroupManager,
 };
 use super::error::CgroupError;
 use super::layout::Controller;
@@ -128,17 +128,19 @@ impl V2Manager {
 
 impl CgroupManager for V2Manager {
     fn create(&self) -> Result<(), CgroupError> {
-        let mut parent = self.root().to_path_buf();
-        for name in [&self.cg.prefix, &self.daemon, &self.id] {
-            if name.is_empty() {
-                continue;
+        create_path(|| {
+            let mut parent = self.root().to_path_buf();
+            for name in [&self.cg.prefix, &self.daemon, &self.id] {
+                if name.is_empty() {
+                    continue;
+                }
+                enable_controllers(&parent)?;
+                let dir = parent.join(name);
+                mkdir(self.cg.ops.as_ref(), &dir)?;
+                parent = dir;
             }
-            enable_controllers(&parent)?;
-            let dir = parent.join(name);
-            mkdir(self.cg.ops.as_ref(), &dir)?;
-            parent = dir;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
