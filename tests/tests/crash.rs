@@ -183,18 +183,22 @@ fn quick_code(name: &str) -> i64 {
 }
 
 /// The pid of container `id`'s monitor.
-fn monitor_pid(id: &str) -> Option<i32> {
-    for e in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmd);
-        if cmd.contains("__monitor") && cmd.contains(id) {
-            return Some(pid);
-        }
-    }
-    None
+/// The monitor of a container: the parent of its process, when that is a
+/// monitor of this container (a stale monitor of an earlier start would be
+/// another process with the same command line).
+fn monitor_of(pid: i64, id: &str) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The parent's pid is the second field after the command name's ")".
+    let ppid: i32 = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let cmd = std::fs::read(format!("/proc/{ppid}/cmdline")).unwrap_or_default();
+    let cmd = String::from_utf8_lossy(&cmd);
+    (cmd.contains("__monitor") && cmd.contains(id)).then_some(ppid)
 }
 
 /// What the operations could leave behind, by kind; compared before and after.
@@ -459,8 +463,8 @@ impl Run<'_> {
         };
         let id = self.d.cli(&["inspect", "-f", "{{.Id}}", &name]).ok();
         let pid = all[&name].pid;
-        let Some(mon) = monitor_pid(&id) else {
-            panic!("no monitor found for {name}");
+        let Some(mon) = monitor_of(pid, &id) else {
+            panic!("the parent of {name}'s process {pid} is not its monitor");
         };
         // SAFETY: kill(2) on the monitor process found above.
         unsafe { libc::kill(mon, libc::SIGKILL) };
@@ -588,4 +592,121 @@ fn sigkill_at_random_points_leaves_consistent_state_and_nothing_behind() {
         entries(d.root.join("daemons/default/containers")).is_empty(),
         "container directories left"
     );
+}
+
+/// A monitor run by hand from a container's `spec.json`, as the daemon runs
+/// it; killed on drop.
+struct HandMonitor(std::process::Child);
+
+impl HandMonitor {
+    fn spawn(dir: &Path) -> HandMonitor {
+        HandMonitor(
+            Command::new(dockhand_tests::bin())
+                .arg("__monitor")
+                .arg(dir)
+                .arg("1")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn the monitor"),
+        )
+    }
+
+    /// Its first report line.
+    fn first_report(&mut self) -> serde_json::Value {
+        use std::io::BufRead;
+        let out = self.0.stdout.as_mut().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(out)
+            .read_line(&mut line)
+            .expect("read a report");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("report {line:?}: {e}"))
+    }
+
+    /// Wait (bounded) for it to end.
+    fn wait_end(&mut self, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.0.try_wait().expect("try_wait").is_none() {
+            assert!(Instant::now() < deadline, "{what}: the monitor still runs");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for HandMonitor {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A start the daemon did not see through leaves no container running
+/// unseen: a monitor that cannot join the container's cgroup (a restarted
+/// daemon removed it as an orphan) fails the start, and one whose daemon
+/// stopped reading before the start was done gives the container up.
+#[test]
+fn a_monitor_gives_up_a_start_its_daemon_did_not_see_through() {
+    dockhand_tests::require_root!();
+    let d = Daemon::start();
+    d.cli(&[
+        "run",
+        "-d",
+        "--name",
+        "half",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    let id = d.cli(&["inspect", "-f", "{{.Id}}", "half"]).ok();
+    // Stopped: the container's cgroup is gone when `stop` answers.
+    d.cli(&["stop", "-t", "0", "half"]).ok();
+    let dir = d.root.join("daemons/default/containers").join(&id);
+    let spec_path = dir.join("spec.json");
+    let text = std::fs::read_to_string(&spec_path).expect("spec.json");
+    let mut spec: serde_json::Value = serde_json::from_str(&text).expect("spec");
+    let procs = spec["cgroup_procs"].as_array().cloned().unwrap_or_default();
+
+    if procs.is_empty() {
+        dockhand_tests::say_skipped("the cgroup half: this daemon runs without cgroups");
+    } else {
+        // The container's cgroup went with its exit.
+        let mut m = HandMonitor::spawn(&dir);
+        let r = m.first_report();
+        let msg = r["failed"]["message"].as_str().unwrap_or_default();
+        assert!(
+            msg.starts_with("join cgroup ") && msg.ends_with(": no such file or directory"),
+            "{r}"
+        );
+        m.wait_end("cgroup gone");
+    }
+
+    // Without cgroups, so that only the daemon's absence is tried.
+    spec["cgroup_procs"] = serde_json::json!([]);
+    spec["cgroupns"] = false.into();
+    spec["cgroup2_mount"] = false.into();
+    std::fs::write(&spec_path, spec.to_string()).expect("write spec.json");
+    let mut m = HandMonitor::spawn(&dir);
+    let r = m.first_report();
+    let pid = r["ready"]["pid"].as_i64().unwrap_or_else(|| panic!("{r}"));
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    // The daemon ends: nobody reads the monitor's reports any more.
+    drop(m.0.stdout.take());
+    m.wait_end("daemon gone");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "the container's process {pid} still runs"
+    );
+    assert_eq!(d.leftover_processes(), Vec::<i32>::new(), "processes left");
+
+    // The daemon's own start of it is unaffected.
+    d.cli(&["start", "half"]).ok();
+    assert_eq!(
+        d.cli(&["inspect", "-f", "{{.State.Status}}", "half"]).ok(),
+        "running"
+    );
+    d.cli(&["rm", "-f", "half"]).ok();
 }

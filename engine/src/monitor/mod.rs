@@ -70,11 +70,26 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)
 }
 
-fn report(r: &MonitorReport) {
-    if let Ok(line) = serde_json::to_string(r) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
+/// Write a report line for the daemon; false when it could not be written
+/// (the daemon no longer reads: EPIPE).
+fn report(r: &MonitorReport) -> bool {
+    let Ok(line) = serde_json::to_string(r) else {
+        return false;
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
+}
+
+/// Whether the daemon that launched us still reads our reports: a pipe whose
+/// reader has gone polls as an error.
+fn daemon_reads() -> bool {
+    let out = std::io::stdout();
+    let mut fds = [PollFd::new(out.as_fd(), PollFlags::POLLOUT)];
+    match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(_) => !fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP)),
+        Err(_) => true,
     }
 }
 
@@ -199,8 +214,16 @@ fn spawn(
     };
     drop((status_w, go_r, out_w, err_w, in_r, tty_child));
     // Join the container's cgroups before the process runs anything of its own.
+    // A cgroup that cannot be joined fails the start (as runc's does): the
+    // process would run without its limits, and where a restarted daemon
+    // removed the cgroup of a start it did not know of, outside its reach.
     for procs in cgroup_procs {
-        let _ = std::fs::write(procs, pid.as_raw().to_string());
+        if let Err(e) = std::fs::write(procs, pid.as_raw().to_string()) {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            let what = shared::go::io_text(&e);
+            return Err((125, format!("join cgroup {}: {what}", procs.display())));
+        }
     }
     let mut status = File::from(status_r);
     let mut first = [0u8; 1];
@@ -230,6 +253,12 @@ fn spawn(
 }
 
 impl Spawned {
+    /// Kill and reap it.
+    fn kill(&self) {
+        let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(self.pid, None);
+    }
+
     /// Let it `execve`; `Err` with Docker's code and message if that failed.
     fn go(&mut self) -> Result<(), (i64, String)> {
         let _ = self.go.write_all(b"G");
@@ -440,12 +469,24 @@ fn run(args: &[String]) -> std::io::Result<()> {
             }
         }
     }
+    // A daemon that ended before the start was done never records the
+    // container as running, and the one started after it does not know of
+    // this start: the container is given up rather than left running unseen.
+    if !daemon_reads() {
+        init.kill();
+        own.remove();
+        return Ok(());
+    }
     if let Err((code, message)) = init.go() {
         report(&MonitorReport::Failed { code, message });
         own.remove();
         return Ok(());
     }
-    report(&MonitorReport::Started);
+    if !report(&MonitorReport::Started) {
+        init.kill();
+        own.remove();
+        return Ok(());
+    }
     // The daemon reads reports until EOF: hand our stdout to /dev/null.
     if let Ok(null) = File::open("/dev/null") {
         let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
