@@ -197,7 +197,8 @@ fn exit_now(code: i32) -> ! {
 /// Wait for one blocked signal, at most `timeout`. `None` on timeout.
 fn wait_signal(set: &SigSet, timeout: Duration) -> Result<Option<i32>, InitError> {
     let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
+        // `time_t` by inference: naming it is deprecated on musl.
+        tv_sec: timeout.as_secs() as _,
         tv_nsec: timeout.subsec_nanos() as libc::c_long,
     };
     // SAFETY: `set` and `ts` are valid for the call; a null siginfo is allowed.

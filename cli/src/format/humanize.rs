@@ -32,7 +32,8 @@ pub fn go_time_string(unix_secs: i64) -> String {
 /// Offset and abbreviation (`UTC`, `CEST`) of the local zone at an instant, from libc.
 fn local_zone(unix_secs: i64) -> (chrono::FixedOffset, String) {
     let utc = chrono::FixedOffset::east_opt(0).expect("zero offset is valid");
-    let t: libc::time_t = unix_secs as libc::time_t;
+    // `time_t` by inference: naming it is deprecated on musl.
+    let t = unix_secs as _;
     // SAFETY: `tm` is plain old data that localtime_r fills in; both pointers are
     // valid for the call, and tm_zone points at static zone-name storage.
     let (off, name) = unsafe {
