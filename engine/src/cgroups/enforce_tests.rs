@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Removes everything under the prefix, also when the test fails (the
-/// real-cgroupfs tests of `tests.rs` use it too).
+/// real-cgroupfs tests of `kernel_tests.rs` use it too).
 pub(super) struct Guard(pub(super) Cgroups);
 impl Drop for Guard {
     fn drop(&mut self) {

@@ -18,6 +18,8 @@ mod common;
 #[cfg(test)]
 mod enforce_tests;
 mod error;
+#[cfg(test)]
+mod kernel_tests;
 mod layout;
 #[cfg(test)]
 mod limit_tests;

@@ -219,8 +219,7 @@ fn spawn(
     // removed the cgroup of a start it did not know of, outside its reach.
     for procs in cgroup_procs {
         if let Err(e) = std::fs::write(procs, pid.as_raw().to_string()) {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(pid, None);
+            kill_and_reap(pid);
             let what = shared::go::io_text(&e);
             return Err((125, format!("join cgroup {}: {what}", procs.display())));
         }
@@ -252,13 +251,13 @@ fn spawn(
     })
 }
 
-impl Spawned {
-    /// Kill and reap it.
-    fn kill(&self) {
-        let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = nix::sys::wait::waitpid(self.pid, None);
-    }
+/// SIGKILL a child of ours that has not been let go, and reap it.
+fn kill_and_reap(pid: nix::unistd::Pid) {
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(pid, None);
+}
 
+impl Spawned {
     /// Let it `execve`; `Err` with Docker's code and message if that failed.
     fn go(&mut self) -> Result<(), (i64, String)> {
         let _ = self.go.write_all(b"G");
@@ -472,8 +471,10 @@ fn run(args: &[String]) -> std::io::Result<()> {
     // A daemon that ended before the start was done never records the
     // container as running, and the one started after it does not know of
     // this start: the container is given up rather than left running unseen.
+    // Checked before the go, so that its command does not run at all, and
+    // by the report after it, for a daemon that ends in between.
     if !daemon_reads() {
-        init.kill();
+        kill_and_reap(init.pid);
         own.remove();
         return Ok(());
     }
@@ -483,7 +484,7 @@ fn run(args: &[String]) -> std::io::Result<()> {
         return Ok(());
     }
     if !report(&MonitorReport::Started) {
-        init.kill();
+        kill_and_reap(init.pid);
         own.remove();
         return Ok(());
     }
